@@ -1,0 +1,21 @@
+-- Local catalog cache: what the shop has, as of the last `bulk catalog sync`.
+CREATE TABLE IF NOT EXISTS products (
+    product_id  TEXT PRIMARY KEY,
+    handle      TEXT,
+    updated_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS products_handle ON products (handle);
+CREATE TABLE IF NOT EXISTS variants (
+    variant_id        TEXT PRIMARY KEY,
+    product_id        TEXT NOT NULL,
+    sku               TEXT,
+    price             TEXT,
+    compare_at_price  TEXT,
+    inventory_item_id TEXT
+);
+CREATE INDEX IF NOT EXISTS variants_sku ON variants (sku);
+CREATE INDEX IF NOT EXISTS variants_product ON variants (product_id);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,187 @@
+"""The local catalog cache: SKU / handle → GIDs and current values, in one SQLite file.
+
+Filled from a bulk query export (flat JSONL where each variant line names its product in
+``__parentId``), refreshed incrementally by ``updated_at``. The planner reads it in batches to resolve
+SKUs and to drop no-op changes before anything is sent.
+
+SKUs are not unique in every shop: a SKU that names several variants resolves to :class:`Ambiguous`,
+which the planner turns into a per-row rejection rather than guessing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far higher
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRecord:
+    """A variant as the shop had it at the last sync."""
+
+    variant_id: str
+    product_id: str
+    sku: str | None
+    price: Decimal | None
+    compare_at_price: Decimal | None
+    inventory_item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    """A product as the shop had it at the last sync."""
+
+    product_id: str
+    handle: str | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    """A key (SKU or handle) that names more than one object."""
+
+    key: str
+    matches: tuple[str, ...]
+
+
+def _money(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+class CatalogStore:
+    """A SQLite-backed catalog cache. Use as a context manager; ``path=":memory:"`` for tests."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.executescript(resources.files("bulk.catalog").joinpath("sql/schema.sql").read_text())
+
+    def __enter__(self) -> CatalogStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database file."""
+        self._db.close()
+
+    # -- filling -------------------------------------------------------------------------------
+    def load_export(self, lines: Iterable[Mapping[str, Any]]) -> int:
+        """Upsert the objects of a bulk query export; returns how many lines were stored."""
+        count = 0
+        with self._db:
+            for line in lines:
+                gid = str(line.get("id", ""))
+                if "/Product/" in gid:
+                    self._db.execute(
+                        "INSERT INTO products VALUES (?, ?, ?) ON CONFLICT (product_id) DO UPDATE SET "
+                        "handle = excluded.handle, updated_at = excluded.updated_at",
+                        (gid, line.get("handle"), line.get("updatedAt")),
+                    )
+                elif "/ProductVariant/" in gid:
+                    item = line.get("inventoryItem") or {}
+                    self._db.execute(
+                        "INSERT INTO variants VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (variant_id) DO UPDATE "
+                        "SET product_id = excluded.product_id, sku = excluded.sku, price = excluded.price, "
+                        "compare_at_price = excluded.compare_at_price, "
+                        "inventory_item_id = excluded.inventory_item_id",
+                        (
+                            gid,
+                            line.get("__parentId") or line.get("productId"),
+                            line.get("sku") or None,
+                            line.get("price"),
+                            line.get("compareAtPrice"),
+                            item.get("id"),
+                        ),
+                    )
+                else:
+                    continue
+                count += 1
+        return count
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Remember a value (e.g. the time of the last sync)."""
+        with self._db:
+            self._db.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        """A remembered value, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- reading -------------------------------------------------------------------------------
+    def variants_by_sku(self, skus: Iterable[str]) -> dict[str, VariantRecord | Ambiguous]:
+        """Resolve SKUs; unknown SKUs are absent from the result, shared ones are Ambiguous."""
+        found: dict[str, list[VariantRecord]] = {}
+        for rows in self._chunked("SELECT * FROM variants WHERE sku IN ({})", skus):
+            for row in rows:
+                rec = _variant(row)
+                found.setdefault(str(rec.sku), []).append(rec)
+        return {
+            sku: recs[0] if len(recs) == 1 else Ambiguous(sku, tuple(r.variant_id for r in recs))
+            for sku, recs in found.items()
+        }
+
+    def variants_by_id(self, ids: Iterable[str]) -> dict[str, VariantRecord]:
+        """Variants by GID; unknown GIDs are absent."""
+        out: dict[str, VariantRecord] = {}
+        for rows in self._chunked("SELECT * FROM variants WHERE variant_id IN ({})", ids):
+            for row in rows:
+                rec = _variant(row)
+                out[rec.variant_id] = rec
+        return out
+
+    def products_by_handle(self, handles: Iterable[str]) -> dict[str, ProductRecord | Ambiguous]:
+        """Resolve URL handles (unique in Shopify, but a stale cache may disagree)."""
+        found: dict[str, list[ProductRecord]] = {}
+        for rows in self._chunked("SELECT * FROM products WHERE handle IN ({})", handles):
+            for row in rows:
+                rec = ProductRecord(*row)
+                found.setdefault(str(rec.handle), []).append(rec)
+        return {
+            h: recs[0] if len(recs) == 1 else Ambiguous(h, tuple(r.product_id for r in recs))
+            for h, recs in found.items()
+        }
+
+    def products_by_id(self, ids: Iterable[str]) -> dict[str, ProductRecord]:
+        """Products by GID; unknown GIDs are absent."""
+        out: dict[str, ProductRecord] = {}
+        for rows in self._chunked("SELECT * FROM products WHERE product_id IN ({})", ids):
+            for row in rows:
+                out[row[0]] = ProductRecord(*row)
+        return out
+
+    def _chunked(self, sql: str, keys: Iterable[str]) -> Iterator[list[tuple[Any, ...]]]:
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) == _CHUNK:
+                yield self._db.execute(sql.format(",".join("?" * len(batch))), batch).fetchall()
+                batch = []
+        if batch:
+            yield self._db.execute(sql.format(",".join("?" * len(batch))), batch).fetchall()
+
+    def statistics(self) -> dict[str, int]:
+        """How many products and variants the cache holds."""
+        products = self._db.execute("SELECT count(*) FROM products").fetchone()[0]
+        variants = self._db.execute("SELECT count(*) FROM variants").fetchone()[0]
+        return {"products": int(products), "variants": int(variants)}
+
+    def __repr__(self) -> str:
+        return f"CatalogStore(path={self.path!r})"
+
+
+def _variant(row: tuple[Any, ...]) -> VariantRecord:
+    return VariantRecord(row[0], row[1], row[2], _money(row[3]), _money(row[4]), row[5])
