@@ -10,6 +10,7 @@ BulkError
 │   ├── MaxCostExceededError    MAX_COST_EXCEEDED: the document itself is too expensive
 │   ├── GraphQLRequestError     other top-level GraphQL errors (validation, unsupported field…)
 │   ├── UserErrorsError         the mutation ran and returned userErrors
+│   ├── LimitReachedError       LIMIT_REACHED: the app already runs its maximum of bulk operations
 │   ├── ServerError             HTTP 5xx
 │   └── NetworkError            connection refused / dropped / timed out
 ├── SchedulerError
@@ -99,6 +100,10 @@ class UserErrorsError(ShopifyError):
     ) -> None:
         self.user_errors = user_errors
         super().__init__(message, token_index=token_index)
+
+
+class LimitReachedError(ShopifyError):
+    """The token (app) already runs as many bulk operations as the shop allows (LIMIT_REACHED)."""
 
 
 class ServerError(ShopifyError):
