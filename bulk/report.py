@@ -1,0 +1,55 @@
+"""Reports a person or a machine can act on: the per-row outcome CSV, the undo file, the summary.
+
+Every input row appears in the report exactly once (invariant 5), sorted by file and line, with the
+reason for anything not applied. The undo file holds the values the shop had before, as JSONL lines
+``bulk submit`` can read back to restore them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bulk.models import OutcomeStatus
+
+Outcomes = Mapping[tuple[str, int], tuple[OutcomeStatus, str]]
+
+
+def write_report_csv(path: Path, outcomes: Outcomes) -> None:
+    """``file,line,status,reason`` — one row per input row, in input order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "line", "status", "reason"])
+        for (file, line), (status, reason) in sorted(outcomes.items()):
+            writer.writerow([file, line, status.value, reason])
+
+
+def write_undo(path: Path, undo: Iterable[Mapping[str, Any]]) -> int:
+    """JSONL of the old values of everything the plan changes; returns the number of lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as f:
+        for record in undo:
+            price, compare_at = record.get("price"), record.get("compareAtPrice")
+            line: dict[str, Any] = {"kind": "price", "variant_id": record["variantId"]}
+            if "price" in record and price is not None:
+                line["price"] = price
+            if "compareAtPrice" in record:
+                if compare_at is None:
+                    line["clear_compare_at"] = True
+                else:
+                    line["compare_at_price"] = compare_at
+            f.write(json.dumps(line) + "\n")
+            count += 1
+    return count
+
+
+def summarize(outcomes: Outcomes) -> dict[str, int]:
+    """Rows by final status (every status present, zeros included)."""
+    counts = Counter(status.value for status, _ in outcomes.values())
+    return {s.value: counts.get(s.value, 0) for s in OutcomeStatus} | {"rows": len(outcomes)}
