@@ -61,7 +61,8 @@ class CatalogStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
+        # one user at a time, but not always the thread that opened it (planning runs in a worker thread)
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.executescript(resources.files("bulk.catalog").joinpath("sql/schema.sql").read_text())
 
     def __enter__(self) -> CatalogStore:

@@ -1,26 +1,32 @@
-"""The bulk lane: run JSONL shards as bulk mutation operations across every token's op slots.
+"""The bulk lane: claim JSONL shards from the journal and run them as bulk mutation operations.
 
-Per shard: staged upload → ``bulkOperationRunMutation`` (with a ``clientIdentifier`` so a restarted
-worker adopts the running operation instead of starting it twice) → poll with backoff → download the
-result JSONL → reconcile by ``__lineNumber`` (results come back in any order). Lines with userErrors are
-rejected with the shop's reason; lines the operation never processed (FAILED, cancelled, partial) go into
-a new shard, a bounded number of times. Control calls go through the scheduler at bulk priority inside
-the :class:`BulkOpsPort` implementation; the lane itself only decides.
+Per shard: staged upload → ``bulkOperationRunMutation`` → journal ``mark_submitted`` (so a worker that
+takes the shard over after a crash *adopts* the running operation instead of starting it twice) → poll
+with backoff → download the result JSONL → reconcile by ``__lineNumber`` (results come back in any
+order). Lines with userErrors are rejected with the shop's reason; lines the operation never processed
+(FAILED, cancelled, partial) go into a new shard, a bounded number of times, then are rejected.
+
+A held shard's lease is renewed while it is worked on; a worker that cannot renew stops touching it
+(self-fencing) and the next claimant adopts it. Every write is idempotent, so a crash at any point and a
+re-run of the same command end with each row's one outcome. Control calls go through the scheduler at
+bulk priority inside the :class:`BulkOpsPort` implementation; this module only decides.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import LimitReachedError
+from bulk.journal import Claim, Journal, NewUnit, Outcome, UnitKind, UnitState
 from bulk.models import OutcomeStatus
-from bulk.plan import RowId, ShardFile, read_rows
+from bulk.plan import read_rows
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +55,7 @@ class BulkOpsPort(Protocol):
     async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
         """Start a bulk mutation of ``kind`` ("variants" | "product"); return its GID.
 
-        Raises :class:`LimitReachedError` when the token has no free operation slot."""
-        ...
-
-    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
-        """The GID of an operation already started with this identifier, if any."""
+        Raises :class:`~bulk.errors.LimitReachedError` when the token has no free operation slot."""
         ...
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
@@ -71,115 +73,184 @@ class BulkLaneConfig:
 
     tokens: int = 3
     ops_per_token: int = 5
-    max_attempts: int = 3
+    max_attempts: int = 3  # bulk operations one line may go through before it is rejected
     poll_initial_s: float = 0.5
     poll_max_s: float = 10.0
     limit_backoff_s: float = 5.0
+    lease_s: float = 60.0
+    idle_wait_s: float = 1.0  # drain mode: wait between claims while other workers hold units
 
 
-@dataclass
-class LaneReport:
-    """Per-row outcomes decided by the lane, and what happened to operations."""
+def encode_remote(token_index: int, op_id: str) -> str:
+    """The journal's ``remote_id``: the operation and the token (app) that owns it."""
+    return f"{token_index}|{op_id}"
 
-    outcomes: dict[RowId, tuple[OutcomeStatus, str]] = field(default_factory=dict)
-    operations: list[OpStatus] = field(default_factory=list)
-    retried_lines: int = 0
+
+def decode_remote(remote_id: str) -> tuple[int, str]:
+    """Inverse of :func:`encode_remote`."""
+    token, _, op = remote_id.partition("|")
+    return int(token), op
+
+
+def kind_of(path: str) -> str:
+    """Shard files are named ``…-{kind}.jsonl`` by :func:`bulk.plan.write_shards`."""
+    return "product" if path.endswith("-product.jsonl") else "variants"
+
+
+def rows_path(path: str) -> Path:
+    """The sidecar naming the rows of each line of a shard."""
+    return Path(path[: -len(".jsonl")] + ".rows.jsonl")
 
 
 OnEvent = Callable[[str, dict[str, Any]], None]
 
 
 class BulkLane:
-    """Runs shards side by side, at most ``ops_per_token`` operations per token."""
+    """Claims and runs a run's shards, at most ``ops_per_token`` operations per token at once."""
 
     def __init__(
         self,
         port: BulkOpsPort,
+        journal: Journal,
         config: BulkLaneConfig,
         *,
-        run_key: str,
+        worker_id: str,
         clock: Clock | None = None,
         on_event: OnEvent | None = None,
     ) -> None:
         self._port = port
+        self._journal = journal
         self._config = config
-        self._run_key = run_key
+        self._worker = worker_id
         self._clock = clock or MonotonicClock()
         self._on_event = on_event or (lambda _name, _data: None)
         self._slots = [asyncio.Semaphore(config.ops_per_token) for _ in range(config.tokens)]
         self._running = [0] * config.tokens
-        self.report = LaneReport()
+        self.operations: list[OpStatus] = []
 
-    async def run(self, shards: list[ShardFile], workdir: Path) -> LaneReport:
-        """Run every shard to the end; lines that keep failing end rejected, never lost."""
+    def __repr__(self) -> str:
+        return f"BulkLane(worker={self._worker!r}, running={self._running}, done={len(self.operations)})"
+
+    async def drain(self, run_id: int | None = None) -> None:
+        """Process shards (of one run, or any) until none is pending or held by anyone."""
+        capacity = self._config.tokens * self._config.ops_per_token
+        active: set[asyncio.Task[None]] = set()
         async with asyncio.TaskGroup() as tg:
-            for index, shard in enumerate(shards):
-                tg.create_task(self._run_shard(shard, f"{index}", workdir, attempt=1))
-        return self.report
+            while True:
+                free = capacity - len(active)
+                claims = await self._journal.claim(
+                    self._worker, [UnitKind.BULK_SHARD], lease_s=self._config.lease_s, limit=free,
+                    run_id=run_id,
+                ) if free > 0 else []
+                for claim in claims:
+                    task = tg.create_task(self._process(claim))
+                    active.add(task)
+                    task.add_done_callback(active.discard)
+                if not claims and not active and not await self._others_hold(run_id):
+                    return
+                await self._clock.sleep(self._config.idle_wait_s if not claims else 0)
 
-    async def _run_shard(self, shard: ShardFile, name: str, workdir: Path, *, attempt: int) -> None:
-        rows = read_rows(shard.rows_path)
-        ident = f"{self._run_key}/{name}/{attempt}"
-        token, op = await self._launch(shard, ident)
+    async def _others_hold(self, run_id: int | None) -> bool:
+        if run_id is None:
+            return False
+        units = await self._journal.list_units(run_id)
+        return any(u.kind == UnitKind.BULK_SHARD and u.state in (UnitState.PENDING, UnitState.CLAIMED,
+                                                                   UnitState.SUBMITTED) for u in units)
+
+    async def _process(self, claim: Claim) -> None:
+        """Work one shard under its lease; stop touching it the moment the lease is lost."""
+        work = asyncio.ensure_future(self._work(claim))
+        keeper = asyncio.ensure_future(self._keep_lease(claim, work))
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not keeper.done() or keeper.exception() is None:
+                raise
+            log.warning("lease lost; another worker will adopt the shard",
+                        extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_lease(self, claim: Claim, work: asyncio.Future[None]) -> None:
+        try:
+            while True:
+                await self._clock.sleep(self._config.lease_s / 3)
+                claim = await self._journal.heartbeat(claim, lease_s=self._config.lease_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            work.cancel()  # self-fencing: without a lease we must not write on this unit
+            raise
+
+    async def _work(self, claim: Claim) -> None:
+        unit = claim.unit
+        assert unit.payload_path is not None, "bulk shards live in files"
+        if unit.remote_id:
+            token, op = decode_remote(unit.remote_id)
+            await self._slots[token].acquire()
+            self._running[token] += 1
+            self._on_event("shard_adopted", {"unit": unit.unit_id, "op": op})
+        else:
+            token, op = await self._launch(unit.payload_path, unit.client_identifier)
+            claim = await self._journal.mark_submitted(claim, encode_remote(token, op))
         try:
             final = await self._poll(op, token)
         finally:
             self._running[token] -= 1
             self._slots[token].release()
-        self.report.operations.append(final)
-        self._on_event("shard_done", {"shard": name, "status": final.status, "lines": shard.lines})
+        self.operations.append(final)
+        await self._reconcile(claim, final)
+
+    async def _reconcile(self, claim: Claim, final: OpStatus) -> None:
+        unit = claim.unit
+        assert unit.payload_path is not None
+        rows = read_rows(rows_path(unit.payload_path))
+        outcomes: list[Outcome] = []
         seen: set[int] = set()
         for url in (final.url, final.partial_url):
-            if url:
-                async for line in self._port.results(url):
-                    n = int(line["__lineNumber"])
-                    if n in seen or n >= len(rows):
-                        continue
-                    seen.add(n)
-                    self._decide(rows[n], line)
+            if not url:
+                continue
+            async for line in self._port.results(url):
+                n = int(line["__lineNumber"])
+                if n in seen or n >= len(rows):
+                    continue
+                seen.add(n)
+                status, reason = decide(line)
+                outcomes += [Outcome(f, ln, status, reason or None, unit_id=unit.unit_id)
+                             for f, ln in rows[n]]
         missing = [n for n in range(len(rows)) if n not in seen]
-        if not missing:
-            return
-        if attempt >= self._config.max_attempts:
-            reason = f"not applied after {attempt} bulk operations ({final.status} {final.error_code or ''})"
-            for n in missing:
-                for row in rows[n]:
-                    self.report.outcomes[row] = (OutcomeStatus.REJECTED, reason.strip())
-            return
-        self.report.retried_lines += len(missing)
-        retry = _subset(shard, missing, workdir / f"retry-{name}-{attempt + 1}")
-        await self._run_shard(retry, f"{name}r", workdir, attempt=attempt + 1)
+        generation = unit.client_identifier.count("/retry")
+        if missing and generation + 1 < self._config.max_attempts:
+            retry = _subset(Path(unit.payload_path), missing, f"retry{generation + 1}")
+            await self._journal.add_units(unit.run_id, [NewUnit(
+                UnitKind.BULK_SHARD, f"{unit.client_identifier}/retry", len(missing),
+                payload_path=str(retry))])
+        elif missing:
+            reason = f"not applied after {generation + 1} bulk operations ({final.status} " \
+                     f"{final.error_code or ''})".replace(" )", ")")
+            outcomes += [Outcome(f, ln, OutcomeStatus.REJECTED, reason, unit_id=unit.unit_id)
+                         for n in missing for f, ln in rows[n]]
+        await self._journal.record_outcomes(unit.run_id, outcomes)
+        await self._journal.complete(claim)
+        self._on_event("shard_done", {"unit": unit.unit_id, "status": final.status,
+                                      "lines": unit.line_count, "retried": len(missing)})
 
-    def _decide(self, rows: list[RowId], line: dict[str, Any]) -> None:
-        data = line.get("data") or {}
-        payload = next(iter(data.values()), None) if isinstance(data, dict) else None
-        errors = (payload or {}).get("userErrors") or []
-        if line.get("errors"):
-            errors = errors + line["errors"]
-        if errors:
-            reason = "; ".join(str(e.get("message", e)) for e in errors)
-            for row in rows:
-                self.report.outcomes[row] = (OutcomeStatus.REJECTED, f"shop refused: {reason}")
-        else:
-            for row in rows:
-                self.report.outcomes[row] = (OutcomeStatus.APPLIED, "")
-
-    async def _launch(self, shard: ShardFile, ident: str) -> tuple[int, str]:
-        """Take a free slot on the least busy token and start (or adopt) the operation."""
+    async def _launch(self, payload_path: str, ident: str) -> tuple[int, str]:
+        """Take a free slot on the least busy token and start the operation there."""
         while True:
             token = min(range(self._config.tokens), key=lambda t: self._running[t])
             await self._slots[token].acquire()
             self._running[token] += 1
             try:
-                existing = await self._port.find(ident, token_index=token)
-                if existing:
-                    return token, existing
-                staged = await self._port.upload(shard.path, token_index=token)
-                op = await self._port.start(shard.kind, staged, client_identifier=ident, token_index=token)
+                staged = await self._port.upload(Path(payload_path), token_index=token)
+                op = await self._port.start(kind_of(payload_path), staged, client_identifier=ident,
+                                            token_index=token)
                 self._on_event("shard_started", {"shard": ident, "token": token, "op": op})
                 return token, op
             except LimitReachedError:
-                # another worker holds this token's slots: back off, then try again
+                # another worker or app run holds this token's slots: back off, then look again
                 self._running[token] -= 1
                 self._slots[token].release()
                 await self._clock.sleep(self._config.limit_backoff_s)
@@ -198,12 +269,24 @@ class BulkLane:
             delay = min(self._config.poll_max_s, delay * 1.5)
 
 
-def _subset(shard: ShardFile, keep: list[int], prefix: Path) -> ShardFile:
-    """A new shard holding only lines ``keep`` of ``shard`` (for a retry)."""
-    data = shard.path.read_bytes().splitlines(keepends=True)
-    rows = shard.rows_path.read_text().splitlines(keepends=True)
-    path = prefix.with_suffix(".jsonl")
-    rows_path = prefix.with_suffix(".rows.jsonl")
-    path.write_bytes(b"".join(data[n] for n in keep))
-    rows_path.write_text("".join(rows[n] for n in keep))
-    return ShardFile(shard.kind, path, rows_path, len(keep), path.stat().st_size)
+def decide(line: dict[str, Any]) -> tuple[OutcomeStatus, str]:
+    """The outcome of one result line: applied, or rejected with the shop's userErrors."""
+    data = line.get("data") or {}
+    payload = next(iter(data.values()), None) if isinstance(data, dict) else None
+    errors = list((payload or {}).get("userErrors") or []) + list(line.get("errors") or [])
+    if errors:
+        return OutcomeStatus.REJECTED, "shop refused: " + "; ".join(str(e.get("message", e)) for e in errors)
+    return OutcomeStatus.APPLIED, ""
+
+
+def _subset(path: Path, keep: list[int], suffix: str) -> Path:
+    """A new shard file holding only lines ``keep`` of ``path`` (and its sidecar)."""
+    data = path.read_bytes().splitlines(keepends=True)
+    rows = rows_path(str(path)).read_text().splitlines(keepends=True)
+    stem = str(path)[: -len(".jsonl")]
+    kind = "product" if stem.endswith("-product") else "variants"
+    base = stem.rsplit("-", 1)[0]
+    new = Path(f"{base}.{suffix}-{kind}.jsonl")
+    new.write_bytes(b"".join(data[n] for n in keep))
+    rows_path(str(new)).write_text("".join(rows[n] for n in keep))
+    return new

@@ -1,0 +1,125 @@
+"""``bulk submit FILE``: plan and apply a file of product changes.
+
+A thin shell over :func:`bulk.runner.submit_file`: parse options (flags, then ``SHOPIFY_*`` / ``BULK_*``
+environment variables), show progress, print the summary, exit 1 when rows were rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.runner import SubmitRequest, submit_file
+
+EPILOG = """\
+examples:
+  bulk submit prices.csv --shop sim://                 rehearse on the built-in simulated shop
+  bulk submit prices.csv --shop NAME.myshopify.com --dry-run
+                                                       show the plan and both routes' ETA, send nothing
+  SHOPIFY_ACCESS_TOKENS=t1,t2,t3 bulk submit export.csv --shop NAME.myshopify.com
+
+Accepted files: CSV (simple `sku,price,compare_at_price`, Shopify's product export in its legacy and
+2025 dialects, Matrixify) and JSONL. Every row ends in the report as applied, unchanged or rejected
+(with the reason); running the same command again resumes an interrupted run and never applies a change
+twice. Exit status: 0 all rows fine, 1 some rows rejected, 2 bad input or configuration.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``bulk submit``."""
+    p = subparsers.add_parser(
+        "submit", help="plan and apply a file of price/description/image changes",
+        description="Read a file of changes, drop no-ops, and apply the rest through parallel bulk "
+                    "operations (or direct mutations when that is faster).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", type=Path, help="CSV or JSONL file of changes")
+    p.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"),
+                   help="NAME.myshopify.com, or sim:// for the simulated shop (env SHOPIFY_SHOP)")
+    p.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
+                   help="comma-separated Admin API access tokens, one per app (env SHOPIFY_ACCESS_TOKENS); "
+                        "never printed")
+    p.add_argument("--dialect", choices=["simple", "shopify-legacy", "shopify-2025", "matrixify"],
+                   help="column dialect (detected from the header by default)")
+    p.add_argument("--max-errors", type=int, default=1000, help="stop reading after this many bad rows")
+    p.add_argument("--location", help="location name for quantity columns without one")
+    p.add_argument("--route", choices=["auto", "bulk", "direct"], default="auto",
+                   help="bulk operations, direct mutations, or whichever the ETA model says is faster")
+    p.add_argument("--dry-run", action="store_true", help="plan and print the ETAs; send nothing")
+    p.add_argument("--report", type=Path, help="per-row report CSV (default: FILE.report.csv)")
+    p.add_argument("--journal", default=os.environ.get("BULK_JOURNAL"),
+                   help="journal path or postgresql:// URL (default ~/.local/share/bulk/journal.sqlite3; "
+                        "a throwaway one for sim://)")
+    p.add_argument("--state-dir", type=Path, default=os.environ.get("BULK_STATE_DIR"),
+                   help="where shards, undo files and the catalog cache live (default ~/.local/share/bulk)")
+    p.add_argument("--sync-catalog", choices=["auto", "always", "never"], default="auto",
+                   help="refresh the local catalog cache first (auto: when it is empty)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=handle)
+
+
+async def handle(args: argparse.Namespace) -> int:
+    """Run the submission and print what happened."""
+    console = Console(stderr=True)
+    request = SubmitRequest(
+        file=args.file, shop=args.shop, tokens=args.tokens, dialect=args.dialect,
+        max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
+        report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
+    )
+    with console.status("starting…") as status:
+        def on_event(name: str, data: dict[str, Any]) -> None:
+            status.update(_describe(name, data))
+            if name in ("simulated", "planned", "catalog_synced", "resumed"):
+                console.print(_describe(name, data))
+
+        result = await submit_file(request, on_event=on_event)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_summary(Console(), result.to_json())
+    return EXIT_REJECTED if result.rejected else EXIT_OK
+
+
+def _describe(name: str, data: dict[str, Any]) -> str:
+    if name == "simulated":
+        return f"[bold yellow]SIMULATED shop[/] ({data['products']} products, {data['plan']} plan) — " \
+               "no real shop is touched"
+    if name == "catalog_synced":
+        return f"catalog cache: {data['lines']} objects synced"
+    if name == "planned":
+        stats, route = data["plan"], data["route"]
+        return (f"plan: {stats['lines']} mutation lines for {stats['rows_in_lines']} rows; "
+                f"{stats['unchanged']} unchanged, {stats['rejected']} rejected; route [bold]{route.kind}[/] "
+                f"(ETA bulk {route.eta_bulk_s:.0f}s / direct {route.eta_direct_s:.0f}s, "
+                f"{route.shards} shard(s))")
+    if name == "shard_started":
+        return f"bulk operation started on token #{data['token']}"
+    if name == "shard_done":
+        return f"shard done: {data['status']}, {data['lines']} lines"
+    if name == "resumed":
+        return f"resuming run {data['run']} ({data['units']} shards already planned)"
+    if name == "reading":
+        return f"reading… {data['rows']} rows"
+    return name.replace("_", " ")
+
+
+def _print_summary(console: Console, result: dict[str, Any]) -> None:
+    table = Table(title="bulk submit", show_header=False)
+    if result.get("simulated"):
+        table.add_row("shop", "[yellow]SIMULATED[/] (sim://)")
+    table.add_row("run", result["run_key"])
+    table.add_row("route", result["route"])
+    for key in ("rows", "applied", "unchanged", "rejected"):
+        table.add_row(key, str(result["summary"].get(key, 0)))
+    table.add_row("bulk operations", str(len(result["operations"])))
+    if result.get("report"):
+        table.add_row("report", result["report"])
+    if result.get("undo"):
+        table.add_row("undo file", result["undo"])
+    console.print(table)

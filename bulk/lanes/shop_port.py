@@ -1,0 +1,132 @@
+"""The bulk lane's and the catalog sync's port onto a real (or simulated) shop.
+
+Every GraphQL control call (stagedUploadsCreate, bulkOperationRunMutation / RunQuery, bulkOperation
+polls) goes through the scheduler-backed client at *bulk* priority, pinned to the token (app) that owns
+the operation — bulk operations belong to the app that started them. The staged upload itself and the
+result download are plain HTTP to the storage target, outside the GraphQL cost model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from bulk.errors import GraphQLRequestError, LimitReachedError, NetworkError, ServerError, UserErrorsError
+from bulk.lanes.bulk import OpStatus
+from bulk.models import Lane
+from bulk.shopify.documents import document
+
+MUTATIONS = {"variants": "product_variants_bulk_update_bulk", "product": "product_update"}
+CONTROL_COST = 10.0  # a mutation
+POLL_COST = 1.0  # one object
+
+
+class PinnedRequester(Protocol):
+    """``ShopifyClient.request`` with the token pinned."""
+
+    async def request(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        cost: float,
+        priority: Lane,
+        token_index: int | None = None,
+    ) -> Any: ...
+
+
+class ShopBulkOps:
+    """Implements :class:`bulk.lanes.bulk.BulkOpsPort` and :class:`bulk.catalog.sync.ExportPort`."""
+
+    def __init__(self, client: PinnedRequester, session: aiohttp.ClientSession) -> None:
+        self._client = client
+        self._session = session
+
+    async def _call(self, name: str, variables: Mapping[str, Any], *, cost: float, token: int) -> Any:
+        response = await self._client.request(
+            document(name), variables, cost=cost, priority=Lane.BULK, token_index=token
+        )
+        return response.data
+
+    async def upload(self, path: Path, *, token_index: int) -> str:
+        """Stage the JSONL file and POST it to the target; return the stagedUploadPath."""
+        data = await self._call("staged_uploads_create", {"input": [{
+            "resource": "BULK_MUTATION_VARIABLES", "filename": path.name, "mimeType": "text/jsonl",
+            "httpMethod": "POST"}]}, cost=CONTROL_COST, token=token_index)
+        payload = data["stagedUploadsCreate"]
+        _raise_user_errors(payload, token_index)
+        target = payload["stagedTargets"][0]
+        form = aiohttp.FormData()
+        key = None
+        for param in target["parameters"]:
+            form.add_field(param["name"], param["value"])
+            if param["name"] == "key":
+                key = param["value"]
+        if key is None:
+            raise GraphQLRequestError("staged upload target has no key parameter", errors=[],
+                                      token_index=token_index)
+        with path.open("rb") as f:
+            form.add_field("file", f, filename=path.name, content_type="text/jsonl")
+            try:
+                async with self._session.post(target["url"], data=form) as resp:
+                    if resp.status >= 300:
+                        body = (await resp.text())[:200]
+                        raise ServerError(f"staged upload refused: HTTP {resp.status} {body}",
+                                          status=resp.status, token_index=token_index)
+            except aiohttp.ClientError as exc:
+                raise NetworkError(f"staged upload failed: {type(exc).__name__}",
+                                   token_index=token_index) from exc
+        return str(key)
+
+    async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
+        """Run the bulk mutation of ``kind`` over the staged file."""
+        data = await self._call("bulk_operation_run_mutation", {
+            "mutation": document(MUTATIONS[kind]), "stagedUploadPath": staged_path,
+            "clientIdentifier": client_identifier}, cost=CONTROL_COST, token=token_index)
+        return _started(data["bulkOperationRunMutation"], token_index)
+
+    async def start_query(self, query: str, *, token_index: int) -> str:
+        """Run a bulk query (the catalog export)."""
+        data = await self._call("bulk_operation_run_query", {"query": query}, cost=CONTROL_COST,
+                                token=token_index)
+        return _started(data["bulkOperationRunQuery"], token_index)
+
+    async def status(self, op_id: str, *, token_index: int) -> OpStatus:
+        """Poll one operation."""
+        data = await self._call("bulk_operation", {"id": op_id}, cost=POLL_COST, token=token_index)
+        op = data["bulkOperation"]
+        if op is None:
+            raise GraphQLRequestError(f"bulk operation {op_id} not found for token #{token_index}",
+                                      errors=[], token_index=token_index)
+        return OpStatus(op["id"], op["status"], op.get("url"), op.get("partialDataUrl"), op.get("errorCode"),
+                        int(op.get("objectCount") or 0))
+
+    async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
+        """Stream the result JSONL."""
+        try:
+            async with self._session.get(url) as resp:
+                if resp.status >= 300:
+                    raise ServerError(f"result download refused: HTTP {resp.status}", status=resp.status)
+                async for raw in resp.content:
+                    if raw.strip():
+                        yield json.loads(raw)
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"result download failed: {type(exc).__name__}") from exc
+
+
+def _raise_user_errors(payload: Mapping[str, Any], token_index: int) -> None:
+    errors = payload.get("userErrors") or []
+    if any(e.get("code") == "LIMIT_REACHED" for e in errors):
+        raise LimitReachedError("bulk operation limit reached", token_index=token_index)
+    if errors:
+        raise UserErrorsError("; ".join(str(e.get("message")) for e in errors), user_errors=list(errors),
+                              token_index=token_index)
+
+
+def _started(payload: Mapping[str, Any], token_index: int) -> str:
+    _raise_user_errors(payload, token_index)
+    return str(payload["bulkOperation"]["id"])

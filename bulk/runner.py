@@ -1,0 +1,157 @@
+"""The composition root of a submission: shop, journal, catalog cache, ports — wired once, here.
+
+``bulk submit`` and ``Shop.submit`` both end up in :func:`submit_file` / :func:`run_submission`, so the
+CLI stays a thin shell and the library is the one path. For ``sim://`` shops the state (journal, catalog
+cache, shards) goes to a throwaway directory unless one is given: a fresh simulated shop has nothing to
+resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+
+from bulk.catalog import CatalogStore
+from bulk.catalog.sync import sync_catalog
+from bulk.errors import ConfigError, InputError
+from bulk.ingest import read_updates
+from bulk.journal import open_journal
+from bulk.lanes.bulk import BulkLaneConfig
+from bulk.lanes.shop_port import ShopBulkOps
+from bulk.lanes.urgent import InventoryStatus
+from bulk.models import InventoryUpdate, OutcomeStatus, RowError, Update
+from bulk.plan import ShopProfile
+from bulk.shop import Shop
+from bulk.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
+
+OnEvent = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitRequest:
+    """Everything ``bulk submit`` was asked to do."""
+
+    file: Path
+    shop: str | None
+    tokens: str | Sequence[str] | None = None
+    dialect: str | None = None
+    max_errors: int = 1000
+    location: str | None = None
+    route: Literal["auto", "bulk", "direct"] = "auto"
+    dry_run: bool = False
+    report: Path | None = None
+    journal: str | None = None
+    state_dir: Path | None = None
+    sync_catalog: Literal["auto", "always", "never"] = "auto"
+    lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
+
+
+def default_state_dir() -> Path:
+    """``$XDG_DATA_HOME/bulk`` (``~/.local/share/bulk``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "bulk"
+
+
+def shop_id(shop: str) -> str:
+    """A file-name-safe identity of a shop."""
+    return hashlib.sha256(shop.encode()).hexdigest()[:12]
+
+
+async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None) -> SubmissionResult:
+    """Read ``request.file`` and apply it to ``request.shop``."""
+    if not request.file.is_file():
+        raise InputError("no such file", file=str(request.file), line=0)
+    if not request.shop:
+        raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP), or --shop sim://")
+    emit = on_event or (lambda _name, _data: None)
+
+    def items() -> Iterable[Update | RowError]:
+        return read_updates(request.file, dialect=request.dialect, max_errors=request.max_errors,
+                            location=request.location)
+
+    async with Shop.connect(request.shop, request.tokens) as shop:
+        return await run_submission(shop, request, items, input_name=str(request.file), on_event=emit)
+
+
+async def run_submission(
+    shop: Shop,
+    request: SubmitRequest,
+    items: Callable[[], Iterable[Update | RowError]],
+    *,
+    input_name: str,
+    on_event: OnEvent,
+) -> SubmissionResult:
+    """Run one submission on an open shop (the library's ``shop.submit`` goes through here too)."""
+    with contextlib.ExitStack() as stack:
+        simulated = shop.sim is not None
+        state_dir = request.state_dir
+        if state_dir is None:
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bulk-sim-"))) \
+                if simulated else default_state_dir()
+        profile = ShopProfile()
+        if simulated:
+            cfg = shop.sim.config
+            on_event("simulated", {"products": cfg.products, "plan": cfg.plan})
+            # the ETA model of a rehearsal uses the simulator's own figures
+            profile = ShopProfile(bulk_lines_per_s=cfg.bulk_lines_per_s, bulk_overhead_s=2.0,
+                                  tokens=len(cfg.tokens))
+        key = request.shop or "sim://"
+        journal_location = request.journal or (str(state_dir / "journal.sqlite3") if simulated else None)
+        async with aiohttp.ClientSession() as session:
+            port = ShopBulkOps(shop.client, session)
+            catalog = stack.enter_context(CatalogStore(state_dir / "catalog" / f"{shop_id(key)}.sqlite3"))
+            empty = catalog.statistics()["variants"] == 0
+            if request.sync_catalog == "always" or (request.sync_catalog == "auto" and empty):
+                lines = await sync_catalog(port, catalog, full=empty)
+                on_event("catalog_synced", {"lines": lines})
+            async with open_journal(journal_location) as journal:
+                options = SubmitOptions(
+                    state_dir=state_dir, route=request.route, dry_run=request.dry_run,
+                    report_path=request.report or _default_report(input_name), profile=profile,
+                    lane=request.lane)
+                run_key = await asyncio.to_thread(
+                    run_key_for, _input_paths(input_name), key,
+                    {"route": request.route, "dialect": request.dialect, "location": request.location,
+                     "input": input_name})
+                submission = Submission(
+                    requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
+                    inventory=_inventory_sender(shop), on_event=on_event)
+                result = await submission.run(items, run_key=run_key, input_name=input_name)
+                result.simulated = simulated
+                return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _input_paths(input_name: str) -> list[Path]:
+    path = Path(input_name)
+    return [path] if path.is_file() else []
+
+
+def _default_report(input_name: str) -> Path | None:
+    path = Path(input_name)
+    return path.with_name(path.stem + ".report.csv") if path.is_file() else None
+
+
+def _inventory_sender(shop: Shop) -> Callable[[Sequence[InventoryUpdate]], Any]:
+    async def send(updates: Sequence[InventoryUpdate]) -> list[tuple[OutcomeStatus, str]]:
+        results = await shop.inventory.set(list(updates))
+        out: list[tuple[OutcomeStatus, str]] = []
+        for r in results:
+            if r.status is InventoryStatus.APPLIED:
+                out.append((OutcomeStatus.APPLIED, ""))
+            elif r.status is InventoryStatus.STALE:
+                out.append((OutcomeStatus.REJECTED, f"stale: {r.reason or 'the quantity changed meanwhile'}"))
+            else:
+                out.append((OutcomeStatus.REJECTED, r.reason or "rejected"))
+        return out
+
+    return send

@@ -1,0 +1,161 @@
+"""``bulk submit`` end to end against the simulated shop: outcomes, resume, LIMIT_REACHED, retries."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from bulk.lanes.bulk import BulkLaneConfig
+from bulk.models import RowError, Update
+from bulk.runner import SubmitRequest, run_submission
+from bulk.shop import Shop
+from bulk.sim import SimConfig, SimShop
+
+TOKENS = ("tok-a", "tok-b", "tok-c")
+
+
+def price_csv(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sku", "price"])
+        w.writerows(rows)
+    return path
+
+
+def catalog_rows(products: range) -> list[tuple[str, str]]:
+    """A new price (never the current one: those are below 100) for every variant of the simulated
+    catalog, where product p has 1 + p % 3 variants."""
+    return [(f"SKU-{p:07d}-{v}", f"{100 + (p % 40)}.{v}0") for p in products for v in range(1 + p % 3)]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimShop]:
+    async with SimShop(SimConfig(products=400, tokens=TOKENS, seed=7)) as shop:
+        yield shop
+
+
+async def submit(sim: SimShop, file: Path, tmp_path: Path, *, on_event: Any = None,
+                 lane: BulkLaneConfig | None = None) -> Any:
+    from bulk.ingest import read_updates
+
+    request = SubmitRequest(file=file, shop=sim.url, tokens=TOKENS, route="bulk",
+                            state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
+                            lane=lane or BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1))
+
+    def items() -> Iterable[Update | RowError]:
+        return read_updates(file)
+
+    async with Shop.connect(sim.url, TOKENS) as shop:
+        return await run_submission(shop, request, items, input_name=str(file),
+                                    on_event=on_event or (lambda _n, _d: None))
+
+
+def report_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+async def test_every_row_ends_in_exactly_one_outcome(sim: SimShop, tmp_path: Path) -> None:
+    rows = catalog_rows(range(1, 201))
+    rows.append(("SKU-0009999-0", "10.00"))  # unknown SKU
+    rows.append(("SKU-0000001-0", "-3"))  # bad price
+    file = price_csv(tmp_path / "prices.csv", rows)
+    result = await submit(sim, file, tmp_path)
+    report = report_rows(result.report_path)
+    assert [int(r["line"]) for r in report] == list(range(2, len(rows) + 2))
+    statuses = [r["status"] for r in report]
+    assert statuses.count("rejected") == 2 and statuses.count("applied") == len(rows) - 2
+    stats = sim.state.statistics()
+    assert stats["objects_written"] == len(rows) - 2
+    assert stats["objects_written_more_than_once"] == 0
+
+
+class Crash(Exception):
+    """Stands for a kill in the middle of a run."""
+
+
+async def test_a_crash_after_the_start_resumes_without_applying_twice(sim: SimShop, tmp_path: Path) -> None:
+    file = price_csv(tmp_path / "prices.csv", catalog_rows(range(1, 301)))
+
+    def crash(name: str, data: dict[str, Any]) -> None:
+        if name == "shard_started":
+            raise Crash
+
+    with pytest.raises(ExceptionGroup) as info:
+        await submit(sim, file, tmp_path, on_event=crash)
+    assert info.group_contains(Crash)
+    # the same command again: the operation already started is adopted, not started twice
+    result = await submit(sim, file, tmp_path)
+    assert result.summary["applied"] == result.summary["rows"] == len(catalog_rows(range(1, 301)))
+    stats = sim.state.statistics()
+    assert stats["objects_written_more_than_once"] == 0
+    assert stats["bulk_by_status"] == {"COMPLETED": 2}  # the catalog export, then the one shard
+
+
+async def run_lane(sim: SimShop, tmp_path: Path, rows: list[tuple[str, str]], *, shards: int,
+                   lane: BulkLaneConfig, bulk_fault_rate: float = 0.0) -> tuple[Any, list[Any]]:
+    """Plan ``rows`` into ``shards`` shards and drain them with a lane of its own."""
+    import aiohttp
+
+    from bulk.catalog import CatalogStore
+    from bulk.catalog.sync import sync_catalog
+    from bulk.ingest import read_updates
+    from bulk.journal import NewUnit, UnitKind, open_journal
+    from bulk.lanes.bulk import BulkLane
+    from bulk.lanes.shop_port import ShopBulkOps
+    from bulk.models import PriceUpdate
+    from bulk.plan import Coalescer, build_plan, write_shards
+
+    file = price_csv(tmp_path / "prices.csv", rows)
+    async with Shop.connect(sim.url, TOKENS) as shop, aiohttp.ClientSession() as session:
+        port = ShopBulkOps(shop.client, session)
+        with CatalogStore(tmp_path / "catalog.sqlite3") as catalog:
+            await sync_catalog(port, catalog, poll_s=0.02)
+            coalescer = Coalescer()
+            for item in read_updates(file):
+                assert isinstance(item, PriceUpdate)
+                coalescer.add(item)
+            plan = build_plan(coalescer, catalog)
+        from bulk.sim.operations import ShopState
+
+        cast(ShopState, sim.state).engine.fault_rate = bulk_fault_rate  # from now on ops may die part-way
+        written = write_shards(plan.lines, tmp_path / "shards", shards=shards)
+        async with open_journal(tmp_path / "journal.sqlite3") as journal:
+            run, _ = await journal.create_run("k", input_name="prices.csv", input_hash="h", options={})
+            await journal.add_units(run.run_id, [NewUnit(UnitKind.BULK_SHARD, f"k/{i}", s.lines,
+                                                         payload_path=str(s.path))
+                                                 for i, s in enumerate(written)])
+            lane_ = BulkLane(port, journal, lane, worker_id="w")
+            await lane_.drain(run.run_id)
+            return lane_, await journal.list_outcomes(run.run_id)
+
+
+async def test_more_shards_than_slots_wait_for_limit_reached(sim: SimShop, tmp_path: Path) -> None:
+    rows = catalog_rows(range(1, 401))
+    # one token, and a lane that believes in 8 slots: the shop's LIMIT_REACHED must hold it back
+    lane = BulkLaneConfig(tokens=1, ops_per_token=8, limit_backoff_s=0.02, poll_initial_s=0.02,
+                          poll_max_s=0.05)
+    lane_, outcomes = await run_lane(sim, tmp_path, rows, shards=8, lane=lane)
+    assert len(outcomes) == len(rows)
+    assert {o.status.value for o in outcomes} == {"applied"}
+    assert len([op for op in lane_.operations if op.status == "COMPLETED"]) == 8
+    assert sim.state.statistics()["bulk_by_status"] == {"COMPLETED": 9}  # 8 shards + the export
+    assert sim.state.statistics()["objects_written_more_than_once"] == 0
+
+
+async def test_lines_of_failed_operations_are_retried_then_rejected(tmp_path: Path) -> None:
+    rows = catalog_rows(range(1, 201))
+    lane = BulkLaneConfig(max_attempts=3, poll_initial_s=0.02, poll_max_s=0.05)
+    async with SimShop(SimConfig(products=200, tokens=TOKENS, seed=11)) as sim:
+        # every bulk mutation dies part-way: lines left unprocessed go round again, then are rejected
+        lane_, outcomes = await run_lane(sim, tmp_path, rows, shards=2, lane=lane, bulk_fault_rate=1.0)
+        assert sim.state.statistics()["objects_written_more_than_once"] == 0
+    assert len(outcomes) == len(rows)  # every row once, applied by a partial result or rejected
+    rejected = [o for o in outcomes if o.status.value == "rejected"]
+    assert rejected and all("not applied after 3 bulk operations (FAILED" in (o.reason or "")
+                            for o in rejected)
+    assert sum(op.status == "FAILED" for op in lane_.operations) >= 3
