@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import LimitReachedError
+from bulk.errors import (
+    JournalError,
+    LimitReachedError,
+    NetworkError,
+    PermitLostError,
+    ServerError,
+    ThrottledError,
+)
 from bulk.journal import Claim, Journal, NewUnit, Outcome, UnitKind, UnitState
 from bulk.models import OutcomeStatus
 from bulk.plan import read_rows
@@ -31,6 +38,8 @@ from bulk.plan import read_rows
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "CANCELLED", "EXPIRED"})
+# faults after which a shard is given back to the journal rather than failing the whole run
+TRANSIENT = (ServerError, NetworkError, ThrottledError, PermitLostError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,7 @@ class BulkLaneConfig:
     poll_max_s: float = 10.0
     limit_backoff_s: float = 5.0
     lease_s: float = 60.0
+    max_claims: int = 10  # a shard never started is given up (rows rejected) after this many claims
     idle_wait_s: float = 1.0  # drain mode: wait between claims while other workers hold units
 
 
@@ -158,16 +168,25 @@ class BulkLane:
                                                                    UnitState.SUBMITTED) for u in units)
 
     async def _process(self, claim: Claim) -> None:
-        """Work one shard under its lease; stop touching it the moment the lease is lost."""
+        """Work one shard under its lease; stop touching it the moment the lease is lost.
+
+        A transient fault (5xx, network, a lost scheduler permit) gives the shard back: it stays
+        ``submitted`` when its operation was started, so the next claimant adopts that operation."""
         work = asyncio.ensure_future(self._work(claim))
         keeper = asyncio.ensure_future(self._keep_lease(claim, work))
         try:
             await work
         except asyncio.CancelledError:
-            if not keeper.done() or keeper.exception() is None:
+            if not keeper.done() or keeper.cancelled() or keeper.exception() is None:
                 raise
             log.warning("lease lost; another worker will adopt the shard",
                         extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
+        except TRANSIENT as exc:
+            log.warning("transient fault; shard given back",
+                        extra={"action": "bulk.released", "unit": claim.unit_id, "error": type(exc).__name__})
+            with contextlib.suppress(JournalError):
+                await self._journal.release(claim)
+            self._on_event("shard_released", {"unit": claim.unit_id, "error": type(exc).__name__})
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -187,6 +206,16 @@ class BulkLane:
     async def _work(self, claim: Claim) -> None:
         unit = claim.unit
         assert unit.payload_path is not None, "bulk shards live in files"
+        if not unit.remote_id and unit.attempt > self._config.max_claims:
+            # never started, and given back too often: a fault that does not pass; say so per row
+            rows = read_rows(rows_path(unit.payload_path))
+            cause = unit.error or "transient faults"
+            reason = f"not sent: the shard failed {unit.attempt - 1} times ({cause})"
+            await self._journal.record_outcomes(unit.run_id, [
+                Outcome(f, ln, OutcomeStatus.REJECTED, reason, unit_id=unit.unit_id)
+                for line_rows in rows for f, ln in line_rows])
+            await self._journal.fail(claim, reason, retry=False)
+            return
         if unit.remote_id:
             token, op = decode_remote(unit.remote_id)
             await self._slots[token].acquire()
