@@ -23,8 +23,9 @@ from typing import Any, Literal, Protocol
 
 from bulk.catalog import CatalogStore
 from bulk.errors import ShopifyError
-from bulk.journal import Journal, NewUnit, Outcome, RunStatus, UnitKind
+from bulk.journal import Journal, Outcome, RunStatus
 from bulk.lanes.bulk import BulkLane, BulkLaneConfig, BulkOpsPort, decide
+from bulk.lanes.shard_data import from_shard_file
 from bulk.models import InventoryUpdate, Lane, OutcomeStatus, RowError, Update
 from bulk.plan import (
     Coalescer,
@@ -68,6 +69,8 @@ class SubmitOptions:
     profile: ShopProfile = field(default_factory=ShopProfile)
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
     direct_concurrency: int = 32  # tasks queued at the scheduler at once; the scheduler caps in flight
+    inline_shards: bool = False  # store shards in the journal (a fleet's workers share no disk)
+    drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
 
 
 @dataclass
@@ -165,14 +168,16 @@ class Submission:
             if route.kind == "bulk":
                 shards = _write_shards(plan.lines, workdir / "shards", shards=route.shards)
                 await self._journal.add_units(run.run_id, [
-                    NewUnit(UnitKind.BULK_SHARD, f"{run_key}/{i}", s.lines, payload_path=str(s.path))
+                    from_shard_file(f"{run_key}/{i}", s, inline=self._options.inline_shards)
                     for i, s in enumerate(shards)])
                 self._on_event("sharded", {"shards": len(shards), "lines": len(plan.lines)})
             else:
                 await self._send_direct(plan.lines, run.run_id)
         await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
-                        on_event=self._on_event)
+                        workdir=workdir / "uploads", on_event=self._on_event)
+        if not self._options.drain:
+            return SubmissionResult(run_key, route, plan_stats, {}, {}, None, workdir / "undo.jsonl")
         await lane.drain(run.run_id)
         await self._journal.set_run_status(run.run_id, RunStatus.DONE)
         outcomes = {(o.file, o.line): (o.status, o.reason or "")
@@ -213,9 +218,12 @@ class Submission:
         return plan, route
 
     async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
+        # a re-run after a crash skips lines whose rows all have their outcome already
+        done = {(o.file, o.line) for o in await self._journal.list_outcomes(run_id)}
         queue: asyncio.Queue[PlannedLine] = asyncio.Queue()
         for line in lines:
-            queue.put_nowait(line)
+            if not all(row in done for row in line.rows):
+                queue.put_nowait(line)
 
         async def worker() -> None:
             while not queue.empty():
@@ -226,7 +234,7 @@ class Submission:
                 self._on_event("line_done", {"rows": len(line.rows)})
 
         async with asyncio.TaskGroup() as tg:
-            for _ in range(min(self._options.direct_concurrency, len(lines))):
+            for _ in range(min(self._options.direct_concurrency, queue.qsize())):
                 tg.create_task(worker())
 
     async def _send_line(self, line: PlannedLine) -> tuple[OutcomeStatus, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,10 @@ from bulk.errors import (
     ServerError,
     ThrottledError,
 )
-from bulk.journal import Claim, Journal, NewUnit, Outcome, UnitKind, UnitState
+from bulk.journal import Claim, Journal, Outcome, UnitKind, UnitState
+from bulk.lanes import shard_data
+from bulk.lanes.shard_data import ShardData
 from bulk.models import OutcomeStatus
-from bulk.plan import read_rows
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +104,6 @@ def decode_remote(remote_id: str) -> tuple[int, str]:
     return int(token), op
 
 
-def kind_of(path: str) -> str:
-    """Shard files are named ``…-{kind}.jsonl`` by :func:`bulk.plan.write_shards`."""
-    return "product" if path.endswith("-product.jsonl") else "variants"
-
-
-def rows_path(path: str) -> Path:
-    """The sidecar naming the rows of each line of a shard."""
-    return Path(path[: -len(".jsonl")] + ".rows.jsonl")
-
-
 OnEvent = Callable[[str, dict[str, Any]], None]
 
 
@@ -125,10 +117,12 @@ class BulkLane:
         config: BulkLaneConfig,
         *,
         worker_id: str,
+        workdir: Path | None = None,
         clock: Clock | None = None,
         on_event: OnEvent | None = None,
     ) -> None:
         self._port = port
+        self._workdir = workdir or Path(tempfile.gettempdir()) / "bulk-uploads"
         self._journal = journal
         self._config = config
         self._worker = worker_id
@@ -205,10 +199,10 @@ class BulkLane:
 
     async def _work(self, claim: Claim) -> None:
         unit = claim.unit
-        assert unit.payload_path is not None, "bulk shards live in files"
+        shard = await asyncio.to_thread(shard_data.load, unit)
         if not unit.remote_id and unit.attempt > self._config.max_claims:
             # never started, and given back too often: a fault that does not pass; say so per row
-            rows = read_rows(rows_path(unit.payload_path))
+            rows = shard.rows
             cause = unit.error or "transient faults"
             reason = f"not sent: the shard failed {unit.attempt - 1} times ({cause})"
             await self._journal.record_outcomes(unit.run_id, [
@@ -222,7 +216,7 @@ class BulkLane:
             self._running[token] += 1
             self._on_event("shard_adopted", {"unit": unit.unit_id, "op": op})
         else:
-            token, op = await self._launch(unit.payload_path, unit.client_identifier)
+            token, op = await self._launch(shard, unit.client_identifier)
             claim = await self._journal.mark_submitted(claim, encode_remote(token, op))
         try:
             final = await self._poll(op, token)
@@ -230,12 +224,11 @@ class BulkLane:
             self._running[token] -= 1
             self._slots[token].release()
         self.operations.append(final)
-        await self._reconcile(claim, final)
+        await self._reconcile(claim, final, shard)
 
-    async def _reconcile(self, claim: Claim, final: OpStatus) -> None:
+    async def _reconcile(self, claim: Claim, final: OpStatus, shard: ShardData) -> None:
         unit = claim.unit
-        assert unit.payload_path is not None
-        rows = read_rows(rows_path(unit.payload_path))
+        rows = shard.rows
         outcomes: list[Outcome] = []
         seen: set[int] = set()
         for url in (final.url, final.partial_url):
@@ -252,10 +245,14 @@ class BulkLane:
         missing = [n for n in range(len(rows)) if n not in seen]
         generation = unit.client_identifier.count("/retry")
         if missing and generation + 1 < self._config.max_attempts:
-            retry = _subset(Path(unit.payload_path), missing, f"retry{generation + 1}")
-            await self._journal.add_units(unit.run_id, [NewUnit(
-                UnitKind.BULK_SHARD, f"{unit.client_identifier}/retry", len(missing),
-                payload_path=str(retry))])
+            retry = shard.subset(missing)
+            ident = f"{unit.client_identifier}/retry"
+            if unit.payload_path is None:
+                new = shard_data.inline_unit(ident, retry)
+            else:
+                folder = Path(unit.payload_path).parent
+                new = await asyncio.to_thread(shard_data.file_unit, ident, retry, folder)
+            await self._journal.add_units(unit.run_id, [new])
         elif missing:
             reason = f"not applied after {generation + 1} bulk operations ({final.status} " \
                      f"{final.error_code or ''})".replace(" )", ")")
@@ -266,16 +263,19 @@ class BulkLane:
         self._on_event("shard_done", {"unit": unit.unit_id, "status": final.status,
                                       "lines": unit.line_count, "retried": len(missing)})
 
-    async def _launch(self, payload_path: str, ident: str) -> tuple[int, str]:
+    async def _launch(self, shard: ShardData, ident: str) -> tuple[int, str]:
         """Take a free slot on the least busy token and start the operation there."""
         while True:
             token = min(range(self._config.tokens), key=lambda t: self._running[t])
             await self._slots[token].acquire()
             self._running[token] += 1
             try:
-                staged = await self._port.upload(Path(payload_path), token_index=token)
-                op = await self._port.start(kind_of(payload_path), staged, client_identifier=ident,
-                                            token_index=token)
+                path = await asyncio.to_thread(shard.write, self._workdir)
+                try:
+                    staged = await self._port.upload(path, token_index=token)
+                finally:
+                    path.unlink(missing_ok=True)
+                op = await self._port.start(shard.kind, staged, client_identifier=ident, token_index=token)
                 self._on_event("shard_started", {"shard": ident, "token": token, "op": op})
                 return token, op
             except LimitReachedError:
@@ -306,16 +306,3 @@ def decide(line: dict[str, Any]) -> tuple[OutcomeStatus, str]:
     if errors:
         return OutcomeStatus.REJECTED, "shop refused: " + "; ".join(str(e.get("message", e)) for e in errors)
     return OutcomeStatus.APPLIED, ""
-
-
-def _subset(path: Path, keep: list[int], suffix: str) -> Path:
-    """A new shard file holding only lines ``keep`` of ``path`` (and its sidecar)."""
-    data = path.read_bytes().splitlines(keepends=True)
-    rows = rows_path(str(path)).read_text().splitlines(keepends=True)
-    stem = str(path)[: -len(".jsonl")]
-    kind = "product" if stem.endswith("-product") else "variants"
-    base = stem.rsplit("-", 1)[0]
-    new = Path(f"{base}.{suffix}-{kind}.jsonl")
-    new.write_bytes(b"".join(data[n] for n in keep))
-    rows_path(str(new)).write_text("".join(rows[n] for n in keep))
-    return new
