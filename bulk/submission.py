@@ -39,6 +39,7 @@ from bulk.plan import (
     line_cost,
 )
 from bulk.plan import write_shards as _write_shards
+from bulk.plan.gcpause import cyclic_gc_paused
 from bulk.report import summarize, write_report_csv, write_undo
 from bulk.shopify.documents import document
 
@@ -164,9 +165,10 @@ class Submission:
             if self._options.dry_run:
                 outcomes = {(o.row[0], o.row[1]): (o.status, o.reason) for o in plan.outcomes}
                 return SubmissionResult(run_key, route, plan_stats, summarize(outcomes), outcomes, None, None)
-            write_undo(workdir / "undo.jsonl", plan.undo)
+            await asyncio.to_thread(write_undo, workdir / "undo.jsonl", plan.undo)
             if route.kind == "bulk":
-                shards = _write_shards(plan.lines, workdir / "shards", shards=route.shards)
+                shards = await asyncio.to_thread(_write_shards, plan.lines, workdir / "shards",
+                                                 shards=route.shards)
                 await self._journal.add_units(run.run_id, [
                     from_shard_file(f"{run_key}/{i}", s, inline=self._options.inline_shards)
                     for i, s in enumerate(shards)])
@@ -183,7 +185,7 @@ class Submission:
         outcomes = {(o.file, o.line): (o.status, o.reason or "")
                     for o in await self._journal.list_outcomes(run.run_id)}
         report = self._options.report_path or workdir / "report.csv"
-        write_report_csv(report, outcomes)
+        await asyncio.to_thread(write_report_csv, report, outcomes)
         result = SubmissionResult(run_key, route, plan_stats, summarize(outcomes), outcomes, report,
                                   workdir / "undo.jsonl")
         result.operations = [{"id": op.id, "status": op.status, "objects": op.object_count,
@@ -192,21 +194,8 @@ class Submission:
 
     async def _plan(self, items: Callable[[], Iterable[Update | RowError]], run_id: int
                     ) -> tuple[Plan, Route]:
-        coalescer = Coalescer()
-        inventory: list[InventoryUpdate] = []
-        rejected: list[Outcome] = []
-        for item in items():
-            if isinstance(item, RowError):
-                rejected.append(Outcome(item.file, item.line, OutcomeStatus.REJECTED, _row_error(item)))
-            elif isinstance(item, InventoryUpdate):
-                inventory.append(item)
-            else:
-                coalescer.add(item)
-                if coalescer.rows_in % 100_000 == 0:
-                    self._on_event("reading", {"rows": coalescer.rows_in})
-        plan = build_plan(coalescer, self._catalog)
-        route = choose_route(plan.lines, self._options.profile,
-                             force=None if self._options.route == "auto" else self._options.route)
+        # reading and planning are CPU-bound: a worker thread keeps the event loop responsive
+        plan, route, inventory, rejected = await asyncio.to_thread(self._plan_sync, items)
         self._on_event("planned", {"plan": plan.statistics(), "route": route})
         if not self._options.dry_run:
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None) for o in plan.outcomes]
@@ -216,6 +205,24 @@ class Submission:
         else:
             plan.outcomes.extend(RowOutcome((o.file, o.line), o.status, o.reason or "") for o in rejected)
         return plan, route
+
+    def _plan_sync(self, items: Callable[[], Iterable[Update | RowError]]
+                   ) -> tuple[Plan, Route, list[InventoryUpdate], list[Outcome]]:
+        coalescer = Coalescer()
+        inventory: list[InventoryUpdate] = []
+        rejected: list[Outcome] = []
+        with cyclic_gc_paused():
+            for item in items():
+                if isinstance(item, RowError):
+                    rejected.append(Outcome(item.file, item.line, OutcomeStatus.REJECTED, _row_error(item)))
+                elif isinstance(item, InventoryUpdate):
+                    inventory.append(item)
+                else:
+                    coalescer.add(item)
+            plan = build_plan(coalescer, self._catalog)
+        route = choose_route(plan.lines, self._options.profile,
+                             force=None if self._options.route == "auto" else self._options.route)
+        return plan, route, inventory, rejected
 
     async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
         # a re-run after a crash skips lines whose rows all have their outcome already

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from bulk.catalog import Ambiguous, CatalogStore, VariantRecord
@@ -61,10 +60,6 @@ class Plan:
         return {"lines": len(self.lines), "rows_in_lines": sum(len(x.rows) for x in self.lines), **by_status}
 
 
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
-
-
 def build_plan(coalesced: Coalescer, catalog: CatalogStore) -> Plan:
     """Turn coalesced updates into a plan against what the catalog says the shop has now."""
     plan = Plan()
@@ -91,14 +86,23 @@ def _resolve_variants(
     return out
 
 
+def _rows_of(fields: dict[str, FieldValue]) -> list[RowId]:
+    """The distinct rows behind an object's fields, in input order."""
+    slots = list(fields.values())
+    if len(slots) == 1 and len(slots[0].rows) == 1:
+        return slots[0].rows  # the common case: one row wrote one field
+    return sorted({r for slot in slots for r in slot.rows})
+
+
 def _reject_all(plan: Plan, fields: dict[str, FieldValue], reason: str) -> None:
-    for row in sorted({r for slot in fields.values() for r in slot.rows}):
+    for row in _rows_of(fields):
         plan.outcomes.append(RowOutcome(row, OutcomeStatus.REJECTED, reason))
 
 
 def _plan_variants(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore) -> None:
     resolved = _resolve_variants(list(objects), catalog)
-    per_product: dict[str, list[tuple[dict[str, Any], tuple[RowId, ...]]]] = {}
+    per_product: dict[str, list[tuple[dict[str, Any], list[RowId]]]] = {}
+    unchanged = OutcomeStatus.UNCHANGED
     for key, fields in objects.items():
         rec = resolved.get(key)
         if rec is None:
@@ -111,23 +115,28 @@ def _plan_variants(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalo
             continue
         change: dict[str, Any] = {"id": rec.variant_id}
         old: dict[str, Any] = {"variantId": rec.variant_id, "productId": rec.product_id}
-        changed_rows: set[RowId] = set()
+        changed: list[RowId] = []
         for name, current in ((PRICE, rec.price), (COMPARE_AT, rec.compare_at_price)):
             slot = fields.get(name)
-            if slot is None:
+            if slot is None or slot.value == current:
                 continue
             new = slot.value
-            if new == current:
-                continue
-            change[name] = _money(new) if isinstance(new, Decimal) else None
-            old[name] = _money(current)
-            changed_rows.update(slot.rows)
-        rows = {r for slot in fields.values() for r in slot.rows}
-        for row in sorted(rows - changed_rows):
-            plan.outcomes.append(RowOutcome(row, OutcomeStatus.UNCHANGED, "the shop already has this value"))
-        if changed_rows:
-            per_product.setdefault(rec.product_id, []).append((change, tuple(sorted(changed_rows))))
-            plan.undo.append(old)
+            change[name] = None if new is None else f"{new:.2f}"
+            old[name] = None if current is None else f"{current:.2f}"
+            changed += slot.rows
+        if not changed:
+            for row in _rows_of(fields):
+                plan.outcomes.append(RowOutcome(row, unchanged, "the shop already has this value"))
+            continue
+        rows = _rows_of(fields)
+        if len(rows) > 1:
+            changed_set = set(changed)
+            for row in rows:
+                if row not in changed_set:
+                    plan.outcomes.append(RowOutcome(row, unchanged, "the shop already has this value"))
+            changed = sorted(changed_set)
+        per_product.setdefault(rec.product_id, []).append((change, changed))
+        plan.undo.append(old)
     for product_id, changes in per_product.items():
         for chunk in _chunks(changes, MAX_VARIANTS_PER_LINE):
             plan.lines.append(
