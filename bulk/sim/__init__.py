@@ -1,0 +1,15 @@
+"""The simulated Shopify shop: same HTTP/GraphQL surface and rate limits, on loopback.
+
+Public API (everything else in ``bulk.sim`` is private)::
+
+    async with SimShop(SimConfig(products=1000, plan="plus")) as shop:
+        shop.graphql_url, shop.url, shop.stats(), shop.state
+    parse_sim_url("sim://?products=1000&plan=plus") -> SimConfig
+
+See docs/simulator.md for what is simulated and every choice made where Shopify's docs are silent.
+"""
+
+from bulk.sim.config import DEFAULT_TOKENS, SimConfig, parse_sim_url
+from bulk.sim.shop import SimShop
+
+__all__ = ["DEFAULT_TOKENS", "SimConfig", "SimShop", "parse_sim_url"]
