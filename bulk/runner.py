@@ -116,8 +116,8 @@ async def run_submission(
             async with open_journal(journal_location) as journal:
                 options = SubmitOptions(
                     state_dir=state_dir, route=request.route, dry_run=request.dry_run,
-                    report_path=request.report or _default_report(input_name), profile=profile,
-                    lane=request.lane)
+                    report_path=request.report or _beside(input_name, ".report.csv"),
+                    undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane)
                 run_key = await asyncio.to_thread(
                     run_key_for, _input_paths(input_name), key,
                     {"route": request.route, "dialect": request.dialect, "location": request.location,
@@ -136,9 +136,10 @@ def _input_paths(input_name: str) -> list[Path]:
     return [path] if path.is_file() else []
 
 
-def _default_report(input_name: str) -> Path | None:
+def _beside(input_name: str, suffix: str) -> Path | None:
+    """``prices.csv`` → ``prices{suffix}`` in the same folder (None when the input is not a file)."""
     path = Path(input_name)
-    return path.with_name(path.stem + ".report.csv") if path.is_file() else None
+    return path.with_name(path.stem + suffix) if path.is_file() else None
 
 
 def _inventory_sender(shop: Shop) -> Callable[[Sequence[InventoryUpdate]], Any]:

@@ -67,6 +67,7 @@ class SubmitOptions:
     route: Literal["auto", "bulk", "direct"] = "auto"
     dry_run: bool = False
     report_path: Path | None = None  # default: next to the state of the run
+    undo_path: Path | None = None  # default: next to the state of the run
     profile: ShopProfile = field(default_factory=ShopProfile)
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
     direct_concurrency: int = 32  # tasks queued at the scheduler at once; the scheduler caps in flight
@@ -165,7 +166,7 @@ class Submission:
             if self._options.dry_run:
                 outcomes = {(o.row[0], o.row[1]): (o.status, o.reason) for o in plan.outcomes}
                 return SubmissionResult(run_key, route, plan_stats, summarize(outcomes), outcomes, None, None)
-            await asyncio.to_thread(write_undo, workdir / "undo.jsonl", plan.undo)
+            await asyncio.to_thread(write_undo, self._undo_path(workdir), plan.undo)
             if route.kind == "bulk":
                 shards = await asyncio.to_thread(_write_shards, plan.lines, workdir / "shards",
                                                  shards=route.shards)
@@ -179,7 +180,7 @@ class Submission:
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._on_event)
         if not self._options.drain:
-            return SubmissionResult(run_key, route, plan_stats, {}, {}, None, workdir / "undo.jsonl")
+            return SubmissionResult(run_key, route, plan_stats, {}, {}, None, self._undo_path(workdir))
         await lane.drain(run.run_id)
         await self._journal.set_run_status(run.run_id, RunStatus.DONE)
         outcomes = {(o.file, o.line): (o.status, o.reason or "")
@@ -187,10 +188,13 @@ class Submission:
         report = self._options.report_path or workdir / "report.csv"
         await asyncio.to_thread(write_report_csv, report, outcomes)
         result = SubmissionResult(run_key, route, plan_stats, summarize(outcomes), outcomes, report,
-                                  workdir / "undo.jsonl")
+                                  self._undo_path(workdir))
         result.operations = [{"id": op.id, "status": op.status, "objects": op.object_count,
                               "error": op.error_code} for op in lane.operations]
         return result
+
+    def _undo_path(self, workdir: Path) -> Path:
+        return self._options.undo_path or workdir / "undo.jsonl"
 
     async def _plan(self, items: Callable[[], Iterable[Update | RowError]], run_id: int
                     ) -> tuple[Plan, Route]:
