@@ -1,0 +1,259 @@
+"""Column dialects: which header names mean which field, and how to tell dialects apart.
+
+Why: the same change arrives under four spellings — our own ``simple`` columns, Shopify's product CSV
+(the legacy ``Handle, Body (HTML), Variant SKU, Variant Price`` and the 2025 ``URL handle, Description,
+SKU, Price`` exports) and Matrixify's ``ID, Variant ID, Command``. Each dialect maps a header name to
+one canonical :class:`Field`; everything downstream speaks fields only.
+
+Only columns we act on are mapped; a Shopify/Matrixify export has dozens of others, which are ignored
+and listed (``ignored``) so a user can see what was not used. The ``simple`` dialect is ours, so an
+unknown column there is a typo (``prcie``) and refused — silently ignoring it would drop the very
+change the user asked for. Header names match case-insensitively and trimmed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from bulk.errors import ConfigError, InputError
+
+
+class Field(enum.StrEnum):
+    """A column we act on, whatever the dialect calls it."""
+
+    SKU = "sku"
+    VARIANT_ID = "variant_id"
+    HANDLE = "handle"
+    PRODUCT_ID = "product_id"
+    PRICE = "price"
+    COMPARE_AT = "compare_at_price"
+    DESCRIPTION = "description_html"
+    IMAGE_SRC = "image_src"
+    IMAGE_ALT = "image_alt"
+    IMAGE_MODE = "image_mode"
+    INVENTORY_ITEM_ID = "inventory_item_id"
+    LOCATION = "location"
+    QUANTITY = "quantity"
+    CHANGE_FROM = "change_from"
+    BARCODE = "barcode"  # never sent: read only to flag spreadsheet damage
+    INVENTORY_TRACKER = "inventory_tracker"  # empty = untracked: no inventory update
+    COMMAND = "command"  # Matrixify product command
+    VARIANT_COMMAND = "variant_command"
+    IMAGE_COMMAND = "image_command"
+
+
+KINDS = ("price", "description", "image", "inventory")
+
+# Which update kind a field serves; fields not listed (identifiers, barcode, commands) are always read.
+FIELD_KIND: Mapping[Field, str] = {
+    Field.PRICE: "price",
+    Field.COMPARE_AT: "price",
+    Field.DESCRIPTION: "description",
+    Field.IMAGE_SRC: "image",
+    Field.IMAGE_ALT: "image",
+    Field.IMAGE_MODE: "image",
+    Field.IMAGE_COMMAND: "image",
+    Field.INVENTORY_ITEM_ID: "inventory",
+    Field.LOCATION: "inventory",
+    Field.QUANTITY: "inventory",
+    Field.CHANGE_FROM: "inventory",
+    Field.INVENTORY_TRACKER: "inventory",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """A named column map. ``strict`` dialects refuse unknown columns."""
+
+    name: str
+    columns: Mapping[str, Field]
+    strict: bool = False
+
+
+# Our own columns are the field names themselves; the Shopify/Matrixify-only fields are not offered.
+_NOT_SIMPLE = {
+    Field.BARCODE, Field.INVENTORY_TRACKER, Field.COMMAND, Field.VARIANT_COMMAND, Field.IMAGE_COMMAND
+}
+SIMPLE = Dialect("simple", {f.value: f for f in Field if f not in _NOT_SIMPLE}, strict=True)
+
+SHOPIFY_LEGACY = Dialect(
+    "shopify-legacy",
+    {
+        "Handle": Field.HANDLE,
+        "Body (HTML)": Field.DESCRIPTION,
+        "Variant SKU": Field.SKU,
+        "Variant Barcode": Field.BARCODE,
+        "Variant Price": Field.PRICE,
+        "Variant Compare At Price": Field.COMPARE_AT,
+        "Image Src": Field.IMAGE_SRC,
+        "Image Alt Text": Field.IMAGE_ALT,
+        "Variant Inventory Qty": Field.QUANTITY,
+        "Variant Inventory Tracker": Field.INVENTORY_TRACKER,
+    },
+)
+
+SHOPIFY_2025 = Dialect(
+    "shopify-2025",
+    {
+        "URL handle": Field.HANDLE,
+        "Description": Field.DESCRIPTION,
+        "SKU": Field.SKU,
+        "Barcode": Field.BARCODE,
+        "Price": Field.PRICE,
+        "Compare-at price": Field.COMPARE_AT,
+        "Product image URL": Field.IMAGE_SRC,
+        "Image alt text": Field.IMAGE_ALT,
+        "Inventory quantity": Field.QUANTITY,
+        "Inventory tracker": Field.INVENTORY_TRACKER,
+    },
+)
+
+MATRIXIFY = Dialect(
+    "matrixify",
+    {
+        "ID": Field.PRODUCT_ID,
+        "Handle": Field.HANDLE,
+        "Command": Field.COMMAND,
+        "Body HTML": Field.DESCRIPTION,
+        "Variant ID": Field.VARIANT_ID,
+        "Variant Command": Field.VARIANT_COMMAND,
+        "Variant SKU": Field.SKU,
+        "Variant Barcode": Field.BARCODE,
+        "Variant Price": Field.PRICE,
+        "Variant Compare At Price": Field.COMPARE_AT,
+        "Image Src": Field.IMAGE_SRC,
+        "Image Alt Text": Field.IMAGE_ALT,
+        "Image Command": Field.IMAGE_COMMAND,
+        "Variant Inventory Item ID": Field.INVENTORY_ITEM_ID,
+        "Variant Inventory Qty": Field.QUANTITY,
+        "Variant Inventory Tracker": Field.INVENTORY_TRACKER,
+    },
+)
+
+# Order breaks ties in detection: a bare ``Handle, Variant SKU, Variant Price`` file is legacy Shopify.
+DIALECTS: Mapping[str, Dialect] = {d.name: d for d in (SIMPLE, SHOPIFY_LEGACY, SHOPIFY_2025, MATRIXIFY)}
+_TIE_ORDER = ("shopify-legacy", "shopify-2025", "matrixify", "simple")
+
+
+def _norm(name: str) -> str:
+    return name.strip().casefold()
+
+
+def detect(header: Sequence[str], *, file: str) -> Dialect:
+    """The dialect whose column names best match ``header``.
+
+    Exact-case matches count first (``sku,price`` is simple, ``SKU,Price`` is 2025), then
+    case-insensitive ones; ties go to the order of ``_TIE_ORDER``.
+    """
+    names = {h.strip() for h in header}
+    folded = {_norm(h) for h in header}
+
+    def score(dialect: Dialect) -> tuple[int, int, int]:
+        exact = sum(1 for n in dialect.columns if n in names)
+        loose = sum(1 for n in dialect.columns if _norm(n) in folded)
+        return exact, loose, -_TIE_ORDER.index(dialect.name)
+
+    best = max(DIALECTS.values(), key=score)
+    if score(best)[1] == 0:
+        raise InputError(
+            "cannot tell the column dialect from the header: expected e.g. 'sku,price' (simple),"
+            " 'Handle,Variant SKU,Variant Price' (Shopify) or 'URL handle,SKU,Price' (Shopify 2025);"
+            f" choose one with dialect= ({', '.join(DIALECTS)})",
+            file=file,
+            line=1,
+        )
+    return best
+
+
+def get(name: str) -> Dialect:
+    """The dialect called ``name``; an unknown name is a :class:`~bulk.errors.ConfigError`."""
+    try:
+        return DIALECTS[name]
+    except KeyError:
+        raise ConfigError(f"unknown dialect {name!r}: choose one of {', '.join(DIALECTS)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    """A dialect bound to one file's header: where each field is, and what was ignored."""
+
+    dialect: Dialect
+    header: tuple[str, ...]
+    index: Mapping[Field, int]
+    ignored: tuple[str, ...]
+
+    def name(self, field: Field) -> str:
+        """The header name of ``field`` in this file (for error messages)."""
+        return self.header[self.index[field]].strip()
+
+
+def bind(
+    dialect: Dialect,
+    header: Sequence[str],
+    *,
+    file: str,
+    kinds: Collection[str] = KINDS,
+    location_known: bool = False,
+) -> ColumnMap:
+    """Bind ``dialect`` to ``header``: duplicates and (strict dialects) unknown names are refused.
+
+    Columns of kinds not wanted, and inventory columns when no location can be known, are ignored.
+    """
+    lookup = {_norm(n): f for n, f in dialect.columns.items()}
+    index: dict[Field, int] = {}
+    ignored: list[str] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(header):
+        name = raw.strip()
+        if not name:
+            ignored.append(f"(unnamed column {position + 1})")
+            continue
+        key = _norm(name)
+        if key in seen:
+            raise InputError(
+                f"duplicate column {name!r} (columns {seen[key] + 1} and {position + 1})",
+                file=file,
+                line=1,
+                column=name,
+            )
+        seen[key] = position
+        field = lookup.get(key)
+        if field is None:
+            if dialect.strict:
+                close = difflib.get_close_matches(key, list(lookup), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known columns: {', '.join(lookup)}"
+                raise InputError(f"unknown column {name!r}{hint}", file=file, line=1, column=name)
+            ignored.append(name)
+            continue
+        kind = FIELD_KIND.get(field)
+        if kind is not None and kind not in kinds:
+            ignored.append(name)
+            continue
+        index[field] = position
+    _check_inventory(dialect, header, index, ignored, file=file, location_known=location_known)
+    return ColumnMap(dialect, tuple(header), index, tuple(ignored))
+
+
+def _check_inventory(
+    dialect: Dialect,
+    header: Sequence[str],
+    index: dict[Field, int],
+    ignored: list[str],
+    *,
+    file: str,
+    location_known: bool,
+) -> None:
+    """A quantity needs a location: a column (simple dialect) or the ``location`` option."""
+    if Field.QUANTITY not in index or location_known or Field.LOCATION in index:
+        return
+    if dialect.strict:
+        name = header[index[Field.QUANTITY]].strip()
+        reason = "a quantity column needs a 'location' column or the location option"
+        raise InputError(reason, file=file, line=1, column=name)
+    # A Shopify export always carries its quantity column; without a location it is not a request.
+    for field in (Field.QUANTITY, Field.CHANGE_FROM, Field.INVENTORY_ITEM_ID, Field.INVENTORY_TRACKER):
+        if field in index:
+            ignored.append(header[index.pop(field)].strip())

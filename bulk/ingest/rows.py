@@ -1,0 +1,293 @@
+"""One CSV record (canonical fields) → updates, with rows grouped by product.
+
+Why grouping: a Shopify export spreads one product over several rows that share its handle — the
+first carries the description, each may carry one image — so a :class:`RowBuilder` keeps the current
+:class:`~bulk.ingest.groups.ProductGroup` and emits its images when the handle changes. The same rules
+serve every dialect:
+
+- A row with any bad cell yields only its errors: nothing from a half-understood row is sent.
+- A price or quantity needs a variant (SKU or variant ID; inventory item ID for quantities); a row
+  without one gets an error for that part only — its description or image (product-level) still apply.
+- A product's description comes from its first row with a non-empty body; another body later in the
+  same group is a conflict, reported. An empty body means "no change", never "erase".
+- Images are appended unless told to replace (``image_mode`` / Matrixify ``Image Command``).
+- Inventory needs a quantity and a location (column or option); a row whose inventory-tracker column
+  is empty is untracked in Shopify: skipped and counted, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from bulk.ingest import build
+from bulk.ingest.dialects import ColumnMap, Field
+from bulk.ingest.groups import MAX_IMAGES, ProductGroup
+from bulk.ingest.values import (
+    Rejected,
+    is_plain_code,
+    is_plain_money,
+    parse_code,
+    parse_gid,
+    parse_location,
+    parse_money,
+    parse_quantity,
+    parse_url,
+)
+from bulk.models import Image, RowError, Update
+
+Out = list[Update | RowError]
+_MODES: dict[str, Literal["append", "replace"]] = {
+    "append": "append", "merge": "append", "replace": "replace"
+}
+_COMMANDS_OK = {"", "MERGE", "UPDATE"}
+_PRICE_ONLY = {Field.SKU, Field.VARIANT_ID, Field.PRICE, Field.COMPARE_AT}
+
+
+@dataclass
+class Counters:
+    """Mutable tallies kept while reading (snapshotted into the reader's statistics)."""
+
+    apostrophes_stripped: int = 0
+    untracked_skipped: int = 0
+    updates: dict[str, int] = field(
+        default_factory=lambda: {"price": 0, "description": 0, "image": 0, "inventory": 0}
+    )
+
+
+class RowBuilder:
+    """Turns the records of one file into updates; call :meth:`finish` after the last record."""
+
+    def __init__(
+        self,
+        columns: ColumnMap,
+        *,
+        file: str,
+        kinds: Collection[str],
+        location: str | None,
+        image_mode: Literal["append", "replace"],
+        counters: Counters,
+    ) -> None:
+        self.columns = columns
+        self.file = file
+        self.default_location = parse_location(location) if location else (None, None)
+        self.image_mode = image_mode
+        self.counters = counters
+        self._group: ProductGroup | None = None
+        self._present = tuple(columns.index.items())
+        ix = columns.index
+        # Price-only files (the 1.5M-row case) take a short path for plain rows: see _feed_prices.
+        fast = Field.PRICE in ix and (Field.SKU in ix or Field.VARIANT_ID in ix) and set(ix) <= _PRICE_ONLY
+        order = (Field.SKU, Field.VARIANT_ID, Field.PRICE, Field.COMPARE_AT)
+        self._fast_ix = tuple(ix.get(f, -1) for f in order)
+        self.feed_record: Callable[[int, list[str]], Out] = self._feed_prices if fast else self.feed
+
+    def __repr__(self) -> str:
+        group = self._group.key if self._group else None
+        return f"<RowBuilder dialect={self.columns.dialect.name} group={group!r}>"
+
+    def _col(self, f: Field) -> str | None:
+        return self.columns.name(f) if f in self.columns.index else None
+
+    def _feed_prices(self, line: int, cells: list[str]) -> Out:
+        """:meth:`feed` for price-only files: a row whose identifiers and prices need no cleaning is
+        built directly; any other row (spaces, apostrophe, bad value, ``clear``…) goes through
+        :meth:`feed`, so errors and edge cases have one implementation. Equivalence is property-tested."""
+        i_sku, i_variant, i_price, i_compare = self._fast_ix
+        sku = cells[i_sku] if i_sku >= 0 else ""
+        variant = cells[i_variant] if i_variant >= 0 else ""
+        price = cells[i_price]
+        compare = cells[i_compare] if i_compare >= 0 else ""
+        if (
+            (is_plain_code(sku) or (not sku and variant))
+            and is_plain_money(price)
+            and (not compare or is_plain_money(compare))
+        ):
+            variant_id = parse_gid(variant, "ProductVariant") if variant else None
+            if not isinstance(variant_id, Rejected):
+                self.counters.updates["price"] += 1
+                amount, compare_at = Decimal(price), Decimal(compare) if compare else None
+                return [build.price(self.file, line, sku or None, variant_id, amount, compare_at, False)]
+        return self.feed(line, cells)
+
+    def feed(self, line: int, cells: list[str]) -> Out:
+        """Updates (or errors) from one record; may first close the previous product group."""
+        get = {f: cells[i] for f, i in self._present}.get
+        errors: list[RowError] = []
+
+        def bad(f: Field, reason: str) -> None:
+            errors.append(RowError(file=self.file, line=line, column=self._col(f), reason=reason))
+
+        sku = self._code(get(Field.SKU, ""), "SKU", Field.SKU, bad)
+        self._code(get(Field.BARCODE, ""), "barcode", Field.BARCODE, bad)
+        variant_id = self._gid(get(Field.VARIANT_ID, ""), "ProductVariant", Field.VARIANT_ID, bad)
+        product_id = self._gid(get(Field.PRODUCT_ID, ""), "Product", Field.PRODUCT_ID, bad)
+        handle = get(Field.HANDLE, "").strip() or None
+        for f in (Field.COMMAND, Field.VARIANT_COMMAND):
+            if (command := get(f, "").strip().upper()) not in _COMMANDS_OK:
+                bad(f, f"command {command!r} is not supported: this tool only updates existing products")
+        out: Out = []
+        key = product_id or (f"handle:{handle}" if handle else None)
+        if self._group is not None and self._group.key != key:
+            out.extend(self._close())
+        if key is not None and self._group is None:
+            self._group = ProductGroup(key, handle, product_id, line)
+        group = self._group
+        plan: list[Callable[[], Update]] = []
+        unidentified: list[str] = []  # kinds this row asks for without saying which variant/item
+
+        price_text, compare_text = get(Field.PRICE, "").strip(), get(Field.COMPARE_AT, "").strip()
+        if price_text or compare_text:
+            clear = compare_text.lower() == "clear"
+            price = self._money(price_text, Field.PRICE, bad)
+            compare = None if clear else self._money(compare_text, Field.COMPARE_AT, bad)
+            if not (sku or variant_id):
+                unidentified.append("price")
+            else:
+                plan.append(lambda: build.price(self.file, line, sku, variant_id, price, compare, clear))
+
+        body = get(Field.DESCRIPTION, "")
+        has_body = bool(body.strip())
+        if has_body:
+            if group is None:
+                bad(Field.DESCRIPTION, "a description needs a handle or product ID on the same row")
+            elif group.description_line is not None:
+                bad(Field.DESCRIPTION,
+                    f"a second description for this product (the first is on line {group.description_line})")
+            else:
+                plan.append(lambda: build.description(self.file, line, handle, product_id, body))
+
+        image: Image | None = None
+        mode: Literal["append", "replace"] | None = None  # None: as the product's other rows, or default
+        if src := get(Field.IMAGE_SRC, "").strip():
+            url = parse_url(src)
+            if isinstance(url, Rejected):
+                bad(Field.IMAGE_SRC, url.reason)
+            elif group is None:
+                bad(Field.IMAGE_SRC, "an image needs a handle or product ID on the same row")
+            elif len(group.images) >= MAX_IMAGES:
+                bad(Field.IMAGE_SRC, f"more than {MAX_IMAGES} images for one product")
+            else:
+                image = build.image(url, get(Field.IMAGE_ALT, "").strip())
+            mode = self._mode(get(Field.IMAGE_MODE, "") or get(Field.IMAGE_COMMAND, ""), bad)
+            if group is not None and group.mode is not None and mode is not None and mode != group.mode:
+                bad(Field.IMAGE_SRC, f"image mode {mode!r} differs from {group.mode!r} above")
+
+        untracked = False
+        if quantity_text := get(Field.QUANTITY, "").strip():
+            untracked = self._inventory(line, get, quantity_text, sku, bad, plan, unidentified)
+
+        if errors:
+            if group is not None and group.rejected_line is None:
+                group.rejected_line = line
+            return [*out, *errors]
+        self.counters.untracked_skipped += untracked
+        if group is not None:
+            if image is not None:
+                group.image_line = group.image_line or line
+                group.images.append(image)
+                group.mode = group.mode or mode
+            if has_body:
+                group.description_line = line
+        if unidentified:
+            column = self._col(Field.SKU) or self._col(Field.VARIANT_ID) or self._col(Field.INVENTORY_ITEM_ID)
+            what = " and ".join(unidentified)
+            reason = f"no SKU or variant ID on this row: its {what} change cannot be applied"
+            out.append(RowError(file=self.file, line=line, column=column, reason=reason))
+        for make in plan:
+            update = make()
+            self.counters.updates[update.kind] += 1
+            out.append(update)
+        return out
+
+    def _inventory(
+        self,
+        line: int,
+        get: Callable[[Field, str], str],
+        quantity_text: str,
+        sku: str | None,
+        bad: Callable[[Field, str], None],
+        plan: list[Callable[[], Update]],
+        unidentified: list[str],
+    ) -> bool:
+        """Plan this row's inventory update; True if it is skipped as untracked."""
+        if Field.INVENTORY_TRACKER in self.columns.index and not get(Field.INVENTORY_TRACKER, "").strip():
+            return True
+        quantity = parse_quantity(quantity_text)
+        change_from = parse_quantity(text) if (text := get(Field.CHANGE_FROM, "").strip()) else None
+        item_id = self._gid(get(Field.INVENTORY_ITEM_ID, ""), "InventoryItem", Field.INVENTORY_ITEM_ID, bad)
+        location_id, location_name = self.default_location
+        if where := get(Field.LOCATION, "").strip():
+            location_id, location_name = parse_location(where)
+        if isinstance(quantity, Rejected):
+            bad(Field.QUANTITY, quantity.reason)
+        elif isinstance(change_from, Rejected):
+            bad(Field.CHANGE_FROM, change_from.reason)
+        elif not (location_id or location_name):
+            bad(Field.LOCATION if Field.LOCATION in self.columns.index else Field.QUANTITY,
+                "no location for this quantity: fill the location column or pass the location option")
+        elif not (item_id or sku):
+            unidentified.append("inventory")
+        else:
+            plan.append(lambda: build.inventory(
+                self.file, line, item_id, sku, location_id, location_name, quantity, change_from))
+        return False
+
+    def _mode(self, text: str, bad: Callable[[Field, str], None]) -> Literal["append", "replace"] | None:
+        if not (text := text.strip()):
+            return None
+        mode = _MODES.get(text.lower())
+        if mode is None:
+            f = Field.IMAGE_MODE if Field.IMAGE_MODE in self.columns.index else Field.IMAGE_COMMAND
+            bad(f, f"image mode {text!r} is not one of append, replace")
+        return mode
+
+    @staticmethod
+    def _money(text: str, f: Field, bad: Callable[[Field, str], None]) -> Decimal | None:
+        if not text:
+            return None
+        value = parse_money(text)
+        if isinstance(value, Rejected):
+            bad(f, value.reason if f is Field.PRICE else value.reason.replace("price", "compare-at price", 1))
+            return None
+        return value
+
+    def _code(self, text: str, what: str, f: Field, bad: Callable[[Field, str], None]) -> str | None:
+        if not text:
+            return None
+        value = parse_code(text, what)
+        if isinstance(value, Rejected):
+            bad(f, value.reason)
+            return None
+        if text.lstrip().startswith("'"):
+            self.counters.apostrophes_stripped += 1
+        return value or None
+
+    @staticmethod
+    def _gid(text: str, resource: str, f: Field, bad: Callable[[Field, str], None]) -> str | None:
+        if not text.strip():
+            return None
+        value = parse_gid(text, resource)
+        if isinstance(value, Rejected):
+            bad(f, value.reason)
+            return None
+        return value
+
+    def _close(self) -> Out:
+        """End the current product group: its images become one update (or one error)."""
+        group, self._group = self._group, None
+        if group is None:
+            return []
+        column = self._col(Field.IMAGE_SRC)
+        result = group.close(file=self.file, default_mode=self.image_mode, image_column=column)
+        if result is None:
+            return []
+        if not isinstance(result, RowError):
+            self.counters.updates["image"] += 1
+        return [result]
+
+    def finish(self) -> Out:
+        """Close the last product group (call once, after the last record)."""
+        return self._close()
