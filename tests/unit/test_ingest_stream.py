@@ -104,7 +104,7 @@ def test_generator_matches_the_catalog(tmp_path: Path) -> None:
     skus = [i.variant.sku for i in items if isinstance(i, PriceUpdate)]
     assert skus[:4] == ["SKU-0000001-0", "SKU-0000001-1", "SKU-0000002-0", "SKU-0000002-1"]
     simulated = Catalog(products=100)  # the simulator must know every SKU the generator writes
-    assert all(simulated.variant_by_sku(s) is not None for s in skus)
+    assert all(s is not None and simulated.variant_by_sku(s) is not None for s in skus)
     assert len(set(skus)) == sum(1 + p % 3 for p in range(1, 101))  # 200 variants, then wraps
 
 
