@@ -17,6 +17,8 @@ BulkError
 │   ├── PermitLostError         a lease could not be renewed: the holder must abort (self-fencing)
 │   └── CoordinationUnavailableError   Redis unreachable: we fail closed
 └── JournalError                the journal (SQLite / Postgres) refused or is unreachable
+    ├── LeaseLostError          another worker took over a work unit: its old holder must stop
+    └── OutcomeConflictError    a row already has a different final outcome (invariant 5)
 ```
 
 Errors carry data, not just text, and never an access token. Foreign errors are converted at the
@@ -132,3 +134,28 @@ class CoordinationUnavailableError(SchedulerError):
 
 class JournalError(BulkError):
     """The journal could not record or read state."""
+
+
+class LeaseLostError(JournalError):
+    """The holder of a work unit lost it: its lease expired and another worker claimed it (the fence
+    moved on), or the unit is no longer in a state the holder may write. The holder must stop working
+    on the unit; ``unit_id`` and the stale ``fence`` say which claim this was."""
+
+    def __init__(self, message: str, *, unit_id: int, fence: int) -> None:
+        self.unit_id = unit_id
+        self.fence = fence
+        super().__init__(message)
+
+
+class OutcomeConflictError(JournalError):
+    """An input row already has a different final outcome: every row ends in exactly one (invariant 5).
+
+    ``file`` and ``line`` name the row; ``existing`` and ``new`` are the two statuses.
+    """
+
+    def __init__(self, message: str, *, file: str, line: int, existing: str, new: str) -> None:
+        self.file = file
+        self.line = line
+        self.existing = existing
+        self.new = new
+        super().__init__(message)

@@ -1,0 +1,291 @@
+"""What both journal backends share: turning rows into records, the fence check, statistics, repr.
+
+The backends differ only in how they talk to their database and how a row encodes times and JSON
+(Postgres hands back ``datetime`` and decoded ``jsonb``; SQLite stores seconds and JSON text), which
+each backend says by overriding :meth:`JournalBase.to_datetime` and :meth:`JournalBase.from_json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from bulk.errors import JournalError, LeaseLostError, OutcomeConflictError
+from bulk.journal.records import (
+    Claim,
+    JournalStatistics,
+    Outcome,
+    OutcomeStatus,
+    Run,
+    RunCounters,
+    RunStatus,
+    UnitKind,
+    UnitState,
+    WorkerRecord,
+    WorkUnit,
+    check_run_transition,
+)
+
+logger = logging.getLogger("bulk.journal")
+Row = Sequence[Any]
+
+
+def worker_record(row: Row, to_datetime: Callable[[Any], datetime]) -> WorkerRecord:
+    """A ``workers`` row as a record."""
+    return WorkerRecord(str(row[0]), str(row[1]), int(row[2]), to_datetime(row[3]), to_datetime(row[4]))
+
+
+class JournalBase:
+    """Shared state and row mapping; subclasses implement :class:`bulk.journal.Journal`."""
+
+    backend = "?"
+
+    def __init__(self, *, location: str) -> None:
+        self._location = location  # already masked
+        self._open = False
+        self._schema_version = 0
+        self._claims = 0
+        self._units_claimed = 0
+        self._leases_lost = 0
+        self._outcomes_recorded = 0
+
+    async def close(self) -> None:
+        """Release the connection (implemented by each backend)."""
+        raise NotImplementedError
+
+    async def _rows(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """Run the named query in one transaction and return its rows (implemented by each backend)."""
+        raise NotImplementedError
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def statistics(self) -> JournalStatistics:
+        """A snapshot of this handle's activity since it was made."""
+        return JournalStatistics(
+            backend=self.backend,
+            location=self._location,
+            is_open=self._open,
+            schema_version=self._schema_version,
+            claims=self._claims,
+            units_claimed=self._units_claimed,
+            leases_lost=self._leases_lost,
+            outcomes_recorded=self._outcomes_recorded,
+        )
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "closed"
+        return (
+            f"{type(self).__name__}({self._location!r}, {state}, schema={self._schema_version}, "
+            f"claimed={self._units_claimed}, leases_lost={self._leases_lost}, "
+            f"outcomes={self._outcomes_recorded})"
+        )
+
+    # -- encoding, per backend ------------------------------------------------------------------
+    def to_datetime(self, value: Any) -> datetime:
+        """A stored time as an aware ``datetime`` (default: seconds since the epoch)."""
+        if isinstance(value, datetime):
+            return value
+        return datetime.fromtimestamp(float(value), UTC)
+
+    def from_json(self, value: Any) -> Any:
+        """A stored JSON value decoded (default: text)."""
+        return None if value is None else json.loads(value)
+
+    # -- rows to records ------------------------------------------------------------------------
+    def run_from_row(self, row: Row) -> Run:
+        """A ``runs`` row (run columns, then seven counters) as a :class:`Run`."""
+        return Run(
+            run_id=int(row[0]),
+            run_key=row[1],
+            input_name=row[2],
+            input_hash=row[3],
+            options=dict(self.from_json(row[4]) or {}),
+            status=RunStatus(row[5]),
+            error=row[6],
+            created_at=self.to_datetime(row[7]),
+            updated_at=self.to_datetime(row[8]),
+            counters=RunCounters(*(int(n) for n in row[9:16])),
+        )
+
+    def unit_from_row(self, row: Row) -> WorkUnit:
+        """A unit row (the column order of every unit query) as a :class:`WorkUnit`."""
+        return WorkUnit(
+            unit_id=int(row[0]),
+            run_id=int(row[1]),
+            kind=UnitKind(row[2]),
+            client_identifier=row[3],
+            payload_path=row[4],
+            payload=self.from_json(row[5]),
+            line_count=int(row[6]),
+            state=UnitState(row[7]),
+            attempt=int(row[8]),
+            remote_id=row[9],
+            lease_owner=row[10],
+            lease_expires_at=None if row[11] is None else self.to_datetime(row[11]),
+            fence=int(row[12]),
+            error=row[13],
+        )
+
+    def claims_from_rows(self, worker_id: str, rows: Sequence[Row]) -> list[Claim]:
+        """Claimed unit rows as claims, in unit order; counts them for :meth:`statistics`."""
+        units = sorted((self.unit_from_row(r) for r in rows), key=lambda u: u.unit_id)
+        self._claims += 1
+        self._units_claimed += len(units)
+        if units:
+            logger.debug(
+                "units claimed",
+                extra={
+                    "action": "journal.claim",
+                    "worker_id": worker_id,
+                    "units": [u.unit_id for u in units],
+                },
+            )
+        return [Claim(u, worker_id, u.fence, self._lease_end(u)) for u in units]
+
+    def _lease_end(self, unit: WorkUnit) -> datetime:
+        if unit.lease_expires_at is None:  # pragma: no cover - the claim query always sets it
+            raise JournalError(f"unit {unit.unit_id} was claimed without a lease")
+        return unit.lease_expires_at
+
+    def unit_after_write(self, claim: Claim, rows: Sequence[Row]) -> WorkUnit:
+        """The unit a fence-checked write returned, or :class:`LeaseLostError` when it matched nothing."""
+        if not rows:
+            self._leases_lost += 1
+            logger.warning(
+                "lease lost",
+                extra={"action": "journal.lease_lost", "unit_id": claim.unit_id, "fence": claim.fence},
+            )
+            raise LeaseLostError(
+                f"work unit {claim.unit_id}: the claim of {claim.worker_id} (fence {claim.fence}) is no "
+                f"longer valid; another worker took the unit over or it was already finished",
+                unit_id=claim.unit_id,
+                fence=claim.fence,
+            )
+        return self.unit_from_row(rows[0])
+
+    def renewed(self, claim: Claim, unit: WorkUnit) -> Claim:
+        """The claim, after a successful write, with the unit's new state and lease."""
+        return Claim(unit, claim.worker_id, claim.fence, self._lease_end(unit))
+
+    def outcome_from_row(self, row: Row) -> Outcome:
+        """An ``outcomes`` row as an :class:`Outcome`."""
+        return Outcome(
+            file=row[0],
+            line=int(row[1]),
+            status=OutcomeStatus(row[2]),
+            reason=row[3],
+            object_id=row[4],
+            unit_id=None if row[5] is None else int(row[5]),
+        )
+
+    @staticmethod
+    def applied_from_rows(rows: Sequence[Row]) -> dict[str, dict[str, str]]:
+        """``(object_id, field, value, …)`` rows as ``{object_id: {field: value}}``."""
+        result: dict[str, dict[str, str]] = {}
+        for row in rows:
+            result.setdefault(row[0], {})[row[1]] = row[2]
+        return result
+
+    # -- checks ---------------------------------------------------------------------------------
+    @staticmethod
+    def check_same_input(run_key: str, stored_hash: str, input_hash: str) -> None:
+        """A run key names one input: reusing it for other content is refused."""
+        if stored_hash != input_hash:
+            raise JournalError(
+                f"run key {run_key!r} already names an input with hash {stored_hash}, not {input_hash}"
+            )
+
+    @staticmethod
+    def check_transition(run_id: int, old: str, new: RunStatus) -> None:
+        """See :func:`bulk.journal.records.check_run_transition`."""
+        check_run_transition(run_id, RunStatus(old), new)
+
+    @staticmethod
+    def check_units_belong(run_id: int, units: list[WorkUnit]) -> list[WorkUnit]:
+        """Refuse client identifiers already used by another run (they must be unique per unit)."""
+        for unit in units:
+            if unit.run_id != run_id:
+                raise JournalError(
+                    f"client identifier {unit.client_identifier!r} already belongs to run {unit.run_id}"
+                )
+        return units
+
+    @staticmethod
+    def conflict_error(run_id: int, row: Row) -> OutcomeConflictError:
+        """The error for an ``outcomes_conflict`` row ``(file, line, existing, new)``."""
+        file, line, existing, new = row[0], int(row[1]), str(row[2]), str(row[3])
+        return OutcomeConflictError(
+            f"{file}:{line}: run {run_id} already recorded this row as {existing}, not {new}",
+            file=file,
+            line=line,
+            existing=existing,
+            new=new,
+        )
+
+    # -- the operations that are one named query on either backend --------------------------------
+    async def get_run(self, run_id: int) -> Run:
+        """See :meth:`bulk.journal.Journal.get_run`."""
+        rows = await self._rows("runs", {"run_id": run_id, "limit": 1})
+        if not rows:
+            raise JournalError(f"no run {run_id} in the journal")
+        return self.run_from_row(rows[0])
+
+    async def list_runs(self, *, limit: int = 20) -> list[Run]:
+        """See :meth:`bulk.journal.Journal.list_runs`."""
+        return [self.run_from_row(r) for r in await self._rows("runs", {"run_id": None, "limit": limit})]
+
+    async def get_unit(self, unit_id: int) -> WorkUnit:
+        """See :meth:`bulk.journal.Journal.get_unit`."""
+        rows = await self._rows("unit", {"unit_id": unit_id})
+        if not rows:
+            raise JournalError(f"no work unit {unit_id} in the journal")
+        return self.unit_from_row(rows[0])
+
+    async def list_units(self, run_id: int, *, state: UnitState | None = None) -> list[WorkUnit]:
+        """See :meth:`bulk.journal.Journal.list_units`."""
+        rows = await self._rows("units_of_run", {"run_id": run_id, "state": state and state.value})
+        return [self.unit_from_row(r) for r in rows]
+
+    async def _holder_write(self, name: str, claim: Claim, **params: Any) -> WorkUnit:
+        """A fence-checked write: it matches the unit only while ``claim`` is still its latest claim."""
+        rows = await self._rows(
+            name, {"unit_id": claim.unit_id, "fence": claim.fence, "worker_id": claim.worker_id, **params}
+        )
+        return self.unit_after_write(claim, rows)
+
+    async def heartbeat(self, claim: Claim, *, lease_s: float) -> Claim:
+        """See :meth:`bulk.journal.Journal.heartbeat`."""
+        return self.renewed(claim, await self._holder_write("heartbeat", claim, lease_s=float(lease_s)))
+
+    async def mark_submitted(self, claim: Claim, remote_id: str) -> Claim:
+        """See :meth:`bulk.journal.Journal.mark_submitted`."""
+        return self.renewed(claim, await self._holder_write("mark_submitted", claim, remote_id=remote_id))
+
+    async def complete(self, claim: Claim) -> WorkUnit:
+        """See :meth:`bulk.journal.Journal.complete`."""
+        return await self._holder_write("finish", claim, state=UnitState.DONE.value, error=None)
+
+    async def fail(self, claim: Claim, error: str, *, retry: bool) -> WorkUnit:
+        """See :meth:`bulk.journal.Journal.fail`."""
+        state = UnitState.PENDING if retry else UnitState.FAILED
+        return await self._holder_write("finish", claim, state=state.value, error=error)
+
+    async def release(self, claim: Claim) -> WorkUnit:
+        """See :meth:`bulk.journal.Journal.release`."""
+        return await self._holder_write("release", claim)
+
+    async def touch_worker(self, worker_id: str, *, host: str, pid: int) -> None:
+        """See :meth:`bulk.journal.Journal.touch_worker`."""
+        await self._rows("touch_worker", {"worker_id": worker_id, "host": host, "pid": pid})
+
+    async def list_workers(self, *, seen_within_s: float = 60.0) -> list[WorkerRecord]:
+        """See :meth:`bulk.journal.Journal.list_workers`."""
+        rows = await self._rows("workers", {"within_s": float(seen_within_s)})
+        return [worker_record(r, self.to_datetime) for r in rows]
