@@ -60,8 +60,14 @@ class Plan:
         return {"lines": len(self.lines), "rows_in_lines": sum(len(x.rows) for x in self.lines), **by_status}
 
 
-def build_plan(coalesced: Coalescer, catalog: CatalogStore) -> Plan:
-    """Turn coalesced updates into a plan against what the catalog says the shop has now."""
+Overlay = dict[str, dict[str, object]]  # variant GID -> field -> value planned earlier in this run
+
+
+def build_plan(coalesced: Coalescer, catalog: CatalogStore, overlay: Overlay | None = None) -> Plan:
+    """Turn coalesced updates into a plan against what the catalog says the shop has now.
+
+    ``overlay`` carries values planned by earlier chunks of the same run (the catalog does not know
+    them yet); it is read as the current value and updated with this plan's changes."""
     plan = Plan()
     for loser, winner in coalesced.superseded.items():
         plan.outcomes.append(
@@ -71,7 +77,7 @@ def build_plan(coalesced: Coalescer, catalog: CatalogStore) -> Plan:
     products: dict[str, dict[str, FieldValue]] = {}
     for key, fields in coalesced.objects():
         (products if DESCRIPTION in fields or MEDIA in fields else variants)[key] = fields
-    _plan_variants(plan, variants, catalog)
+    _plan_variants(plan, variants, catalog, {} if overlay is None else overlay)
     _plan_products(plan, products, catalog)
     return plan
 
@@ -99,7 +105,9 @@ def _reject_all(plan: Plan, fields: dict[str, FieldValue], reason: str) -> None:
         plan.outcomes.append(RowOutcome(row, OutcomeStatus.REJECTED, reason))
 
 
-def _plan_variants(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore) -> None:
+def _plan_variants(
+    plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore, overlay: Overlay
+) -> None:
     resolved = _resolve_variants(list(objects), catalog)
     per_product: dict[str, list[tuple[dict[str, Any], list[RowId]]]] = {}
     unchanged = OutcomeStatus.UNCHANGED
@@ -116,13 +124,17 @@ def _plan_variants(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalo
         change: dict[str, Any] = {"id": rec.variant_id}
         old: dict[str, Any] = {"variantId": rec.variant_id, "productId": rec.product_id}
         changed: list[RowId] = []
-        for name, current in ((PRICE, rec.price), (COMPARE_AT, rec.compare_at_price)):
+        earlier = overlay.get(rec.variant_id)
+        for name, original in ((PRICE, rec.price), (COMPARE_AT, rec.compare_at_price)):
             slot = fields.get(name)
+            current = earlier[name] if earlier is not None and name in earlier else original
             if slot is None or slot.value == current:
                 continue
+            if current is original:  # the undo file keeps the shop's value from before the run
+                old[name] = None if original is None else f"{original:.2f}"
+            overlay.setdefault(rec.variant_id, {})[name] = slot.value
             new = slot.value
             change[name] = None if new is None else f"{new:.2f}"
-            old[name] = None if current is None else f"{current:.2f}"
             changed += slot.rows
         if not changed:
             for row in _rows_of(fields):
@@ -136,7 +148,8 @@ def _plan_variants(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalo
                     plan.outcomes.append(RowOutcome(row, unchanged, "the shop already has this value"))
             changed = sorted(changed_set)
         per_product.setdefault(rec.product_id, []).append((change, changed))
-        plan.undo.append(old)
+        if len(old) > 2:
+            plan.undo.append(old)
     for product_id, changes in per_product.items():
         for chunk in _chunks(changes, MAX_VARIANTS_PER_LINE):
             plan.lines.append(

@@ -39,16 +39,35 @@ def catalog() -> Iterator[CatalogStore]:
     """Products 1..3; product p has variants p*10+v with SKU S{p}-{v}; price 10.00; SKU DUP twice."""
     lines: list[dict[str, object]] = []
     for p in (1, 2, 3):
-        lines.append({"id": f"gid://shopify/Product/{p}", "handle": f"product-{p}", "updatedAt": "2026-01-01"})
+        lines.append(
+            {"id": f"gid://shopify/Product/{p}", "handle": f"product-{p}", "updatedAt": "2026-01-01"}
+        )
         for v in range(3):
-            lines.append({
-                "id": f"gid://shopify/ProductVariant/{p * 10 + v}", "sku": f"S{p}-{v}", "price": "10.00",
-                "compareAtPrice": None, "__parentId": f"gid://shopify/Product/{p}",
-            })
-    lines.append({"id": "gid://shopify/ProductVariant/99", "sku": "DUP", "price": "1.00",
-                  "__parentId": "gid://shopify/Product/3"})
-    lines.append({"id": "gid://shopify/ProductVariant/98", "sku": "DUP", "price": "1.00",
-                  "__parentId": "gid://shopify/Product/3"})
+            lines.append(
+                {
+                    "id": f"gid://shopify/ProductVariant/{p * 10 + v}",
+                    "sku": f"S{p}-{v}",
+                    "price": "10.00",
+                    "compareAtPrice": None,
+                    "__parentId": f"gid://shopify/Product/{p}",
+                }
+            )
+    lines.append(
+        {
+            "id": "gid://shopify/ProductVariant/99",
+            "sku": "DUP",
+            "price": "1.00",
+            "__parentId": "gid://shopify/Product/3",
+        }
+    )
+    lines.append(
+        {
+            "id": "gid://shopify/ProductVariant/98",
+            "sku": "DUP",
+            "price": "1.00",
+            "__parentId": "gid://shopify/Product/3",
+        }
+    )
     with CatalogStore(":memory:") as store:
         store.load_export(lines)
         yield store
@@ -59,8 +78,9 @@ def test_last_write_wins_and_loser_is_reported_superseded(catalog: CatalogStore)
     c.add(price(2, "S1-0", "11.00"))
     c.add(price(3, "S1-0", "12.00"))
     plan = build_plan(c, catalog)
-    assert [line.variables["variants"] for line in plan.lines] == [[{"id": "gid://shopify/ProductVariant/10",
-                                                                    "price": "12.00"}]]
+    assert [line.variables["variants"] for line in plan.lines] == [
+        [{"id": "gid://shopify/ProductVariant/10", "price": "12.00"}]
+    ]
     assert plan.lines[0].rows == (("p.csv", 3),)
     (outcome,) = plan.outcomes
     assert outcome.row == ("p.csv", 2) and outcome.status is OutcomeStatus.UNCHANGED
@@ -93,8 +113,14 @@ def test_undo_records_old_values_of_what_changes(catalog: CatalogStore) -> None:
     c = Coalescer()
     c.add(price(2, "S2-1", "15.00", compare_at="20.00"))
     plan = build_plan(c, catalog)
-    assert plan.undo == [{"variantId": "gid://shopify/ProductVariant/21", "productId": "gid://shopify/Product/2",
-                          "price": "10.00", "compareAtPrice": None}]
+    assert plan.undo == [
+        {
+            "variantId": "gid://shopify/ProductVariant/21",
+            "productId": "gid://shopify/Product/2",
+            "price": "10.00",
+            "compareAtPrice": None,
+        }
+    ]
 
 
 def test_descriptions_and_appended_images_become_product_lines(catalog: CatalogStore) -> None:
@@ -102,8 +128,16 @@ def test_descriptions_and_appended_images_become_product_lines(catalog: CatalogS
     src = Source(file="d.csv", line=2)
     c.add(DescriptionUpdate(source=src, product=ProductRef(handle="product-2"), description_html="<p>x</p>"))
     img = Image(url="https://cdn.example/a.jpg", alt="A")
-    c.add(ImageUpdate(source=Source(file="d.csv", line=3), product=ProductRef(handle="product-2"), images=(img,)))
-    c.add(ImageUpdate(source=Source(file="d.csv", line=4), product=ProductRef(handle="product-2"), images=(img,)))
+    c.add(
+        ImageUpdate(
+            source=Source(file="d.csv", line=3), product=ProductRef(handle="product-2"), images=(img,)
+        )
+    )
+    c.add(
+        ImageUpdate(
+            source=Source(file="d.csv", line=4), product=ProductRef(handle="product-2"), images=(img,)
+        )
+    )
     plan = build_plan(c, catalog)
     (line,) = plan.lines
     assert line.variables["product"] == {"id": "gid://shopify/Product/2", "descriptionHtml": "<p>x</p>"}
@@ -113,8 +147,15 @@ def test_descriptions_and_appended_images_become_product_lines(catalog: CatalogS
 
 def test_a_product_with_more_than_250_changed_variants_is_split() -> None:
     lines = [{"id": "gid://shopify/Product/1", "handle": "big"}]
-    lines += [{"id": f"gid://shopify/ProductVariant/{v}", "sku": f"V{v}", "price": "1.00",
-               "__parentId": "gid://shopify/Product/1"} for v in range(600)]
+    lines += [
+        {
+            "id": f"gid://shopify/ProductVariant/{v}",
+            "sku": f"V{v}",
+            "price": "1.00",
+            "__parentId": "gid://shopify/Product/1",
+        }
+        for v in range(600)
+    ]
     with CatalogStore(":memory:") as store:
         store.load_export(lines)
         c = Coalescer()
@@ -153,15 +194,31 @@ def test_shards_are_even_bounded_and_map_lines_to_rows(tmp_path: Path, catalog: 
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["S1-0", "S1-1", "S2-0", "NOPE", "DUP"]),
-                          st.sampled_from(["10.00", "11.00", "12.50"])), min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["S1-0", "S1-1", "S2-0", "NOPE", "DUP"]),
+            st.sampled_from(["10.00", "11.00", "12.50"]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_every_row_ends_in_exactly_one_place(rows: list[tuple[str, str]]) -> None:
     lines: list[dict[str, object]] = [{"id": "gid://shopify/Product/1"}, {"id": "gid://shopify/Product/2"}]
     for p, v in ((1, 0), (1, 1), (2, 0)):
-        lines.append({"id": f"gid://shopify/ProductVariant/{p * 10 + v}", "sku": f"S{p}-{v}", "price": "10.00",
-                      "__parentId": f"gid://shopify/Product/{p}"})
-    lines += [{"id": f"gid://shopify/ProductVariant/{n}", "sku": "DUP", "__parentId": "gid://shopify/Product/2"}
-              for n in (98, 99)]
+        lines.append(
+            {
+                "id": f"gid://shopify/ProductVariant/{p * 10 + v}",
+                "sku": f"S{p}-{v}",
+                "price": "10.00",
+                "__parentId": f"gid://shopify/Product/{p}",
+            }
+        )
+    lines += [
+        {"id": f"gid://shopify/ProductVariant/{n}", "sku": "DUP", "__parentId": "gid://shopify/Product/2"}
+        for n in (98, 99)
+    ]
     with CatalogStore(":memory:") as store:
         store.load_export(lines)
         c = Coalescer()
@@ -170,3 +227,27 @@ def test_every_row_ends_in_exactly_one_place(rows: list[tuple[str, str]]) -> Non
         plan = build_plan(c, store)
     placed = [o.row for o in plan.outcomes] + [r for line in plan.lines for r in line.rows]
     assert sorted(placed) == [("p.csv", i + 2) for i in range(len(rows))]
+
+
+def test_a_later_chunk_diffs_against_what_earlier_chunks_planned(catalog: CatalogStore) -> None:
+    overlay: dict[str, dict[str, object]] = {}
+    first = Coalescer()
+    first.add(price(2, "S1-0", "12.00"))
+    plan1 = build_plan(first, catalog, overlay)
+    second = Coalescer()
+    second.add(price(9, "S1-0", "10.00"))  # back to what the catalog says: still a change to send
+    second.add(price(10, "S1-1", "10.00"))  # the catalog's value, never changed: a no-op
+    plan2 = build_plan(second, catalog, overlay)
+    assert [line.variables["variants"] for line in plan2.lines] == [
+        [{"id": "gid://shopify/ProductVariant/10", "price": "10.00"}]
+    ]
+    assert [o.row for o in plan2.outcomes] == [("p.csv", 10)]
+    # undo restores the shop's value from before the run, written once
+    assert plan1.undo == [
+        {
+            "variantId": "gid://shopify/ProductVariant/10",
+            "productId": "gid://shopify/Product/1",
+            "price": "10.00",
+        }
+    ]
+    assert plan2.undo == []
