@@ -32,8 +32,14 @@ def write_report_csv(path: Path, outcomes: Outcomes) -> None:
 def write_undo(path: Path, undo: Iterable[Mapping[str, Any]]) -> int:
     """JSONL of the old values of everything the plan changes; returns the number of lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    return append_undo(path, undo)
+
+
+def append_undo(path: Path, undo: Iterable[Mapping[str, Any]]) -> int:
+    """Add a chunk's old values to the undo file (see :func:`write_undo`)."""
     count = 0
-    with path.open("w", encoding="utf-8") as f:
+    with path.open("a", encoding="utf-8") as f:
         for record in undo:
             price, compare_at = record.get("price"), record.get("compareAtPrice")
             line: dict[str, Any] = {"kind": "price", "variant_id": record["variantId"]}

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +28,11 @@ from bulk.journal import open_journal
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.lanes.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryStatus
-from bulk.models import InventoryUpdate, OutcomeStatus, RowError, Update
+from bulk.models import InventoryUpdate, OutcomeStatus
 from bulk.plan import ShopProfile
-from bulk.shop import Shop
+from bulk.shop import Shop, ShopConfig
+from bulk.shopify.endpoint import parse_tokens
+from bulk.sources import Source
 from bulk.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 
 OnEvent = Callable[[str, dict[str, Any]], None]
@@ -53,6 +55,14 @@ class SubmitRequest:
     state_dir: Path | None = None
     sync_catalog: Literal["auto", "always", "never"] = "auto"
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
+    database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
+    redis_url: str | None = None  # a shared scheduler: every process of the fleet under one cap
+    max_in_flight: int = 8
+
+    @property
+    def enqueue(self) -> bool:
+        """True when the work is left to a fleet of workers (a shared journal was named)."""
+        return self.database_url is not None
 
 
 def default_state_dir() -> Path:
@@ -74,18 +84,35 @@ async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP), or --shop sim://")
     emit = on_event or (lambda _name, _data: None)
 
-    def items() -> Iterable[Update | RowError]:
-        return read_updates(request.file, dialect=request.dialect, max_errors=request.max_errors,
-                            location=request.location)
+    source = read_updates(request.file, dialect=request.dialect, max_errors=request.max_errors,
+                          location=request.location)
+    async with shop_session(request.shop, request.tokens, redis_url=request.redis_url,
+                            max_in_flight=request.max_in_flight) as shop:
+        return await run_submission(shop, request, source, input_name=str(request.file), on_event=emit)
 
-    async with Shop.connect(request.shop, request.tokens) as shop:
-        return await run_submission(shop, request, items, input_name=str(request.file), on_event=emit)
+
+@contextlib.asynccontextmanager
+async def shop_session(
+    shop: str, tokens: str | Sequence[str] | None, *, redis_url: str | None, max_in_flight: int = 8
+) -> AsyncIterator[Shop]:
+    """An open :class:`Shop`; with ``redis_url`` its scheduler is the fleet's shared one (Redis), keyed
+    by the shop so every submitter and worker of that shop draws on the same buckets and cap."""
+    if redis_url is None:
+        async with Shop.connect(shop, tokens, config=ShopConfig(max_in_flight=max_in_flight)) as s:
+            yield s
+        return
+    from bulk.scheduler import Scheduler
+
+    count = len(parse_tokens(tokens if isinstance(tokens, str) else tuple(tokens))) if tokens else 3
+    scheduler = Scheduler.redis(redis_url, shop=shop_id(shop), token_count=count, max_in_flight=max_in_flight)
+    async with scheduler, Shop.connect(shop, tokens, scheduler=scheduler) as s:
+        yield s
 
 
 async def run_submission(
     shop: Shop,
     request: SubmitRequest,
-    items: Callable[[], Iterable[Update | RowError]],
+    source: Source,
     *,
     input_name: str,
     on_event: OnEvent,
@@ -105,7 +132,8 @@ async def run_submission(
             profile = ShopProfile(bulk_lines_per_s=cfg.bulk_lines_per_s, bulk_overhead_s=2.0,
                                   tokens=len(cfg.tokens))
         key = request.shop or "sim://"
-        journal_location = request.journal or (str(state_dir / "journal.sqlite3") if simulated else None)
+        journal_location = request.database_url or request.journal or (
+            str(state_dir / "journal.sqlite3") if simulated else None)
         async with aiohttp.ClientSession() as session:
             port = ShopBulkOps(shop.client, session)
             catalog = stack.enter_context(CatalogStore(state_dir / "catalog" / f"{shop_id(key)}.sqlite3"))
@@ -117,7 +145,8 @@ async def run_submission(
                 options = SubmitOptions(
                     state_dir=state_dir, route=request.route, dry_run=request.dry_run,
                     report_path=request.report or _beside(input_name, ".report.csv"),
-                    undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane)
+                    undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane,
+                    inline_shards=request.enqueue, drain=not request.enqueue)
                 run_key = await asyncio.to_thread(
                     run_key_for, _input_paths(input_name), key,
                     {"route": request.route, "dialect": request.dialect, "location": request.location,
@@ -125,7 +154,7 @@ async def run_submission(
                 submission = Submission(
                     requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
                     inventory=_inventory_sender(shop), on_event=on_event)
-                result = await submission.run(items, run_key=run_key, input_name=input_name)
+                result = await submission.run(source, run_key=run_key, input_name=input_name)
                 result.simulated = simulated
                 return result
     raise AssertionError("unreachable")  # pragma: no cover

@@ -129,18 +129,30 @@ class BulkLane:
         self._clock = clock or MonotonicClock()
         self._on_event = on_event or (lambda _name, _data: None)
         self._slots = [asyncio.Semaphore(config.ops_per_token) for _ in range(config.tokens)]
+        self._wake = asyncio.Event()
         self._running = [0] * config.tokens
         self.operations: list[OpStatus] = []
 
     def __repr__(self) -> str:
         return f"BulkLane(worker={self._worker!r}, running={self._running}, done={len(self.operations)})"
 
-    async def drain(self, run_id: int | None = None) -> None:
-        """Process shards (of one run, or any) until none is pending or held by anyone."""
+    def notify(self) -> None:
+        """New shards were added: look for them now rather than at the next idle check."""
+        self._wake.set()
+
+    async def drain(self, run_id: int | None = None, *, until: asyncio.Event | None = None) -> None:
+        """Process shards (of one run, or any) until none is pending or held by anyone — and, when
+        ``until`` is given, until it is set (more shards may still be coming: a streaming submission)."""
         capacity = self._config.tokens * self._config.ops_per_token
         active: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            active.discard(task)
+            self._wake.set()  # a slot is free
+
         async with asyncio.TaskGroup() as tg:
             while True:
+                self._wake.clear()
                 free = capacity - len(active)
                 claims = await self._journal.claim(
                     self._worker, [UnitKind.BULK_SHARD], lease_s=self._config.lease_s, limit=free,
@@ -149,10 +161,17 @@ class BulkLane:
                 for claim in claims:
                     task = tg.create_task(self._process(claim))
                     active.add(task)
-                    task.add_done_callback(active.discard)
-                if not claims and not active and not await self._others_hold(run_id):
+                    task.add_done_callback(finished)
+                more_coming = until is not None and not until.is_set()
+                if not claims and not active and not more_coming and not await self._others_hold(run_id):
                     return
-                await self._clock.sleep(self._config.idle_wait_s if not claims else 0)
+                if not claims:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._config.idle_wait_s)
+
+    async def process(self, claim: Claim) -> None:
+        """Work one shard claimed by the caller (a long-lived worker runs its own claim loop)."""
+        await self._process(claim)
 
     async def _others_hold(self, run_id: int | None) -> bool:
         if run_id is None:
@@ -172,6 +191,10 @@ class BulkLane:
             await work
         except asyncio.CancelledError:
             if not keeper.done() or keeper.cancelled() or keeper.exception() is None:
+                # stopped from outside (Ctrl-C, SIGTERM): hand the shard back so a re-run or another
+                # worker adopts it at once instead of waiting for the lease to end
+                with contextlib.suppress(JournalError, asyncio.CancelledError):
+                    await asyncio.shield(self._journal.release(claim))
                 raise
             log.warning("lease lost; another worker will adopt the shard",
                         extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
@@ -209,6 +232,8 @@ class BulkLane:
                 Outcome(f, ln, OutcomeStatus.REJECTED, reason, unit_id=unit.unit_id)
                 for line_rows in rows for f, ln in line_rows])
             await self._journal.fail(claim, reason, retry=False)
+            self._on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
+                                          "status": "GIVEN_UP", "lines": unit.line_count, "retried": 0})
             return
         if unit.remote_id:
             token, op = decode_remote(unit.remote_id)
@@ -218,6 +243,7 @@ class BulkLane:
         else:
             token, op = await self._launch(shard, unit.client_identifier)
             claim = await self._journal.mark_submitted(claim, encode_remote(token, op))
+            self._on_event("shard_started", {"shard": unit.client_identifier, "token": token, "op": op})
         try:
             final = await self._poll(op, token)
         finally:
@@ -260,7 +286,8 @@ class BulkLane:
                          for n in missing for f, ln in rows[n]]
         await self._journal.record_outcomes(unit.run_id, outcomes)
         await self._journal.complete(claim)
-        self._on_event("shard_done", {"unit": unit.unit_id, "status": final.status,
+        self._on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
+                                      "status": final.status,
                                       "lines": unit.line_count, "retried": len(missing)})
 
     async def _launch(self, shard: ShardData, ident: str) -> tuple[int, str]:
@@ -276,7 +303,6 @@ class BulkLane:
                 finally:
                     path.unlink(missing_ok=True)
                 op = await self._port.start(shard.kind, staged, client_identifier=ident, token_index=token)
-                self._on_event("shard_started", {"shard": ident, "token": token, "op": op})
                 return token, op
             except LimitReachedError:
                 # another worker or app run holds this token's slots: back off, then look again

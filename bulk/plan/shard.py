@@ -26,6 +26,7 @@ class ShardFile:
     rows_path: Path
     lines: int
     bytes: int
+    line_indexes: tuple[int, ...] = ()  # which of the planned lines (by index) the shard holds
 
 
 def write_shards(
@@ -40,7 +41,8 @@ def write_shards(
     directory.mkdir(parents=True, exist_ok=True)
     out: list[ShardFile] = []
     for kind in ("variants", "product"):
-        mine = [x for x in lines if x.kind == kind]
+        positions = [i for i, x in enumerate(lines) if x.kind == kind]
+        mine = [lines[i] for i in positions]
         if not mine:
             continue
         encoded = [json.dumps(x.variables, separators=(",", ":")).encode() + b"\n" for x in mine]
@@ -56,7 +58,8 @@ def write_shards(
                 for i in group:
                     data.write(encoded[i])
                     rows.write(json.dumps([list(r) for r in mine[i].rows]) + "\n")
-            out.append(ShardFile(kind, path, rows_path, len(group), sum(len(encoded[i]) for i in group)))
+            out.append(ShardFile(kind, path, rows_path, len(group), sum(len(encoded[i]) for i in group),
+                                 tuple(positions[i] for i in group)))
     return out
 
 

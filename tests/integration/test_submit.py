@@ -10,7 +10,6 @@ from typing import Any, cast
 import pytest
 
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.models import RowError, Update
 from bulk.runner import SubmitRequest, run_submission
 from bulk.shop import Shop
 from bulk.sim import SimConfig, SimShop
@@ -44,13 +43,10 @@ async def submit(sim: SimShop, file: Path, tmp_path: Path, *, on_event: Any = No
 
     request = SubmitRequest(file=file, shop=sim.url, tokens=TOKENS, route="bulk",
                             state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
-                            lane=lane or BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1))
-
-    def items() -> Iterable[Update | RowError]:
-        return read_updates(file)
+                            lane=lane or BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0))
 
     async with Shop.connect(sim.url, TOKENS) as shop:
-        return await run_submission(shop, request, items, input_name=str(file),
+        return await run_submission(shop, request, read_updates(file), input_name=str(file),
                                     on_event=on_event or (lambda _n, _d: None))
 
 
@@ -82,7 +78,7 @@ async def test_a_crash_after_the_start_resumes_without_applying_twice(sim: SimSh
     file = price_csv(tmp_path / "prices.csv", catalog_rows(range(1, 301)))
 
     def crash(name: str, data: dict[str, Any]) -> None:
-        if name == "shard_started":
+        if name == "shard_started":  # the operation runs on the shop and the journal knows it
             raise Crash
 
     with pytest.raises(ExceptionGroup) as info:
