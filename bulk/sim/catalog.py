@@ -1,0 +1,327 @@
+"""The simulated shop's catalog: a deterministic base with an overlay of written values.
+
+Why an overlay: a 1.5M-product shop must exist the moment it is made, in a few MB. Every value is a
+pure function of the product number until something writes it; writes land in small dicts that
+shadow the base. Construction is O(1); memory grows only with what was written.
+
+The scheme (other parts and fixtures rely on it exactly):
+
+- product ``p`` in ``1..N``: GID ``gid://shopify/Product/{p}``, handle ``product-{p}``, title
+  ``Product {p}``, descriptionHtml ``<p>Description of product {p}.</p>``;
+- ``1 + p % 3`` variants ``v = 0..``: GID ``gid://shopify/ProductVariant/{p*10+v}``, SKU
+  ``SKU-{p:07d}-{v}``, inventory item ``gid://shopify/InventoryItem/{p*10+v}``;
+- price in cents ``1000 + (p*37 + v*11) % 9000``; compareAtPrice = price + 500 cents for even ``p``,
+  null for odd ``p``; Money is served as a string with two decimals (``"12.34"``);
+- locations ``gid://shopify/Location/1..3``: "Main Warehouse", "Store Front", "Overflow";
+- available quantity of item ``(p, v)`` at location ``loc``: ``(p*7 + v*3 + loc) % 50``;
+- media: ``1 + p % 2`` images, ``gid://shopify/MediaImage/{p*10+i}``, alt ``Product {p} image {i}``,
+  URL ``https://cdn.shopify.sim/products/product-{p}-{i}.jpg``; an image added by ``productUpdate``
+  gets the next free id and is PROCESSING (``image`` null) for :data:`MEDIA_PROCESSING_S`;
+- createdAt = updatedAt = :data:`BASE_TIME` until written.
+
+SKUs are resolved by parsing them (no index). Every applied write is counted per object so tests can
+see a change applied twice (:meth:`Catalog.write_count`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+"""Wall time (epoch seconds) at which every unwritten object was created and last updated."""
+
+MEDIA_PROCESSING_S = 2.0
+"""An added image is PROCESSING (``image`` null) for this long, like Shopify's asynchronous media."""
+LOCATIONS: dict[int, str] = {1: "Main Warehouse", 2: "Store Front", 3: "Overflow"}
+PRODUCT_GID = "gid://shopify/Product/"
+VARIANT_GID = "gid://shopify/ProductVariant/"
+ITEM_GID = "gid://shopify/InventoryItem/"
+LOCATION_GID = "gid://shopify/Location/"
+MEDIA_GID = "gid://shopify/MediaImage/"
+_SKU = re.compile(r"SKU-(\d{7})-(\d)")
+
+
+def iso(ts: float) -> str:
+    """Shopify's DateTime: UTC, whole seconds, ``Z`` suffix."""
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> float:
+    """Epoch seconds of an ISO-8601 timestamp (``Z`` or offset; naive means UTC)."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def money(cents: int) -> str:
+    """Cents as Shopify's Money string."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def gid_number(gid: object, prefix: str) -> int | None:
+    """The numeric id of ``gid`` if it has ``prefix``, else None (never raises)."""
+    if not isinstance(gid, str) or not gid.startswith(prefix):
+        return None
+    tail = gid[len(prefix) :]
+    return int(tail) if tail.isdigit() and len(tail) < 19 else None
+
+
+@dataclass(slots=True)
+class Media:
+    """One product image (base or added by ``productUpdate(media:)``); ``ready_at`` is the wall time
+    its processing ends (base images are ready)."""
+
+    id: int
+    alt: str | None
+    url: str
+    ready_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _ProductOverlay:
+    description_html: str | None = None
+    media: list[Media] | None = None
+    updated: float | None = None
+
+
+@dataclass(slots=True)
+class _VariantOverlay:
+    price: int | None = None
+    compare_at: int | None = None
+    compare_at_set: bool = False
+    updated: float | None = None
+
+
+@dataclass
+class Catalog:
+    """Deterministic products, variants, inventory and locations, plus the overlay of writes."""
+
+    products: int
+    _product: dict[int, _ProductOverlay] = field(default_factory=dict)
+    _variant: dict[int, _VariantOverlay] = field(default_factory=dict)
+    _available: dict[tuple[int, int], int] = field(default_factory=dict)
+    _item_updated: dict[int, float] = field(default_factory=dict)
+    _writes: Counter[str] = field(default_factory=Counter)
+    _next_media: int = 0
+
+    def __post_init__(self) -> None:
+        if self.products < 0 or self.products > 99_999_999:
+            raise ValueError("products must be in 0..99,999,999")
+        # Added media get ids above every base media id so they never collide.
+        self._next_media = self.products * 10 + 10
+
+    # -- identity -------------------------------------------------------------------------------
+    def has_product(self, p: int | None) -> bool:
+        """Whether product number ``p`` exists."""
+        return p is not None and 1 <= p <= self.products
+
+    @staticmethod
+    def variant_count(p: int) -> int:
+        """How many variants product ``p`` has."""
+        return 1 + p % 3
+
+    def has_variant(self, vid: int | None) -> bool:
+        """Whether variant (= inventory item) number ``vid`` exists."""
+        if vid is None:
+            return False
+        p, v = divmod(vid, 10)
+        return self.has_product(p) and v < self.variant_count(p)
+
+    def variant_ids(self, p: int) -> range:
+        """Variant numbers of product ``p``, in position order."""
+        return range(p * 10, p * 10 + self.variant_count(p))
+
+    def variant_by_sku(self, sku: str) -> int | None:
+        """The variant number whose SKU is exactly ``sku``, by parsing it."""
+        m = _SKU.fullmatch(sku)
+        if m is None:
+            return None
+        vid = int(m.group(1)) * 10 + int(m.group(2))
+        return vid if self.has_variant(vid) else None
+
+    @staticmethod
+    def sku(vid: int) -> str:
+        """SKU of variant number ``vid``."""
+        p, v = divmod(vid, 10)
+        return f"SKU-{p:07d}-{v}"
+
+    # -- current values -------------------------------------------------------------------------
+    def price_cents(self, vid: int) -> int:
+        """Current price of variant ``vid`` in cents."""
+        o = self._variant.get(vid)
+        if o is not None and o.price is not None:
+            return o.price
+        p, v = divmod(vid, 10)
+        return 1000 + (p * 37 + v * 11) % 9000
+
+    def compare_at_cents(self, vid: int) -> int | None:
+        """Current compareAtPrice of variant ``vid`` in cents (None = unset)."""
+        o = self._variant.get(vid)
+        if o is not None and o.compare_at_set:
+            return o.compare_at
+        p, v = divmod(vid, 10)
+        return None if p % 2 else 1000 + (p * 37 + v * 11) % 9000 + 500
+
+    def description_html(self, p: int) -> str:
+        """Current descriptionHtml of product ``p``."""
+        o = self._product.get(p)
+        if o is not None and o.description_html is not None:
+            return o.description_html
+        return f"<p>Description of product {p}.</p>"
+
+    def media(self, p: int) -> list[Media]:
+        """Current images of product ``p``, in position order."""
+        o = self._product.get(p)
+        if o is not None and o.media is not None:
+            return list(o.media)
+        return [
+            Media(
+                p * 10 + i, f"Product {p} image {i}", f"https://cdn.shopify.sim/products/product-{p}-{i}.jpg"
+            )
+            for i in range(1 + p % 2)
+        ]
+
+    def available(self, vid: int, loc: int) -> int:
+        """Current ``available`` quantity of inventory item ``vid`` at location ``loc``."""
+        got = self._available.get((vid, loc))
+        if got is not None:
+            return got
+        p, v = divmod(vid, 10)
+        return (p * 7 + v * 3 + loc) % 50
+
+    def product_updated(self, p: int) -> float:
+        """Wall time of product ``p``'s last write (or of a variant of it)."""
+        o = self._product.get(p)
+        return o.updated if o is not None and o.updated is not None else BASE_TIME
+
+    def variant_updated(self, vid: int) -> float:
+        """Wall time of variant ``vid``'s last write."""
+        o = self._variant.get(vid)
+        return o.updated if o is not None and o.updated is not None else BASE_TIME
+
+    def item_updated(self, vid: int) -> float:
+        """Wall time of inventory item ``vid``'s last quantity change."""
+        return self._item_updated.get(vid, BASE_TIME)
+
+    def written_products_since(self, after: float) -> list[int]:
+        """Products updated strictly after ``after``, ascending; only written ones can be."""
+        return sorted(p for p, o in self._product.items() if o.updated is not None and o.updated > after)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def set_variant(
+        self,
+        vid: int,
+        *,
+        now: float,
+        price: int | None = None,
+        compare_at: int | None = None,
+        set_compare_at: bool = False,
+    ) -> None:
+        """Apply one variant write (price and/or compareAtPrice); bumps the product's updatedAt."""
+        o = self._variant.setdefault(vid, _VariantOverlay())
+        if price is not None:
+            o.price = price
+        if set_compare_at:
+            o.compare_at, o.compare_at_set = compare_at, True
+        o.updated = now
+        self._touch_product(vid // 10, now)
+        self._writes[f"{VARIANT_GID}{vid}"] += 1
+
+    def update_product(
+        self,
+        p: int,
+        *,
+        now: float,
+        description_html: str | None = None,
+        add_media: list[tuple[str | None, str]] | None = None,
+    ) -> None:
+        """Apply one product write: new description and/or appended images ``(alt, url)``."""
+        o = self._touch_product(p, now)
+        if description_html is not None:
+            o.description_html = description_html
+        if add_media:
+            current = self.media(p)
+            for alt, url in add_media:
+                current.append(Media(self._next_media, alt, url, now + MEDIA_PROCESSING_S))
+                self._next_media += 1
+            o.media = current
+        self._writes[f"{PRODUCT_GID}{p}"] += 1
+
+    def set_available(self, vid: int, loc: int, quantity: int, *, now: float) -> None:
+        """Apply one ``available`` quantity write at one location."""
+        self._available[(vid, loc)] = quantity
+        self._item_updated[vid] = now
+        self._writes[level_key(vid, loc)] += 1
+
+    def _touch_product(self, p: int, now: float) -> _ProductOverlay:
+        o = self._product.setdefault(p, _ProductOverlay())
+        o.updated = now
+        return o
+
+    def next_media_id(self) -> int:
+        """The id the next added image will get."""
+        return self._next_media
+
+    # -- accounting -----------------------------------------------------------------------------
+    def write_count(self, gid: str, location_id: str | None = None) -> int:
+        """How many writes were applied to one object.
+
+        ``gid`` is a Product or ProductVariant GID, or an InventoryItem GID together with the
+        ``location_id`` of the level written.
+        """
+        if location_id is not None:
+            vid = gid_number(gid, ITEM_GID)
+            loc = gid_number(location_id, LOCATION_GID)
+            return 0 if vid is None or loc is None else self._writes[level_key(vid, loc)]
+        return self._writes[gid]
+
+    def statistics(self) -> dict[str, Any]:
+        """Size of the shop and of the overlay, and write accounting."""
+        return {
+            "products": self.products,
+            "variants": self.total_variants(),
+            "overlay_products": len(self._product),
+            "overlay_variants": len(self._variant),
+            "overlay_levels": len(self._available),
+            "objects_written": len(self._writes),
+            "writes_total": sum(self._writes.values()),
+            "objects_written_more_than_once": sum(1 for n in self._writes.values() if n > 1),
+        }
+
+    def total_variants(self) -> int:
+        """Number of variants in the shop, in O(1): each full cycle of 3 products has 6."""
+        full, rest = divmod(self.products, 3)
+        # products 3k+1, 3k+2, 3k+3 have 2, 3, 1 variants
+        return full * 6 + (2 if rest >= 1 else 0) + (3 if rest >= 2 else 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"Catalog(products={self.products}, written={len(self._writes)}, "
+            f"writes={sum(self._writes.values())})"
+        )
+
+
+def level_key(vid: int, loc: int) -> str:
+    """Shopify's InventoryLevel GID for item ``vid`` at location ``loc`` (the write-accounting key)."""
+    return f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={vid}"
+
+
+def cents_of(value: Any) -> int | None:
+    """Money input (string or number) as cents, or None if it is not a valid price."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        return None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 12:
+        return None
+    if amount != amount.quantize(Decimal("0.01")):
+        return None  # stricter than Shopify, which may round: more than 2 decimals is refused
+    return int(amount * 100)
