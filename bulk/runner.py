@@ -55,6 +55,7 @@ class SubmitRequest:
     state_dir: Path | None = None
     sync_catalog: Literal["auto", "always", "never"] = "auto"
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
+    run_key: str | None = None  # default: a hash of the input file, the shop and the options
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
     redis_url: str | None = None  # a shared scheduler: every process of the fleet under one cap
     max_in_flight: int = 8
@@ -147,10 +148,12 @@ async def run_submission(
                     report_path=request.report or _beside(input_name, ".report.csv"),
                     undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane,
                     inline_shards=request.enqueue, drain=not request.enqueue)
-                run_key = await asyncio.to_thread(
-                    run_key_for, _input_paths(input_name), key,
-                    {"route": request.route, "dialect": request.dialect, "location": request.location,
-                     "input": input_name})
+                run_key = request.run_key
+                if run_key is None:
+                    run_key = await asyncio.to_thread(
+                        run_key_for, _input_paths(input_name), key,
+                        {"route": request.route, "dialect": request.dialect, "location": request.location,
+                         "input": input_name})
                 submission = Submission(
                     requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
                     inventory=_inventory_sender(shop), on_event=on_event)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bulk.errors import BulkError
@@ -46,7 +46,7 @@ class ReadAhead:
 _END = object()
 
 
-async def chunks(source: Source, config: ReadAhead) -> AsyncIterator[list[Item]]:
+async def chunks(source: Source, config: ReadAhead) -> AsyncGenerator[list[Item], None]:
     """The source as chunks, read ahead by a producer task into a bounded queue.
 
     If the source raises, every chunk read before is yielded first, then the error: a

@@ -75,29 +75,47 @@ def read_jsonl(
             continue
         try:
             obj = json.loads(text, parse_float=Decimal)
-            if not isinstance(obj, dict):
-                raise _bad(1, f"expected a JSON object, got {type(obj).__name__}")
-            kind = obj.get("kind", default_kind)
-            if not isinstance(kind, str) or kind not in _FIELDS:
-                raise _bad("kind", f"kind {kind!r} is not one of {', '.join(_FIELDS)}")
-            if kind not in kinds:
-                continue
-            payload = _payload(kind, obj, file, number, location, image_mode)
-            update = _MODELS[kind].model_validate(payload)
         except json.JSONDecodeError as exc:
             yield RowError(file=file, line=number, column=exc.colno, reason=f"bad JSON: {exc.msg}")
             continue
-        except InputError as exc:
-            yield RowError(file=file, line=number, column=exc.column, reason=exc.reason)
-            continue
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc = [str(p) for p in error["loc"] if p not in ("variant", "product")]
-                column = ".".join(loc) or None
-                yield RowError(file=file, line=number, column=column, reason=error["msg"])
-            continue
-        tally[kind] = tally.get(kind, 0) + 1
-        yield update  # type: ignore[misc]  # _MODELS maps each kind to an Update model
+        for item in update_from_mapping(obj, file=file, line=number, kinds=kinds, default_kind=default_kind,
+                                        location=location, image_mode=image_mode):
+            if not isinstance(item, RowError):
+                tally[item.kind] = tally.get(item.kind, 0) + 1
+            yield item
+
+
+def update_from_mapping(
+    obj: object,
+    *,
+    file: str,
+    line: int,
+    kinds: Collection[str] = tuple(_FIELDS),
+    default_kind: str | None = None,
+    location: str | None = None,
+    image_mode: str = "append",
+) -> list[Update | RowError]:
+    """One flat record (a JSONL line, a SQL row) → its update, or its row errors; ``[]`` when its kind
+    is not wanted. Field names are the ``simple`` CSV dialect's."""
+    try:
+        if not isinstance(obj, dict):
+            raise _bad(1, f"expected a JSON object, got {type(obj).__name__}")
+        kind = obj.get("kind", default_kind)
+        if not isinstance(kind, str) or kind not in _FIELDS:
+            raise _bad("kind", f"kind {kind!r} is not one of {', '.join(_FIELDS)}")
+        if kind not in kinds:
+            return []
+        payload = _payload(kind, obj, file, line, location, image_mode)
+        update: Update = _MODELS[kind].model_validate(payload)  # type: ignore[assignment]
+    except InputError as exc:
+        return [RowError(file=file, line=line, column=exc.column, reason=exc.reason)]
+    except ValidationError as exc:
+        out: list[Update | RowError] = []
+        for error in exc.errors():
+            loc = [str(p) for p in error["loc"] if p not in ("variant", "product")]
+            out.append(RowError(file=file, line=line, column=".".join(loc) or None, reason=error["msg"]))
+        return out
+    return [update]
 
 
 def _payload(
