@@ -1,0 +1,48 @@
+"""Every GraphQL document the project sends, loaded once from ``bulk/shopify/queries/*.graphql``.
+
+Why files and not strings in code: one place to read what we ask of the shop, and one test
+(``tests/unit/test_documents.py``) validates every ``.graphql`` file against the real Admin schema, so a
+typo or a field Shopify removed fails CI instead of a Black-Friday run. Values are always bound as
+variables, never formatted into a document.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+# Names of the documents (file stem), as constants so a typo fails at import, not on the wire.
+INVENTORY_SET_QUANTITIES = "inventory_set_quantities"
+INVENTORY_ITEMS_BY_SKUS = "inventory_items_by_skus"
+PRODUCT_VARIANTS_BY_SKU = "product_variants_by_sku"
+LOCATIONS = "locations"
+STAGED_UPLOADS_CREATE = "staged_uploads_create"
+BULK_OPERATION_RUN_MUTATION = "bulk_operation_run_mutation"
+BULK_OPERATION_RUN_QUERY = "bulk_operation_run_query"
+BULK_OPERATION = "bulk_operation"
+BULK_OPERATIONS = "bulk_operations"
+BULK_OPERATION_CANCEL = "bulk_operation_cancel"
+CATALOG_EXPORT = "catalog_export"
+PRODUCT_VARIANTS_BULK_UPDATE = "product_variants_bulk_update"
+PRODUCT_VARIANTS_BULK_UPDATE_BULK = "product_variants_bulk_update_bulk"
+PRODUCT_UPDATE = "product_update"
+
+
+@functools.cache
+def all_documents() -> dict[str, str]:
+    """``{name: document text}`` for every shipped ``queries/*.graphql`` (read once per process)."""
+    folder = resources.files("bulk.shopify").joinpath("queries")
+    return {
+        entry.name.removesuffix(".graphql"): entry.read_text(encoding="utf-8")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".graphql")
+    }
+
+
+def document(name: str) -> str:
+    """The text of the document ``queries/{name}.graphql``; ``KeyError`` names the known ones."""
+    docs = all_documents()
+    try:
+        return docs[name]
+    except KeyError:
+        raise KeyError(f"no GraphQL document {name!r}; known: {', '.join(sorted(docs))}") from None

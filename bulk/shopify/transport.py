@@ -1,0 +1,199 @@
+"""One HTTP connection pool per shop, speaking Admin GraphQL with any of the shop's access tokens.
+
+Why this shape: gql's :class:`~gql.transport.aiohttp.AIOHTTPTransport` owns one aiohttp session (one
+pool of keep-alive connections) and the token travels per request in ``X-Shopify-Access-Token``, so
+three tokens share one pool instead of opening three. :meth:`Transport.execute` sends exactly one request
+and converts every answer or fault into data or a typed error of :mod:`bulk.errors` (the table is in
+:mod:`bulk.shopify.mapping`); it never retries: retrying is the caller's decision (tenacity for 5xx and
+network faults, the scheduler for THROTTLED — see :mod:`bulk.shopify.client`).
+
+Tokens live only in this object's private list and in the outgoing header. They are not in its repr,
+its statistics, its log records or any error it raises (errors carry the token *index*).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from gql import GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportConnectionFailed, TransportError, TransportProtocolError
+from graphql import DocumentNode, parse
+
+from bulk.errors import ConfigError, NetworkError, ShopifyError
+from bulk.shopify.cost import QueryCost, parse_cost
+from bulk.shopify.mapping import error_for_payload, error_for_status
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2026-04"
+TOKEN_HEADER = "X-Shopify-Access-Token"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportConfig:
+    """How requests are sent. ``timeout_s`` bounds one whole request (connect + answer)."""
+
+    timeout_s: float = 30.0
+    connection_limit: int = 32  # keep-alive connections in the pool (the shop caps concurrency too)
+    user_agent: str = "shopify-bulk/0.1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Response:
+    """A request that ran: its ``data``, its ``extensions`` and the parsed cost."""
+
+    data: dict[str, Any]
+    extensions: dict[str, Any]
+    cost: QueryCost | None
+    token_index: int
+
+
+class _HttpStatus(Exception):
+    """Raised inside aiohttp by the status hook so the body is never parsed for a failed status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}")
+
+
+async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
+    if response.status >= 400:
+        raise _HttpStatus(response.status)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(document: str) -> DocumentNode:
+    return parse(document)
+
+
+class Transport:
+    """Sends GraphQL requests to one shop's ``graphql.json`` with a chosen token (by index)."""
+
+    def __init__(
+        self, graphql_url: str, tokens: Sequence[str], *, config: TransportConfig | None = None
+    ) -> None:
+        if not tokens or any(not t.strip() for t in tokens):
+            raise ConfigError("at least one non-empty access token is required")
+        self.graphql_url = graphql_url
+        self.config = config or TransportConfig()
+        self.__tokens = tuple(t.strip() for t in tokens)
+        self._gql: AIOHTTPTransport | None = None
+        self._sent = 0
+        self._failed: dict[str, int] = {}
+        self._in_flight = 0
+        self._peak_in_flight = 0
+
+    @property
+    def token_count(self) -> int:
+        """How many access tokens this shop has (one cost bucket each)."""
+        return len(self.__tokens)
+
+    async def __aenter__(self) -> Self:
+        self._gql = AIOHTTPTransport(
+            url=self.graphql_url,
+            headers={"User-Agent": self.config.user_agent},
+            ssl=self.graphql_url.startswith("https://"),
+            client_session_args={
+                "raise_for_status": _raise_for_status,
+                "timeout": aiohttp.ClientTimeout(total=self.config.timeout_s),
+                "connector": aiohttp.TCPConnector(limit=self.config.connection_limit),
+            },
+        )
+        await self._gql.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._gql is not None:
+            gql_transport, self._gql = self._gql, None
+            await gql_transport.close()
+
+    async def execute(
+        self, document: str, variables: Mapping[str, Any] | None = None, *, token_index: int
+    ) -> Response:
+        """Send ``document`` once with token ``token_index``; return the :class:`Response` or raise.
+
+        Raises :class:`~bulk.errors.ShopifyError` subclasses only (see :mod:`bulk.shopify.mapping`).
+        """
+        if self._gql is None:
+            raise NetworkError("transport is not open (use 'async with')", token_index=token_index)
+        if not 0 <= token_index < len(self.__tokens):
+            raise ConfigError(f"token index {token_index} out of range 0..{len(self.__tokens) - 1}")
+        request = GraphQLRequest(_parsed(document), variable_values=dict(variables or {}))
+        headers = {TOKEN_HEADER: self.__tokens[token_index]}
+        self._in_flight += 1
+        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            result = await self._gql.execute(request, extra_args={"headers": headers})
+        except TransportError as exc:
+            failure = self._convert(exc, token_index)
+            self._count_failure(failure)
+            raise failure from None  # the aiohttp chain may hold request headers: do not chain it
+        finally:
+            self._in_flight -= 1
+        payload = {"data": result.data, "errors": result.errors, "extensions": result.extensions}
+        extensions = dict(result.extensions or {})
+        error = error_for_payload(payload, token_index=token_index)
+        if error is not None:
+            self._count_failure(error)
+            log.info(
+                "graphql request refused",
+                extra={
+                    "action": "graphql.refused",
+                    "token_index": token_index,
+                    "error": type(error).__name__,
+                },
+            )
+            raise error
+        self._sent += 1
+        return Response(
+            data=dict(result.data or {}),
+            extensions=extensions,
+            cost=parse_cost(extensions),
+            token_index=token_index,
+        )
+
+    def _convert(self, exc: TransportError, token_index: int) -> ShopifyError:
+        cause = exc.__cause__
+        if isinstance(cause, _HttpStatus):
+            error = error_for_status(cause.status, token_index=token_index)
+            if error is not None:
+                return error
+        if isinstance(exc, TransportProtocolError):
+            return NetworkError("the shop sent an answer that is not GraphQL", token_index=token_index)
+        if isinstance(exc, TransportConnectionFailed):
+            kind = type(cause).__name__ if cause is not None else "connection failed"
+            if isinstance(cause, asyncio.TimeoutError):
+                kind = f"timed out after {self.config.timeout_s:g}s"
+            return NetworkError(f"network fault talking to the shop: {kind}", token_index=token_index)
+        return NetworkError(f"transport fault: {type(exc).__name__}", token_index=token_index)
+
+    def _count_failure(self, error: ShopifyError) -> None:
+        name = type(error).__name__
+        self._failed[name] = self._failed.get(name, 0) + 1
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters for dashboards and tests: requests that ran, failures by error type, in flight."""
+        return {
+            "sent": self._sent,
+            "failed": dict(self._failed),
+            "in_flight": self._in_flight,
+            "peak_in_flight": self._peak_in_flight,
+            "tokens": len(self.__tokens),
+        }
+
+    def __repr__(self) -> str:
+        state = "open" if self._gql is not None else "closed"
+        return (
+            f"Transport({self.graphql_url!r}, tokens={len(self.__tokens)}, {state}, "
+            f"sent={self._sent}, in_flight={self._in_flight})"
+        )

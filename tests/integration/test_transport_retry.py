@@ -1,0 +1,156 @@
+"""Retry rules of the scheduled client against the simulator: 5xx and network faults are retried by
+tenacity with jittered backoff on the same token; THROTTLED goes back through the scheduler; other
+errors are final. Backoff sleeps on an injected clock, so nothing here sleeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from bulk.clock import ManualClock
+from bulk.errors import AuthError, ServerError
+from bulk.models import Lane
+from bulk.scheduler import Scheduler
+from bulk.shopify import documents
+from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
+from bulk.shopify.transport import Transport
+from bulk.sim import SimConfig, SimShop
+from bulk.sim.faults import Fault
+
+TOKENS = ("shpat_retry_0", "shpat_retry_1", "shpat_retry_2")
+LOCATIONS = documents.document(documents.LOCATIONS)
+EXPENSIVE = "query Expensive { inventoryItems(first: 250) { nodes { id } } }"
+
+
+class JumpClock:
+    """Time jumps by exactly what is slept; records the sleeps (trio's autojump, in miniature)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+
+
+class ScriptedFaults:
+    """Replaces the simulator's random fault plan with a fixed script (then no faults)."""
+
+    def __init__(self, *script: Fault) -> None:
+        self.script = list(script)
+
+    def latency_s(self) -> float:
+        return 0.0
+
+    def fault(self) -> Fault:
+        return self.script.pop(0) if self.script else Fault.NONE
+
+
+@asynccontextmanager
+async def client_on_sim(
+    sim_clock: Any = None, scheduler: Any = None, tokens: tuple[str, ...] = TOKENS
+) -> AsyncIterator[tuple[SimShop, ShopifyClient, JumpClock]]:
+    async with SimShop(SimConfig(products=300, tokens=TOKENS), clock=sim_clock) as shop:
+        transport = Transport(shop.graphql_url, tokens)
+        sched = scheduler or Scheduler.in_process(token_count=len(tokens), max_in_flight=4)
+        clock = JumpClock()
+        async with transport, sched:
+            yield shop, ShopifyClient(transport, sched, retry=RetryPolicy(attempts=4), clock=clock), clock
+
+
+async def test_5xx_is_retried_with_jittered_backoff_on_the_same_token() -> None:
+    async with client_on_sim() as (shop, client, clock):
+        shop.app.faults = ScriptedFaults(Fault.FAIL_502, Fault.REFUSE_503)  # type: ignore[assignment]
+        response = await client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.URGENT)
+        assert response.data["locations"]["nodes"]
+        assert client.statistics()["retried"] == 2
+        assert len(clock.sleeps) == 2 and all(0 <= s <= 2.0 for s in clock.sleeps)
+        touched = [t["token_index"] for t in shop.stats()["tokens"] if t["requests"] or t["server_errors"]]
+        assert len(touched) == 1  # all three tries on one token (idempotency keys are per app)
+        assert shop.stats()["totals"]["server_errors"] == 2
+
+
+async def test_retries_stop_after_the_configured_attempts() -> None:
+    async with client_on_sim() as (shop, client, clock):
+        shop.app.faults = ScriptedFaults(*[Fault.REFUSE_503] * 10)  # type: ignore[assignment]
+        with pytest.raises(ServerError):
+            await client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.URGENT)
+        assert shop.stats()["totals"]["server_errors"] == 4
+        assert len(clock.sleeps) == 3
+
+
+async def test_auth_error_is_final() -> None:
+    async with client_on_sim(tokens=("shpat_not_a_token",)) as (_shop, client, clock):
+        with pytest.raises(AuthError):
+            await client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.URGENT)
+        assert clock.sleeps == []
+        assert client.statistics()["retried"] == 0
+
+
+class RefillingScheduler:
+    """A stand-in scheduler on token 0 that records what the client reports and, like the real one
+    after a THROTTLED re-sync, waits (here: advances the simulator's clock) before granting again."""
+
+    def __init__(self, sim_clock: ManualClock) -> None:
+        self.sim_clock = sim_clock
+        self.acquired = 0
+        self.throttled: list[Mapping[str, Any]] = []
+        self.settled: list[Mapping[str, Any]] = []
+
+    async def __aenter__(self) -> RefillingScheduler:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def acquire(self, *, cost: float, priority: Lane) -> AbstractAsyncContextManager[Grant]:
+        outer = self
+
+        class _Grant:
+            token_index = 0
+
+            async def guard(self, coro: Any) -> Any:
+                return await coro
+
+            def settle(self, cost: Mapping[str, Any] | None) -> None:
+                outer.settled.append(cost or {})
+
+            def throttled(self, cost: Mapping[str, Any] | None) -> None:
+                outer.throttled.append(cost or {})
+
+        @asynccontextmanager
+        async def grant() -> AsyncIterator[Grant]:
+            self.acquired += 1
+            if self.throttled:
+                self.sim_clock.advance(10.0)  # the bucket refills while "the scheduler" waits
+            yield _Grant()
+
+        return grant()
+
+
+async def test_throttled_goes_back_through_the_scheduler_not_tenacity() -> None:
+    sim_clock = ManualClock()
+    sched = RefillingScheduler(sim_clock)
+    async with client_on_sim(sim_clock=sim_clock, scheduler=sched) as (_shop, client, clock):
+        for _ in range(8):  # 8 x 252 > 2000: the last one is throttled once, then paid after a refill
+            await client.request(EXPENSIVE, cost=252, priority=Lane.NORMAL)
+        assert len(sched.throttled) == 1
+        assert sched.throttled[0]["throttleStatus"]["currentlyAvailable"] < 252
+        assert sched.acquired == 9
+        assert len(sched.settled) == 8
+        assert clock.sleeps == []  # no fixed sleep after THROTTLED
+        assert client.statistics()["throttled"] == 1
+
+
+async def test_a_pinned_request_uses_its_token_whatever_the_grant() -> None:
+    async with client_on_sim() as (shop, client, _clock):
+        for _ in range(3):
+            await client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.BULK, token_index=2)
+        assert [t["requests"] for t in shop.stats()["tokens"]] == [0, 0, 3]

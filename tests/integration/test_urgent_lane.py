@@ -1,0 +1,224 @@
+"""The urgent lane's micro-batcher with a recording fake sender (no network): batching, ordering,
+idempotency keys and per-item outcomes. The shop-facing behaviour is in test_urgent_sim.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bulk.clock import ManualClock
+from bulk.errors import ServerError
+from bulk.lanes.urgent import (
+    InventoryStatus,
+    UrgentConfig,
+    UrgentLane,
+    idempotency_key,
+    interpret,
+    take_batch,
+)
+from bulk.shopify.inventory import QuantityChange
+
+
+def change(item: int, loc: int = 1, qty: int = 5, change_from: int | None = None) -> QuantityChange:
+    return QuantityChange(
+        inventory_item_id=f"gid://shopify/InventoryItem/{item}",
+        location_id=f"gid://shopify/Location/{loc}",
+        quantity=qty,
+        change_from=change_from,
+    )
+
+
+class RecordingSender:
+    """Records every batch; answers from ``answer`` (default: all applied)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[QuantityChange], str]] = []
+        self.gate: asyncio.Event | None = None
+        self.answer: Any = None
+        self.arrived = asyncio.Event()
+
+    async def __call__(self, changes: Sequence[QuantityChange], key: str) -> Mapping[str, Any]:
+        self.batches.append((list(changes), key))
+        self.arrived.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.answer is not None:
+            result: Mapping[str, Any] = self.answer(changes)
+            return result
+        return {
+            "inventoryAdjustmentGroup": {"id": "gid://shopify/InventoryAdjustmentGroup/1"},
+            "userErrors": [],
+        }
+
+
+async def test_ten_thousand_changes_leave_in_at_most_forty_calls() -> None:
+    sender = RecordingSender()
+    clock = ManualClock()
+    async with UrgentLane(sender, clock=clock) as lane:
+        results = await lane.set([change(i) for i in range(10_000)])
+    assert len(sender.batches) <= 40
+    assert max(len(b) for b, _ in sender.batches) <= 250
+    assert [r.status for r in results] == [InventoryStatus.APPLIED] * 10_000
+    assert [r.inventory_item_id for r in results] == [c.inventory_item_id for c in map(change, range(10_000))]
+    assert lane.statistics()["batches"] == len(sender.batches)
+
+
+async def test_changes_arriving_within_the_window_share_one_call() -> None:
+    sender = RecordingSender()
+    clock = ManualClock()
+    async with UrgentLane(sender, config=UrgentConfig(window_s=0.005), clock=clock) as lane:
+        first = lane.submit(change(1))
+        await asyncio.sleep(0)
+        second = lane.submit(change(2))
+        await asyncio.sleep(0)
+        assert sender.batches == []  # the window is still open
+        clock.advance(0.005)
+        assert (await first).status is InventoryStatus.APPLIED
+        assert (await second).status is InventoryStatus.APPLIED
+    assert len(sender.batches) == 1
+    assert len(sender.batches[0][0]) == 2
+
+
+async def test_two_changes_to_one_pair_go_in_order_in_separate_calls() -> None:
+    sender = RecordingSender()
+    sender.gate = asyncio.Event()
+    async with UrgentLane(sender, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
+        a = lane.submit(change(7, qty=1))
+        b = lane.submit(change(7, qty=2))
+        c = lane.submit(change(8, qty=3))
+        await sender.arrived.wait()
+        assert len(sender.batches) == 1  # the second change to item 7 waits for the first
+        assert [x.quantity for x in sender.batches[0][0]] == [1, 3]
+        sender.gate.set()
+        await asyncio.gather(a, b, c)
+    assert [[x.quantity for x in batch] for batch, _ in sender.batches] == [[1, 3], [2]]
+
+
+def test_take_batch_keeps_per_pair_order_and_the_size_limit() -> None:
+    pending = [change(1), change(2), change(1, qty=9), change(3), change(4)]
+    taken, waiting = take_batch(pending, busy={change(4).pair}, max_batch=2)
+    assert taken == [0, 1]
+    assert waiting == [2, 3, 4]
+
+
+def test_idempotency_key_is_derived_from_content_and_scope() -> None:
+    batch = [change(1), change(2, change_from=3)]
+    assert idempotency_key(batch, scope="s") == idempotency_key(list(batch), scope="s")
+    assert idempotency_key(batch, scope="s") != idempotency_key(batch, scope="t")
+    assert idempotency_key(batch, scope="s") != idempotency_key([change(1), change(2)], scope="s")
+    assert idempotency_key(batch, scope="s").strip()
+
+
+def test_interpret_reports_stale_and_rejected_per_item_and_resends_the_rest() -> None:
+    batch = [change(1, change_from=3), change(2), change(3)]
+    payload = {
+        "inventoryAdjustmentGroup": None,
+        "userErrors": [
+            {
+                "field": ["input", "quantities", "0", "changeFromQuantity"],
+                "message": "stale",
+                "code": "CHANGE_FROM_QUANTITY_STALE",
+            },
+            {
+                "field": ["input", "quantities", "2", "locationId"],
+                "message": "nope",
+                "code": "INVALID_LOCATION",
+            },
+        ],
+    }
+    results, resend = interpret(batch, payload)
+    assert results[0].status is InventoryStatus.STALE
+    assert results[2].status is InventoryStatus.REJECTED and results[2].code == "INVALID_LOCATION"
+    assert resend == [1]
+    applied, none = interpret(batch, {**payload, "inventoryAdjustmentGroup": {"id": "x"}})
+    assert applied[1].status is InventoryStatus.APPLIED and none == []
+
+
+def test_interpret_rejects_all_on_an_error_without_an_item() -> None:
+    results, resend = interpret(
+        [change(1), change(2)],
+        {"inventoryAdjustmentGroup": None, "userErrors": [{"field": ["input", "reason"], "message": "bad"}]},
+    )
+    assert {r.status for r in results.values()} == {InventoryStatus.REJECTED}
+    assert resend == []
+
+
+async def test_a_stale_item_does_not_block_the_others() -> None:
+    def answer(changes: Sequence[QuantityChange]) -> Mapping[str, Any]:
+        errors = [
+            {
+                "field": ["input", "quantities", str(i), "changeFromQuantity"],
+                "message": "stale",
+                "code": "CHANGE_FROM_QUANTITY_STALE",
+            }
+            for i, c in enumerate(changes)
+            if c.change_from is not None
+        ]
+        return {"inventoryAdjustmentGroup": None if errors else {"id": "g"}, "userErrors": errors}
+
+    sender = RecordingSender()
+    sender.answer = answer
+    async with UrgentLane(sender, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
+        results = await lane.set([change(1), change(2, change_from=4), change(3)])
+    assert [r.status for r in results] == [
+        InventoryStatus.APPLIED,
+        InventoryStatus.STALE,
+        InventoryStatus.APPLIED,
+    ]
+    assert len(sender.batches) == 2
+    assert sender.batches[0][1] != sender.batches[1][1]  # new content, new key
+
+
+async def test_a_failed_call_rejects_its_items_with_the_reason() -> None:
+    async def failing(changes: Sequence[QuantityChange], key: str) -> Mapping[str, Any]:
+        raise ServerError("HTTP 502 from the shop", status=502, token_index=1)
+
+    async with UrgentLane(failing, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
+        results = await lane.set([change(1), change(2)])
+    assert {r.status for r in results} == {InventoryStatus.REJECTED}
+    assert all("502" in (r.reason or "") for r in results)
+    assert "UrgentLane(" in repr(lane)
+
+
+async def test_an_ambiguous_sku_is_rejected_never_guessed() -> None:
+    from typing import cast
+
+    from bulk.models import InventoryUpdate, Source
+    from bulk.shopify.client import ShopifyClient
+    from bulk.shopify.resolve import InventoryResolver
+    from bulk.shopify.transport import Response
+
+    class TwoItemsForOneSku:
+        """Answers the SKU lookup: SKU-A is on two inventory items, SKU-B on one."""
+
+        def __init__(self) -> None:
+            self.calls: list[Mapping[str, Any]] = []
+
+        async def request(self, document: str, variables: Mapping[str, Any], **_: Any) -> Response:
+            self.calls.append(variables)
+            nodes = {
+                'sku:"SKU-A"': [
+                    {"id": "gid://shopify/InventoryItem/1", "sku": "SKU-A"},
+                    {"id": "gid://shopify/InventoryItem/2", "sku": "SKU-A"},
+                ],
+                'sku:"SKU-B"': [
+                    {"id": "gid://shopify/InventoryItem/3", "sku": "SKU-B"},
+                    {"id": "gid://shopify/InventoryItem/4", "sku": "SKU-B-2"},
+                ],
+            }
+            data = {f"s{i}": {"nodes": nodes.get(variables[f"q{i}"], [])} for i in range(25)}
+            return Response(data=data, extensions={}, cost=None, token_index=0)
+
+    client = TwoItemsForOneSku()
+    resolver = InventoryResolver(cast(ShopifyClient, client))
+    updates = [
+        InventoryUpdate(
+            source=Source(file="t", line=n), sku=sku, location_id="gid://shopify/Location/1", quantity=1
+        )
+        for n, sku in enumerate(["SKU-A", "SKU-B"], start=1)
+    ]
+    resolved = await resolver.resolve(updates)
+    assert isinstance(resolved[0], str) and "ambiguous SKU 'SKU-A'" in resolved[0]
+    assert isinstance(resolved[1], QuantityChange) and resolved[1].inventory_item_id.endswith("/3")
+    assert len(client.calls) == 1  # both SKUs in one call (the search is not exact: sku compared)

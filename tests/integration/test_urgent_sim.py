@@ -1,0 +1,175 @@
+"""The urgent lane end to end against the simulator: SKU and location-name resolution,
+compare-and-set with STALE per item, micro-batching (10,000 changes -> at most 40 calls), an
+idempotent retry after a dropped connection, and per-item rejection without leaking the token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bulk.lanes.urgent import InventoryStatus
+from bulk.models import InventoryUpdate, Source
+from bulk.shop import Shop, ShopConfig, set_inventory
+from bulk.sim import SimConfig, SimShop
+from bulk.sim.faults import Fault
+
+TOKENS = ("shpat_urgent_0", "shpat_urgent_1", "shpat_urgent_2")
+
+
+class ScriptedFaults:
+    def __init__(self, *script: Fault) -> None:
+        self.script = list(script)
+
+    def latency_s(self) -> float:
+        return 0.0
+
+    def fault(self) -> Fault:
+        return self.script.pop(0) if self.script else Fault.NONE
+
+
+@asynccontextmanager
+async def sim_and_shop(products: int = 100, **shop_kw: Any) -> AsyncIterator[tuple[SimShop, Shop]]:
+    async with SimShop(SimConfig(products=products, tokens=TOKENS)) as sim:
+        shop = Shop.connect(sim.url, shop_kw.pop("tokens", TOKENS), **shop_kw)
+        async with shop:
+            yield sim, shop
+
+
+def item(vid: int) -> str:
+    return f"gid://shopify/InventoryItem/{vid}"
+
+
+def available(sim: SimShop, vid: int, loc: int) -> int:
+    state: Any = sim.state
+    level: int = state.catalog.available(vid, loc)
+    return level
+
+
+async def test_sku_and_location_name_resolve_and_results_keep_input_order() -> None:
+    async with sim_and_shop() as (sim, shop):
+        results = await shop.inventory.set(
+            [
+                {"sku": "SKU-0000004-1", "location_name": "Store Front", "quantity": 17},
+                {"sku": "SKU-9999999-0", "location_name": "Store Front", "quantity": 1},
+                {"sku": "SKU-0000005-0", "location_name": "store front", "quantity": 3},
+                {"sku": "SKU-0000005-0", "location_name": "Attic", "quantity": 3},
+                {"quantity": 3},
+            ]
+        )
+        assert [r.status for r in results] == [
+            InventoryStatus.APPLIED,
+            InventoryStatus.REJECTED,
+            InventoryStatus.APPLIED,
+            InventoryStatus.REJECTED,
+            InventoryStatus.REJECTED,
+        ]
+        assert results[0].inventory_item_id == item(41) and results[0].sku == "SKU-0000004-1"
+        assert available(sim, 41, 2) == 17 and available(sim, 50, 2) == 3
+        assert "unknown SKU 'SKU-9999999-0'" in (results[1].reason or "")
+        assert "unknown location 'Attic'" in (results[3].reason or "")
+        assert "inventory_item_id or a sku" in (results[4].reason or "")
+        again = await shop.inventory.set(
+            [{"sku": "SKU-0000004-1", "location_name": "Overflow", "quantity": 2}]
+        )
+        assert again[0].status is InventoryStatus.APPLIED
+        assert shop.inventory.statistics()["resolver"]["lookups"] == 2  # cached: no new lookup
+
+
+async def test_compare_and_set_reports_stale_per_item_and_applies_the_rest() -> None:
+    async with sim_and_shop() as (sim, shop):
+        current = available(sim, 30, 1)
+        results = await shop.inventory.set(
+            [
+                InventoryUpdate(
+                    source=Source(file="t", line=1),
+                    inventory_item_id=item(30),
+                    location_id="gid://shopify/Location/1",
+                    quantity=current + 5,
+                    change_from=current,
+                ),
+                {
+                    "inventory_item_id": item(41),
+                    "location_name": "Main Warehouse",
+                    "quantity": 9,
+                    "change_from": available(sim, 41, 1) + 1,
+                },
+                {"inventory_item_id": item(50), "location_name": "Main Warehouse", "quantity": 8},
+            ]
+        )
+        assert [r.status for r in results] == [
+            InventoryStatus.APPLIED,
+            InventoryStatus.STALE,
+            InventoryStatus.APPLIED,
+        ]
+        assert results[1].code == "CHANGE_FROM_QUANTITY_STALE"
+        assert available(sim, 30, 1) == current + 5 and available(sim, 50, 1) == 8
+        assert available(sim, 41, 1) != 9
+
+
+async def test_ten_thousand_changes_take_at_most_forty_calls() -> None:
+    async with sim_and_shop(products=2000) as (sim, shop):
+        pairs = [(p * 10 + v, loc) for p in range(1, 2000) for v in range(1 + p % 3) for loc in (1, 2, 3)]
+        changes = [
+            {
+                "inventory_item_id": item(vid),
+                "location_id": f"gid://shopify/Location/{loc}",
+                "quantity": vid % 97,
+            }
+            for vid, loc in pairs[:10_000]
+        ]
+        assert len(changes) == 10_000
+        before = sim.stats()["totals"]["requests"]
+        results = await shop.inventory.set(changes)
+        calls = sim.stats()["totals"]["requests"] - before
+        assert {r.status for r in results} == {InventoryStatus.APPLIED}
+        assert calls <= 40
+        vid, loc = pairs[9_999]
+        assert available(sim, vid, loc) == vid % 97
+
+
+async def test_a_dropped_connection_is_retried_and_applied_exactly_once() -> None:
+    async with sim_and_shop() as (sim, shop):
+        current = available(sim, 60, 1)
+        sim.app.faults = ScriptedFaults(Fault.DROP)  # type: ignore[assignment]
+        results = await shop.inventory.set(
+            [
+                {
+                    "inventory_item_id": item(60),
+                    "location_id": "gid://shopify/Location/1",
+                    "quantity": current + 1,
+                    "change_from": current,
+                }
+            ]
+        )
+        # Applied on the first try, answer lost; the retry carries the same key: replayed, not STALE.
+        assert results[0].status is InventoryStatus.APPLIED
+        assert available(sim, 60, 1) == current + 1
+        state: Any = sim.state
+        assert state.catalog.write_count(item(60), "gid://shopify/Location/1") == 1
+        assert sim.stats()["totals"]["dropped"] == 1
+        assert state.statistics()["idempotent_replays"] == 1
+
+
+async def test_a_bad_token_rejects_every_item_and_never_shows_the_token() -> None:
+    secret = "shpat_WRONGSECRET"
+    async with sim_and_shop(tokens=(secret,)) as (_sim, shop):
+        results = await shop.inventory.set(
+            [
+                {"inventory_item_id": item(10), "location_id": "gid://shopify/Location/1", "quantity": 1},
+                {"sku": "SKU-0000001-0", "location_name": "Main Warehouse", "quantity": 1},
+            ]
+        )
+        assert {r.status for r in results} == {InventoryStatus.REJECTED}
+        assert all("401" in (r.reason or "") for r in results)
+        assert secret not in repr(results) + repr(shop) + repr(shop.statistics())
+
+
+def test_sync_wrapper_for_scripts() -> None:
+    results = set_inventory(
+        "sim://?products=20",
+        None,
+        [{"sku": "SKU-0000002-0", "location_name": "Overflow", "quantity": 4}],
+        config=ShopConfig(max_in_flight=2),
+    )
+    assert [r.status for r in results] == [InventoryStatus.APPLIED]
