@@ -17,8 +17,9 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import ValidationError
 
@@ -32,6 +33,10 @@ from bulk.shopify.endpoint import parse_shop, parse_tokens
 from bulk.shopify.inventory import QuantityChange
 from bulk.shopify.resolve import InventoryResolver
 from bulk.shopify.transport import Transport, TransportConfig
+
+if TYPE_CHECKING:
+    from bulk.runs import RunHandle
+    from bulk.sources import Source as UpdateSource
 
 InventoryChange = InventoryUpdate | Mapping[str, Any]
 
@@ -144,6 +149,27 @@ class Shop:
         if stack is not None:
             await stack.__aexit__(exc_type, exc, tb)
         self._client = None
+
+    def submit(
+        self,
+        updates: UpdateSource,
+        *,
+        name: str = "library",
+        run_key: str | None = None,
+        route: Literal["auto", "bulk", "direct"] = "auto",
+        state_dir: Path | None = None,
+        journal: str | None = None,
+    ) -> RunHandle:
+        """Apply mass changes (prices, descriptions, images; inventory goes to the urgent lane).
+
+        ``updates``: an iterable or async iterable of update models (or of lists of them — a slow
+        query's batches), read ahead while earlier batches are planned and sent. Returns at once with a
+        :class:`~bulk.runs.RunHandle`: ``progress()``, ``await run.wait()``, ``outcomes()``,
+        ``cancel()``. Give ``run_key`` to make a re-submission resume instead of starting again."""
+        from bulk.runs import start_run
+
+        return start_run(self, updates, name=name, run_key=run_key, route=route, state_dir=state_dir,
+                         journal=journal)
 
     def statistics(self) -> dict[str, Any]:
         """The client's, the urgent lane's and the resolver's counters."""
@@ -258,5 +284,22 @@ def set_inventory(
     async def run() -> list[InventoryResult]:
         async with Shop.connect(shop, tokens, config=config) as session:
             return await session.inventory.set(changes)
+
+    return asyncio.run(run())
+
+
+def submit_sync(
+    shop: str,
+    tokens: str | Sequence[str] | None,
+    updates: UpdateSource,
+    *,
+    config: ShopConfig | None = None,
+    **options: Any,
+) -> Any:
+    """Synchronous :meth:`Shop.submit` for scripts: opens the shop, applies, returns the result."""
+
+    async def run() -> Any:
+        async with Shop.connect(shop, tokens, config=config) as session:
+            return await session.submit(updates, **options).wait()
 
     return asyncio.run(run())
