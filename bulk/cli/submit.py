@@ -61,6 +61,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sync-catalog", choices=["auto", "always", "never"], default="auto",
                    help="refresh the local catalog cache first (auto: when it is empty)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    from bulk.cli.worker import add_fleet_arguments
+
+    add_fleet_arguments(p)  # --database-url given: plan here, enqueue for `bulk worker` processes
     p.set_defaults(handler=handle)
 
 
@@ -71,14 +74,25 @@ async def handle(args: argparse.Namespace) -> int:
         file=args.file, shop=args.shop, tokens=args.tokens, dialect=args.dialect,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
         report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
+        database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,
     )
     with console.status("starting…") as status:
+        # on a terminal, a spinner plus the main milestones; in a log (cron, CI), one line per event
+        milestones = ("simulated", "planned", "catalog_synced", "resumed") if console.is_terminal else None
+
         def on_event(name: str, data: dict[str, Any]) -> None:
+            if name in ("line_done", "reading"):
+                return
             status.update(_describe(name, data))
-            if name in ("simulated", "planned", "catalog_synced", "resumed"):
-                console.print(_describe(name, data))
+            if milestones is None or name in milestones:
+                console.print(_describe(name, data), highlight=False)
 
         result = await submit_file(request, on_event=on_event)
+    if request.enqueue and not args.dry_run:
+        print(json.dumps(result.to_json(), indent=2) if args.json else
+              f"enqueued run {result.run_key}: `bulk worker` processes apply it; "
+              "`bulk status` shows progress")
+        return EXIT_OK
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -1,0 +1,156 @@
+"""Black Friday: half the catalog changes price and 200k products get images while inventory must fly.
+
+A simulated shop of ``--products`` products (a separate ``bulk sim`` process, so the shop and the
+client each own a core) receives ``--prices`` price changes and ``--images`` image updates in one
+submission, while ``--urgent`` inventory changes arrive at random moments through the urgent lane.
+
+Reported (simulated seconds, i.e. real × ``--speed``):
+
+- ``total_s``: the whole submission, planning included;
+- ``sim_processing_s``: what the shop itself needs for the same lines — every bulk-operation slot
+  (3 tokens × 5) busy at the shop's bulk rate from the first second;
+- ``overhead_ratio = total_s / sim_processing_s`` (goal ≤ 1.05);
+- ``bulk_ops`` and ``max_parallel_ops``, ``urgent_p50_ms`` / ``urgent_p99_ms`` (real ms), ``throttled``.
+
+The catalog cache is filled directly from the simulator's deterministic catalog (what ``bulk catalog
+sync`` would store), so the figures are about applying changes, not exporting 4.5M objects first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.plan import fill_catalog
+from bench.plan_data import write_price_csv
+from bulk.catalog import CatalogStore
+from bulk.ingest import read_updates
+from bulk.lanes.bulk import BulkLaneConfig
+from bulk.runner import SubmitRequest, run_submission, shop_id
+from bulk.shop import Shop
+
+TOKENS = "bf-a,bf-b,bf-c"
+SLOTS = 15  # 3 tokens × 5 bulk operations (API 2026-01+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Scale and simulator settings (defaults: the issue's Black Friday)."""
+    parser.add_argument("--products", type=int, default=1_500_000)
+    parser.add_argument("--prices", type=int, default=750_000)
+    parser.add_argument("--images", type=int, default=200_000)
+    parser.add_argument("--urgent", type=int, default=50)
+    parser.add_argument("--bulk-lines-per-s", type=float, default=50.0, help="per bulk operation (sim)")
+    parser.add_argument("--speed", type=float, default=5.0)
+
+
+def write_images(path: Path, count: int, products: int) -> None:
+    """JSONL image updates for ``count`` distinct products."""
+    rng = random.Random(7)
+    with path.open("w") as f:
+        for p in rng.sample(range(1, products + 1), count):
+            f.write(json.dumps({"kind": "image", "handle": f"product-{p}",
+                                "image_src": f"https://cdn.example/bf/{p}.jpg", "image_alt": "Black Friday"})
+                    + "\n")
+
+
+@contextlib.asynccontextmanager
+async def sim_process(args: argparse.Namespace) -> AsyncIterator[str]:
+    """A ``bulk sim`` server in its own process; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bulk", "sim", "--port", str(port), "--products", str(args.products),
+        "--tokens", TOKENS, "--speed", str(args.speed), "--bulk-lines-per-s", str(args.bulk_lines_per_s),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(600):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"{url}/_sim/stats") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def urgent_changes(shop: Shop, count: int, window_s: float, latencies: list[float]) -> None:
+    """``count`` inventory changes at random moments within ``window_s`` real seconds."""
+    rng = random.Random(11)
+    moments = sorted(rng.uniform(0, window_s) for _ in range(count))
+    started = time.perf_counter()
+    for i, at in enumerate(moments):
+        await asyncio.sleep(max(0.0, at - (time.perf_counter() - started)))
+        p = 1 + rng.randrange(1000)
+        t0 = time.perf_counter()
+        change = {"sku": f"SKU-{p:07d}-0", "location_name": "Main Warehouse", "quantity": i}
+        await shop.inventory.set([change])
+        latencies.append((time.perf_counter() - t0) * 1000)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up files and cache, then time the submission against the simulator."""
+    with tempfile.TemporaryDirectory(prefix="bench-bf-") as tmp:
+        root = Path(tmp)
+        await asyncio.to_thread(write_price_csv, root / "prices.csv", args.prices, products=args.products)
+        await asyncio.to_thread(write_images, root / "images.jsonl", args.images, args.products)
+        async with sim_process(args) as url:
+            state = root / "state"
+            with CatalogStore(state / "catalog" / f"{shop_id(url)}.sqlite3") as store:
+                await asyncio.to_thread(fill_catalog, store, args.products)
+            events: list[tuple[float, str]] = []
+            latencies: list[float] = []
+            request = SubmitRequest(file=root / "prices.csv", shop=url, route="bulk", state_dir=state,
+                                    journal=str(state / "journal.sqlite3"), sync_catalog="never",
+                                    lane=BulkLaneConfig(poll_initial_s=0.2, poll_max_s=1.0))
+            source = itertools.chain(read_updates(root / "prices.csv"), read_updates(root / "images.jsonl"))
+            async with Shop.connect(url, TOKENS) as shop:
+                started = time.perf_counter()
+                sub = asyncio.create_task(run_submission(
+                    shop, request, source, input_name="blackfriday",
+                    on_event=lambda name, _d: events.append((time.perf_counter(), name))))
+                urgent = asyncio.create_task(urgent_changes(shop, args.urgent, 20.0, latencies))
+                result = await sub
+                total_real = time.perf_counter() - started
+                await urgent
+            async with aiohttp.ClientSession() as session, session.get(f"{url}/_sim/stats") as resp:
+                sim_stats = await resp.json()
+    lines = result.plan.get("lines", 0)
+    running = peak = 0
+    for _, name in sorted(events):
+        running += {"shard_started": 1, "shard_adopted": 1, "shard_done": -1}.get(name, 0)
+        peak = max(peak, running)
+    sim_processing = lines / (args.bulk_lines_per_s * SLOTS)
+    total_sim = total_real * args.speed
+    latencies.sort()
+    return {
+        "rows": result.summary.get("rows"), "applied": result.summary.get("applied"), "lines": lines,
+        "total_s": round(total_sim, 1), "total_real_s": round(total_real, 1),
+        "sim_processing_s": round(sim_processing, 1),
+        "overhead_ratio": round(total_sim / sim_processing, 3) if sim_processing else None,
+        "bulk_ops": len(result.operations), "max_parallel_ops": peak,
+        "urgent_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "urgent_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1)
+        if latencies else None,
+        "throttled": sum(t.get("throttled", 0) for t in sim_stats.get("tokens", {}).values())
+        if isinstance(sim_stats.get("tokens"), dict) else sim_stats.get("throttled"),
+        "goal": {"overhead_ratio": 1.05},
+    }
