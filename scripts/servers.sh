@@ -1,11 +1,26 @@
 # Throwaway Redis and PostgreSQL servers on loopback, for the test suite and benchmarks.
 # Source this file, then: start_servers; ...; stop_servers.
 # Exports BULK_TEST_REDIS_URL and BULK_TEST_DATABASE_URL. Ports can be moved with
-# BULK_TEST_REDIS_PORT / BULK_TEST_PG_PORT. PostgreSQL refuses to run as root, so as root the
+# BULK_TEST_REDIS_PORT / BULK_TEST_PG_PORT; a port already in use is replaced by a free one. PostgreSQL refuses to run as root, so as root the
 # cluster is created and run as the `postgres` user in a temporary directory.
 
-BULK_TEST_REDIS_PORT="${BULK_TEST_REDIS_PORT:-6390}"
-BULK_TEST_PG_PORT="${BULK_TEST_PG_PORT:-5439}"
+_free_port() {
+  # the given port if nothing listens on it, else one the kernel picks (parallel runs, leftovers)
+  python3 - "$1" <<'PY'
+import socket, sys
+want = int(sys.argv[1])
+for port in (want, 0):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        print(s.getsockname()[1])
+        break
+    except OSError:
+        continue
+    finally:
+        s.close()
+PY
+}
 
 _pg_bin() {
   # initdb/pg_ctl may be on PATH or only under /usr/lib/postgresql/<ver>/bin.
@@ -18,6 +33,8 @@ _as_pg() {
 }
 
 start_servers() {
+  BULK_TEST_REDIS_PORT="$(_free_port "${BULK_TEST_REDIS_PORT:-6390}")"
+  BULK_TEST_PG_PORT="$(_free_port "${BULK_TEST_PG_PORT:-5439}")"
   BULK_SERVERS_DIR="$(mktemp -d /tmp/bulk-servers.XXXXXX)"
   export BULK_SERVERS_DIR
   if ! command -v redis-server >/dev/null 2>&1; then
