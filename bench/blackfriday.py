@@ -20,21 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import random
-import socket
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from bench._simproc import sim_process, sim_stats
 from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
@@ -67,31 +62,6 @@ def write_images(path: Path, count: int, products: int) -> None:
                     + "\n")
 
 
-@contextlib.asynccontextmanager
-async def sim_process(args: argparse.Namespace) -> AsyncIterator[str]:
-    """A ``bulk sim`` server in its own process; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulk", "sim", "--port", str(port), "--products", str(args.products),
-        "--tokens", TOKENS, "--speed", str(args.speed), "--bulk-lines-per-s", str(args.bulk_lines_per_s),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{url}/_sim/stats") as resp:
-                        if resp.status == 200:
-                            break
-                await asyncio.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        await proc.wait()
-
-
 async def urgent_changes(shop: Shop, count: int, window_s: float, latencies: list[float]) -> None:
     """``count`` inventory changes at random moments within ``window_s`` real seconds."""
     rng = random.Random(11)
@@ -112,7 +82,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         root = Path(tmp)
         await asyncio.to_thread(write_price_csv, root / "prices.csv", args.prices, products=args.products)
         await asyncio.to_thread(write_images, root / "images.jsonl", args.images, args.products)
-        async with sim_process(args) as url:
+        async with sim_process("--products", str(args.products), "--tokens", TOKENS, "--speed",
+                               str(args.speed), "--bulk-lines-per-s", str(args.bulk_lines_per_s)) as url:
             state = root / "state"
             with CatalogStore(state / "catalog" / f"{shop_id(url)}.sqlite3") as store:
                 await asyncio.to_thread(fill_catalog, store, args.products)
@@ -131,8 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result = await sub
                 total_real = time.perf_counter() - started
                 await urgent
-            async with aiohttp.ClientSession() as session, session.get(f"{url}/_sim/stats") as resp:
-                sim_stats = await resp.json()
+            stats = await sim_stats(url)
     lines = result.plan.get("lines", 0)
     running = peak = 0
     for _, name in sorted(events):
@@ -150,7 +120,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "urgent_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "urgent_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1)
         if latencies else None,
-        "throttled": sum(t.get("throttled", 0) for t in sim_stats.get("tokens", {}).values())
-        if isinstance(sim_stats.get("tokens"), dict) else sim_stats.get("throttled"),
+        "throttled": _throttled(stats),
         "goal": {"overhead_ratio": 1.05},
     }
+
+
+def _throttled(stats: dict[str, Any]) -> Any:
+    """THROTTLED answers over every token, from the simulator's stats."""
+    tokens = stats.get("tokens")
+    if isinstance(tokens, list):
+        return sum(int(t.get("throttled", 0)) for t in tokens)
+    if isinstance(tokens, dict):
+        return sum(int(t.get("throttled", 0)) for t in tokens.values())
+    return stats.get("throttled")

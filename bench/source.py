@@ -23,11 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench._simproc import sim_process
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.models import PriceUpdate, Source, VariantRef
 from bulk.runner import SubmitRequest, run_submission
 from bulk.shop import Shop
-from bulk.sim import SimConfig, SimShop
 
 TOKENS = ("bench-a", "bench-b", "bench-c")
 
@@ -62,9 +62,9 @@ async def slow(batches: list[list[PriceUpdate]], delay_real_s: float) -> AsyncIt
 
 
 async def timed_submit(source: Any, products: int, speed: float) -> float:
-    """Real seconds to apply ``source`` on a fresh simulated shop."""
-    config = SimConfig(products=products, tokens=TOKENS, speed=speed)
-    async with SimShop(config) as sim, Shop.connect(sim.url, TOKENS) as shop:
+    """Real seconds to apply ``source`` on a fresh simulated shop (in a process of its own)."""
+    options = ("--products", str(products), "--tokens", ",".join(TOKENS), "--speed", str(speed))
+    async with sim_process(*options) as url, Shop.connect(url, TOKENS) as shop:
         with tempfile.TemporaryDirectory() as tmp:
             request = SubmitRequest(
                 file=Path("bench"), shop=None, route="bulk", state_dir=Path(tmp),

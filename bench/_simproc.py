@@ -1,0 +1,47 @@
+"""A ``bulk sim`` server in a process of its own, for benchmarks: the shop and the client under test
+each get a core, and the shop's CPU work never blocks the client's event loop (or vice versa)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+
+@contextlib.asynccontextmanager
+async def sim_process(*options: str) -> AsyncIterator[str]:
+    """Start ``bulk sim --port P OPTIONS…``; yield its base URL once it answers; stop it after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bulk", "sim", "--port", str(port), *options,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(600):
+                if proc.returncode is not None:
+                    err = await proc.stderr.read() if proc.stderr else b""
+                    raise RuntimeError(f"bulk sim exited: {err.decode()[-500:]}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"{url}/_sim/stats") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+
+
+async def sim_stats(url: str) -> dict[str, object]:
+    """``GET /_sim/stats``."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/_sim/stats") as resp:
+        data: dict[str, object] = await resp.json()
+        return data
