@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from bulk.errors import BulkError
 from bulk.models import RowError, Update
+from bulk.plan.gcpause import cyclic_gc_paused
 
 Item = Update | RowError
 Source = Iterable[Item] | AsyncIterable[Item | Sequence[Item]]
@@ -87,8 +88,13 @@ async def chunks(source: Source, config: ReadAhead) -> AsyncGenerator[list[Item]
 async def _produce_sync(it: Iterable[Item], queue: asyncio.Queue[object], config: ReadAhead,
                         counter: list[int]) -> None:
     iterator = iter(it)
+
+    def take() -> list[Item]:
+        with cyclic_gc_paused():  # parsing allocates millions of small objects: see gcpause
+            return list(itertools.islice(iterator, config.chunk_rows))
+
     while True:
-        chunk = await asyncio.to_thread(lambda: list(itertools.islice(iterator, config.chunk_rows)))
+        chunk = await asyncio.to_thread(take)
         if not chunk:
             return
         counter[0] += len(chunk)

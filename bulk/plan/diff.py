@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from bulk.catalog import Ambiguous, CatalogStore, VariantRecord
@@ -92,6 +93,14 @@ def _resolve_variants(
     return out
 
 
+def _money(value: object) -> str:
+    """Shopify's Money input: a decimal string. Values with cents already are sent as they are
+    (``str`` of a Decimal is exact and 10× cheaper than formatting)."""
+    if isinstance(value, Decimal) and value.as_tuple().exponent == -2:
+        return str(value)
+    return f"{value:.2f}"
+
+
 def _rows_of(fields: dict[str, FieldValue]) -> list[RowId]:
     """The distinct rows behind an object's fields, in input order."""
     slots = list(fields.values())
@@ -131,10 +140,10 @@ def _plan_variants(
             if slot is None or slot.value == current:
                 continue
             if current is original:  # the undo file keeps the shop's value from before the run
-                old[name] = None if original is None else f"{original:.2f}"
+                old[name] = None if original is None else _money(original)
             overlay.setdefault(rec.variant_id, {})[name] = slot.value
             new = slot.value
-            change[name] = None if new is None else f"{new:.2f}"
+            change[name] = None if new is None else _money(new)
             changed += slot.rows
         if not changed:
             for row in _rows_of(fields):
