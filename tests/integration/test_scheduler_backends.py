@@ -1,0 +1,402 @@
+"""One suite over both coordination backends: in-process (ManualClock) and Redis (real server).
+
+Concurrency is deterministic: work is gated on Events, peaks are counted, claims really race. Time:
+the in-process backend runs on a ManualClock the test advances; Redis runs on its server clock with
+short real leases, and the test only awaits the scheduler's own (event- or lease-driven) waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from typing import Any
+
+import pytest
+
+from bulk.clock import ManualClock
+from bulk.errors import CoordinationUnavailableError, PermitLostError
+from bulk.models import Lane
+from bulk.scheduler import Scheduler, SchedulerConfig
+from bulk.scheduler.admission import Granted
+from bulk.scheduler.inprocess import InProcessBackend
+from bulk.scheduler.protocol import Backend
+from bulk.scheduler.redis_backend import RedisBackend
+
+SHOP = "test-shop"
+
+
+def cost(available: float, actual: float | None = 10, maximum: float = 2000) -> dict[str, Any]:
+    return {
+        "requestedQueryCost": 10,
+        "actualQueryCost": actual,
+        "throttleStatus": {"maximumAvailable": maximum, "currentlyAvailable": available, "restoreRate": 100},
+    }
+
+
+class Harness:
+    """Makes workers (facades, each its own client) over one backend kind and moves time."""
+
+    def __init__(self, kind: str, request: pytest.FixtureRequest) -> None:
+        self.kind = kind
+        self.clock = ManualClock(start=1000.0)
+        self._request = request
+        self._shared: InProcessBackend | None = None
+
+    def backend(self, **options: Any) -> Backend:
+        config = SchedulerConfig(**{"token_count": 3, "max_in_flight": 4, **options})
+        if self.kind == "inprocess":
+            if self._shared is None:
+                self._shared = InProcessBackend(config, self.clock)
+            return self._shared
+        url: str = self._request.getfixturevalue("redis_url")
+        return RedisBackend(url, shop=SHOP, config=config)
+
+    def worker(self, **options: Any) -> Scheduler:
+        return Scheduler(self.backend(**options))
+
+    async def advance(self, seconds: float) -> None:
+        """In-process: move the ManualClock. Redis: real time passes by itself; nothing to do."""
+        if self.kind == "inprocess":
+            # Let every task that is about to park in clock.sleep() register first.
+            for _ in range(5):
+                await asyncio.sleep(0)
+            self.clock.advance(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture(params=["inprocess", pytest.param("redis", marks=pytest.mark.redis)])
+def harness(request: pytest.FixtureRequest) -> Harness:
+    return Harness(request.param, request)
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    """Yield to the loop until ``predicate`` holds (each check is a round trip, not a sleep)."""
+    deadline = time.monotonic() + within
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0)
+
+
+async def waiting(sched: Scheduler, n: int) -> None:
+    async def check() -> bool:
+        return sum((await sched.backend.snapshot()).waiters.values()) == n
+
+    await until(check)
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[Scheduler]]:
+    """Schedulers entered by a test, closed at its end."""
+    entered: list[Scheduler] = []
+    yield entered
+    for s in entered:
+        await s.__aexit__(None, None, None)
+
+
+async def enter(opened: list[Scheduler], sched: Scheduler) -> Scheduler:
+    await sched.__aenter__()
+    opened.append(sched)
+    return sched
+
+
+async def test_in_flight_never_exceeds_the_cap(harness: Harness, opened: list[Scheduler]) -> None:
+    sched = await enter(opened, harness.worker(max_in_flight=3))
+    active = peak = 0
+    full, release = asyncio.Event(), asyncio.Event()
+
+    async def request() -> None:
+        nonlocal active, peak
+        async with sched.acquire(10, Lane.NORMAL) as grant:
+            active += 1
+            peak = max(peak, active)
+            if active == 3:
+                full.set()
+            await release.wait()
+            grant.settle(None)
+            active -= 1
+
+    tasks = [asyncio.create_task(request()) for _ in range(12)]
+    await asyncio.wait_for(full.wait(), 10)
+    await waiting(sched, 9)
+    assert (await sched.backend.snapshot()).in_flight == 3
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert peak == 3
+    assert (await sched.backend.snapshot()).admitted == 12
+
+
+async def test_concurrent_claims_have_exactly_one_winner(harness: Harness, opened: list[Scheduler]) -> None:
+    workers = [await enter(opened, harness.worker(max_in_flight=1)) for _ in range(8)]
+    winners: list[int] = []
+    first, release = asyncio.Event(), asyncio.Event()
+
+    async def claim(i: int) -> None:
+        async with workers[i].acquire(5, Lane.NORMAL):
+            winners.append(i)
+            first.set()
+            await release.wait()
+
+    tasks = [asyncio.create_task(claim(i)) for i in range(8)]
+    await asyncio.wait_for(first.wait(), 10)
+    await waiting(workers[0], 7)
+    assert len(winners) == 1
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert sorted(winners) == list(range(8))
+
+
+async def test_waiters_are_served_by_priority_then_fifo(harness: Harness, opened: list[Scheduler]) -> None:
+    sched = await enter(opened, harness.worker(max_in_flight=1))
+    served: list[str] = []
+    hold = asyncio.Event()
+
+    async def request(name: str, lane: Lane) -> None:
+        async with sched.acquire(10, lane):
+            served.append(name)
+            if name == "holder":
+                await hold.wait()
+
+    tasks = [asyncio.create_task(request("holder", Lane.BULK))]
+    await until(lambda: asyncio.sleep(0, bool(served)))
+    order = [
+        ("bulk1", Lane.BULK),
+        ("normal1", Lane.NORMAL),
+        ("urgent", Lane.URGENT),
+        ("normal2", Lane.NORMAL),
+    ]
+    for n, (name, lane) in enumerate(order, start=1):
+        tasks.append(asyncio.create_task(request(name, lane)))
+        await waiting(sched, n)
+    hold.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert served == ["holder", "urgent", "normal1", "normal2", "bulk1"]
+
+
+async def test_urgent_takes_the_reserve_that_lower_lanes_must_leave(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    sched = await enter(opened, harness.worker(token_count=1, urgent_reserve=100, time_scale=1e-6))
+    async with sched.acquire(10, Lane.URGENT) as grant:
+        grant.settle(cost(available=150))  # learn: 150 points left
+    async with sched.acquire(40, Lane.BULK) as grant:
+        grant.settle(cost(available=110, actual=40))  # 150 - 40 leaves 110 >= reserve
+    blocked = asyncio.create_task(sched.acquire(40, Lane.BULK).__aenter__())
+    await waiting(sched, 1)
+    async with sched.acquire(100, Lane.URGENT) as urgent:  # not behind the bulk waiter
+        assert urgent.token_index == 0
+    assert not blocked.done()
+    blocked.cancel()
+    await asyncio.gather(blocked, return_exceptions=True)
+    await waiting(sched, 0)
+
+
+async def test_a_request_waits_for_points_then_goes(harness: Harness, opened: list[Scheduler]) -> None:
+    sched = await enter(opened, harness.worker(token_count=1))
+    async with sched.acquire(10, Lane.URGENT) as grant:
+        grant.settle(cost(available=0))
+    started = time.monotonic()
+    task = asyncio.create_task(sched.acquire(20, Lane.URGENT).__aenter__())
+    await waiting(sched, 1)
+    await harness.advance(0.2)  # 100 points/s: 20 points take 0.2 s
+    grant = await asyncio.wait_for(task, 10)
+    if harness.kind == "redis":
+        assert time.monotonic() - started >= 0.19
+    assert grant.token_index == 0
+    await sched._release(grant)
+
+
+async def test_settle_refunds_and_throttled_resyncs(harness: Harness, opened: list[Scheduler]) -> None:
+    sched = await enter(opened, harness.worker(token_count=1, time_scale=1e-6))
+    async with sched.acquire(100, Lane.NORMAL) as grant:
+        grant.settle(cost(available=1500, actual=30))
+    stats = await sched.backend.snapshot()
+    assert stats.tokens[0].level == pytest.approx(1500, abs=0.5)
+    assert stats.tokens[0].learned and stats.tokens[0].outstanding == 0
+    async with sched.acquire(50, Lane.NORMAL) as grant:
+        assert (await sched.backend.snapshot()).tokens[0].level == pytest.approx(1450, abs=0.5)
+        grant.throttled(cost(available=20, actual=None, maximum=4000))
+    stats = await sched.backend.snapshot()
+    assert stats.throttled == 1 and stats.tokens[0].throttled == 1
+    assert stats.tokens[0].capacity == 4000
+    assert stats.tokens[0].level == pytest.approx(20, abs=0.5)
+    async with sched.acquire(10, Lane.URGENT):
+        pass  # leaving without settle: the request failed before any charge, refund all
+    assert (await sched.backend.snapshot()).tokens[0].level == pytest.approx(20, abs=0.5)
+
+
+async def test_a_dead_workers_permit_returns_when_its_lease_ends(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    options = {"max_in_flight": 1, "lease": 0.5}
+    dead = harness.backend(**options)
+    await dead.open("dead-worker")
+    try:
+        assert isinstance(await dead.acquire("dead-worker", "w1", 10, Lane.NORMAL), Granted)
+        taken = time.monotonic()
+        live = await enter(opened, harness.worker(**options))
+        task = asyncio.create_task(live.acquire(10, Lane.URGENT).__aenter__())
+        await waiting(live, 1)
+        assert not task.done()
+        await harness.advance(0.5)
+        grant = await asyncio.wait_for(task, 10)
+        if harness.kind == "redis":
+            assert time.monotonic() - taken >= 0.45
+        assert (await live.backend.snapshot()).expired_permits == 1
+        await live._release(grant)
+    finally:
+        await dead.close()
+
+
+class Partitioned:
+    """A real backend whose heartbeats fail on demand (the worker cannot reach the store)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.config = inner.config
+        self.clock = inner.clock
+        self.notifier = inner.notifier
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def heartbeat(self, client: str, forget: Collection[str]) -> list[str]:
+        if self.down:
+            raise CoordinationUnavailableError("partitioned")
+        return await self.inner.heartbeat(client, forget)
+
+
+async def test_a_holder_that_cannot_renew_aborts_its_request(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    backend = Partitioned(harness.backend(max_in_flight=1, lease=0.5))
+    sched = await enter(opened, Scheduler(backend))
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def send() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    async with sched.acquire(10, Lane.NORMAL) as grant:
+        backend.down = True
+        attempt = asyncio.create_task(grant.guard(send()))
+        await asyncio.wait_for(started.wait(), 10)
+        await harness.advance(0.6)
+        with pytest.raises(PermitLostError):
+            await asyncio.wait_for(attempt, 10)
+        assert cancelled.is_set() and grant.lost.is_set()
+        with pytest.raises(PermitLostError):
+            grant.check()
+    assert sched.lost_permits == 1
+
+
+async def test_redis_unreachable_fails_closed() -> None:
+    sched = Scheduler.redis("redis://127.0.0.1:1/0", shop=SHOP, token_count=3, max_in_flight=8)
+    with pytest.raises(CoordinationUnavailableError):
+        async with sched:
+            pass
+
+
+async def test_a_resumed_worker_does_not_regain_permits_the_store_handed_on(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    """Paused past its lease: the permit went to another worker. When the paused worker talks to the
+    store again (a new acquire starts a fresh lease), its old grant must stay lost."""
+    backend = Partitioned(harness.backend(max_in_flight=1, lease=0.5))
+    paused = await enter(opened, Scheduler(backend))
+    other = await enter(opened, harness.worker(max_in_flight=1, lease=0.5))
+    old = await paused.acquire(10, Lane.NORMAL).__aenter__()
+    backend.down = True  # its heartbeats stop reaching the store (as if SIGSTOPped)
+    taker = asyncio.create_task(other.acquire(10, Lane.NORMAL).__aenter__())
+    await waiting(other, 1)
+    await harness.advance(0.6)
+    handed_on = await asyncio.wait_for(taker, 10)
+    backend.down = False
+    retry = asyncio.create_task(paused.acquire(10, Lane.URGENT).__aenter__())
+    await waiting(other, 1)  # the resumed worker queues behind the permit it lost
+    with pytest.raises(PermitLostError):
+        old.check()
+    await other._release(handed_on)
+    fresh = await asyncio.wait_for(retry, 10)
+    assert fresh.fence > handed_on.fence > old.fence
+    with pytest.raises(PermitLostError):
+        old.check()
+    await paused._release(fresh)
+    await paused._release(old)
+
+
+@pytest.mark.redis
+async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(redis_url: str) -> None:
+    """Lua and Python are one state machine written twice: drive both with the same random
+    operations (time frozen: no restore, no lease or queue expiry) and compare every decision."""
+    from bulk.scheduler import core
+
+    config = SchedulerConfig(
+        token_count=3, max_in_flight=3, urgent_reserve=100, lease=600, waiter_ttl=600, time_scale=1e-9
+    )
+    python = InProcessBackend(config, ManualClock())
+    lua = RedisBackend(redis_url, shop="parity", config=config)
+    await lua.open("a")
+    rng = __import__("random").Random(3)
+    held: list[tuple[str, str, int]] = []
+    waiting: list[tuple[str, str, float, int]] = []
+    try:
+        for step in range(300):
+            op = rng.choice(["ask", "retry", "retry", "release", "release", "cancel", "heartbeat"])
+            if op == "ask" or (op == "retry" and waiting):
+                if op == "ask":
+                    ask = (
+                        rng.choice("abc"),
+                        f"w{step}",
+                        float(rng.choice([5, 30, 120])),
+                        rng.choice([0, 1, 2]),
+                    )
+                    waiting.append(ask)
+                else:
+                    ask = min(waiting, key=lambda a: (a[3], waiting.index(a)))  # the head
+                results = [await b.acquire(*ask) for b in (python, lua)]
+                if isinstance(results[0], Granted):
+                    assert results[1] == results[0], step
+                    waiting.remove(ask)
+                    held.append((ask[0], results[0].permit, results[0].token))
+                else:
+                    assert not isinstance(results[1], Granted), step
+                    assert results[1].reason == results[0].reason, step
+            elif op == "release" and held:
+                client, permit, token = held.pop(rng.randrange(len(held)))
+                available = float(rng.choice([300, 900, 2000]))
+                report = rng.choice(
+                    [
+                        None,
+                        core.CostReport(
+                            50, float(rng.choice([1, 40])), core.ThrottleStatus(2000, available, 100)
+                        ),
+                    ]
+                )
+                throttled = report is not None and rng.random() < 0.2
+                for b in (python, lua):
+                    assert await b.release(client, permit, token, report, throttled)
+            elif op == "cancel" and waiting:
+                client, wid, _, _ = waiting.pop(rng.randrange(len(waiting)))
+                for b in (python, lua):
+                    await b.cancel(client, wid)
+            elif op == "heartbeat":
+                client = rng.choice("abc")
+                assert await python.heartbeat(client, []) == sorted(await lua.heartbeat(client, []))
+        mine, theirs = await python.snapshot(), await lua.snapshot()
+        assert (theirs.admitted, theirs.throttled, theirs.in_flight) == (
+            mine.admitted,
+            mine.throttled,
+            mine.in_flight,
+        )
+        assert theirs.waiters == mine.waiters
+        for py, lu in zip(mine.tokens, theirs.tokens, strict=True):
+            assert lu.level == pytest.approx(py.level, abs=0.01)
+            assert (lu.capacity, lu.outstanding, lu.learned) == (py.capacity, py.outstanding, py.learned)
+        assert mine.admitted > 30 and mine.throttled > 0  # the run exercised admissions and throttles
+    finally:
+        await lua.close()
