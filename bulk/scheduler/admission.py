@@ -121,7 +121,9 @@ class State:
 
     # -- operations ------------------------------------------------------------------------------
 
-    def acquire(self, client: str, waiter: str, cost: float, priority: int, now: float) -> Granted | Wait:
+    def acquire(
+        self, client: str, waiter: str, cost: float, priority: int, now: float, *, token: int | None = None
+    ) -> Granted | Wait:
         """Queue ``waiter`` if new, then admit it if it is the live head, a permit is free and a
         token can pay ``cost`` above the priority's floor."""
         self.purge(now)
@@ -142,10 +144,12 @@ class State:
             return Wait(retry_after=max(0.0, first_expiry - now), reason="in_flight")
         model_now = self._model(now)
         floors = [self.config.floor(priority, b.capacity) for b in self.buckets]
+        pinned = token
         choice = [
             # Headroom is compared to the milli-point so that Lua and Python break ties alike.
             (core.wait_for(b, cost, floors[i], model_now), -round(core.level_at(b, model_now), 3), i)
             for i, b in enumerate(self.buckets)
+            if pinned is None or i == pinned  # pinned: a bulk operation's calls use its app's token
         ]
         wait, _, token = min(choice)
         if wait > 0:

@@ -37,11 +37,13 @@ class InProcessBackend:
     async def close(self) -> None:
         """Nothing to release."""
 
-    async def acquire(self, client: str, waiter: str, cost: float, priority: int) -> Granted | Wait:
+    async def acquire(
+        self, client: str, waiter: str, cost: float, priority: int, token: int | None = None
+    ) -> Granted | Wait:
         """One admission attempt; wakes the others when the head of the queue moved."""
         self._count("acquire")
         before = len(self.state.permits)
-        result = self.state.acquire(client, waiter, cost, priority, self.clock.now())
+        result = self.state.acquire(client, waiter, cost, priority, self.clock.now(), token=token)
         if isinstance(result, Granted) or len(self.state.permits) != before:
             self._wake()
         return result

@@ -88,7 +88,9 @@ class Backend(Protocol):
         """Release connections."""
         ...
 
-    async def acquire(self, client: str, waiter: str, cost: float, priority: int) -> Granted | Wait:
+    async def acquire(
+        self, client: str, waiter: str, cost: float, priority: int, token: int | None = None
+    ) -> Granted | Wait:
         """One admission attempt (queues the waiter on first call)."""
         ...
 

@@ -124,9 +124,12 @@ class RedisBackend:
 
     # -- operations ----------------------------------------------------------------------------------
 
-    async def acquire(self, client: str, waiter: str, cost: float, priority: int) -> Granted | Wait:
-        """One admission attempt, atomically in Redis."""
-        r = await self._run("acquire", client, waiter, repr(cost), str(priority))
+    async def acquire(
+        self, client: str, waiter: str, cost: float, priority: int, token: int | None = None
+    ) -> Granted | Wait:
+        """One admission attempt, atomically in Redis (``token`` pins the grant to that token)."""
+        r = await self._run("acquire", client, waiter, repr(cost), str(priority),
+                            str(-1 if token is None else token))
         if r[0] == "granted":
             return Granted(permit=r[1], token=int(r[2]), fence=int(r[3]))
         return Wait(retry_after=float(r[1]), reason=r[2])

@@ -88,13 +88,21 @@ class Scheduler:
 
     # -- acquiring ---------------------------------------------------------------------------------
 
-    def acquire(self, cost: float, priority: Lane | int = Lane.NORMAL) -> _Acquisition:
-        """Wait for points on some token and a permit; ``async with`` it to get the :class:`Grant`."""
+    def acquire(
+        self, cost: float, priority: Lane | int = Lane.NORMAL, *, token_index: int | None = None
+    ) -> _Acquisition:
+        """Wait for points on some token and a permit; ``async with`` it to get the :class:`Grant`.
+
+        ``token_index`` pins the grant to one token: a bulk operation belongs to the app that started
+        it, so its polls must be paid by that app's bucket (invariant 1 holds for pinned calls too)."""
         if not (0 <= cost <= 1000) or math.isnan(cost):
             raise SchedulerError(f"cost must be between 0 and 1000 points, got {cost}")
-        return _Acquisition(self, float(cost), int(priority))
+        if token_index is not None and not 0 <= token_index < self.config.token_count:
+            count = self.config.token_count
+            raise SchedulerError(f"token_index {token_index} is not one of the {count} tokens")
+        return _Acquisition(self, float(cost), int(priority), token_index)
 
-    async def _acquire(self, cost: float, priority: int) -> Grant:
+    async def _acquire(self, cost: float, priority: int, token: int | None = None) -> Grant:
         if self._heartbeat_task is None:
             raise SchedulerError("use the scheduler as `async with sched:` before acquiring")
         waiter = f"{self.client_id}/w{next(self._waiters)}"  # unique across the shop
@@ -106,7 +114,7 @@ class Scheduler:
             while True:
                 mark = notifier.mark(waiter)
                 started = self.backend.clock.now()
-                result = await self.backend.acquire(self.client_id, waiter, cost, priority)
+                result = await self.backend.acquire(self.client_id, waiter, cost, priority, token)
                 if isinstance(result, Granted):
                     done = True
                     return self._grant(result, cost, priority, started + self.config.lease)
@@ -222,14 +230,15 @@ class Scheduler:
 class _Acquisition:
     """``async with sched.acquire(...) as grant``: the permit is returned on exit, whatever happens."""
 
-    def __init__(self, scheduler: Scheduler, cost: float, priority: int) -> None:
+    def __init__(self, scheduler: Scheduler, cost: float, priority: int, token: int | None) -> None:
         self._scheduler = scheduler
         self._cost = cost
         self._priority = priority
+        self._token = token
         self._grant: Grant | None = None
 
     async def __aenter__(self) -> Grant:
-        self._grant = await self._scheduler._acquire(self._cost, self._priority)
+        self._grant = await self._scheduler._acquire(self._cost, self._priority, self._token)
         return self._grant
 
     async def __aexit__(

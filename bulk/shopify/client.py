@@ -51,7 +51,9 @@ class Grant(Protocol):
 class SchedulerLike(Protocol):
     """The part of :class:`bulk.scheduler.Scheduler` this client uses."""
 
-    def acquire(self, *, cost: float, priority: Lane) -> AbstractAsyncContextManager[Grant]: ...
+    def acquire(
+        self, *, cost: float, priority: Lane, token_index: int | None = None
+    ) -> AbstractAsyncContextManager[Grant]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,18 +97,16 @@ class ShopifyClient:
         """Send ``document`` at ``priority``, paying ``cost`` points (the estimate the scheduler reserves).
 
         ``token_index`` pins the request to one token: bulk operations belong to the app that started
-        them, so polling or cancelling one must use that app's token. Until the scheduler can grant a
-        chosen token, a pinned request holds whatever grant it gets (the in-flight cap stays exact),
-        sends on the pinned token and leaves the grant unsettled (fully refunded): the pinned bucket's
-        model catches up at its next settle. Only cheap control calls should be pinned.
+        them, so polling or cancelling one must use that app's token; the scheduler then grants only
+        on that token's bucket.
 
         Returns the :class:`Response`; raises the final :class:`~bulk.errors.ShopifyError`.
         """
         self._requests += 1
         throttled = 0
         while True:
-            async with self.scheduler.acquire(cost=cost, priority=priority) as grant:
-                token = grant.token_index if token_index is None else token_index
+            async with self.scheduler.acquire(cost=cost, priority=priority, token_index=token_index) as grant:
+                token = grant.token_index
                 try:
                     response = await self._send_with_retries(grant, token, document, variables)
                 except ThrottledError as exc:  # nothing sent on this grant can have been applied
@@ -114,19 +114,10 @@ class ShopifyClient:
                     throttled += 1
                     if throttled >= self.retry.max_throttled:
                         raise
-                    if token == grant.token_index:
-                        grant.throttled(exc.cost)
-                    else:
-                        await self._wait_affordable(exc)
+                    grant.throttled(exc.cost)
                     continue
-                if token == grant.token_index:
-                    grant.settle(response.extensions.get("cost") or {})
+                grant.settle(response.extensions.get("cost") or {})
                 return response
-
-    async def _wait_affordable(self, exc: ThrottledError) -> None:
-        cost = parse_cost({"cost": exc.cost})
-        wait = cost.seconds_until_affordable() if cost is not None else 0.0
-        await self.clock.sleep(max(wait, self.retry.backoff_initial_s))
 
     async def _send_with_retries(
         self, grant: Grant, token: int, document: str, variables: Mapping[str, Any] | None
@@ -156,6 +147,11 @@ class ShopifyClient:
                     maybe_applied = True
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _wait_affordable(self, exc: ThrottledError) -> None:
+        cost = parse_cost({"cost": exc.cost})
+        wait = cost.seconds_until_affordable() if cost is not None else 0.0
+        await self.clock.sleep(max(wait, self.retry.backoff_initial_s))
 
     async def _send_once(
         self, grant: Grant, token: int, document: str, variables: Mapping[str, Any] | None, *, pinned: bool

@@ -400,3 +400,22 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
         assert mine.admitted > 30 and mine.throttled > 0  # the run exercised admissions and throttles
     finally:
         await lua.close()
+
+
+async def test_a_pinned_request_waits_for_its_own_token(harness: Harness, opened: list[Scheduler]) -> None:
+    """Bulk operations belong to one app: their polls are paid by that token's bucket, even when
+    another token could pay at once (invariant 1 holds for pinned requests too)."""
+    sched = await enter(opened, harness.worker())
+    async with sched.acquire(10, Lane.URGENT, token_index=2) as grant:
+        assert grant.token_index == 2
+        grant.settle(cost(available=0))  # token 2 is now empty; tokens 0 and 1 are not
+    task = asyncio.create_task(sched.acquire(20, Lane.BULK, token_index=2).__aenter__())
+    await waiting(sched, 1)
+    async with sched.acquire(10, Lane.URGENT) as other:
+        assert other.token_index != 2  # urgent work goes ahead, where the points are
+        other.settle(None)
+    # 100 points/s: the bulk lane must leave the 100-point urgent reserve, so 20 + 100 take 1.2 s
+    await harness.advance(1.2)
+    pinned = await asyncio.wait_for(task, 10)
+    assert pinned.token_index == 2
+    await sched._release(pinned)

@@ -110,7 +110,9 @@ class RefillingScheduler:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    def acquire(self, *, cost: float, priority: Lane) -> AbstractAsyncContextManager[Grant]:
+    def acquire(
+        self, *, cost: float, priority: Lane, token_index: int | None = None
+    ) -> AbstractAsyncContextManager[Grant]:
         outer = self
 
         class _Grant:
@@ -149,7 +151,7 @@ async def test_throttled_goes_back_through_the_scheduler_not_tenacity() -> None:
         assert client.statistics()["throttled"] == 1
 
 
-async def test_a_pinned_request_uses_its_token_whatever_the_grant() -> None:
+async def test_a_pinned_request_is_granted_and_sent_on_its_token() -> None:
     async with client_on_sim() as (shop, client, _clock):
         for _ in range(3):
             await client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.BULK, token_index=2)

@@ -5,6 +5,7 @@
 --
 -- KEYS[1] state key; ARGV[3] wake-channel prefix (the head's client id is appended)
 -- ARGV[1] op (acquire | cancel | heartbeat | release | stats), ARGV[2] config JSON, ARGV[4..] args
+-- (acquire: client, waiter, cost, priority, pinned token or -1)
 -- Replies are arrays of strings (Redis truncates Lua numbers to integers).
 
 local state_key, wake_prefix = KEYS[1], ARGV[3]
@@ -116,6 +117,7 @@ purge()
 
 if op == 'acquire' then
   local cid, wid, cost, priority = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+  local pin = tonumber(ARGV[8] or '-1')  -- a pinned token (bulk operations belong to one app), or -1
   touch(cid)
   if s.waiters[wid] == nil then
     s.seq = s.seq + 1
@@ -139,9 +141,11 @@ if op == 'acquire' then
   else
     local best, bw, bl = 0, INF, -INF
     for i, b in ipairs(s.buckets) do
-      local w = wait_for(b, cost, floor_for(priority, b.cap))
-      local l = math.floor(level_at(b) * 1000 + 0.5) / 1000  -- ties to the milli-point, as in Python
-      if best == 0 or w < bw or (w == bw and l > bl) then best, bw, bl = i, w, l end
+      if pin < 0 or i - 1 == pin then
+        local w = wait_for(b, cost, floor_for(priority, b.cap))
+        local l = math.floor(level_at(b) * 1000 + 0.5) / 1000  -- ties to the milli-point, as in Python
+        if best == 0 or w < bw or (w == bw and l > bl) then best, bw, bl = i, w, l end
+      end
     end
     if bw > 0 then
       reply = {'wait', fmt(bw / cfg.time_scale), 'points'}
