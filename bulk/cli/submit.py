@@ -112,6 +112,8 @@ def _describe(name: str, data: dict[str, Any]) -> str:
                 f"{stats['unchanged']} unchanged, {stats['rejected']} rejected; route [bold]{route.kind}[/] "
                 f"(ETA bulk {route.eta_bulk_s:.0f}s / direct {route.eta_direct_s:.0f}s, "
                 f"{route.shards} shard(s))")
+    if name == "sharded":
+        return f"{data['shards']} shard(s) of {data['lines']} lines queued for bulk operations"
     if name == "shard_started":
         return f"bulk operation started on token #{data['token']}"
     if name == "shard_done":

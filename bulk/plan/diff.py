@@ -150,7 +150,7 @@ def _plan_variants(
                 plan.outcomes.append(RowOutcome(row, unchanged, "the shop already has this value"))
             continue
         rows = _rows_of(fields)
-        if len(rows) > 1:
+        if len(rows) > 1 or len(changed) > 1:  # one row may have changed two fields
             changed_set = set(changed)
             for row in rows:
                 if row not in changed_set:

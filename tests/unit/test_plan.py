@@ -251,3 +251,11 @@ def test_a_later_chunk_diffs_against_what_earlier_chunks_planned(catalog: Catalo
         }
     ]
     assert plan2.undo == []
+
+
+def test_a_row_changing_price_and_compare_at_counts_once(catalog: CatalogStore) -> None:
+    c = Coalescer()
+    c.add(price(2, "S3-0", "15.00", compare_at="20.00"))
+    plan = build_plan(c, catalog)
+    assert plan.lines[0].rows == (("p.csv", 2),)
+    assert plan.statistics()["rows_in_lines"] == 1
