@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bulk.catalog.store import CatalogStore
@@ -20,6 +20,7 @@ from bulk.shopify.documents import document
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "CANCELLED", "EXPIRED"})
 LAST_SYNC = "last_sync_started_at"
+SYNC_MARGIN_S = 5.0
 
 
 class ExportStatus(Protocol):
@@ -71,7 +72,9 @@ async def sync_catalog(
     """Export the shop's catalog (or what changed since the last sync) into ``store``; returns lines."""
     clock = clock or MonotonicClock()
     since = None if full else store.get_meta(LAST_SYNC)
-    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # a margin before "now": ``updated_at`` has whole seconds and clocks differ a little; fetching a
+    # product twice is harmless, missing one is not
+    started = (datetime.now(UTC) - timedelta(seconds=SYNC_MARGIN_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
     op = await port.start_query(export_query(since), token_index=token_index)
     delay = poll_s
     while True:
