@@ -1,0 +1,154 @@
+"""Fleet throughput: 1, 2, 4 and 8 ``bulk worker`` processes on the same simulated shop.
+
+Why this measure: the shop (or a downstream API) allows at most ``--cap`` requests in flight, and the
+fleet shares one scheduler (Redis) and one journal (Postgres). Adding workers must never exceed the
+cap (``cap_violations``, counted by the simulator: the referee) and must keep it full while work waits
+(``utilization`` = the simulator's time-averaged in-flight count / cap, from the moment the work is
+enqueued to the moment the last request is answered).
+
+The work is direct price mutations (one variant each), cut into journal batches every worker claims
+from. Each measurement gets a fresh shop of the same configuration and a fresh journal database; the
+workers are started, seen alive in the journal, and only then is the work enqueued, so process start-up
+is not counted. Every request also pays ~5 ms outside the shop (two Redis round trips for its permit,
+the HTTP client), which is why the latency matters: at 100 ms utilization is ~0.95, at 40 ms ~0.85-0.9.
+Needs PostgreSQL and Redis: ``--database-url`` (an admin URL: a database is created per
+measurement) and ``--redis-url``, or ``BULK_TEST_DATABASE_URL`` / ``BULK_TEST_REDIS_URL`` as set by
+``source scripts/servers.sh; start_servers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from bulk.journal import RunStatus, open_journal
+from bulk.journal.migrations import upgrade_postgres
+from bulk.plan import PlannedLine
+from bulk.sim import SimConfig, SimShop
+from bulk.worker_direct import direct_units
+
+TOKENS = ("shpat_fleet_0", "shpat_fleet_1", "shpat_fleet_2")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m bench fleet``."""
+    parser.add_argument("--workers", default="1,2,4,8", help="worker counts to measure (default 1,2,4,8)")
+    parser.add_argument("--lines", type=int, default=1200, help="price mutations per measurement")
+    parser.add_argument("--batch", type=int, default=50, help="lines per journal unit (default 50)")
+    parser.add_argument("--cap", type=int, default=8, help="the shop's hard in-flight cap (default 8)")
+    parser.add_argument("--latency-ms", type=float, default=200.0,
+                        help="simulated mean latency; Shopify mutations take ~150-400 ms (default 200)")
+    parser.add_argument("--plan", default="enterprise", help="simulated plan (default enterprise)")
+    parser.add_argument("--database-url", default=os.environ.get("BULK_TEST_DATABASE_URL"))
+    parser.add_argument("--redis-url", default=os.environ.get("BULK_TEST_REDIS_URL"))
+
+
+def _lines(n: int) -> list[PlannedLine]:
+    return [PlannedLine("variants", {"productId": f"gid://shopify/Product/{p}", "variants": [
+        {"id": f"gid://shopify/ProductVariant/{p * 10}", "price": f"{100 + p % 50}.99"}]},
+        (("fleet.csv", p + 1),)) for p in range(1, n + 1)]
+
+
+async def _until(check: Callable[[], Awaitable[bool]], period: float) -> None:
+    """Poll ``check`` (the figures live in other processes: there is no event to wait on)."""
+    while True:
+        if await check():
+            return
+        await asyncio.sleep(period)
+
+
+async def _database(admin_url: str) -> str:
+    name = f"bulk_bench_{uuid.uuid4().hex[:10]}"
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    await upgrade_postgres(url)
+    return url
+
+
+async def _drop(admin_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    """One measurement: ``workers`` processes, ``args.lines`` mutations."""
+    db = await _database(args.database_url)
+    config = SimConfig(products=max(1000, args.lines + 1), plan=args.plan, tokens=TOKENS,
+                       latency_ms=args.latency_ms, max_concurrency=args.cap, seed=1)
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        async with SimShop(config) as sim, open_journal(db) as journal:
+            env = {**os.environ, "SHOPIFY_ACCESS_TOKENS": ",".join(TOKENS)}
+            for i in range(workers):
+                procs.append(await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bulk", "worker", "--database-url", db,
+                    "--redis-url", args.redis_url, "--shop", sim.url, "--worker-id", f"bench-{i}",
+                    "--idle-wait-s", "0.1",
+                    "--max-in-flight", str(args.cap), env=env,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+
+            async def all_up() -> bool:
+                return len(await journal.list_workers()) >= workers
+
+            async def all_sent() -> bool:
+                written: int = sim.stats()["shop"]["writes_total"]
+                return bool(written >= args.lines)
+
+            async def run_done() -> bool:
+                return (await journal.get_run(work.run_id)).status is RunStatus.DONE
+
+            await _until(all_up, 0.1)  # every worker is up and polling
+            work, _ = await journal.create_run("fleet", input_name="fleet.csv", input_hash="h", options={})
+            units = direct_units("fleet", _lines(args.lines), batch=args.batch)
+            sim.app.gateway.reset_statistics()
+            sim.app.inflight.reset(sim.clock.now())
+            started = time.perf_counter()  # from the moment the work is there: claim latency counts
+            await journal.add_units(work.run_id, units)
+            await journal.set_run_status(work.run_id, RunStatus.RUNNING)
+            await _until(all_sent, 0.02)
+            elapsed = time.perf_counter() - started
+            stats = sim.stats()
+            await _until(run_done, 0.1)
+            final = await journal.get_run(work.run_id)
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.terminate()
+        for p in procs:
+            await p.wait()
+        await _drop(args.database_url, db)
+    conc = stats["concurrency"]
+    return {
+        "workers": workers,
+        "utilization": round(conc["avg_in_flight"] / args.cap, 4),
+        "cap_violations": conc["violations"],
+        "rows_per_s": round(args.lines / elapsed, 1),
+        "max_in_flight": conc["max_in_flight"],
+        "applied": final.counters.applied,
+        "written_twice": stats["shop"]["objects_written_more_than_once"],
+        "elapsed_s": round(elapsed, 2),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure every worker count in ``--workers``."""
+    if not args.database_url or not args.redis_url:
+        raise SystemExit("bench fleet needs --database-url and --redis-url (or source scripts/servers.sh "
+                         "and start_servers, which sets BULK_TEST_DATABASE_URL / BULK_TEST_REDIS_URL)")
+    rows = []
+    for n in (int(x) for x in args.workers.split(",")):
+        row = await measure(args, n)
+        print(f"fleet: {n} workers: {row['rows_per_s']} rows/s, utilization {row['utilization']:.3f}, "
+              f"violations {row['cap_violations']}", file=sys.stderr)
+        rows.append(row)
+    return {"rows": rows, "cap": args.cap, "latency_ms": args.latency_ms, "lines": args.lines}

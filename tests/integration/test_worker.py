@@ -1,0 +1,193 @@
+"""Fleet workers over the real Postgres journal and Redis scheduler, against the simulated shop.
+
+What users rely on: ``bulk submit --database-url`` only enqueues; workers apply every row exactly once
+and mark the run done; SIGTERM (``Worker.stop``) gives held shards back at once so another worker
+adopts the running bulk operation; direct batches are shared the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import pytest
+
+from bulk.journal import Journal, RunStatus, UnitKind, UnitState, open_journal
+from bulk.journal.migrations import upgrade_postgres
+from bulk.lanes.bulk import BulkLaneConfig
+from bulk.lanes.shop_port import ShopBulkOps
+from bulk.runner import SubmitRequest, shop_session, submit_file
+from bulk.sim import SimConfig, SimShop
+from bulk.sim.operations import ShopState
+from bulk.worker import Worker, WorkerConfig
+
+TOKENS = ("tok-a", "tok-b", "tok-c")
+FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=5.0, idle_wait_s=0.05)
+
+
+def price_csv(path: Path, products: range) -> tuple[Path, int]:
+    """New prices for every variant of ``products`` (product p has 1 + p % 3 variants)."""
+    rows = [(f"SKU-{p:07d}-{v}", f"{100 + p % 40}.{v}0") for p in products for v in range(1 + p % 3)]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sku", "price"])
+        w.writerows(rows)
+    return path, len(rows)
+
+
+@pytest.fixture
+async def db(database_url: str) -> str:
+    await upgrade_postgres(database_url)
+    return database_url
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimShop]:
+    async with SimShop(SimConfig(products=300, tokens=TOKENS, seed=3)) as shop:
+        yield shop
+
+
+async def enqueue(sim: SimShop, file: Path, tmp_path: Path, db: str, redis_url: str,
+                  route: Any = "bulk") -> str:
+    request = SubmitRequest(file=file, shop=sim.url, tokens=TOKENS, route=route, state_dir=tmp_path / "state",
+                            database_url=db, redis_url=redis_url, lane=FAST_LANE)
+    result = await submit_file(request)
+    return result.run_key
+
+
+async def run_worker(sim: SimShop, db: str, redis_url: str, config: WorkerConfig,
+                     started: asyncio.Event | None = None) -> Worker:
+    def on_event(name: str, _data: dict[str, Any]) -> None:
+        if name == "shard_started" and started is not None:
+            started.set()
+
+    async with shop_session(sim.url, TOKENS, redis_url=redis_url) as shop, \
+            aiohttp.ClientSession() as session, open_journal(db) as journal:
+        worker = Worker(journal=journal, port=ShopBulkOps(shop.client, session), requester=shop.client,
+                        config=config, on_event=on_event)
+        if started is not None:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(worker.run())
+                await started.wait()
+                worker.stop()
+        else:
+            await worker.run()
+    return worker
+
+
+async def only_run(journal: Journal) -> Any:
+    (run,) = await journal.list_runs()
+    return run
+
+
+async def test_submit_enqueues_and_a_draining_worker_applies_every_row_once(
+        sim: SimShop, tmp_path: Path, db: str, redis_url: str) -> None:
+    file, rows = price_csv(tmp_path / "prices.csv", range(1, 201))
+    await enqueue(sim, file, tmp_path, db, redis_url)
+    async with open_journal(db) as journal:
+        run = await only_run(journal)
+        assert run.status is RunStatus.RUNNING and run.counters.rows_finished == 0  # only enqueued
+        units = await journal.list_units(run.run_id)
+        assert units and all(u.payload is not None for u in units)  # inline: workers share no disk
+    worker = await run_worker(sim, db, redis_url, WorkerConfig(worker_id="w1", drain=True, lane=FAST_LANE,
+                                                               idle_wait_s=0.05))
+    async with open_journal(db) as journal:
+        run = await only_run(journal)
+        assert run.status is RunStatus.DONE
+        assert run.counters.applied == rows and run.counters.rows_finished == rows
+        assert [w.worker_id for w in await journal.list_workers()] == ["w1"]
+    assert sim.state.statistics()["objects_written_more_than_once"] == 0
+    assert worker.statistics().held == 0 and worker.statistics().runs_finished == 1
+
+
+async def test_stop_gives_the_running_operation_back_for_another_worker_to_adopt(
+        tmp_path: Path, db: str, redis_url: str) -> None:
+    async with SimShop(SimConfig(products=300, tokens=TOKENS, seed=3)) as sim:
+        file, rows = price_csv(tmp_path / "prices.csv", range(1, 101))
+        await enqueue(sim, file, tmp_path, db, redis_url)
+        # slow bulk operations from now on: the shard still runs on the shop when the worker stops
+        cast(ShopState, sim.state).engine.seconds_per_line *= 20
+        started = asyncio.Event()
+        first = await run_worker(sim, db, redis_url, WorkerConfig(worker_id="w1", lane=FAST_LANE),
+                                 started=started)
+        assert first.statistics().released == 1 and first.statistics().held == 0
+        async with open_journal(db) as journal:
+            run = await only_run(journal)
+            (unit,) = await journal.list_units(run.run_id, state=UnitState.SUBMITTED)
+            assert unit.lease_owner is None and unit.remote_id  # adoptable at once, not after the lease
+        await run_worker(sim, db, redis_url, WorkerConfig(worker_id="w2", drain=True, lane=FAST_LANE,
+                                                          idle_wait_s=0.05))
+        async with open_journal(db) as journal:
+            run = await only_run(journal)
+            assert run.status is RunStatus.DONE and run.counters.applied == rows
+        stats = sim.state.statistics()
+        assert stats["objects_written_more_than_once"] == 0
+        assert stats["bulk_by_status"].get("COMPLETED") == 2  # the catalog export + the one shard
+
+
+async def test_direct_batches_are_shared_by_workers(sim: SimShop, tmp_path: Path, db: str,
+                                                    redis_url: str) -> None:
+    from bulk.plan import PlannedLine
+    from bulk.worker_direct import direct_units
+
+    lines = [PlannedLine("variants", {"productId": f"gid://shopify/Product/{p}", "variants": [
+        {"id": f"gid://shopify/ProductVariant/{p * 10}", "price": f"{200 + p}.00"}]}, (("in.csv", p + 1),))
+        for p in range(1, 61)]
+    async with open_journal(db) as journal:
+        run, _ = await journal.create_run("direct", input_name="in.csv", input_hash="h", options={})
+        await journal.add_units(run.run_id, direct_units("direct", lines, batch=10))
+        await journal.set_run_status(run.run_id, RunStatus.RUNNING)
+    config = WorkerConfig(drain=True, lane=FAST_LANE, idle_wait_s=0.05, direct_concurrency=4)
+    async with asyncio.TaskGroup() as tg:
+        for i in range(2):
+            tg.create_task(run_worker(sim, db, redis_url, WorkerConfig(**{**config.__dict__,
+                                                                          "worker_id": f"d{i}"})))
+    async with open_journal(db) as journal:
+        run = await only_run(journal)
+        assert run.status is RunStatus.DONE and run.counters.applied == 60
+        units = await journal.list_units(run.run_id)
+        assert {u.kind for u in units} == {UnitKind.DIRECT_BATCH}
+    assert sim.state.statistics()["objects_written_more_than_once"] == 0
+    assert sim.stats()["concurrency"]["violations"] == 0
+
+
+def test_the_metrics_endpoint_reports_the_worker() -> None:
+    import urllib.request
+
+    from bulk.worker_metrics import serve_metrics
+
+    worker = Worker(journal=cast(Journal, None), port=cast(Any, None), requester=cast(Any, None),
+                    config=WorkerConfig(worker_id="m1"))
+    server = serve_metrics(0, worker)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics") as resp:
+            text = resp.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 'bulk_worker_units_held{worker="m1"} 0.0' in text
+    assert 'bulk_worker_claimed_total{worker="m1"} 0.0' in text
+
+
+def test_bulk_submit_with_a_database_url_only_enqueues(tmp_path: Path, database_url: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from bulk.cli import main
+
+    asyncio.run(upgrade_postgres(database_url))
+    file, _ = price_csv(tmp_path / "p.csv", range(1, 31))
+    code = main(["submit", str(file), "--shop", "sim://?products=100", "--route", "bulk",
+                 "--database-url", database_url, "--state-dir", str(tmp_path / "state")])
+    assert code == 0
+    assert "enqueued run" in capsys.readouterr().out
+
+    async def check() -> None:
+        async with open_journal(database_url) as journal:
+            (run,) = await journal.list_runs()
+            assert run.status is RunStatus.RUNNING and run.counters.applied == 0
+            assert run.counters.units_pending >= 1
+
+    asyncio.run(check())
