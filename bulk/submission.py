@@ -14,6 +14,7 @@ again adopts the operations already started instead of starting them twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -24,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from bulk.catalog import CatalogStore
 from bulk.errors import BulkError, ShopifyError
-from bulk.journal import Journal, Outcome, RunStatus
+from bulk.journal import Journal, Outcome, RunStatus, UnitState
 from bulk.lanes.bulk import BulkLane, BulkLaneConfig, BulkOpsPort, decide
 from bulk.lanes.shard_data import from_shard_file
 from bulk.models import InventoryUpdate, Lane, OutcomeStatus, RowError
@@ -258,7 +259,13 @@ class Submission:
             number += 1
         while self._planner.held:  # lines waiting behind in-flight lines of their product
             self._released.clear()
-            await self._released.wait()
+            if self._options.drain:
+                await self._released.wait()  # our own lane reports each finished shard
+            else:
+                # the fleet's workers run the shards: watch the journal for finished ones
+                await self._release_finished_units(run_id)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), self._options.lane.idle_wait_s)
             ready = self._planner.release_held()
             await self._dispatch(ready, f"{run_key}/h{_digest(ready)}", run_id, workdir, lane, tg)
 
@@ -282,6 +289,14 @@ class Submission:
         await self._journal.add_units(run_id, units)
         lane.notify()
         self._on_event("sharded", {"shards": len(shards), "lines": len(lines)})
+
+    async def _release_finished_units(self, run_id: int) -> None:
+        """Release the lines of shards finished elsewhere (with every retry shard they spawned)."""
+        open_roots = {u.client_identifier.split("/retry", 1)[0]
+                      for u in await self._journal.list_units(run_id)
+                      if u.state not in (UnitState.DONE, UnitState.FAILED)}
+        for root in [r for r in self._unit_lines if r not in open_roots]:
+            self._finished(self._unit_lines.pop(root))
 
     def _lane_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "shard_done" and not data.get("retried"):

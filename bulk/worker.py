@@ -334,6 +334,11 @@ class _StoppablePort:
         return await self._port.start(kind, staged_path, client_identifier=client_identifier,
                                       token_index=token_index)
 
+    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
+        """See :meth:`BulkOpsPort.find`."""
+        self._check()
+        return await self._port.find(client_identifier, token_index=token_index)
+
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         """See :meth:`BulkOpsPort.status`."""
         self._check()

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.lanes.bulk import BulkLaneConfig
 from bulk.runner import SubmitRequest, submit_file
 
 EPILOG = """\
@@ -60,6 +61,9 @@ def register(subparsers: Any) -> None:
                    help="where shards, undo files and the catalog cache live (default ~/.local/share/bulk)")
     p.add_argument("--sync-catalog", choices=["auto", "always", "never"], default="auto",
                    help="refresh the local catalog cache first (auto: when it is empty)")
+    p.add_argument("--lease-s", type=float, default=60.0,
+                   help="how long a shard stays claimed without renewal: after a crash (kill -9), the same "
+                        "command run again adopts the running bulk operations after this long (default 60)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     from bulk.cli.worker import add_fleet_arguments
 
@@ -75,6 +79,7 @@ async def handle(args: argparse.Namespace) -> int:
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
         report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,
+        lane=BulkLaneConfig(lease_s=args.lease_s),
     )
     with console.status("starting…") as status:
         # on a terminal, a spinner plus the main milestones; in a log (cron, CI), one line per event

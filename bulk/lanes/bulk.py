@@ -69,6 +69,10 @@ class BulkOpsPort(Protocol):
         Raises :class:`~bulk.errors.LimitReachedError` when the token has no free operation slot."""
         ...
 
+    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
+        """The operation this token's app started with ``client_identifier``, if any."""
+        ...
+
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         """Poll one operation."""
         ...
@@ -235,13 +239,18 @@ class BulkLane:
             self._on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
                                           "status": "GIVEN_UP", "lines": unit.line_count, "retried": 0})
             return
+        found = None if unit.remote_id or unit.attempt <= 1 else await self._find(unit.client_identifier)
+        if found is not None:
+            # an earlier holder died between starting the operation and recording it: adopt it
+            claim = await self._journal.mark_submitted(claim, encode_remote(*found))
+            unit = claim.unit
         if unit.remote_id:
             token, op = decode_remote(unit.remote_id)
             await self._slots[token].acquire()
             self._running[token] += 1
             self._on_event("shard_adopted", {"unit": unit.unit_id, "op": op})
         else:
-            token, op = await self._launch(shard, unit.client_identifier)
+            token, op = await self._launch(shard, claim)
             claim = await self._journal.mark_submitted(claim, encode_remote(token, op))
             self._on_event("shard_started", {"shard": unit.client_identifier, "token": token, "op": op})
         try:
@@ -290,8 +299,17 @@ class BulkLane:
                                       "status": final.status,
                                       "lines": unit.line_count, "retried": len(missing)})
 
-    async def _launch(self, shard: ShardData, ident: str) -> tuple[int, str]:
+    async def _find(self, ident: str) -> tuple[int, str] | None:
+        """Where an operation with this client identifier already runs (any token), if anywhere."""
+        for token in range(self._config.tokens):
+            op = await self._port.find(ident, token_index=token)
+            if op is not None:
+                return token, op
+        return None
+
+    async def _launch(self, shard: ShardData, claim: Claim) -> tuple[int, str]:
         """Take a free slot on the least busy token and start the operation there."""
+        ident = claim.unit.client_identifier
         while True:
             token = min(range(self._config.tokens), key=lambda t: self._running[t])
             await self._slots[token].acquire()
@@ -302,6 +320,8 @@ class BulkLane:
                     staged = await self._port.upload(path, token_index=token)
                 finally:
                     path.unlink(missing_ok=True)
+                # self-fencing: a holder paused past its lease must not start what a new holder owns
+                await self._journal.heartbeat(claim, lease_s=self._config.lease_s)
                 op = await self._port.start(shard.kind, staged, client_identifier=ident, token_index=token)
                 return token, op
             except LimitReachedError:

@@ -23,6 +23,7 @@ from bulk.shopify.documents import document
 MUTATIONS = {"variants": "product_variants_bulk_update_bulk", "product": "product_update"}
 CONTROL_COST = 10.0  # a mutation
 POLL_COST = 1.0  # one object
+FIND_COST = 3.0  # a connection of one node: 2 + 1
 
 
 class PinnedRequester(Protocol):
@@ -94,6 +95,14 @@ class ShopBulkOps:
         data = await self._call("bulk_operation_run_query", {"query": query}, cost=CONTROL_COST,
                                 token=token_index)
         return _started(data["bulkOperationRunQuery"], token_index)
+
+    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
+        """The operation this app started with ``client_identifier``, if any (newest first)."""
+        quoted = client_identifier.replace("'", "")
+        data = await self._call("bulk_operations", {"first": 1, "query": f"client_identifier:'{quoted}'"},
+                                cost=FIND_COST, token=token_index)
+        nodes = data["bulkOperations"]["nodes"]
+        return str(nodes[0]["id"]) if nodes else None
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         """Poll one operation."""

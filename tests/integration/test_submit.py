@@ -37,17 +37,29 @@ async def sim() -> AsyncIterator[SimShop]:
         yield shop
 
 
-async def submit(sim: SimShop, file: Path, tmp_path: Path, *, on_event: Any = None,
-                 lane: BulkLaneConfig | None = None) -> Any:
+async def submit(
+    sim: SimShop, file: Path, tmp_path: Path, *, on_event: Any = None, lane: BulkLaneConfig | None = None
+) -> Any:
     from bulk.ingest import read_updates
 
-    request = SubmitRequest(file=file, shop=sim.url, tokens=TOKENS, route="bulk",
-                            state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
-                            lane=lane or BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0))
+    request = SubmitRequest(
+        file=file,
+        shop=sim.url,
+        tokens=TOKENS,
+        route="bulk",
+        state_dir=tmp_path / "state",
+        journal=str(tmp_path / "journal.sqlite3"),
+        lane=lane or BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0),
+    )
 
     async with Shop.connect(sim.url, TOKENS) as shop:
-        return await run_submission(shop, request, read_updates(file), input_name=str(file),
-                                    on_event=on_event or (lambda _n, _d: None))
+        return await run_submission(
+            shop,
+            request,
+            read_updates(file),
+            input_name=str(file),
+            on_event=on_event or (lambda _n, _d: None),
+        )
 
 
 def report_rows(path: Path) -> list[dict[str, str]]:
@@ -92,8 +104,15 @@ async def test_a_crash_after_the_start_resumes_without_applying_twice(sim: SimSh
     assert stats["bulk_by_status"] == {"COMPLETED": 2}  # the catalog export, then the one shard
 
 
-async def run_lane(sim: SimShop, tmp_path: Path, rows: list[tuple[str, str]], *, shards: int,
-                   lane: BulkLaneConfig, bulk_fault_rate: float = 0.0) -> tuple[Any, list[Any]]:
+async def run_lane(
+    sim: SimShop,
+    tmp_path: Path,
+    rows: list[tuple[str, str]],
+    *,
+    shards: int,
+    lane: BulkLaneConfig,
+    bulk_fault_rate: float = 0.0,
+) -> tuple[Any, list[Any]]:
     """Plan ``rows`` into ``shards`` shards and drain them with a lane of its own."""
     import aiohttp
 
@@ -122,9 +141,13 @@ async def run_lane(sim: SimShop, tmp_path: Path, rows: list[tuple[str, str]], *,
         written = write_shards(plan.lines, tmp_path / "shards", shards=shards)
         async with open_journal(tmp_path / "journal.sqlite3") as journal:
             run, _ = await journal.create_run("k", input_name="prices.csv", input_hash="h", options={})
-            await journal.add_units(run.run_id, [NewUnit(UnitKind.BULK_SHARD, f"k/{i}", s.lines,
-                                                         payload_path=str(s.path))
-                                                 for i, s in enumerate(written)])
+            await journal.add_units(
+                run.run_id,
+                [
+                    NewUnit(UnitKind.BULK_SHARD, f"k/{i}", s.lines, payload_path=str(s.path))
+                    for i, s in enumerate(written)
+                ],
+            )
             lane_ = BulkLane(port, journal, lane, worker_id="w")
             await lane_.drain(run.run_id)
             return lane_, await journal.list_outcomes(run.run_id)
@@ -133,8 +156,9 @@ async def run_lane(sim: SimShop, tmp_path: Path, rows: list[tuple[str, str]], *,
 async def test_more_shards_than_slots_wait_for_limit_reached(sim: SimShop, tmp_path: Path) -> None:
     rows = catalog_rows(range(1, 401))
     # one token, and a lane that believes in 8 slots: the shop's LIMIT_REACHED must hold it back
-    lane = BulkLaneConfig(tokens=1, ops_per_token=8, limit_backoff_s=0.02, poll_initial_s=0.02,
-                          poll_max_s=0.05)
+    lane = BulkLaneConfig(
+        tokens=1, ops_per_token=8, limit_backoff_s=0.02, poll_initial_s=0.02, poll_max_s=0.05
+    )
     lane_, outcomes = await run_lane(sim, tmp_path, rows, shards=8, lane=lane)
     assert len(outcomes) == len(rows)
     assert {o.status.value for o in outcomes} == {"applied"}
@@ -152,6 +176,71 @@ async def test_lines_of_failed_operations_are_retried_then_rejected(tmp_path: Pa
         assert sim.state.statistics()["objects_written_more_than_once"] == 0
     assert len(outcomes) == len(rows)  # every row once, applied by a partial result or rejected
     rejected = [o for o in outcomes if o.status.value == "rejected"]
-    assert rejected and all("not applied after 3 bulk operations (FAILED" in (o.reason or "")
-                            for o in rejected)
+    assert rejected and all(
+        "not applied after 3 bulk operations (FAILED" in (o.reason or "") for o in rejected
+    )
     assert sum(op.status == "FAILED" for op in lane_.operations) >= 3
+
+
+async def test_a_holder_killed_right_after_the_start_is_adopted_by_the_next(
+    sim: SimShop, tmp_path: Path
+) -> None:
+    """The narrowest window: the shop accepted bulkOperationRunMutation, the holder died before the
+    journal knew. The next claimant finds the operation by its clientIdentifier and adopts it."""
+    import aiohttp
+
+    from bulk.catalog import CatalogStore
+    from bulk.catalog.sync import sync_catalog
+    from bulk.clock import ManualClock
+    from bulk.ingest import read_updates
+    from bulk.journal import NewUnit, UnitKind
+    from bulk.journal.sqlite import SqliteJournal
+    from bulk.lanes.bulk import BulkLane
+    from bulk.lanes.shop_port import ShopBulkOps
+    from bulk.models import PriceUpdate
+    from bulk.plan import Coalescer, build_plan, write_shards
+
+    class Killed(Exception):
+        """Stands for SIGKILL right after the shop answered."""
+
+    class DiesAfterStart(ShopBulkOps):
+        async def start(
+            self, kind: str, staged_path: str, *, client_identifier: str, token_index: int
+        ) -> str:
+            await super().start(
+                kind, staged_path, client_identifier=client_identifier, token_index=token_index
+            )
+            raise Killed
+
+    rows = catalog_rows(range(1, 101))
+    file = price_csv(tmp_path / "prices.csv", rows)
+    clock = ManualClock(start=1_000_000.0)
+    lane = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.05, lease_s=30.0)
+    async with Shop.connect(sim.url, TOKENS) as shop, aiohttp.ClientSession() as session:
+        with CatalogStore(tmp_path / "catalog.sqlite3") as catalog:
+            await sync_catalog(ShopBulkOps(shop.client, session), catalog, poll_s=0.02)
+            coalescer = Coalescer()
+            for item in read_updates(file):
+                assert isinstance(item, PriceUpdate)
+                coalescer.add(item)
+            plan = build_plan(coalescer, catalog)
+        (shard,) = write_shards(plan.lines, tmp_path / "shards", shards=1)
+        async with SqliteJournal(tmp_path / "journal.sqlite3", clock=clock) as journal:
+            run, _ = await journal.create_run("k", input_name="prices.csv", input_hash="h", options={})
+            await journal.add_units(
+                run.run_id, [NewUnit(UnitKind.BULK_SHARD, "k/0", shard.lines, payload_path=str(shard.path))]
+            )
+            first = BulkLane(DiesAfterStart(shop.client, session), journal, lane, worker_id="dies")
+            with pytest.raises(ExceptionGroup) as info:
+                await first.drain(run.run_id)
+            assert info.group_contains(Killed)
+            (unit,) = await journal.list_units(run.run_id)
+            assert unit.remote_id is None  # the journal never heard of the operation
+            clock.advance(31)  # the dead holder's lease ends
+            second = BulkLane(ShopBulkOps(shop.client, session), journal, lane, worker_id="next")
+            await second.drain(run.run_id)
+            outcomes = await journal.list_outcomes(run.run_id)
+    assert len(outcomes) == len(rows) and {o.status.value for o in outcomes} == {"applied"}
+    stats = sim.state.statistics()
+    assert stats["bulk_by_status"] == {"COMPLETED": 2}  # the export and the ONE mutation
+    assert stats["objects_written_more_than_once"] == 0

@@ -50,7 +50,7 @@ async def stats(url: str) -> dict[str, object]:
 def submit_args(file: Path, url: str, state: Path) -> list[str]:
     return [sys.executable, "-m", "bulk", "submit", str(file), "--shop", url, "--tokens", TOKENS,
             "--route", "bulk", "--state-dir", str(state), "--journal", str(state / "journal.sqlite3"),
-            "--json"]
+            "--lease-s", "3", "--json"]
 
 
 @pytest.mark.timeout(180)
