@@ -13,8 +13,9 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from bulk.plan import ShopProfile
 from bulk.shop import Shop, ShopConfig
 from bulk.shopify.endpoint import parse_tokens
 from bulk.sources import Source
+from bulk.sources_sql import sql_source
 from bulk.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 
 OnEvent = Callable[[str, dict[str, Any]], None]
@@ -56,6 +58,8 @@ class SubmitRequest:
     sync_catalog: Literal["auto", "always", "never"] = "auto"
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
     run_key: str | None = None  # default: a hash of the input file, the shop and the options
+    from_sql: str | None = None  # a query whose rows are the changes (instead of ``file``)
+    sql_url: str | None = None  # the PostgreSQL database to run ``from_sql`` on
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
     redis_url: str | None = None  # a shared scheduler: every process of the fleet under one cap
     max_in_flight: int = 8
@@ -78,18 +82,28 @@ def shop_id(shop: str) -> str:
 
 
 async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None) -> SubmissionResult:
-    """Read ``request.file`` and apply it to ``request.shop``."""
-    if not request.file.is_file():
-        raise InputError("no such file", file=str(request.file), line=0)
+    """Read ``request.file`` (or run ``request.from_sql``) and apply it to ``request.shop``."""
     if not request.shop:
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP), or --shop sim://")
     emit = on_event or (lambda _name, _data: None)
-
-    source = read_updates(request.file, dialect=request.dialect, max_errors=request.max_errors,
-                          location=request.location)
-    async with shop_session(request.shop, request.tokens, redis_url=request.redis_url,
+    source: Source
+    if request.from_sql is not None:
+        if not request.sql_url:
+            raise ConfigError("--from-sql needs the database to run it on: --sql-url postgresql://… "
+                              "(or BULK_SOURCE_DATABASE_URL)")
+        source = sql_source(request.sql_url, request.from_sql, label="query", location=request.location)
+        input_name = f"sql:{hashlib.sha256(request.from_sql.encode()).hexdigest()[:12]}"
+        if request.run_key is None:  # the same query tomorrow is new data: a new run
+            request = replace(request, run_key=f"sql-{uuid.uuid4().hex[:16]}")
+    else:
+        if not request.file.is_file():
+            raise InputError("no such file", file=str(request.file), line=0)
+        source = read_updates(request.file, dialect=request.dialect, max_errors=request.max_errors,
+                              location=request.location)
+        input_name = str(request.file)
+    async with shop_session(request.shop or "", request.tokens, redis_url=request.redis_url,
                             max_in_flight=request.max_in_flight) as shop:
-        return await run_submission(shop, request, source, input_name=str(request.file), on_event=emit)
+        return await run_submission(shop, request, source, input_name=input_name, on_event=emit)
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.errors import ConfigError
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.runner import SubmitRequest, submit_file
 
@@ -40,7 +41,12 @@ def register(subparsers: Any) -> None:
         description="Read a file of changes, drop no-ops, and apply the rest through parallel bulk "
                     "operations (or direct mutations when that is faster).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path, help="CSV or JSONL file of changes")
+    p.add_argument("file", type=Path, nargs="?", help="CSV or JSONL file of changes")
+    p.add_argument("--from-sql", metavar="QUERY",
+                   help="take the changes from a PostgreSQL query instead of a file (rows streamed; "
+                        "columns named like the simple CSV dialect: sku, price, compare_at_price, …)")
+    p.add_argument("--sql-url", default=os.environ.get("BULK_SOURCE_DATABASE_URL"),
+                   help="the database --from-sql runs on (env BULK_SOURCE_DATABASE_URL)")
     p.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"),
                    help="NAME.myshopify.com, or sim:// for the simulated shop (env SHOPIFY_SHOP)")
     p.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
@@ -74,8 +80,11 @@ def register(subparsers: Any) -> None:
 async def handle(args: argparse.Namespace) -> int:
     """Run the submission and print what happened."""
     console = Console(stderr=True)
+    if (args.file is None) == (args.from_sql is None):
+        raise ConfigError("give a FILE, or --from-sql QUERY (not both)")
     request = SubmitRequest(
-        file=args.file, shop=args.shop, tokens=args.tokens, dialect=args.dialect,
+        file=args.file or Path("sql"), from_sql=args.from_sql, sql_url=args.sql_url,
+        shop=args.shop, tokens=args.tokens, dialect=args.dialect,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
         report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,

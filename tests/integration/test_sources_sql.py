@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from bulk.cli import main
 from bulk.models import PriceUpdate, RowError
 from bulk.sources_sql import sql_source
 
@@ -36,3 +39,23 @@ async def test_a_bad_query_is_an_error_naming_it(database_url: str) -> None:
     with pytest.raises(psycopg.errors.UndefinedTable):
         async for _ in sql_source(database_url, "select * from nowhere"):
             pass
+
+
+@pytest.mark.postgres
+def test_bulk_submit_from_sql_applies_the_rows(database_url: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("create table repricing (sku text, price numeric(12, 2))")
+        conn.execute("insert into repricing select 'SKU-' || lpad(p::text, 7, '0') || '-0', 150 + p % 7 "
+                     "from generate_series(1, 300) as p")
+    code = main(["submit", "--from-sql", "select sku, price from repricing", "--sql-url", database_url,
+                 "--shop", "sim://", "--report", str(tmp_path / "report.csv"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["summary"] == {"applied": 300, "unchanged": 0, "rejected": 0, "rows": 300}
+    assert (tmp_path / "report.csv").read_text().splitlines()[1] == "sql:query,1,applied,"
+
+
+def test_bulk_submit_needs_a_file_or_a_query(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["submit", "--shop", "sim://"]) == 2
+    assert "give a FILE, or --from-sql QUERY" in capsys.readouterr().err
