@@ -59,14 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(rest)
     started = time.time()
     figures: dict[str, Any] = asyncio.run(module.run(args))
+    # the figures at the top level (the shapes the issues name: {"strategies": …}, {"rows": …}),
+    # how the run was made under "run"
     result = {
-        "bench": known.name,
-        "started_at": started,
-        "elapsed_s": round(time.time() - started, 3),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "argv": argv,
-        "figures": figures,
+        **figures,
+        "run": {
+            "bench": known.name,
+            "started_at": started,
+            "elapsed_s": round(time.time() - started, 3),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "argv": argv,
+        },
     }
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     if args.json is not None:
