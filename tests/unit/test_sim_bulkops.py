@@ -389,7 +389,10 @@ async def test_bulk_operations_filters_and_pages(shop: Shop) -> None:
     assert running["bulkOperations"]["nodes"] == []
     by_id = await ex.run(listing, {"q": f"id:>={gids[1].rsplit('/', 1)[1]}"})
     assert by_id["bulkOperations"]["nodes"] == [{"id": gids[1]}]
-    refused = await ex.execute_unmetered(listing, {"q": "client_identifier:x"}, token_index=0)
+    # a client identifier nobody gave matches nothing (matching ones: tests/integration/test_submit.py)
+    nobody = await ex.run(listing, {"q": "client_identifier:'run/0/0'"})
+    assert nobody["bulkOperations"]["nodes"] == []
+    refused = await ex.execute_unmetered(listing, {"q": "vendor:x"}, token_index=0)
     assert refused["errors"][0]["extensions"]["code"] == "NOT_IMPLEMENTED_IN_SIMULATOR"
 
 
