@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from bulk.catalog import Ambiguous, CatalogStore, VariantRecord
@@ -94,11 +93,11 @@ def _resolve_variants(
 
 
 def _money(value: object) -> str:
-    """Shopify's Money input: a decimal string. Values with cents already are sent as they are
-    (``str`` of a Decimal is exact and 10× cheaper than formatting)."""
-    if isinstance(value, Decimal) and value.as_tuple().exponent == -2:
-        return str(value)
-    return f"{value:.2f}"
+    """Shopify's Money input: a plain decimal string (``12.5`` and ``12.50`` are both valid).
+    ``str`` of a Decimal is exact and 4× cheaper than formatting; only exponent notation, which
+    Money does not accept, is rewritten."""
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
 
 
 def _rows_of(fields: dict[str, FieldValue]) -> list[RowId]:
@@ -130,19 +129,26 @@ def _plan_variants(
             _reject_all(plan, fields, f"ambiguous SKU {rec.key!r}: {len(rec.matches)} variants share it; "
                         "use the variant ID")
             continue
-        change: dict[str, Any] = {"id": rec.variant_id}
-        old: dict[str, Any] = {"variantId": rec.variant_id, "productId": rec.product_id}
+        vid = rec.variant_id
+        change: dict[str, Any] = {"id": vid}
+        old: dict[str, Any] | None = None
         changed: list[RowId] = []
-        earlier = overlay.get(rec.variant_id)
+        earlier = overlay.get(vid)
         for name, original in ((PRICE, rec.price), (COMPARE_AT, rec.compare_at_price)):
             slot = fields.get(name)
+            if slot is None:
+                continue
             current = earlier[name] if earlier is not None and name in earlier else original
-            if slot is None or slot.value == current:
+            new = slot.value
+            if new == current:
                 continue
             if current is original:  # the undo file keeps the shop's value from before the run
+                if old is None:
+                    old = {"variantId": vid, "productId": rec.product_id}
                 old[name] = None if original is None else _money(original)
-            overlay.setdefault(rec.variant_id, {})[name] = slot.value
-            new = slot.value
+            if earlier is None:
+                earlier = overlay[vid] = {}
+            earlier[name] = new
             change[name] = None if new is None else _money(new)
             changed += slot.rows
         if not changed:
@@ -157,7 +163,7 @@ def _plan_variants(
                     plan.outcomes.append(RowOutcome(row, unchanged, "the shop already has this value"))
             changed = sorted(changed_set)
         per_product.setdefault(rec.product_id, []).append((change, changed))
-        if len(old) > 2:
+        if old is not None:
             plan.undo.append(old)
     for product_id, changes in per_product.items():
         for chunk in _chunks(changes, MAX_VARIANTS_PER_LINE):

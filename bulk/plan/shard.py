@@ -15,6 +15,8 @@ from pathlib import Path
 from bulk.plan.diff import LineKind, PlannedLine
 
 MAX_SHARD_BYTES = 100 * 1024 * 1024
+# one encoder for every line: json.dumps(..., separators=...) would build a new one per call
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ def write_shards(
         mine = [lines[i] for i in positions]
         if not mine:
             continue
-        encoded = [json.dumps(x.variables, separators=(",", ":")).encode() + b"\n" for x in mine]
+        encode = _COMPACT.encode
+        encoded = [(encode(x.variables) + "\n").encode() for x in mine]
         too_big = next((len(e) for e in encoded if len(e) > max_bytes), None)
         if too_big is not None:
             raise ValueError(f"one line is {too_big} bytes, over the {max_bytes}-byte shard limit")
@@ -57,7 +60,7 @@ def write_shards(
             with path.open("wb") as data, rows_path.open("w") as rows:
                 for i in group:
                     data.write(encoded[i])
-                    rows.write(json.dumps([list(r) for r in mine[i].rows]) + "\n")
+                    rows.write(encode(mine[i].rows) + "\n")  # tuples encode as JSON arrays
             out.append(ShardFile(kind, path, rows_path, len(group), sum(len(encoded[i]) for i in group),
                                  tuple(positions[i] for i in group)))
     return out
