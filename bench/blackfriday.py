@@ -125,11 +125,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _throttled(stats: dict[str, Any]) -> Any:
+def _throttled(stats: dict[str, Any]) -> int:
     """THROTTLED answers over every token, from the simulator's stats."""
-    tokens = stats.get("tokens")
-    if isinstance(tokens, list):
-        return sum(int(t.get("throttled", 0)) for t in tokens)
-    if isinstance(tokens, dict):
-        return sum(int(t.get("throttled", 0)) for t in tokens.values())
-    return stats.get("throttled")
+    return sum(int(t["throttled"]) for t in stats["tokens"])

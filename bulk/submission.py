@@ -39,7 +39,7 @@ from bulk.plan import (
 )
 from bulk.plan import write_shards as _write_shards
 from bulk.plan.stream import StreamPlanner
-from bulk.report import append_undo, summarize, write_report_csv
+from bulk.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.shopify.documents import document
 from bulk.sources import ReadAhead, Source, chunks
 
@@ -240,8 +240,7 @@ class Submission:
     async def _stream(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane,
                       tg: asyncio.TaskGroup) -> None:
         undo = self._undo_path(workdir)
-        undo.parent.mkdir(parents=True, exist_ok=True)
-        undo.write_text("")
+        await asyncio.to_thread(write_undo, undo, [])  # a fresh file; each chunk appends its old values
         number = 0
         async for chunk in chunks(source, self._options.read_ahead):
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from bulk.catalog.store import CatalogStore
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import ShopifyError
+from bulk.shopify.bulk_operations import poll_until_finished
 from bulk.shopify.documents import document
 
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "CANCELLED", "EXPIRED"})
 LAST_SYNC = "last_sync_started_at"
 SYNC_MARGIN_S = 5.0
 
@@ -76,13 +76,8 @@ async def sync_catalog(
     # product twice is harmless, missing one is not
     started = (datetime.now(UTC) - timedelta(seconds=SYNC_MARGIN_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
     op = await port.start_query(export_query(since), token_index=token_index)
-    delay = poll_s
-    while True:
-        status = await port.status(op, token_index=token_index)
-        if status.status in TERMINAL:
-            break
-        await clock.sleep(delay)
-        delay = min(10.0, delay * 1.5)
+    status = await poll_until_finished(lambda: port.status(op, token_index=token_index), clock,
+                                       initial_s=poll_s, max_s=10.0)
     if status.status != "COMPLETED":
         raise ShopifyError(f"catalog export {op} ended {status.status} ({status.error_code})",
                            token_index=token_index)

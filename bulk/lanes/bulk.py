@@ -36,10 +36,10 @@ from bulk.journal import Claim, Journal, Outcome, UnitKind, UnitState
 from bulk.lanes import shard_data
 from bulk.lanes.shard_data import ShardData
 from bulk.models import OutcomeStatus
+from bulk.shopify.bulk_operations import poll_until_finished
 
 log = logging.getLogger(__name__)
 
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "CANCELLED", "EXPIRED"})
 # faults after which a shard is given back to the journal rather than failing the whole run
 TRANSIENT = (ServerError, NetworkError, ThrottledError, PermitLostError)
 
@@ -335,13 +335,8 @@ class BulkLane:
                 raise
 
     async def _poll(self, op: str, token: int) -> OpStatus:
-        delay = self._config.poll_initial_s
-        while True:
-            status = await self._port.status(op, token_index=token)
-            if status.status in TERMINAL:
-                return status
-            await self._clock.sleep(delay)
-            delay = min(self._config.poll_max_s, delay * 1.5)
+        return await poll_until_finished(lambda: self._port.status(op, token_index=token), self._clock,
+                                         initial_s=self._config.poll_initial_s, max_s=self._config.poll_max_s)
 
 
 def decide(line: dict[str, Any]) -> tuple[OutcomeStatus, str]:

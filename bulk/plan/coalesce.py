@@ -47,7 +47,7 @@ class Coalescer:
         """Take one update; later calls win over earlier ones on the same object field."""
         row = (update.source.file, update.source.line)
         self.rows_in += 1
-        if type(update) is PriceUpdate:  # the hot path: no generator, no tuple per field
+        if isinstance(update, PriceUpdate):  # the hot path: no generator, no tuple per field
             key = update.variant.variant_id or f"sku:{update.variant.sku}"
             if update.price is not None:
                 self._set(row, key, PRICE, update.price, False)
@@ -103,16 +103,10 @@ class Coalescer:
 
 
 def _fields_of(update: Update) -> Iterator[tuple[str, str, object, bool]]:
-    """(object key, field name, value, appends?) for each field of a non-price update."""
+    """(object key, field name, value, appends?) for the field of a description or image update."""
     if isinstance(update, DescriptionUpdate):
         yield update.product.key(), DESCRIPTION, update.description_html, False
     elif isinstance(update, ImageUpdate):
         yield update.product.key(), MEDIA, (update.mode, update.images), update.mode == "append"
-    elif isinstance(update, PriceUpdate):  # a subclass of PriceUpdate, should one ever exist
-        key = update.variant.key()
-        if update.price is not None:
-            yield key, PRICE, update.price, False
-        if update.clear_compare_at or update.compare_at_price is not None:
-            yield key, COMPARE_AT, None if update.clear_compare_at else update.compare_at_price, False
     else:
         raise TypeError(f"{type(update).__name__} is not coalesced by the bulk planner")
