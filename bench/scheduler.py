@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -51,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="simulated latency (mean)")
     parser.add_argument("--loops", type=int, default=16, help="concurrent senders per strategy")
     parser.add_argument(
+        "--urgent-every", type=float, default=2.0,
+        help="seconds of shop time between urgent probe requests (what the reserve buys)",
+    )  # fmt: skip
+    parser.add_argument(
         "--redis",
         default=os.environ.get("BULK_REDIS_URL") or os.environ.get("BULK_TEST_REDIS_URL"),
         help="Redis URL for ours_redis (default $BULK_REDIS_URL or $BULK_TEST_REDIS_URL)",
@@ -64,47 +69,121 @@ def _throttled(body: dict[str, Any]) -> bool:
     )
 
 
-async def _ours(sched: Scheduler, send: Send, tokens: list[str], stop: asyncio.Event, loops: int) -> None:
-    async with sched:
+class _Strategy:
+    """How one strategy sends the saturating NORMAL stream and an urgent request."""
 
+    async def saturate(self, stop: asyncio.Event) -> None:
+        raise NotImplementedError
+
+    async def urgent(self) -> None:
+        raise NotImplementedError
+
+
+class _Ours(_Strategy):
+    def __init__(self, sched: Scheduler, send: Send, tokens: list[str], loops: int) -> None:
+        self.sched, self.send, self.tokens, self.loops = sched, send, tokens, loops
+
+    async def _one(self, lane: Lane) -> None:
+        while True:  # a THROTTLED answer re-queues the request (none happen in practice)
+            async with self.sched.acquire(COST, lane) as grant:
+                body = await self.send(self.tokens[grant.token_index])
+                cost = (body.get("extensions") or {}).get("cost")
+                if not _throttled(body):
+                    grant.settle(cost)
+                    return
+                grant.throttled(cost)
+
+    async def saturate(self, stop: asyncio.Event) -> None:
         async def loop() -> None:
             while not stop.is_set():
-                async with sched.acquire(COST, Lane.NORMAL) as grant:
-                    body = await send(tokens[grant.token_index])
-                    cost = (body.get("extensions") or {}).get("cost")
-                    grant.throttled(cost) if _throttled(body) else grant.settle(cost)
+                await self._one(Lane.NORMAL)
 
-        await asyncio.gather(*(loop() for _ in range(loops)))
+        await asyncio.gather(*(loop() for _ in range(self.loops)))
+
+    async def urgent(self) -> None:
+        await self._one(Lane.URGENT)
 
 
-async def _seed(clock: ScaledClock, send: Send, tokens: list[str], stop: asyncio.Event) -> None:
-    """Round-robin keys, CAP workers taking FIFO from one queue, 1 s sleep on THROTTLED."""
-    keys = itertools.cycle(range(len(tokens)))
+class _Workers(_Strategy):
+    """CAP workers, round-robin keys, an urgent queue served before the normal stream (the seed's
+    FIFO priority queues); subclasses decide how a worker sends on a key."""
 
-    async def worker() -> None:
-        while not stop.is_set():
-            key = next(keys)
+    def __init__(self, send: Send, tokens: list[str]) -> None:
+        self.send, self.tokens = send, tokens
+        self.keys = itertools.cycle(range(len(tokens)))
+        self.urgent_jobs: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+
+    async def send_on(self, key: int) -> None:
+        raise NotImplementedError
+
+    async def saturate(self, stop: asyncio.Event) -> None:
+        async def worker() -> None:
             while not stop.is_set():
-                body = await send(tokens[key])
-                if not _throttled(body):
-                    break
-                await clock.sleep(1.0)  # the seed's blind sleep-and-retry (1 s of shop time)
+                job = None if self.urgent_jobs.empty() else self.urgent_jobs.get_nowait()
+                await self.send_on(next(self.keys))
+                if job is not None:
+                    job.set_result(None)
 
-    await asyncio.gather(*(worker() for _ in range(CAP)))
+        await asyncio.gather(*(worker() for _ in range(CAP)))
+
+    async def urgent(self) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self.urgent_jobs.put(done)
+        await done
 
 
-async def _aiolimiter(speed: float, send: Send, tokens: list[str], stop: asyncio.Event) -> None:
-    """One AsyncLimiter per key at the restore rate (points per real second at this speed)."""
-    limiters = [AsyncLimiter(100.0 * speed, 1.0) for _ in tokens]
-    keys = itertools.cycle(range(len(tokens)))
+class _Seed(_Workers):
+    """The seed project: send, and on THROTTLED sleep 1 s of shop time and retry."""
 
-    async def worker() -> None:
-        while not stop.is_set():
-            key = next(keys)
-            await limiters[key].acquire(COST)  # one unit = one point
-            await send(tokens[key])
+    def __init__(self, clock: ScaledClock, send: Send, tokens: list[str]) -> None:
+        super().__init__(send, tokens)
+        self.clock = clock
 
-    await asyncio.gather(*(worker() for _ in range(CAP)))
+    async def send_on(self, key: int) -> None:
+        while _throttled(await self.send(self.tokens[key])):
+            await self.clock.sleep(1.0)  # the seed's blind sleep-and-retry
+
+
+class _Aiolimiter(_Workers):
+    """One AsyncLimiter per key at the restore rate: 100 points per second of shop time.
+
+    Written as ``AsyncLimiter(100, 1 / speed)`` so its burst is 100 points at every ``--speed``;
+    ``AsyncLimiter(100 * speed, 1)`` would grant a burst that grows with the speed-up (2000 points at
+    ``--speed 20``), a strategy that exists only in the benchmark."""
+
+    def __init__(self, speed: float, send: Send, tokens: list[str]) -> None:
+        super().__init__(send, tokens)
+        self.limiters = [AsyncLimiter(100.0, 1.0 / speed) for _ in tokens]
+
+    async def send_on(self, key: int) -> None:
+        await self.limiters[key].acquire(COST)  # one unit = one point
+        await self.send(self.tokens[key])
+
+
+async def _probe(strategy: _Strategy, clock: ScaledClock, every: float, waits: list[float]) -> None:
+    """One urgent request every ``every`` seconds of shop time; its latency in shop milliseconds."""
+    while True:
+        await clock.sleep(every)
+        started = clock.now()
+        await strategy.urgent()
+        waits.append((clock.now() - started) * 1000)
+
+
+def _strategy(
+    name: str, args: argparse.Namespace, clock: ScaledClock, send: Send, tokens: list[str]
+) -> tuple[_Strategy, Scheduler | None]:
+    if name == "ours_inprocess":
+        sched = Scheduler.in_process(3, CAP, clock=clock)
+    elif name == "ours_redis":
+        sched = Scheduler.redis(
+            args.redis, shop=f"bench-{os.getpid()}-{time.time_ns()}", token_count=3,
+            max_in_flight=CAP, time_scale=args.speed,
+        )  # fmt: skip
+    elif name == "seed":
+        return _Seed(clock, send, tokens), None
+    else:
+        return _Aiolimiter(args.speed, send, tokens), None
+    return _Ours(sched, send, tokens, args.loops), sched
 
 
 async def _run_strategy(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -115,6 +194,7 @@ async def _run_strategy(name: str, args: argparse.Namespace) -> dict[str, Any]:
     async with (
         SimShop(config) as shop,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
+        contextlib.AsyncExitStack() as stack,
     ):
 
         async def send(token: str) -> dict[str, Any]:
@@ -126,28 +206,22 @@ async def _run_strategy(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
         stop = asyncio.Event()
         clock = ScaledClock(args.speed)
-        work: Awaitable[None]
-        if name == "ours_inprocess":
-            work = _ours(Scheduler.in_process(3, CAP, clock=clock), send, tokens, stop, args.loops)
-        elif name == "ours_redis":
-            sched = Scheduler.redis(
-                args.redis, shop=f"bench-{os.getpid()}-{time.time_ns()}", token_count=3,
-                max_in_flight=CAP, time_scale=args.speed,
-            )  # fmt: skip
-            work = _ours(sched, send, tokens, stop, args.loops)
-        elif name == "seed":
-            work = _seed(clock, send, tokens, stop)
-        else:
-            work = _aiolimiter(args.speed, send, tokens, stop)
+        strategy, sched = _strategy(name, args, clock, send, tokens)
+        if sched is not None:
+            await stack.enter_async_context(sched)
+        waits: list[float] = []
         started = shop.stats()["clock"]
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(strategy.saturate(stop))
+        probe = asyncio.ensure_future(_probe(strategy, clock, args.urgent_every, waits))
         await asyncio.sleep(args.duration / args.speed)
         stats = shop.stats()  # the window ends here; requests still in flight are not counted
         stop.set()
+        probe.cancel()
         await asyncio.wait_for(task, 30)
     elapsed = stats["clock"] - started
     totals = stats["totals"]
     payable = sum(t["maximum_available"] + t["restore_rate"] * elapsed for t in stats["tokens"])
+    waits.sort()
     return {
         "utilization": round(totals["cost_spent"] / payable, 4),
         "throttled_ratio": round(totals["throttled"] / max(1, totals["requests"]), 4),
@@ -156,7 +230,18 @@ async def _run_strategy(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "points_payable": round(payable, 1),
         "sim_seconds": round(elapsed, 2),
         "violations": stats["concurrency"]["violations"],
+        # points left in the shop's buckets when the window closed: the reserve shows up here
+        "unspent_at_end": round(sum(t["currently_available"] for t in stats["tokens"]), 1),
+        "urgent_requests": len(waits),
+        # from wanting to send to the answer, shop milliseconds (the request's own latency included)
+        "urgent_p50_ms": _percentile(waits, 0.50),
+        "urgent_p99_ms": _percentile(waits, 0.99),
+        "urgent_max_ms": _percentile(waits, 1.0),
     }
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
 
 
 def admissions_per_s(n: int = 20000) -> float:

@@ -62,6 +62,9 @@ class Granted:
     fence: int
 
 
+OVER_CAPACITY = "over_capacity"  # a Wait that will never end: the request is refused
+
+
 @dataclass(frozen=True, slots=True)
 class Wait:
     """The decision to wait; ``retry_after`` seconds at most (``inf`` = until something changes)."""
@@ -152,6 +155,12 @@ class State:
             if pinned is None or i == pinned  # pinned: a bulk operation's calls use its app's token
         ]
         wait, _, token = min(choice)
+        if wait == math.inf and all(
+            cost + floors[i] > b.capacity for i, b in enumerate(self.buckets) if pinned in (None, i)
+        ):
+            # No bucket can ever pay it: refuse rather than block everyone queued behind it.
+            del self.waiters[waiter]
+            return Wait(retry_after=math.inf, reason=OVER_CAPACITY)
         if wait > 0:
             return Wait(retry_after=wait / self.config.time_scale, reason="points")
         self.buckets[token] = core.debit(self.buckets[token], cost, model_now)

@@ -25,7 +25,7 @@ from typing import Any
 from bulk.clock import Clock
 from bulk.errors import SchedulerError
 from bulk.models import Lane
-from bulk.scheduler.admission import Granted
+from bulk.scheduler.admission import OVER_CAPACITY, Granted
 from bulk.scheduler.config import SchedulerConfig
 from bulk.scheduler.grant import Grant
 from bulk.scheduler.inprocess import InProcessBackend
@@ -119,12 +119,25 @@ class Scheduler:
                     done = True
                     return self._grant(result, cost, priority, started + self.config.lease)
                 self.waits[result.reason] = self.waits.get(result.reason, 0) + 1
+                if result.reason == OVER_CAPACITY:
+                    done = True  # the store already dropped the waiter
+                    raise SchedulerError(self._over_capacity(cost, priority, token))
                 await notifier.wait(mark, min(result.retry_after, self.config.lease), waiter)
         finally:
             self._active.discard(waiter)
             notifier.forget(waiter)
             if not done:
                 await asyncio.shield(self._cancel(waiter))
+
+    def _over_capacity(self, cost: float, priority: int, token: int | None) -> str:
+        which = "any token's bucket" if token is None else f"token {token}'s bucket"
+        lane = Lane(priority).name if priority in set(Lane) else str(priority)
+        floor = self.config.floor(priority, math.inf)
+        leave = f" and lane {lane} must leave {floor:g} points for urgent work" if floor else ""
+        return (
+            f"a request of {cost:g} points can never be paid: it exceeds {which} capacity{leave} "
+            "(split the request, or lower its requested cost)"
+        )
 
     def _grant(self, granted: Granted, cost: float, priority: int, deadline: float) -> Grant:
         grant = Grant(

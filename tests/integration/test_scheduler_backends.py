@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.errors import CoordinationUnavailableError, PermitLostError
+from bulk.errors import CoordinationUnavailableError, PermitLostError, SchedulerError
 from bulk.models import Lane
 from bulk.scheduler import Scheduler, SchedulerConfig
 from bulk.scheduler.admission import Granted
@@ -344,6 +344,7 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
     rng = __import__("random").Random(3)
     held: list[tuple[str, str, int]] = []
     waiting: list[tuple[str, str, float, int]] = []
+    refused = 0
     try:
         for step in range(300):
             op = rng.choice(["ask", "retry", "retry", "release", "release", "cancel", "heartbeat"])
@@ -352,7 +353,7 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
                     ask = (
                         rng.choice("abc"),
                         f"w{step}",
-                        float(rng.choice([5, 30, 120])),
+                        float(rng.choice([5, 30, 120, 120, 1950])),  # 1950: over capacity unless urgent
                         rng.choice([0, 1, 2]),
                     )
                     waiting.append(ask)
@@ -366,6 +367,9 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
                 else:
                     assert not isinstance(results[1], Granted), step
                     assert results[1].reason == results[0].reason, step
+                    if results[0].reason == "over_capacity":
+                        waiting.remove(ask)
+                        refused += 1
             elif op == "release" and held:
                 client, permit, token = held.pop(rng.randrange(len(held)))
                 available = float(rng.choice([300, 900, 2000]))
@@ -397,7 +401,7 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
         for py, lu in zip(mine.tokens, theirs.tokens, strict=True):
             assert lu.level == pytest.approx(py.level, abs=0.01)
             assert (lu.capacity, lu.outstanding, lu.learned) == (py.capacity, py.outstanding, py.learned)
-        assert mine.admitted > 30 and mine.throttled > 0  # the run exercised admissions and throttles
+        assert mine.admitted > 30 and mine.throttled > 0 and refused > 0  # every kind of decision ran
     finally:
         await lua.close()
 
@@ -419,3 +423,22 @@ async def test_a_pinned_request_waits_for_its_own_token(harness: Harness, opened
     pinned = await asyncio.wait_for(task, 10)
     assert pinned.token_index == 2
     await sched._release(pinned)
+
+
+async def test_a_request_no_bucket_can_ever_pay_is_refused_not_queued_forever(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    """A plan with small buckets (learned 1000 points) and a 950-point NORMAL request: with the
+    100-point urgent reserve no refill can ever pay it. It must fail with a clear error at once, and
+    must not block the requests queued behind it."""
+    sched = await enter(opened, harness.worker(token_count=1, urgent_reserve=100, time_scale=1e-6))
+    async with sched.acquire(10, Lane.URGENT) as grant:
+        grant.settle(cost(available=1000, maximum=1000))
+    with pytest.raises(SchedulerError, match=r"950 points can never be paid.*NORMAL must leave 100"):
+        async with sched.acquire(950, Lane.NORMAL):
+            pass
+    await waiting(sched, 0)
+    async with sched.acquire(50, Lane.NORMAL) as behind:
+        assert behind.token_index == 0
+    async with sched.acquire(950, Lane.URGENT) as urgent:  # urgent work has no reserve to leave
+        assert urgent.token_index == 0

@@ -140,14 +140,21 @@ if op == 'acquire' then
     reply = {'wait', fmt(math.max(0, first_exp - now)), 'in_flight'}
   else
     local best, bw, bl = 0, INF, -INF
+    local payable = false  -- some eligible bucket is big enough, once refilled
     for i, b in ipairs(s.buckets) do
       if pin < 0 or i - 1 == pin then
+        if cost + floor_for(priority, b.cap) <= b.cap then payable = true end
         local w = wait_for(b, cost, floor_for(priority, b.cap))
         local l = math.floor(level_at(b) * 1000 + 0.5) / 1000  -- ties to the milli-point, as in Python
         if best == 0 or w < bw or (w == bw and l > bl) then best, bw, bl = i, w, l end
       end
     end
-    if bw > 0 then
+    if bw == INF and not payable then
+      -- no bucket can ever pay it: refuse rather than block everyone queued behind it
+      s.waiters[wid] = nil
+      changed = true
+      reply = {'wait', 'inf', 'over_capacity'}
+    elseif bw > 0 then
       reply = {'wait', fmt(bw / cfg.time_scale), 'points'}
     else
       local b = s.buckets[best]
