@@ -27,6 +27,8 @@ examples:
   bulk sim --port 8787 --products 500000 --plan plus --tokens "$T1,$T2,$T3"
       serve http://127.0.0.1:8787/admin/api/2026-04/graphql.json until Ctrl-C; send a token in
       the X-Shopify-Access-Token header; each token is one app with its own cost bucket.
+  bulk sim --port 8787 --match my-prices.csv
+      a shop that also holds every SKU and handle my-prices.csv names, to rehearse that very file.
   bulk sim --speed 20 --latency-ms 40 --fault-rate 0.01 --drop-rate 0.001 --max-concurrency 8
       a 20x faster clock (buckets refill 20x faster), ~40 ms latency, 1% 5xx, 0.1% dropped
       connections (the request WAS applied), and a hard cap of 8 concurrent requests.
@@ -85,6 +87,13 @@ def register(subparsers: Any) -> None:
         help="make bulk operations this many times slower (default 1)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the catalog and injected faults")
+    parser.add_argument(
+        "--match",
+        action="append",
+        metavar="FILE",
+        default=[],
+        help="also hold every SKU and handle FILE names (repeatable): rehearse your own file",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -106,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         bulk_lines_per_s=args.bulk_lines_per_s,
         bulk_slowdown=args.bulk_slowdown,
         seed=args.seed,
+        match=tuple(args.match),
         port=0 if args.demo else args.port,
     )
 

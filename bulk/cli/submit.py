@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +24,7 @@ from bulk.runner import SubmitRequest, submit_file
 EPILOG = """\
 examples:
   bulk submit prices.csv --shop sim://                 rehearse on the built-in simulated shop
+                                                       (seeded with the file's SKUs and handles)
   bulk submit prices.csv --shop NAME.myshopify.com --dry-run
                                                        show the plan and both routes' ETA, send nothing
   SHOPIFY_ACCESS_TOKENS=t1,t2,t3 bulk submit export.csv --shop NAME.myshopify.com
@@ -77,14 +79,31 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=handle)
 
 
+def matching_sim_url(shop: str | None, file: Path) -> str | None:
+    """``sim://…`` embedded in this process, plus ``match=FILE`` unless the URL already says
+    ``match=``: a rehearsal finds the file's own SKUs and handles (see docs/simulator.md)."""
+    if not shop or not file.is_file():
+        return shop
+    parts = urlsplit(shop)
+    if parts.scheme != "sim" or parts.netloc or "match" in parse_qs(parts.query, keep_blank_values=True):
+        return shop
+    query = "&".join(q for q in (parts.query, "match=" + quote(str(file.resolve()))) if q)
+    return f"sim://{parts.path}?{query}"  # urlunsplit would drop the empty authority's "//"
+
+
 async def handle(args: argparse.Namespace) -> int:
     """Run the submission and print what happened."""
     console = Console(stderr=True)
     if (args.file is None) == (args.from_sql is None):
         raise ConfigError("give a FILE, or --from-sql QUERY (not both)")
+    shop = args.shop
+    if args.file is not None and (matched := matching_sim_url(shop, args.file)) != shop:
+        console.print(f"[yellow]simulated shop[/]: seeded with the SKUs and handles of {args.file}",
+                      highlight=False)
+        shop = matched
     request = SubmitRequest(
         file=args.file or Path("sql"), from_sql=args.from_sql, sql_url=args.sql_url,
-        shop=args.shop, tokens=args.tokens, dialect=args.dialect,
+        shop=shop, tokens=args.tokens, dialect=args.dialect,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
         report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,

@@ -17,7 +17,9 @@ The scheme (other parts and fixtures rely on it exactly):
 - media: ``1 + p % 2`` images, ``gid://shopify/MediaImage/{p*10+i}``, alt ``Product {p} image {i}``,
   URL ``https://cdn.shopify.sim/products/product-{p}-{i}.jpg``; an image added by ``productUpdate``
   gets the next free id and is PROCESSING (``image`` null) for :data:`MEDIA_PROCESSING_S`;
-- createdAt = updatedAt = :data:`BASE_TIME` until written.
+- createdAt = updatedAt = :data:`BASE_TIME` until written;
+- a :class:`~bulk.sim.seed.CatalogSeed` (``sim://?match=FILE``) adds products *after* the generated
+  ones, numbered on, with the handles and SKUs an input file names; values follow the same formulas.
 
 SKUs are resolved by parsing them (no index). Every applied write is counted per object so tests can
 see a change applied twice (:meth:`Catalog.write_count`).
@@ -32,6 +34,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from bulk.sim.seed import CatalogSeed
+
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
 """Wall time (epoch seconds) at which every unwritten object was created and last updated."""
 
@@ -44,6 +48,7 @@ ITEM_GID = "gid://shopify/InventoryItem/"
 LOCATION_GID = "gid://shopify/Location/"
 MEDIA_GID = "gid://shopify/MediaImage/"
 _SKU = re.compile(r"SKU-(\d{7})-(\d)")
+_HANDLE = re.compile(r"product-([1-9]\d{0,7})")
 
 
 def iso(ts: float) -> str:
@@ -100,9 +105,13 @@ class _VariantOverlay:
 
 @dataclass
 class Catalog:
-    """Deterministic products, variants, inventory and locations, plus the overlay of writes."""
+    """Deterministic products, variants, inventory and locations, plus the overlay of writes.
+
+    ``products`` counts every product; the last ``len(seed)`` of them are the seeded ones."""
 
     products: int
+    seed: CatalogSeed = field(default_factory=CatalogSeed)
+    generated: int = field(init=False, default=0)  # products 1..generated follow the formulas
     _product: dict[int, _ProductOverlay] = field(default_factory=dict)
     _variant: dict[int, _VariantOverlay] = field(default_factory=dict)
     _available: dict[tuple[int, int], int] = field(default_factory=dict)
@@ -113,6 +122,9 @@ class Catalog:
     def __post_init__(self) -> None:
         if self.products < 0 or self.products > 99_999_999:
             raise ValueError("products must be in 0..99,999,999")
+        if len(self.seed) > self.products:
+            raise ValueError("the seeded products are part of `products`")
+        self.generated = self.products - len(self.seed)
         # Added media get ids above every base media id so they never collide.
         self._next_media = self.products * 10 + 10
 
@@ -121,10 +133,24 @@ class Catalog:
         """Whether product number ``p`` exists."""
         return p is not None and 1 <= p <= self.products
 
-    @staticmethod
-    def variant_count(p: int) -> int:
+    def variant_count(self, p: int) -> int:
         """How many variants product ``p`` has."""
+        if p > self.generated:
+            return self.seed.variant_count(p - self.generated - 1)
         return 1 + p % 3
+
+    def has_handle(self, handle: str) -> bool:
+        """Whether ``handle`` names a product (a generated one by parsing, a seeded one by lookup)."""
+        m = _HANDLE.fullmatch(handle)
+        if m is not None and 1 <= int(m.group(1)) <= self.generated:
+            return True
+        return self.seed.product_of_handle(handle) is not None
+
+    def handle(self, p: int) -> str:
+        """URL handle of product ``p``."""
+        if p > self.generated:
+            return self.seed.products[p - self.generated - 1].handle
+        return f"product-{p}"
 
     def has_variant(self, vid: int | None) -> bool:
         """Whether variant (= inventory item) number ``vid`` exists."""
@@ -138,17 +164,22 @@ class Catalog:
         return range(p * 10, p * 10 + self.variant_count(p))
 
     def variant_by_sku(self, sku: str) -> int | None:
-        """The variant number whose SKU is exactly ``sku``, by parsing it."""
+        """The variant number whose SKU is exactly ``sku``: a seeded one, or by parsing it."""
+        seeded = self.seed.variant_of_sku(sku)
+        if seeded is not None:
+            return (self.generated + 1 + seeded[0]) * 10 + seeded[1]
         m = _SKU.fullmatch(sku)
         if m is None:
             return None
         vid = int(m.group(1)) * 10 + int(m.group(2))
-        return vid if self.has_variant(vid) else None
+        return vid if self.has_variant(vid) and vid // 10 <= self.generated else None
 
-    @staticmethod
-    def sku(vid: int) -> str:
-        """SKU of variant number ``vid``."""
+    def sku(self, vid: int) -> str | None:
+        """SKU of variant number ``vid`` (None: a seeded product's variant without one)."""
         p, v = divmod(vid, 10)
+        if p > self.generated:
+            skus = self.seed.products[p - self.generated - 1].skus
+            return skus[v] if v < len(skus) else None
         return f"SKU-{p:07d}-{v}"
 
     # -- current values -------------------------------------------------------------------------
@@ -295,10 +326,11 @@ class Catalog:
         }
 
     def total_variants(self) -> int:
-        """Number of variants in the shop, in O(1): each full cycle of 3 products has 6."""
-        full, rest = divmod(self.products, 3)
+        """Number of variants in the shop: O(1) for the generated part (each full cycle of 3
+        products has 6), plus the seeded ones."""
+        full, rest = divmod(self.generated, 3)
         # products 3k+1, 3k+2, 3k+3 have 2, 3, 1 variants
-        return full * 6 + (2 if rest >= 1 else 0) + (3 if rest >= 2 else 0)
+        return full * 6 + (2 if rest >= 1 else 0) + (3 if rest >= 2 else 0) + self.seed.variants()
 
     def __repr__(self) -> str:
         return (

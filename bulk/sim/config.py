@@ -37,11 +37,13 @@ class SimConfig:
     bulk_lines_per_s: float = 2000.0
     bulk_slowdown: float = 1.0  # > 1 makes bulk operations that much slower
     seed: int = 0
+    match: Sequence[str] = ()  # input files whose SKUs and handles the catalog must hold (bulk.sim.seed)
     host: str = "127.0.0.1"
     port: int = 0  # 0 = any free port
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", tuple(self.tokens))
+        object.__setattr__(self, "match", tuple(self.match))
         try:
             Plan.parse(self.plan)
         except ValueError as exc:
@@ -93,7 +95,7 @@ def parse_sim_url(url: str) -> SimConfig:
         if key not in known:
             raise ConfigError(f"unknown sim:// option {raw_key!r} (known: {', '.join(sorted(known))})")
         try:
-            if key == "tokens":
+            if key in ("tokens", "match"):
                 values[key] = tuple(t for t in value.split(",") if t)
             elif key in _INT:
                 values[key] = None if key == "max_concurrency" and value in ("", "none") else int(value)

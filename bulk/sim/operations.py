@@ -28,6 +28,7 @@ from bulk.sim.catalog import Catalog
 from bulk.sim.files import FileStore
 from bulk.sim.ops_common import ShopCore, Source, bad_request
 from bulk.sim.ops_export import Exporter
+from bulk.sim.seed import CatalogSeed
 
 
 def _merge(*tables: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
@@ -88,9 +89,11 @@ class ShopState:
         fault_rate: float = 0.0,
         bulk_slowdown: float = 1.0,
         seed: int = 0,
+        catalog_seed: CatalogSeed | None = None,
     ) -> None:
         self.clock = clock
-        self.catalog = Catalog(products)
+        extra = CatalogSeed() if catalog_seed is None else catalog_seed
+        self.catalog = Catalog(products + len(extra), extra)  # seeded products come after ``products``
         self.core = ShopCore(self.catalog, clock)
         self.files = FileStore()
         self.nodes = ops_nodes.Nodes(self.core)

@@ -43,7 +43,7 @@ class Nodes:
         return {
             "__typename": "Product",
             "id": f"{PRODUCT_GID}{p}",
-            "handle": f"product-{p}",
+            "handle": c.handle(p),
             "title": f"Product {p}",
             "descriptionHtml": c.description_html(p),
             "status": "ACTIVE",

@@ -13,9 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from bulk.clock import Clock, ScaledClock
+from bulk.sim.catalog import Catalog
 from bulk.sim.config import SimConfig, parse_sim_url
 from bulk.sim.faults import FaultPlan
 from bulk.sim.gateway import Gateway, ShopStateLike, token_indexes
+from bulk.sim.seed import CatalogSeed, seed_from_files
 from bulk.sim.server import GRAPHQL_PATH, SimApp
 from bulk.sim.stats import InFlight
 
@@ -30,6 +32,7 @@ def _default_state(config: SimConfig, clock: Clock) -> ShopStateLike:
 
     state: ShopStateLike = ShopState(
         products=config.products,
+        catalog_seed=_seed(config),
         clock=clock,
         bulk_lines_per_s=config.bulk_lines_per_s,
         fault_rate=config.fault_rate,
@@ -37,6 +40,18 @@ def _default_state(config: SimConfig, clock: Clock) -> ShopStateLike:
         seed=config.seed,
     )
     return state
+
+
+def _seed(config: SimConfig) -> CatalogSeed | None:
+    """The products ``config.match``'s files name that the generated catalog lacks."""
+    if not config.match:
+        return None
+    generated = Catalog(config.products)
+    return seed_from_files(
+        config.match,
+        known_sku=lambda sku: generated.variant_by_sku(sku) is not None,
+        known_handle=generated.has_handle,
+    )
 
 
 class SimShop:

@@ -1,0 +1,44 @@
+"""``bulk submit THEIR-EXPORT.csv --shop sim://``: the embedded simulated shop is seeded with the
+file's own SKUs and handles, so a merchant's rehearsal applies their rows instead of rejecting every
+one as unknown; ``sim://?match=`` turns the seeding off."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bulk.cli import main
+
+SAMPLE = Path(__file__).parents[1] / "data" / "csv-samples" / "shopify_sample_2023_handle_dialect.csv"
+
+
+def submit(tmp_path: Path, shop: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, int]]:
+    file = tmp_path / "export.csv"
+    shutil.copy(SAMPLE, file)
+    code = main(["submit", str(file), "--shop", shop, "--state-dir", str(tmp_path / "state"), "--json"])
+    return code, json.loads(capsys.readouterr().out)["summary"]
+
+
+def reasons(tmp_path: Path) -> list[str]:
+    with (tmp_path / "export.report.csv").open() as f:
+        return [row["reason"] for row in csv.DictReader(f) if row["status"] == "rejected"]
+
+
+def test_a_shopify_export_is_applied_to_a_shop_seeded_with_its_products(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result = submit(tmp_path, "sim://", capsys)
+    assert code == 0, reasons(tmp_path)
+    assert result["rejected"] == 0 and result["applied"] == 16  # every row of the export
+
+
+def test_match_empty_keeps_the_generated_catalog_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result = submit(tmp_path, "sim://?match=", capsys)
+    assert code == 1 and result["applied"] == 0
+    assert all("unknown" in r for r in reasons(tmp_path)) and len(reasons(tmp_path)) == 16

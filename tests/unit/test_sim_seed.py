@@ -1,0 +1,54 @@
+"""Seeding the simulated shop to match an input file: what becomes a product, and how the catalog
+then answers for it (SKU lookup, handle, variant count) without disturbing the generated part."""
+
+from __future__ import annotations
+
+from bulk.sim.catalog import Catalog
+from bulk.sim.seed import CatalogSeed, SeedProduct, seed_from_keys
+
+
+def seed(keys: list[tuple[str, str]], generated: int = 5) -> CatalogSeed:
+    base = Catalog(generated)
+    return seed_from_keys(
+        keys, known_sku=lambda s: base.variant_by_sku(s) is not None, known_handle=base.has_handle
+    )
+
+
+def test_a_handle_opens_a_product_and_the_following_skus_are_its_variants() -> None:
+    got = seed([("handle", "shirt"), ("sku", "S-1"), ("sku", "S-2"), ("handle", "hat"), ("sku", "H-1")])
+    assert got.products == (SeedProduct("shirt", ("S-1", "S-2")), SeedProduct("hat", ("H-1",)))
+
+
+def test_skus_before_any_handle_are_one_product_each() -> None:
+    got = seed([("sku", "A"), ("sku", "B/1"), ("handle", "later"), ("sku", "C")])
+    assert [p.skus for p in got.products] == [("A",), ("B/1",), ("C",)]
+    assert got.products[1].handle == "sku-b-1"
+    assert got.products[2].handle == "later"
+
+
+def test_what_the_generated_catalog_has_and_repeats_are_not_seeded() -> None:
+    got = seed([("sku", "SKU-0000001-0"), ("handle", "product-2"), ("sku", "X"), ("sku", "X")])
+    assert got.products == (SeedProduct("sku-x", ("X",)),)
+    # a pattern SKU of a product the generated catalog does not have is a new SKU like any other
+    beyond = seed([("sku", "SKU-0000009-0")]).products
+    assert beyond == (SeedProduct("sku-sku-0000009-0", ("SKU-0000009-0",)),)
+
+
+def test_more_than_ten_skus_continue_under_a_numbered_handle() -> None:
+    keys = [("handle", "big")] + [("sku", f"B{i}") for i in range(23)]
+    got = seed(keys)
+    assert [(p.handle, len(p.skus)) for p in got.products] == [("big", 10), ("big--2", 10), ("big--3", 3)]
+
+
+def test_the_catalog_serves_seeded_products_after_the_generated_ones() -> None:
+    extra = seed([("handle", "shirt"), ("sku", "S-1"), ("sku", "S-2"), ("handle", "bare")])
+    c = Catalog(5 + len(extra), extra)
+    assert c.generated == 5 and c.products == 7
+    vid = c.variant_by_sku("S-2")
+    assert vid == 61 and c.sku(vid) == "S-2" and c.handle(6) == "shirt"
+    assert c.variant_ids(6) == range(60, 62) and c.has_variant(61) and not c.has_variant(62)
+    assert c.handle(7) == "bare" and c.variant_count(7) == 1 and c.sku(70) is None  # no SKU
+    assert c.has_handle("shirt") and c.has_handle("product-5") and not c.has_handle("product-6")
+    assert c.variant_by_sku("SKU-0000006-0") is None  # product 6 is seeded: no pattern SKU there
+    assert c.total_variants() == Catalog(5).total_variants() + 3
+    assert c.price_cents(61) == 1000 + (6 * 37 + 11) % 9000  # the same formulas as every product
