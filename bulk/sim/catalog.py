@@ -31,10 +31,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from bulk.sim.seed import CatalogSeed
+from bulk.sim.values import ITEM_GID, LOCATION_GID, PRODUCT_GID, VARIANT_GID, gid_number, level_key
 
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
 """Wall time (epoch seconds) at which every unwritten object was created and last updated."""
@@ -42,39 +42,8 @@ BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
 MEDIA_PROCESSING_S = 2.0
 """An added image is PROCESSING (``image`` null) for this long, like Shopify's asynchronous media."""
 LOCATIONS: dict[int, str] = {1: "Main Warehouse", 2: "Store Front", 3: "Overflow"}
-PRODUCT_GID = "gid://shopify/Product/"
-VARIANT_GID = "gid://shopify/ProductVariant/"
-ITEM_GID = "gid://shopify/InventoryItem/"
-LOCATION_GID = "gid://shopify/Location/"
-MEDIA_GID = "gid://shopify/MediaImage/"
 _SKU = re.compile(r"SKU-(\d{7})-(\d)")
 _HANDLE = re.compile(r"product-([1-9]\d{0,7})")
-
-
-def iso(ts: float) -> str:
-    """Shopify's DateTime: UTC, whole seconds, ``Z`` suffix."""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> float:
-    """Epoch seconds of an ISO-8601 timestamp (``Z`` or offset; naive means UTC)."""
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-def money(cents: int) -> str:
-    """Cents as Shopify's Money string."""
-    return f"{cents // 100}.{cents % 100:02d}"
-
-
-def gid_number(gid: object, prefix: str) -> int | None:
-    """The numeric id of ``gid`` if it has ``prefix``, else None (never raises)."""
-    if not isinstance(gid, str) or not gid.startswith(prefix):
-        return None
-    tail = gid[len(prefix) :]
-    return int(tail) if tail.isdigit() and len(tail) < 19 else None
 
 
 @dataclass(slots=True)
@@ -337,23 +306,3 @@ class Catalog:
             f"Catalog(products={self.products}, written={len(self._writes)}, "
             f"writes={sum(self._writes.values())})"
         )
-
-
-def level_key(vid: int, loc: int) -> str:
-    """Shopify's InventoryLevel GID for item ``vid`` at location ``loc`` (the write-accounting key)."""
-    return f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={vid}"
-
-
-def cents_of(value: Any) -> int | None:
-    """Money input (string or number) as cents, or None if it is not a valid price."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        amount = Decimal(str(value).strip())
-    except ArithmeticError:
-        return None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 12:
-        return None
-    if amount != amount.quantize(Decimal("0.01")):
-        return None  # stricter than Shopify, which may round: more than 2 decimals is refused
-    return int(amount * 100)

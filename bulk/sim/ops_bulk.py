@@ -24,7 +24,6 @@ from graphql import (
 
 from bulk.sim import ops_uploads
 from bulk.sim.bulkops import BULK_GID, MAX_RUNNING_PER_APP, BulkEngine, BulkOp
-from bulk.sim.catalog import gid_number, iso, parse_iso
 from bulk.sim.files import FileStore
 from bulk.sim.ops_common import (
     ShopCore,
@@ -37,6 +36,7 @@ from bulk.sim.ops_common import (
     user_error,
 )
 from bulk.sim.ops_export import Exporter, ExportError, compile_query
+from bulk.sim.values import gid_number, iso, parse_iso
 
 BULK_MUTATIONS = frozenset({"productVariantsBulkUpdate", "productUpdate"})
 """Mutations the simulator runs in bulk (a subset of Shopify's list; ``inventorySetQuantities`` is

@@ -17,7 +17,7 @@ from typing import Any
 
 from graphql import get_directive_values
 
-from bulk.sim.catalog import ITEM_GID, LOCATION_GID, LOCATIONS, gid_number, iso
+from bulk.sim.catalog import LOCATIONS
 from bulk.sim.ops_common import (
     ShopCore,
     bad_request,
@@ -30,6 +30,7 @@ from bulk.sim.ops_common import (
     user_error,
 )
 from bulk.sim.ops_nodes import Nodes
+from bulk.sim.values import ITEM_GID, LOCATION_GID, gid_number, iso
 
 REASONS = frozenset(
     {

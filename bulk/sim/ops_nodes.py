@@ -11,21 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bulk.sim.catalog import (
-    BASE_TIME,
+from bulk.sim.catalog import BASE_TIME, LOCATIONS, Catalog
+from bulk.sim.ops_common import ShopCore, connection, list_source
+from bulk.sim.values import (
     ITEM_GID,
     LOCATION_GID,
-    LOCATIONS,
     MEDIA_GID,
     PRODUCT_GID,
     VARIANT_GID,
-    Catalog,
     gid_number,
     iso,
     level_key,
     money,
 )
-from bulk.sim.ops_common import ShopCore, connection, list_source
 
 
 class Nodes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bulk.sim.catalog import BASE_TIME, PRODUCT_GID, VARIANT_GID, cents_of, gid_number, parse_iso
+from bulk.sim.catalog import BASE_TIME
 from bulk.sim.ops_common import (
     MAX_PAGE,
     ShopCore,
@@ -26,6 +26,7 @@ from bulk.sim.ops_common import (
     user_error,
 )
 from bulk.sim.ops_nodes import Nodes
+from bulk.sim.values import PRODUCT_GID, VARIANT_GID, cents_of, gid_number, parse_iso
 
 VARIANT_INPUT = frozenset({"id", "price", "compareAtPrice"})
 PRODUCT_INPUT = frozenset({"id", "descriptionHtml"})

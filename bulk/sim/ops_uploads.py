@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bulk.sim.catalog import iso
 from bulk.sim.ops_common import ShopCore, user_error
+from bulk.sim.values import iso
 
 BULK_MIME = "text/jsonl"
 
