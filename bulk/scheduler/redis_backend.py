@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -28,7 +29,20 @@ from bulk.scheduler.protocol import Notifier, SchedulerStatistics, statistics_of
 
 log = logging.getLogger("bulk.scheduler.redis")
 
+_RESUBSCRIBE_FIRST_S = 0.05
 SCRIPT = resources.files("bulk.scheduler").joinpath("lua/scheduler.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    """The wake-up channel's own connection and its pub/sub handle."""
+
+    client: redis.asyncio.Redis
+    pubsub: Any
+
+    async def aclose(self) -> None:
+        await self.pubsub.aclose()
+        await self.client.aclose()
 
 
 class RedisBackend:
@@ -70,18 +84,15 @@ class RedisBackend:
             self._url, socket_connect_timeout=self._timeout, socket_timeout=self._timeout
         )
         self._script = self._redis.register_script(SCRIPT)
-        pubsub_client = redis.asyncio.Redis.from_url(self._url, socket_connect_timeout=self._timeout)
-        pubsub: Any = pubsub_client.pubsub(ignore_subscribe_messages=True)
+        channel = keys.wake_channel(self.shop, client)
         try:
             await self._redis.script_load(SCRIPT)
-            await pubsub.subscribe(keys.wake_channel(self.shop, client))
+            sub = await self._subscribe(channel)
         except (RedisError, OSError) as exc:
-            await pubsub.aclose()
-            await pubsub_client.aclose()
             await self._redis.aclose()
             self._redis = None
             raise CoordinationUnavailableError(f"Redis unreachable for shop {self.shop!r}") from exc
-        self._listener = asyncio.create_task(self._listen(pubsub, pubsub_client), name="scheduler-wake")
+        self._listener = asyncio.create_task(self._listen(channel, sub), name="scheduler-wake")
         await self.snapshot()
 
     async def close(self) -> None:
@@ -94,17 +105,43 @@ class RedisBackend:
             await self._redis.aclose()
             self._redis = None
 
-    async def _listen(self, pubsub: Any, client: redis.asyncio.Redis) -> None:
+    async def _subscribe(self, channel: str) -> _Subscription:
+        """A pub/sub connection of its own, subscribed to ``channel`` (closed again on failure)."""
+        client = redis.asyncio.Redis.from_url(self._url, socket_connect_timeout=self._timeout)
+        sub = _Subscription(client, client.pubsub(ignore_subscribe_messages=True))
         try:
-            async for message in pubsub.listen():
-                head = message.get("data")
-                self.notifier.notify(head.decode() if isinstance(head, bytes) else str(head))
-        except (RedisError, OSError):
-            log.warning("wake-up channel lost", extra={"action": "pubsub_lost"})
-        finally:
-            self.notifier.notify()  # waiters re-check (and meet the error) rather than hang
-            await pubsub.aclose()
-            await client.aclose()
+            await sub.pubsub.subscribe(channel)
+        except BaseException:
+            await sub.aclose()
+            raise
+        return sub
+
+    async def _listen(self, channel: str, sub: _Subscription | None) -> None:
+        """Deliver wake-ups until closed. A lost channel (Redis restarted, connection killed) is
+        re-subscribed with backoff; meanwhile waiters fall back to re-checking once per lease, and
+        all of them re-check when the channel is back (they may have missed a wake-up)."""
+        backoff, lost = _RESUBSCRIBE_FIRST_S, False
+        while True:
+            try:
+                if sub is None:
+                    sub = await self._subscribe(channel)
+                    log.info("wake-up channel back", extra={"action": "pubsub_resubscribed"})
+                    self.notifier.notify()
+                    backoff, lost = _RESUBSCRIBE_FIRST_S, False
+                async for message in sub.pubsub.listen():
+                    head = message.get("data")
+                    self.notifier.notify(head.decode() if isinstance(head, bytes) else str(head))
+            except (RedisError, OSError):
+                if not lost:  # once per outage, not once per attempt
+                    log.warning("wake-up channel lost", extra={"action": "pubsub_lost"})
+                lost = True
+            finally:
+                self.notifier.notify()  # waiters re-check (and meet the error) rather than hang
+                if sub is not None:
+                    await sub.aclose()
+            sub = None
+            await asyncio.sleep(backoff)  # real time: how soon to knock on Redis again
+            backoff = min(backoff * 2, self.config.lease)
 
     async def _run(self, *args: str) -> list[str]:
         if self._redis is None:

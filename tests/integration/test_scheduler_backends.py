@@ -8,11 +8,17 @@ short real leases, and the test only awaits the scheduler's own (event- or lease
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio
+from redis.exceptions import RedisError
 
 from bulk.clock import ManualClock
 from bulk.errors import CoordinationUnavailableError, PermitLostError, SchedulerError
@@ -442,3 +448,83 @@ async def test_a_request_no_bucket_can_ever_pay_is_refused_not_queued_forever(
         assert behind.token_index == 0
     async with sched.acquire(950, Lane.URGENT) as urgent:  # urgent work has no reserve to leave
         assert urgent.token_index == 0
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so it can be stopped and started again on one port."""
+
+    def __init__(self, tmp: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.tmp = tmp
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen([*args, "--dir", str(self.tmp)], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
+        client = redis.asyncio.Redis.from_url(self.url)
+        try:
+            await until(lambda: _pings(client))
+        finally:
+            await client.aclose()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+async def _pings(client: redis.asyncio.Redis) -> bool:
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        await asyncio.sleep(0.02)
+        return False
+
+
+@pytest.mark.redis
+async def test_wake_ups_come_back_after_a_redis_restart(tmp_path: Path, opened: list[Scheduler]) -> None:
+    """Redis went away and came back: the wake-up channel is subscribed again, so a waiter is woken
+    by the next release, not by its once-per-lease fallback re-check (60 s here)."""
+    from bulk.scheduler import keys
+
+    server = PrivateRedis(tmp_path)
+    await server.start()
+    config = SchedulerConfig(token_count=1, max_in_flight=1, lease=60, waiter_ttl=60)
+    holder = await enter(opened, Scheduler(RedisBackend(server.url, shop="restart", config=config)))
+    waiter = await enter(opened, Scheduler(RedisBackend(server.url, shop="restart", config=config)))
+    channel = keys.wake_channel("restart", waiter.client_id)
+    try:
+        server.stop()
+        await asyncio.sleep(0.3)  # the listeners meet the closed connection and their failed retries
+        await server.start()
+        admin = redis.asyncio.Redis.from_url(server.url)
+
+        async def subscribed() -> bool:
+            await asyncio.sleep(0.02)
+            return dict(await admin.pubsub_numsub(channel)).get(channel.encode(), 0) == 1
+
+        try:
+            await until(subscribed)
+        finally:
+            await admin.aclose()
+        for sched in (holder, waiter):  # a call on a connection the restart closed fails closed
+            with pytest.raises(CoordinationUnavailableError):
+                await sched.backend.snapshot()
+        grant = await holder.acquire(10, Lane.NORMAL).__aenter__()  # reconnected
+        task = asyncio.create_task(waiter.acquire(10, Lane.NORMAL).__aenter__())
+        await waiting(waiter, 1)
+        await holder._release(grant)
+        woken = await asyncio.wait_for(task, 10)  # far less than the 60 s lease fallback
+        await waiter._release(woken)
+    finally:
+        for sched in list(opened):
+            await sched.__aexit__(None, None, None)
+        opened.clear()
+        server.stop()
