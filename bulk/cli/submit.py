@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli.submit_progress import SubmitProgress
 from bulk.errors import ConfigError
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.runner import SubmitRequest, submit_file
@@ -109,18 +110,8 @@ async def handle(args: argparse.Namespace) -> int:
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,
         lane=BulkLaneConfig(lease_s=args.lease_s),
     )
-    with console.status("starting…") as status:
-        # on a terminal, a spinner plus the main milestones; in a log (cron, CI), one line per event
-        milestones = ("simulated", "planned", "catalog_synced", "resumed") if console.is_terminal else None
-
-        def on_event(name: str, data: dict[str, Any]) -> None:
-            if name in ("line_done", "reading"):
-                return
-            status.update(_describe(name, data))
-            if milestones is None or name in milestones:
-                console.print(_describe(name, data), highlight=False)
-
-        result = await submit_file(request, on_event=on_event)
+    with SubmitProgress(console) as progress:
+        result = await submit_file(request, on_event=progress.event)
     if request.enqueue and not args.dry_run:
         print(json.dumps(result.to_json(), indent=2) if args.json else
               f"enqueued run {result.run_key}: `bulk worker` processes apply it; "
@@ -131,31 +122,6 @@ async def handle(args: argparse.Namespace) -> int:
     else:
         _print_summary(Console(), result.to_json())
     return EXIT_REJECTED if result.rejected else EXIT_OK
-
-
-def _describe(name: str, data: dict[str, Any]) -> str:
-    if name == "simulated":
-        return f"[bold yellow]SIMULATED shop[/] ({data['products']} products, {data['plan']} plan) — " \
-               "no real shop is touched"
-    if name == "catalog_synced":
-        return f"catalog cache: {data['lines']} objects synced"
-    if name == "planned":
-        stats, route = data["plan"], data["route"]
-        return (f"plan: {stats['lines']} mutation lines for {stats['rows_in_lines']} rows; "
-                f"{stats['unchanged']} unchanged, {stats['rejected']} rejected; route [bold]{route.kind}[/] "
-                f"(ETA bulk {route.eta_bulk_s:.0f}s / direct {route.eta_direct_s:.0f}s, "
-                f"{route.shards} shard(s))")
-    if name == "sharded":
-        return f"{data['shards']} shard(s) of {data['lines']} lines queued for bulk operations"
-    if name == "shard_started":
-        return f"bulk operation started on token #{data['token']}"
-    if name == "shard_done":
-        return f"shard done: {data['status']}, {data['lines']} lines"
-    if name == "resumed":
-        return f"resuming run {data['run']} ({data['units']} shards already planned)"
-    if name == "reading":
-        return f"reading… {data['rows']} rows"
-    return name.replace("_", " ")
 
 
 def _print_summary(console: Console, result: dict[str, Any]) -> None:

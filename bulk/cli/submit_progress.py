@@ -1,0 +1,116 @@
+"""What ``bulk submit`` shows while it works: a live display on a terminal, one line per event in a log.
+
+On a terminal (rich): rows planned (and how many of them are unchanged or rejected), mutation lines
+done out of those planned with a bar, rate and ETA, and the bulk operations running and done. The
+total grows while the file is still being read — the ETA is for the lines planned so far. In a log
+(cron, CI) every event is one plain line, so a run can be followed with ``tail -f``.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+_QUIET = frozenset({"line_done", "reading", "pooled", "shard_claimed", "op_finished"})
+
+
+class SubmitProgress:
+    """Feed it every submission event (``progress.event(name, data)``); use it as a context manager."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.planned_rows = self.unchanged = self.rejected = 0
+        self.lines_planned = self.lines_done = 0
+        self.ops_running = self.ops_done = 0
+        self._status = Text("starting…")
+        self._progress = Progress(
+            TextColumn("mutation lines"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        )
+        self._lines: TaskID = self._progress.add_task("lines", total=None)
+        self._live = Live(Group(self._status, self._progress), console=console, transient=True)
+        self._plan_shown = False
+
+    def __enter__(self) -> SubmitProgress:
+        if self.live:
+            self._live.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.live:
+            self._live.stop()
+
+    def event(self, name: str, data: dict[str, Any]) -> None:
+        """Update the counters; print the milestone (live) or every event but the per-line ones (log)."""
+        self._count(name, data)
+        if self.live:
+            first_plan = name == "planned" and not self._plan_shown
+            if name in _MILESTONES or first_plan:  # later chunks' plans only move the bar
+                self._live.console.print(describe(name, data), highlight=False)
+                self._plan_shown = self._plan_shown or first_plan
+            self._refresh()
+        elif name not in _QUIET:
+            self.console.print(describe(name, data), highlight=False)
+
+    def _count(self, name: str, data: dict[str, Any]) -> None:
+        if name == "planned":
+            stats = data["plan"]
+            self.lines_planned = int(stats["lines"])
+            self.planned_rows = int(stats["rows_in_lines"]) + int(stats["unchanged"]) + int(stats["rejected"])
+            self.unchanged, self.rejected = int(stats["unchanged"]), int(stats["rejected"])
+        elif name == "line_done":
+            self.lines_done += 1
+        elif name == "shard_started" or name == "shard_adopted":
+            self.ops_running += 1
+        elif name == "shard_done":
+            self.ops_running = max(0, self.ops_running - 1)
+            self.ops_done += 1
+            self.lines_done += int(data.get("lines", 0)) - int(data.get("retried", 0))
+
+    def _refresh(self) -> None:
+        self._status.plain = (
+            f"{self.planned_rows:,} rows planned: {self.unchanged:,} unchanged, {self.rejected:,} rejected"
+            f" · bulk operations: {self.ops_running} running, {self.ops_done} done"
+        )
+        self._progress.update(
+            self._lines, total=self.lines_planned or None, completed=min(self.lines_done, self.lines_planned)
+        )
+
+
+_MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "sharded"})
+
+
+def describe(name: str, data: dict[str, Any]) -> str:
+    """One human line for an event."""
+    if name == "simulated":
+        return (
+            f"[bold yellow]SIMULATED shop[/] ({data['products']} products, {data['plan']} plan) — "
+            "no real shop is touched"
+        )
+    if name == "catalog_synced":
+        return f"catalog cache: {data['lines']} objects synced"
+    if name == "planned":
+        stats, route = data["plan"], data["route"]
+        return (
+            f"plan: {stats['lines']} mutation lines for {stats['rows_in_lines']} rows; "
+            f"{stats['unchanged']} unchanged, {stats['rejected']} rejected; route [bold]{route.kind}[/] "
+            f"(ETA bulk {route.eta_bulk_s:.0f}s / direct {route.eta_direct_s:.0f}s, {route.shards} shard(s))"
+        )
+    if name == "sharded":
+        return f"{data['shards']} shard(s) of {data['lines']} lines queued for bulk operations"
+    if name == "shard_started":
+        return f"bulk operation started on token #{data['token']} ({data.get('lines', '?')} lines)"
+    if name == "shard_adopted":
+        return f"bulk operation {data['op']} adopted (started by an earlier run)"
+    if name == "shard_done":
+        return f"bulk operation done: {data['status']}, {data['lines']} lines"
+    if name == "resumed":
+        return f"resuming run {data['run']}"
+    return name.replace("_", " ")

@@ -1,0 +1,59 @@
+"""What ``bulk submit`` shows while it runs: the counters behind the live display, and the plain
+lines a log (cron, CI) gets — every event the submission emits must be describable."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from bulk.cli.submit_progress import SubmitProgress, describe
+
+ROUTE = SimpleNamespace(kind="bulk", eta_bulk_s=12.0, eta_direct_s=80.0, shards=2)
+
+
+def plan(lines: int, rows: int, unchanged: int, rejected: int) -> dict[str, object]:
+    stats = {"lines": lines, "rows_in_lines": rows, "unchanged": unchanged, "rejected": rejected}
+    return {"plan": stats, "route": ROUTE}
+
+
+def test_counters_follow_planning_operations_and_direct_lines() -> None:
+    out = io.StringIO()
+    with SubmitProgress(Console(file=out, force_terminal=False)) as progress:
+        progress.event("planned", plan(10, 15, 3, 1))
+        progress.event("planned", plan(30, 45, 4, 2))  # cumulative over chunks
+        progress.event("shard_started", {"shard": "a", "token": 0, "op": "op1", "lines": 20})
+        progress.event("shard_started", {"shard": "b", "token": 1, "op": "op2", "lines": 8})
+        progress.event("shard_done", {"status": "COMPLETED", "lines": 20, "retried": 2})
+        progress.event("line_done", {"rows": 1})
+        progress.event("line_done", {"rows": 2})
+    assert (progress.planned_rows, progress.unchanged, progress.rejected) == (51, 4, 2)
+    assert (progress.lines_planned, progress.lines_done) == (30, 20)  # 18 by the operation, 2 direct
+    assert (progress.ops_running, progress.ops_done) == (1, 1)
+
+
+def test_a_log_gets_one_plain_line_per_event_but_not_per_line() -> None:
+    out = io.StringIO()
+    with SubmitProgress(Console(file=out, force_terminal=False, width=200)) as progress:
+        progress.event("simulated", {"products": 1000, "plan": "standard"})
+        progress.event("planned", plan(10, 15, 3, 1))
+        progress.event("line_done", {"rows": 1})
+        progress.event("resumed", {"run": 7})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert "SIMULATED shop" in lines[0] and "no real shop is touched" in lines[0]
+    assert "10 mutation lines for 15 rows" in lines[1] and "route bulk" in lines[1]
+    assert lines[2] == "resuming run 7"
+
+
+def test_every_lane_event_has_a_sentence() -> None:
+    events = {
+        "shard_started": {"token": 2, "lines": 5},
+        "shard_adopted": {"op": "gid://shopify/BulkOperation/1"},
+        "shard_done": {"status": "COMPLETED", "lines": 5},
+        "sharded": {"shards": 2, "lines": 9},
+        "catalog_synced": {"lines": 3000},
+    }
+    for name, data in events.items():
+        assert describe(name, data) != name.replace("_", " "), name
