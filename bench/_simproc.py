@@ -5,16 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+
+
+@dataclass(frozen=True)
+class SimServer:
+    """A running ``bulk sim`` process."""
+
+    url: str
+    pid: int
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the shop process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.asynccontextmanager
 async def sim_process(*options: str) -> AsyncIterator[str]:
     """Start ``bulk sim --port P OPTIONS…``; yield its base URL once it answers; stop it after."""
+    async with sim_server(*options) as server:
+        yield server.url
+
+
+@contextlib.asynccontextmanager
+async def sim_server(*options: str) -> AsyncIterator[SimServer]:
+    """Like :func:`sim_process`, yielding the process too (for its CPU time)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -33,7 +56,7 @@ async def sim_process(*options: str) -> AsyncIterator[str]:
                         if resp.status == 200:
                             break
                 await asyncio.sleep(0.1)
-        yield url
+        yield SimServer(url, proc.pid)
     finally:
         if proc.returncode is None:
             proc.terminate()

@@ -10,7 +10,19 @@ Reported (simulated seconds, i.e. real × ``--speed``):
 - ``sim_processing_s``: what the shop itself needs for the same lines — every bulk-operation slot
   (3 tokens × 5) busy at the shop's bulk rate from the first second;
 - ``overhead_ratio = total_s / sim_processing_s`` (goal ≤ 1.05);
-- ``bulk_ops`` and ``max_parallel_ops``, ``urgent_p50_ms`` / ``urgent_p99_ms`` (real ms), ``throttled``.
+- ``bulk_ops`` and ``max_parallel_ops``, ``urgent_p50_ms`` / ``urgent_p99_ms`` (real ms), ``throttled``;
+- ``slot_seconds``: where the time went — every slot-second of the run as processing, the shop's
+  CREATED delay, operations ending later than their pace, or a slot idle at the start, between
+  operations, in the uneven tail or after the last operation (``bench/_optimeline.py``), and the
+  ``timeline`` of every operation;
+- ``sim_cpu_share``: CPU seconds of the shop process per real second. Near 1.0 the *simulator* is
+  the bottleneck and the ratio measures its CPU, not the client: its bulk engine runs every line
+  through GraphQL and manages about 2,000 lines per real second on one core here, while 15
+  operations at 50 lines/s need ``750 × speed`` — hence ``--speed 2`` by default (``5`` is too fast).
+
+The client's lane is configured in the shop's time (poll intervals, pace prior, look-ahead divided by
+``--speed``), as a merchant's rehearsal would be: its clock is real, the shop's runs ``speed`` times
+faster.
 
 The catalog cache is filled directly from the simulator's deterministic catalog (what ``bulk catalog
 sync`` would store), so the figures are about applying changes, not exporting 4.5M objects first.
@@ -29,7 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._simproc import sim_process, sim_stats
+from bench._optimeline import breakdown, describe, max_parallel, op_timeline
+from bench._simproc import sim_server, sim_stats
 from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
@@ -49,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=200_000)
     parser.add_argument("--urgent", type=int, default=50)
     parser.add_argument("--bulk-lines-per-s", type=float, default=50.0, help="per bulk operation (sim)")
-    parser.add_argument("--speed", type=float, default=5.0)
+    parser.add_argument("--speed", type=float, default=2.0, help="the shop's time scale (see above)")
 
 
 def write_images(path: Path, count: int, products: int) -> None:
@@ -60,6 +73,13 @@ def write_images(path: Path, count: int, products: int) -> None:
             f.write(json.dumps({"kind": "image", "handle": f"product-{p}",
                                 "image_src": f"https://cdn.example/bf/{p}.jpg", "image_alt": "Black Friday"})
                     + "\n")
+
+
+def lane_config(speed: float, lines_per_s: float) -> BulkLaneConfig:
+    """The lane's settings in the simulated shop's time (its clock is real, the shop's is scaled)."""
+    return BulkLaneConfig(poll_initial_s=0.5 / speed, poll_max_s=2.0 / speed, poll_fine_s=0.2 / speed,
+                          lines_per_s=lines_per_s * speed, op_overhead_s=1.5 / speed,
+                          look_ahead_s=4.0 / speed)
 
 
 async def urgent_changes(shop: Shop, count: int, window_s: float, latencies: list[float]) -> None:
@@ -82,46 +102,51 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         root = Path(tmp)
         await asyncio.to_thread(write_price_csv, root / "prices.csv", args.prices, products=args.products)
         await asyncio.to_thread(write_images, root / "images.jsonl", args.images, args.products)
-        async with sim_process("--products", str(args.products), "--tokens", TOKENS, "--speed",
-                               str(args.speed), "--bulk-lines-per-s", str(args.bulk_lines_per_s)) as url:
+        async with sim_server("--products", str(args.products), "--tokens", TOKENS, "--speed",
+                              str(args.speed), "--bulk-lines-per-s", str(args.bulk_lines_per_s)) as server:
+            url = server.url
             state = root / "state"
             with CatalogStore(state / "catalog" / f"{shop_id(url)}.sqlite3") as store:
                 await asyncio.to_thread(fill_catalog, store, args.products)
-            events: list[tuple[float, str]] = []
+            events: list[tuple[float, str, dict[str, Any]]] = []
             latencies: list[float] = []
             request = SubmitRequest(file=root / "prices.csv", shop=url, route="bulk", state_dir=state,
                                     journal=str(state / "journal.sqlite3"), sync_catalog="never",
-                                    lane=BulkLaneConfig(poll_initial_s=0.2, poll_max_s=1.0))
+                                    lane=lane_config(args.speed, args.bulk_lines_per_s))
             source = itertools.chain(read_updates(root / "prices.csv"), read_updates(root / "images.jsonl"))
             async with Shop.connect(url, TOKENS) as shop:
                 started = time.perf_counter()
+                sim_cpu_before = server.cpu_s()
                 sub = asyncio.create_task(run_submission(
                     shop, request, source, input_name="blackfriday",
-                    on_event=lambda name, _d: events.append((time.perf_counter(), name))))
+                    on_event=lambda name, data: events.append((time.perf_counter(), name, data))))
                 urgent = asyncio.create_task(urgent_changes(shop, args.urgent, 20.0, latencies))
                 result = await sub
                 total_real = time.perf_counter() - started
+                sim_cpu = server.cpu_s() - sim_cpu_before
                 await urgent
             stats = await sim_stats(url)
     lines = result.plan.get("lines", 0)
-    running = peak = 0
-    for _, name in sorted(events):
-        running += {"shard_started": 1, "shard_adopted": 1, "shard_done": -1}.get(name, 0)
-        peak = max(peak, running)
     sim_processing = lines / (args.bulk_lines_per_s * SLOTS)
     total_sim = total_real * args.speed
+    ops = op_timeline(events, t0=started, speed=args.speed)
     latencies.sort()
     return {
         "rows": result.summary.get("rows"), "applied": result.summary.get("applied"), "lines": lines,
         "total_s": round(total_sim, 1), "total_real_s": round(total_real, 1),
         "sim_processing_s": round(sim_processing, 1),
         "overhead_ratio": round(total_sim / sim_processing, 3) if sim_processing else None,
-        "bulk_ops": len(result.operations), "max_parallel_ops": peak,
+        "bulk_ops": len(result.operations), "max_parallel_ops": max_parallel(ops),
         "urgent_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "urgent_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1)
         if latencies else None,
         "throttled": _throttled(stats),
+        "sim_cpu_share": round(sim_cpu / total_real, 2),  # near 1.0: the shop itself is the bottleneck
         "goal": {"overhead_ratio": 1.05},
+        "slot_seconds": breakdown(ops, total_s=total_sim, slots=SLOTS, lines_per_s=args.bulk_lines_per_s),
+        "planned_at_s": [[round((t - started) * args.speed, 1), d["lines"]] for t, name, d in events
+                         if name in ("sharded", "pooled")],
+        "timeline": describe(ops),
     }
 
 
