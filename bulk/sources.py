@@ -1,10 +1,13 @@
 """Sources of updates, read ahead in chunks with a bounded buffer.
 
 A submission reads its source concurrently with planning and sending: while chunk *k* is planned and
-its bulk operations run, chunk *k+1* is being read. The buffer holds at most ``read_ahead`` chunks, so
-a fast source against a throttled shop waits (backpressure) instead of filling memory, and a slow
-source (a query that takes seconds per batch) never stalls the senders: total time approaches
-max(source time, send time) instead of their sum.
+its bulk operations run, chunk *k+1* is being read. The first chunk is small and each next one twice as
+big (up to ``chunk_rows``), so the first operations start within a fraction of a second instead of
+after a whole large chunk was read and planned, while later chunks stay large (few planning rounds).
+
+The buffer holds at most ``read_ahead`` chunks, so a fast source against a throttled shop waits
+(backpressure) instead of filling memory, and a slow source (a query that takes seconds per batch)
+never stalls the senders: total time approaches max(source time, send time) instead of their sum.
 
 Accepted sources: any iterable of updates / row errors (file readers; pulled in a worker thread since
 parsing is CPU work), or any async iterable yielding updates, row errors or sequences of them
@@ -39,9 +42,18 @@ class SourceError(BulkError):
 class ReadAhead:
     """Chunking and buffering of a source."""
 
-    chunk_rows: int = 50_000
+    chunk_rows: int = 50_000  # the largest chunk
+    first_chunk_rows: int = 5_000  # the first chunk; each next one is twice as big, up to chunk_rows
     read_ahead: int = 2  # chunks buffered ahead of the planner
     flush_after_s: float = 0.5  # an idle async source flushes what it has
+
+    def __post_init__(self) -> None:
+        if self.chunk_rows < 1 or self.first_chunk_rows < 1:
+            raise ValueError("chunk_rows and first_chunk_rows must be positive")
+
+    def rows_of(self, index: int) -> int:
+        """How many items chunk ``index`` (0-based) holds at most."""
+        return min(self.chunk_rows, self.first_chunk_rows << min(index, 40))
 
 
 _END = object()
@@ -89,12 +101,12 @@ async def _produce_sync(it: Iterable[Item], queue: asyncio.Queue[object], config
                         counter: list[int]) -> None:
     iterator = iter(it)
 
-    def take() -> list[Item]:
+    def take(rows: int) -> list[Item]:
         with cyclic_gc_paused():  # parsing allocates millions of small objects: see gcpause
-            return list(itertools.islice(iterator, config.chunk_rows))
+            return list(itertools.islice(iterator, rows))
 
-    while True:
-        chunk = await asyncio.to_thread(take)
+    for index in itertools.count():
+        chunk = await asyncio.to_thread(take, config.rows_of(index))
         if not chunk:
             return
         counter[0] += len(chunk)
@@ -118,6 +130,7 @@ async def _produce_async(source: AsyncIterable[Item | Sequence[Item]], queue: as
 
     puller = asyncio.create_task(pull(), name="source-pull")
     chunk: list[Item] = []
+    flushed = 0  # full chunks so far (their size grows, see ReadAhead.rows_of)
     try:
         while True:
             try:
@@ -142,9 +155,10 @@ async def _produce_async(source: AsyncIterable[Item | Sequence[Item]], queue: as
             assert isinstance(got, Update | RowError)
             counter[0] += 1
             chunk.append(got)
-            if len(chunk) >= config.chunk_rows:
+            if len(chunk) >= config.rows_of(flushed):
                 await queue.put(chunk)
                 chunk = []
+                flushed += 1
         if chunk:
             await queue.put(chunk)
     finally:
