@@ -6,9 +6,11 @@ scheduler-backed client), a :class:`~bulk.lanes.bulk.BulkOpsPort` for bulk opera
 ``inventory`` callable for the urgent lane. Every input row ends in exactly one outcome (invariant 5):
 rejected at reading or planning, unchanged, or decided by the shop's answer.
 
-Exactly-once across a crash: the run key is a hash of the input and options, the plan is deterministic,
-and each bulk operation carries ``clientIdentifier = runkey/shard/attempt``; running the same command
-again adopts the operations already started instead of starting them twice.
+Exactly-once across a crash: the run key is a hash of the input and options, and every shard's
+identity (the bulk operation's ``clientIdentifier``) is a hash of the rows it holds; running the same
+command again plans again, leaves lines that are already in a shard to that shard
+(:class:`~bulk.lanes.feed.ResumeIndex`) and adopts the operations already started instead of starting
+them twice.
 """
 
 from __future__ import annotations
@@ -18,108 +20,38 @@ import contextlib
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from bulk.catalog import CatalogStore
 from bulk.errors import BulkError, ShopifyError
 from bulk.journal import Journal, Outcome, RunStatus, UnitState
-from bulk.lanes.bulk import BulkLane, BulkLaneConfig, BulkOpsPort, decide
+from bulk.lanes.admission import KindAdmission
+from bulk.lanes.bulk import BulkLane, BulkOpsPort, decide
+from bulk.lanes.feed import LinePool, ResumeIndex, root_of
 from bulk.lanes.shard_data import from_shard_file
-from bulk.models import InventoryUpdate, Lane, OutcomeStatus, RowError
-from bulk.plan import (
-    Plan,
-    PlannedLine,
-    Route,
-    ShopProfile,
-    choose_route,
-    line_cost,
-)
+from bulk.models import InventoryUpdate, Lane, OutcomeStatus
+from bulk.outcome_book import OutcomeBook
+from bulk.plan import Plan, PlannedLine, Route, choose_route, line_cost
 from bulk.plan import write_shards as _write_shards
 from bulk.plan.stream import StreamPlanner
 from bulk.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.shopify.documents import document
-from bulk.sources import ReadAhead, Source, chunks
+from bulk.sources import Source, chunks
+from bulk.submission_types import (
+    InventorySender,
+    OnEvent,
+    Outcomes,
+    Requester,
+    SubmissionResult,
+    SubmitOptions,
+    run_key_for,
+)
 
-RowId = tuple[str, int]
-Outcomes = dict[RowId, tuple[OutcomeStatus, str]]
-OnEvent = Callable[[str, dict[str, Any]], None]
-InventorySender = Callable[[Sequence[InventoryUpdate]], Awaitable[Sequence[tuple[OutcomeStatus, str]]]]
+__all__ = ["InventorySender", "Requester", "Submission", "SubmissionResult", "SubmitOptions", "run_key_for"]
 
 DIRECT_DOCUMENTS = {"variants": "product_variants_bulk_update", "product": "product_update"}
-
-
-class Requester(Protocol):
-    """Sends one document through the scheduler (``ShopifyClient.request``)."""
-
-    async def request(
-        self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float, priority: Lane
-    ) -> Any: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubmitOptions:
-    """How to run one submission."""
-
-    state_dir: Path
-    route: Literal["auto", "bulk", "direct"] = "auto"
-    dry_run: bool = False
-    report_path: Path | None = None  # default: next to the state of the run
-    undo_path: Path | None = None  # default: next to the state of the run
-    profile: ShopProfile = field(default_factory=ShopProfile)
-    lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
-    direct_concurrency: int = 32  # tasks queued at the scheduler at once; the scheduler caps in flight
-    inline_shards: bool = False  # store shards in the journal (a fleet's workers share no disk)
-    read_ahead: ReadAhead = field(default_factory=ReadAhead)
-    drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
-
-
-@dataclass
-class SubmissionResult:
-    """What happened to a submission."""
-
-    run_key: str
-    route: Route
-    plan: dict[str, int]
-    summary: dict[str, int]
-    outcomes: Outcomes
-    report_path: Path | None
-    undo_path: Path | None
-    operations: list[dict[str, Any]] = field(default_factory=list)
-    simulated: bool = False
-
-    @property
-    def rejected(self) -> int:
-        """Rows that were not applied because of a problem (not no-ops)."""
-        return self.summary.get(OutcomeStatus.REJECTED.value, 0)
-
-    def to_json(self) -> dict[str, Any]:
-        """A plain dict for ``--json`` and the CLI summary (no per-row data: see the report CSV)."""
-        return {
-            "run_key": self.run_key,
-            "simulated": self.simulated,
-            "route": self.route.kind,
-            "eta_bulk_s": round(self.route.eta_bulk_s, 1),
-            "eta_direct_s": round(self.route.eta_direct_s, 1),
-            "plan": self.plan,
-            "summary": self.summary,
-            "operations": self.operations,
-            "report": str(self.report_path) if self.report_path else None,
-            "undo": str(self.undo_path) if self.undo_path else None,
-        }
-
-
-def run_key_for(paths: Iterable[Path], shop_id: str, options: Mapping[str, Any]) -> str:
-    """A stable key for (input bytes, shop, options): the same command again is the same run."""
-    digest = hashlib.sha256(shop_id.encode())
-    digest.update(json.dumps(dict(options), sort_keys=True, default=str).encode())
-    for path in paths:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 class Submission:
@@ -150,7 +82,11 @@ class Submission:
         self._inventory = inventory
         self._on_event = on_event or (lambda _name, _data: None)
         self._planner = StreamPlanner(catalog)
+        self._admission = KindAdmission(catalog)
         self._unit_lines: dict[str, list[PlannedLine]] = {}
+        self._pool: LinePool | None = None  # a local run cuts shards just in time from here
+        self._resume: ResumeIndex | None = None  # planned again after a crash: what is where
+        self._book: OutcomeBook | None = None  # the run's outcomes, once the run is known
         self._released = asyncio.Event()
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
@@ -167,17 +103,24 @@ class Submission:
             run_key, input_name=input_name, input_hash=run_key, options={"route": self._options.route})
         workdir = self._options.state_dir / "runs" / run_key
         resume = not created and run.status in (RunStatus.RUNNING, RunStatus.DONE)
+        self._book = OutcomeBook(self._journal, run.run_id)
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
-                        workdir=workdir / "uploads", on_event=self._lane_event)
+                        workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note)
         planning_done = asyncio.Event()
         error: BulkError | None = None
+        if self._options.drain:
+            self._pool = LinePool(self._journal, run.run_id, run_key=run_key, directory=workdir / "shards",
+                                  inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
+                                  on_event=self._on_event)
         async with asyncio.TaskGroup() as tg:
             if self._options.drain:
-                tg.create_task(lane.drain(run.run_id, until=planning_done), name="bulk-lane")
+                tg.create_task(lane.drain(run.run_id, until=planning_done, feed=self._pool), name="bulk-lane")
             try:
                 if resume:
                     self._on_event("resumed", {"run": run.run_id})
                 else:
+                    if not created:  # planned before, then interrupted: some lines are in shards already
+                        self._resume = await ResumeIndex.load(self._journal, run.run_id)
                     await self._stream(source, run.run_id, run_key, workdir, lane, tg)
             except BulkError as exc:
                 error = exc
@@ -192,13 +135,18 @@ class Submission:
         else:
             await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
             await self._journal.set_run_status(run.run_id, RunStatus.DONE)
-        outcomes = {(o.file, o.line): (o.status, o.reason or "")
-                    for o in await self._journal.list_outcomes(run.run_id)}
+        outcomes = await self._book.all()
         report = self._options.report_path or workdir / "report.csv"
         await asyncio.to_thread(write_report_csv, report, outcomes)
         if error is not None:
             raise error
         return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
+
+    @property
+    def book(self) -> OutcomeBook:
+        """Where this run's outcomes are recorded (and noted for the report)."""
+        assert self._book is not None, "the run has not started"
+        return self._book
 
     def _result(self, run_key: str, outcomes: Outcomes, report: Path | None, lane: BulkLane | None,
                 *, undo: Path | None = None) -> SubmissionResult:
@@ -247,16 +195,16 @@ class Submission:
             self._count(part.plan)
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
                        for o in [*part.rejected, *part.plan.outcomes]]
-            await self._journal.record_outcomes(run_id, decided)
+            await self.book.record(decided)
             await asyncio.to_thread(append_undo, undo, part.plan.undo)
             if part.inventory:
                 tg.create_task(self._send_inventory(part.inventory, run_id))
-            ready = self._planner.release_held() + self._planner.admit(part.plan.lines)
+            ready = self._admission.release_held() + self._admission.admit(part.plan.lines)
             self._on_event("planned", {"plan": dict(self._stats), "route": self._route(part.plan.lines),
-                                       "chunk": number, "held": self._planner.held})
+                                       "chunk": number, "held": self._admission.held})
             await self._dispatch(ready, f"{run_key}/{number}", run_id, workdir, lane, tg)
             number += 1
-        while self._planner.held:  # lines waiting behind in-flight lines of their product
+        while self._admission.held:  # lines waiting behind in-flight lines of their product
             self._released.clear()
             if self._options.drain:
                 await self._released.wait()  # our own lane reports each finished shard
@@ -265,7 +213,7 @@ class Submission:
                 await self._release_finished_units(run_id)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._released.wait(), self._options.lane.idle_wait_s)
-            ready = self._planner.release_held()
+            ready = self._admission.release_held()
             await self._dispatch(ready, f"{run_key}/h{_digest(ready)}", run_id, workdir, lane, tg)
 
     async def _dispatch(self, lines: list[PlannedLine], ident: str, run_id: int, workdir: Path,
@@ -276,6 +224,9 @@ class Submission:
         self._routes.append(route)
         if route.kind == "direct":
             tg.create_task(self._send_direct(lines, run_id))
+            return
+        if self._pool is not None:
+            self._pool_lines(lines, lane)
             return
         shards = await asyncio.to_thread(_write_shards, lines, workdir / "shards", shards=route.shards,
                                          prefix=ident.rsplit("/", 1)[-1])
@@ -289,9 +240,22 @@ class Submission:
         lane.notify()
         self._on_event("sharded", {"shards": len(shards), "lines": len(lines)})
 
+    def _pool_lines(self, lines: list[PlannedLine], lane: BulkLane) -> None:
+        """Hand bulk lines to the pool the lane cuts its shards from (after a crash, only lines that
+        are in no shard yet: the others wait for their shard, or are finished)."""
+        assert self._pool is not None
+        if self._resume is not None:
+            lines, in_shards, finished = self._resume.sort(lines)
+            for root, mine in in_shards.items():
+                self._unit_lines.setdefault(root, []).extend(mine)
+            self._finished(finished)
+        self._pool.add(lines)
+        lane.notify()
+        self._on_event("pooled", {"lines": len(lines), "pooled": self._pool.pooled})
+
     async def _release_finished_units(self, run_id: int) -> None:
         """Release the lines of shards finished elsewhere (with every retry shard they spawned)."""
-        open_roots = {u.client_identifier.split("/retry", 1)[0]
+        open_roots = {root_of(u.client_identifier)
                       for u in await self._journal.list_units(run_id)
                       if u.state not in (UnitState.DONE, UnitState.FAILED)}
         for root in [r for r in self._unit_lines if r not in open_roots]:
@@ -299,13 +263,12 @@ class Submission:
 
     def _lane_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "shard_done" and not data.get("retried"):
-            root = str(data.get("ident", "")).split("/retry", 1)[0]
-            self._finished(self._unit_lines.pop(root, []))
+            self._finished(self._unit_lines.pop(root_of(str(data.get("ident", ""))), []))
         self._on_event(name, data)
 
     def _finished(self, lines: list[PlannedLine]) -> None:
         if lines:
-            self._planner.done(lines)
+            self._admission.done(lines)
             self._released.set()
 
     async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
@@ -317,8 +280,7 @@ class Submission:
         async def send(line: PlannedLine) -> None:
             async with gate:
                 status, reason = await self._send_line(line)
-            await self._journal.record_outcomes(
-                run_id, [Outcome(f, n, status, reason or None) for f, n in line.rows])
+            await self.book.record([Outcome(f, n, status, reason or None) for f, n in line.rows])
             self._on_event("line_done", {"rows": len(line.rows)})
 
         async with asyncio.TaskGroup() as tg:
@@ -342,9 +304,8 @@ class Submission:
             results: Sequence[tuple[OutcomeStatus, str]] = [(OutcomeStatus.REJECTED, reason)] * len(updates)
         else:
             results = await self._inventory(updates)
-        await self._journal.record_outcomes(run_id, [
-            Outcome(u.source.file, u.source.line, status, reason or None)
-            for u, (status, reason) in zip(updates, results, strict=True)])
+        await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
+                                for u, (status, reason) in zip(updates, results, strict=True)])
 
 
 def _digest(lines: list[PlannedLine]) -> str:
@@ -353,7 +314,3 @@ def _digest(lines: list[PlannedLine]) -> str:
     for line in lines:
         h.update(json.dumps(line.variables, sort_keys=True).encode())
     return h.hexdigest()[:16]
-
-
-def _row_error(err: RowError) -> str:
-    return f"column {err.column}: {err.reason}" if err.column is not None else err.reason

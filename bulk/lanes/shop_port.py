@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from bulk.errors import GraphQLRequestError, LimitReachedError, NetworkError, ServerError, UserErrorsError
-from bulk.lanes.bulk import OpStatus
+from bulk.lanes.ops import OpStatus
 from bulk.models import Lane
 from bulk.shopify.documents import document
 

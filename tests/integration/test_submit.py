@@ -101,7 +101,61 @@ async def test_a_crash_after_the_start_resumes_without_applying_twice(sim: SimSh
     assert result.summary["applied"] == result.summary["rows"] == len(catalog_rows(range(1, 301)))
     stats = sim.state.statistics()
     assert stats["objects_written_more_than_once"] == 0
-    assert stats["bulk_by_status"] == {"COMPLETED": 2}  # the catalog export, then the one shard
+    from bulk.journal import open_journal
+
+    async with open_journal(tmp_path / "journal.sqlite3") as journal:
+        (run,) = await journal.list_runs()
+        shards = await journal.list_units(run.run_id)
+    # the catalog export, then exactly one operation per shard: none was started twice
+    assert len(shards) > 1 and stats["bulk_by_status"] == {"COMPLETED": 1 + len(shards)}
+
+
+async def test_a_crash_while_still_planning_resumes_without_applying_twice(
+        sim: SimShop, tmp_path: Path) -> None:
+    """Shards are cut while the source is still read: after a crash, the lines already in a shard stay
+    with it (its operation is adopted) and only the others are cut again."""
+    import asyncio
+
+    from bulk.ingest import read_updates
+    from bulk.journal import open_journal
+
+    first = price_csv(tmp_path / "first.csv", catalog_rows(range(1, 151)))
+    second = price_csv(tmp_path / "second.csv", catalog_rows(range(151, 301)))
+    started = asyncio.Event()
+
+    def crash(name: str, data: dict[str, Any]) -> None:
+        if name == "shard_started":
+            started.set()
+            raise Crash
+
+    async def source(wait: bool) -> AsyncIterator[list[Any]]:
+        yield list(read_updates(first))
+        if wait:
+            await started.wait()  # the second part only comes once the first operation runs
+        yield list(read_updates(second))
+
+    async def run(wait: bool, on_event: Any) -> Any:
+        request = SubmitRequest(file=first, shop=sim.url, tokens=TOKENS, route="bulk", run_key="two-parts",
+                                state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
+                                lane=BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0))
+        async with Shop.connect(sim.url, TOKENS) as shop:
+            return await run_submission(shop, request, source(wait), input_name="two-parts",
+                                        on_event=on_event)
+
+    with pytest.raises(ExceptionGroup) as info:
+        await run(True, crash)
+    assert info.group_contains(Crash)
+    async with open_journal(tmp_path / "journal.sqlite3") as journal:
+        (before,) = await journal.list_units((await journal.list_runs())[0].run_id)
+    result = await run(False, lambda _n, _d: None)
+    rows = len(catalog_rows(range(1, 301)))
+    assert result.summary["applied"] == result.summary["rows"] == rows
+    async with open_journal(tmp_path / "journal.sqlite3") as journal:
+        shards = await journal.list_units((await journal.list_runs())[0].run_id)
+    assert before.client_identifier in {u.client_identifier for u in shards} and len(shards) > 1
+    stats = sim.state.statistics()
+    assert stats["objects_written_more_than_once"] == 0 and stats["objects_written"] == rows
+    assert stats["bulk_by_status"] == {"COMPLETED": 1 + len(shards)}  # the export, one per shard
 
 
 async def run_lane(

@@ -1,0 +1,83 @@
+"""A finished bulk operation's results, turned into one outcome per input row.
+
+Results come back in any order: each line is matched to the shard's line (and so to its input rows) by
+``__lineNumber``, never by position. Lines with userErrors are rejected with the shop's reason; lines
+the operation never processed (FAILED, cancelled, partial) go into a new shard, a bounded number of
+times, then are rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bulk.journal import Claim, Journal, Outcome
+from bulk.lanes import shard_data
+from bulk.lanes.shard_data import ShardData
+from bulk.models import OutcomeStatus
+
+Results = Callable[[str], AsyncIterator[dict[str, Any]]]
+OnOutcomes = Callable[[Sequence[Outcome]], None]
+
+
+async def reconcile(
+    results: Results,
+    journal: Journal,
+    claim: Claim,
+    *,
+    status: str,
+    error_code: str | None,
+    urls: tuple[str | None, ...],
+    shard: ShardData,
+    max_attempts: int,
+    on_outcomes: OnOutcomes | None = None,
+) -> int:
+    """Record every row's outcome from the result files at ``urls`` (complete, partial); lines missing
+    from them go into a retry shard while attempts remain. Completes the claim; returns how many lines
+    were retried. ``on_outcomes`` hears the outcomes once the journal has them."""
+    unit = claim.unit
+    rows = shard.rows
+    outcomes: list[Outcome] = []
+    seen: set[int] = set()
+    for url in urls:
+        if not url:
+            continue
+        async for line in results(url):
+            n = int(line["__lineNumber"])
+            if n in seen or n >= len(rows):
+                continue
+            seen.add(n)
+            outcome, reason = decide(line)
+            outcomes += [Outcome(f, ln, outcome, reason or None, unit_id=unit.unit_id) for f, ln in rows[n]]
+    missing = [n for n in range(len(rows)) if n not in seen]
+    generation = unit.client_identifier.count("/retry")
+    if missing and generation + 1 < max_attempts:
+        retry = shard.subset(missing)
+        ident = f"{unit.client_identifier}/retry"
+        if unit.payload_path is None:
+            new = shard_data.inline_unit(ident, retry)
+        else:
+            folder = Path(unit.payload_path).parent
+            new = await asyncio.to_thread(shard_data.file_unit, ident, retry, folder)
+        await journal.add_units(unit.run_id, [new])
+    elif missing:
+        reason = f"not applied after {generation + 1} bulk operations ({status} {error_code or ''})"
+        outcomes += [Outcome(f, ln, OutcomeStatus.REJECTED, reason.replace(" )", ")"), unit_id=unit.unit_id)
+                     for n in missing for f, ln in rows[n]]
+    await journal.record_outcomes(unit.run_id, outcomes)
+    if on_outcomes is not None:
+        on_outcomes(outcomes)
+    await journal.complete(claim)
+    return len(missing) if generation + 1 < max_attempts else 0
+
+
+def decide(line: dict[str, Any]) -> tuple[OutcomeStatus, str]:
+    """The outcome of one result line: applied, or rejected with the shop's userErrors."""
+    data = line.get("data") or {}
+    payload = next(iter(data.values()), None) if isinstance(data, dict) else None
+    errors = list((payload or {}).get("userErrors") or []) + list(line.get("errors") or [])
+    if errors:
+        return OutcomeStatus.REJECTED, "shop refused: " + "; ".join(str(e.get("message", e)) for e in errors)
+    return OutcomeStatus.APPLIED, ""

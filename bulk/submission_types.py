@@ -1,0 +1,91 @@
+"""What a submission is asked (:class:`SubmitOptions`) and answers (:class:`SubmissionResult`), and the
+run key that makes the same command again the same run. The machinery is :mod:`bulk.submission`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from bulk.lanes.ops import BulkLaneConfig
+from bulk.models import InventoryUpdate, Lane, OutcomeStatus
+from bulk.plan import Route, ShopProfile
+from bulk.sources import ReadAhead
+
+RowId = tuple[str, int]
+Outcomes = dict[RowId, tuple[OutcomeStatus, str]]
+OnEvent = Callable[[str, dict[str, Any]], None]
+InventorySender = Callable[[Sequence[InventoryUpdate]], Awaitable[Sequence[tuple[OutcomeStatus, str]]]]
+
+class Requester(Protocol):
+    """Sends one document through the scheduler (``ShopifyClient.request``)."""
+
+    async def request(
+        self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float, priority: Lane
+    ) -> Any: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitOptions:
+    """How to run one submission."""
+
+    state_dir: Path
+    route: Literal["auto", "bulk", "direct"] = "auto"
+    dry_run: bool = False
+    report_path: Path | None = None  # default: next to the state of the run
+    undo_path: Path | None = None  # default: next to the state of the run
+    profile: ShopProfile = field(default_factory=ShopProfile)
+    lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
+    direct_concurrency: int = 32  # tasks queued at the scheduler at once; the scheduler caps in flight
+    inline_shards: bool = False  # store shards in the journal (a fleet's workers share no disk)
+    read_ahead: ReadAhead = field(default_factory=ReadAhead)
+    drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
+
+
+@dataclass
+class SubmissionResult:
+    """What happened to a submission."""
+
+    run_key: str
+    route: Route
+    plan: dict[str, int]
+    summary: dict[str, int]
+    outcomes: Outcomes
+    report_path: Path | None
+    undo_path: Path | None
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    simulated: bool = False
+
+    @property
+    def rejected(self) -> int:
+        """Rows that were not applied because of a problem (not no-ops)."""
+        return self.summary.get(OutcomeStatus.REJECTED.value, 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for ``--json`` and the CLI summary (no per-row data: see the report CSV)."""
+        return {
+            "run_key": self.run_key,
+            "simulated": self.simulated,
+            "route": self.route.kind,
+            "eta_bulk_s": round(self.route.eta_bulk_s, 1),
+            "eta_direct_s": round(self.route.eta_direct_s, 1),
+            "plan": self.plan,
+            "summary": self.summary,
+            "operations": self.operations,
+            "report": str(self.report_path) if self.report_path else None,
+            "undo": str(self.undo_path) if self.undo_path else None,
+        }
+
+
+def run_key_for(paths: Iterable[Path], shop_id: str, options: Mapping[str, Any]) -> str:
+    """A stable key for (input bytes, shop, options): the same command again is the same run."""
+    digest = hashlib.sha256(shop_id.encode())
+    digest.update(json.dumps(dict(options), sort_keys=True, default=str).encode())
+    for path in paths:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,122 @@
+"""The bulk lane against a scripted shop: slots are freed before reconciling, shards are cut on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk.clock import ManualClock
+from bulk.journal import Journal, NewUnit, SqliteJournal, UnitKind
+from bulk.lanes.bulk import BulkLane, BulkLaneConfig, OpStatus
+from bulk.lanes.feed import LinePool
+from bulk.plan import PlannedLine
+
+FAST = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=0.01, poll_max_s=0.02, poll_fine_s=0.01,
+                      idle_wait_s=0.02, look_ahead_s=0.0, min_op_lines=1)
+
+
+class ScriptedShop:
+    """A BulkOpsPort whose operations end at once; the results of ``hold`` wait for ``gate``."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, list[bytes]] = {}
+        self.ops: dict[str, list[bytes]] = {}
+        self.started: list[str] = []
+        self.hold: set[str] = set()
+        self.gate = asyncio.Event()
+        self.two_started = asyncio.Event()
+
+    async def upload(self, path: Path, *, token_index: int) -> str:
+        key = f"staged/{len(self.files)}"
+        self.files[key] = (await asyncio.to_thread(path.read_bytes)).splitlines()
+        return key
+
+    async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
+        op = f"gid://shopify/BulkOperation/{len(self.ops) + 1}"
+        self.ops[op] = self.files[staged_path]
+        self.started.append(client_identifier)
+        if len(self.started) >= 2:
+            self.two_started.set()
+        return op
+
+    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
+        return None
+
+    async def status(self, op_id: str, *, token_index: int) -> OpStatus:
+        return OpStatus(op_id, "COMPLETED", url=op_id, object_count=len(self.ops[op_id]))
+
+    async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
+        if url in self.hold:
+            await self.gate.wait()
+        for n in reversed(range(len(self.ops[url]))):  # any order: matched by __lineNumber
+            yield {"data": {"productVariantsBulkUpdate": {"userErrors": []}}, "__lineNumber": n}
+
+
+def line(n: int) -> PlannedLine:
+    return PlannedLine("variants", {"productId": f"gid://shopify/Product/{n}", "variants": []}, (("f", n),))
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    async with SqliteJournal(tmp_path / "journal.sqlite3", clock=ManualClock(1_000.0)) as j:
+        yield j
+
+
+def inline_unit(ident: str, rows: range) -> NewUnit:
+    return NewUnit(UnitKind.BULK_SHARD, ident, len(rows), payload={
+        "kind": "variants", "lines": [json.dumps(line(n).variables) for n in rows],
+        "rows": [[["f", n]] for n in rows]})
+
+
+async def test_the_next_operation_starts_while_the_last_ones_results_are_still_reconciled(
+        journal: Journal, tmp_path: Path) -> None:
+    shop = ScriptedShop()
+    shop.hold.add("gid://shopify/BulkOperation/1")
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    await journal.add_units(run.run_id, [inline_unit("rk/a", range(0, 5)), inline_unit("rk/b", range(5, 9))])
+    lane = BulkLane(shop, journal, FAST, worker_id="w", workdir=tmp_path / "up")
+    drain = asyncio.create_task(lane.drain(run.run_id))
+    await asyncio.wait_for(shop.two_started.wait(), 10)  # one slot in all: the first gave it back
+    assert not shop.gate.is_set() and not drain.done()
+    shop.gate.set()
+    await asyncio.wait_for(drain, 10)
+    outcomes = await journal.list_outcomes(run.run_id)
+    assert sorted(o.line for o in outcomes) == list(range(9))
+    assert {o.status.value for o in outcomes} == {"applied"}
+
+
+async def test_shards_are_cut_from_the_feed_as_slots_free_each_line_into_one(
+        journal: Journal, tmp_path: Path) -> None:
+    shop = ScriptedShop()
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    units: dict[str, list[PlannedLine]] = {}
+    emptied = asyncio.Event()
+
+    def on_unit(ident: str, lines: list[PlannedLine]) -> None:
+        units[ident] = lines
+        if not pool.pooled:
+            emptied.set()
+
+    pool = LinePool(journal, run.run_id, run_key="rk", directory=tmp_path / "shards", inline=False,
+                    on_unit=on_unit)
+    pool.add(line(n) for n in range(300))
+    config = BulkLaneConfig(tokens=1, ops_per_token=2, poll_initial_s=0.01, poll_max_s=0.02,
+                            poll_fine_s=0.01, idle_wait_s=0.02, min_op_lines=100)
+    planning = asyncio.Event()
+    lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up")
+    drain = asyncio.create_task(lane.drain(run.run_id, until=planning, feed=pool))
+    await asyncio.wait_for(emptied.wait(), 10)  # both slots got a cut of the first lines
+    pool.add(line(n) for n in range(300, 450))  # more lines arrive while they run
+    lane.notify()
+    planning.set()
+    await asyncio.wait_for(drain, 10)
+    cut = [ln for lines in units.values() for ln in lines]
+    assert sorted(ln.rows[0][1] for ln in cut) == list(range(450))  # every line in exactly one shard
+    assert len(units) >= 3 and all(len(lines) >= 100 for lines in units.values())
+    assert sorted(shop.started) == sorted(units)
+    assert len(await journal.list_outcomes(run.run_id)) == 450

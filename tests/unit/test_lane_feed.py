@@ -1,0 +1,119 @@
+"""Lines cut into shards just in time (``bulk.lanes.feed``), per-kind ordering, and the outcome book."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk.catalog import CatalogStore
+from bulk.clock import ManualClock
+from bulk.journal import Journal, Outcome, SqliteJournal, UnitState
+from bulk.lanes import shard_data
+from bulk.lanes.admission import KindAdmission
+from bulk.lanes.feed import LinePool, ResumeIndex, digest, root_of
+from bulk.models import OutcomeStatus
+from bulk.outcome_book import OutcomeBook
+from bulk.plan import PlannedLine
+
+
+def price(product: int, row: int) -> PlannedLine:
+    return PlannedLine("variants", {"productId": f"gid://shopify/Product/{product}",
+                                    "variants": [{"id": f"gid://shopify/ProductVariant/{product * 10}",
+                                                  "price": "1.00"}]}, (("prices.csv", row),))
+
+
+def image(product: int, row: int) -> PlannedLine:
+    return PlannedLine("product", {"product": {"id": f"gid://shopify/Product/{product}"},
+                                   "media": [{"originalSource": "https://cdn/x.jpg"}]}, (("img.jsonl", row),))
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    async with SqliteJournal(tmp_path / "journal.sqlite3", clock=ManualClock(1_000.0)) as j:
+        yield j
+
+
+async def new_pool(journal: Journal, tmp_path: Path,
+                   units: dict[str, list[PlannedLine]]) -> tuple[LinePool, int]:
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    pool = LinePool(journal, run.run_id, run_key="rk", directory=tmp_path / "shards", inline=False,
+                    on_unit=units.__setitem__)
+    return pool, run.run_id
+
+
+async def test_cuts_take_lines_first_planned_first_cut_one_kind_per_shard(journal: Journal,
+                                                                          tmp_path: Path) -> None:
+    units: dict[str, list[PlannedLine]] = {}
+    pool, run_id = await new_pool(journal, tmp_path, units)
+    prices = [price(p, p) for p in range(1, 8)]
+    images = [image(p, p) for p in range(1, 4)]
+    pool.add(prices[:4])
+    pool.add(images)
+    pool.add(prices[4:])
+    assert pool.pooled == 10
+    assert await pool.cut([3, 3]) == 2
+    # the oldest kind first; the second cut still fits in it
+    assert [units[u] for u in units] == [prices[:3], prices[3:6]]
+    # the oldest kind (one price line left) cannot fill 3, the images can
+    assert await pool.cut([3]) == 1
+    assert list(units.values())[-1] == images
+    assert await pool.cut([3, 3]) == 1 and pool.pooled == 0  # the pool ran dry
+    stored = await journal.list_units(run_id)
+    assert [u.client_identifier for u in stored] == list(units)
+    assert all(u.client_identifier.startswith(("rk/variants-", "rk/product-")) for u in stored)
+    for unit in stored:  # each shard holds exactly its lines, in order
+        assert shard_data.load(unit).rows == [list(line.rows) for line in units[unit.client_identifier]]
+
+
+def test_a_shards_identity_is_a_hash_of_its_rows() -> None:
+    assert digest([price(1, 1), price(2, 2)]) == digest([price(1, 1), price(2, 2)])
+    assert digest([price(1, 1), price(2, 2)]) != digest([price(1, 1), price(2, 3)])
+    assert root_of("rk/variants-ab/retry/retry") == "rk/variants-ab"
+
+
+async def test_planned_again_a_line_goes_to_its_open_shard_or_is_finished_or_is_new(
+        journal: Journal, tmp_path: Path) -> None:
+    units: dict[str, list[PlannedLine]] = {}
+    pool, run_id = await new_pool(journal, tmp_path, units)
+    pool.add([price(1, 1), price(2, 2), price(3, 3), price(4, 4)])
+    await pool.cut([2, 2])
+    first, second = await journal.list_units(run_id)
+    (claim,) = await journal.claim("w", [first.kind], lease_s=60, limit=1, run_id=run_id)
+    await journal.record_outcomes(run_id, [Outcome("prices.csv", r, OutcomeStatus.APPLIED) for r in (1, 2)])
+    await journal.complete(claim)
+    index = await ResumeIndex.load(journal, run_id)
+    fresh, held, finished = index.sort([price(1, 1), price(3, 3), price(4, 4), price(5, 5)])
+    assert finished == [price(1, 1)]  # its shard is done: the row has its outcome
+    assert held == {second.client_identifier: [price(3, 3), price(4, 4)]}  # its shard will run
+    assert fresh == [price(5, 5)]  # never cut
+    assert (await journal.get_unit(first.unit_id)).state is UnitState.DONE
+
+
+def test_a_products_image_is_not_held_behind_its_price_but_a_second_price_is() -> None:
+    with CatalogStore(":memory:") as catalog:
+        admission = KindAdmission(catalog)
+    assert admission.admit([price(1, 1)]) == [price(1, 1)]
+    # a later chunk: an image of the same product writes other fields — sent side by side
+    assert admission.admit([image(1, 2), price(1, 3)]) == [image(1, 2)]
+    assert admission.held == 1  # the second price waits for the first
+    assert admission.release_held() == []
+    admission.done([price(1, 1)])
+    assert admission.release_held() == [price(1, 3)] and admission.held == 0
+
+
+async def test_the_book_serves_the_report_from_memory_unless_the_journal_knows_more(
+        journal: Journal) -> None:
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    book = OutcomeBook(journal, run.run_id)
+    await book.record([Outcome("f", 2, OutcomeStatus.APPLIED),
+                       Outcome("f", 1, OutcomeStatus.UNCHANGED, "same")])
+    await book.record([Outcome("f", 1, OutcomeStatus.UNCHANGED, "another reason")])
+    expected: dict[Any, Any] = {("f", 1): (OutcomeStatus.UNCHANGED, "same"),
+                                ("f", 2): (OutcomeStatus.APPLIED, "")}
+    assert await book.all() == expected
+    # another process recorded a row of this run: the journal is read back
+    await journal.record_outcomes(run.run_id, [Outcome("f", 3, OutcomeStatus.REJECTED, "bad")])
+    assert (await book.all())[("f", 3)] == (OutcomeStatus.REJECTED, "bad")
