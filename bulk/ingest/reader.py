@@ -15,21 +15,25 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
-from collections.abc import Collection, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import AbstractContextManager, closing, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal, cast
+from typing import IO, Literal, TypeVar, cast
 
 from bulk.errors import ConfigError, InputError
 from bulk.ingest import dialects
+from bulk.ingest.batch import PriceRows
 from bulk.ingest.csv_reader import CsvRecords
 from bulk.ingest.jsonl_reader import read_jsonl
 from bulk.ingest.rows import Counters, RowBuilder
 from bulk.models import RowError, Update
 
 Format = Literal["csv", "jsonl"]
+Chunk = list[Update | RowError | PriceRows]  # what UpdateReader.chunks yields
+_T = TypeVar("_T")
 _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 
 
@@ -88,6 +92,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         self._csv: CsvRecords | None = None
         self._ignored: tuple[str, ...] = ()
         self._items: Iterator[Update | RowError] | None = None
+        self._chunk_items: Generator[Chunk, None, None] | None = None
         self._finished = False
 
     def __repr__(self) -> str:
@@ -133,48 +138,81 @@ class UpdateReader(Iterator["Update | RowError"]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def chunks(self, rows: int | Callable[[int], int] = 50_000) -> Iterator[Chunk]:
+        """The same items, in file order, as lists of ``rows`` items each (the last one fewer), cut where
+        ``islice`` would cut them — what a planner takes. ``rows`` may also give the size of chunk
+        ``i`` (0-based), e.g. small first chunks that grow. Plain rows of a price-only CSV come as
+        :class:`~bulk.ingest.batch.PriceRows` batches (one item per row they hold: the same updates,
+        column by column, far cheaper to make and to plan); everything else as iterating yields it.
+        One pass: use either this or iteration, not both."""
+        if self._items is not None or self._chunk_items is not None:
+            raise ConfigError("this reader was already read: make a new one with read_updates()")
+        size_of = rows if callable(rows) else _fixed(rows)
+        self._chunk_items = self._run_chunks(lambda index: max(1, size_of(index)))
+        return self._chunk_items
+
     def close(self) -> None:
         """Stop reading and close the file (a no-op when done or not started)."""
         if self._items is None:
             self._items = iter(())
         elif isinstance(self._items, Generator):
             self._items.close()
+        if self._chunk_items is not None:
+            self._chunk_items.close()
 
     def _run(self) -> Generator[Update | RowError, None, None]:
         with _open(self._source) as stream:
-            items = self._jsonl(stream) if self.format == "jsonl" else self._csv_items(stream)
+            items = self._jsonl(stream) if self.format == "jsonl" else self._csv_text(stream, self._csv_rows)
             with closing(items):  # close it before its stream, even if our caller stops early
                 yield from self._counted(items)
         self._finished = True
 
+    def _run_chunks(self, size_of: Callable[[int], int]) -> Generator[Chunk, None, None]:
+        with _open(self._source) as stream:
+            if self.format == "jsonl":
+                with closing(self._jsonl(stream)) as items:
+                    counted = self._counted(items)
+                    for index in itertools.count():
+                        chunk: Chunk = list(itertools.islice(counted, size_of(index)))
+                        if not chunk:
+                            break
+                        yield chunk
+            else:
+                with closing(self._csv_text(stream, lambda text: self._csv_chunks(text, size_of))) as chunks:
+                    yield from chunks
+        self._finished = True
+
     def _counted(self, items: Iterator[Update | RowError]) -> Iterator[Update | RowError]:
         for item in items:
-            if isinstance(item, RowError):
-                self._errors += 1
-                if self._errors > self.max_errors:
-                    raise InputError(
-                        f"more than {self.max_errors} bad rows; stopped here: {item.reason}",
-                        file=item.file,
-                        line=item.line,
-                        column=item.column,
-                    )
+            if isinstance(item, RowError) and (stop := self._one_more_error(item)) is not None:
+                raise stop
             yield item
+
+    def _one_more_error(self, item: RowError) -> InputError | None:
+        """Count a row error; past ``max_errors``, the error to stop with."""
+        self._errors += 1
+        if self._errors <= self.max_errors:
+            return None
+        return InputError(f"more than {self.max_errors} bad rows; stopped here: {item.reason}",
+                          file=item.file, line=item.line, column=item.column)
 
     def _jsonl(self, stream: IO[bytes]) -> Generator[Update | RowError, None, None]:
         return read_jsonl(stream, file=self.file, kinds=self.kinds, location=self.location,
                           image_mode=self.image_mode, tally=self._tally)
 
-    def _csv_items(self, stream: IO[bytes]) -> Generator[Update | RowError, None, None]:
+    def _csv_text(
+        self, stream: IO[bytes], body: Callable[[IO[str]], Iterator[_T]]
+    ) -> Generator[_T, None, None]:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
         try:
-            yield from self._csv_rows(text)
+            yield from body(text)
         finally:
             # The binary stream belongs to _open (or to our caller): detach so the wrapper does not
             # close it. If the garbage collector finalized the stream first, there is nothing to do.
             with suppress(ValueError):
                 text.detach()
 
-    def _csv_rows(self, text: IO[str]) -> Iterator[Update | RowError]:
+    def _csv_start(self, text: IO[str]) -> tuple[CsvRecords, RowBuilder]:
         records = self._csv = CsvRecords(text, file=self.file)
         dialect = self._dialect or dialects.detect(records.header, file=self.file)
         self._dialect = dialect
@@ -183,6 +221,10 @@ class UpdateReader(Iterator["Update | RowError"]):
         self._ignored = columns.ignored
         builder = RowBuilder(columns, file=self.file, kinds=self.kinds, location=self.location,
                              image_mode=self.image_mode, counters=self._counters)
+        return records, builder
+
+    def _csv_rows(self, text: IO[str]) -> Iterator[Update | RowError]:
+        records, builder = self._csv_start(text)
         feed = builder.feed_record
         for record in records:
             self._records += 1
@@ -191,6 +233,53 @@ class UpdateReader(Iterator["Update | RowError"]):
             else:
                 yield from feed(*record)
         yield from builder.finish()
+
+    def _csv_chunks(self, text: IO[str], size_of: Callable[[int], int]) -> Iterator[Chunk]:
+        """:meth:`_csv_rows` in chunks of ``size_of(i)`` items (a row of a batch counts as one), cut
+        where ``islice`` would cut the items; plain price rows are gathered in batches."""
+        records, builder = self._csv_start(text)
+        take = builder.take_plain_price if builder.price_only else None
+        chunk: Chunk = []
+        batch = PriceRows(self.file)
+        size, chunks = 0, 0
+        rows = size_of(0)
+        for record in itertools.chain(records, [None]):  # None: the end (the last group's images)
+            items: list[Update | RowError]
+            if record is None:
+                items = builder.finish()
+            elif isinstance(record, RowError):
+                self._records += 1
+                items = [record]
+            else:
+                self._records += 1
+                if take is not None and take(batch, *record):
+                    size += 1
+                    if size == rows:
+                        yield [*chunk, batch]
+                        chunk, batch, size, chunks = [], PriceRows(self.file), 0, chunks + 1
+                        rows = size_of(chunks)
+                    continue
+                items = builder.feed(*record)
+            if batch:  # keep file order: the batch holds the rows before these items
+                chunk.append(batch)
+                batch = PriceRows(self.file)
+            for item in items:
+                if isinstance(item, RowError) and (stop := self._one_more_error(item)) is not None:
+                    if chunk:
+                        yield chunk  # what was read before the last straw stays read
+                    raise stop
+                chunk.append(item)
+                size += 1
+                if size == rows:
+                    yield chunk
+                    chunk, size, chunks = [], 0, chunks + 1
+                    rows = size_of(chunks)
+        if chunk:
+            yield chunk
+
+
+def _fixed(rows: int) -> Callable[[int], int]:
+    return lambda _index: rows
 
 
 def _guess_format(name: str) -> Format:

