@@ -10,15 +10,17 @@ which the planner turns into a per-row rejection rather than guessing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far higher
+_JSON_BATCH = 10_000  # keys per json_each(...) query
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,27 @@ class Ambiguous:
 
     key: str
     matches: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceColumns:
+    """What the catalog holds for some variant keys, column by column: row ``i`` is the variant of
+    ``keys[i]`` — its GID (None: unknown, or ambiguous when ``ambiguous`` has ``i``), product GID,
+    price and compare-at price as stored (text, not parsed).
+
+    Why columns: the planner walks its variants in one order and needs four values of each; lined
+    up with the walk there is no dict to probe and no object per variant, and they pickle cheaply
+    (the reading process looks them up ahead: :mod:`bulk.plan.input_process`)."""
+
+    keys: list[str]
+    variant_ids: list[str | None] = field(default_factory=list)
+    product_ids: list[str | None] = field(default_factory=list)
+    prices: list[str | None] = field(default_factory=list)
+    compare_ats: list[str | None] = field(default_factory=list)
+    ambiguous: dict[int, Ambiguous] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 def _money(value: str | None) -> Decimal | None:
@@ -143,6 +166,47 @@ class CatalogStore:
                 rec = _variant(row)
                 out[rec.variant_id] = rec
         return out
+
+    def price_columns(self, keys: Sequence[str]) -> PriceColumns:
+        """What the planner needs of each variant, by :meth:`~bulk.models.VariantRef.key` (the GID,
+        or ``sku:`` and the SKU), in the order of ``keys``: see :class:`PriceColumns`.
+
+        The planner's hot path: each batch is one query (a JSON array of keys joined to the index, so
+        rows come back with their key's position) and nothing is converted, no row becomes an object:
+        3× faster than :meth:`variants_by_sku`."""
+        out = PriceColumns(list(keys))
+        count = len(out.keys)
+        for column in (out.variant_ids, out.product_ids, out.prices, out.compare_ats):
+            column.extend([None] * count)
+        skus = [i for i, key in enumerate(out.keys) if key.startswith("sku:")]
+        ids = [i for i, key in enumerate(out.keys) if not key.startswith("sku:")]
+        self._fill(out, "sku", skus, [out.keys[i][4:] for i in skus])
+        self._fill(out, "variant_id", ids, [out.keys[i] for i in ids])
+        return out
+
+    def _fill(self, out: PriceColumns, column: str, positions: list[int], values: list[str]) -> None:
+        variant_ids, product_ids = out.variant_ids, out.product_ids
+        prices, compare_ats = out.prices, out.compare_ats
+        shared: dict[str, str] = {}  # one str per distinct product and amount: less memory, pickled once
+        same = shared.setdefault
+        sql = (f"SELECT j.key, v.variant_id, v.product_id, v.price, v.compare_at_price FROM json_each(?) j "
+               f"JOIN variants v ON v.{column} = j.value")
+        for start in range(0, len(values), _JSON_BATCH):
+            batch = json.dumps(values[start : start + _JSON_BATCH])
+            for index, variant_id, product_id, price, compare_at in self._db.execute(sql, (batch,)):
+                at = positions[start + index]
+                if at in out.ambiguous:  # a third (or later) variant with this SKU
+                    seen = out.ambiguous[at]
+                    out.ambiguous[at] = Ambiguous(seen.key, (*seen.matches, variant_id))
+                    continue
+                if variant_ids[at] is not None:  # a second one
+                    out.ambiguous[at] = Ambiguous(values[start + index], (str(variant_ids[at]), variant_id))
+                    variant_ids[at] = product_ids[at] = prices[at] = compare_ats[at] = None
+                    continue
+                variant_ids[at] = variant_id
+                product_ids[at] = same(product_id, product_id)
+                prices[at] = price and same(price, price)
+                compare_ats[at] = compare_at and same(compare_at, compare_at)
 
     def products_by_handle(self, handles: Iterable[str]) -> dict[str, ProductRecord | Ambiguous]:
         """Resolve URL handles (unique in Shopify, but a stale cache may disagree)."""

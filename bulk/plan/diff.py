@@ -11,19 +11,32 @@ Pure: reads the catalog, writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from decimal import Decimal
+from itertools import chain
+from typing import Any, Literal
 
-from bulk.catalog import Ambiguous, CatalogStore, VariantRecord
+from bulk.catalog import Ambiguous, CatalogStore, PriceColumns
+from bulk.ingest.values import money_text
 from bulk.models import Image, OutcomeStatus
-from bulk.plan.coalesce import COMPARE_AT, DESCRIPTION, MEDIA, PRICE, Coalescer, FieldValue, RowId
-
-_T = TypeVar("_T")
+from bulk.plan.coalesce import (
+    COMPARE_AT,
+    DESCRIPTION,
+    MEDIA,
+    PRICE,
+    UNSET,
+    Coalescer,
+    FieldValue,
+    RowId,
+    VariantFields,
+    variant_keys,
+)
 
 MAX_VARIANTS_PER_LINE = 250  # Shopify's input-list limit
 
 LineKind = Literal["variants", "product"]
+SAME = "the shop already has this value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,48 +73,175 @@ class Plan:
         return {"lines": len(self.lines), "rows_in_lines": sum(len(x.rows) for x in self.lines), **by_status}
 
 
-Overlay = dict[str, dict[str, object]]  # variant GID -> field -> value planned earlier in this run
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    """A chunk's variants as worked out ahead by the process that reads the file
+    (:mod:`bulk.plan.input_process`): their catalog rows, in the order the coalescer sees them, and
+    which of them the run named before (``named_before[i]`` is 1) — only those can be in the overlay,
+    so the others skip a lookup in its millions of entries."""
+
+    shop: PriceColumns
+    named_before: bytes
+
+    @classmethod
+    def of_chunk(cls, catalog: CatalogStore, chunk: Iterable[object], named: set[int]) -> LookedUp:
+        """A chunk's variants in the catalog, and which of them the run ``named`` before (hashes of
+        their GIDs, updated here: a collision only costs the planner a needless overlay lookup)."""
+        shop = catalog.price_columns(variant_keys(chunk))
+        flags = bytearray(len(shop))
+        for i, variant_id in enumerate(shop.variant_ids):
+            if variant_id is not None:
+                tag = hash(variant_id)
+                if tag in named:
+                    flags[i] = 1
+                else:
+                    named.add(tag)
+        return cls(shop, bytes(flags))
 
 
-def build_plan(coalesced: Coalescer, catalog: CatalogStore, overlay: Overlay | None = None) -> Plan:
+@dataclass
+class Overlay:
+    """Values planned by earlier chunks of this run, by variant GID: the catalog does not know them yet.
+
+    Two flat maps of money text (not a dict per variant): at 1.5M variants this is the run's largest
+    state."""
+
+    prices: dict[str, str] = field(default_factory=dict)
+    compare_ats: dict[str, str | None] = field(default_factory=dict)  # None: cleared
+
+
+def build_plan(
+    coalesced: Coalescer,
+    catalog: CatalogStore,
+    overlay: Overlay | None = None,
+    known: LookedUp | None = None,
+) -> Plan:
     """Turn coalesced updates into a plan against what the catalog says the shop has now.
 
     ``overlay`` carries values planned by earlier chunks of the same run (the catalog does not know
-    them yet); it is read as the current value and updated with this plan's changes."""
+    them yet); it is read as the current value and updated with this plan's changes. ``known``: the
+    catalog rows of exactly these variants, looked up ahead; otherwise they are looked up here."""
     plan = Plan()
     for loser, winner in coalesced.superseded.items():
         plan.outcomes.append(
             RowOutcome(loser, OutcomeStatus.UNCHANGED, f"superseded by {winner[0]}:{winner[1]}")
         )
-    variants: dict[str, dict[str, FieldValue]] = {}
-    products: dict[str, dict[str, FieldValue]] = {}
-    for key, fields in coalesced.objects():
-        (products if DESCRIPTION in fields or MEDIA in fields else variants)[key] = fields
-    _plan_variants(plan, variants, catalog, {} if overlay is None else overlay)
-    _plan_products(plan, products, catalog)
+    _plan_variants(plan, coalesced.variants, catalog, known, Overlay() if overlay is None else overlay)
+    _plan_products(plan, dict(coalesced.products()), catalog)
     return plan
 
 
-def _resolve_variants(
-    keys: list[str], catalog: CatalogStore
-) -> dict[str, VariantRecord | Ambiguous]:
-    by_id = catalog.variants_by_id(k for k in keys if not k.startswith("sku:"))
-    by_sku = catalog.variants_by_sku(k[4:] for k in keys if k.startswith("sku:"))
-    out: dict[str, VariantRecord | Ambiguous] = dict(by_id)
-    out.update({f"sku:{sku}": rec for sku, rec in by_sku.items()})
-    return out
+class _Amounts(dict[str, Decimal]):
+    """Money text → Decimal, each distinct text parsed once: a file has few distinct prices, and
+    parsing is most of what comparing amounts exactly costs."""
+
+    def __missing__(self, text: str) -> Decimal:
+        value = self[text] = Decimal(text)
+        return value
 
 
-def _money(value: object) -> str:
-    """Shopify's Money input: a plain decimal string (``12.5`` and ``12.50`` are both valid).
-    ``str`` of a Decimal is exact and 4× cheaper than formatting; only exponent notation, which
-    Money does not accept, is rewritten."""
-    text = str(value)
-    return text if "E" not in text else format(value, "f")
+class _MoneyTexts(dict[str, str]):
+    """The catalog's amount text → Money input text, as the undo file writes it: each text once."""
+
+    def __missing__(self, text: str) -> str:
+        value = self[text] = money_text(Decimal(text))
+        return value
+
+
+def _differs(new: str | None, before: str | None, amounts: _Amounts) -> bool:
+    """Different amounts (``12.5`` is ``12.50``); ``None`` (no compare-at price) equals only ``None``."""
+    return new != before and (new is None or before is None or amounts[new] != amounts[before])
+
+
+def _variant_rows(price_row: RowId | None, compare_row: RowId | None) -> tuple[RowId, ...]:
+    """The distinct rows behind a variant's fields, in input order."""
+    if price_row is None:
+        return (compare_row,)  # type: ignore[return-value]  # a slot has at least one field
+    if compare_row is None or compare_row == price_row:
+        return (price_row,)
+    return (price_row, compare_row) if price_row < compare_row else (compare_row, price_row)
+
+
+def _unresolved(key: str, found: Ambiguous | None) -> str:
+    if found is None:
+        what = f"SKU {key[4:]!r}" if key.startswith("sku:") else f"variant {key}"
+        return f"unknown {what}: not in the catalog (run `bulk catalog sync`?)"
+    return f"ambiguous SKU {found.key!r}: {len(found.matches)} variants share it; use the variant ID"
+
+
+def _plan_variants(
+    plan: Plan, variants: dict[str, VariantFields], catalog: CatalogStore, known: LookedUp | None,
+    overlay: Overlay
+) -> None:
+    """The hot loop of planning, one pass per variant: kept flat on purpose (a call costs as much as
+    a line here). The price field is compared inline; the rarer compare-at field through helpers."""
+    keys = list(variants)
+    if known is not None and known.shop.keys == keys:
+        shop, named_before = known.shop, known.named_before
+    else:
+        shop, named_before = catalog.price_columns(keys), b"\x01" * len(keys)  # any may be in the overlay
+    amounts, undo_texts = _Amounts(), _MoneyTexts()
+    outcomes, unchanged = plan.outcomes, OutcomeStatus.UNCHANGED
+    planned_prices, planned_compares = overlay.prices, overlay.compare_ats
+    per_product: dict[str, list[tuple[dict[str, Any], tuple[RowId, ...]]]] = {}
+    for i, ((price, price_row, compare, compare_row), vid, product_id, shop_price, shop_compare) in enumerate(
+        zip(variants.values(), shop.variant_ids, shop.product_ids, shop.prices, shop.compare_ats, strict=True)
+    ):
+        rows = (price_row,) if compare_row is None else _variant_rows(price_row, compare_row)
+        if vid is None or product_id is None:
+            reason = _unresolved(keys[i], shop.ambiguous.get(i))
+            outcomes.extend(RowOutcome(row, OutcomeStatus.REJECTED, reason) for row in rows)
+            continue
+        change: dict[str, Any] = {"id": vid}
+        old: dict[str, Any] | None = None  # the undo file keeps the shop's value from before the run
+        sent_price = sent_compare = False
+        if price is not UNSET:
+            before = planned_prices.get(vid, UNSET) if named_before[i] else UNSET
+            first = before is UNSET
+            if first:
+                before = shop_price
+            if price != before and (before is None or amounts[price] != amounts[before]):
+                change[PRICE] = planned_prices[vid] = price
+                sent_price = True
+                if first:
+                    old = {"variantId": vid, "productId": product_id,
+                           PRICE: None if shop_price is None else undo_texts[shop_price]}
+        if compare is not UNSET:
+            first = not named_before[i] or vid not in planned_compares
+            if _differs(compare, shop_compare if first else planned_compares[vid], amounts):
+                change[COMPARE_AT] = planned_compares[vid] = compare
+                sent_compare = True
+                if first:
+                    old = old or {"variantId": vid, "productId": product_id}
+                    old[COMPARE_AT] = None if shop_compare is None else undo_texts[shop_compare]
+        if not (sent_price or sent_compare):
+            outcomes.extend(RowOutcome(row, unchanged, SAME) for row in rows)
+            continue
+        if len(rows) > 1 and not (sent_price and sent_compare):  # two rows, one wrote the same value
+            kept = compare_row if sent_price else price_row
+            outcomes.append(RowOutcome(kept, unchanged, SAME))
+            rows = (price_row,) if sent_price else (compare_row,)
+        changes = per_product.get(product_id)
+        if changes is None:
+            per_product[product_id] = [(change, rows)]
+        else:
+            changes.append((change, rows))
+        if old is not None:
+            plan.undo.append(old)
+    lines = plan.lines
+    for product_id, changes in per_product.items():
+        if len(changes) == 1:  # most products: one changed variant
+            change, rows = changes[0]
+            lines.append(PlannedLine("variants", {"productId": product_id, "variants": [change]}, rows))
+            continue
+        for at in range(0, len(changes), MAX_VARIANTS_PER_LINE):
+            part = changes[at : at + MAX_VARIANTS_PER_LINE]
+            variables = {"productId": product_id, "variants": [c for c, _ in part]}
+            lines.append(PlannedLine("variants", variables, tuple(chain.from_iterable([r for _, r in part]))))
 
 
 def _rows_of(fields: dict[str, FieldValue]) -> list[RowId]:
-    """The distinct rows behind an object's fields, in input order."""
+    """The distinct rows behind a product's fields, in input order."""
     slots = list(fields.values())
     if len(slots) == 1 and len(slots[0].rows) == 1:
         return slots[0].rows  # the common case: one row wrote one field
@@ -111,69 +251,6 @@ def _rows_of(fields: dict[str, FieldValue]) -> list[RowId]:
 def _reject_all(plan: Plan, fields: dict[str, FieldValue], reason: str) -> None:
     for row in _rows_of(fields):
         plan.outcomes.append(RowOutcome(row, OutcomeStatus.REJECTED, reason))
-
-
-def _plan_variants(
-    plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore, overlay: Overlay
-) -> None:
-    resolved = _resolve_variants(list(objects), catalog)
-    per_product: dict[str, list[tuple[dict[str, Any], list[RowId]]]] = {}
-    unchanged = OutcomeStatus.UNCHANGED
-    for key, fields in objects.items():
-        rec = resolved.get(key)
-        if rec is None:
-            what = f"SKU {key[4:]!r}" if key.startswith("sku:") else f"variant {key}"
-            _reject_all(plan, fields, f"unknown {what}: not in the catalog (run `bulk catalog sync`?)")
-            continue
-        if isinstance(rec, Ambiguous):
-            _reject_all(plan, fields, f"ambiguous SKU {rec.key!r}: {len(rec.matches)} variants share it; "
-                        "use the variant ID")
-            continue
-        vid = rec.variant_id
-        change: dict[str, Any] = {"id": vid}
-        old: dict[str, Any] | None = None
-        changed: list[RowId] = []
-        earlier = overlay.get(vid)
-        for name, original in ((PRICE, rec.price), (COMPARE_AT, rec.compare_at_price)):
-            slot = fields.get(name)
-            if slot is None:
-                continue
-            current = earlier[name] if earlier is not None and name in earlier else original
-            new = slot.value
-            if new == current:
-                continue
-            if current is original:  # the undo file keeps the shop's value from before the run
-                if old is None:
-                    old = {"variantId": vid, "productId": rec.product_id}
-                old[name] = None if original is None else _money(original)
-            if earlier is None:
-                earlier = overlay[vid] = {}
-            earlier[name] = new
-            change[name] = None if new is None else _money(new)
-            changed += slot.rows
-        if not changed:
-            for row in _rows_of(fields):
-                plan.outcomes.append(RowOutcome(row, unchanged, "the shop already has this value"))
-            continue
-        rows = _rows_of(fields)
-        if len(rows) > 1 or len(changed) > 1:  # one row may have changed two fields
-            changed_set = set(changed)
-            for row in rows:
-                if row not in changed_set:
-                    plan.outcomes.append(RowOutcome(row, unchanged, "the shop already has this value"))
-            changed = sorted(changed_set)
-        per_product.setdefault(rec.product_id, []).append((change, changed))
-        if old is not None:
-            plan.undo.append(old)
-    for product_id, changes in per_product.items():
-        for chunk in _chunks(changes, MAX_VARIANTS_PER_LINE):
-            plan.lines.append(
-                PlannedLine(
-                    "variants",
-                    {"productId": product_id, "variants": [c for c, _ in chunk]},
-                    tuple(r for _, rows in chunk for r in rows),
-                )
-            )
 
 
 def _plan_products(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore) -> None:
@@ -207,8 +284,3 @@ def _plan_products(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalo
 
 def _media(image: Image) -> dict[str, str]:
     return {"originalSource": image.url, "alt": image.alt, "mediaContentType": "IMAGE"}
-
-
-def _chunks(items: list[_T], size: int) -> Iterator[list[_T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

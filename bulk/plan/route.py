@@ -73,7 +73,7 @@ def shard_count(lines: int, profile: ShopProfile, *, min_lines_per_shard: int = 
 
 def choose_route(lines: list[PlannedLine], profile: ShopProfile, *, force: str | None = None) -> Route:
     """Pick the faster route for these lines (``force`` = "bulk" | "direct" overrides)."""
-    total = sum(line_cost(x) for x in lines)
+    total = sum(map(line_cost, lines))
     shards = shard_count(len(lines), profile)
     direct = eta_direct(total, len(lines), profile)
     bulk = eta_bulk(len(lines), shards, profile)

@@ -17,17 +17,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bulk.catalog import CatalogStore
+from bulk.ingest.batch import PriceRows
 from bulk.models import InventoryUpdate, OutcomeStatus, RowError, Update
 from bulk.plan.coalesce import Coalescer
-from bulk.plan.diff import Overlay, Plan, PlannedLine, RowOutcome, build_plan
+from bulk.plan.diff import LookedUp, Overlay, Plan, PlannedLine, RowOutcome, build_plan
 from bulk.plan.gcpause import cyclic_gc_paused
 
 
 def product_of(line: PlannedLine) -> str:
     """The product a line writes to (the unit of ordering)."""
-    if line.kind == "variants":
-        return str(line.variables["productId"])
-    return str(line.variables["product"]["id"])
+    variables = line.variables
+    return str(variables["productId"] if line.kind == "variants" else variables["product"]["id"])
 
 
 @dataclass
@@ -44,28 +44,37 @@ class StreamPlanner:
     """Plans chunks against the catalog and what earlier chunks planned; orders lines per product."""
 
     catalog: CatalogStore
-    overlay: Overlay = field(default_factory=dict)
+    overlay: Overlay = field(default_factory=Overlay)
     _in_flight: dict[str, int] = field(default_factory=dict)  # product -> lines of it in flight
     _held: list[PlannedLine] = field(default_factory=list)
     chunks: int = 0
     rows: int = 0
 
-    def plan_chunk(self, items: Iterable[Update | RowError]) -> ChunkPlan:
-        """Coalesce and plan one chunk (CPU work: call it from a worker thread)."""
+    def plan_chunk(self, items: Iterable[Update | RowError | PriceRows | LookedUp]) -> ChunkPlan:
+        """Coalesce and plan one chunk (CPU work: call it from a worker thread). ``items`` come in input
+        order, as a reader yields them, as :meth:`bulk.ingest.UpdateReader.chunks` groups them, or as
+        :func:`bulk.plan.input_process.read_chunks` sends them (with the chunk's catalog rows)."""
         coalescer = Coalescer()
         inventory: list[InventoryUpdate] = []
         rejected: list[RowOutcome] = []
+        known: LookedUp | None = None
         with cyclic_gc_paused():
             for item in items:
+                if isinstance(item, LookedUp):
+                    known = item
+                    continue
                 self.rows += 1
-                if isinstance(item, RowError):
+                if isinstance(item, PriceRows):
+                    self.rows += len(item) - 1
+                    coalescer.add_prices(item)
+                elif isinstance(item, RowError):
                     reason = item.reason if item.column is None else f"column {item.column}: {item.reason}"
                     rejected.append(RowOutcome((item.file, item.line), OutcomeStatus.REJECTED, reason))
                 elif isinstance(item, InventoryUpdate):
                     inventory.append(item)
                 else:
                     coalescer.add(item)
-            plan = build_plan(coalescer, self.catalog, self.overlay)
+            plan = build_plan(coalescer, self.catalog, self.overlay, known)
         self.chunks += 1
         return ChunkPlan(plan, inventory, rejected)
 
@@ -75,25 +84,27 @@ class StreamPlanner:
         Every admitted line counts as in flight until :meth:`done` is called for it."""
         ready: list[PlannedLine] = []
         claimed: set[str] = set()
+        in_flight, held = self._in_flight, self._held  # locals: this runs once per line of a 1.5M-row run
         for line in lines:
             product = product_of(line)
-            if product in self._in_flight and product not in claimed:
-                self._held.append(line)
+            if product in in_flight and product not in claimed:
+                held.append(line)
                 continue
             ready.append(line)
             claimed.add(product)
-            self._in_flight[product] = self._in_flight.get(product, 0) + 1
+            in_flight[product] = in_flight.get(product, 0) + 1
         return ready
 
     def done(self, lines: Iterable[PlannedLine]) -> None:
         """These lines are finished (applied, rejected or given up): their products are free again."""
+        in_flight = self._in_flight
         for line in lines:
             product = product_of(line)
-            left = self._in_flight.get(product, 0) - 1
+            left = in_flight.get(product, 0) - 1
             if left > 0:
-                self._in_flight[product] = left
+                in_flight[product] = left
             else:
-                self._in_flight.pop(product, None)
+                in_flight.pop(product, None)
 
     def release_held(self) -> list[PlannedLine]:
         """Held lines whose product is free now (admitted, so counted in flight); the rest stay held."""

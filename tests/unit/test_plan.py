@@ -23,6 +23,7 @@ from bulk.models import (
     VariantRef,
 )
 from bulk.plan import Coalescer, ShopProfile, build_plan, choose_route, read_rows, write_shards
+from bulk.plan.diff import Overlay
 
 
 def price(line: int, sku: str, value: str, compare_at: str | None = None) -> PriceUpdate:
@@ -230,7 +231,7 @@ def test_every_row_ends_in_exactly_one_place(rows: list[tuple[str, str]]) -> Non
 
 
 def test_a_later_chunk_diffs_against_what_earlier_chunks_planned(catalog: CatalogStore) -> None:
-    overlay: dict[str, dict[str, object]] = {}
+    overlay = Overlay()
     first = Coalescer()
     first.add(price(2, "S1-0", "12.00"))
     plan1 = build_plan(first, catalog, overlay)
