@@ -79,7 +79,7 @@ def lane_config(speed: float, lines_per_s: float) -> BulkLaneConfig:
     """The lane's settings in the simulated shop's time (its clock is real, the shop's is scaled)."""
     return BulkLaneConfig(poll_initial_s=0.5 / speed, poll_max_s=2.0 / speed, poll_fine_s=0.2 / speed,
                           lines_per_s=lines_per_s * speed, op_overhead_s=1.5 / speed,
-                          look_ahead_s=4.0 / speed)
+                          look_ahead_s=2.0 / speed)
 
 
 async def urgent_changes(shop: Shop, count: int, window_s: float, latencies: list[float]) -> None:

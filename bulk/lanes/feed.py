@@ -84,23 +84,35 @@ class LinePool:
 
     async def cut(self, sizes: Sequence[int]) -> int:
         """Cut shards of these sizes (fewer lines when the pool runs dry) and add them to the journal."""
-        units: list[NewUnit] = []
+        batches: list[list[PlannedLine]] = []
         for size in sizes:
             lines = self._take(size)
             if not lines:
                 break
+            batches.append(lines)
+        if not batches:
+            return 0
+        made = await asyncio.to_thread(self._write, batches)  # one trip to a thread for every file
+        for ident, lines, _unit in made:
+            self._on_unit(ident, lines)
+        units = [unit for _, _, unit in made]
+        await self._journal.add_units(self._run_id, units)
+        self.cuts += len(units)
+        self._on_event("sharded", {"shards": len(units), "lines": sum(u.line_count for u in units)})
+        return len(units)
+
+    def _write(self, batches: list[list[PlannedLine]]) -> list[tuple[str, list[PlannedLine], NewUnit]]:
+        """The shard files of each batch and their units (blocking: runs in a worker thread)."""
+        out: list[tuple[str, list[PlannedLine], NewUnit]] = []
+        for lines in batches:
             tag = digest(lines)
             ident = f"{self._run_key}/{lines[0].kind}-{tag}"
-            shards = await asyncio.to_thread(write_shards, lines, self._directory, shards=1, prefix=tag)
+            shards = write_shards(lines, self._directory, shards=1, prefix=tag)
             for i, shard in enumerate(shards):  # one, unless the lines pass the upload size limit
                 unit_ident = ident if len(shards) == 1 else f"{ident}.{i}"
-                self._on_unit(unit_ident, [lines[n] for n in shard.line_indexes])
-                units.append(await asyncio.to_thread(from_shard_file, unit_ident, shard, inline=self._inline))
-        if units:
-            await self._journal.add_units(self._run_id, units)
-            self.cuts += len(units)
-            self._on_event("sharded", {"shards": len(units), "lines": sum(u.line_count for u in units)})
-        return len(units)
+                out.append((unit_ident, [lines[n] for n in shard.line_indexes],
+                            from_shard_file(unit_ident, shard, inline=self._inline)))
+        return out
 
     def __repr__(self) -> str:
         return f"LinePool(pooled={self.pooled}, cuts={self.cuts})"

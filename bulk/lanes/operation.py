@@ -150,11 +150,14 @@ class OperationSteps:
         free slot and start the operation there."""
         ident = claim.unit.client_identifier
         token = holding.token
-        path = await asyncio.to_thread(shard.write, self._p.workdir)
-        try:
-            staged = await self._p.port.upload(path, token_index=token)
-        finally:
-            path.unlink(missing_ok=True)
+        if claim.unit.payload_path is not None:  # the shard is a JSONL file already: send it as it is
+            staged = await self._p.port.upload(Path(claim.unit.payload_path), token_index=token)
+        else:
+            path = await asyncio.to_thread(shard.write, self._p.workdir)
+            try:
+                staged = await self._p.port.upload(path, token_index=token)
+            finally:
+                path.unlink(missing_ok=True)
         while True:
             await self._p.slots[token].acquire()
             try:

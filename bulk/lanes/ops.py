@@ -83,7 +83,7 @@ class BulkLaneConfig:
     op_overhead_s: float = 1.5  # start, CREATED -> RUNNING, detecting the end
     look_ahead_s: float = 2.0  # cut, claim and upload the next shard this long before a slot frees
     min_op_lines: int = 100  # no smaller operation is cut from a feed while it has more lines
-    tail_reserve: float = 0.1  # once all lines are known, long cuts leave this share for the end
+    tail_reserve: float = 0.15  # once all lines are known, long cuts leave this share for the end
 
     def __post_init__(self) -> None:
         if self.tokens < 1 or self.ops_per_token < 1 or self.lines_per_s <= 0 or self.min_op_lines < 1:

@@ -15,8 +15,9 @@ grows, later cuts grow with it.
 Expected ends are estimates (the shop's pace drifts, an end is seen a poll late), and the error grows
 with an operation's length. So once every line is known, long cuts hold back a ``reserve`` fraction
 of their time: the slots that free first take those lines last, sized on fresh estimates, and the run
-ends together within a short operation's error rather than a long one's. A hold-back shorter than two
-overheads is not worth the extra operation and is not made. Pure: no I/O, no clock.
+ends together within a short operation's error rather than a long one's. A hold-back shorter than
+:data:`HOLD_MIN_OVERHEADS` overheads is not worth the extra operation and is not made. Pure: no I/O,
+no clock.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+HOLD_MIN_OVERHEADS = 3.0  # a reserve shorter than this many operation overheads is not held back
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,26 +75,41 @@ def cut_sizes(
     """Lines for each slot in ``fill`` (the moments those slots free up), in the order given.
 
     ``free_at`` are the moments every *other* slot of the lane frees up (busy ones at their expected
-    finish). ``final``: no more lines will come, so a ``reserve`` fraction of long cuts is held back
-    (see the module docstring). Sizes sum to at most ``pooled``; a size is 0 only when the pool ran
-    dry. A remainder smaller than ``min_lines`` goes to the last cut rather than into an operation of
-    its own."""
+    finish). Only as many slots take part as can each get ``min_lines`` — the latest to free up sit
+    the end out rather than run an operation mostly made of overhead (or push the end back) — unless
+    the whole pool is smaller than that, when the earliest slot takes it all. ``final``: no more lines
+    will come, so a ``reserve`` fraction of long cuts is held back (see the module docstring). Sizes
+    sum to at most ``pooled``; what is left is for the busy slots once they free up (or the reserve)."""
     if pooled <= 0 or not fill:
         return [0] * len(fill)
-    begin = [max(t, now) + pace.overhead_s for t in fill]
-    others = [max(t, now) + pace.overhead_s for t in free_at]
-    end = balanced_end(begin + others, pooled, pace)
+    rate = pace.lines_per_s
+    # every slot as (when its next operation could begin, which fill slot it is or -1 for a busy one);
+    # on a tie the slot being cut now goes first
+    slots = sorted([(max(t, now) + pace.overhead_s, i) for i, t in enumerate(fill)]
+                   + [(max(t, now) + pace.overhead_s, -1) for t in free_at], key=lambda s: (s[0], s[1] < 0))
+    starts = [start for start, _ in slots]
+    taking = len(slots)  # the most slots that can each take at least min_lines
+
+    def share_of_last(k: int) -> float:
+        return (balanced_end(starts[:k], pooled, pace) - starts[k - 1]) * rate
+
+    while taking > 1 and share_of_last(taking) < min_lines:
+        taking -= 1
+    full_end = end = balanced_end(starts[:taking], pooled, pace)
     if final and reserve > 0:
-        hold = reserve * (end - min(begin))
-        if hold >= 2 * pace.overhead_s:
+        hold = reserve * (end - starts[0])
+        if hold >= HOLD_MIN_OVERHEADS * pace.overhead_s:
             end -= hold
-    sizes: list[int] = []
+    sizes = [0] * len(fill)
     left = pooled
-    for start in begin:
-        share = math.floor((end - start) * pace.lines_per_s)
-        size = min(left, max(share, min_lines))
-        if 0 < left - size < min_lines:
-            size = left
-        sizes.append(size)
-        left -= size
+    for start, i in slots[:taking]:
+        if i >= 0 and left:
+            share = math.floor((end - start) * rate + 1e-6)
+            sizes[i] = min(left, share) if share >= min_lines or taking == 1 else 0
+            left -= sizes[i]
+    if left and end == full_end and all(i >= 0 for _, i in slots[:taking]):
+        # every slot taking part is cut now: the rounding rest goes to them, earliest first
+        cut = [i for _, i in slots[:taking] if sizes[i]] or [slots[0][1]]
+        for n in range(left):
+            sizes[cut[n % len(cut)]] += 1
     return sizes

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 from bulk.clock import Clock
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "CANCELLED", "EXPIRED"})
+RECENT = 4  # poll intervals the estimated end goes by, once an operation has had that many
 
 
 class HasStatus(Protocol):
@@ -78,9 +79,18 @@ class Progress:
         t, count = self.samples[0]
         return t - count / rate
 
+    def recent_rate(self) -> float | None:
+        """Objects per second over the last :data:`RECENT` samples: the shop's pace can drift during
+        a long operation (load on its side), and the end is near the recent pace, not the average."""
+        if len(self.samples) > RECENT:
+            (t0, c0), (t1, c1) = self.samples[-RECENT - 1], self.samples[-1]
+            if c1 > c0 and t1 > t0:
+                return (c1 - c0) / (t1 - t0)
+        return self.rate()
+
     def eta(self) -> float | None:
         """When the operation should end (same clock as the samples), if it can be told yet."""
-        rate = self.rate()
+        rate = self.recent_rate()
         if not self.samples or rate is None or rate <= 0:
             return None
         t, count = self.samples[-1]

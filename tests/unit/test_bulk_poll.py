@@ -54,6 +54,17 @@ def test_the_estimate_comes_from_two_samples_else_from_the_prior() -> None:
     assert progress.running_since() == pytest.approx(9.0)  # 100 objects at 100/s before t=10
 
 
+def test_the_end_is_estimated_at_the_recent_pace_when_the_shop_slows_down() -> None:
+    progress = Progress(total=2000)
+    for t in range(10):  # 100 per second for 10 s ...
+        progress.add(float(t), 100 * t)
+    for t in range(10, 15):  # ... then 50 per second
+        progress.add(float(t), 900 + 50 * (t - 9))
+    assert progress.measured_rate() == pytest.approx(1150 / 14)  # the average since the first poll
+    assert progress.recent_rate() == pytest.approx(50.0)
+    assert progress.eta() == pytest.approx(14.0 + (2000 - 1150) / 50)
+
+
 def test_the_next_poll_is_timed_for_the_end_within_the_ceiling() -> None:
     assert next_delay(0.0, None, 0.7, fine_s=0.1, max_s=5.0) == 0.7  # no estimate: the backoff
     assert next_delay(0.0, 3.0, 0.7, fine_s=0.1, max_s=5.0) == 3.0  # sleep until the end

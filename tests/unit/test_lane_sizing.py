@@ -37,10 +37,8 @@ def test_a_later_slot_gets_fewer_lines_so_both_end_together() -> None:
     assert early + late == 1000
 
 
-def test_no_cut_is_smaller_than_min_lines_and_a_small_rest_joins_the_last() -> None:
-    assert cut_sizes([], [0.0] * 15, now=0.0, pooled=300, pace=PACE, min_lines=100) == [100] * 3 + [0] * 12
-    assert cut_sizes([], [0.0, 0.0], now=0.0, pooled=250, pace=PACE, min_lines=100) == [125, 125]
-    assert cut_sizes([], [0.0, 0.0], now=0.0, pooled=150, pace=PACE, min_lines=100) == [150, 0]
+def test_the_rounding_rest_goes_to_the_cuts_when_no_busy_slot_takes_part() -> None:
+    assert cut_sizes([], [0.0, 0.0], now=0.0, pooled=251, pace=PACE, min_lines=100) == [126, 125]
     assert cut_sizes([], [0.0], now=0.0, pooled=0, pace=PACE, min_lines=100) == [0]
 
 
@@ -66,7 +64,7 @@ def test_the_last_cuts_hold_back_a_reserve_for_the_end_only_when_worth_it() -> N
     min_lines=st.integers(min_value=1, max_value=500),
     final=st.booleans(),
 )
-def test_cuts_never_exceed_the_pool_and_only_run_dry_at_the_end(
+def test_cuts_never_exceed_the_pool_are_never_tiny_and_always_make_progress(
     busy: list[float], fill: list[float], pooled: int, min_lines: int, final: bool
 ) -> None:
     fill = sorted(fill)
@@ -74,14 +72,26 @@ def test_cuts_never_exceed_the_pool_and_only_run_dry_at_the_end(
                       reserve=0.1)
     assert len(sizes) == len(fill) and all(s >= 0 for s in sizes)
     assert sum(sizes) <= pooled
-    for i, size in enumerate(sizes):
-        if size == 0:  # a slot goes without only once the pool is empty
-            assert sum(sizes[:i]) == pooled
-        else:
-            assert size >= min(min_lines, pooled)
-    # earlier slots never get fewer lines than later ones (they run longer to the same end)
-    nonzero = [s for s in sizes if s][:-1]  # (the last may also take a small remainder)
-    assert all(a >= b for a, b in itertools.pairwise(nonzero))
+    assert all(s >= min(min_lines, pooled) for s in sizes if s)
+    # the slot that frees first takes something, when it is one being cut now
+    if pooled and fill[0] <= min(busy, default=fill[0]):
+        assert sizes[0] > 0
+    # earlier slots never get fewer lines than later ones (they run longer to the same end), but for
+    # the one-line rounding rest
+    nonzero = [s for s in sizes if s]
+    assert all(a >= b - 1 for a, b in itertools.pairwise(nonzero))
+
+
+def test_slots_too_late_for_a_worthwhile_share_sit_the_end_out() -> None:
+    # 300 lines, 15 free slots, at least 100 each: three slots take part, evenly
+    assert cut_sizes([], [0.0] * 15, now=0.0, pooled=300, pace=PACE, min_lines=100) == [100] * 3 + [0] * 12
+    # a slot free 3 s later would get under 100 lines: the earlier one takes everything
+    assert cut_sizes([], [0.0, 3.0], now=0.0, pooled=300, pace=PACE, min_lines=100) == [300, 0]
+    assert cut_sizes([], [0.0, 3.0], now=0.0, pooled=350, pace=PACE, min_lines=100) == [250, 100]
+    # a pool smaller than min_lines still goes out, to the earliest slot
+    assert cut_sizes([5.0], [0.0, 0.0], now=0.0, pooled=40, pace=PACE, min_lines=100) == [40, 0]
+    # a busy slot that frees first takes the small pool later; nothing is cut now
+    assert cut_sizes([0.0], [2.0], now=0.0, pooled=40, pace=PACE, min_lines=100) == [0]
 
 
 def test_a_pace_must_move() -> None:
