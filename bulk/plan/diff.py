@@ -99,15 +99,37 @@ class LookedUp:
         return cls(shop, bytes(flags))
 
 
+class _Amounts(dict[str, Decimal]):
+    """Money text → Decimal, each distinct text parsed once: a file has few distinct prices, and
+    parsing is most of what comparing amounts exactly costs."""
+
+    def __missing__(self, text: str) -> Decimal:
+        value = self[text] = Decimal(text)
+        return value
+
+
+class _MoneyTexts(dict[str, str]):
+    """The catalog's amount text → Money input text, as the undo file writes it: each text once."""
+
+    def __missing__(self, text: str) -> str:
+        value = self[text] = money_text(Decimal(text))
+        return value
+
+
+_MAX_CACHED = 100_000  # distinct amounts kept parsed across chunks (a shop has far fewer prices)
+
+
 @dataclass
 class Overlay:
     """Values planned by earlier chunks of this run, by variant GID: the catalog does not know them yet.
 
     Two flat maps of money text (not a dict per variant): at 1.5M variants this is the run's largest
-    state."""
+    state. It also keeps the amounts parsed so far, so each distinct price is parsed once a run."""
 
     prices: dict[str, str] = field(default_factory=dict)
     compare_ats: dict[str, str | None] = field(default_factory=dict)  # None: cleared
+    amounts: _Amounts = field(default_factory=lambda: _Amounts(), repr=False, compare=False)
+    undo_texts: _MoneyTexts = field(default_factory=lambda: _MoneyTexts(), repr=False, compare=False)
 
 
 def build_plan(
@@ -129,23 +151,6 @@ def build_plan(
     _plan_variants(plan, coalesced.variants, catalog, known, Overlay() if overlay is None else overlay)
     _plan_products(plan, dict(coalesced.products()), catalog)
     return plan
-
-
-class _Amounts(dict[str, Decimal]):
-    """Money text → Decimal, each distinct text parsed once: a file has few distinct prices, and
-    parsing is most of what comparing amounts exactly costs."""
-
-    def __missing__(self, text: str) -> Decimal:
-        value = self[text] = Decimal(text)
-        return value
-
-
-class _MoneyTexts(dict[str, str]):
-    """The catalog's amount text → Money input text, as the undo file writes it: each text once."""
-
-    def __missing__(self, text: str) -> str:
-        value = self[text] = money_text(Decimal(text))
-        return value
 
 
 def _differs(new: str | None, before: str | None, amounts: _Amounts) -> bool:
@@ -180,7 +185,10 @@ def _plan_variants(
         shop, named_before = known.shop, known.named_before
     else:
         shop, named_before = catalog.price_columns(keys), b"\x01" * len(keys)  # any may be in the overlay
-    amounts, undo_texts = _Amounts(), _MoneyTexts()
+    amounts, undo_texts = overlay.amounts, overlay.undo_texts
+    for cache in (amounts, undo_texts):
+        if len(cache) > _MAX_CACHED:
+            cache.clear()
     outcomes, unchanged = plan.outcomes, OutcomeStatus.UNCHANGED
     planned_prices, planned_compares = overlay.prices, overlay.compare_ats
     per_product: dict[str, list[tuple[dict[str, Any], tuple[RowId, ...]]]] = {}
