@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bulk.ingest import build
-from bulk.ingest.values import Rejected, is_plain_code, is_plain_money, parse_gid
+from bulk.ingest.values import Rejected, is_plain_code, is_plain_money, parse_gid, plain_money_text
 from bulk.models import PriceUpdate
 
 
@@ -61,6 +61,18 @@ class PriceRows:
             price, compare_at = self.prices[i], self.compare_ats[i]
             yield build.price(self.file, self.lines[i], sku, variant_id, Decimal(price),
                               None if compare_at is None else Decimal(compare_at), False)
+
+
+class MoneyTexts(dict[str, str]):
+    """Plain money cells → their Money text (:func:`~bulk.ingest.values.plain_money_text`), one str per
+    distinct amount: a batch then pickles each amount once and the planner hashes each once. A file
+    has few distinct prices; past 100k the table starts over."""
+
+    def __missing__(self, text: str) -> str:
+        if len(self) >= 100_000:
+            self.clear()
+        value = self[text] = plain_money_text(text)
+        return value
 
 
 def plain_price(

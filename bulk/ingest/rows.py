@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Literal
 
 from bulk.ingest import build
-from bulk.ingest.batch import PriceRows, plain_price
+from bulk.ingest.batch import MoneyTexts, PriceRows, plain_price
 from bulk.ingest.dialects import ColumnMap, Field
 from bulk.ingest.groups import MAX_IMAGES, ProductGroup
 from bulk.ingest.values import (
@@ -34,7 +34,6 @@ from bulk.ingest.values import (
     parse_money,
     parse_quantity,
     parse_url,
-    plain_money_text,
 )
 from bulk.models import Image, RowError, Update
 
@@ -77,6 +76,7 @@ class RowBuilder:
         self.counters = counters
         self._group: ProductGroup | None = None
         self._present = tuple(columns.index.items())
+        self._money_texts = MoneyTexts()
         ix = columns.index
         # Price-only files (the 1.5M-row case) take a short path for plain rows: see _feed_prices.
         fast = Field.PRICE in ix and (Field.SKU in ix or Field.VARIANT_ID in ix) and set(ix) <= _PRICE_ONLY
@@ -111,8 +111,8 @@ class RowBuilder:
             return False
         sku, variant_id, price, compare = plain
         self.counters.updates["price"] += 1
-        batch.append(line, sku, variant_id, plain_money_text(price),
-                     plain_money_text(compare) if compare else None)
+        texts = self._money_texts
+        batch.append(line, sku, variant_id, texts[price], texts[compare] if compare else None)
         return True
 
     def feed(self, line: int, cells: list[str]) -> Out:
