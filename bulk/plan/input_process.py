@@ -5,12 +5,13 @@ validating the file (a third of the work) and looking its variants up in the cat
 need nothing from the planner but the file and the catalog's path, so a child process does them for
 chunk *k+1* while the planner diffs and shards chunk *k*. What comes back is what
 ``read_updates(...).chunks(rows)`` yields — the same chunks, in file order — plus one
-:class:`~bulk.plan.diff.LookedUp` per chunk; plain price rows travel as
+:class:`~bulk.plan.diff.LookedUp` per chunk but the first, which the planner reads itself while the
+child starts (about a second: it imports the package); plain price rows travel as
 :class:`~bulk.ingest.batch.PriceRows` (lists of str: cheap to pickle). Planning gives the same result
 either way (tested). The pipe holds one chunk, so the child reads at most two chunks ahead.
 
 Small files and in-memory catalogs are read in this process (so is everything where the pipe cannot be
-passed as a file descriptor): a child costs about a second to start (it imports the package).
+passed as a file descriptor): there a child would cost more than it saves.
 
 A submission adopts it by passing ``read_chunks(path, catalog=store.path, …)`` as its source: it is an
 async iterable of chunk lists, which ``bulk.sources.chunks`` forwards as they are (docs/bulk-lane.md).
@@ -90,11 +91,11 @@ class ChunkReader:
         self._stats: IngestStatistics | None = None
         self._child: subprocess.Popen[bytes] | None = None
         self._frames: BinaryIO | None = None
+        # In this process: every chunk, or only the first while the child starts (it skips that one)
+        self._reader = read_updates(path, **_reader_kwargs(options))
+        self._local: Iterator[list[Any]] | None = self._reader.chunks(rows)
         if in_process:
-            self._reader = read_updates(path, **_reader_kwargs(options))
-            self._local: Iterator[list[Any]] | None = self._reader.chunks(rows)
             return
-        self._local = None
         # A plain child interpreter, not multiprocessing: that would re-import the caller's __main__,
         # which an unguarded script cannot survive; and not fork: the planner runs beside other threads.
         readable, writable = os.pipe()
@@ -104,7 +105,7 @@ class ChunkReader:
             stdin=subprocess.PIPE, pass_fds=(writable,), env=env)
         os.close(writable)
         self._frames = os.fdopen(readable, "rb")
-        job = (writable, path, None if catalog is None else str(catalog), rows, options)
+        job = (writable, path, None if catalog is None else str(catalog), rows, options, True)
         assert self._child.stdin is not None
         with contextlib.suppress(BrokenPipeError):  # a child that died says so at the first chunk
             self._child.stdin.write(pickle.dumps(job, protocol=5))
@@ -124,9 +125,18 @@ class ChunkReader:
     def next_chunk(self) -> list[Item] | None:
         """The next chunk, or None at the end; raises what reading raised (an :class:`InputError`…)."""
         if self._local is not None:
-            read: list[Item] | None = next(self._local, None)
+            try:
+                read: list[Item] | None = next(self._local, None)
+            except BaseException:
+                self.close()
+                raise
             self._stats = self._reader.statistics()
-            return read
+            if self._frames is None:
+                return read
+            self._reader.close()  # the child goes on from the second chunk
+            self._local = None
+            if read is not None:
+                return read
         if self._frames is None:
             return None
         header = self._frames.read(8)
@@ -182,16 +192,17 @@ def child_main() -> None:
     """The child: read the job from stdin, then read, look up and send frames until the end or an
     error, which is sent as data (our errors do not all pickle)."""
     gc.disable()  # a short life of acyclic objects: the cyclic collector would only rescan them
-    fd, path, catalog, rows, options = pickle.loads(sys.stdin.buffer.read())
+    fd, path, catalog, rows, options, skip_first = pickle.loads(sys.stdin.buffer.read())
     with os.fdopen(fd, "wb") as out:
         reader = read_updates(path, **_reader_kwargs(options))
         store = None if catalog is None else CatalogStore(catalog)
         named: set[int] = set()
         message: tuple[str, object, IngestStatistics | None]
         try:
-            for chunk in reader.chunks(rows):
+            for index, chunk in enumerate(reader.chunks(rows)):
                 looked_up = [] if store is None else [LookedUp.of_chunk(store, chunk, named)]
-                _send(out, ("chunk", [*chunk, *looked_up], reader.statistics()))
+                if index or not skip_first:  # the first was read by the planner while this one started
+                    _send(out, ("chunk", [*chunk, *looked_up], reader.statistics()))
             message = ("end", None, reader.statistics())
         except (BrokenPipeError, ConnectionResetError):
             return  # the planner stopped early and closed its end

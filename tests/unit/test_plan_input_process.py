@@ -37,11 +37,12 @@ def test_the_child_sends_what_the_reader_yields_plus_catalog_rows(files: tuple[P
         chunks = list(reader)
         stats = reader.statistics()
     expected = list(read_updates(csv_path).chunks(700))
-    assert [chunk[:-1] for chunk in chunks] == expected
+    assert [chunks[0], *(chunk[:-1] for chunk in chunks[1:])] == expected  # the first was read here
     assert stats is not None and stats.records == 3003 and stats.errors == 1
     with CatalogStore(catalog_path) as store:
         named: set[int] = set()
-        assert [chunk[-1] for chunk in chunks] == [LookedUp.of_chunk(store, c, named) for c in expected]
+        looked_up = [LookedUp.of_chunk(store, c, named) for c in expected]
+        assert [chunk[-1] for chunk in chunks[1:]] == looked_up[1:]
         by_child, by_self = StreamPlanner(store), StreamPlanner(store)
         for ours, theirs in zip(chunks, expected, strict=True):
             a, b = by_child.plan_chunk(ours), by_self.plan_chunk(theirs)
@@ -58,8 +59,9 @@ def test_a_submission_takes_the_chunks_as_its_source(files: tuple[Path, Path]) -
         return [chunk async for chunk in chunks(cast("Source", source), config)]
 
     got = asyncio.run(read())
-    assert [chunk[:-1] for chunk in got] == list(read_updates(csv_path).chunks(config.rows_of))
-    assert all(isinstance(chunk[-1], LookedUp) for chunk in got)
+    expected = list(read_updates(csv_path).chunks(config.rows_of))
+    assert [got[0], *(chunk[:-1] for chunk in got[1:])] == expected
+    assert all(isinstance(chunk[-1], LookedUp) for chunk in got[1:])
 
 
 def test_an_input_error_arrives_after_the_chunks_before_it(tmp_path: Path) -> None:
@@ -96,3 +98,13 @@ def test_async_iteration_and_small_files_in_process(files: tuple[Path, Path]) ->
 def test_a_missing_file_is_named_as_usual(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot open"), read_chunks(tmp_path / "nope.csv") as reader:
         reader.next_chunk()
+
+
+def test_an_error_in_the_first_chunk_ends_the_child(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("")
+    reader = read_chunks(path, in_process=False)
+    child = reader._child
+    with pytest.raises(InputError, match="empty"):
+        reader.next_chunk()
+    assert child is not None and child.poll() is not None
