@@ -111,7 +111,7 @@ class Submission:
         if self._options.drain:
             self._pool = LinePool(self._journal, run.run_id, run_key=run_key, directory=workdir / "shards",
                                   inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
-                                  on_event=self._on_event)
+                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
         async with asyncio.TaskGroup() as tg:
             if self._options.drain:
                 tg.create_task(lane.drain(run.run_id, until=planning_done, feed=self._pool), name="bulk-lane")

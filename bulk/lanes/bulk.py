@@ -205,8 +205,16 @@ class BulkLane:
         finally:
             self._steps.unreserve(holding)
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await keeper
+            except asyncio.CancelledError:
+                pass
+            except JournalError as exc:
+                # a renewal refused: either handled above (the work was stopped), or it lost the race
+                # with the shard's completion (the unit is done) — nothing is left to protect
+                log.info("lease renewal refused after the work ended",
+                         extra={"action": "bulk.renewal_refused", "unit": claim.unit_id,
+                                "error": type(exc).__name__})
 
     async def _keep_lease(self, claim: Claim, holding: Holding, work: asyncio.Future[None]) -> None:
         try:

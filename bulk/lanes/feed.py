@@ -51,8 +51,9 @@ class LinePool:
     """Lines of one run waiting to be cut, first planned first cut, one queue per kind."""
 
     def __init__(self, journal: Journal, run_id: int, *, run_key: str, directory: Path, inline: bool,
-                 on_unit: OnUnit, on_event: OnEvent | None = None) -> None:
+                 on_unit: OnUnit, on_event: OnEvent | None = None, min_lines: int = 1) -> None:
         self._journal = journal
+        self._min_lines = min_lines  # a kind's rest smaller than this goes with the cut before it
         self._on_event = on_event or (lambda _name, _data: None)
         self._run_id = run_id
         self._run_key = run_key
@@ -80,7 +81,9 @@ class LinePool:
             return []
         kind = next((k for k in kinds if len(self._queues[k]) >= size), kinds[0])
         queue = self._queues[kind]
-        return [queue.popleft()[1] for _ in range(min(size, len(queue)))]
+        if len(queue) - size < self._min_lines:
+            size = len(queue)  # a tiny rest of this kind would be an operation of its own later
+        return [queue.popleft()[1] for _ in range(size)]
 
     async def cut(self, sizes: Sequence[int]) -> int:
         """Cut shards of these sizes (fewer lines when the pool runs dry) and add them to the journal."""

@@ -107,9 +107,11 @@ def cut_sizes(
             share = math.floor((end - start) * rate + 1e-6)
             sizes[i] = min(left, share) if share >= min_lines or taking == 1 else 0
             left -= sizes[i]
-    if left and end == full_end and all(i >= 0 for _, i in slots[:taking]):
-        # every slot taking part is cut now: the rounding rest goes to them, earliest first
-        cut = [i for _, i in slots[:taking] if sizes[i]] or [slots[0][1]]
+    everyone_now = all(i >= 0 for _, i in slots[:taking])
+    if left and end == full_end and (everyone_now or (final and left < min_lines)):
+        # the rest is too small for an operation of its own (rounding, or nothing else will come):
+        # it goes to the cuts made now, earliest first, rather than into a last tiny operation
+        cut = [i for i, size in enumerate(sizes) if size] or [next(i for _, i in slots if i >= 0)]
         for n in range(left):
             sizes[cut[n % len(cut)]] += 1
     return sizes

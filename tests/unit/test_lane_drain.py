@@ -120,3 +120,36 @@ async def test_shards_are_cut_from_the_feed_as_slots_free_each_line_into_one(
     assert len(units) >= 3 and all(len(lines) >= 100 for lines in units.values())
     assert sorted(shop.started) == sorted(units)
     assert len(await journal.list_outcomes(run.run_id)) == 450
+
+
+async def test_a_lease_renewal_that_loses_the_race_with_completion_is_harmless(tmp_path: Path) -> None:
+    """The renewal timer fires just as the shard completes: the journal refuses the renewal (the unit
+    is done). The shard's work is over, so that refusal must not fail the run."""
+    from bulk.errors import LeaseLostError
+    from bulk.journal import Claim
+
+    clock = ManualClock(0.0)
+    config = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=0.01, poll_max_s=0.02,
+                            poll_fine_s=0.01, idle_wait_s=0.02, look_ahead_s=0.0, min_op_lines=1,
+                            lease_s=30.0)
+
+    class RacyJournal(SqliteJournal):
+        async def complete(self, claim: Claim) -> Any:
+            unit = await super().complete(claim)
+            clock.advance(config.lease_s / 3)  # the renewal timer fires right now
+            return unit
+
+        async def heartbeat(self, claim: Claim, *, lease_s: float) -> Claim:
+            raise LeaseLostError("already finished", unit_id=claim.unit_id, fence=claim.fence)
+
+    shop = ScriptedShop()
+    async with RacyJournal(tmp_path / "journal.sqlite3", clock=ManualClock(1_000.0)) as journal:
+        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+        await journal.add_units(run.run_id, [inline_unit("rk/a", range(0, 3))])
+        lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up", clock=clock)
+        drain = asyncio.create_task(lane.drain(run.run_id))
+        while not drain.done():  # the lane's own waits (polls, idle) run on the manual clock
+            await asyncio.sleep(0)
+            clock.advance(0.01)
+        await drain
+        assert len(await journal.list_outcomes(run.run_id)) == 3

@@ -68,6 +68,17 @@ async def test_cuts_take_lines_first_planned_first_cut_one_kind_per_shard(journa
         assert shard_data.load(unit).rows == [list(line.rows) for line in units[unit.client_identifier]]
 
 
+async def test_a_kinds_rest_too_small_for_an_operation_goes_with_the_cut_before_it(
+        journal: Journal, tmp_path: Path) -> None:
+    units: dict[str, list[PlannedLine]] = {}
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    pool = LinePool(journal, run.run_id, run_key="rk", directory=tmp_path / "shards", inline=False,
+                    on_unit=units.__setitem__, min_lines=3)
+    pool.add([price(p, p) for p in range(1, 6)])
+    assert await pool.cut([3]) == 1 and pool.pooled == 0  # 3 of 5 would leave 2 < 3 behind
+    assert [len(lines) for lines in units.values()] == [5]
+
+
 def test_a_shards_identity_is_a_hash_of_its_rows() -> None:
     assert digest([price(1, 1), price(2, 2)]) == digest([price(1, 1), price(2, 2)])
     assert digest([price(1, 1), price(2, 2)]) != digest([price(1, 1), price(2, 3)])

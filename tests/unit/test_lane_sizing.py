@@ -39,6 +39,9 @@ def test_a_later_slot_gets_fewer_lines_so_both_end_together() -> None:
 
 def test_the_rounding_rest_goes_to_the_cuts_when_no_busy_slot_takes_part() -> None:
     assert cut_sizes([], [0.0, 0.0], now=0.0, pooled=251, pace=PACE, min_lines=100) == [126, 125]
+    # a busy slot ending far later takes no part: once nothing more will come, a rest smaller than
+    # an operation's worth goes with this cut instead of into a last tiny operation
+    assert cut_sizes([500.0], [0.0], now=0.0, pooled=150, pace=PACE, min_lines=100, final=True) == [150]
     assert cut_sizes([], [0.0], now=0.0, pooled=0, pace=PACE, min_lines=100) == [0]
 
 
