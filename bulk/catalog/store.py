@@ -187,26 +187,36 @@ class CatalogStore:
     def _fill(self, out: PriceColumns, column: str, positions: list[int], values: list[str]) -> None:
         variant_ids, product_ids = out.variant_ids, out.product_ids
         prices, compare_ats = out.prices, out.compare_ats
-        shared: dict[str, str] = {}  # one str per distinct product and amount: less memory, pickled once
+        shared: dict[str | None, str | None] = {}  # one str per distinct product and amount: pickled once
         same = shared.setdefault
         sql = (f"SELECT j.key, v.variant_id, v.product_id, v.price, v.compare_at_price FROM json_each(?) j "
                f"JOIN variants v ON v.{column} = j.value")
         for start in range(0, len(values), _JSON_BATCH):
-            batch = json.dumps(values[start : start + _JSON_BATCH])
-            for index, variant_id, product_id, price, compare_at in self._db.execute(sql, (batch,)):
-                at = positions[start + index]
-                if at in out.ambiguous:  # a third (or later) variant with this SKU
-                    seen = out.ambiguous[at]
-                    out.ambiguous[at] = Ambiguous(seen.key, (*seen.matches, variant_id))
+            batch = values[start : start + _JSON_BATCH]
+            rows = self._db.execute(sql, (json.dumps(batch),)).fetchall()
+            at = positions[start : start + len(batch)]
+            if rows and len(rows) == len(batch) and at[-1] - at[0] == len(batch) - 1:
+                indexes, *found = zip(*rows, strict=True)
+                if indexes == tuple(range(len(batch))):  # the common case: each key once, in order
+                    span = slice(at[0], at[-1] + 1)  # ...at consecutive positions: whole columns at once
+                    variant_ids[span] = found[0]
+                    for into, taken in zip((product_ids, prices, compare_ats), found[1:], strict=True):
+                        into[span] = map(same, taken, taken)
                     continue
-                if variant_ids[at] is not None:  # a second one
-                    out.ambiguous[at] = Ambiguous(values[start + index], (str(variant_ids[at]), variant_id))
-                    variant_ids[at] = product_ids[at] = prices[at] = compare_ats[at] = None
+            for index, variant_id, product_id, price, compare_at in rows:
+                here = at[index]
+                if here in out.ambiguous:  # a third (or later) variant with this SKU
+                    seen = out.ambiguous[here]
+                    out.ambiguous[here] = Ambiguous(seen.key, (*seen.matches, variant_id))
                     continue
-                variant_ids[at] = variant_id
-                product_ids[at] = same(product_id, product_id)
-                prices[at] = price and same(price, price)
-                compare_ats[at] = compare_at and same(compare_at, compare_at)
+                if variant_ids[here] is not None:  # a second one
+                    out.ambiguous[here] = Ambiguous(batch[index], (str(variant_ids[here]), variant_id))
+                    variant_ids[here] = product_ids[here] = prices[here] = compare_ats[here] = None
+                    continue
+                variant_ids[here] = variant_id
+                product_ids[here] = same(product_id, product_id)
+                prices[here] = same(price, price)
+                compare_ats[here] = same(compare_at, compare_at)
 
     def products_by_handle(self, handles: Iterable[str]) -> dict[str, ProductRecord | Ambiguous]:
         """Resolve URL handles (unique in Shopify, but a stale cache may disagree)."""

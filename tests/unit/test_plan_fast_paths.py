@@ -91,6 +91,17 @@ def test_price_columns_line_up_with_the_keys(catalog: CatalogStore) -> None:
     assert found.ambiguous == {3: Ambiguous("DUP", (f"{variant}12", f"{variant}13"))}
 
 
+def test_price_columns_whole_or_row_by_row_agree(catalog: CatalogStore) -> None:
+    variant = "gid://shopify/ProductVariant/"
+    together = catalog.price_columns(["sku:S1", "sku:S2", f"{variant}11"])  # found at once, in order
+    apart = catalog.price_columns(["sku:S1", f"{variant}11", "sku:S2"])  # SKUs not side by side
+    assert together.variant_ids == [f"{variant}10", f"{variant}11", f"{variant}11"]
+    assert together.prices == ["10.00", "7", "7"] and together.compare_ats == ["12.5", None, None]
+    assert [apart.variant_ids[i] for i in (0, 2, 1)] == together.variant_ids
+    assert [apart.prices[i] for i in (0, 2, 1)] == together.prices
+    assert together.product_ids[0] is together.product_ids[1]  # one str per distinct product
+
+
 rows_of_prices = st.lists(
     st.tuples(st.sampled_from(["S1", "S2", "DUP", "NOPE", "gid://shopify/ProductVariant/10"]),
               st.sampled_from(["7", "7.00", "10.00", "10", "11.5", "012.5"]),
