@@ -56,6 +56,9 @@ class LaneParts:
     on_event: OnEvent
     on_outcomes: OnOutcomes
     slots: list[asyncio.Semaphore] = field(default_factory=list)  # per token: operations running
+    # control calls in flight at once: the rest of the shop's in-flight cap stays free for the urgent
+    # lane (its requests would otherwise queue behind a burst of polls, uploads and starts)
+    calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     operations: list[OpStatus] = field(default_factory=list)  # every operation that ended here
 
 
@@ -64,9 +67,10 @@ class OperationSteps:
 
     def __init__(self, parts: LaneParts) -> None:
         self._p = parts
+        config = parts.config
         if not parts.slots:
-            config = parts.config
             parts.slots.extend(asyncio.Semaphore(config.ops_per_token) for _ in range(config.tokens))
+        parts.calls = asyncio.Semaphore(config.max_control_calls)
 
     def unreserve(self, holding: Holding) -> None:
         """The shard no longer waits for a slot of its token (it started, or gave up)."""
@@ -140,7 +144,8 @@ class OperationSteps:
     async def _find(self, ident: str) -> tuple[int, str] | None:
         """Where an operation with this client identifier already runs (any token), if anywhere."""
         for token in range(self._p.config.tokens):
-            op = await self._p.port.find(ident, token_index=token)
+            async with self._p.calls:
+                op = await self._p.port.find(ident, token_index=token)
             if op is not None:
                 return token, op
         return None
@@ -151,11 +156,13 @@ class OperationSteps:
         ident = claim.unit.client_identifier
         token = holding.token
         if claim.unit.payload_path is not None:  # the shard is a JSONL file already: send it as it is
-            staged = await self._p.port.upload(Path(claim.unit.payload_path), token_index=token)
+            async with self._p.calls:
+                staged = await self._p.port.upload(Path(claim.unit.payload_path), token_index=token)
         else:
             path = await asyncio.to_thread(shard.write, self._p.workdir)
             try:
-                staged = await self._p.port.upload(path, token_index=token)
+                async with self._p.calls:
+                    staged = await self._p.port.upload(path, token_index=token)
             finally:
                 path.unlink(missing_ok=True)
         while True:
@@ -166,7 +173,9 @@ class OperationSteps:
                 # journal round trip on the path from a free slot to the start.
                 if self._p.clock.now() - holding.renewed_at >= self._p.config.lease_s / 4:
                     claim = await self.renew(claim, holding)
-                op = await self._p.port.start(shard.kind, staged, client_identifier=ident, token_index=token)
+                async with self._p.calls:
+                    op = await self._p.port.start(shard.kind, staged, client_identifier=ident,
+                                                  token_index=token)
             except LimitReachedError:
                 # another worker or app run holds this token's slots: back off, then look again
                 self._p.slots[token].release()
@@ -199,7 +208,11 @@ class OperationSteps:
             if eta - self._p.clock.now() <= look_ahead:
                 self._p.wake()  # time to prepare the shard for this slot
 
-        final = await poll_with_estimate(lambda: self._p.port.status(op, token_index=token), self._p.clock,
+        async def poll() -> OpStatus:
+            async with self._p.calls:
+                return await self._p.port.status(op, token_index=token)
+
+        final = await poll_with_estimate(poll, self._p.clock,
                                          progress, initial_s=self._p.config.poll_initial_s,
                                          max_s=self._p.config.poll_max_s, fine_s=self._p.config.poll_fine_s,
                                          on_estimate=estimated)

@@ -84,10 +84,13 @@ class BulkLaneConfig:
     look_ahead_s: float = 2.0  # cut, claim and upload the next shard this long before a slot frees
     min_op_lines: int = 100  # no smaller operation is cut from a feed while it has more lines
     tail_reserve: float = 0.15  # once all lines are known, long cuts leave this share for the end
+    max_control_calls: int = 4  # polls, uploads and starts in flight at once (the shop's cap is 8)
 
     def __post_init__(self) -> None:
-        if self.tokens < 1 or self.ops_per_token < 1 or self.lines_per_s <= 0 or self.min_op_lines < 1:
-            raise ValueError("tokens, ops_per_token, lines_per_s and min_op_lines must be positive")
+        if min(self.tokens, self.ops_per_token, self.min_op_lines, self.max_control_calls) < 1 \
+                or self.lines_per_s <= 0:
+            raise ValueError("tokens, ops_per_token, lines_per_s, min_op_lines and max_control_calls "
+                             "must be positive")
 
 
 def encode_remote(token_index: int, op_id: str) -> str:

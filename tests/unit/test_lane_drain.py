@@ -124,7 +124,7 @@ async def test_shards_are_cut_from_the_feed_as_slots_free_each_line_into_one(
 
 async def test_a_lease_renewal_that_loses_the_race_with_completion_is_harmless(tmp_path: Path) -> None:
     """The renewal timer fires just as the shard completes: the journal refuses the renewal (the unit
-    is done). The shard's work is over, so that refusal must not fail the run."""
+    is done: LeaseLostError). The shard's work is over, so that refusal must not fail the run."""
     from bulk.errors import LeaseLostError
     from bulk.journal import Claim
 
@@ -134,13 +134,18 @@ async def test_a_lease_renewal_that_loses_the_race_with_completion_is_harmless(t
                             lease_s=30.0)
 
     class RacyJournal(SqliteJournal):
+        done = False
+
         async def complete(self, claim: Claim) -> Any:
             unit = await super().complete(claim)
+            self.done = True
             clock.advance(config.lease_s / 3)  # the renewal timer fires right now
             return unit
 
         async def heartbeat(self, claim: Claim, *, lease_s: float) -> Claim:
-            raise LeaseLostError("already finished", unit_id=claim.unit_id, fence=claim.fence)
+            if self.done:  # what the journal answers for a finished unit, before the lane moves on
+                raise LeaseLostError("already finished", unit_id=claim.unit_id, fence=claim.fence)
+            return await super().heartbeat(claim, lease_s=lease_s)
 
     shop = ScriptedShop()
     async with RacyJournal(tmp_path / "journal.sqlite3", clock=ManualClock(1_000.0)) as journal:
