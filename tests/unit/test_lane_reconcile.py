@@ -1,0 +1,49 @@
+"""Reconciling a finished operation's results (``bulk.lanes.reconcile``): by line number, retries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from bulk.clock import ManualClock
+from bulk.journal import NewUnit, SqliteJournal, UnitKind, UnitState
+from bulk.lanes.reconcile import reconcile
+from bulk.lanes.shard_data import ShardData
+
+
+def shard(file: str, lines: int) -> ShardData:
+    return ShardData("variants", [b"{}\n"] * lines, [[(file, n)] for n in range(lines)])
+
+
+async def results_of(lines: list[int]) -> Any:
+    async def results(_url: str) -> AsyncIterator[dict[str, Any]]:
+        for n in lines:
+            yield {"data": {"productVariantsBulkUpdate": {"userErrors": []}}, "__lineNumber": n}
+    return results
+
+
+async def test_lines_an_operation_never_ran_are_retried_then_rejected_and_then_not_counted_as_retried(
+        tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.sqlite3", clock=ManualClock(1_000.0)) as journal:
+        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+        await journal.add_units(run.run_id, [
+            NewUnit(UnitKind.BULK_SHARD, "rk/a", 3, payload={"kind": "variants", "lines": ["{}"] * 3,
+                                                              "rows": [[["f", n]] for n in range(3)]}),
+            NewUnit(UnitKind.BULK_SHARD, "rk/b/retry/retry", 3, payload={
+                "kind": "variants", "lines": ["{}"] * 3, "rows": [[["g", n]] for n in range(3)]})])
+        first, last = await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=60, limit=2, run_id=run.run_id)
+        # a first attempt that ran lines 2 and 0 (in that order): line 1 goes round again
+        retried = await reconcile(await results_of([2, 0]), journal, first, status="FAILED", error_code="X",
+                                  urls=("u",), shard=shard("f", 3), max_attempts=3)
+        assert retried == 1
+        units = {u.client_identifier: u for u in await journal.list_units(run.run_id)}
+        assert units["rk/a/retry"].state is UnitState.PENDING and units["rk/a/retry"].line_count == 1
+        # a third attempt that ran nothing: its lines are rejected, and nothing is left in flight
+        retried = await reconcile(await results_of([]), journal, last, status="FAILED", error_code="X",
+                                  urls=(None,), shard=shard("g", 3), max_attempts=3)
+        assert retried == 0
+        outcomes = {(o.file, o.line): o for o in await journal.list_outcomes(run.run_id)}
+        assert {outcomes[("f", n)].status.value for n in (0, 2)} == {"applied"} and ("f", 1) not in outcomes
+        reason = "not applied after 3 bulk operations (FAILED X)"
+        assert [outcomes[("g", n)].reason for n in range(3)] == [reason] * 3
