@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from types import SimpleNamespace
+from typing import Any
 
 from rich.console import Console
 
@@ -13,7 +14,7 @@ from bulk.cli.submit_progress import SubmitProgress, describe
 ROUTE = SimpleNamespace(kind="bulk", eta_bulk_s=12.0, eta_direct_s=80.0, shards=2)
 
 
-def plan(lines: int, rows: int, unchanged: int, rejected: int) -> dict[str, object]:
+def plan(lines: int, rows: int, unchanged: int, rejected: int) -> dict[str, Any]:
     stats = {"lines": lines, "rows_in_lines": rows, "unchanged": unchanged, "rejected": rejected}
     return {"plan": stats, "route": ROUTE}
 
@@ -48,7 +49,7 @@ def test_a_log_gets_one_plain_line_per_event_but_not_per_line() -> None:
 
 
 def test_every_lane_event_has_a_sentence() -> None:
-    events = {
+    events: dict[str, dict[str, object]] = {
         "shard_started": {"token": 2, "lines": 5},
         "shard_adopted": {"op": "gid://shopify/BulkOperation/1"},
         "shard_done": {"status": "COMPLETED", "lines": 5},
