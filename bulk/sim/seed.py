@@ -8,7 +8,9 @@ generated catalog does not already have becomes a product after the generated on
 Grouping, in file order (documented in docs/simulator.md):
 
 - a handle opens a product; SKUs on the same line or on later lines (Shopify's product CSV puts a
-  product's variant rows after its first row) are its variants, until the next handle;
+  product's variant rows after its first row) are its variants, until the next handle; a handle
+  seen again takes the SKUs after it back to its product, and a handle the generated catalog has
+  ends the current product (its SKUs are then one product each, as below);
 - SKUs before any handle (a ``sku,price`` file) are each a product of their own — the rehearsal then
   sends one line per SKU, an upper bound on the real shop's lines;
 - at most :data:`MAX_VARIANTS` per product (the simulator's GID scheme); more SKUs under one handle
@@ -46,6 +48,7 @@ class CatalogSeed:
             sku: (i, v) for i, prod in enumerate(self.products) for v, sku in enumerate(prod.skus)
         }
         self._by_handle = {prod.handle: i for i, prod in enumerate(self.products)}
+        self._variants = sum(max(1, len(prod.skus)) for prod in self.products)
 
     def __len__(self) -> int:
         return len(self.products)
@@ -63,8 +66,8 @@ class CatalogSeed:
         return max(1, len(self.products[index].skus))
 
     def variants(self) -> int:
-        """How many variants the seeded products have."""
-        return sum(self.variant_count(i) for i in range(len(self.products)))
+        """How many variants the seeded products have (counted once: ``total_variants`` asks often)."""
+        return self._variants
 
     def __repr__(self) -> str:
         return f"CatalogSeed(products={len(self.products)}, variants={self.variants()})"
@@ -74,34 +77,32 @@ def seed_from_keys(
     keys: Iterable[tuple[str, str]], *, known_sku: Callable[[str], bool], known_handle: Callable[[str], bool]
 ) -> CatalogSeed:
     """Build the seed from ``("sku" | "handle", value)`` pairs in file order (see the module doc)."""
-    products: list[tuple[str, list[str]]] = []
-    seen: set[tuple[str, str]] = set()
-    current: int | None = None  # index of the product SKUs join; None before the first handle
-    continuation: dict[str, int] = {}  # handle -> number of its products so far
+    products: list[tuple[str, int, list[str]]] = []  # (handle, continuation number, skus)
+    latest: dict[str, int] = {}  # handle -> index of its newest product (the one SKUs join)
+    seen_skus: set[str] = set()
+    current: int | None = None  # the product SKUs join; None before a new handle
     for what, value in keys:
-        if (what, value) in seen:
-            continue
-        seen.add((what, value))
         if what == "handle":
-            if not known_handle(value):
-                products.append((value, []))
-                current = len(products) - 1
-                continuation[value] = 1
+            if known_handle(value):
+                current = None  # the generated catalog has it: its SKUs cannot become variants of it
+            elif value in latest:
+                current = latest[value]
+            else:
+                products.append((value, 1, []))
+                current = latest[value] = len(products) - 1
             continue
-        if known_sku(value):
+        if value in seen_skus or known_sku(value):
             continue
+        seen_skus.add(value)
         if current is None:
-            products.append((_sku_handle(value), [value]))
+            products.append((_sku_handle(value), 1, [value]))
             continue
-        handle, skus = products[current]
+        handle, number, skus = products[current]
         if len(skus) == MAX_VARIANTS:
-            base = handle.rsplit("--", 1)[0] if continuation.get(handle) is None else handle
-            continuation[base] += 1
-            products.append((f"{base}--{continuation[base]}", []))
-            current = len(products) - 1
-            skus = products[current][1]
-        skus.append(value)
-    return CatalogSeed([SeedProduct(handle, tuple(skus)) for handle, skus in products])
+            products.append((handle, number + 1, []))
+            current = latest[handle] = len(products) - 1
+        products[current][2].append(value)
+    return CatalogSeed([SeedProduct(h if n == 1 else f"{h}--{n}", tuple(skus)) for h, n, skus in products])
 
 
 def seed_from_files(

@@ -19,6 +19,16 @@ def test_a_handle_opens_a_product_and_the_following_skus_are_its_variants() -> N
     assert got.products == (SeedProduct("shirt", ("S-1", "S-2")), SeedProduct("hat", ("H-1",)))
 
 
+def test_a_handle_seen_again_takes_its_skus_back_and_a_generated_one_ends_the_product() -> None:
+    got = seed([("handle", "shirt"), ("sku", "S-1"), ("handle", "hat"), ("sku", "H-1"),
+                ("handle", "shirt"), ("sku", "S-2"), ("handle", "product-2"), ("sku", "P-9")])  # fmt: skip
+    assert got.products == (
+        SeedProduct("shirt", ("S-1", "S-2")),
+        SeedProduct("hat", ("H-1",)),
+        SeedProduct("sku-p-9", ("P-9",)),
+    )
+
+
 def test_skus_before_any_handle_are_one_product_each() -> None:
     got = seed([("sku", "A"), ("sku", "B/1"), ("handle", "later"), ("sku", "C")])
     assert [p.skus for p in got.products] == [("A",), ("B/1",), ("C",)]
