@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from aiolimiter import AsyncLimiter
 
+from bench._stats import percentile
 from bulk.clock import ScaledClock
 from bulk.models import Lane
 from bulk.scheduler import Scheduler
@@ -222,7 +223,6 @@ async def _run_strategy(name: str, args: argparse.Namespace) -> dict[str, Any]:
     elapsed = stats["clock"] - started
     totals = stats["totals"]
     payable = sum(t["maximum_available"] + t["restore_rate"] * elapsed for t in stats["tokens"])
-    waits.sort()
     return {
         "utilization": round(totals["cost_spent"] / payable, 4),
         "throttled_ratio": round(totals["throttled"] / max(1, totals["requests"]), 4),
@@ -235,14 +235,10 @@ async def _run_strategy(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "unspent_at_end": round(sum(t["currently_available"] for t in stats["tokens"]), 1),
         "urgent_requests": len(waits),
         # from wanting to send to the answer, shop milliseconds (the request's own latency included)
-        "urgent_p50_ms": _percentile(waits, 0.50),
-        "urgent_p99_ms": _percentile(waits, 0.99),
-        "urgent_max_ms": _percentile(waits, 1.0),
+        "urgent_p50_ms": round(percentile(waits, 50), 1) if waits else None,
+        "urgent_p99_ms": round(percentile(waits, 99), 1) if waits else None,
+        "urgent_max_ms": round(max(waits), 1) if waits else None,
     }
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
 
 
 def admissions_per_s(n: int = 20000) -> float:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bench._stats import percentile
 from bulk.errors import ShopifyError, ThrottledError
 from bulk.lanes.urgent import InventoryStatus
 from bulk.models import Lane
@@ -53,14 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--warmup", type=float, default=40.0, help="max seconds to drain the buckets first")
     parser.add_argument("--strategy", choices=["both", "ours", "seed"], default="both")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def _price_update(p: int) -> tuple[dict[str, Any], float]:
@@ -151,14 +144,14 @@ async def _run_strategy(
     samples_ms = [s * 1000 for s in probe.samples]
     return {
         f"{name}_urgent_p50_ms": round(statistics.median(latencies), 1),
-        f"{name}_urgent_p99_ms": round(_percentile(latencies, 99), 1),
+        f"{name}_urgent_p99_ms": round(percentile(latencies, 99), 1),
         f"{name}_urgent_max_ms": round(max(latencies), 1),
-        f"{name}_sim_latency_ms": round(_percentile(own_ms, 99), 1),
+        f"{name}_sim_latency_ms": round(percentile(own_ms, 99), 1),
         f"{name}_sim_latency_p50_ms": round(statistics.median(own_ms), 1) if own_ms else None,
         f"{name}_urgent_overhead_p50_ms": round(statistics.median(overhead_ms), 1) if overhead_ms else None,
-        f"{name}_urgent_overhead_p99_ms": round(_percentile(overhead_ms, 99), 1),
+        f"{name}_urgent_overhead_p99_ms": round(percentile(overhead_ms, 99), 1),
         f"{name}_sim_latency_all_p50_ms": round(statistics.median(samples_ms), 1),
-        f"{name}_sim_latency_all_p99_ms": round(_percentile(samples_ms, 99), 1),
+        f"{name}_sim_latency_all_p99_ms": round(percentile(samples_ms, 99), 1),
         f"{name}_background_requests": next(background_done),
         f"{name}_warmup_s": round(warmup, 1),
         f"{name}_bucket_levels_end": [round(t["currently_available"]) for t in stats["tokens"]],
