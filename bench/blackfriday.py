@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import random
 import statistics
@@ -46,10 +45,10 @@ from bench._simproc import sim_server, sim_stats
 from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
-from bulk.ingest import read_updates
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.runner import SubmitRequest, run_submission, shop_id
 from bulk.shop import Shop
+from bulk.sources_files import FileInput
 
 TOKENS = "bf-a,bf-b,bf-c"
 SLOTS = 15  # 3 tokens × 5 bulk operations (API 2026-01+)
@@ -113,7 +112,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             request = SubmitRequest(file=root / "prices.csv", shop=url, route="bulk", state_dir=state,
                                     journal=str(state / "journal.sqlite3"), sync_catalog="never",
                                     lane=lane_config(args.speed, args.bulk_lines_per_s))
-            source = itertools.chain(read_updates(root / "prices.csv"), read_updates(root / "images.jsonl"))
+            source = FileInput(paths=(root / "prices.csv", root / "images.jsonl"), in_process=False)
             async with Shop.connect(url, TOKENS) as shop:
                 started = time.perf_counter()
                 sim_cpu_before = server.cpu_s()

@@ -3,7 +3,8 @@
 ``bulk submit`` and ``Shop.submit`` both end up in :func:`submit_file` / :func:`run_submission`, so the
 CLI stays a thin shell and the library is the one path. For ``sim://`` shops the state (journal, catalog
 cache, shards) goes to a throwaway directory unless one is given: a fresh simulated shop has nothing to
-resume.
+resume. Files are handed over as a :class:`~bulk.sources_files.FileInput` and opened here, after the
+catalog sync: they are read in a second process that looks the catalog up (:mod:`bulk.sources_files`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import aiohttp
 from bulk.catalog import CatalogStore
 from bulk.catalog.sync import sync_catalog
 from bulk.errors import ConfigError, InputError
-from bulk.ingest import read_updates
 from bulk.journal import open_journal
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.lanes.shop_port import ShopBulkOps
@@ -34,6 +34,7 @@ from bulk.plan import ShopProfile
 from bulk.shop import Shop, ShopConfig
 from bulk.shopify.endpoint import parse_tokens
 from bulk.sources import Source
+from bulk.sources_files import FileInput, ReaderOptions
 from bulk.sources_sql import sql_source
 from bulk.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 
@@ -86,7 +87,7 @@ async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None
     if not request.shop:
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP), or --shop sim://")
     emit = on_event or (lambda _name, _data: None)
-    source: Source
+    source: Source | FileInput
     if request.from_sql is not None:
         if not request.sql_url:
             raise ConfigError("--from-sql needs the database to run it on: --sql-url postgresql://… "
@@ -98,8 +99,8 @@ async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None
     else:
         if not request.file.is_file():
             raise InputError("no such file", file=str(request.file), line=0)
-        source = read_updates(request.file, dialect=request.dialect, max_errors=request.max_errors,
-                              location=request.location)
+        source = FileInput(paths=(request.file,), options=ReaderOptions(
+            dialect=request.dialect, max_errors=request.max_errors, location=request.location))
         input_name = str(request.file)
     async with shop_session(request.shop or "", request.tokens, redis_url=request.redis_url,
                             max_in_flight=request.max_in_flight) as shop:
@@ -127,12 +128,16 @@ async def shop_session(
 async def run_submission(
     shop: Shop,
     request: SubmitRequest,
-    source: Source,
+    source: Source | FileInput,
     *,
     input_name: str,
     on_event: OnEvent,
 ) -> SubmissionResult:
-    """Run one submission on an open shop (the library's ``shop.submit`` goes through here too)."""
+    """Run one submission on an open shop (the library's ``shop.submit`` goes through here too).
+
+    ``source``: updates (any iterable or async iterable, see :mod:`bulk.sources`), or files — a
+    :class:`~bulk.sources_files.FileInput`, opened here once the catalog is synced and closed when the
+    run ends, however it ends."""
     with contextlib.ExitStack() as stack:
         simulated = shop.sim is not None
         state_dir = request.state_dir
@@ -164,10 +169,15 @@ async def run_submission(
                     inline_shards=request.enqueue, drain=not request.enqueue)
                 run_key = request.run_key
                 if run_key is None:
+                    paths, read = _input_paths(input_name), {"dialect": request.dialect,
+                                                             "location": request.location}
+                    if isinstance(source, FileInput):
+                        paths, read = list(source.paths), source.run_key_options()
                     run_key = await asyncio.to_thread(
-                        run_key_for, _input_paths(input_name), key,
-                        {"route": request.route, "dialect": request.dialect, "location": request.location,
-                         "input": input_name})
+                        run_key_for, paths, key, {"route": request.route, **read, "input": input_name})
+                if isinstance(source, FileInput):  # after the sync: the reading process looks it up
+                    source = stack.enter_context(
+                        source.open(catalog=catalog.path, rows=options.read_ahead.rows_of))
                 submission = Submission(
                     requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
                     inventory=_inventory_sender(shop), on_event=on_event)

@@ -4,7 +4,7 @@
 iterable of update models (or of lists of them — a batch per slow query is fine). The run reads its
 source ahead concurrently with planning and sending (see :mod:`bulk.sources`), records everything in
 the journal, and hands back a :class:`RunHandle` at once. The CLI's ``bulk submit`` is the same path
-with a file reader as the source.
+with files as the source (a :class:`~bulk.sources_files.FileInput`, which ``updates`` may be too).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bulk.models import OutcomeStatus
 from bulk.runner import SubmitRequest, run_submission
 from bulk.sources import Source
+from bulk.sources_files import FileInput
 from bulk.submission import SubmissionResult
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class RunHandle:
 
 def start_run(
     shop: Shop,
-    updates: Source,
+    updates: Source | FileInput,
     *,
     name: str = "library",
     run_key: str | None = None,

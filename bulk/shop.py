@@ -37,6 +37,7 @@ from bulk.shopify.transport import Transport, TransportConfig
 if TYPE_CHECKING:
     from bulk.runs import RunHandle
     from bulk.sources import Source as UpdateSource
+    from bulk.sources_files import FileInput
 
 InventoryChange = InventoryUpdate | Mapping[str, Any]
 
@@ -152,7 +153,7 @@ class Shop:
 
     def submit(
         self,
-        updates: UpdateSource,
+        updates: UpdateSource | FileInput,
         *,
         name: str = "library",
         run_key: str | None = None,
@@ -163,7 +164,9 @@ class Shop:
         """Apply mass changes (prices, descriptions, images; inventory goes to the urgent lane).
 
         ``updates``: an iterable or async iterable of update models (or of lists of them — a slow
-        query's batches), read ahead while earlier batches are planned and sent. Returns at once with a
+        query's batches), read ahead while earlier batches are planned and sent; or files,
+        ``FileInput(paths=(Path("prices.csv"),))`` from :mod:`bulk.sources_files`, read and validated in a
+        second process so this one stays responsive. Returns at once with a
         :class:`~bulk.runs.RunHandle`: ``progress()``, ``await run.wait()``, ``outcomes()``,
         ``cancel()``. Give ``run_key`` to make a re-submission resume instead of starting again."""
         from bulk.runs import start_run
@@ -291,7 +294,7 @@ def set_inventory(
 def submit_sync(
     shop: str,
     tokens: str | Sequence[str] | None,
-    updates: UpdateSource,
+    updates: UpdateSource | FileInput,
     *,
     config: ShopConfig | None = None,
     **options: Any,

@@ -11,8 +11,11 @@ never stalls the senders: total time approaches max(source time, send time) inst
 
 Accepted sources: any iterable of updates / row errors (file readers; pulled in a worker thread since
 parsing is CPU work), or any async iterable yielding updates, row errors or sequences of them
-(a library caller's generator, a SQL cursor). A chunk is flushed when it is full, when the source
-yields a sequence (a batch boundary), or when the source has been idle for ``flush_after_s``.
+(a library caller's generator, a SQL cursor, the chunks of files read in a second process:
+:mod:`bulk.sources_files`, whose chunks also hold :class:`~bulk.ingest.batch.PriceRows` column batches
+and the chunk's :class:`~bulk.plan.diff.LookedUp` catalog rows). A chunk is flushed when it is full,
+when the source yields a sequence (a batch boundary: a source of lists only gets its lists back as
+chunks), or when the source has been idle for ``flush_after_s``.
 """
 
 from __future__ import annotations
@@ -23,15 +26,18 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bulk.errors import BulkError
+from bulk.ingest.batch import PriceRows
 from bulk.models import RowError, Update
+from bulk.plan.diff import LookedUp
 from bulk.plan.gcpause import cyclic_gc_paused
 
-Item = Update | RowError
+Item = Update | RowError | PriceRows | LookedUp  # what StreamPlanner.plan_chunk takes
 Source = Iterable[Item] | AsyncIterable[Item | Sequence[Item]]
 
 
 class SourceError(BulkError):
-    """The source raised part-way; what it yielded before is planned and reported."""
+    """The source raised part-way; what it yielded before is planned and reported. ``items_read``
+    counts rows (each row of a :class:`~bulk.ingest.batch.PriceRows` batch)."""
 
     def __init__(self, message: str, *, items_read: int) -> None:
         self.items_read = items_read
@@ -147,13 +153,13 @@ async def _produce_async(source: AsyncIterable[Item | Sequence[Item]], queue: as
                 raise got
             if isinstance(got, Sequence) and not isinstance(got, str):
                 batch = list(got)
-                counter[0] += len(batch)
+                counter[0] += _rows(batch)
                 chunk.extend(batch)  # a batch boundary: flush now
                 await queue.put(chunk)
                 chunk = []
                 continue
-            assert isinstance(got, Update | RowError)
-            counter[0] += 1
+            assert isinstance(got, Update | RowError | PriceRows | LookedUp)
+            counter[0] += _rows([got])
             chunk.append(got)
             if len(chunk) >= config.rows_of(flushed):
                 await queue.put(chunk)
@@ -164,3 +170,11 @@ async def _produce_async(source: AsyncIterable[Item | Sequence[Item]], queue: as
     finally:
         puller.cancel()
         await asyncio.gather(puller, return_exceptions=True)
+
+
+def _rows(batch: list[Item]) -> int:
+    """Input rows in ``batch``: a PriceRows batch is many, a chunk's catalog rows none."""
+    kinds = set(map(type, batch))  # in C: a chunk of 50k models is not walked in Python on the event loop
+    if PriceRows not in kinds and LookedUp not in kinds:
+        return len(batch)
+    return sum(len(item) if isinstance(item, PriceRows) else not isinstance(item, LookedUp) for item in batch)

@@ -18,7 +18,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -26,6 +25,7 @@ from bulk.clock import Clock
 from bulk.errors import JournalError
 from bulk.journal import migrations
 from bulk.journal._base import JournalBase, Row
+from bulk.journal.priority_thread import BACKGROUND, FIRST, LAST, PriorityThread
 from bulk.journal.records import (
     AppliedValue,
     Claim,
@@ -69,18 +69,18 @@ class SqliteJournal(JournalBase):
         self._clock: Clock = clock or WallClock()
         self._sql = migrations.queries("sqlite")
         self._db: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: PriorityThread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
         """Open (creating the file and its folder if needed) and migrate."""
         if self._open:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-journal")
+        self._executor = PriorityThread("bulk-journal")
         try:
             self._schema_version = await self._in_thread(self._open_db)
         except BaseException:
-            self._executor.shutdown(wait=False)
+            self._executor.shutdown()
             self._executor = None
             raise
         self._open = True
@@ -109,10 +109,10 @@ class SqliteJournal(JournalBase):
             return
         executor, self._open = self._executor, False
         try:
-            await self._in_thread(self._close_db)
+            await self._in_thread(self._close_db, priority=LAST)
         finally:
             self._executor = None
-            executor.shutdown(wait=False)
+            executor.shutdown()
 
     def _close_db(self) -> None:
         if self._db is not None:
@@ -123,17 +123,18 @@ class SqliteJournal(JournalBase):
         await self.open()
         return self
 
-    async def _in_thread(self, fn: Callable[[], T]) -> T:
+    async def _in_thread(self, fn: Callable[[], T], *, priority: int = FIRST) -> T:
         if self._executor is None:
             raise JournalError(f"journal {self._location} is not open")
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+            return await asyncio.wrap_future(self._executor.submit(fn, priority))
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self._location}: {exc}") from exc
 
-    async def _txn(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
-        """Run ``fn(db, now)`` on the journal thread in one immediate transaction."""
-        return await self._in_thread(functools.partial(self._write, fn))
+    async def _txn(self, fn: Callable[[sqlite3.Connection, float], T], *, priority: int = FIRST) -> T:
+        """Run ``fn(db, now)`` on the journal thread in one immediate transaction (``BACKGROUND``: a
+        bulk record, run after the calls of priority ``FIRST`` waiting then)."""
+        return await self._in_thread(functools.partial(self._write, fn), priority=priority)
 
     def _write(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
         """Run ``fn(db, now)`` in one immediate transaction (on the journal thread)."""
@@ -240,7 +241,7 @@ class SqliteJournal(JournalBase):
                 raise self.conflict_error(run_id, conflict)  # _write rolls the batch back
             return inserted
 
-        inserted = await self._txn(txn)
+        inserted = await self._txn(txn, priority=BACKGROUND)
         self._outcomes_recorded += inserted
         return inserted
 
@@ -267,7 +268,7 @@ class SqliteJournal(JournalBase):
             db.executemany(sql["applied_stage"], staged)
             db.execute(sql["applied_insert"], {"run_id": run_id, "now": now})
 
-        await self._txn(txn)
+        await self._txn(txn, priority=BACKGROUND)
         return len(staged)
 
     async def applied_values(

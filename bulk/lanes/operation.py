@@ -110,9 +110,9 @@ class OperationSteps:
         else:
             token, op = await self._launch(shard, claim, holding)
             launched_at = self._p.clock.now()
-            claim = await self._p.journal.mark_submitted(claim, encode_remote(token, op))
             self._p.on_event("shard_started", {"shard": unit.client_identifier, "token": token, "op": op,
                                              "lines": unit.line_count})
+            claim = await self._p.journal.mark_submitted(claim, encode_remote(token, op))
         try:
             final = await self._poll(op, token, unit.line_count, launched_at=launched_at)
         finally:
@@ -120,7 +120,8 @@ class OperationSteps:
             self._p.slots[token].release()
             self._p.wake()  # the slot is free now; reconciling happens beside the next operation
         self._p.operations.append(final)
-        self._p.on_event("op_finished", {"op": op, "status": final.status, "objects": final.object_count})
+        self._p.on_event("op_finished", {"op": op, "status": final.status, "objects": final.object_count,
+                                       "ident": unit.client_identifier, "lines": unit.line_count})
         retried = await reconcile(self._p.port.results, self._p.journal, claim, status=final.status,
                                   error_code=final.error_code, urls=(final.url, final.partial_url),
                                   shard=shard, max_attempts=self._p.config.max_attempts,

@@ -13,8 +13,9 @@ either way (tested). The pipe holds one chunk, so the child reads at most two ch
 Small files and in-memory catalogs are read in this process (so is everything where the pipe cannot be
 passed as a file descriptor): there a child would cost more than it saves.
 
-A submission adopts it by passing ``read_chunks(path, catalog=store.path, …)`` as its source: it is an
-async iterable of chunk lists, which ``bulk.sources.chunks`` forwards as they are (docs/bulk-lane.md).
+``bulk submit`` reads its files through it (:mod:`bulk.sources_files`, docs/bulk-lane.md): a
+:class:`ChunkReader` is an async iterable of chunk lists, which ``bulk.sources.chunks`` forwards as they
+are.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,12 +64,16 @@ def read_chunks(
     rows: int | Callable[[int], int] = 50_000,
     options: ReaderOptions | None = None,
     in_process: bool | None = None,
+    first_input: bool = True,
 ) -> ChunkReader:
     """The chunks of ``path`` for :meth:`bulk.plan.stream.StreamPlanner.plan_chunk`, read in a child
     process (``in_process``: None decides by file size), each with the catalog rows of its variants
     when ``catalog`` names a catalog file. ``rows`` as for :meth:`bulk.ingest.UpdateReader.chunks` (a
     function must pickle: a module-level one, or a method of a picklable object such as
-    ``bulk.sources.ReadAhead.rows_of``). Use as a context manager, or :meth:`ChunkReader.close`."""
+    ``bulk.sources.ReadAhead.rows_of``). ``first_input=False``: files read before this one in the same
+    run may have named any variant, so the child flags each as named before (see
+    :class:`~bulk.plan.diff.LookedUp`: it cannot know what another process saw). Use as a context
+    manager, or :meth:`ChunkReader.close`."""
     options = options or ReaderOptions()
     if os.name != "posix":
         in_process = True  # the child's pipe is passed as a POSIX file descriptor
@@ -78,16 +84,22 @@ def read_chunks(
             in_process = True  # the reader names the problem as usual
     if catalog is not None and str(catalog) == ":memory:":
         catalog = None  # another process cannot see it; the planner looks up as usual
-    return ChunkReader(Path(path), catalog, rows, options, in_process=in_process)
+    return ChunkReader(Path(path), catalog, rows, options, in_process=in_process, first_input=first_input)
 
 
 class ChunkReader:
-    """Chunk lists in file order, from a child process or from this one; sync or async iterable."""
+    """Chunk lists in file order, from a child process or from this one; sync or async iterable.
+
+    :meth:`next_chunk` may run in a worker thread while :meth:`close` is called from another (a
+    cancelled run closes its reader from the event loop): close ends the child at once, which ends a
+    wait on the pipe, and the thread still reading releases the file when it is done."""
 
     def __init__(self, path: Path, catalog: str | os.PathLike[str] | None, rows: int | Callable[[int], int],
-                 options: ReaderOptions, *, in_process: bool) -> None:
+                 options: ReaderOptions, *, in_process: bool, first_input: bool = True) -> None:
         self.path = path
         self.in_process = in_process
+        self._lock = threading.Lock()  # held by next_chunk: the file and pipe are released by one thread
+        self._closing = threading.Event()  # set by close, from any thread
         self._stats: IngestStatistics | None = None
         self._child: subprocess.Popen[bytes] | None = None
         self._frames: BinaryIO | None = None
@@ -98,14 +110,17 @@ class ChunkReader:
             return
         # A plain child interpreter, not multiprocessing: that would re-import the caller's __main__,
         # which an unguarded script cannot survive; and not fork: the planner runs beside other threads.
+        # Its own process group: Ctrl-C on a terminal interrupts the whole foreground group, and the
+        # child would die mid-import with a traceback; this process ends it (close) when interrupted,
+        # and a child whose parent died gets a broken pipe at its next chunk.
         readable, writable = os.pipe()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._child = subprocess.Popen(
             [sys.executable, "-c", "from bulk.plan.input_process import child_main; child_main()"],
-            stdin=subprocess.PIPE, pass_fds=(writable,), env=env)
+            stdin=subprocess.PIPE, pass_fds=(writable,), env=env, process_group=0)
         os.close(writable)
         self._frames = os.fdopen(readable, "rb")
-        job = (writable, path, None if catalog is None else str(catalog), rows, options, True)
+        job = (writable, path, None if catalog is None else str(catalog), rows, options, True, first_input)
         assert self._child.stdin is not None
         with contextlib.suppress(BrokenPipeError):  # a child that died says so at the first chunk
             self._child.stdin.write(pickle.dumps(job, protocol=5))
@@ -123,7 +138,19 @@ class ChunkReader:
             self.close()
 
     def next_chunk(self) -> list[Item] | None:
-        """The next chunk, or None at the end; raises what reading raised (an :class:`InputError`…)."""
+        """The next chunk, or None at the end or once closed; raises what reading raised (an
+        :class:`InputError`…)."""
+        with self._lock:
+            try:
+                chunk = self._next_chunk()
+            finally:
+                if self._closing.is_set():
+                    self._release()
+        return None if self._closing.is_set() else chunk
+
+    def _next_chunk(self) -> list[Item] | None:
+        if self._closing.is_set():
+            return None
         if self._local is not None:
             try:
                 read: list[Item] | None = next(self._local, None)
@@ -142,6 +169,8 @@ class ChunkReader:
         header = self._frames.read(8)
         body = self._frames.read(int.from_bytes(header, "big")) if len(header) == 8 else b""
         if not body:
+            if self._closing.is_set():
+                return None  # closed meanwhile: the child was ended on purpose
             self.close()
             raise BulkError(f"the process reading {self.path} died")
         with cyclic_gc_paused():  # half a million new objects: see gcpause
@@ -159,18 +188,27 @@ class ChunkReader:
         return self._stats
 
     def close(self) -> None:
-        """Stop reading: the child is ended, the file closed (a no-op when done)."""
+        """Stop reading: the child is ended, the file closed (a no-op when done). From any thread: a
+        :meth:`next_chunk` under way returns None, and releases the file itself when it ends."""
+        self._closing.set()
+        child, self._child = self._child, None
+        if child is not None:  # first: a thread waiting on the pipe sees its end
+            if child.poll() is None:
+                child.terminate()
+            child.wait()
+        if self._lock.acquire(blocking=False):
+            try:
+                self._release()
+            finally:
+                self._lock.release()
+
+    def _release(self) -> None:
         if self._local is not None:
             self._reader.close()
             self._local = None
         if self._frames is not None:
             self._frames.close()
             self._frames = None
-        if self._child is not None:
-            if self._child.poll() is None:
-                self._child.terminate()
-            self._child.wait()
-            self._child = None
 
     def __enter__(self) -> ChunkReader:
         return self
@@ -192,7 +230,7 @@ def child_main() -> None:
     """The child: read the job from stdin, then read, look up and send frames until the end or an
     error, which is sent as data (our errors do not all pickle)."""
     gc.disable()  # a short life of acyclic objects: the cyclic collector would only rescan them
-    fd, path, catalog, rows, options, skip_first = pickle.loads(sys.stdin.buffer.read())
+    fd, path, catalog, rows, options, skip_first, first_input = pickle.loads(sys.stdin.buffer.read())
     with os.fdopen(fd, "wb") as out:
         reader = read_updates(path, **_reader_kwargs(options))
         store = None if catalog is None else CatalogStore(catalog)
@@ -200,7 +238,7 @@ def child_main() -> None:
         message: tuple[str, object, IngestStatistics | None]
         try:
             for index, chunk in enumerate(reader.chunks(rows)):
-                looked_up = [] if store is None else [LookedUp.of_chunk(store, chunk, named)]
+                looked_up = [] if store is None else [_looked_up(store, chunk, named, first_input)]
                 if index or not skip_first:  # the first was read by the planner while this one started
                     _send(out, ("chunk", [*chunk, *looked_up], reader.statistics()))
             message = ("end", None, reader.statistics())
@@ -218,6 +256,14 @@ def child_main() -> None:
                 store.close()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             _send(out, message)
+
+
+def _looked_up(store: CatalogStore, chunk: list[Any], named: set[int], first_input: bool) -> LookedUp:
+    looked_up = LookedUp.of_chunk(store, chunk, named)
+    if first_input:
+        return looked_up
+    # earlier files of the run were read by other processes: any variant may be in the overlay
+    return LookedUp(looked_up.shop, b"\x01" * len(looked_up.named_before))
 
 
 def _send(out: BinaryIO, message: object) -> None:

@@ -46,3 +46,14 @@ async def test_full_then_incremental_sync(sim: SimShop, tmp_path: Path) -> None:
             assert await sync_catalog(port, store, poll_s=0.02) == 1 + 2  # product 7 and its 2 variants
             updated = store.variants_by_id(["gid://shopify/ProductVariant/71"])
             assert updated["gid://shopify/ProductVariant/71"].price == Decimal("123.45")
+
+
+async def test_result_file_read_in_small_pieces(sim: SimShop, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Result JSONL is parsed a batch of bytes at a time: lines cut at any byte still come out whole."""
+    monkeypatch.setattr("bulk.lanes.shop_port.RESULT_CHUNK", 97)  # a prime: cuts land everywhere in a line
+    async with Shop.connect(sim.url, TOKENS) as shop, aiohttp.ClientSession() as session:
+        with CatalogStore(tmp_path / "catalog.sqlite3") as store:
+            lines = await sync_catalog(ShopBulkOps(shop.client, session), store, poll_s=0.02)
+            assert lines == 120 + sum(1 + p % 3 for p in range(1, 121))
+            assert store.statistics()["products"] == 120

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -298,3 +300,56 @@ async def test_a_holder_killed_right_after_the_start_is_adopted_by_the_next(
     stats = sim.state.statistics()
     assert stats["bulk_by_status"] == {"COMPLETED": 2}  # the export and the ONE mutation
     assert stats["objects_written_more_than_once"] == 0
+
+
+async def test_a_held_line_goes_when_the_operation_before_it_completed_not_after_its_results(
+    sim: SimShop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A product's second line waits for its first (last write wins), but only until the shop has
+    processed the first: reading 15 operations' results takes seconds the second line need not wait."""
+    from bulk.ingest import read_updates
+    from bulk.lanes.shop_port import ShopBulkOps
+
+    first = price_csv(tmp_path / "first.csv", catalog_rows(range(1, 11)))
+    second = price_csv(tmp_path / "second.csv", [("SKU-0000005-2", "777.00")])  # product 5 again
+    released = asyncio.Event()
+    results = ShopBulkOps.results
+
+    async def slow_results(self: ShopBulkOps, url: str) -> AsyncIterator[dict[str, Any]]:
+        # the first operation's results are read only once the held line went (or after 5 s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(released.wait(), 5.0)
+        async for line in results(self, url):
+            yield line
+
+    monkeypatch.setattr(ShopBulkOps, "results", slow_results)
+    order: list[str] = []
+
+    def on_event(name: str, data: dict[str, Any]) -> None:
+        if name == "pooled" and data["lines"] == 1:
+            order.append("held line pooled")
+            released.set()
+        elif name == "shard_done":
+            order.append("results read")
+
+    async def source() -> AsyncIterator[list[Any]]:
+        yield list(read_updates(first))
+        yield list(read_updates(second))
+
+    request = SubmitRequest(file=first, shop=sim.url, tokens=TOKENS, route="bulk", run_key="held",
+                            state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
+                            lane=BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=5.0))
+    async with Shop.connect(sim.url, TOKENS) as shop:
+        result = await run_submission(shop, request, source(), input_name="held", on_event=on_event)
+    assert order[0] == "held line pooled"
+    assert result.summary["applied"] == result.summary["rows"] == len(catalog_rows(range(1, 11))) + 1
+    variant = sim.state.nodes.variant(5 * 10 + 2)  # product 5's third variant: the later line won
+    assert variant is not None and variant["price"] == "777.00"
+
+
+@pytest.mark.parametrize("status, objects", [("FAILED", 10), ("COMPLETED", 9), ("CANCELED", 10)])
+def test_a_held_line_waits_for_the_results_when_a_line_may_be_retried(status: str, objects: int) -> None:
+    from bulk.submission import _all_processed
+
+    assert _all_processed({"status": "COMPLETED", "objects": 10, "lines": 10})
+    assert not _all_processed({"status": status, "objects": objects, "lines": 10})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 from typing import Any, cast
 
@@ -108,3 +109,20 @@ def test_an_error_in_the_first_chunk_ends_the_child(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="empty"):
         reader.next_chunk()
     assert child is not None and child.poll() is not None
+
+
+def test_closing_while_a_thread_waits_for_a_chunk_ends_the_child_at_once(files: tuple[Path, Path]) -> None:
+    """A cancelled run closes its reader from the event loop while a worker thread may be blocked
+    reading the pipe: the child is ended at once, the thread gets no chunk and no error, and the
+    file is released by whichever of them finishes last."""
+    csv_path, _ = files
+    reader = read_chunks(csv_path, rows=100, in_process=False)
+    child = reader._child
+    assert child is not None and reader.next_chunk() is not None  # the first, read here
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(lambda: [c for c in iter(reader.next_chunk, None)])
+        reader.close()
+        assert child.poll() is not None
+        got = waiting.result(timeout=30)
+    assert len(got) < 31  # the file holds 31 chunks of 100: the thread stopped early, quietly
+    assert reader.next_chunk() is None and reader._frames is None and reader._local is None

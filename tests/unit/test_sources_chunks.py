@@ -7,8 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from bulk.catalog import PriceColumns
+from bulk.ingest.batch import PriceRows
 from bulk.models import PriceUpdate, Source, VariantRef
-from bulk.sources import ReadAhead, chunks
+from bulk.plan.diff import LookedUp
+from bulk.sources import Item, ReadAhead, SourceError, chunks
 
 
 def updates(n: int) -> Iterator[PriceUpdate]:
@@ -39,3 +42,22 @@ async def test_an_async_source_is_flushed_in_growing_chunks_too() -> None:
     config = ReadAhead(chunk_rows=400, first_chunk_rows=100)
     sizes = [len(c) async for c in chunks(source(), config)]
     assert sizes == [100, 200, 400]
+
+
+async def test_column_batches_and_catalog_rows_are_forwarded_and_counted_as_rows() -> None:
+    """What ``read_chunks`` sends (PriceRows, a LookedUp per chunk) reaches the planner as it is; a
+    failure says how many rows came before it, not how many batches."""
+    rows = PriceRows(file="f.csv")
+    for line in range(2, 5):
+        rows.append(line, f"S{line}", None, "1.00", None)
+    looked_up = LookedUp(PriceColumns(["sku:S2"]), b"\x00")
+
+    async def source() -> AsyncIterator[list[Item]]:
+        yield [rows, looked_up]
+        raise RuntimeError("gone")
+
+    got: list[list[Item]] = []
+    with pytest.raises(SourceError, match="after 3 items") as error:
+        async for chunk in chunks(source(), ReadAhead()):
+            got.append(chunk)
+    assert got == [[rows, looked_up]] and error.value.items_read == 3

@@ -1,0 +1,70 @@
+"""The SQLite journal's one thread runs a lane's small calls before bulk outcome records waiting then."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from pathlib import Path
+
+from bulk.journal import Outcome, UnitKind
+from bulk.journal.priority_thread import BACKGROUND, FIRST, PriorityThread
+from bulk.journal.sqlite import SqliteJournal
+from bulk.lanes.shard_data import ShardData, inline_unit
+from bulk.models import OutcomeStatus
+
+
+def test_priority_then_arrival_order() -> None:
+    worker = PriorityThread("test")
+    gate = threading.Event()
+    ran: list[str] = []
+    blocker = worker.submit(gate.wait)
+    futures = [worker.submit(functools.partial(ran.append, f"bulk{n}"), BACKGROUND) for n in range(3)]
+    futures += [worker.submit(functools.partial(ran.append, f"claim{n}"), FIRST) for n in range(2)]
+    gate.set()
+    blocker.result(timeout=5)
+    for f in futures:
+        f.result(timeout=5)
+    worker.shutdown()
+    assert ran == ["claim0", "claim1", "bulk0", "bulk1", "bulk2"]
+
+
+def test_an_error_reaches_the_caller() -> None:
+    worker = PriorityThread("test")
+    try:
+        worker.submit(lambda: 1 / 0).result(timeout=5)
+    except ZeroDivisionError:
+        pass
+    else:
+        raise AssertionError("the exception was lost")
+    assert worker.submit(lambda: 42).result(timeout=5) == 42  # the thread survived it
+    worker.shutdown()
+
+
+async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "journal.sqlite3") as journal:
+        run, _ = await journal.create_run("k", input_name="in.csv", input_hash="k", options={})
+        shard = ShardData("variants", [b"{}\n"], [[("in.csv", 1)]])
+        await journal.add_units(run.run_id, [inline_unit("k/0", shard)])
+        gate = threading.Event()
+        assert journal._executor is not None
+        blocked = asyncio.wrap_future(journal._executor.submit(gate.wait))  # the thread is busy
+        finished: list[str] = []
+
+        async def record(n: int) -> None:
+            outcomes = [Outcome("in.csv", 1000 * n + i, OutcomeStatus.APPLIED, None) for i in range(1000)]
+            await journal.record_outcomes(run.run_id, outcomes)
+            finished.append("outcomes")
+
+        async def claim() -> None:
+            assert await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=30)
+            finished.append("claim")
+
+        records = [asyncio.create_task(record(n)) for n in range(3)]
+        await asyncio.sleep(0.05)  # the records are queued first
+        claiming = asyncio.create_task(claim())
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(blocked, claiming, *records)
+        assert finished[0] == "claim"
+        assert len(await journal.list_outcomes(run.run_id)) == 3000

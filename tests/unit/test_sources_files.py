@@ -1,0 +1,101 @@
+"""Files as a submission's source (``bulk.sources_files``): read one after the other, each through
+``read_chunks``, started only when asked for and ended when closed."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bench.plan import fill_catalog
+from bench.plan_data import write_price_csv
+from bulk.catalog import CatalogStore
+from bulk.ingest import read_updates
+from bulk.plan import input_process
+from bulk.plan.diff import LookedUp
+from bulk.plan.input_process import ReaderOptions
+from bulk.sources import ReadAhead, chunks
+from bulk.sources_files import FileInput
+
+CONFIG = ReadAhead(chunk_rows=1000, first_chunk_rows=250)
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """Every reading process started from now on."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        child: subprocess.Popen[bytes] = subprocess.Popen(*args, **kwargs)
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(input_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
+    return started
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    first, second, catalog = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.sqlite3"
+    write_price_csv(first, 1500, products=300)
+    write_price_csv(second, 1200, products=300, seed=1)  # the same variants again
+    with CatalogStore(catalog) as store:
+        fill_catalog(store, 300)
+    return first, second, catalog
+
+
+async def test_files_are_read_one_after_the_other(files: tuple[Path, Path, Path],
+                                                  children: list[Any]) -> None:
+    first, second, catalog = files
+    files_ = FileInput(paths=(first, second), in_process=False)
+    with files_.open(catalog=catalog, rows=CONFIG.rows_of) as source:
+        got = [chunk async for chunk in chunks(source, CONFIG)]
+    assert len(children) == 2 and all(c.poll() is not None for c in children)
+    expected = [list(read_updates(path).chunks(CONFIG.rows_of)) for path in (first, second)]
+    # each file's first chunk is read here while its child starts; the child adds catalog rows to the others
+    assert [isinstance(chunk[-1], LookedUp) for chunk in got] == \
+        [index > 0 for part in expected for index in range(len(part))]
+    assert [chunk[:-1] if isinstance(chunk[-1], LookedUp) else chunk for chunk in got] == \
+        [*expected[0], *expected[1]]
+    later = [chunk[-1] for chunk in got[len(expected[0]):] if isinstance(chunk[-1], LookedUp)]
+    # a later file's child cannot know what the earlier ones named: any variant may be in the overlay
+    assert later and all(set(looked.named_before) == {1} for looked in later)
+    earlier = [chunk[-1] for chunk in got[:len(expected[0])] if isinstance(chunk[-1], LookedUp)]
+    assert any(0 in looked.named_before for looked in earlier)
+
+
+async def test_nothing_is_started_before_the_first_chunk_is_asked_for(
+        files: tuple[Path, Path, Path], children: list[Any]) -> None:
+    first, second, catalog = files
+    with FileInput(paths=(first, second), in_process=False).open(catalog=catalog, rows=100):
+        pass  # a resumed run: planning had finished, nothing is read
+    assert children == []
+
+
+async def test_closing_ends_the_child_in_use_and_starts_no_other(
+        files: tuple[Path, Path, Path], children: list[Any]) -> None:
+    first, second, catalog = files
+    source = FileInput(paths=(first, second), in_process=False).open(catalog=catalog, rows=100)
+    stream = aiter(source)
+    assert await anext(stream)
+    (child,) = children
+    assert child.poll() is None  # ahead of us, waiting on a full pipe
+    source.close()  # what a cancelled run does: its generator may never be finalized
+    assert child.poll() is not None
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    assert len(children) == 1
+
+
+def test_the_run_key_names_what_changes_what_is_read() -> None:
+    plain = FileInput(paths=(Path("a.csv"),), options=ReaderOptions(dialect="simple", max_errors=5))
+    assert plain.paths == (Path("a.csv"),)
+    assert plain.run_key_options() == {"dialect": "simple", "location": None}  # as `bulk submit` had it
+    images = FileInput(paths=(Path("a.jsonl"),), options=ReaderOptions(kind="image", image_mode="replace"))
+    assert images.run_key_options() == {"dialect": None, "location": None,
+                                        "reader": {"kind": "image", "image_mode": "replace"}}
+    with pytest.raises(ValueError, match="at least one"):
+        FileInput(paths=())
