@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -139,6 +140,7 @@ async def run_submission(
     :class:`~bulk.sources_files.FileInput`, opened here once the catalog is synced and closed when the
     run ends, however it ends."""
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_responsive_event_loop())
         simulated = shop.sim is not None
         state_dir = request.state_dir
         if state_dir is None:
@@ -185,6 +187,30 @@ async def run_submission(
                 result.simulated = simulated
                 return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+LOOP_SWITCH_S = 0.001  # how long a worker thread holds the GIL before the event loop may take it
+
+
+@contextlib.contextmanager
+def _responsive_event_loop() -> Iterator[None]:
+    """While a submission runs, worker threads (planning, result parsing, the journal) hand the GIL
+    back after 1 ms instead of Python's 5: every step of an urgent request waits for the GIL once
+    per await, and at 5 ms a request behind a busy planner took hundreds of ms. Restored after."""
+    if not _switch_saved:  # the first of submissions running side by side saves the setting
+        _switch_saved.append(sys.getswitchinterval())
+        sys.setswitchinterval(min(_switch_saved[0], LOOP_SWITCH_S))
+    _switch_users.append(None)
+    try:
+        yield
+    finally:
+        _switch_users.pop()
+        if not _switch_users:  # the last one restores it
+            sys.setswitchinterval(_switch_saved.pop())
+
+
+_switch_saved: list[float] = []
+_switch_users: list[None] = []
 
 
 def _input_paths(input_name: str) -> list[Path]:

@@ -38,6 +38,7 @@ from bulk.journal.records import (
     WorkUnit,
     scrub_secrets,
 )
+from bulk.models import STATUS_TEXT
 
 logger = logging.getLogger(__name__)
 
@@ -187,8 +188,9 @@ class PostgresJournal(JournalBase):
         async with self._tx() as conn:
             await conn.execute(self._sql["outcomes_staging"])
             async with conn.cursor().copy(self._sql["outcomes_copy"]) as copy:
+                text = STATUS_TEXT
                 for o in outcomes:
-                    await copy.write_row((o.file, o.line, o.status.value, o.reason, o.object_id, o.unit_id))
+                    await copy.write_row((o.file, o.line, text[o.status], o.reason, o.object_id, o.unit_id))
             inserted = (await conn.execute(self._sql["outcomes_insert"], params)).rowcount
             conflict = await (await conn.execute(self._sql["outcomes_conflict"], params)).fetchone()
             if conflict is not None:

@@ -27,6 +27,7 @@ from bulk.lanes.slots import PaceMeter, SlotBoard
 from bulk.models import OutcomeStatus
 from bulk.shopify.bulk_operations import Progress, poll_with_estimate
 
+RESULT_READERS = 2  # operations whose results are read at once
 MAX_OVERHEAD_S = 30.0  # a measured per-operation overhead above this is a fluke, not the shop's pace
 
 
@@ -60,6 +61,9 @@ class LaneParts:
     # lane (its requests would otherwise queue behind a burst of polls, uploads and starts)
     calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     operations: list[OpStatus] = field(default_factory=list)  # every operation that ended here
+    # results read at once: 15 operations end together, and reading all their results side by side
+    # leaves the event loop (polls, starts, the urgent lane) one of many threads wanting the GIL
+    readers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(RESULT_READERS))
 
 
 class OperationSteps:
@@ -122,10 +126,11 @@ class OperationSteps:
         self._p.operations.append(final)
         self._p.on_event("op_finished", {"op": op, "status": final.status, "objects": final.object_count,
                                        "ident": unit.client_identifier, "lines": unit.line_count})
-        retried = await reconcile(self._p.port.results, self._p.journal, claim, status=final.status,
-                                  error_code=final.error_code, urls=(final.url, final.partial_url),
-                                  shard=shard, max_attempts=self._p.config.max_attempts,
-                                  on_outcomes=self._p.on_outcomes)
+        async with self._p.readers:
+            retried = await reconcile(self._p.port.results, self._p.journal, claim, status=final.status,
+                                      error_code=final.error_code, urls=(final.url, final.partial_url),
+                                      shard=shard, max_attempts=self._p.config.max_attempts,
+                                      on_outcomes=self._p.on_outcomes)
         self._p.on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
                                       "status": final.status, "lines": unit.line_count, "retried": retried})
 

@@ -42,6 +42,7 @@ from bulk.plan.diff import LookedUp
 from bulk.plan.gcpause import cyclic_gc_paused
 
 Item = Update | RowError | PriceRows | LookedUp
+CHILD_NICENESS = 10  # the reading child yields the CPU to the planner's event loop and a local shop
 MIN_PROCESS_BYTES = 8 * 1024 * 1024  # below this (~300k rows), starting a child costs more than it saves
 
 
@@ -230,6 +231,8 @@ def child_main() -> None:
     """The child: read the job from stdin, then read, look up and send frames until the end or an
     error, which is sent as data (our errors do not all pickle)."""
     gc.disable()  # a short life of acyclic objects: the cyclic collector would only rescan them
+    with contextlib.suppress(OSError, AttributeError):  # reading runs far ahead of the shop: it may
+        os.nice(CHILD_NICENESS)  # wait for a core the event loop (urgent requests) or a local shop wants
     fd, path, catalog, rows, options, skip_first, first_input = pickle.loads(sys.stdin.buffer.read())
     with os.fdopen(fd, "wb") as out:
         reader = read_updates(path, **_reader_kwargs(options))

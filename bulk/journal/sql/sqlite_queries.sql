@@ -140,6 +140,11 @@ INSERT OR IGNORE INTO bulk_outcomes (run_id, source_file, line, status, reason, 
                                      recorded_at)
 SELECT :run_id, source_file, line, status, reason, object_id, unit_id, :now FROM temp.bulk_outcomes_in;
 
+-- name: outcomes_insert_rows
+INSERT OR IGNORE INTO bulk_outcomes (run_id, source_file, line, status, reason, object_id, unit_id,
+                                     recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
 -- name: outcomes_conflict
 SELECT i.source_file, i.line, o.status, i.status
 FROM temp.bulk_outcomes_in i
