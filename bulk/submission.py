@@ -88,6 +88,7 @@ class Submission:
         self._resume: ResumeIndex | None = None  # planned again after a crash: what is where
         self._book: OutcomeBook | None = None  # the run's outcomes, once the run is known
         self._released = asyncio.Event()
+        self._read_done = asyncio.Event()
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
 
@@ -114,7 +115,8 @@ class Submission:
                                   on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
         async with asyncio.TaskGroup() as tg:
             if self._options.drain:
-                tg.create_task(lane.drain(run.run_id, until=planning_done, feed=self._pool), name="bulk-lane")
+                tg.create_task(lane.drain(run.run_id, until=planning_done, feed=self._pool,
+                                          all_known=self._read_done), name="bulk-lane")
             try:
                 if resume:
                     self._on_event("resumed", {"run": run.run_id})
@@ -204,6 +206,9 @@ class Submission:
                                        "chunk": number, "held": self._admission.held})
             await self._dispatch(ready, f"{run_key}/{number}", run_id, workdir, lane, tg)
             number += 1
+        # read and planned: only lines held behind running ones of their product will come (a handful
+        # at chunk boundaries); the lane's cuts are final from now on, not once those are released
+        self._read_done.set()
         while self._admission.held:  # lines waiting behind in-flight lines of their product
             self._released.clear()
             if self._options.drain:

@@ -98,10 +98,12 @@ class BulkLane:
         return Pace(lines_per_s=self._pace.rate, overhead_s=self._pace.overhead)
 
     async def drain(self, run_id: int | None = None, *, until: asyncio.Event | None = None,
-                    feed: LineFeed | None = None) -> None:
+                    feed: LineFeed | None = None, all_known: asyncio.Event | None = None) -> None:
         """Process shards (of one run, or any) until none is pending or held by anyone — and, when
         ``until`` is given, until it is set (more shards may still be coming: a streaming submission).
-        With a ``feed``, shards are also cut from its lines whenever a slot needs one."""
+        With a ``feed``, shards are also cut from its lines whenever a slot needs one; once
+        ``all_known`` is set, no lines will come but those held behind running ones (cuts are final,
+        see :mod:`bulk.lanes.sizing`) even while ``until`` waits for those."""
         active: set[asyncio.Task[None]] = set()
 
         def finished(task: asyncio.Task[None]) -> None:
@@ -111,7 +113,8 @@ class BulkLane:
         async with asyncio.TaskGroup() as tg:
             while True:
                 self._wake.clear()
-                started = await self._fill(run_id, feed, more_coming=until is not None and not until.is_set())
+                final = until is None or until.is_set() or (all_known is not None and all_known.is_set())
+                started = await self._fill(run_id, feed, more_coming=not final)
                 for claim, holding in started:
                     task = tg.create_task(self._process(claim, holding))
                     active.add(task)
