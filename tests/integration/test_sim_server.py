@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
@@ -95,6 +96,45 @@ class FakeState:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+async def test_a_staged_file_is_parsed_while_the_shop_answers_other_requests(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a bulk mutation parses its whole file (25k lines: ~0.5 s); other apps' requests — an
+    urgent inventory change — are answered meanwhile, as a real shop's would be."""
+    from bulk.sim import ops_bulk
+
+    parsing, answered = threading.Event(), threading.Event()
+    parse = ops_bulk._jsonl
+
+    def slow_parse(data: bytes) -> Any:
+        parsing.set()
+        assert answered.wait(10), "the shop answered nothing while it parsed the file"
+        return parse(data)
+
+    monkeypatch.setattr(ops_bulk, "_jsonl", slow_parse)
+    async with SimShop(SimConfig(products=20, tokens=TOKENS)) as shop, aiohttp.ClientSession() as session:
+        stage = {"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl",
+                 "httpMethod": "POST"}
+        _, body = await post(session, shop, STAGE, {"input": [stage]})
+        (target,) = body["data"]["stagedUploadsCreate"]["stagedTargets"]
+        form = aiohttp.FormData()
+        for param in target["parameters"]:
+            form.add_field(param["name"], param["value"])
+        line = {"pid": "gid://shopify/Product/1",
+                "v": [{"id": "gid://shopify/ProductVariant/10", "price": "1"}]}
+        form.add_field("file", json.dumps(line).encode() + b"\n", filename="v.jsonl",
+                       content_type="text/jsonl")
+        async with session.post(target["url"], data=form) as resp:
+            assert resp.status == 201
+        key = next(p["value"] for p in target["parameters"] if p["name"] == "key")
+        start = asyncio.create_task(post(session, shop, RUN_BULK, {"m": PRICE, "path": key}))
+        assert await asyncio.to_thread(parsing.wait, 10)
+        status, other = await post(session, shop, SHOP_QUERY, token=TOKENS[1])  # another app, meanwhile
+        answered.set()
+        _, started = await start
+    assert status == 200 and other["data"]["shop"]["name"]
+    assert started["data"]["bulkOperationRunMutation"]["bulkOperation"]["status"] in ("CREATED", "RUNNING")
 
 
 @asynccontextmanager
