@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test.
+"""Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test, and the reading
+processes a test started (``children``).
 
 The servers come from ``scripts/test`` (``BULK_TEST_REDIS_URL`` / ``BULK_TEST_DATABASE_URL``).
 Without them a test that needs one is skipped locally, but fails under ``CI=true``: CI must never
@@ -8,11 +9,16 @@ pass by skipping the real-server tests.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+
+from bulk.plan import input_process
 
 REPO = Path(__file__).resolve().parent.parent
 CSV_SAMPLES = REPO / "tests" / "data" / "csv-samples"
@@ -74,3 +80,17 @@ async def aioredis(redis_url: str) -> AsyncIterator[object]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """Every reading process started from now on."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        child: subprocess.Popen[bytes] = subprocess.Popen(*args, **kwargs)
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(input_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
+    return started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,16 +15,9 @@ from bulk.lanes.bulk import BulkLaneConfig
 from bulk.runner import SubmitRequest, run_submission
 from bulk.shop import Shop
 from bulk.sim import SimConfig, SimShop
+from tests.csv_helpers import price_csv
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
-
-
-def price_csv(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["sku", "price"])
-        w.writerows(rows)
-    return path
 
 
 def catalog_rows(products: range) -> list[tuple[str, str]]:
@@ -343,7 +336,9 @@ async def test_a_held_line_goes_when_the_operation_before_it_completed_not_after
         result = await run_submission(shop, request, source(), input_name="held", on_event=on_event)
     assert order[0] == "held line pooled"
     assert result.summary["applied"] == result.summary["rows"] == len(catalog_rows(range(1, 11))) + 1
-    variant = sim.state.nodes.variant(5 * 10 + 2)  # product 5's third variant: the later line won
+    from bulk.sim.operations import ShopState
+
+    variant = cast(ShopState, sim.state).nodes.variant(5 * 10 + 2)  # product 5's third: the later line won
     assert variant is not None and variant["price"] == "777.00"
 
 

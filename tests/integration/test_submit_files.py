@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import subprocess
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -18,13 +16,13 @@ import pytest
 from bulk.errors import InputError
 from bulk.journal import RunStatus, open_journal
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.plan import input_process
 from bulk.plan.input_process import ReaderOptions
 from bulk.runner import SubmitRequest, run_submission
 from bulk.shop import Shop
 from bulk.sim import SimConfig, SimShop
 from bulk.sim.operations import ShopState
 from bulk.sources_files import FileInput
+from tests.csv_helpers import price_csv
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=2.0)
@@ -34,14 +32,6 @@ FIRST_CHUNK = 5_000  # ReadAhead().first_chunk_rows: rows past it come from the 
 def variants(products: Iterable[int]) -> list[tuple[int, str]]:
     """(variant id, SKU) of the simulated catalog, where product p has 1 + p % 3 variants."""
     return [(p * 10 + v, f"SKU-{p:07d}-{v}") for p in products for v in range(1 + p % 3)]
-
-
-def price_csv(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["sku", "price"])
-        w.writerows(rows)
-    return path
 
 
 def rounds(products: Iterable[int], count: int) -> list[tuple[str, str]]:
@@ -57,20 +47,6 @@ def report_rows(path: Path) -> list[dict[str, str]]:
 
 def shop_state(sim: SimShop) -> ShopState:
     return cast(ShopState, sim.state)
-
-
-@pytest.fixture
-def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
-    """Every reading process started from now on."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        child: subprocess.Popen[bytes] = subprocess.Popen(*args, **kwargs)
-        started.append(child)
-        return child
-
-    monkeypatch.setattr(input_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
-    return started
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,27 +12,12 @@ from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
 from bulk.ingest import read_updates
-from bulk.plan import input_process
 from bulk.plan.diff import LookedUp
 from bulk.plan.input_process import ReaderOptions
 from bulk.sources import ReadAhead, chunks
 from bulk.sources_files import FileInput
 
 CONFIG = ReadAhead(chunk_rows=1000, first_chunk_rows=250)
-
-
-@pytest.fixture
-def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
-    """Every reading process started from now on."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        child: subprocess.Popen[bytes] = subprocess.Popen(*args, **kwargs)
-        started.append(child)
-        return child
-
-    monkeypatch.setattr(input_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
-    return started
 
 
 @pytest.fixture
