@@ -231,16 +231,18 @@ class SqliteJournal(JournalBase):
         each, in one transaction; only when some row was there already (a re-run, a repeat) are they
         also staged in a temporary table to look for a row whose status changed (about 2x faster than
         staging every batch: the last wave of a big run records half a million rows at once)."""
-        text = STATUS_TEXT
-        rows = [(run_id, o.file, o.line, text[o.status], o.reason, o.object_id, o.unit_id) for o in outcomes]
+        outcomes = list(outcomes)
         sql = self._sql
 
         def txn(db: sqlite3.Connection, now: float) -> int:
-            inserted: int = db.executemany(sql["outcomes_insert_rows"], [(*r, now) for r in rows]).rowcount
+            text = STATUS_TEXT  # the rows are built here, on the journal thread: not on the event loop
+            rows = [(run_id, o.file, o.line, text[o.status], o.reason, o.object_id, o.unit_id, now)
+                    for o in outcomes]
+            inserted: int = db.executemany(sql["outcomes_insert_rows"], rows).rowcount
             if inserted < len(rows):
                 db.execute(sql["outcomes_staging"])
                 db.execute(sql["outcomes_clear"])
-                db.executemany(sql["outcomes_stage"], [r[1:] for r in rows])
+                db.executemany(sql["outcomes_stage"], [r[1:7] for r in rows])
                 conflict = db.execute(sql["outcomes_conflict"], {"run_id": run_id}).fetchone()
                 if conflict is not None:
                     raise self.conflict_error(run_id, conflict)  # _write rolls the batch back

@@ -68,11 +68,17 @@ async def reconcile(
         reason = f"not applied after {generation + 1} bulk operations ({status} {error_code or ''})"
         outcomes += [Outcome(f, ln, OutcomeStatus.REJECTED, reason.replace(" )", ")"), unit_id=unit.unit_id)
                      for n in missing for f, ln in rows[n]]
+    # in row order, sorted in a thread: the listener's own sort (the report's book) is then linear
+    outcomes = await asyncio.to_thread(sorted, outcomes, key=_row_of)
     await journal.record_outcomes(unit.run_id, outcomes)
     if on_outcomes is not None:
         on_outcomes(outcomes)
     await journal.complete(claim)
     return len(missing) if generation + 1 < max_attempts else 0
+
+
+def _row_of(outcome: Outcome) -> tuple[str, int]:
+    return outcome.file, outcome.line
 
 
 def _decide_lines(lines: list[dict[str, Any]], rows: Sequence[Sequence[RowId]], seen: set[int],
