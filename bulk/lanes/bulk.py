@@ -41,7 +41,7 @@ from bulk.lanes.ops import (
 )
 from bulk.lanes.reconcile import OnOutcomes, decide
 from bulk.lanes.sizing import Pace, cut_sizes
-from bulk.lanes.slots import PaceMeter, SlotBoard
+from bulk.lanes.slots import LeadMeter, PaceMeter, SlotBoard
 
 __all__ = ["BulkLane", "BulkLaneConfig", "BulkOpsPort", "LineFeed", "OpStatus", "decide", "decode_remote",
            "encode_remote"]
@@ -75,9 +75,10 @@ class BulkLane:
         self._board = SlotBoard(config.tokens, config.ops_per_token)
         self._wake = asyncio.Event()
         self._pace = PaceMeter(config.lines_per_s, config.op_overhead_s)
+        self._lead = LeadMeter(config.look_ahead_s)
         self._parts = LaneParts(port=port, journal=journal, config=config, clock=self._clock,
                                 workdir=workdir or Path(tempfile.gettempdir()) / "bulk-uploads",
-                                board=self._board, pace=self._pace, wake=self._wake.set,
+                                board=self._board, pace=self._pace, lead=self._lead, wake=self._wake.set,
                                 on_event=self._on_event, on_outcomes=on_outcomes or (lambda _outcomes: None))
         self._steps = OperationSteps(self._parts)
 
@@ -127,7 +128,7 @@ class BulkLane:
                 if not started:
                     now = self._clock.now()
                     timeout = self._config.idle_wait_s
-                    nxt = self._board.next_opening(now, self._config.look_ahead_s)
+                    nxt = self._board.next_opening(now, self._lead.lead_s)
                     if nxt is not None:
                         timeout = min(timeout, max(0.0, nxt - now))
                     with contextlib.suppress(TimeoutError):
@@ -140,7 +141,7 @@ class BulkLane:
         out: list[tuple[Claim, Holding]] = []
         for cut in (False, True):
             now = self._clock.now()
-            openings = self._board.openings(now, self._config.look_ahead_s)
+            openings = self._board.openings(now, self._lead.lead_s)
             if not openings:
                 break
             if cut:

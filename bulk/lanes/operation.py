@@ -23,7 +23,7 @@ from bulk.lanes import shard_data
 from bulk.lanes.ops import BulkLaneConfig, BulkOpsPort, OnEvent, OpStatus, decode_remote, encode_remote
 from bulk.lanes.reconcile import OnOutcomes, reconcile
 from bulk.lanes.shard_data import ShardData
-from bulk.lanes.slots import PaceMeter, SlotBoard
+from bulk.lanes.slots import LeadMeter, PaceMeter, SlotBoard
 from bulk.models import OutcomeStatus
 from bulk.shopify.bulk_operations import Progress, poll_with_estimate
 
@@ -53,6 +53,7 @@ class LaneParts:
     workdir: Path
     board: SlotBoard
     pace: PaceMeter
+    lead: LeadMeter  # how early the next shard is prepared (measured)
     wake: Callable[[], None]  # the lane should look again (a slot freed, an end is near)
     on_event: OnEvent
     on_outcomes: OnOutcomes
@@ -93,6 +94,7 @@ class OperationSteps:
     async def run(self, claim: Claim, holding: Holding) -> None:
         """Work the shard to its rows' outcomes (the caller keeps its lease and handles faults)."""
         unit = claim.unit
+        claimed_at = self._p.clock.now()
         self._p.on_event("shard_claimed", {"unit": unit.unit_id, "ident": unit.client_identifier,
                                          "lines": unit.line_count})
         shard = await asyncio.to_thread(shard_data.load, unit)
@@ -112,7 +114,7 @@ class OperationSteps:
             launched_at = None  # started by someone else, some time ago
             self._p.on_event("shard_adopted", {"unit": unit.unit_id, "op": op})
         else:
-            token, op = await self._launch(shard, claim, holding)
+            token, op = await self._launch(shard, claim, holding, claimed_at=claimed_at)
             launched_at = self._p.clock.now()
             self._p.on_event("shard_started", {"shard": unit.client_identifier, "token": token, "op": op,
                                              "lines": unit.line_count})
@@ -156,7 +158,8 @@ class OperationSteps:
                 return token, op
         return None
 
-    async def _launch(self, shard: ShardData, claim: Claim, holding: Holding) -> tuple[int, str]:
+    async def _launch(self, shard: ShardData, claim: Claim, holding: Holding, *,
+                      claimed_at: float) -> tuple[int, str]:
         """Upload the shard for the reserved token (no slot needed for that), then take the token's next
         free slot and start the operation there."""
         ident = claim.unit.client_identifier
@@ -171,6 +174,7 @@ class OperationSteps:
                     staged = await self._p.port.upload(path, token_index=token)
             finally:
                 path.unlink(missing_ok=True)
+        self._p.lead.observe(self._p.clock.now() - claimed_at)
         while True:
             await self._p.slots[token].acquire()
             try:
@@ -198,7 +202,6 @@ class OperationSteps:
         """Poll until the operation ends, keeping the board's estimate of its end, the lane's measured
         pace and (for an operation started here) its measured fixed overhead up to date."""
         progress = Progress(total=lines, prior=lambda: self._p.pace.rate)
-        look_ahead = self._p.config.look_ahead_s
         overhead_seen = launched_at is None
 
         def estimated(eta: float) -> None:
@@ -211,7 +214,7 @@ class OperationSteps:
                     overhead_seen = True
                     self._p.pace.observe_overhead(min(MAX_OVERHEAD_S, since - launched_at))
             self._p.board.estimate(op, eta)
-            if eta - self._p.clock.now() <= look_ahead:
+            if eta - self._p.clock.now() <= self._p.lead.lead_s:
                 self._p.wake()  # time to prepare the shard for this slot
 
         async def poll() -> OpStatus:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+LEAD_MARGIN = 1.5  # the lead covers the slowest recent preparation this many times over
+LEAD_WINDOW = 8  # preparations the lead remembers
 MIN_MEASURED_S = 2.0  # operation-seconds of polls before the measured pace replaces the prior
 OVERHEAD_WEIGHT = 0.3  # weight of each new overhead measurement in the running average
 
@@ -136,3 +138,24 @@ class PaceMeter:
         if self.seconds >= MIN_MEASURED_S and self.objects > 0:
             return self.objects / self.seconds
         return self.prior_rate
+
+
+@dataclass
+class LeadMeter:
+    """How long before a slot frees the lane starts preparing its next shard (claim, load, upload).
+
+    Why measured: a fixed lead shorter than an upload leaves the slot idle for the difference — a
+    20k-line shard took up to 4 s to upload to the simulator on a busy machine, against a 2 s lead,
+    and a real shop's staged uploads of 100 MB files take longer still. The lead is the configured
+    one or :data:`LEAD_MARGIN` times the slowest of the last :data:`LEAD_WINDOW` preparations."""
+
+    configured_s: float
+    recent: list[float] = field(default_factory=list)
+
+    def observe(self, seconds: float) -> None:
+        """One shard's preparation took ``seconds`` (from its claim to its file being uploaded)."""
+        self.recent = [*self.recent[-(LEAD_WINDOW - 1):], max(0.0, seconds)]
+
+    @property
+    def lead_s(self) -> float:
+        return max(self.configured_s, LEAD_MARGIN * max(self.recent, default=0.0))

@@ -52,3 +52,17 @@ def test_the_overhead_is_a_running_average_of_what_operations_took_to_begin() ->
     assert pace.overhead == pytest.approx(0.5, abs=0.01)
     pace.observe_overhead(-3.0)  # a clock quirk never makes it negative
     assert pace.overhead >= 0
+
+
+def test_the_lead_grows_to_cover_slow_uploads_and_shrinks_back() -> None:
+    from bulk.lanes.slots import LEAD_MARGIN, LEAD_WINDOW, LeadMeter
+
+    lead = LeadMeter(2.0)
+    assert lead.lead_s == 2.0  # nothing measured: the configured lead
+    lead.observe(0.5)
+    assert lead.lead_s == 2.0  # fast preparations never shorten it
+    lead.observe(4.0)  # a 4 s upload: a 2 s lead would leave the slot idle for 2 s
+    assert lead.lead_s == LEAD_MARGIN * 4.0
+    for _ in range(LEAD_WINDOW):
+        lead.observe(1.0)
+    assert lead.lead_s == 2.0  # the slow one is forgotten
