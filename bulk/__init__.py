@@ -8,6 +8,9 @@ The public names are re-exported here; everything else is private to its module:
         result = await run.wait()
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from bulk.errors import (
     AuthError,
     BulkError,
@@ -26,23 +29,51 @@ from bulk.errors import (
     ThrottledError,
     UserErrorsError,
 )
-from bulk.lanes.urgent import InventoryResult, InventoryStatus
-from bulk.models import (
-    DescriptionUpdate,
-    Image,
-    ImageUpdate,
-    InventoryUpdate,
-    Lane,
-    OutcomeStatus,
-    PriceUpdate,
-    ProductRef,
-    RowError,
-    Source,
-    VariantRef,
-)
-from bulk.runs import RunHandle
-from bulk.shop import Shop, ShopConfig, set_inventory, submit_sync
-from bulk.submission import SubmissionResult
+
+# The rest is imported on first use (PEP 562): a process that needs one part — a fleet worker, the
+# scheduler's chaos worker, ``bulk --help`` — does not pay ~1 s of importing the whole package (a
+# respawned worker's import competed for the CPU with the live ones).
+_LAZY = {
+    **dict.fromkeys(("InventoryResult", "InventoryStatus"), "bulk.lanes.urgent"),
+    **dict.fromkeys(("DescriptionUpdate", "Image", "ImageUpdate", "InventoryUpdate", "Lane", "OutcomeStatus",
+                     "PriceUpdate", "ProductRef", "RowError", "Source", "VariantRef"), "bulk.models"),
+    "RunHandle": "bulk.runs",
+    **dict.fromkeys(("Shop", "ShopConfig", "set_inventory", "submit_sync"), "bulk.shop"),
+    "SubmissionResult": "bulk.submission",
+}
+
+if TYPE_CHECKING:
+    from bulk.lanes.urgent import InventoryResult, InventoryStatus
+    from bulk.models import (
+        DescriptionUpdate,
+        Image,
+        ImageUpdate,
+        InventoryUpdate,
+        Lane,
+        OutcomeStatus,
+        PriceUpdate,
+        ProductRef,
+        RowError,
+        Source,
+        VariantRef,
+    )
+    from bulk.runs import RunHandle
+    from bulk.shop import Shop, ShopConfig, set_inventory, submit_sync
+    from bulk.submission import SubmissionResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bulk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 
