@@ -90,16 +90,21 @@ def _deal(sizes: list[int], shards: int, max_bytes: int) -> Sequence[Sequence[in
 
 def _json_lines(values: Sequence[object]) -> list[bytes]:
     """Each value as one line of compact JSON, byte for byte what ``json`` writes (ASCII, non-ASCII
-    escaped), 10× faster: orjson, whose UTF-8 output is kept when it is ASCII (almost always); the
+    escaped), 10× faster: orjson, whose UTF-8 output is kept when it is ASCII without DEL (almost always); the
     rest, and what orjson refuses (a lone surrogate from a file name read with ``surrogateescape``),
     goes through ``json``."""
     try:
         lines = [orjson.dumps(v, option=_LINE) for v in values]
     except orjson.JSONEncodeError:
         return [_ascii_line(v) for v in values]
-    if all(map(bytes.isascii, lines)):
+    if all(map(_as_json_writes, lines)):
         return lines
-    return [line if line.isascii() else _ascii_line(v) for line, v in zip(lines, values, strict=True)]
+    return [line if _as_json_writes(line) else _ascii_line(v) for line, v in zip(lines, values, strict=True)]
+
+
+def _as_json_writes(line: bytes) -> bool:
+    """orjson's line is what ``json`` writes: ASCII, and no DEL (which ``json`` escapes as \\u007f)."""
+    return line.isascii() and b"\x7f" not in line
 
 
 def _ascii_line(value: object) -> bytes:

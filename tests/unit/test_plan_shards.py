@@ -40,3 +40,9 @@ def test_shards_keep_any_text_and_file_name(tmp_path: Path) -> None:
     (shard,) = write_shards(lines, tmp_path, shards=1)
     assert shard.path.read_bytes().splitlines()[0].endswith(b'"descriptionHtml":"caf\\u00e9"}}')  # as json
     assert read_rows(shard.rows_path) == [[("é.csv", 2)], [(odd, 3), ("b.csv", 4)]]
+
+
+def test_a_del_character_is_escaped_as_json_escapes_it(tmp_path: Path) -> None:
+    """orjson writes DEL (0x7f) raw, ``json`` as \\u007f: found by hypothesis, kept as json writes it."""
+    (shard,) = write_shards([product_line(1, "a\x7fb", (("f.csv", 2),))], tmp_path, shards=1)
+    assert b'"a\\u007fb"' in shard.path.read_bytes()
