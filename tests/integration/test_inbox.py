@@ -11,16 +11,9 @@ import pytest
 from bulk.cli import main
 from bulk.cli.run import EXIT_LOCKED
 from bulk.inbox import inbox_lock, pending_files, report_path
+from tests.csv_helpers import price_csv as write
 
 SHOP = "sim://?products=120&seed=4"
-
-
-def write(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["sku", "price"])
-        w.writerows(rows)
-    return path
 
 
 def statuses(report: Path) -> list[str]:
