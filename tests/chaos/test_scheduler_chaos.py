@@ -95,7 +95,8 @@ async def sim_stats(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: str, tmp_path: Path) -> None:
     duration = float(os.environ.get("BULK_CHAOS_SECONDS", "60"))
     rng = random.Random(int(os.environ.get("BULK_CHAOS_SEED", "7")))
-    config = SimConfig(products=10, max_concurrency=CAP, latency_ms=150, seed=1)
+    # a mutation of a real shop takes ~0.1-0.5 s; 0.25 s keeps every request well within the lease
+    config = SimConfig(products=10, max_concurrency=CAP, latency_ms=250, seed=1)
     async with SimShop(config) as shop, aiohttp.ClientSession() as session:
         fleet = Fleet(redis_url, shop.graphql_url, ",".join(config.tokens), tmp_path)
         pauses: set[asyncio.Task[None]] = set()
