@@ -10,15 +10,13 @@ alone) or not (a resumed run, or other workers on a shared journal) — then the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from bulk.journal import Journal, Outcome
 from bulk.models import OutcomeStatus
 
 Outcomes = dict[tuple[str, int], tuple[OutcomeStatus, str]]
-
-
-def _row(outcome: Outcome) -> tuple[str, int]:
-    return outcome.file, outcome.line
+ROW_ORDER = attrgetter("file", "line")  # outcomes in input order: (file, line)
 
 
 class OutcomeBook:
@@ -40,7 +38,7 @@ class OutcomeBook:
         Each batch is noted in row order: the report sorts every row at the end, and batches that are
         runs of their own (a bulk operation's results arrive shuffled) make that sort nearly linear."""
         seen = self._seen
-        for o in sorted(outcomes, key=_row):
+        for o in sorted(outcomes, key=ROW_ORDER):
             key = (o.file, o.line)
             if key not in seen:
                 seen[key] = (o.status, o.reason or "")

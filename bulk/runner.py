@@ -192,25 +192,32 @@ async def run_submission(
 LOOP_SWITCH_S = 0.001  # how long a worker thread holds the GIL before the event loop may take it
 
 
-@contextlib.contextmanager
-def _responsive_event_loop() -> Iterator[None]:
-    """While a submission runs, worker threads (planning, result parsing, the journal) hand the GIL
-    back after 1 ms instead of Python's 5: every step of an urgent request waits for the GIL once
-    per await, and at 5 ms a request behind a busy planner took hundreds of ms. Restored after."""
-    if not _switch_saved:  # the first of submissions running side by side saves the setting
-        _switch_saved.append(sys.getswitchinterval())
-        sys.setswitchinterval(min(_switch_saved[0], LOOP_SWITCH_S))
-    _switch_users.append(None)
-    try:
-        yield
-    finally:
-        _switch_users.pop()
-        if not _switch_users:  # the last one restores it
-            sys.setswitchinterval(_switch_saved.pop())
+class _SwitchInterval:
+    """The interpreter's GIL switch interval, shortened while at least one submission runs."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.saved = 0.0
+
+    @contextlib.contextmanager
+    def shortened(self) -> Iterator[None]:
+        """While a submission runs, worker threads (planning, result parsing, the journal) hand the
+        GIL back after 1 ms instead of Python's 5: every step of an urgent request waits for the GIL
+        once per await, and at 5 ms a request behind a busy planner took hundreds of ms. The first of
+        submissions running side by side saves the setting, the last one restores it."""
+        if self.users == 0:
+            self.saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(self.saved, LOOP_SWITCH_S))
+        self.users += 1
+        try:
+            yield
+        finally:
+            self.users -= 1
+            if self.users == 0:
+                sys.setswitchinterval(self.saved)
 
 
-_switch_saved: list[float] = []
-_switch_users: list[None] = []
+_responsive_event_loop = _SwitchInterval().shortened
 
 
 def _input_paths(input_name: str) -> list[Path]:

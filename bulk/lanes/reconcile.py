@@ -17,6 +17,7 @@ from bulk.journal import Claim, Journal, Outcome
 from bulk.lanes import shard_data
 from bulk.lanes.shard_data import ShardData
 from bulk.models import OutcomeStatus
+from bulk.outcome_book import ROW_ORDER
 from bulk.plan import RowId
 
 Results = Callable[[str], AsyncIterator[dict[str, Any]]]
@@ -69,16 +70,12 @@ async def reconcile(
         outcomes += [Outcome(f, ln, OutcomeStatus.REJECTED, reason.replace(" )", ")"), unit_id=unit.unit_id)
                      for n in missing for f, ln in rows[n]]
     # in row order, sorted in a thread: the listener's own sort (the report's book) is then linear
-    outcomes = await asyncio.to_thread(sorted, outcomes, key=_row_of)
+    outcomes = await asyncio.to_thread(sorted, outcomes, key=ROW_ORDER)
     await journal.record_outcomes(unit.run_id, outcomes)
     if on_outcomes is not None:
         on_outcomes(outcomes)
     await journal.complete(claim)
     return len(missing) if generation + 1 < max_attempts else 0
-
-
-def _row_of(outcome: Outcome) -> tuple[str, int]:
-    return outcome.file, outcome.line
 
 
 def _decide_lines(lines: list[dict[str, Any]], rows: Sequence[Sequence[RowId]], seen: set[int],

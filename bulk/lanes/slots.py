@@ -12,6 +12,7 @@ Bookkeeping only, no I/O; the time is passed in.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 LEAD_MARGIN = 1.5  # the lead covers the slowest recent preparation this many times over
@@ -150,11 +151,11 @@ class LeadMeter:
     one or :data:`LEAD_MARGIN` times the slowest of the last :data:`LEAD_WINDOW` preparations."""
 
     configured_s: float
-    recent: list[float] = field(default_factory=list)
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=LEAD_WINDOW))
 
     def observe(self, seconds: float) -> None:
         """One shard's preparation took ``seconds`` (from its claim to its file being uploaded)."""
-        self.recent = [*self.recent[-(LEAD_WINDOW - 1):], max(0.0, seconds)]
+        self.recent.append(max(0.0, seconds))
 
     @property
     def lead_s(self) -> float:

@@ -90,9 +90,9 @@ def _deal(sizes: list[int], shards: int, max_bytes: int) -> Sequence[Sequence[in
 
 def _json_lines(values: Sequence[object]) -> list[bytes]:
     """Each value as one line of compact JSON, byte for byte what ``json`` writes (ASCII, non-ASCII
-    escaped), 10× faster: orjson, whose UTF-8 output is kept when it is ASCII without DEL (almost always); the
-    rest, and what orjson refuses (a lone surrogate from a file name read with ``surrogateescape``),
-    goes through ``json``."""
+    escaped), 10× faster: orjson, whose UTF-8 output is kept when it is ASCII without DEL (almost
+    always); the rest, and what orjson refuses (a lone surrogate from a file name read with
+    ``surrogateescape``), goes through ``json``."""
     try:
         lines = [orjson.dumps(v, option=_LINE) for v in values]
     except orjson.JSONEncodeError:
