@@ -30,6 +30,7 @@ from bulk.journal import Journal, Outcome, RunStatus, UnitState
 from bulk.lanes.admission import KindAdmission
 from bulk.lanes.bulk import BulkLane, BulkOpsPort, decide
 from bulk.lanes.feed import LinePool, ResumeIndex, root_of
+from bulk.lanes.reconcile import all_processed
 from bulk.lanes.shard_data import from_shard_file
 from bulk.models import InventoryUpdate, Lane, OutcomeStatus
 from bulk.outcome_book import OutcomeBook
@@ -267,7 +268,8 @@ class Submission:
             self._finished(self._unit_lines.pop(root))
 
     def _lane_event(self, name: str, data: dict[str, Any]) -> None:
-        finished = name == "op_finished" and _all_processed(data)
+        finished = name == "op_finished" and all_processed(
+            str(data.get("status")), int(data.get("objects", 0)), int(data.get("lines", 1 << 62)))
         if finished or (name == "shard_done" and not data.get("retried")):
             self._finished(self._unit_lines.pop(root_of(str(data.get("ident", ""))), []))
         self._on_event(name, data)
@@ -312,14 +314,6 @@ class Submission:
             results = await self._inventory(updates)
         await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
                                 for u, (status, reason) in zip(updates, results, strict=True)])
-
-
-def _all_processed(op: dict[str, Any]) -> bool:
-    """An operation that ended COMPLETED having processed every line: each line's write is in the shop,
-    so lines of the same products held behind it may go now — not only after its results were read,
-    which takes seconds when 15 operations end together. (A line the shop did not process would be
-    retried, and must not land after a newer line of its product: so not on any other end.)"""
-    return op.get("status") == "COMPLETED" and int(op.get("objects", 0)) >= int(op.get("lines", 1 << 62))
 
 
 def _digest(lines: list[PlannedLine]) -> str:

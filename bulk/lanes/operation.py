@@ -132,7 +132,7 @@ class OperationSteps:
             retried = await reconcile(self._p.port.results, self._p.journal, claim, status=final.status,
                                       error_code=final.error_code, urls=(final.url, final.partial_url),
                                       shard=shard, max_attempts=self._p.config.max_attempts,
-                                      on_outcomes=self._p.on_outcomes)
+                                      objects=final.object_count, on_outcomes=self._p.on_outcomes)
         self._p.on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
                                       "status": final.status, "lines": unit.line_count, "retried": retried})
 

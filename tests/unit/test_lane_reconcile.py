@@ -47,3 +47,39 @@ async def test_lines_an_operation_never_ran_are_retried_then_rejected_and_then_n
         assert {outcomes[("f", n)].status.value for n in (0, 2)} == {"applied"} and ("f", 1) not in outcomes
         reason = "not applied after 3 bulk operations (FAILED X)"
         assert [outcomes[("g", n)].reason for n in range(3)] == [reason] * 3
+
+
+async def test_a_line_missing_from_an_operation_that_counted_every_line_is_rejected_not_retried(
+        tmp_path: Path) -> None:
+    # COMPLETED with every line counted released the product's later lines at once: a retry of the
+    # missing line could land after them and undo a newer price
+    async with SqliteJournal(tmp_path / "j.sqlite3", clock=ManualClock(1_000.0)) as journal:
+        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+        await journal.add_units(run.run_id, [
+            NewUnit(UnitKind.BULK_SHARD, "rk/a", 3, payload={"kind": "variants", "lines": ["{}"] * 3,
+                                                              "rows": [[["f", n]] for n in range(3)]})])
+        [claim] = await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=60, limit=1, run_id=run.run_id)
+        retried = await reconcile(await results_of([0, 2]), journal, claim, status="COMPLETED",
+                                  error_code=None, urls=("u",), shard=shard("f", 3), max_attempts=3,
+                                  objects=3)
+        assert retried == 0
+        assert [u.client_identifier for u in await journal.list_units(run.run_id)] == ["rk/a"]
+        outcomes = {(o.file, o.line): o for o in await journal.list_outcomes(run.run_id)}
+        assert outcomes[("f", 1)].status.value == "rejected"
+        assert "not retried" in (outcomes[("f", 1)].reason or "")
+        assert {outcomes[("f", n)].status.value for n in (0, 2)} == {"applied"}
+
+
+async def test_a_completed_operation_that_counted_fewer_lines_retries_the_missing_ones(
+        tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.sqlite3", clock=ManualClock(1_000.0)) as journal:
+        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+        await journal.add_units(run.run_id, [
+            NewUnit(UnitKind.BULK_SHARD, "rk/a", 3, payload={"kind": "variants", "lines": ["{}"] * 3,
+                                                              "rows": [[["f", n]] for n in range(3)]})])
+        [claim] = await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=60, limit=1, run_id=run.run_id)
+        retried = await reconcile(await results_of([0, 2]), journal, claim, status="COMPLETED",
+                                  error_code=None, urls=("u",), shard=shard("f", 3), max_attempts=3,
+                                  objects=2)
+        assert retried == 1
+        assert ("f", 1) not in {(o.file, o.line) for o in await journal.list_outcomes(run.run_id)}
