@@ -34,9 +34,9 @@ from bulk.lanes.reconcile import all_processed
 from bulk.lanes.shard_data import from_shard_file
 from bulk.models import InventoryUpdate, Lane, OutcomeStatus
 from bulk.outcome_book import OutcomeBook
-from bulk.plan import Plan, PlannedLine, Route, choose_route, line_cost
+from bulk.plan import PlannedLine, Route, choose_route, line_cost
 from bulk.plan import write_shards as _write_shards
-from bulk.plan.stream import StreamPlanner
+from bulk.plan.stream import ChunkPlan, StreamPlanner
 from bulk.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.shopify.documents import document
 from bulk.sources import Source, chunks
@@ -176,7 +176,7 @@ class Submission:
         lines: list[PlannedLine] = []
         async for chunk in chunks(source, self._options.read_ahead):
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
-            self._count(part.plan)
+            self._count(part)
             lines += part.plan.lines
             for o in [*part.rejected, *part.plan.outcomes]:
                 outcomes[o.row] = (o.status, o.reason)
@@ -184,9 +184,10 @@ class Submission:
         self._on_event("planned", {"plan": dict(self._stats), "route": self._routes[-1]})
         return self._result(run_key, outcomes, None, None)
 
-    def _count(self, plan: Plan) -> None:
-        for key, value in plan.statistics().items():
+    def _count(self, part: ChunkPlan) -> None:
+        for key, value in part.plan.statistics().items():
             self._stats[key] += value
+        self._stats["rejected"] += len(part.rejected)  # rows refused at reading count as rejected too
 
     async def _stream(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane,
                       tg: asyncio.TaskGroup) -> None:
@@ -195,7 +196,7 @@ class Submission:
         number = 0
         async for chunk in chunks(source, self._options.read_ahead):
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
-            self._count(part.plan)
+            self._count(part)
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
                        for o in [*part.rejected, *part.plan.outcomes]]
             await self.book.record(decided)

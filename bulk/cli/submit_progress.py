@@ -101,7 +101,7 @@ def describe(name: str, data: dict[str, Any]) -> str:
         return (
             f"plan: {stats['lines']} mutation lines for {stats['rows_in_lines']} rows; "
             f"{stats['unchanged']} unchanged, {stats['rejected']} rejected; route [bold]{route.kind}[/] "
-            f"(ETA bulk {route.eta_bulk_s:.0f}s / direct {route.eta_direct_s:.0f}s, {route.shards} shard(s))"
+            f"(ETA bulk {route.eta_bulk_s:.0f}s / direct {route.eta_direct_s:.0f}s)"
         )
     if name == "sharded":
         return f"{data['shards']} shard(s) of {data['lines']} lines queued for bulk operations"

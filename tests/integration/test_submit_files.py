@@ -85,6 +85,7 @@ async def test_reading_in_a_second_process_gives_the_same_outcomes(tmp_path: Pat
     bad = there.outcomes[(str(file), FIRST_CHUNK + 12)]  # row index + header + 1-based
     assert bad[0].value == "rejected" and bad[1].startswith("column price:")
     assert "unknown" in there.outcomes[(str(file), FIRST_CHUNK + 22)][1]
+    assert there.plan["rejected"] == 2  # the plan's figures count rows refused at reading too
     if not dry_run:
         assert report_rows(there.report_path) == report_rows(here.report_path)
         # each chunk's last row of every variant: the second chunk (the child's) names each again
