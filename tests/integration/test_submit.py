@@ -344,7 +344,7 @@ async def test_a_held_line_goes_when_the_operation_before_it_completed_not_after
 
 @pytest.mark.parametrize("status, objects", [("FAILED", 10), ("COMPLETED", 9), ("CANCELED", 10)])
 def test_a_held_line_waits_for_the_results_when_a_line_may_be_retried(status: str, objects: int) -> None:
-    from bulk.submission import _all_processed
+    from bulk.lanes.reconcile import all_processed
 
-    assert _all_processed({"status": "COMPLETED", "objects": 10, "lines": 10})
-    assert not _all_processed({"status": status, "objects": objects, "lines": 10})
+    assert all_processed("COMPLETED", 10, 10)
+    assert not all_processed(status, objects, 10)
