@@ -33,7 +33,8 @@ from bulk.lanes.urgent import InventoryStatus
 from bulk.models import InventoryUpdate, OutcomeStatus
 from bulk.plan import ShopProfile
 from bulk.shop import Shop, ShopConfig
-from bulk.shopify.endpoint import parse_tokens
+from bulk.shopify.endpoint import parse_shop, parse_tokens
+from bulk.shopify.simulated import probe
 from bulk.sources import Source
 from bulk.sources_files import FileInput, ReaderOptions
 from bulk.sources_sql import sql_source
@@ -121,9 +122,21 @@ async def shop_session(
     from bulk.scheduler import Scheduler
 
     count = len(parse_tokens(tokens if isinstance(tokens, str) else tuple(tokens))) if tokens else 3
-    scheduler = Scheduler.redis(redis_url, shop=shop_id(shop), token_count=count, max_in_flight=max_in_flight)
+    scheduler = Scheduler.redis(redis_url, shop=shop_id(shop), token_count=count, max_in_flight=max_in_flight,
+                                time_scale=await _clock_speed(shop))
     async with scheduler, Shop.connect(shop, tokens, scheduler=scheduler) as s:
         yield s
+
+
+async def _clock_speed(shop: str) -> float:
+    """Shop seconds per real second: a simulator's ``speed`` (embedded or served), else 1."""
+    endpoint = parse_shop(shop)
+    if endpoint.is_sim:
+        from bulk.sim import parse_sim_url
+
+        return parse_sim_url(endpoint.sim_url or "sim://").speed
+    simulation = await probe(endpoint.graphql_url or "")
+    return simulation.speed if simulation is not None else 1.0
 
 
 async def run_submission(
@@ -141,21 +154,25 @@ async def run_submission(
     run ends, however it ends."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(_responsive_event_loop())
-        simulated = shop.sim is not None
+        started = shop.clock.now()
+        embedded = shop.sim is not None  # sim://: a throwaway state dir and journal, like the shop
+        simulation = shop.simulation
         state_dir = request.state_dir
         if state_dir is None:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bulk-sim-"))) \
-                if simulated else default_state_dir()
+                if embedded else default_state_dir()
         profile = ShopProfile()
-        if simulated:
+        if simulation is not None:
+            on_event("simulated", {"products": simulation.products, "plan": simulation.plan,
+                                   "speed": simulation.speed, "served_at": simulation.served_at})
+        if embedded:
             cfg = shop.sim.config
-            on_event("simulated", {"products": cfg.products, "plan": cfg.plan})
             # the ETA model of a rehearsal uses the simulator's own figures
             profile = ShopProfile(bulk_lines_per_s=cfg.bulk_lines_per_s, bulk_overhead_s=2.0,
                                   tokens=len(cfg.tokens))
         key = request.shop or "sim://"
         journal_location = request.database_url or request.journal or (
-            str(state_dir / "journal.sqlite3") if simulated else None)
+            str(state_dir / "journal.sqlite3") if embedded else None)
         async with aiohttp.ClientSession() as session:
             port = ShopBulkOps(shop.client, session)
             catalog = stack.enter_context(CatalogStore(state_dir / "catalog" / f"{shop_id(key)}.sqlite3"))
@@ -184,7 +201,11 @@ async def run_submission(
                     requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
                     inventory=_inventory_sender(shop), on_event=on_event)
                 result = await submission.run(source, run_key=run_key, input_name=input_name)
-                result.simulated = simulated
+                result.elapsed_s = shop.clock.now() - started
+                if simulation is not None:
+                    result.simulated = True
+                    result.simulated_at = simulation.served_at or "sim://"
+                    result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
                 return result
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -32,6 +32,7 @@ from bulk.shopify.client import RetryPolicy, SchedulerLike, ShopifyClient
 from bulk.shopify.endpoint import parse_shop, parse_tokens
 from bulk.shopify.inventory import QuantityChange
 from bulk.shopify.resolve import InventoryResolver
+from bulk.shopify.simulated import Simulation, probe
 from bulk.shopify.transport import Transport, TransportConfig
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class Shop:
         self._stack: AsyncExitStack | None = None
         self._client: ShopifyClient | None = None
         self._sim: Any = None
+        self._simulation: Simulation | None = None
         self.inventory = Inventory(self)
 
     @classmethod
@@ -106,11 +108,19 @@ class Shop:
         """The embedded :class:`bulk.sim.SimShop` for ``sim://`` shops (``None`` otherwise)."""
         return self._sim
 
+    @property
+    def simulation(self) -> Simulation | None:
+        """The simulated shop this session talks to (embedded, or served by ``bulk sim`` on loopback);
+        ``None`` for a real shop. Known once the session is open."""
+        return self._simulation
+
     async def __aenter__(self) -> Self:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
             graphql_url, tokens = await self._start_endpoint(stack)
+            if self._simulation is None:
+                self._simulation = await probe(graphql_url)
             transport = await stack.enter_async_context(
                 Transport(graphql_url, tokens, config=self.config.transport)
             )
@@ -120,8 +130,11 @@ class Shop:
             else:
                 from bulk.scheduler import Scheduler
 
+                # a simulator sped up xN refills its buckets N times faster: model them on its time
+                speed = self._simulation.speed if self._simulation is not None else 1.0
                 scheduler = await stack.enter_async_context(
-                    Scheduler.in_process(token_count=len(tokens), max_in_flight=self.config.max_in_flight)
+                    Scheduler.in_process(token_count=len(tokens), max_in_flight=self.config.max_in_flight,
+                                         time_scale=speed)
                 )
             self._client = ShopifyClient(transport, scheduler, retry=self.config.retry, clock=self.clock)
             await stack.enter_async_context(self.inventory)
@@ -141,6 +154,8 @@ class Shop:
         if self._tokens is not None:
             sim_config = replace(sim_config, tokens=self._tokens)
         self._sim = await stack.enter_async_context(SimShop(sim_config))
+        self._simulation = Simulation(plan=sim_config.plan, products=sim_config.products,
+                                      speed=sim_config.speed)
         return self._sim.graphql_url, tuple(sim_config.tokens)
 
     async def __aexit__(

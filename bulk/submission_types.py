@@ -58,6 +58,10 @@ class SubmissionResult:
     undo_path: Path | None
     operations: list[dict[str, Any]] = field(default_factory=list)
     simulated: bool = False
+    simulated_at: str | None = None  # "sim://" (embedded) or the URL of a shop `bulk sim` serves
+    elapsed_s: float = 0.0  # real seconds, from the catalog sync to the last outcome
+    shop_elapsed_s: float | None = None  # a simulated shop's own clock (× its speed): a rehearsal's
+    # prediction of how long the shop needs; None for a real shop
 
     @property
     def rejected(self) -> int:
@@ -69,6 +73,9 @@ class SubmissionResult:
         return {
             "run_key": self.run_key,
             "simulated": self.simulated,
+            "simulated_at": self.simulated_at,
+            "elapsed_s": round(self.elapsed_s, 1),
+            "shop_elapsed_s": None if self.shop_elapsed_s is None else round(self.shop_elapsed_s, 1),
             "route": self.route.kind,
             "eta_bulk_s": round(self.route.eta_bulk_s, 1),
             "eta_direct_s": round(self.route.eta_direct_s, 1),

@@ -127,14 +127,35 @@ async def handle(args: argparse.Namespace) -> int:
 def _print_summary(console: Console, result: dict[str, Any]) -> None:
     table = Table(title="bulk submit", show_header=False)
     if result.get("simulated"):
-        table.add_row("shop", "[yellow]SIMULATED[/] (sim://)")
+        table.add_row("shop", f"[yellow]SIMULATED[/] ({result.get('simulated_at') or 'sim://'})")
     table.add_row("run", result["run_key"])
     table.add_row("route", result["route"])
     for key in ("rows", "applied", "unchanged", "rejected"):
         table.add_row(key, str(result["summary"].get(key, 0)))
     table.add_row("bulk operations", str(len(result["operations"])))
+    table.add_row("took", _took(result))
     if result.get("report"):
         table.add_row("report", result["report"])
     if result.get("undo"):
         table.add_row("undo file", result["undo"])
     console.print(table)
+
+
+def _took(result: dict[str, Any]) -> str:
+    """Real time; for a sped-up simulated shop also its own clock: what a rehearsal predicts."""
+    took = _duration(float(result.get("elapsed_s") or 0.0))
+    shop_s, real_s = result.get("shop_elapsed_s"), float(result.get("elapsed_s") or 0.0)
+    if shop_s is None or real_s <= 0 or abs(shop_s / real_s - 1.0) < 0.01:
+        return took
+    return f"{took} ({_duration(shop_s)} on the simulated shop's clock, x{shop_s / real_s:.3g})"
+
+
+def _duration(seconds: float) -> str:
+    """``42.0 s``, ``12 min 5 s``, ``2 h 03 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

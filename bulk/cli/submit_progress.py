@@ -90,9 +90,12 @@ _MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "sharded"})
 def describe(name: str, data: dict[str, Any]) -> str:
     """One human line for an event."""
     if name == "simulated":
+        where = f"served at {data['served_at']}, " if data.get("served_at") else ""
+        speed = float(data.get("speed") or 1.0)
+        pace = f", clock x{speed:g}" if speed != 1.0 else ""
         return (
-            f"[bold yellow]SIMULATED shop[/] ({data['products']} products, {data['plan']} plan) — "
-            "no real shop is touched"
+            f"[bold yellow]SIMULATED shop[/] ({where}{data['products']} products, {data['plan']} plan{pace})"
+            " — no real shop is touched"
         )
     if name == "catalog_synced":
         return f"catalog cache: {data['lines']} objects synced"
