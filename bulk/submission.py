@@ -104,8 +104,10 @@ class Submission:
         run, created = await self._journal.create_run(
             run_key, input_name=input_name, input_hash=run_key, options={"route": self._options.route})
         workdir = self._options.state_dir / "runs" / run_key
-        resume = not created and run.status in (RunStatus.RUNNING, RunStatus.DONE)
         self._book = OutcomeBook(self._journal, run.run_id)
+        if not created and run.status is RunStatus.DONE:
+            return await self._finished_before(run.run_id, run_key, workdir)
+        resume = not created and run.status is RunStatus.RUNNING
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note)
         planning_done = asyncio.Event()
@@ -144,6 +146,15 @@ class Submission:
         if error is not None:
             raise error
         return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
+
+    async def _finished_before(self, run_id: int, run_key: str, workdir: Path) -> SubmissionResult:
+        """The same input again after its run finished: nothing is sent twice (invariant 5); the
+        answer is the journal's, and the report is written again."""
+        self._on_event("already_done", {"run": run_id})
+        outcomes = await self.book.all()
+        report = self._options.report_path or workdir / "report.csv"
+        await asyncio.to_thread(write_report_csv, report, outcomes)
+        return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
 
     @property
     def book(self) -> OutcomeBook:

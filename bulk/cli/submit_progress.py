@@ -84,7 +84,7 @@ class SubmitProgress:
         )
 
 
-_MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "sharded"})
+_MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "already_done", "sharded"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -97,6 +97,9 @@ def describe(name: str, data: dict[str, Any]) -> str:
             f"[bold yellow]SIMULATED shop[/] ({where}{data['products']} products, {data['plan']} plan{pace})"
             " — no real shop is touched"
         )
+    if name == "already_done":
+        return (f"run {data['run']} already applied this input: nothing is sent again; the outcomes below "
+                "are that run's")
     if name == "catalog_synced":
         return f"catalog cache: {data['lines']} objects synced"
     if name == "planned":

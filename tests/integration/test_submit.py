@@ -77,6 +77,23 @@ async def test_every_row_ends_in_exactly_one_outcome(sim: SimShop, tmp_path: Pat
     assert stats["objects_written_more_than_once"] == 0
 
 
+async def test_the_same_input_again_after_it_finished_sends_nothing_and_reports_that_run(
+        sim: SimShop, tmp_path: Path) -> None:
+    rows = [*catalog_rows(range(1, 51)), ("SKU-0009999-0", "10.00")]  # one unknown SKU
+    file = price_csv(tmp_path / "prices.csv", rows)
+    first = await submit(sim, file, tmp_path)
+    written = sim.state.statistics()["objects_written"]
+    first_report = report_rows(first.report_path)
+    first.report_path.unlink()
+    events: list[str] = []
+    again = await submit(sim, file, tmp_path, on_event=lambda name, _data: events.append(name))
+    assert "already_done" in events and "shard_started" not in events
+    assert sim.state.statistics()["objects_written"] == written  # nothing sent twice
+    assert again.outcomes == first.outcomes and again.summary == first.summary
+    assert again.rejected == 1  # the CLI's exit status follows the finished run's outcomes
+    assert report_rows(again.report_path) == first_report  # the report is written again
+
+
 class Crash(Exception):
     """Stands for a kill in the middle of a run."""
 
