@@ -197,9 +197,12 @@ async def run_submission(
                 if isinstance(source, FileInput):  # after the sync: the reading process looks it up
                     source = stack.enter_context(
                         source.open(catalog=catalog.path, rows=options.read_ahead.rows_of))
+                # a sped-up simulator's operations end sooner: poll and back off on its time, or the
+                # rehearsal measures our poll intervals instead of the shop
+                lane_clock = simulation.clock() if simulation is not None else None
                 submission = Submission(
                     requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
-                    inventory=_inventory_sender(shop), on_event=on_event)
+                    inventory=_inventory_sender(shop), on_event=on_event, clock=lane_clock)
                 result = await submission.run(source, run_key=run_key, input_name=input_name)
                 result.elapsed_s = shop.clock.now() - started
                 if simulation is not None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bulk.catalog import CatalogStore
+from bulk.clock import Clock
 from bulk.errors import BulkError, ShopifyError
 from bulk.journal import Journal, Outcome, RunStatus, UnitState
 from bulk.lanes.admission import KindAdmission
@@ -73,8 +74,10 @@ class Submission:
         worker_id: str = "local",
         inventory: InventorySender | None = None,
         on_event: OnEvent | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._requester = requester
+        self._clock = clock  # the bulk lane's polls and back-offs (a sped-up simulator's own time)
         self._port = port
         self._catalog = catalog
         self._journal = journal
@@ -109,7 +112,8 @@ class Submission:
             return await self._finished_before(run.run_id, run_key, workdir)
         resume = not created and run.status is RunStatus.RUNNING
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
-                        workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note)
+                        workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
+                        clock=self._clock)
         planning_done = asyncio.Event()
         error: BulkError | None = None
         if self._options.drain:

@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-PROBE_TIMEOUT_S = 1.0
+from bulk.clock import Clock, ScaledClock
+
+PROBE_TIMEOUT_S = 3.0  # a busy simulator (parsing a staged file) may answer late
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,10 @@ class Simulation:
     products: int
     speed: float = 1.0
     served_at: str | None = None  # the base URL of a shop ``bulk sim`` serves; None when embedded
+
+    def clock(self) -> Clock | None:
+        """The shop's own clock when it runs faster (or slower) than real time; None at speed 1."""
+        return None if self.speed == 1 else ScaledClock(self.speed)
 
     def shop_seconds(self, real_seconds: float) -> float:
         """How long ``real_seconds`` of this run were on the shop's clock."""
