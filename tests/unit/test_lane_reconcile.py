@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bulk.clock import ManualClock
 from bulk.journal import NewUnit, SqliteJournal, UnitKind, UnitState
 from bulk.lanes.reconcile import reconcile
@@ -49,10 +51,11 @@ async def test_lines_an_operation_never_ran_are_retried_then_rejected_and_then_n
         assert [outcomes[("g", n)].reason for n in range(3)] == [reason] * 3
 
 
-async def test_a_line_missing_from_an_operation_that_counted_every_line_is_rejected_not_retried(
-        tmp_path: Path) -> None:
-    # COMPLETED with every line counted released the product's later lines at once: a retry of the
-    # missing line could land after them and undo a newer price
+@pytest.mark.parametrize("objects", [3, 2], ids=["counted-every-line", "counted-fewer"])
+async def test_a_completed_operation_retries_a_missing_line_only_if_it_did_not_count_every_line(
+        tmp_path: Path, objects: int) -> None:
+    """COMPLETED with every line counted released the product's later lines at once: a retry of a line
+    missing from its results could land after them and undo a newer price, so it is rejected instead."""
     async with SqliteJournal(tmp_path / "j.sqlite3", clock=ManualClock(1_000.0)) as journal:
         run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
         await journal.add_units(run.run_id, [
@@ -61,25 +64,13 @@ async def test_a_line_missing_from_an_operation_that_counted_every_line_is_rejec
         [claim] = await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=60, limit=1, run_id=run.run_id)
         retried = await reconcile(await results_of([0, 2]), journal, claim, status="COMPLETED",
                                   error_code=None, urls=("u",), shard=shard("f", 3), max_attempts=3,
-                                  objects=3)
-        assert retried == 0
-        assert [u.client_identifier for u in await journal.list_units(run.run_id)] == ["rk/a"]
+                                  objects=objects)
+        units = [u.client_identifier for u in await journal.list_units(run.run_id)]
         outcomes = {(o.file, o.line): o for o in await journal.list_outcomes(run.run_id)}
-        assert outcomes[("f", 1)].status.value == "rejected"
-        assert "not retried" in (outcomes[("f", 1)].reason or "")
         assert {outcomes[("f", n)].status.value for n in (0, 2)} == {"applied"}
-
-
-async def test_a_completed_operation_that_counted_fewer_lines_retries_the_missing_ones(
-        tmp_path: Path) -> None:
-    async with SqliteJournal(tmp_path / "j.sqlite3", clock=ManualClock(1_000.0)) as journal:
-        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
-        await journal.add_units(run.run_id, [
-            NewUnit(UnitKind.BULK_SHARD, "rk/a", 3, payload={"kind": "variants", "lines": ["{}"] * 3,
-                                                              "rows": [[["f", n]] for n in range(3)]})])
-        [claim] = await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=60, limit=1, run_id=run.run_id)
-        retried = await reconcile(await results_of([0, 2]), journal, claim, status="COMPLETED",
-                                  error_code=None, urls=("u",), shard=shard("f", 3), max_attempts=3,
-                                  objects=2)
-        assert retried == 1
-        assert ("f", 1) not in {(o.file, o.line) for o in await journal.list_outcomes(run.run_id)}
+        if objects == 3:
+            assert retried == 0 and units == ["rk/a"]
+            assert outcomes[("f", 1)].status.value == "rejected"
+            assert "not retried" in (outcomes[("f", 1)].reason or "")
+        else:
+            assert retried == 1 and units == ["rk/a", "rk/a/retry"] and ("f", 1) not in outcomes
