@@ -20,9 +20,8 @@ Reported (simulated seconds, i.e. real × ``--speed``):
   through GraphQL and manages about 2,000 lines per real second on one core here, while 15
   operations at 50 lines/s need ``750 × speed`` — hence ``--speed 2`` by default (``5`` is too fast).
 
-The client's lane is configured in the shop's time (poll intervals, pace prior, look-ahead divided by
-``--speed``), as a merchant's rehearsal would be: its clock is real, the shop's runs ``speed`` times
-faster.
+The client's lane runs on the shop's clock (a session that recognises a sped-up simulator polls and
+backs off on its time, as a merchant's rehearsal does), so its settings are in shop seconds.
 
 The catalog cache is filled directly from the simulator's deterministic catalog (what ``bulk catalog
 sync`` would store), so the figures are about applying changes, not exporting 4.5M objects first.
@@ -74,11 +73,10 @@ def write_images(path: Path, count: int, products: int) -> None:
                     + "\n")
 
 
-def lane_config(speed: float, lines_per_s: float) -> BulkLaneConfig:
-    """The lane's settings in the simulated shop's time (its clock is real, the shop's is scaled)."""
-    return BulkLaneConfig(poll_initial_s=0.5 / speed, poll_max_s=2.0 / speed, poll_fine_s=0.2 / speed,
-                          lines_per_s=lines_per_s * speed, op_overhead_s=1.5 / speed,
-                          look_ahead_s=2.0 / speed)
+def lane_config(lines_per_s: float) -> BulkLaneConfig:
+    """The lane's settings, in the shop's seconds (the lane runs on the simulator's clock)."""
+    return BulkLaneConfig(poll_initial_s=0.5, poll_max_s=2.0, poll_fine_s=0.2, lines_per_s=lines_per_s,
+                          op_overhead_s=1.5, look_ahead_s=2.0)
 
 
 async def urgent_changes(shop: Shop, count: int, window_s: float, latencies: list[float]) -> None:
@@ -111,7 +109,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             latencies: list[float] = []
             request = SubmitRequest(file=root / "prices.csv", shop=url, route="bulk", state_dir=state,
                                     journal=str(state / "journal.sqlite3"), sync_catalog="never",
-                                    lane=lane_config(args.speed, args.bulk_lines_per_s))
+                                    lane=lane_config(args.bulk_lines_per_s))
             source = FileInput(paths=(root / "prices.csv", root / "images.jsonl"), in_process=False)
             async with Shop.connect(url, TOKENS) as shop:
                 started = time.perf_counter()
