@@ -157,6 +157,9 @@ async def run_submission(
         started = shop.clock.now()
         embedded = shop.sim is not None  # sim://: a throwaway state dir and journal, like the shop
         simulation = shop.simulation
+        # a sped-up simulator's operations end sooner: poll and back off on its time, or a rehearsal
+        # measures our poll intervals instead of the shop
+        shop_clock = simulation.clock() if simulation is not None else None
         state_dir = request.state_dir
         if state_dir is None:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bulk-sim-"))) \
@@ -178,7 +181,7 @@ async def run_submission(
             catalog = stack.enter_context(CatalogStore(state_dir / "catalog" / f"{shop_id(key)}.sqlite3"))
             empty = catalog.statistics()["variants"] == 0
             if request.sync_catalog == "always" or (request.sync_catalog == "auto" and empty):
-                lines = await sync_catalog(port, catalog, full=empty)
+                lines = await sync_catalog(port, catalog, full=empty, clock=shop_clock)
                 on_event("catalog_synced", {"lines": lines})
             async with open_journal(journal_location) as journal:
                 options = SubmitOptions(
@@ -197,12 +200,9 @@ async def run_submission(
                 if isinstance(source, FileInput):  # after the sync: the reading process looks it up
                     source = stack.enter_context(
                         source.open(catalog=catalog.path, rows=options.read_ahead.rows_of))
-                # a sped-up simulator's operations end sooner: poll and back off on its time, or the
-                # rehearsal measures our poll intervals instead of the shop
-                lane_clock = simulation.clock() if simulation is not None else None
                 submission = Submission(
                     requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
-                    inventory=_inventory_sender(shop), on_event=on_event, clock=lane_clock)
+                    inventory=_inventory_sender(shop), on_event=on_event, clock=shop_clock)
                 result = await submission.run(source, run_key=run_key, input_name=input_name)
                 result.elapsed_s = shop.clock.now() - started
                 if simulation is not None:

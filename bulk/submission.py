@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bulk.catalog import CatalogStore
-from bulk.clock import Clock
+from bulk.clock import Clock, MonotonicClock
 from bulk.errors import BulkError, ShopifyError
 from bulk.journal import Journal, Outcome, RunStatus, UnitState
 from bulk.lanes.admission import KindAdmission
@@ -77,7 +77,8 @@ class Submission:
         clock: Clock | None = None,
     ) -> None:
         self._requester = requester
-        self._clock = clock  # the bulk lane's polls and back-offs (a sped-up simulator's own time)
+        self._clock = clock  # the bulk lane's polls and back-offs (a sped-up simulator's own time; the
+        # journal's leases stay on real time)
         self._port = port
         self._catalog = catalog
         self._journal = journal
@@ -113,7 +114,7 @@ class Submission:
         resume = not created and run.status is RunStatus.RUNNING
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
-                        clock=self._clock)
+                        clock=self._clock, lease_clock=MonotonicClock() if self._clock else None)
         planning_done = asyncio.Event()
         error: BulkError | None = None
         if self._options.drain:

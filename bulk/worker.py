@@ -219,6 +219,8 @@ class Worker:
                     try:
                         current = await self._journal.heartbeat(current, lease_s=lease_s)
                     except JournalError:
+                        log.warning("lease lost; the unit's next holder finishes it",
+                                    extra={"action": "worker.lease_lost", "unit": claim.unit_id})
                         fenced.set()
 
         async with asyncio.TaskGroup() as tg:

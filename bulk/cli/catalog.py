@@ -47,10 +47,11 @@ async def handle(args: argparse.Namespace) -> int:
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP)")
     state = args.state_dir or default_state_dir()
     async with Shop.connect(args.shop, args.tokens) as shop, aiohttp.ClientSession() as session:
-        if shop.sim is not None:
-            print("note: sim:// is a SIMULATED shop; its cache is only useful for this rehearsal")
+        if shop.simulation is not None:
+            print("note: this is a SIMULATED shop; its cache is only useful for rehearsals against it")
+        clock = shop.simulation.clock() if shop.simulation is not None else None  # polls on the shop's time
         with CatalogStore(state / "catalog" / f"{shop_id(args.shop)}.sqlite3") as store:
-            lines = await sync_catalog(ShopBulkOps(shop.client, session), store, full=args.full)
+            lines = await sync_catalog(ShopBulkOps(shop.client, session), store, full=args.full, clock=clock)
             result = {"synced_objects": lines, **store.statistics(), "cache": store.path}
     print(json.dumps(result) if args.json else
           f"synced {lines} objects; the cache holds {result['products']} products and "

@@ -158,8 +158,10 @@ class JournalBase:
         """The unit a fence-checked write returned, or :class:`LeaseLostError` when it matched nothing."""
         if not rows:
             self._leases_lost += 1
-            logger.warning(
-                "lease lost",
+            # info, not warning: a renewal racing the unit's own completion lands here too; a holder
+            # that really lost its lease while working says so itself (bulk lane, worker)
+            logger.info(
+                "fenced write refused: the claim is no longer current",
                 extra={"action": "journal.lease_lost", "unit_id": claim.unit_id, "fence": claim.fence},
             )
             raise LeaseLostError(

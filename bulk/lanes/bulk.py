@@ -64,19 +64,22 @@ class BulkLane:
         worker_id: str,
         workdir: Path | None = None,
         clock: Clock | None = None,
+        lease_clock: Clock | None = None,
         on_event: OnEvent | None = None,
         on_outcomes: OnOutcomes | None = None,
     ) -> None:
         self._journal = journal
         self._config = config
         self._worker = worker_id
-        self._clock = clock or MonotonicClock()
+        self._clock = clock or MonotonicClock()  # polls, pace, back-offs: the shop's time
+        self._lease_clock = lease_clock or self._clock  # lease renewals: the journal's time
         self._on_event = on_event or (lambda _name, _data: None)
         self._board = SlotBoard(config.tokens, config.ops_per_token)
         self._wake = asyncio.Event()
         self._pace = PaceMeter(config.lines_per_s, config.op_overhead_s)
         self._lead = LeadMeter(config.look_ahead_s)
         self._parts = LaneParts(port=port, journal=journal, config=config, clock=self._clock,
+                                lease_clock=self._lease_clock,
                                 workdir=workdir or Path(tempfile.gettempdir()) / "bulk-uploads",
                                 board=self._board, pace=self._pace, lead=self._lead, wake=self._wake.set,
                                 on_event=self._on_event, on_outcomes=on_outcomes or (lambda _outcomes: None))
@@ -223,7 +226,9 @@ class BulkLane:
     async def _keep_lease(self, claim: Claim, holding: Holding, work: asyncio.Future[None]) -> None:
         try:
             while True:
-                await self._clock.sleep(self._config.lease_s / 3)
+                await self._lease_clock.sleep(self._config.lease_s / 3)
+                if work.done():  # finished (and completed in the journal): a renewal would be refused
+                    return
                 claim = await self._steps.renew(claim, holding)
         except asyncio.CancelledError:
             raise

@@ -34,7 +34,7 @@ MAX_OVERHEAD_S = 30.0  # a measured per-operation overhead above this is a fluke
 @dataclass
 class Holding:
     """A claimed shard in this lane: its reservation of its token's next free slot (until its operation
-    starts), and when its lease was last renewed (by the lane's clock, when the renewal was *sent*)."""
+    starts), and when its lease was last renewed (by the lease clock, when the renewal was *sent*)."""
 
     token: int
     busy_s: float
@@ -49,7 +49,8 @@ class LaneParts:
     port: BulkOpsPort
     journal: Journal
     config: BulkLaneConfig
-    clock: Clock
+    clock: Clock  # the shop's time: polls, pace, estimated ends, back-offs
+    lease_clock: Clock  # the journal's time: leases (a sped-up simulator does not speed them up)
     workdir: Path
     board: SlotBoard
     pace: PaceMeter
@@ -86,7 +87,7 @@ class OperationSteps:
 
     async def renew(self, claim: Claim, holding: Holding) -> Claim:
         """Extend the shard's lease; remember when the renewal was sent."""
-        sent = self._p.clock.now()
+        sent = self._p.lease_clock.now()
         claim = await self._p.journal.heartbeat(claim, lease_s=self._p.config.lease_s)
         holding.renewed_at = sent
         return claim
@@ -181,7 +182,7 @@ class OperationSteps:
                 # self-fencing: a holder paused past its lease must not start what a new holder owns.
                 # A renewal sent a moment ago proves the same (a pause shows on the clock), saving a
                 # journal round trip on the path from a free slot to the start.
-                if self._p.clock.now() - holding.renewed_at >= self._p.config.lease_s / 4:
+                if self._p.lease_clock.now() - holding.renewed_at >= self._p.config.lease_s / 4:
                     claim = await self.renew(claim, holding)
                 async with self._p.calls:
                     op = await self._p.port.start(shard.kind, staged, client_identifier=ident,

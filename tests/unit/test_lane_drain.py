@@ -196,3 +196,51 @@ async def test_cuts_are_final_once_everything_is_read_though_held_lines_may_stil
     else:
         assert first_two == 1000  # more may come: balance what is known
     assert sum(cuts) == 1000
+
+
+async def test_leases_are_renewed_on_the_lease_clock_however_fast_the_shops_clock_runs(
+        tmp_path: Path) -> None:
+    """Against a sped-up simulator the lane polls on the shop's time, but the journal's leases do not
+    speed up with it: ten leases of shop time pass without a renewal; a third of one on the lease
+    clock brings one."""
+    from bulk.journal import Claim
+
+    shop_clock, lease_clock = ManualClock(0.0), ManualClock(0.0)
+    config = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=0.01, poll_max_s=0.5, poll_fine_s=0.01,
+                            idle_wait_s=0.02, look_ahead_s=0.0, min_op_lines=1, lease_s=30.0)
+    runs_until = 10 * config.lease_s
+
+    class SlowShop(ScriptedShop):
+        async def status(self, op_id: str, *, token_index: int) -> OpStatus:
+            if shop_clock.now() < runs_until:
+                return OpStatus(op_id, "RUNNING", object_count=0)
+            return await super().status(op_id, token_index=token_index)
+
+    class CountingJournal(SqliteJournal):
+        renewals = 0
+
+        async def heartbeat(self, claim: Claim, *, lease_s: float) -> Claim:
+            self.renewals += 1
+            return await super().heartbeat(claim, lease_s=lease_s)
+
+    shop = SlowShop()
+    async with CountingJournal(tmp_path / "journal.sqlite3", clock=ManualClock(1_000.0)) as journal:
+        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+        await journal.add_units(run.run_id, [inline_unit("rk/a", range(0, 3))])
+        lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up", clock=shop_clock,
+                        lease_clock=lease_clock)
+        drain = asyncio.create_task(lane.drain(run.run_id))
+        while not shop.started or shop_clock.now() < runs_until - 10:
+            await asyncio.sleep(0)
+            shop_clock.advance(0.25)
+        at_start = journal.renewals  # the one sent on the way to the start (no renewal yet)
+        assert at_start <= 1
+        lease_clock.advance(config.lease_s / 3)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert journal.renewals == at_start + 1
+        while not drain.done():
+            await asyncio.sleep(0)
+            shop_clock.advance(0.25)
+        await drain
+        assert len(await journal.list_outcomes(run.run_id)) == 3
