@@ -80,7 +80,7 @@ async def run(args: argparse.Namespace) -> None:
                 try:
                     async with sched.acquire(args.cost, Lane.NORMAL) as grant:
                         token = tokens[grant.token_index]
-                        need = args.lease / 2  # the simulator's latency tail stays well below
+                        need = args.lease / 2  # the chaos test keeps every request shorter than this
                         body = await grant.guard(_send(session, args.graphql_url, token, grant, need))
                         if body["_status"] != 200:
                             counts[f"http_{body['_status']}"] = counts.get(f"http_{body['_status']}", 0) + 1
