@@ -24,7 +24,9 @@ PY
 
 _pg_bin() {
   # initdb/pg_ctl may be on PATH or only under /usr/lib/postgresql/<ver>/bin.
-  if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return; fi
+  # (explicit `return 0`: a bare `return` in a function called from an EXIT trap returns the status
+  # the script was exiting with, and under `set -e` a failed test run then skipped stop_servers)
+  if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return 0; fi
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
 
@@ -60,7 +62,7 @@ start_servers() {
 
 stop_servers() {
   [ -n "${BULK_SERVERS_DIR:-}" ] || return 0
-  local bin; bin="$(_pg_bin)"
+  local bin; bin="$(_pg_bin)" || true
   _as_pg "$bin/pg_ctl" -D "$BULK_SERVERS_DIR/pg/data" -m immediate stop >/dev/null 2>&1 || true
   if [ -f "$BULK_SERVERS_DIR/redis.pid" ]; then kill "$(cat "$BULK_SERVERS_DIR/redis.pid")" 2>/dev/null || true; fi
   rm -rf "$BULK_SERVERS_DIR"
