@@ -26,7 +26,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from bulk.clock import Clock, MonotonicClock
+from bulk.clock import Clock, MonotonicClock, wait_event
 from bulk.errors import JournalError, NetworkError, PermitLostError, ServerError, ThrottledError
 from bulk.journal import Claim, Journal, UnitKind, UnitState
 from bulk.lanes.operation import Holding, LaneParts, OperationSteps
@@ -134,8 +134,7 @@ class BulkLane:
                     nxt = self._board.next_opening(now, self._lead.lead_s)
                     if nxt is not None:
                         timeout = min(timeout, max(0.0, nxt - now))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    await wait_event(self._wake, timeout, self._clock)
 
     async def _fill(self, run_id: int | None, feed: LineFeed | None, *,
                     more_coming: bool) -> list[tuple[Claim, Holding]]:
@@ -156,7 +155,7 @@ class BulkLane:
                                   reserve=self._config.tail_reserve)
                 if not await feed.cut([s for s in sizes if s > 0]):
                     break
-            sent = self._clock.now()
+            sent = self._lease_clock.now()  # the claim's lease counts from here
             claims = await self._journal.claim(self._worker, [UnitKind.BULK_SHARD],
                                                lease_s=self._config.lease_s, limit=len(openings),
                                                run_id=run_id)
