@@ -33,8 +33,6 @@ from bulk.lanes.urgent import InventoryStatus
 from bulk.models import InventoryUpdate, OutcomeStatus
 from bulk.plan import ShopProfile
 from bulk.shop import Shop, ShopConfig
-from bulk.shopify.endpoint import parse_shop, parse_tokens
-from bulk.shopify.simulated import probe
 from bulk.sources import Source
 from bulk.sources_files import FileInput, ReaderOptions
 from bulk.sources_sql import sql_source
@@ -115,28 +113,17 @@ async def shop_session(
 ) -> AsyncIterator[Shop]:
     """An open :class:`Shop`; with ``redis_url`` its scheduler is the fleet's shared one (Redis), keyed
     by the shop so every submitter and worker of that shop draws on the same buckets and cap."""
-    if redis_url is None:
-        async with Shop.connect(shop, tokens, config=ShopConfig(max_in_flight=max_in_flight)) as s:
-            yield s
-        return
-    from bulk.scheduler import Scheduler
+    factory = None
+    if redis_url is not None:
+        from bulk.scheduler import Scheduler
 
-    count = len(parse_tokens(tokens if isinstance(tokens, str) else tuple(tokens))) if tokens else 3
-    scheduler = Scheduler.redis(redis_url, shop=shop_id(shop), token_count=count, max_in_flight=max_in_flight,
-                                time_scale=await _clock_speed(shop))
-    async with scheduler, Shop.connect(shop, tokens, scheduler=scheduler) as s:
+        def factory(token_count: int, time_scale: float) -> Scheduler:
+            return Scheduler.redis(redis_url, shop=shop_id(shop), token_count=token_count,
+                                   max_in_flight=max_in_flight, time_scale=time_scale)
+
+    async with Shop.connect(shop, tokens, config=ShopConfig(max_in_flight=max_in_flight),
+                            scheduler_factory=factory) as s:
         yield s
-
-
-async def _clock_speed(shop: str) -> float:
-    """Shop seconds per real second: a simulator's ``speed`` (embedded or served), else 1."""
-    endpoint = parse_shop(shop)
-    if endpoint.is_sim:
-        from bulk.sim import parse_sim_url
-
-        return parse_sim_url(endpoint.sim_url or "sim://").speed
-    simulation = await probe(endpoint.graphql_url or "")
-    return simulation.speed if simulation is not None else 1.0
 
 
 async def run_submission(
@@ -159,7 +146,7 @@ async def run_submission(
         simulation = shop.simulation
         # a sped-up simulator's operations end sooner: poll and back off on its time, or a rehearsal
         # measures our poll intervals instead of the shop
-        shop_clock = simulation.clock() if simulation is not None else None
+        shop_clock = shop.shop_clock
         state_dir = request.state_dir
         if state_dir is None:
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bulk-sim-"))) \
@@ -206,7 +193,6 @@ async def run_submission(
                 result = await submission.run(source, run_key=run_key, input_name=input_name)
                 result.elapsed_s = shop.clock.now() - started
                 if simulation is not None:
-                    result.simulated = True
                     result.simulated_at = simulation.served_at or "sim://"
                     result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
                 return result

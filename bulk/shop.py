@@ -14,7 +14,7 @@ the block). :func:`set_inventory` is the same for scripts without an event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,10 +37,13 @@ from bulk.shopify.transport import Transport, TransportConfig
 
 if TYPE_CHECKING:
     from bulk.runs import RunHandle
+    from bulk.scheduler import Scheduler
     from bulk.sources import Source as UpdateSource
     from bulk.sources_files import FileInput
 
 InventoryChange = InventoryUpdate | Mapping[str, Any]
+SchedulerFactory = Callable[[int, float], "Scheduler"]
+"""Builds the session's scheduler (unopened) from the token count and the shop's clock speed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +66,7 @@ class Shop:
         *,
         config: ShopConfig | None = None,
         scheduler: SchedulerLike | None = None,
+        scheduler_factory: SchedulerFactory | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.endpoint = parse_shop(shop)
@@ -74,6 +78,7 @@ class Shop:
         if self._tokens is None and not self.endpoint.is_sim:
             raise ConfigError("no access token given (use --tokens or SHOPIFY_ACCESS_TOKENS)")
         self._given_scheduler = scheduler
+        self._scheduler_factory = scheduler_factory
         self._stack: AsyncExitStack | None = None
         self._client: ShopifyClient | None = None
         self._sim: Any = None
@@ -88,13 +93,17 @@ class Shop:
         *,
         config: ShopConfig | None = None,
         scheduler: SchedulerLike | None = None,
+        scheduler_factory: SchedulerFactory | None = None,
         clock: Clock | None = None,
     ) -> Shop:
         """A shop session for ``async with`` (nothing is connected until the block starts).
 
         ``tokens``: a sequence or a comma-separated string; optional only for ``sim://`` shops.
+        ``scheduler``: one already open (the session uses it as it is); ``scheduler_factory``: how to
+        build one the session opens and closes, on the shop's clock (default: in-process).
         """
-        return cls(shop, tokens, config=config, scheduler=scheduler, clock=clock)
+        return cls(shop, tokens, config=config, scheduler=scheduler, scheduler_factory=scheduler_factory,
+                   clock=clock)
 
     @property
     def client(self) -> ShopifyClient:
@@ -114,6 +123,11 @@ class Shop:
         ``None`` for a real shop. Known once the session is open."""
         return self._simulation
 
+    @property
+    def shop_clock(self) -> Clock | None:
+        """A sped-up simulator's own clock, for polls and back-offs; None when it is real time."""
+        return self._simulation.clock() if self._simulation is not None else None
+
     async def __aenter__(self) -> Self:
         stack = AsyncExitStack()
         await stack.__aenter__()
@@ -128,14 +142,10 @@ class Shop:
             if self._given_scheduler is not None:
                 scheduler = self._given_scheduler
             else:
-                from bulk.scheduler import Scheduler
-
                 # a simulator sped up xN refills its buckets N times faster: model them on its time
                 speed = self._simulation.speed if self._simulation is not None else 1.0
-                scheduler = await stack.enter_async_context(
-                    Scheduler.in_process(token_count=len(tokens), max_in_flight=self.config.max_in_flight,
-                                         time_scale=speed)
-                )
+                make = self._scheduler_factory or self._in_process_scheduler
+                scheduler = await stack.enter_async_context(make(len(tokens), speed))
             self._client = ShopifyClient(transport, scheduler, retry=self.config.retry, clock=self.clock)
             await stack.enter_async_context(self.inventory)
         except BaseException:
@@ -143,6 +153,12 @@ class Shop:
             raise
         self._stack = stack
         return self
+
+    def _in_process_scheduler(self, token_count: int, time_scale: float) -> Scheduler:
+        from bulk.scheduler import Scheduler
+
+        return Scheduler.in_process(token_count=token_count, max_in_flight=self.config.max_in_flight,
+                                    time_scale=time_scale)
 
     async def _start_endpoint(self, stack: AsyncExitStack) -> tuple[str, tuple[str, ...]]:
         if not self.endpoint.is_sim:

@@ -110,7 +110,11 @@ class Submission:
         workdir = self._options.state_dir / "runs" / run_key
         self._book = OutcomeBook(self._journal, run.run_id)
         if not created and run.status is RunStatus.DONE:
-            return await self._finished_before(run.run_id, run_key, workdir)
+            # the same input again after its run finished: nothing is sent twice (invariant 5); the
+            # answer is the journal's, and the report is written again
+            self._on_event("already_done", {"run": run.run_id})
+            outcomes, report = await self._report(workdir)
+            return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
         resume = not created and run.status is RunStatus.RUNNING
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
@@ -145,21 +149,17 @@ class Submission:
         else:
             await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
             await self._journal.set_run_status(run.run_id, RunStatus.DONE)
-        outcomes = await self._book.all()
-        report = self._options.report_path or workdir / "report.csv"
-        await asyncio.to_thread(write_report_csv, report, outcomes)
+        outcomes, report = await self._report(workdir)
         if error is not None:
             raise error
         return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
 
-    async def _finished_before(self, run_id: int, run_key: str, workdir: Path) -> SubmissionResult:
-        """The same input again after its run finished: nothing is sent twice (invariant 5); the
-        answer is the journal's, and the report is written again."""
-        self._on_event("already_done", {"run": run_id})
+    async def _report(self, workdir: Path) -> tuple[Outcomes, Path]:
+        """Every row's outcome the journal holds for this run, written to the report CSV."""
         outcomes = await self.book.all()
         report = self._options.report_path or workdir / "report.csv"
         await asyncio.to_thread(write_report_csv, report, outcomes)
-        return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
+        return outcomes, report
 
     @property
     def book(self) -> OutcomeBook:

@@ -57,11 +57,15 @@ class SubmissionResult:
     report_path: Path | None
     undo_path: Path | None
     operations: list[dict[str, Any]] = field(default_factory=list)
-    simulated: bool = False
     simulated_at: str | None = None  # "sim://" (embedded) or the URL of a shop `bulk sim` serves
     elapsed_s: float = 0.0  # real seconds, from the catalog sync to the last outcome
     shop_elapsed_s: float | None = None  # a simulated shop's own clock (× its speed): a rehearsal's
     # prediction of how long the shop needs; None for a real shop
+
+    @property
+    def simulated(self) -> bool:
+        """The shop was the simulator (embedded or served): no real shop was touched."""
+        return self.simulated_at is not None
 
     @property
     def rejected(self) -> int:

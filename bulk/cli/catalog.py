@@ -49,9 +49,9 @@ async def handle(args: argparse.Namespace) -> int:
     async with Shop.connect(args.shop, args.tokens) as shop, aiohttp.ClientSession() as session:
         if shop.simulation is not None:
             print("note: this is a SIMULATED shop; its cache is only useful for rehearsals against it")
-        clock = shop.simulation.clock() if shop.simulation is not None else None  # polls on the shop's time
         with CatalogStore(state / "catalog" / f"{shop_id(args.shop)}.sqlite3") as store:
-            lines = await sync_catalog(ShopBulkOps(shop.client, session), store, full=args.full, clock=clock)
+            lines = await sync_catalog(ShopBulkOps(shop.client, session), store, full=args.full,
+                                       clock=shop.shop_clock)
             result = {"synced_objects": lines, **store.statistics(), "cache": store.path}
     print(json.dumps(result) if args.json else
           f"synced {lines} objects; the cache holds {result['products']} products and "

@@ -60,7 +60,8 @@ async def reconcile(
         outcomes += await asyncio.to_thread(_decide_lines, batch, rows, seen, unit.unit_id)
     missing = [n for n in range(len(rows)) if n not in seen]
     generation = unit.client_identifier.count("/retry")
-    retry = bool(missing) and generation + 1 < max_attempts and not all_processed(status, objects, len(rows))
+    counted_all = all_processed(status, objects, len(rows))
+    retry = bool(missing) and generation + 1 < max_attempts and not counted_all
     if retry:
         subset = shard.subset(missing)
         ident = f"{unit.client_identifier}/retry"
@@ -71,7 +72,7 @@ async def reconcile(
             new = await asyncio.to_thread(shard_data.file_unit, ident, subset, folder)
         await journal.add_units(unit.run_id, [new])
     elif missing:
-        if all_processed(status, objects, len(rows)):
+        if counted_all:
             reason = ("no result line although the shop counted every line as processed; not retried "
                       "(a later change of the same product may already be in the shop): check it")
         else:
