@@ -44,10 +44,12 @@ from bench._simproc import sim_server, sim_stats
 from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
+from bulk.cli.request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.runner import SubmitRequest, run_submission, shop_id
-from bulk.shop import Shop
-from bulk.sources_files import FileInput
+from bulk.session.shop import Shop
+from bulk.sources.files import FileInput
+from bulk.submit.options import shop_id
+from bulk.submit.root import run_submission
 
 TOKENS = "bf-a,bf-b,bf-c"
 SLOTS = 15  # 3 tokens × 5 bulk operations (API 2026-01+)
@@ -115,7 +117,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 started = time.perf_counter()
                 sim_cpu_before = server.cpu_s()
                 sub = asyncio.create_task(run_submission(
-                    shop, request, source, input_name="blackfriday",
+                    shop, request.run_options(), source, input_name="blackfriday",
                     on_event=lambda name, data: events.append((time.perf_counter(), name, data))))
                 urgent = asyncio.create_task(urgent_changes(shop, args.urgent, 20.0, latencies))
                 result = await sub

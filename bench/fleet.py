@@ -31,9 +31,9 @@ import psycopg
 
 from bulk.journal import RunStatus, open_journal
 from bulk.journal.migrations import upgrade_postgres
+from bulk.lanes.direct import direct_units
 from bulk.plan import PlannedLine
 from bulk.sim import SimConfig, SimShop
-from bulk.worker_direct import direct_units
 
 TOKENS = ("shpat_fleet_0", "shpat_fleet_1", "shpat_fleet_2")
 

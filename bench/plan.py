@@ -3,7 +3,7 @@
 Setup (not timed): a price CSV of ``--rows`` rows over the simulated catalog's SKUs, and a catalog cache
 holding every variant those rows name (what ``bulk catalog sync`` would have stored). Timed: the whole
 planning pipeline ``bulk submit`` runs before sending anything — the file read, validated and looked up
-in the catalog by a second process (``bulk.plan.input_process``; ``--in-process`` keeps it in one),
+in the catalog by a second process (``bulk.sources.reader_process``; ``--in-process`` keeps it in one),
 planned and sharded by this one. Reports ``rows_per_s``, ``wall_s``, ``peak_rss_mb`` (this process's
 high-water mark, setup included — so it is an upper bound) and ``reader_peak_rss_mb`` (the reading
 process's).
@@ -24,9 +24,10 @@ from typing import Any
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
 from bulk.plan import ShopProfile, choose_route, write_shards
-from bulk.plan.input_process import read_chunks
+from bulk.plan.ordering import ProductBook
 from bulk.plan.stream import StreamPlanner
 from bulk.sim.catalog import Catalog
+from bulk.sources.reader_process import read_chunks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +61,7 @@ def plan_file(csv_path: Path, store: CatalogStore, out: Path, *, chunk_rows: int
     """The timed pipeline, as ``bulk submit`` runs it: chunks of the file (read and looked up in the
     catalog by a second process, unless ``in_process``) planned one after the other against the catalog
     and what earlier chunks planned, each chunk's lines routed and sharded."""
-    planner = StreamPlanner(store)
+    planner, book = StreamPlanner(store), ProductBook()
     totals: dict[str, int] = {"read_errors": 0, "shards": 0}
     with read_chunks(csv_path, catalog=store.path, rows=chunk_rows, in_process=in_process) as reader:
         for number, chunk in enumerate(reader):
@@ -68,10 +69,10 @@ def plan_file(csv_path: Path, store: CatalogStore, out: Path, *, chunk_rows: int
             totals["read_errors"] += len(part.rejected)
             for key, value in part.plan.statistics().items():
                 totals[key] = totals.get(key, 0) + value
-            ready = planner.admit(part.plan.lines)
+            ready = book.admit(part.plan.lines)
             route = choose_route(ready, ShopProfile())
             totals["shards"] += len(write_shards(ready, out, shards=route.shards, prefix=f"c{number}"))
-            planner.done(ready)  # nothing is sent here: every line "finishes" at once
+            book.done(ready)  # nothing is sent here: every line "finishes" at once
     return totals
 
 

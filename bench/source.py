@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench._simproc import sim_process
+from bulk.cli.request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.models import PriceUpdate, Source, VariantRef
-from bulk.runner import SubmitRequest, run_submission
-from bulk.shop import Shop
+from bulk.session.shop import Shop
+from bulk.submit.root import run_submission
 
 TOKENS = ("bench-a", "bench-b", "bench-c")
 
@@ -73,7 +74,7 @@ async def timed_submit(source: Any, products: int, speed: float) -> float:
                 journal=str(Path(tmp) / "journal.sqlite3"), run_key="bench-source",
                 lane=BulkLaneConfig(poll_initial_s=0.05, poll_max_s=0.2))
             started = time.perf_counter()
-            result = await run_submission(shop, request, source, input_name="bench",
+            result = await run_submission(shop, request.run_options(), source, input_name="bench",
                                           on_event=lambda _n, _d: None)
             elapsed = time.perf_counter() - started
     if result.summary["applied"] != result.summary["rows"]:

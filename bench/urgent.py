@@ -2,7 +2,7 @@
 
 Two strategies against the same simulated shop (fresh each, same seed, same random moments):
 
-- ``ours``: :class:`bulk.shop.Shop` — the background goes through the scheduler at NORMAL priority,
+- ``ours``: :class:`bulk.session.shop.Shop` — the background goes through the scheduler at NORMAL priority,
   the 50 inventory changes through the urgent lane (URGENT priority, the bucket's reserve).
 - ``seed``: what the project replaced — three keys round-robin, no priorities, no in-flight cap,
   and a fixed 1 s sleep after THROTTLED.
@@ -33,7 +33,7 @@ from bench._stats import percentile
 from bulk.errors import ShopifyError, ThrottledError
 from bulk.lanes.urgent import InventoryStatus
 from bulk.models import Lane
-from bulk.shop import Shop, ShopConfig
+from bulk.session.shop import Shop, ShopConfig
 from bulk.shopify import documents
 from bulk.shopify.inventory import QuantityChange, set_quantities_variables
 from bulk.shopify.transport import Transport

@@ -37,9 +37,10 @@ _LAZY = {
     **dict.fromkeys(("InventoryResult", "InventoryStatus"), "bulk.lanes.urgent"),
     **dict.fromkeys(("DescriptionUpdate", "Image", "ImageUpdate", "InventoryUpdate", "Lane", "OutcomeStatus",
                      "PriceUpdate", "ProductRef", "RowError", "Source", "VariantRef"), "bulk.models"),
-    "RunHandle": "bulk.runs",
-    **dict.fromkeys(("Shop", "ShopConfig", "set_inventory", "submit_sync"), "bulk.shop"),
-    "SubmissionResult": "bulk.submission",
+    "RunHandle": "bulk.session.runs",
+    **dict.fromkeys(("Shop", "ShopConfig"), "bulk.session.shop"),
+    **dict.fromkeys(("set_inventory", "submit_sync"), "bulk.session.scripts"),
+    "SubmissionResult": "bulk.submit.submission",
 }
 
 if TYPE_CHECKING:
@@ -57,9 +58,10 @@ if TYPE_CHECKING:
         Source,
         VariantRef,
     )
-    from bulk.runs import RunHandle
-    from bulk.shop import Shop, ShopConfig, set_inventory, submit_sync
-    from bulk.submission import SubmissionResult
+    from bulk.session.runs import RunHandle
+    from bulk.session.scripts import set_inventory, submit_sync
+    from bulk.session.shop import Shop, ShopConfig
+    from bulk.submit.submission import SubmissionResult
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -120,6 +121,34 @@ class ManualClock:
     def sleepers(self) -> int:
         """How many tasks are parked in :meth:`sleep`."""
         return len(self._sleepers)
+
+    async def run_until_idle(self, *, max_steps: int = 100_000) -> None:
+        """Let every task run that can run without this clock moving, then return (trio's autojump
+        idea, without the jump): the event loop has nothing ready but the caller. Tasks parked in
+        :meth:`sleep` wait for :meth:`advance`; work in threads or sockets is I/O and not waited for."""
+        loop = asyncio.get_running_loop()
+        for _ in range(max_steps):
+            await asyncio.sleep(0)
+            ready = getattr(loop, "_ready", None)  # CPython's run queue; without it, one step
+            if not ready:
+                return
+        raise RuntimeError(f"the event loop was still busy after {max_steps} steps")
+
+    async def advance_until(self, done: Callable[[], bool], *, step: float, io_wait_s: float = 0.001,
+                            max_s: float = 1e9) -> None:
+        """Run the tasks until ``done()``: whenever they are idle, move time by ``step`` if somebody
+        sleeps on this clock, else wait ``io_wait_s`` of real time for I/O (a thread, a socket)."""
+        start = self._now
+        while not done():
+            await self.run_until_idle()
+            if done():
+                return
+            if self._now - start > max_s:
+                raise TimeoutError(f"not done after {max_s} s of manual time")
+            if self._sleepers:
+                self.advance(step)
+            else:
+                await asyncio.sleep(io_wait_s)
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now:.3f}, sleepers={self.sleepers})"

@@ -8,8 +8,9 @@ float. Models are frozen: the planner coalesces them, it never edits them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -173,3 +174,13 @@ class RowError(BaseModel):
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" + (f":{self.column}" if self.column is not None else "")
         return f"{where}: {self.reason}"
+
+
+RowId = tuple[str, int]
+"""An input row: (file, 1-based line)."""
+
+Outcomes = dict[RowId, tuple[OutcomeStatus, str]]
+"""Every row's outcome and reason (empty when there is none), as a run reports them."""
+
+OnEvent = Callable[[str, dict[str, Any]], None]
+"""A progress callback: an event's name and its figures (the CLI's display, a run handle, a bench)."""

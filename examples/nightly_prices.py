@@ -16,7 +16,7 @@ from pathlib import Path
 
 import bulk
 from bulk.ingest import read_updates
-from bulk.submission import run_key_for
+from bulk.submit.submission import run_key_for
 
 
 def main(path: str) -> int:

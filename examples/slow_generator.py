@@ -42,7 +42,7 @@ async def main() -> None:
         run = shop.submit(new_prices(), name="pricing-query")
         while not run.done:
             await asyncio.sleep(0.5)
-            print("progress:", run.progress()["plan"])
+            print("progress:", run.progress().plan)
         result = await run.wait()
     print("done:", result.summary)
 

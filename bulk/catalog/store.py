@@ -60,7 +60,7 @@ class PriceColumns:
 
     Why columns: the planner walks its variants in one order and needs four values of each; lined
     up with the walk there is no dict to probe and no object per variant, and they pickle cheaply
-    (the reading process looks them up ahead: :mod:`bulk.plan.input_process`)."""
+    (the reading process looks them up ahead: :mod:`bulk.sources.reader_process`)."""
 
     keys: list[str]
     variant_ids: list[str | None] = field(default_factory=list)

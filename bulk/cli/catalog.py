@@ -13,9 +13,9 @@ import aiohttp
 from bulk.catalog import CatalogStore
 from bulk.catalog.sync import sync_catalog
 from bulk.cli import EXIT_OK
-from bulk.lanes.shop_port import ShopBulkOps
-from bulk.runner import default_state_dir, shop_id
-from bulk.shop import Shop
+from bulk.lanes.bulk.shop_port import ShopBulkOps
+from bulk.session.shop import Shop
+from bulk.submit.options import default_state_dir, shop_id
 
 
 def register(subparsers: Any) -> None:

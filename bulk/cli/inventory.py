@@ -1,6 +1,6 @@
 """``bulk inventory set SKU LOCATION QTY`` and ``bulk inventory submit FILE`` — the urgent lane.
 
-Why a thin shell: everything happens in :class:`bulk.shop.Shop` (micro-batching, SKU resolution,
+Why a thin shell: everything happens in :class:`bulk.session.shop.Shop` (micro-batching, SKU resolution,
 idempotent retries, the scheduler at URGENT priority); this module only reads argv, the
 ``SHOPIFY_SHOP`` / ``SHOPIFY_ACCESS_TOKENS`` environment and the file, and prints one line (or one
 JSON object) per change. Tokens are read from the environment at run time and never printed: they
@@ -107,7 +107,7 @@ def _updates_from_file(path: Path) -> list[InventoryUpdate | str]:
 
 async def run(args: argparse.Namespace) -> int:
     """Send the changes and print their results; the exit code says whether all were applied."""
-    from bulk.shop import Shop
+    from bulk.session.shop import Shop
 
     shop = args.shop or os.environ.get("SHOPIFY_SHOP", "")
     tokens = args.tokens or os.environ.get("SHOPIFY_ACCESS_TOKENS") or None

@@ -1,6 +1,6 @@
 """``bulk run --inbox DIR``: the command for cron.
 
-A thin shell over :mod:`bulk.inbox` and :func:`bulk.runner.submit_file`: take the inbox lock (an
+A thin shell over :mod:`bulk.fleet.inbox` and :func:`bulk.submit.root.submit_file`: take the inbox lock (an
 overlapping start prints who holds it and exits at once with status 75), then for every file without
 an up-to-date report: submit it (the same file again resumes its unfinished run), and write
 ``NAME.report.csv`` next to it. Without ``--database-url`` the work is done here; with it, the files
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli.request import SubmitRequest, submit_file
 from bulk.clock import MonotonicClock
 from bulk.errors import ConfigError
-from bulk.inbox import InboxFile, inbox_lock, pending_files
+from bulk.fleet.inbox import InboxFile, inbox_lock, pending_files
 from bulk.journal import Journal, OutcomeStatus, Run, RunStatus, open_journal
-from bulk.report import write_report_csv
-from bulk.runner import SubmitRequest, submit_file
+from bulk.submit.report import write_report_csv
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again at the next cron tick
 

@@ -1,6 +1,6 @@
 """``bulk status``: runs and their progress, workers seen recently, bulk operations running, and (with
 ``--redis-url``) each token's bucket level and the permits in flight. A thin shell over
-:func:`bulk.status.collect_status`; ``--json`` for scripts.
+:func:`bulk.fleet.status.collect_status`; ``--json`` for scripts.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from rich.table import Table
 
 from bulk.cli import EXIT_OK
 from bulk.errors import ConfigError
+from bulk.fleet.status import FleetStatus, collect_status
 from bulk.journal import open_journal
-from bulk.runner import shop_id
 from bulk.scheduler import Scheduler, SchedulerStatistics
 from bulk.shopify.endpoint import parse_tokens
-from bulk.status import FleetStatus, collect_status
+from bulk.submit.options import shop_id
 
 
 def register(subparsers: Any) -> None:

@@ -1,6 +1,6 @@
 """``bulk submit FILE``: plan and apply a file of product changes.
 
-A thin shell over :func:`bulk.runner.submit_file`: parse options (flags, then ``SHOPIFY_*`` / ``BULK_*``
+A thin shell over :func:`bulk.submit.root.submit_file`: parse options (flags, then ``SHOPIFY_*`` / ``BULK_*``
 environment variables), show progress, print the summary, exit 1 when rows were rejected.
 """
 
@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli.request import SubmitRequest, submit_file
 from bulk.cli.submit_progress import SubmitProgress
 from bulk.errors import ConfigError
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.runner import SubmitRequest, submit_file
 
 EPILOG = """\
 examples:

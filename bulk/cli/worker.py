@@ -1,6 +1,6 @@
 """``bulk worker``: one process of a fleet, sharing work through Postgres and the scheduler through Redis.
 
-A thin shell over :class:`bulk.worker.Worker`: wire the shop (with the Redis scheduler), the shared
+A thin shell over :class:`bulk.fleet.worker.Worker`: wire the shop (with the Redis scheduler), the shared
 journal and the bulk-operation port, install SIGTERM/SIGINT handlers that begin a graceful shutdown,
 and run. The journal is never migrated here: run ``bulk db upgrade`` once first.
 """
@@ -18,12 +18,12 @@ import aiohttp
 
 from bulk.cli import EXIT_OK
 from bulk.errors import ConfigError
+from bulk.fleet.worker import Worker, WorkerConfig, default_worker_id
 from bulk.journal import open_journal
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.lanes.shop_port import ShopBulkOps
-from bulk.runner import shop_session
+from bulk.lanes.bulk.shop_port import ShopBulkOps
+from bulk.session.connect import shop_session
 from bulk.shopify.endpoint import parse_tokens
-from bulk.worker import Worker, WorkerConfig, default_worker_id
 
 EPILOG = """\
 examples:
@@ -95,7 +95,7 @@ async def handle(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, worker.stop)
         metrics = None
         if args.metrics_port is not None:
-            from bulk.worker_metrics import serve_metrics
+            from bulk.fleet.metrics import serve_metrics
 
             metrics = serve_metrics(args.metrics_port, worker, shop)
         try:

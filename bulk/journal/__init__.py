@@ -21,6 +21,7 @@ from bulk.journal.locations import default_sqlite_path, mask, parse_location
 from bulk.journal.postgres import PostgresJournal
 from bulk.journal.protocol import Journal
 from bulk.journal.records import (
+    ROW_ORDER,
     AppliedValue,
     Claim,
     JournalStatistics,
@@ -38,6 +39,7 @@ from bulk.journal.records import (
 from bulk.journal.sqlite import SqliteJournal, WallClock
 
 __all__ = [
+    "ROW_ORDER",
     "AppliedValue",
     "Claim",
     "Journal",

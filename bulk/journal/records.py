@@ -15,6 +15,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from bulk.errors import JournalError
@@ -90,7 +91,6 @@ class UnitKind(enum.StrEnum):
 
     BULK_SHARD = "bulk_shard"
     DIRECT_BATCH = "direct_batch"
-    INVENTORY_BATCH = "inventory_batch"
 
 
 class UnitState(enum.StrEnum):
@@ -212,6 +212,10 @@ class Outcome:
     def __post_init__(self) -> None:
         if self.status is OutcomeStatus.REJECTED and not self.reason:
             raise JournalError(f"{self.file}:{self.line}: a rejected outcome needs a reason")
+
+
+ROW_ORDER = attrgetter("file", "line")
+"""Sort key of outcomes in input order: (file, line)."""
 
 
 @dataclass(frozen=True, slots=True)

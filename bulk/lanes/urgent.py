@@ -175,6 +175,18 @@ def _result(
 # -- the lane ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UrgentStatistics:
+    """A snapshot of the urgent lane's counters."""
+
+    submitted: int
+    batches: int
+    largest_batch: int
+    results: Mapping[str, int]  # results by status ("applied", "stale", "rejected")
+    pending: int  # waiting for the micro-batch window
+    in_flight_batches: int
+
+
 class UrgentLane:
     """Collects changes for ``window_s`` (or until a batch is full) and sends them through ``send``."""
 
@@ -287,16 +299,11 @@ class UrgentLane:
         if not future.done():
             future.set_result(result)
 
-    def statistics(self) -> dict[str, Any]:
+    def statistics(self) -> UrgentStatistics:
         """Changes submitted, batches sent, results by status, what is pending and in flight."""
-        return {
-            "submitted": self._submitted,
-            "batches": self._batches,
-            "largest_batch": self._largest_batch,
-            "results": dict(self._by_status),
-            "pending": len(self._pending),
-            "in_flight_batches": len(self._tasks),
-        }
+        return UrgentStatistics(submitted=self._submitted, batches=self._batches,
+                                largest_batch=self._largest_batch, results=dict(self._by_status),
+                                pending=len(self._pending), in_flight_batches=len(self._tasks))
 
     def __repr__(self) -> str:
         return (

@@ -76,7 +76,7 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class LookedUp:
     """A chunk's variants as worked out ahead by the process that reads the file
-    (:mod:`bulk.plan.input_process`): their catalog rows, in the order the coalescer sees them, and
+    (:mod:`bulk.sources.reader_process`): their catalog rows, in the order the coalescer sees them, and
     which of them the run named before (``named_before[i]`` is 1) — only those can be in the overlay,
     so the others skip a lookup in its millions of entries."""
 

@@ -26,9 +26,9 @@ from bulk.clock import Clock
 from bulk.errors import SchedulerError
 from bulk.models import Lane
 from bulk.scheduler.admission import OVER_CAPACITY, Granted
+from bulk.scheduler.backends.inprocess import InProcessBackend
 from bulk.scheduler.config import SchedulerConfig
 from bulk.scheduler.grant import Grant
-from bulk.scheduler.inprocess import InProcessBackend
 from bulk.scheduler.protocol import Backend, SchedulerStatistics
 
 log = logging.getLogger("bulk.scheduler")
@@ -65,7 +65,7 @@ class Scheduler:
         cls, redis_url: str, *, shop: str, token_count: int, max_in_flight: int, **options: Any
     ) -> Scheduler:
         """Shared by every worker of ``shop`` through Redis (fails closed if Redis is unreachable)."""
-        from bulk.scheduler.redis_backend import RedisBackend
+        from bulk.scheduler.backends.redis_backend import RedisBackend
 
         config = SchedulerConfig(token_count=token_count, max_in_flight=max_in_flight, **options)
         return cls(RedisBackend(redis_url, shop=shop, config=config))

@@ -1,4 +1,4 @@
-"""Every GraphQL document the project sends, loaded once from ``bulk/shopify/queries/*.graphql``.
+"""Every GraphQL document the project sends, loaded once from ``queries/*.graphql``.
 
 Why files and not strings in code: one place to read what we ask of the shop, and one test
 (``tests/unit/test_documents.py``) validates every ``.graphql`` file against the real Admin schema, so a
@@ -27,11 +27,16 @@ PRODUCT_VARIANTS_BULK_UPDATE = "product_variants_bulk_update"
 PRODUCT_VARIANTS_BULK_UPDATE_BULK = "product_variants_bulk_update_bulk"
 PRODUCT_UPDATE = "product_update"
 
+# A planned line's kind → the mutation that applies it, sent alone (direct route) or as the mutation of
+# a bulk operation (whose document takes the same variables, one JSONL line each).
+DIRECT_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE, "product": PRODUCT_UPDATE}
+BULK_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE_BULK, "product": PRODUCT_UPDATE}
+
 
 @functools.cache
 def all_documents() -> dict[str, str]:
     """``{name: document text}`` for every shipped ``queries/*.graphql`` (read once per process)."""
-    folder = resources.files("bulk.shopify").joinpath("queries")
+    folder = resources.files("bulk.queries")  # the top-level queries/ folder, shipped as data
     return {
         entry.name.removesuffix(".graphql"): entry.read_text(encoding="utf-8")
         for entry in folder.iterdir()

@@ -28,6 +28,13 @@ class Simulation:
     products: int
     speed: float = 1.0
     served_at: str | None = None  # the base URL of a shop ``bulk sim`` serves; None when embedded
+    bulk_lines_per_s: float | None = None  # an embedded shop's bulk pace (its ETA model uses it)
+    tokens: int | None = None  # an embedded shop's token count
+
+    @property
+    def embedded(self) -> bool:
+        """The shop runs in this process (``sim://``), started and stopped with the session."""
+        return self.served_at is None
 
     def clock(self) -> Clock | None:
         """The shop's own clock when it runs faster (or slower) than real time; None at speed 1."""

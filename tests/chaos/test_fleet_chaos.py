@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from bulk.cli.request import SubmitRequest, submit_file
 from bulk.journal import RunStatus, open_journal
 from bulk.journal.migrations import upgrade_postgres
-from bulk.runner import SubmitRequest, submit_file
 from bulk.sim import SimConfig, SimShop
 
 TOKENS = ("chaos-a", "chaos-b", "chaos-c")

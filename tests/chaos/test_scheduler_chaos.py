@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bulk.scheduler.backends.redis_backend import RedisBackend
 from bulk.scheduler.config import SchedulerConfig
-from bulk.scheduler.redis_backend import RedisBackend
 from bulk.sim import SimConfig, SimShop
 from bulk.sim.faults import Fault
 

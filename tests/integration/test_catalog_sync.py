@@ -11,9 +11,9 @@ import pytest
 
 from bulk.catalog import CatalogStore, VariantRecord
 from bulk.catalog.sync import LAST_SYNC, sync_catalog
-from bulk.lanes.shop_port import ShopBulkOps
+from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.models import Lane
-from bulk.shop import Shop
+from bulk.session.shop import Shop
 from bulk.shopify.documents import document
 from bulk.sim import SimConfig, SimShop
 
@@ -51,7 +51,7 @@ async def test_full_then_incremental_sync(sim: SimShop, tmp_path: Path) -> None:
 async def test_result_file_read_in_small_pieces(sim: SimShop, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Result JSONL is parsed a batch of bytes at a time: lines cut at any byte still come out whole."""
-    monkeypatch.setattr("bulk.lanes.shop_port.RESULT_CHUNK", 97)  # a prime: cuts land everywhere in a line
+    monkeypatch.setattr("bulk.lanes.bulk.shop_port.RESULT_CHUNK", 97)  # a prime: cuts land anywhere
     async with Shop.connect(sim.url, TOKENS) as shop, aiohttp.ClientSession() as session:
         with CatalogStore(tmp_path / "catalog.sqlite3") as store:
             lines = await sync_catalog(ShopBulkOps(shop.client, session), store, poll_s=0.02)

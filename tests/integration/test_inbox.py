@@ -10,7 +10,7 @@ import pytest
 
 from bulk.cli import main
 from bulk.cli.run import EXIT_LOCKED
-from bulk.inbox import inbox_lock, pending_files, report_path
+from bulk.fleet.inbox import inbox_lock, pending_files, report_path
 from tests.csv_helpers import price_csv as write
 
 SHOP = "sim://?products=120&seed=4"

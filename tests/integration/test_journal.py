@@ -123,9 +123,9 @@ async def test_adding_units_is_idempotent_by_client_identifier(make_journal: Mak
     assert again[0].payload_path == "/shards/run-1-1.jsonl"  # kept as first written
     assert len(await journal.list_units(run_id)) == 3
     inline = await journal.add_units(
-        run_id, [NewUnit(UnitKind.INVENTORY_BATCH, "inv-1", 2, payload=[{"sku": "A", "qty": 3}])]
+        run_id, [NewUnit(UnitKind.DIRECT_BATCH, "direct-1", 2, payload={"lines": [{"sku": "A"}]})]
     )
-    assert inline[0].payload == [{"sku": "A", "qty": 3}]
+    assert inline[0].payload == {"lines": [{"sku": "A"}]}
     other_run, _ = await journal.create_run("run-2", input_name="b.csv", input_hash="h2", options={})
     with pytest.raises(JournalError, match="already belongs to run"):
         await journal.add_units(other_run.run_id, [NewUnit(SHARD, "run-1-unit-0", 1, payload_path="/x")])

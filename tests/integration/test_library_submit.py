@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
+from bulk.cli.request import SubmitRequest
 from bulk.errors import BulkError
 from bulk.journal import RunStatus, open_journal
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.models import PriceUpdate, Source, VariantRef
-from bulk.runner import SubmitRequest, run_submission
-from bulk.runs import start_run
-from bulk.shop import Shop
+from bulk.session.runs import start_run
+from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
-from bulk.sources import ReadAhead, chunks
+from bulk.sources.readahead import ReadAhead, chunks
+from bulk.submit.root import run_submission
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.05, lease_s=2.0)
@@ -44,7 +45,7 @@ async def submit(shop: Shop, source: Any, tmp_path: Path, *, run_key: str = "lib
                  on_event: Any = None) -> Any:
     request = SubmitRequest(file=Path("gen"), shop=None, route="bulk", state_dir=tmp_path / "state",
                             journal=str(tmp_path / "journal.sqlite3"), run_key=run_key, lane=FAST_LANE)
-    return await run_submission(shop, request, source, input_name="gen",
+    return await run_submission(shop, request.run_options(), source, input_name="gen",
                                 on_event=on_event or (lambda _n, _d: None))
 
 
@@ -55,7 +56,7 @@ async def test_a_list_of_updates_is_applied(sim: SimShop, tmp_path: Path) -> Non
         result = await run.wait()
     assert result.summary["applied"] == len(updates) == result.summary["rows"]
     progress = run.progress()
-    assert run.done and progress["shards_done"] + progress["direct_lines_done"] >= 1
+    assert run.done and progress.shards_done + progress.direct_lines_done >= 1
     assert sim.state.statistics()["objects_written_more_than_once"] == 0
 
 

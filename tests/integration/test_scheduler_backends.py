@@ -25,9 +25,9 @@ from bulk.errors import CoordinationUnavailableError, PermitLostError, Scheduler
 from bulk.models import Lane
 from bulk.scheduler import Scheduler, SchedulerConfig
 from bulk.scheduler.admission import Granted
-from bulk.scheduler.inprocess import InProcessBackend
+from bulk.scheduler.backends.inprocess import InProcessBackend
+from bulk.scheduler.backends.redis_backend import RedisBackend
 from bulk.scheduler.protocol import Backend
-from bulk.scheduler.redis_backend import RedisBackend
 
 SHOP = "test-shop"
 
@@ -492,7 +492,7 @@ async def _pings(client: redis.asyncio.Redis) -> bool:
 async def test_wake_ups_come_back_after_a_redis_restart(tmp_path: Path, opened: list[Scheduler]) -> None:
     """Redis went away and came back: the wake-up channel is subscribed again, so a waiter is woken
     by the next release, not by its once-per-lease fallback re-check (60 s here)."""
-    from bulk.scheduler import keys
+    from bulk.scheduler.backends import keys
 
     server = PrivateRedis(tmp_path)
     await server.start()

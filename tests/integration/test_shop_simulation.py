@@ -11,13 +11,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bulk.cli.request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.runner import SubmitRequest, run_submission, shop_session
 from bulk.scheduler import Scheduler
-from bulk.shop import Shop
+from bulk.session.connect import shop_session
+from bulk.session.shop import Shop
 from bulk.shopify.simulated import probe
 from bulk.sim import SimConfig, SimShop
-from bulk.sources_files import FileInput
+from bulk.sources.files import FileInput
+from bulk.submit.root import run_submission
 from tests.csv_helpers import price_csv
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
@@ -70,7 +72,7 @@ async def test_a_rehearsal_reports_the_shops_own_time(tmp_path: Path) -> None:
                                 journal=str(tmp_path / "j.sqlite3"),
                                 lane=BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1))
         events: list[tuple[str, dict[str, object]]] = []
-        result = await run_submission(shop, request, FileInput(paths=(file,), in_process=True),
+        result = await run_submission(shop, request.run_options(), FileInput(paths=(file,), in_process=True),
                                       input_name=str(file), on_event=lambda n, d: events.append((n, d)))
         url = sim.url
     assert result.summary["applied"] == 40

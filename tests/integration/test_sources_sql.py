@@ -11,7 +11,7 @@ import pytest
 
 from bulk.cli import main
 from bulk.models import PriceUpdate, RowError
-from bulk.sources_sql import sql_source
+from bulk.sources.sql import sql_source
 
 
 @pytest.mark.postgres

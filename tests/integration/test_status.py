@@ -8,12 +8,12 @@ import json
 import pytest
 
 from bulk.cli import main
+from bulk.fleet.status import collect_status
 from bulk.journal import NewUnit, RunStatus, UnitKind, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.bulk import encode_remote
-from bulk.runner import shop_id
 from bulk.scheduler import Scheduler
-from bulk.status import collect_status
+from bulk.submit.options import shop_id
 
 SHOP = "http://127.0.0.1:9/"
 

@@ -11,10 +11,11 @@ from typing import Any, cast
 
 import pytest
 
+from bulk.cli.request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.runner import SubmitRequest, run_submission
-from bulk.shop import Shop
+from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
+from bulk.submit.root import run_submission
 from tests.csv_helpers import price_csv
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
@@ -50,7 +51,7 @@ async def submit(
     async with Shop.connect(sim.url, TOKENS) as shop:
         return await run_submission(
             shop,
-            request,
+            request.run_options(),
             read_updates(file),
             input_name=str(file),
             on_event=on_event or (lambda _n, _d: None),
@@ -151,7 +152,7 @@ async def test_a_crash_while_still_planning_resumes_without_applying_twice(
                                 state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
                                 lane=BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0))
         async with Shop.connect(sim.url, TOKENS) as shop:
-            return await run_submission(shop, request, source(wait), input_name="two-parts",
+            return await run_submission(shop, request.run_options(), source(wait), input_name="two-parts",
                                         on_event=on_event)
 
     with pytest.raises(ExceptionGroup) as info:
@@ -187,7 +188,7 @@ async def run_lane(
     from bulk.ingest import read_updates
     from bulk.journal import NewUnit, UnitKind, open_journal
     from bulk.lanes.bulk import BulkLane
-    from bulk.lanes.shop_port import ShopBulkOps
+    from bulk.lanes.bulk.shop_port import ShopBulkOps
     from bulk.models import PriceUpdate
     from bulk.plan import Coalescer, build_plan, write_shards
 
@@ -262,7 +263,7 @@ async def test_a_holder_killed_right_after_the_start_is_adopted_by_the_next(
     from bulk.journal import NewUnit, UnitKind
     from bulk.journal.sqlite import SqliteJournal
     from bulk.lanes.bulk import BulkLane
-    from bulk.lanes.shop_port import ShopBulkOps
+    from bulk.lanes.bulk.shop_port import ShopBulkOps
     from bulk.models import PriceUpdate
     from bulk.plan import Coalescer, build_plan, write_shards
 
@@ -318,7 +319,7 @@ async def test_a_held_line_goes_when_the_operation_before_it_completed_not_after
     """A product's second line waits for its first (last write wins), but only until the shop has
     processed the first: reading 15 operations' results takes seconds the second line need not wait."""
     from bulk.ingest import read_updates
-    from bulk.lanes.shop_port import ShopBulkOps
+    from bulk.lanes.bulk.shop_port import ShopBulkOps
 
     first = price_csv(tmp_path / "first.csv", catalog_rows(range(1, 11)))
     second = price_csv(tmp_path / "second.csv", [("SKU-0000005-2", "777.00")])  # product 5 again
@@ -350,7 +351,8 @@ async def test_a_held_line_goes_when_the_operation_before_it_completed_not_after
                             state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
                             lane=BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=5.0))
     async with Shop.connect(sim.url, TOKENS) as shop:
-        result = await run_submission(shop, request, source(), input_name="held", on_event=on_event)
+        result = await run_submission(shop, request.run_options(), source(), input_name="held",
+                                      on_event=on_event)
     assert order[0] == "held line pooled"
     assert result.summary["applied"] == result.summary["rows"] == len(catalog_rows(range(1, 11))) + 1
     from bulk.sim.operations import ShopState
@@ -361,7 +363,7 @@ async def test_a_held_line_goes_when_the_operation_before_it_completed_not_after
 
 @pytest.mark.parametrize("status, objects", [("FAILED", 10), ("COMPLETED", 9), ("CANCELED", 10)])
 def test_a_held_line_waits_for_the_results_when_a_line_may_be_retried(status: str, objects: int) -> None:
-    from bulk.lanes.reconcile import all_processed
+    from bulk.lanes.bulk.reconcile import all_processed
 
     assert all_processed("COMPLETED", 10, 10)
     assert not all_processed(status, objects, 10)

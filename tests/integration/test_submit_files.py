@@ -1,4 +1,4 @@
-"""``bulk submit`` reads its files in a second process (``bulk.sources_files``): the same outcomes as
+"""``bulk submit`` reads its files in a second process (``bulk.sources.files``): the same outcomes as
 reading in this one, several files as one run, the catalog looked up only after its sync, and no child
 left behind by a cancelled run."""
 
@@ -13,15 +13,16 @@ from typing import Any, cast
 
 import pytest
 
+from bulk.cli.request import SubmitRequest
 from bulk.errors import InputError
 from bulk.journal import RunStatus, open_journal
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.plan.input_process import ReaderOptions
-from bulk.runner import SubmitRequest, run_submission
-from bulk.shop import Shop
+from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
 from bulk.sim.operations import ShopState
-from bulk.sources_files import FileInput
+from bulk.sources.files import FileInput
+from bulk.sources.reader_process import ReaderOptions
+from bulk.submit.root import run_submission
 from tests.csv_helpers import price_csv
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
@@ -61,7 +62,7 @@ async def submit(sim: SimShop, files: FileInput, state: Path, *, input_name: str
                             state_dir=state, journal=str(state / "journal.sqlite3"), report=report,
                             lane=FAST_LANE)
     async with Shop.connect(sim.url, TOKENS) as shop:
-        return await run_submission(shop, request, files, input_name=input_name,
+        return await run_submission(shop, request.run_options(), files, input_name=input_name,
                                     on_event=on_event or (lambda _n, _d: None))
 
 

@@ -61,7 +61,7 @@ async def test_ten_thousand_changes_leave_in_at_most_forty_calls() -> None:
     assert max(len(b) for b, _ in sender.batches) <= 250
     assert [r.status for r in results] == [InventoryStatus.APPLIED] * 10_000
     assert [r.inventory_item_id for r in results] == [c.inventory_item_id for c in map(change, range(10_000))]
-    assert lane.statistics()["batches"] == len(sender.batches)
+    assert lane.statistics().batches == len(sender.batches)
 
 
 async def test_changes_arriving_within_the_window_share_one_call() -> None:

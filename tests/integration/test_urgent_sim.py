@@ -10,7 +10,8 @@ from typing import Any
 
 from bulk.lanes.urgent import InventoryStatus
 from bulk.models import InventoryUpdate, Source
-from bulk.shop import Shop, ShopConfig, set_inventory
+from bulk.session.scripts import set_inventory
+from bulk.session.shop import Shop, ShopConfig
 from bulk.sim import SimConfig, SimShop
 from bulk.sim.faults import Fault
 
@@ -73,7 +74,7 @@ async def test_sku_and_location_name_resolve_and_results_keep_input_order() -> N
             [{"sku": "SKU-0000004-1", "location_name": "Overflow", "quantity": 2}]
         )
         assert again[0].status is InventoryStatus.APPLIED
-        assert shop.inventory.statistics()["resolver"]["lookups"] == 2  # cached: no new lookup
+        assert (shop.inventory.statistics().resolver or {})["lookups"] == 2  # cached: no new lookup
 
 
 async def test_compare_and_set_reports_stale_per_item_and_applies_the_rest() -> None:

@@ -16,14 +16,15 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
+from bulk.cli.request import SubmitRequest, submit_file
+from bulk.fleet.worker import Worker, WorkerConfig
 from bulk.journal import Journal, RunStatus, UnitKind, UnitState, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.lanes.shop_port import ShopBulkOps
-from bulk.runner import SubmitRequest, shop_session, submit_file
+from bulk.lanes.bulk.shop_port import ShopBulkOps
+from bulk.session.connect import shop_session
 from bulk.sim import SimConfig, SimShop
 from bulk.sim.operations import ShopState
-from bulk.worker import Worker, WorkerConfig
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=5.0, idle_wait_s=0.05)
@@ -131,8 +132,8 @@ async def test_stop_gives_the_running_operation_back_for_another_worker_to_adopt
 
 async def test_direct_batches_are_shared_by_workers(sim: SimShop, tmp_path: Path, db: str,
                                                     redis_url: str) -> None:
+    from bulk.lanes.direct import direct_units
     from bulk.plan import PlannedLine
-    from bulk.worker_direct import direct_units
 
     lines = [PlannedLine("variants", {"productId": f"gid://shopify/Product/{p}", "variants": [
         {"id": f"gid://shopify/ProductVariant/{p * 10}", "price": f"{200 + p}.00"}]}, (("in.csv", p + 1),))
@@ -155,10 +156,39 @@ async def test_direct_batches_are_shared_by_workers(sim: SimShop, tmp_path: Path
     assert sim.stats()["concurrency"]["violations"] == 0
 
 
+async def test_a_fleet_submission_on_the_direct_route_sends_nothing_itself(
+        sim: SimShop, tmp_path: Path, db: str, redis_url: str) -> None:
+    """With --database-url the submitting process only plans and enqueues: its direct lines become
+    journal units that the workers send; the shop sees no request from it."""
+    file, rows = price_csv(tmp_path / "prices.csv", range(1, 41))
+    first = await enqueue(sim, file, tmp_path, db, redis_url, route="bulk")  # fills the catalog cache
+    await run_worker(sim, db, redis_url, WorkerConfig(worker_id="w0", drain=True, lane=FAST_LANE,
+                                                      idle_wait_s=0.05))
+    file, rows = price_csv(tmp_path / "again.csv", range(41, 81))
+    before = sim.stats()["totals"]["requests"]
+    request = SubmitRequest(file=file, shop=sim.url, tokens=TOKENS, route="direct", sync_catalog="never",
+                            state_dir=tmp_path / "state", database_url=db, redis_url=redis_url,
+                            lane=FAST_LANE)
+    result = await submit_file(request)
+    assert sim.stats()["totals"]["requests"] == before  # the submitter sent nothing
+    async with open_journal(db) as journal:
+        run = next(r for r in await journal.list_runs() if r.run_key == result.run_key)
+        units = await journal.list_units(run.run_id)
+        assert units and {u.kind for u in units} == {UnitKind.DIRECT_BATCH}
+        assert run.counters.rows_finished == 0  # only enqueued
+    await run_worker(sim, db, redis_url, WorkerConfig(worker_id="w1", drain=True, lane=FAST_LANE,
+                                                      idle_wait_s=0.05))
+    async with open_journal(db) as journal:
+        run = next(r for r in await journal.list_runs() if r.run_key == result.run_key)
+        assert run.status is RunStatus.DONE and run.counters.applied == rows
+        assert first != result.run_key
+    assert sim.state.statistics()["objects_written_more_than_once"] == 0
+
+
 def test_the_metrics_endpoint_reports_the_worker() -> None:
     import urllib.request
 
-    from bulk.worker_metrics import serve_metrics
+    from bulk.fleet.metrics import serve_metrics
 
     worker = Worker(journal=cast(Journal, None), port=cast(Any, None), requester=cast(Any, None),
                     config=WorkerConfig(worker_id="m1"))

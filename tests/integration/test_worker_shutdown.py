@@ -9,11 +9,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+from bulk.fleet.worker import Worker, WorkerConfig
 from bulk.journal import OutcomeStatus, RunStatus, UnitState, open_journal
+from bulk.lanes.direct import direct_units
 from bulk.models import Lane
 from bulk.plan import PlannedLine
-from bulk.worker import Worker, WorkerConfig
-from bulk.worker_direct import direct_units
 
 
 class GatedShop:
@@ -27,7 +27,7 @@ class GatedShop:
         self.two_in_flight = asyncio.Event()
 
     async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
-                      priority: Lane) -> Any:
+                      priority: Lane, token_index: int | None = None) -> Any:
         self.sent += 1
         self.in_flight += 1
         if self.in_flight == 2:

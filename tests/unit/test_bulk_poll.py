@@ -36,10 +36,7 @@ class FakeOperation:
 
 async def run_on(clock: ManualClock, task: asyncio.Task[Polled], step: float = 0.01) -> Polled:
     """Advance the clock in small steps whenever the poller sleeps, until it is done."""
-    while not task.done():
-        await asyncio.sleep(0)
-        if clock.sleepers:
-            clock.advance(step)
+    await clock.advance_until(task.done, step=step)
     return task.result()
 
 

@@ -10,7 +10,8 @@ from bulk.journal import Journal, PostgresJournal, SqliteJournal, open_journal
 def test_exported_names_are_pinned() -> None:
     assert sorted(bulk.journal.__all__) == [
         "AppliedValue", "Claim", "Journal", "JournalStatistics", "NewUnit", "Outcome", "OutcomeStatus",
-        "PostgresJournal", "Run", "RunCounters", "RunStatus", "SqliteJournal", "UnitKind", "UnitState",
+        "PostgresJournal", "ROW_ORDER", "Run", "RunCounters", "RunStatus", "SqliteJournal", "UnitKind",
+        "UnitState",
         "WallClock", "WorkUnit", "WorkerRecord", "default_sqlite_path", "mask", "open_journal",
     ]  # fmt: skip
     for name in bulk.journal.__all__:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bulk.journal import Outcome, UnitKind
 from bulk.journal.priority_thread import BACKGROUND, FIRST, PriorityThread
 from bulk.journal.sqlite import SqliteJournal
-from bulk.lanes.shard_data import ShardData, inline_unit
+from bulk.lanes.bulk.shard_data import ShardData, inline_unit
 from bulk.models import OutcomeStatus
 
 

@@ -13,7 +13,7 @@ import pytest
 from bulk.clock import ManualClock
 from bulk.journal import Journal, NewUnit, SqliteJournal, UnitKind
 from bulk.lanes.bulk import BulkLane, BulkLaneConfig, OpStatus
-from bulk.lanes.feed import LinePool
+from bulk.lanes.bulk.feed import LinePool
 from bulk.plan import PlannedLine
 
 FAST = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=0.01, poll_max_s=0.02, poll_fine_s=0.01,
@@ -153,9 +153,8 @@ async def test_a_lease_renewal_that_loses_the_race_with_completion_is_harmless(t
         await journal.add_units(run.run_id, [inline_unit("rk/a", range(0, 3))])
         lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up", clock=clock)
         drain = asyncio.create_task(lane.drain(run.run_id))
-        while not drain.done():  # the lane's own waits (polls, idle) run on the manual clock
-            await asyncio.sleep(0)
-            clock.advance(0.01)
+        # the lane's own waits (polls, idle) run on the manual clock
+        await clock.advance_until(drain.done, step=0.01)
         await drain
         assert len(await journal.list_outcomes(run.run_id)) == 3
 
@@ -230,18 +229,14 @@ async def test_leases_are_renewed_on_the_lease_clock_however_fast_the_shops_cloc
         lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up", clock=shop_clock,
                         lease_clock=lease_clock)
         drain = asyncio.create_task(lane.drain(run.run_id))
-        while not shop.started or shop_clock.now() < runs_until - 10:
-            await asyncio.sleep(0)
-            shop_clock.advance(0.25)
+        await shop_clock.advance_until(lambda: bool(shop.started) and shop_clock.now() >= runs_until - 10,
+                                       step=0.25)
         at_start = journal.renewals
         assert at_start == 0  # claimed a moment ago by the lease clock: no renewal needed to start
         lease_clock.advance(config.lease_s / 3)
-        for _ in range(50):
-            await asyncio.sleep(0)
+        await lease_clock.advance_until(lambda: journal.renewals > at_start, step=0.0)
         assert journal.renewals == at_start + 1
-        while not drain.done():
-            await asyncio.sleep(0)
-            shop_clock.advance(0.25)
+        await shop_clock.advance_until(drain.done, step=0.25)
         await drain
         assert len(await journal.list_outcomes(run.run_id)) == 3
 

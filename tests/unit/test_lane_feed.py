@@ -1,4 +1,4 @@
-"""Lines cut into shards just in time (``bulk.lanes.feed``), per-kind ordering, and the outcome book."""
+"""Lines cut into shards just in time (``bulk.lanes.bulk.feed``), per-kind ordering, and the outcome book."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 
-from bulk.catalog import CatalogStore
 from bulk.clock import ManualClock
 from bulk.journal import Journal, Outcome, SqliteJournal, UnitState
-from bulk.lanes import shard_data
-from bulk.lanes.admission import KindAdmission
-from bulk.lanes.feed import LinePool, ResumeIndex, digest, root_of
+from bulk.lanes.bulk import shard_data
+from bulk.lanes.bulk.feed import LinePool, ResumeIndex, digest, root_of
 from bulk.models import OutcomeStatus
-from bulk.outcome_book import OutcomeBook
 from bulk.plan import PlannedLine
+from bulk.plan.ordering import KindAdmission
+from bulk.submit.outcome_book import OutcomeBook
 
 
 def price(product: int, row: int) -> PlannedLine:
@@ -104,8 +103,7 @@ async def test_planned_again_a_line_goes_to_its_open_shard_or_is_finished_or_is_
 
 
 def test_a_products_image_is_not_held_behind_its_price_but_a_second_price_is() -> None:
-    with CatalogStore(":memory:") as catalog:
-        admission = KindAdmission(catalog)
+    admission = KindAdmission()
     assert admission.admit([price(1, 1)]) == [price(1, 1)]
     # a later chunk: an image of the same product writes other fields — sent side by side
     assert admission.admit([image(1, 2), price(1, 3)]) == [image(1, 2)]

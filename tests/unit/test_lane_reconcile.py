@@ -1,4 +1,4 @@
-"""Reconciling a finished operation's results (``bulk.lanes.reconcile``): by line number, retries."""
+"""Reconciling a finished operation's results (``bulk.lanes.bulk.reconcile``): by line number, retries."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from bulk.clock import ManualClock
 from bulk.journal import NewUnit, SqliteJournal, UnitKind, UnitState
-from bulk.lanes.reconcile import reconcile
-from bulk.lanes.shard_data import ShardData
+from bulk.lanes.bulk.reconcile import reconcile
+from bulk.lanes.bulk.shard_data import ShardData
 
 
 def shard(file: str, lines: int) -> ShardData:

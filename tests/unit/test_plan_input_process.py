@@ -15,9 +15,9 @@ from bulk.catalog import CatalogStore
 from bulk.errors import ConfigError, InputError
 from bulk.ingest import read_updates
 from bulk.plan.diff import LookedUp
-from bulk.plan.input_process import ReaderOptions, read_chunks
 from bulk.plan.stream import StreamPlanner
-from bulk.sources import ReadAhead, Source, chunks
+from bulk.sources.readahead import ReadAhead, Source, chunks
+from bulk.sources.reader_process import ReaderOptions, read_chunks
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_a_submission_takes_the_chunks_as_its_source(files: tuple[Path, Path]) -
 
     async def read() -> list[list[Any]]:
         source = read_chunks(csv_path, catalog=catalog_path, rows=config.rows_of, in_process=False)
-        # bulk.sources.Item does not name PriceRows and LookedUp yet: a type-only gap
+        # bulk.sources.readahead.Item does not name PriceRows and LookedUp yet: a type-only gap
         return [chunk async for chunk in chunks(cast("Source", source), config)]
 
     got = asyncio.run(read())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bulk.runner import LOOP_SWITCH_S, _responsive_event_loop
+from bulk.submit.root import LOOP_SWITCH_S, _responsive_event_loop
 
 
 def test_overlapping_submissions_restore_the_callers_setting() -> None:

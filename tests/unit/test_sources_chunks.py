@@ -1,4 +1,4 @@
-"""Chunk sizes of a source read ahead (``bulk.sources``): small first, doubling up to the largest."""
+"""Chunk sizes of a source read ahead (``bulk.sources.readahead``): small first, doubling to the largest."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bulk.catalog import PriceColumns
 from bulk.ingest.batch import PriceRows
 from bulk.models import PriceUpdate, Source, VariantRef
 from bulk.plan.diff import LookedUp
-from bulk.sources import Item, ReadAhead, SourceError, chunks
+from bulk.sources.readahead import Item, ReadAhead, SourceError, chunks
 
 
 def updates(n: int) -> Iterator[PriceUpdate]:

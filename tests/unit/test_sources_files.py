@@ -1,4 +1,4 @@
-"""Files as a submission's source (``bulk.sources_files``): read one after the other, each through
+"""Files as a submission's source (``bulk.sources.files``): read one after the other, each through
 ``read_chunks``, started only when asked for and ended when closed."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
 from bulk.ingest import read_updates
 from bulk.plan.diff import LookedUp
-from bulk.plan.input_process import ReaderOptions
-from bulk.sources import ReadAhead, chunks
-from bulk.sources_files import FileInput
+from bulk.sources.files import FileInput
+from bulk.sources.readahead import ReadAhead, chunks
+from bulk.sources.reader_process import ReaderOptions
 
 CONFIG = ReadAhead(chunk_rows=1000, first_chunk_rows=250)
 

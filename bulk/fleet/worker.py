@@ -1,0 +1,352 @@
+"""``bulk worker``: a long-lived process that shares a fleet's work through the journal and the scheduler.
+
+Why a loop of our own around the lanes: any number of workers, on any machine, come and go. Each one
+claims units (bulk shards, direct batches) from the shared journal under a lease, works them through
+the shop's one shared scheduler, says it is alive (``touch_worker``), and marks a run done once no
+unit of it is left. Nothing is migrated here (``bulk db upgrade`` does that, once, deliberately).
+
+Shutdown (SIGTERM, or :meth:`Worker.stop`) is graceful: no new claims, no new bulk operation started
+and no new request sent; the requests already in flight finish (their scheduler permits are released
+as they do); what a unit had reached is recorded; then every unit still held is given back at once —
+a started bulk operation stays ``submitted`` with an expired lease, so the next worker adopts it
+instead of waiting for the lease. After ``shutdown_grace_s`` the rest is cancelled and given back.
+
+Drain mode (``drain=True``) processes what is there and returns when no unit of a running run is
+pending or held by anyone: for tests and cron.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulk.clock import Clock, MonotonicClock
+from bulk.errors import JournalError
+from bulk.journal import Claim, Journal, RunStatus, UnitKind
+from bulk.lanes.bulk import BulkLane, BulkLaneConfig, BulkOpsPort, OpStatus
+from bulk.lanes.direct import send_batch
+from bulk.models import OnEvent
+from bulk.shopify.requester import Requester
+
+log = logging.getLogger(__name__)
+
+
+
+def default_worker_id() -> str:
+    """``host-pid-random``: unique across machines and restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerConfig:
+    """How one worker runs. Frozen and keyword-only."""
+
+    worker_id: str = field(default_factory=default_worker_id)
+    lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
+    direct_units: int = 2  # direct batches held at once
+    direct_concurrency: int = 4  # requests queued at the scheduler per direct batch
+    heartbeat_s: float = 5.0  # touch_worker period
+    idle_wait_s: float = 1.0  # between claims when nothing was claimable
+    shutdown_grace_s: float = 30.0
+    drain: bool = False
+    run_id: int | None = None  # only this run (tests); None = every run
+    workdir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatistics:
+    """A snapshot of one worker."""
+
+    worker_id: str
+    held: int
+    claimed: int
+    completed: int
+    released: int
+    runs_finished: int
+    stopping: bool
+
+
+class Worker:
+    """Claims and works units until stopped (or, in drain mode, until nothing is left)."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        port: BulkOpsPort,
+        requester: Requester,
+        config: WorkerConfig | None = None,
+        clock: Clock | None = None,
+        on_event: OnEvent | None = None,
+    ) -> None:
+        self.config = config or WorkerConfig()
+        self._journal = journal
+        self._requester = requester
+        self._clock = clock or MonotonicClock()
+        self._on_event = on_event or (lambda _name, _data: None)
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._lane = BulkLane(_StoppablePort(port, self._stopping), journal, self.config.lane,
+                              worker_id=self.config.worker_id, workdir=self.config.workdir,
+                              clock=self._clock, on_event=self._on_event)
+        self._held: dict[asyncio.Task[None], Claim] = {}
+        self._counts = {"claimed": 0, "completed": 0, "released": 0, "runs_finished": 0}
+        self._finished_since_check = False
+        self._next_runs_check = 0.0
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's id in the journal."""
+        return self.config.worker_id
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (safe to call from a signal handler, twice)."""
+        if not self._stopping.is_set():
+            log.info("stopping", extra={"action": "worker.stop", "worker": self.worker_id})
+        self._stopping.set()
+        self._wake.set()
+
+    def statistics(self) -> WorkerStatistics:
+        """What this worker holds and has done."""
+        return WorkerStatistics(self.worker_id, len(self._held), self._counts["claimed"],
+                                self._counts["completed"], self._counts["released"],
+                                self._counts["runs_finished"], self._stopping.is_set())
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (f"Worker(id={s.worker_id!r}, held={s.held}, claimed={s.claimed}, completed={s.completed}, "
+                f"released={s.released}, stopping={s.stopping})")
+
+    async def run(self) -> None:
+        """Work until :meth:`stop` (or drained); always leaves nothing held."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._heartbeat(), name=f"{self.worker_id}-heartbeat")
+                try:
+                    await self._loop(tg)
+                finally:
+                    self.stop()
+                    await asyncio.shield(self._settle())
+        finally:
+            await asyncio.shield(self._give_back())
+
+    # -- the claim loop -----------------------------------------------------------------------
+    async def _loop(self, tg: asyncio.TaskGroup) -> None:
+        lane = self.config.lane
+        bulk_capacity = lane.tokens * lane.ops_per_token
+        while not self._stopping.is_set():
+            self._wake.clear()
+            claimed = 0
+            try:
+                for kind, capacity in ((UnitKind.BULK_SHARD, bulk_capacity),
+                                       (UnitKind.DIRECT_BATCH, self.config.direct_units)):
+                    free = capacity - sum(1 for c in self._held.values() if c.unit.kind == kind)
+                    if free > 0 and not self._stopping.is_set():
+                        claims = await self._journal.claim(self.worker_id, [kind], lease_s=lane.lease_s,
+                                                           limit=free, run_id=self.config.run_id)
+                        for claim in claims:
+                            self._start(tg, claim)
+                        claimed += len(claims)
+                if self._finished_since_check or self._clock.now() >= self._next_runs_check:
+                    await self._finish_runs()
+                if self.config.drain and not claimed and not self._held and not await self._work_left():
+                    return
+            except JournalError as exc:  # the journal may come back: keep the units we hold, retry
+                log.warning("journal unavailable: %s", exc, extra={"action": "worker.journal_error"})
+            if not claimed:
+                await self._wait(self.config.idle_wait_s)
+
+    def _start(self, tg: asyncio.TaskGroup, claim: Claim) -> None:
+        self._counts["claimed"] += 1
+        task = tg.create_task(self._guard(claim), name=f"unit-{claim.unit_id}")
+        self._held[task] = claim
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        claim = self._held.get(task)
+        if claim is not None and not task.cancelled() and task.exception() is None:
+            del self._held[task]  # finished (completed, failed or handed back by the lane itself)
+            self._counts["completed"] += 1
+        self._finished_since_check = True
+        self._wake.set()
+
+    async def _guard(self, claim: Claim) -> None:
+        """Work one unit; an unexpected error gives it back (bounded by the lane's ``max_claims``)
+        instead of taking the whole worker down."""
+        try:
+            if claim.unit.kind == UnitKind.BULK_SHARD:
+                await self._lane.process(claim)
+            else:
+                await self._direct(claim)
+        except Exception as exc:
+            log.exception("unit failed; given back", extra={
+                "action": "worker.unit_error", "unit": claim.unit_id, "error": type(exc).__name__})
+            with contextlib.suppress(JournalError):
+                await self._journal.release(claim)
+                self._counts["released"] += 1
+
+    async def _direct(self, claim: Claim) -> None:
+        async with self._lease(claim) as fenced:
+            finished = await send_batch(claim, self._journal, self._requester,
+                                        concurrency=self.config.direct_concurrency, stopping=fenced)
+            if fenced.is_set() and not self._stopping.is_set():
+                return  # lease lost: the next holder finishes it; never write on it again
+            if finished:
+                await self._journal.complete(claim)
+            else:
+                await self._journal.release(claim)
+                self._counts["released"] += 1
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, claim: Claim) -> AsyncIterator[asyncio.Event]:
+        """Renew ``claim``'s lease while the block runs; the yielded event is set on shutdown or when
+        the lease is lost (then the holder must stop at once: self-fencing)."""
+        fenced = asyncio.Event()
+        lease_s = self.config.lane.lease_s
+
+        async def keep() -> None:
+            current = claim
+            with contextlib.suppress(asyncio.CancelledError):
+                while not fenced.is_set():
+                    await self._clock.sleep(lease_s / 3)
+                    try:
+                        current = await self._journal.heartbeat(current, lease_s=lease_s)
+                    except JournalError:
+                        log.warning("lease lost; the unit's next holder finishes it",
+                                    extra={"action": "worker.lease_lost", "unit": claim.unit_id})
+                        fenced.set()
+
+        async with asyncio.TaskGroup() as tg:
+            keeper = tg.create_task(keep(), name=f"lease-{claim.unit_id}")
+            relay = tg.create_task(self._relay_stop(fenced), name=f"stop-{claim.unit_id}")
+            try:
+                yield fenced
+            finally:
+                keeper.cancel()
+                relay.cancel()
+
+    async def _relay_stop(self, fenced: asyncio.Event) -> None:
+        await self._stopping.wait()
+        fenced.set()
+
+    # -- runs, liveness, shutdown --------------------------------------------------------------
+    async def _finish_runs(self) -> None:
+        """Mark running runs with no open unit as done (any worker may; repeating it is harmless).
+
+        Checked after one of our units finished, else every ``heartbeat_s``: the query counts every
+        run's units and outcomes, too much to repeat on every claim of a busy fleet."""
+        self._finished_since_check = False
+        self._next_runs_check = self._clock.now() + self.config.heartbeat_s
+        for run in await self._journal.list_runs(limit=50):
+            c = run.counters
+            if run.status is RunStatus.RUNNING and c.units_pending == 0 and c.units_active == 0:
+                if self.config.run_id is not None and run.run_id != self.config.run_id:
+                    continue
+                with contextlib.suppress(JournalError):
+                    await self._journal.set_run_status(run.run_id, RunStatus.DONE)
+                    self._counts["runs_finished"] += 1
+                    self._on_event("run_done", {"run": run.run_id})
+
+    async def _work_left(self) -> bool:
+        for run in await self._journal.list_runs(limit=50):
+            if self.config.run_id is not None and run.run_id != self.config.run_id:
+                continue
+            if run.status in (RunStatus.PLANNING, RunStatus.RUNNING) and (
+                    run.counters.units_pending or run.counters.units_active):
+                return True
+        return False
+
+    async def _heartbeat(self) -> None:
+        host, pid = socket.gethostname(), os.getpid()
+        while not self._stopping.is_set():
+            try:
+                await self._journal.touch_worker(self.worker_id, host=host, pid=pid)
+            except JournalError as exc:  # the journal may come back; claims will tell
+                log.warning("heartbeat failed: %s", exc, extra={"action": "worker.heartbeat_failed"})
+            await self._wait_stop(self.config.heartbeat_s)
+
+    async def _settle(self) -> None:
+        """Let held units reach a safe point (bounded by ``shutdown_grace_s``), then cancel the rest."""
+        tasks = list(self._held)
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=self.config.shutdown_grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    async def _give_back(self) -> None:
+        """Release every unit still held (the bulk lane may have released a cancelled shard itself)."""
+        for task, claim in list(self._held.items()):
+            with contextlib.suppress(JournalError):
+                unit = await self._journal.get_unit(claim.unit_id)
+                if unit.lease_owner == self.worker_id and unit.fence == claim.fence:
+                    await self._journal.release(claim)
+                self._counts["released"] += 1
+                log.info("unit given back", extra={"action": "worker.released", "unit": claim.unit_id})
+            self._held.pop(task, None)
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep on the injected clock, cut short by a finished unit or :meth:`stop`."""
+        await self._race(self._clock.sleep(seconds), self._wake.wait())
+
+    async def _wait_stop(self, seconds: float) -> None:
+        await self._race(self._clock.sleep(seconds), self._stopping.wait())
+
+    @staticmethod
+    async def _race(*waits: Any) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(w) for w in waits]
+            for t in tasks:
+                t.add_done_callback(lambda _t: [o.cancel() for o in tasks if o is not _t])
+
+
+class _StoppablePort:
+    """The shop port, refusing to *begin* any new upload, start or poll once the worker is stopping.
+
+    A refused call ends the shard's task as cancelled, at a safe point: the bulk operation was not
+    started (the shard goes back to ``pending``) or was started and recorded (it stays ``submitted``
+    and is adopted). Calls already under way finish; result downloads and reconciling are never cut.
+    """
+
+    def __init__(self, port: BulkOpsPort, stopping: asyncio.Event) -> None:
+        self._port = port
+        self._stopping = stopping
+
+    def _check(self) -> None:
+        if self._stopping.is_set():
+            raise asyncio.CancelledError("worker stopping")
+
+    async def upload(self, path: Path, *, token_index: int) -> str:
+        """See :meth:`BulkOpsPort.upload`."""
+        self._check()
+        return await self._port.upload(path, token_index=token_index)
+
+    async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
+        """See :meth:`BulkOpsPort.start`."""
+        self._check()
+        return await self._port.start(kind, staged_path, client_identifier=client_identifier,
+                                      token_index=token_index)
+
+    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
+        """See :meth:`BulkOpsPort.find`."""
+        self._check()
+        return await self._port.find(client_identifier, token_index=token_index)
+
+    async def status(self, op_id: str, *, token_index: int) -> OpStatus:
+        """See :meth:`BulkOpsPort.status`."""
+        self._check()
+        return await self._port.status(op_id, token_index=token_index)
+
+    def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
+        """See :meth:`BulkOpsPort.results`."""
+        return self._port.results(url)

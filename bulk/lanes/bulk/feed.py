@@ -1,0 +1,158 @@
+"""Planned lines waiting to become bulk shards: cut just in time, each line into exactly one shard.
+
+Why not shard each chunk as soon as it is planned: a shard's size is best decided when a slot frees
+(:mod:`bulk.lanes.bulk.sizing`), and the lane asks this pool for shards of the sizes it needs
+(:class:`bulk.lanes.bulk.ports.LineFeed`). A cut writes the shard file and adds its unit to the journal at
+once, so from then on the journal owns it exactly as before (claims, adoption, retries).
+
+Exactly once across a crash: what was cut depends on timing, so a shard's identity is a hash of the
+rows it holds (``RUNKEY/KIND-DIGEST``), and a submission planned again after a crash must not pool a
+line that is already in a shard: :class:`ResumeIndex` tells, from the journal, which lines are in an
+unfinished shard (their rows belong to it), which are finished (their rows have outcomes), and which
+were never cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import get_args
+
+from bulk.journal import Journal, NewUnit, UnitKind, UnitState
+from bulk.lanes.bulk import shard_data
+from bulk.lanes.bulk.shard_data import from_shard_file
+from bulk.models import OnEvent
+from bulk.plan import PlannedLine, RowId, write_shards
+from bulk.plan.diff import LineKind
+
+OnUnit = Callable[[str, list[PlannedLine]], None]
+
+
+def root_of(client_identifier: str) -> str:
+    """The shard a retry shard descends from (``…/retry/retry`` → ``…``)."""
+    return client_identifier.split("/retry", 1)[0]
+
+
+def digest(lines: Iterable[PlannedLine]) -> str:
+    """A short hash of the rows the lines decide: the identity of a shard cut from them."""
+    h = hashlib.sha256()
+    for line in lines:
+        for file, number in line.rows:
+            h.update(f"{file}\0{number}\n".encode())
+    return h.hexdigest()[:16]
+
+
+class LinePool:
+    """Lines of one run waiting to be cut, first planned first cut, one queue per kind."""
+
+    def __init__(self, journal: Journal, run_id: int, *, run_key: str, directory: Path, inline: bool,
+                 on_unit: OnUnit, on_event: OnEvent | None = None, min_lines: int = 1) -> None:
+        self._journal = journal
+        self._min_lines = min_lines  # a kind's rest smaller than this goes with the cut before it
+        self._on_event = on_event or (lambda _name, _data: None)
+        self._run_id = run_id
+        self._run_key = run_key
+        self._directory = directory
+        self._inline = inline
+        self._on_unit = on_unit
+        self._queues: dict[str, deque[tuple[int, PlannedLine]]] = {k: deque() for k in get_args(LineKind)}
+        self._order = itertools.count()
+        self.cuts = 0
+
+    def add(self, lines: Iterable[PlannedLine]) -> None:
+        """Admitted lines, ready to be cut."""
+        for line in lines:
+            self._queues[line.kind].append((next(self._order), line))
+
+    @property
+    def pooled(self) -> int:
+        """Lines waiting to be cut."""
+        return sum(len(q) for q in self._queues.values())
+
+    def _take(self, size: int) -> list[PlannedLine]:
+        """``size`` lines of one kind: the kind planned first, unless only another can fill the size."""
+        kinds = sorted((k for k, q in self._queues.items() if q), key=lambda k: self._queues[k][0][0])
+        if not kinds:
+            return []
+        kind = next((k for k in kinds if len(self._queues[k]) >= size), kinds[0])
+        queue = self._queues[kind]
+        if len(queue) - size < self._min_lines:
+            size = len(queue)  # a tiny rest of this kind would be an operation of its own later
+        return [queue.popleft()[1] for _ in range(size)]
+
+    async def cut(self, sizes: Sequence[int]) -> int:
+        """Cut shards of these sizes (fewer lines when the pool runs dry) and add them to the journal."""
+        batches: list[list[PlannedLine]] = []
+        for size in sizes:
+            lines = self._take(size)
+            if not lines:
+                break
+            batches.append(lines)
+        if not batches:
+            return 0
+        made = await asyncio.to_thread(self._write, batches)  # one trip to a thread for every file
+        for ident, lines, _unit in made:
+            self._on_unit(ident, lines)
+        units = [unit for _, _, unit in made]
+        await self._journal.add_units(self._run_id, units)
+        self.cuts += len(units)
+        self._on_event("sharded", {"shards": len(units), "lines": sum(u.line_count for u in units)})
+        return len(units)
+
+    def _write(self, batches: list[list[PlannedLine]]) -> list[tuple[str, list[PlannedLine], NewUnit]]:
+        """The shard files of each batch and their units (blocking: runs in a worker thread)."""
+        out: list[tuple[str, list[PlannedLine], NewUnit]] = []
+        for lines in batches:
+            tag = digest(lines)
+            ident = f"{self._run_key}/{lines[0].kind}-{tag}"
+            shards = write_shards(lines, self._directory, shards=1, prefix=tag)
+            for i, shard in enumerate(shards):  # one, unless the lines pass the upload size limit
+                unit_ident = ident if len(shards) == 1 else f"{ident}.{i}"
+                out.append((unit_ident, [lines[n] for n in shard.line_indexes],
+                            from_shard_file(unit_ident, shard, inline=self._inline)))
+        return out
+
+    def __repr__(self) -> str:
+        return f"LinePool(pooled={self.pooled}, cuts={self.cuts})"
+
+
+@dataclass
+class ResumeIndex:
+    """Where the lines of a run planned again after a crash already are (see the module docstring)."""
+
+    in_shard: dict[RowId, str] = field(default_factory=dict)  # row -> root identity of its open shard
+    finished: set[RowId] = field(default_factory=set)  # rows with an outcome
+
+    @classmethod
+    async def load(cls, journal: Journal, run_id: int) -> ResumeIndex:
+        """Read the run's unfinished shards and its outcomes."""
+        index = cls(finished={(o.file, o.line) for o in await journal.list_outcomes(run_id)})
+        for unit in await journal.list_units(run_id):
+            if unit.kind != UnitKind.BULK_SHARD or unit.state in (UnitState.DONE, UnitState.FAILED):
+                continue
+            data = await asyncio.to_thread(shard_data.load, unit)
+            root = root_of(unit.client_identifier)
+            for rows in data.rows:
+                index.in_shard.update(dict.fromkeys(rows, root))
+        return index
+
+    def sort(self, lines: Iterable[PlannedLine]) -> tuple[list[PlannedLine], dict[str, list[PlannedLine]],
+                                                         list[PlannedLine]]:
+        """(never cut, {root: lines already in that open shard}, finished)."""
+        fresh: list[PlannedLine] = []
+        held: dict[str, list[PlannedLine]] = {}
+        finished: list[PlannedLine] = []
+        for line in lines:
+            root = self.in_shard.get(line.rows[0]) if line.rows else None
+            if root is not None:
+                held.setdefault(root, []).append(line)
+            elif line.rows and all(row in self.finished for row in line.rows):
+                finished.append(line)
+            else:
+                fresh.append(line)
+        return fresh, held, finished

@@ -1,0 +1,149 @@
+"""The bulk lane's and the catalog sync's port onto a real (or simulated) shop.
+
+Every GraphQL control call (stagedUploadsCreate, bulkOperationRunMutation / RunQuery, bulkOperation
+polls) goes through the scheduler-backed client at *bulk* priority, pinned to the token (app) that owns
+the operation — bulk operations belong to the app that started them. The staged upload itself and the
+result download are plain HTTP to the storage target, outside the GraphQL cost model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bulk.errors import GraphQLRequestError, LimitReachedError, NetworkError, ServerError, UserErrorsError
+from bulk.lanes.bulk.ports import OpStatus
+from bulk.models import Lane
+from bulk.shopify.documents import BULK_MUTATIONS, document
+from bulk.shopify.requester import Requester
+
+CONTROL_COST = 10.0  # a mutation
+POLL_COST = 1.0  # one object
+FIND_COST = 3.0  # a connection of one node: 2 + 1
+RESULT_CHUNK = 1 << 20  # bytes of a result file read at a time
+
+
+class ShopBulkOps:
+    """Implements :class:`bulk.lanes.bulk.lane.BulkOpsPort` and :class:`bulk.catalog.sync.ExportPort`."""
+
+    def __init__(self, client: Requester, session: aiohttp.ClientSession) -> None:
+        self._client = client
+        self._session = session
+
+    async def _call(self, name: str, variables: Mapping[str, Any], *, cost: float, token: int) -> Any:
+        response = await self._client.request(
+            document(name), variables, cost=cost, priority=Lane.BULK, token_index=token
+        )
+        return response.data
+
+    async def upload(self, path: Path, *, token_index: int) -> str:
+        """Stage the JSONL file and POST it to the target; return the stagedUploadPath."""
+        data = await self._call("staged_uploads_create", {"input": [{
+            "resource": "BULK_MUTATION_VARIABLES", "filename": path.name, "mimeType": "text/jsonl",
+            "httpMethod": "POST"}]}, cost=CONTROL_COST, token=token_index)
+        payload = data["stagedUploadsCreate"]
+        _raise_user_errors(payload, token_index)
+        target = payload["stagedTargets"][0]
+        form = aiohttp.FormData()
+        key = None
+        for param in target["parameters"]:
+            form.add_field(param["name"], param["value"])
+            if param["name"] == "key":
+                key = param["value"]
+        if key is None:
+            raise GraphQLRequestError("staged upload target has no key parameter", errors=[],
+                                      token_index=token_index)
+        with path.open("rb") as f:
+            form.add_field("file", f, filename=path.name, content_type="text/jsonl")
+            try:
+                async with self._session.post(target["url"], data=form) as resp:
+                    if resp.status >= 300:
+                        body = (await resp.text())[:200]
+                        raise ServerError(f"staged upload refused: HTTP {resp.status} {body}",
+                                          status=resp.status, token_index=token_index)
+            except aiohttp.ClientError as exc:
+                raise NetworkError(f"staged upload failed: {type(exc).__name__}",
+                                   token_index=token_index) from exc
+        return str(key)
+
+    async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
+        """Run the bulk mutation of ``kind`` over the staged file."""
+        data = await self._call("bulk_operation_run_mutation", {
+            "mutation": document(BULK_MUTATIONS[kind]), "stagedUploadPath": staged_path,
+            "clientIdentifier": client_identifier}, cost=CONTROL_COST, token=token_index)
+        return _started(data["bulkOperationRunMutation"], token_index)
+
+    async def start_query(self, query: str, *, token_index: int) -> str:
+        """Run a bulk query (the catalog export)."""
+        data = await self._call("bulk_operation_run_query", {"query": query}, cost=CONTROL_COST,
+                                token=token_index)
+        return _started(data["bulkOperationRunQuery"], token_index)
+
+    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
+        """The operation this app started with ``client_identifier``, if any (newest first)."""
+        quoted = client_identifier.replace("'", "")
+        data = await self._call("bulk_operations", {"first": 1, "query": f"client_identifier:'{quoted}'"},
+                                cost=FIND_COST, token=token_index)
+        nodes = data["bulkOperations"]["nodes"]
+        return str(nodes[0]["id"]) if nodes else None
+
+    async def status(self, op_id: str, *, token_index: int) -> OpStatus:
+        """Poll one operation."""
+        data = await self._call("bulk_operation", {"id": op_id}, cost=POLL_COST, token=token_index)
+        op = data["bulkOperation"]
+        if op is None:
+            raise GraphQLRequestError(f"bulk operation {op_id} not found for token #{token_index}",
+                                      errors=[], token_index=token_index)
+        return OpStatus(op["id"], op["status"], op.get("url"), op.get("partialDataUrl"), op.get("errorCode"),
+                        int(op.get("objectCount") or 0))
+
+    async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
+        """Stream the result JSONL, parsed in a worker thread a batch of bytes at a time: the results of
+        15 operations ending together are megabytes of JSON, and parsing them on the event loop would
+        stall the urgent lane and the polls that free the next slots."""
+        try:
+            async with self._session.get(url) as resp:
+                if resp.status >= 300:
+                    raise ServerError(f"result download refused: HTTP {resp.status}", status=resp.status)
+                pending: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(RESULT_CHUNK):  # not line by line: a million
+                    pending.append(chunk)                                     # readline calls cost seconds
+                    size += len(chunk)
+                    if size >= RESULT_CHUNK:
+                        rest, parsed = await asyncio.to_thread(_parse_lines, b"".join(pending))
+                        pending, size = [rest], len(rest)
+                        for item in parsed:
+                            yield item
+                if size:
+                    rest, parsed = await asyncio.to_thread(_parse_lines, b"".join(pending) + b"\n")
+                    for item in parsed:
+                        yield item
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"result download failed: {type(exc).__name__}") from exc
+
+
+def _parse_lines(data: bytes) -> tuple[bytes, list[dict[str, Any]]]:
+    """The complete JSON lines of ``data``, parsed, and the incomplete last line."""
+    lines = data.split(b"\n")
+    rest = lines.pop()
+    return rest, [orjson.loads(raw) for raw in lines if raw.strip()]
+
+
+def _raise_user_errors(payload: Mapping[str, Any], token_index: int) -> None:
+    errors = payload.get("userErrors") or []
+    if any(e.get("code") == "LIMIT_REACHED" for e in errors):
+        raise LimitReachedError("bulk operation limit reached", token_index=token_index)
+    if errors:
+        raise UserErrorsError("; ".join(str(e.get("message")) for e in errors), user_errors=list(errors),
+                              token_index=token_index)
+
+
+def _started(payload: Mapping[str, Any], token_index: int) -> str:
+    _raise_user_errors(payload, token_index)
+    return str(payload["bulkOperation"]["id"])

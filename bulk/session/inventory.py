@@ -1,0 +1,118 @@
+"""``shop.inventory``: urgent inventory changes — validated, SKUs resolved, micro-batched by the urgent
+lane, one result per change (nothing raises per item)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from pydantic import ValidationError
+
+from bulk.errors import ShopifyError
+from bulk.lanes.urgent import InventoryResult, InventoryStatus, UrgentLane, UrgentStatistics
+from bulk.models import InventoryUpdate, Lane, Source
+from bulk.shopify import inventory as ops
+from bulk.shopify.inventory import QuantityChange
+from bulk.shopify.resolve import InventoryResolver
+
+if TYPE_CHECKING:
+    from bulk.session.shop import Shop
+
+InventoryChange = InventoryUpdate | Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryStatistics:
+    """A snapshot of ``shop.inventory``: the urgent lane's counters and the SKU resolver's."""
+
+    lane: UrgentStatistics | None
+    resolver: Mapping[str, int] | None  # lookups, cache hits, unknown SKUs
+
+
+class Inventory:
+    """``shop.inventory``: urgent inventory changes, micro-batched, one result per change."""
+
+    def __init__(self, shop: Shop) -> None:
+        self._shop = shop
+        self._lane: UrgentLane | None = None
+        self._resolver: InventoryResolver | None = None
+
+    async def __aenter__(self) -> Self:
+        client = self._shop.client
+        self._resolver = InventoryResolver(client, priority=Lane.URGENT)
+
+        async def send(changes: Sequence[QuantityChange], key: str) -> Mapping[str, Any]:
+            return await ops.set_quantities(client, changes, idempotency_key=key, priority=Lane.URGENT)
+
+        lane = UrgentLane(send, config=self._shop.config.urgent, clock=self._shop.clock)
+        self._lane = await lane.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            await lane.__aexit__(exc_type, exc, tb)
+
+    async def set(self, changes: Sequence[InventoryChange]) -> list[InventoryResult]:
+        """Set available quantities; one :class:`InventoryResult` per change, in the same order.
+
+        A change is an :class:`~bulk.models.InventoryUpdate` or a mapping of its fields
+        (``sku`` or ``inventory_item_id``; ``location_name`` or ``location_id``; ``quantity``;
+        optional ``change_from`` for compare-and-set). Nothing raises per item: bad input, unknown
+        SKUs and the shop's refusals come back as REJECTED (or STALE) with a reason.
+        """
+        if self._lane is None or self._resolver is None:
+            raise RuntimeError("Shop is not open: use 'async with Shop.connect(...) as shop'")
+        results: list[InventoryResult | None] = [None] * len(changes)
+        valid: list[tuple[int, InventoryUpdate]] = []
+        for i, change in enumerate(changes):
+            try:
+                valid.append((i, _as_update(change, i)))
+            except ValidationError as exc:
+                reason = "; ".join(e["msg"] for e in exc.errors())
+                results[i] = InventoryResult(status=InventoryStatus.REJECTED, reason=reason)
+        try:
+            resolved: list[QuantityChange | str] = (
+                await self._resolver.resolve([u for _, u in valid]) if valid else []
+            )
+        except ShopifyError as exc:  # a lookup failed (bad token, shop down): every item says why
+            resolved = [f"lookup failed: {exc}"] * len(valid)
+        futures: list[tuple[int, asyncio.Future[InventoryResult]]] = []
+        changes_by_index = dict(valid)
+        for (i, update), item in zip(valid, resolved, strict=True):
+            if isinstance(item, str):
+                results[i] = InventoryResult(
+                    status=InventoryStatus.REJECTED,
+                    sku=update.sku,
+                    inventory_item_id=update.inventory_item_id,
+                    location_id=update.location_id,
+                    quantity=update.quantity,
+                    reason=item,
+                )
+            else:
+                futures.append((i, self._lane.submit(item)))
+        for i, future in futures:
+            results[i] = replace(await future, sku=changes_by_index[i].sku)
+        return [r for r in results if r is not None]
+
+    def statistics(self) -> InventoryStatistics:
+        """The urgent lane's and the resolver's counters (None while the session is closed)."""
+        return InventoryStatistics(
+            lane=self._lane.statistics() if self._lane else None,
+            resolver=dict(self._resolver.statistics()) if self._resolver else None)
+
+    def __repr__(self) -> str:
+        return f"Inventory(lane={self._lane!r}, resolver={self._resolver!r})"
+
+
+def _as_update(change: InventoryChange, index: int) -> InventoryUpdate:
+    if isinstance(change, InventoryUpdate):
+        return change
+    data = dict(change)
+    data.setdefault("source", Source(file="inventory.set", line=index + 1))
+    return InventoryUpdate.model_validate(data)

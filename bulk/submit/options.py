@@ -1,0 +1,52 @@
+"""How the library asks for one run (:class:`RunOptions`), and where a run keeps its state by default.
+
+The CLI has its own request object (:class:`bulk.cli.request.SubmitRequest`: a file, a shop, tokens…);
+it turns into these options once the shop is open. The library's ``shop.submit`` builds them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bulk.lanes.bulk import BulkLaneConfig
+
+RouteChoice = Literal["auto", "bulk", "direct"]
+SyncChoice = Literal["auto", "always", "never"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """What one run on an open shop session should do (every field has a sane default)."""
+
+    run_key: str | None = None  # default: a hash of the input, the shop and the options
+    route: RouteChoice = "auto"
+    dry_run: bool = False
+    report: Path | None = None  # default: beside the input file, else in the run's state
+    state_dir: Path | None = None  # default: ~/.local/share/bulk (a throwaway dir for sim://)
+    journal: str | None = None  # a SQLite path or a PostgreSQL URL (default: in the state dir)
+    database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
+    sync_catalog: SyncChoice = "auto"
+    lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
+    catalog_key: str | None = None  # which shop's catalog cache (default: the simulated shop's)
+    key_options: Mapping[str, Any] = field(default_factory=dict)  # read options that make another run
+
+    @property
+    def enqueue(self) -> bool:
+        """True when the work is left to a fleet of workers (a shared journal was named)."""
+        return self.database_url is not None
+
+
+def default_state_dir() -> Path:
+    """``$XDG_DATA_HOME/bulk`` (``~/.local/share/bulk``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "bulk"
+
+
+def shop_id(shop: str) -> str:
+    """A file-name-safe identity of a shop."""
+    return hashlib.sha256(shop.encode()).hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""The GraphQL documents the project sends (one ``.graphql`` file each), shipped as ``bulk.queries``."""
