@@ -132,12 +132,22 @@ async def test_product_set_refuses_a_bad_call_whole(shop: Shop) -> None:
     assert missing["productSet"]["userErrors"][0]["code"] == "PRODUCT_DOES_NOT_EXIST"
 
 
-async def test_file_update_removes_an_image_from_its_product(shop: Shop) -> None:
+async def test_file_update_removes_and_re_points_images(shop: Shop) -> None:
     _state, ex, _clock = shop
     change = [{"id": "gid://shopify/MediaImage/30", "referencesToRemove": [P3]}]
     data = await ex.run(FILE_UPDATE, {"files": change})
     assert data["fileUpdate"]["userErrors"] == []
     assert [m["id"] for m in await media(ex)] == ["gid://shopify/MediaImage/31"]
+    # re-point image 31 to product 5: it leaves product 3 (one product per image in the simulator)
+    move = [{"id": "gid://shopify/MediaImage/31", "referencesToAdd": ["gid://shopify/Product/5"]}]
+    assert (await ex.run(FILE_UPDATE, {"files": move}))["fileUpdate"]["userErrors"] == []
+    assert await media(ex) == []
+    on5 = [m["id"] for m in await media(ex, "gid://shopify/Product/5")]
+    assert on5 == [
+        "gid://shopify/MediaImage/50",
+        "gid://shopify/MediaImage/51",
+        "gid://shopify/MediaImage/31",
+    ]
     unknown = await ex.run(FILE_UPDATE, {"files": [{"id": "gid://shopify/MediaImage/999999", "alt": "x"}]})
     assert unknown["fileUpdate"]["userErrors"][0]["code"] == "FILE_DOES_NOT_EXIST"
 
