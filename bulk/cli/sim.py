@@ -94,6 +94,13 @@ def register(subparsers: Any) -> None:
         default=[],
         help="also hold every SKU and handle FILE names (repeatable): rehearse your own file",
     )
+    parser.add_argument(
+        "--unreachable-host",
+        action="append",
+        metavar="HOST",
+        default=[],
+        help="images from HOST (or under it) end FAILED with IMAGE_DOWNLOAD_FAILURE (repeatable)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -116,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         bulk_slowdown=args.bulk_slowdown,
         seed=args.seed,
         match=tuple(args.match),
+        unreachable=tuple(args.unreachable_host),
         port=0 if args.demo else args.port,
     )
 

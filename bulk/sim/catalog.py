@@ -15,9 +15,12 @@ The scheme (other parts and fixtures rely on it exactly):
 - locations ``gid://shopify/Location/1..3``: "Main Warehouse", "Store Front", "Overflow";
 - available quantity of item ``(p, v)`` at location ``loc``: ``(p*7 + v*3 + loc) % 50``;
 - media: ``1 + p % 2`` images, ``gid://shopify/MediaImage/{p*10+i}``, alt ``Product {p} image {i}``,
-  URL ``https://cdn.shopify.sim/products/product-{p}-{i}.jpg``; an image added by ``productUpdate``
-  gets the next free id and is PROCESSING (``image`` null) for :data:`MEDIA_PROCESSING_S`;
-- createdAt = updatedAt = :data:`BASE_TIME` until written;
+  URL ``https://cdn.shopify.sim/products/product-{p}-{i}.jpg``; an added image gets the next free id
+  and goes UPLOADED → PROCESSING → READY (or FAILED) on the shop's clock (``bulk/sim/media.py``);
+- createdAt = updatedAt = :data:`BASE_TIME` until written; what moves ``updatedAt`` (see
+  docs/simulator.md): a variant write moves the variant's and its product's; a description or media
+  write moves the product's; an inventory quantity write moves the product's (the schema's
+  ``Product.updatedAt`` counts inventory adjustments) and the inventory item's, not the variant's;
 - a :class:`~bulk.sim.seed.CatalogSeed` (``sim://?match=FILE``) adds products *after* the generated
   ones, numbered on, with the handles and SKUs an input file names; values follow the same formulas.
 
@@ -33,34 +36,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bulk.sim.media import MEDIA_PROCESSING_S, Media, MediaStore, MediaTiming
 from bulk.sim.seed import CatalogSeed
 from bulk.sim.values import ITEM_GID, LOCATION_GID, PRODUCT_GID, VARIANT_GID, gid_number, level_key
 
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
 """Wall time (epoch seconds) at which every unwritten object was created and last updated."""
 
-MEDIA_PROCESSING_S = 2.0
-"""An added image is PROCESSING (``image`` null) for this long, like Shopify's asynchronous media."""
+__all__ = ["BASE_TIME", "LOCATIONS", "MEDIA_PROCESSING_S", "Catalog", "Media"]
+
 LOCATIONS: dict[int, str] = {1: "Main Warehouse", 2: "Store Front", 3: "Overflow"}
 _SKU = re.compile(r"SKU-(\d{7})-(\d)")
 _HANDLE = re.compile(r"product-([1-9]\d{0,7})")
 
 
 @dataclass(slots=True)
-class Media:
-    """One product image (base or added by ``productUpdate(media:)``); ``ready_at`` is the wall time
-    its processing ends (base images are ready)."""
-
-    id: int
-    alt: str | None
-    url: str
-    ready_at: float = 0.0
-
-
-@dataclass(slots=True)
 class _ProductOverlay:
     description_html: str | None = None
-    media: list[Media] | None = None
     updated: float | None = None
 
 
@@ -80,13 +72,14 @@ class Catalog:
 
     products: int
     seed: CatalogSeed = field(default_factory=CatalogSeed)
+    media_timing: MediaTiming = field(default_factory=MediaTiming)
     generated: int = field(init=False, default=0)  # products 1..generated follow the formulas
     _product: dict[int, _ProductOverlay] = field(default_factory=dict)
     _variant: dict[int, _VariantOverlay] = field(default_factory=dict)
     _available: dict[tuple[int, int], int] = field(default_factory=dict)
     _item_updated: dict[int, float] = field(default_factory=dict)
     _writes: Counter[str] = field(default_factory=Counter)
-    _next_media: int = 0
+    media_store: MediaStore = field(init=False)
 
     def __post_init__(self) -> None:
         if self.products < 0 or self.products > 99_999_999:
@@ -94,8 +87,7 @@ class Catalog:
         if len(self.seed) > self.products:
             raise ValueError("the seeded products are part of `products`")
         self.generated = self.products - len(self.seed)
-        # Added media get ids above every base media id so they never collide.
-        self._next_media = self.products * 10 + 10
+        self.media_store = MediaStore(self.products, self.media_timing)
 
     # -- identity -------------------------------------------------------------------------------
     def has_product(self, p: int | None) -> bool:
@@ -177,15 +169,15 @@ class Catalog:
 
     def media(self, p: int) -> list[Media]:
         """Current images of product ``p``, in position order."""
-        o = self._product.get(p)
-        if o is not None and o.media is not None:
-            return list(o.media)
-        return [
-            Media(
-                p * 10 + i, f"Product {p} image {i}", f"https://cdn.shopify.sim/products/product-{p}-{i}.jpg"
-            )
-            for i in range(1 + p % 2)
-        ]
+        return list(self.media_store.of(p))
+
+    def find_media(self, mid: int) -> Media | None:
+        """Image ``mid`` (attached to a product or not), or None."""
+        return self.media_store.find(mid, self.has_product)
+
+    def media_owner(self, mid: int) -> int | None:
+        """The product image ``mid`` is attached to, if any (one product per image here)."""
+        return self.media_store.owner(mid, self.has_product)
 
     def available(self, vid: int, loc: int) -> int:
         """Current ``available`` quantity of inventory item ``vid`` at location ``loc``."""
@@ -212,6 +204,14 @@ class Catalog:
     def written_products_since(self, after: float) -> list[int]:
         """Products updated strictly after ``after``, ascending; only written ones can be."""
         return sorted(p for p, o in self._product.items() if o.updated is not None and o.updated > after)
+
+    def written_products(self) -> list[int]:
+        """Products whose updatedAt moved from :data:`BASE_TIME`, ascending."""
+        return sorted(p for p, o in self._product.items() if o.updated is not None)
+
+    def written_variants(self) -> list[int]:
+        """Variants whose updatedAt moved from :data:`BASE_TIME`, ascending."""
+        return sorted(v for v, o in self._variant.items() if o.updated is not None)
 
     # -- writes ---------------------------------------------------------------------------------
     def set_variant(
@@ -246,27 +246,54 @@ class Catalog:
         if description_html is not None:
             o.description_html = description_html
         if add_media:
-            current = self.media(p)
-            for alt, url in add_media:
-                current.append(Media(self._next_media, alt, url, now + MEDIA_PROCESSING_S))
-                self._next_media += 1
-            o.media = current
+            store = self.media_store
+            store.set_list(p, [*store.of(p), *(store.new(alt, url, now) for alt, url in add_media)])
+        self._writes[f"{PRODUCT_GID}{p}"] += 1
+
+    def set_media(
+        self, p: int, items: list[Media], *, now: float, description_html: str | None = None
+    ) -> None:
+        """Apply one product write whose media become exactly ``items`` (images made by
+        :meth:`new_media` or found by :meth:`find_media`), in order; an image attached to another
+        product moves here (one product per image in the simulator)."""
+        o = self._touch_product(p, now)
+        if description_html is not None:
+            o.description_html = description_html
+        for m in items:
+            owner = self.media_owner(m.id)
+            if owner is not None and owner != p:
+                self.detach_media(owner, [m.id], now=now)
+        self.media_store.set_list(p, items)
+        self._writes[f"{PRODUCT_GID}{p}"] += 1
+
+    def new_media(self, alt: str | None, url: str, *, now: float) -> Media:
+        """A new image from ``url`` (processing starts now), not attached to a product yet."""
+        return self.media_store.new(alt, url, now)
+
+    def detach_media(self, p: int, ids: list[int], *, now: float) -> None:
+        """Apply one product write removing images ``ids`` from product ``p`` (they stay as files)."""
+        drop = set(ids)
+        self.media_store.set_list(p, [m for m in self.media_store.of(p) if m.id not in drop])
+        self._touch_product(p, now)
         self._writes[f"{PRODUCT_GID}{p}"] += 1
 
     def set_available(self, vid: int, loc: int, quantity: int, *, now: float) -> None:
-        """Apply one ``available`` quantity write at one location."""
+        """Apply one ``available`` quantity write at one location: moves the inventory item's and the
+        product's updatedAt (not the variant's; see the module docstring)."""
         self._available[(vid, loc)] = quantity
         self._item_updated[vid] = now
+        self._touch_product(vid // 10, now)
         self._writes[level_key(vid, loc)] += 1
+
+    def touch_product(self, p: int, *, now: float) -> None:
+        """Apply one product write that changes nothing the overlay holds (e.g. an image's alt)."""
+        self._touch_product(p, now)
+        self._writes[f"{PRODUCT_GID}{p}"] += 1
 
     def _touch_product(self, p: int, now: float) -> _ProductOverlay:
         o = self._product.setdefault(p, _ProductOverlay())
         o.updated = now
         return o
-
-    def next_media_id(self) -> int:
-        """The id the next added image will get."""
-        return self._next_media
 
     # -- accounting -----------------------------------------------------------------------------
     def write_count(self, gid: str, location_id: str | None = None) -> int:
@@ -289,6 +316,7 @@ class Catalog:
             "overlay_products": len(self._product),
             "overlay_variants": len(self._variant),
             "overlay_levels": len(self._available),
+            "overlay_media_lists": self.media_store.count(),
             "objects_written": len(self._writes),
             "writes_total": sum(self._writes.values()),
             "objects_written_more_than_once": sum(1 for n in self._writes.values() if n > 1),

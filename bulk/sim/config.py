@@ -38,12 +38,15 @@ class SimConfig:
     bulk_slowdown: float = 1.0  # > 1 makes bulk operations that much slower
     seed: int = 0
     match: Sequence[str] = ()  # input files whose SKUs and handles the catalog must hold (bulk.sim.seed)
+    unreachable: Sequence[str] = ()  # hosts whose images end FAILED (IMAGE_DOWNLOAD_FAILURE; bulk.sim.media)
+    media_processing_s: float = 2.0  # an added image is READY (or FAILED) this long after it was added
     host: str = "127.0.0.1"
     port: int = 0  # 0 = any free port
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", tuple(self.tokens))
         object.__setattr__(self, "match", tuple(self.match))
+        object.__setattr__(self, "unreachable", tuple(self.unreachable))
         try:
             Plan.parse(self.plan)
         except ValueError as exc:
@@ -62,6 +65,7 @@ class SimConfig:
             (self.max_concurrency is None or self.max_concurrency >= 1, "max_concurrency must be >= 1"),
             (self.bulk_lines_per_s > 0, "bulk_lines_per_s must be > 0"),
             (self.bulk_slowdown > 0, "bulk_slowdown must be > 0"),
+            (self.media_processing_s >= 0, "media_processing_s must be >= 0"),
             (0 <= self.port <= 65535, "port must be between 0 and 65535"),
         ]
         for ok, message in checks:
@@ -75,14 +79,23 @@ class SimConfig:
 
 
 _INT = {"products", "max_concurrency", "seed", "port"}
-_FLOAT = {"latency_ms", "fault_rate", "drop_rate", "speed", "bulk_lines_per_s", "bulk_slowdown"}
+_FLOAT = {
+    "latency_ms",
+    "fault_rate",
+    "drop_rate",
+    "speed",
+    "bulk_lines_per_s",
+    "bulk_slowdown",
+    "media_processing_s",
+}
 
 
 def parse_sim_url(url: str) -> SimConfig:
     """``sim://?products=1000&plan=plus&tokens=a,b`` → :class:`SimConfig`.
 
     Query keys are :class:`SimConfig` field names (``-`` may replace ``_``); ``tokens`` is comma
-    separated. Unknown keys are an error rather than silently ignored.
+    separated; ``unreachable`` may be repeated or comma separated. Unknown keys are an error rather
+    than silently ignored.
     """
     parts = urlsplit(url)
     if parts.scheme != "sim":
@@ -95,7 +108,9 @@ def parse_sim_url(url: str) -> SimConfig:
         if key not in known:
             raise ConfigError(f"unknown sim:// option {raw_key!r} (known: {', '.join(sorted(known))})")
         try:
-            if key in ("tokens", "match"):
+            if key == "unreachable":  # repeatable and comma separated: every value counts
+                values[key] = tuple(h for v in raw_values for h in v.split(",") if h)
+            elif key in ("tokens", "match"):
                 values[key] = tuple(t for t in value.split(",") if t)
             elif key in _INT:
                 values[key] = None if key == "max_concurrency" and value in ("", "none") else int(value)

@@ -10,7 +10,8 @@ would be wrong in production. The rules (shopify.dev, "API rate limits" → "Cal
   are asked for: the stricter reading);
 - each mutation root field costs 10, whatever its payload selects; ``productVariantsBulkUpdate`` costs
   10 + 0.2 per variant + 0.6 per variant image input + 0.4 per metafield + 1.9 per product image,
-  rounded up (changelog 2025-10-01);
+  rounded up (changelog 2025-10-01); ``productSet`` 10 + 1.9 per ``input.files`` entry (the schema's
+  "Complexity cost" of ``ProductSetInput.files``);
 - one document may request at most ``MAX_QUERY_COST`` (1000) points (see :mod:`bulk.sim.limits`).
 
 The *actual* cost walks the returned data the same way, counting the nodes a connection really
@@ -102,6 +103,11 @@ class CostCalculator:
                 images = len(variant.get("mediaSrc") or []) + (1 if variant.get("mediaId") else 0)
                 tenths += _PVBU_TENTHS["variant_image"] * images
                 tenths += _PVBU_TENTHS["metafield"] * len(variant.get("metafields") or [])
+        elif node.name.value == "productSet":
+            # ProductSetInput.files: "Complexity cost: 1.9 per file." (2026-04 schema)
+            given = self._arguments(node).get("input")
+            files = given.get("files") if isinstance(given, Mapping) else None
+            tenths += _PVBU_TENTHS["product_image"] * len(files or [])
         return tenths
 
     def _field_cost(self, field: GraphQLField, nodes: list[FieldNode]) -> int:

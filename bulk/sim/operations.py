@@ -7,6 +7,7 @@ group of operations lives in its own module:
 - ``catalog.py`` — the deterministic catalog and its overlay of writes (and write accounting);
 - ``ops_nodes.py`` — node dicts and nested-field resolvers;
 - ``ops_products.py`` — products, variants, ``productVariantsBulkUpdate``, ``productUpdate``;
+- ``ops_media.py`` + ``media.py`` — ``productSet``, ``fileUpdate``, media processing;
 - ``ops_inventory.py`` — ``inventorySetQuantities`` (``@idempotent``), inventory items, locations;
 - ``ops_uploads.py`` — ``stagedUploadsCreate``;
 - ``ops_bulk.py`` + ``bulkops.py`` + ``ops_export.py`` — bulk operations (engine, exports);
@@ -26,6 +27,7 @@ from bulk.sim import ops_bulk, ops_inventory, ops_nodes, ops_products, ops_uploa
 from bulk.sim.bulkops import BulkEngine
 from bulk.sim.catalog import Catalog
 from bulk.sim.files import FileStore
+from bulk.sim.media import MediaTiming
 from bulk.sim.ops_common import ShopCore, Source, bad_request
 from bulk.sim.ops_export import Exporter
 from bulk.sim.seed import CatalogSeed
@@ -90,10 +92,12 @@ class ShopState:
         bulk_slowdown: float = 1.0,
         seed: int = 0,
         catalog_seed: CatalogSeed | None = None,
+        media_timing: MediaTiming | None = None,
     ) -> None:
         self.clock = clock
         extra = CatalogSeed() if catalog_seed is None else catalog_seed
-        self.catalog = Catalog(products + len(extra), extra)  # seeded products come after ``products``
+        # seeded products come after ``products``
+        self.catalog = Catalog(products + len(extra), extra, media_timing or MediaTiming())
         self.core = ShopCore(self.catalog, clock)
         self.files = FileStore()
         self.nodes = ops_nodes.Nodes(self.core)

@@ -39,9 +39,10 @@ from bulk.sim.ops_common import (
 from bulk.sim.ops_export import Exporter, ExportError, compile_query
 from bulk.sim.values import gid_number, iso, parse_iso
 
-BULK_MUTATIONS = frozenset({"productVariantsBulkUpdate", "productUpdate"})
+BULK_MUTATIONS = frozenset({"productVariantsBulkUpdate", "productUpdate", "productSet"})
 """Mutations the simulator runs in bulk (a subset of Shopify's list; ``inventorySetQuantities`` is
-refused: its required per-call ``@idempotent`` key has no per-line form)."""
+refused: its required per-call ``@idempotent`` key has no per-line form; ``productSet``'s schema text
+says it "always run[s] synchronously" in a bulk operation; ``fileUpdate`` is not documented in bulk)."""
 
 
 _SEARCH_FIELDS = frozenset({"status", "operation_type", "created_at", "id", "client_identifier"})

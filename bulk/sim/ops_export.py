@@ -5,7 +5,9 @@ a small plan and then only reading the catalog keeps it at the speed of building
 Shopify's default (``groupObjects: false``): one line per object, each object of a nested connection
 on its own line with ``__parentId``, parents before their children; nested non-connection objects are
 inlined. Like Shopify, at most 5 connections and 2 levels of connection nesting; unlike Shopify, a
-field or argument the simulator does not serve is refused (``INVALID``) rather than guessed at.
+field or argument the simulator does not serve is refused (``INVALID``) rather than guessed at. Inline
+fragments (``media { nodes { ... on MediaImage { image { url } } } }``: the schema allows no other way to
+reach an image's fields) are flattened; named fragments are refused.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from graphql import (
     FieldNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -45,6 +48,16 @@ OBJECT_FIELDS: dict[tuple[str, str], str] = {
     ("MediaImage", "image"): "Image",
     ("MediaImage", "preview"): "MediaPreviewImage",
     ("MediaPreviewImage", "image"): "Image",
+    ("MediaImage", "originalSource"): "MediaImageOriginalSource",
+    ("MediaImage", "mediaErrors"): "MediaError",
+    ("MediaImage", "mediaWarnings"): "MediaWarning",
+}
+# An inline fragment ``... on T`` applies to a node of these types (the interfaces they implement that
+# a bulk query can reach); a fragment on any other type matches nothing the simulator holds.
+APPLIES_TO: dict[str, frozenset[str]] = {
+    "MediaImage": frozenset({"MediaImage", "Media", "File", "Node"}),
+    "Product": frozenset({"Product", "Node"}),
+    "ProductVariant": frozenset({"ProductVariant", "Node"}),
 }
 # (type, field) -> node type of a connection that becomes child lines
 CONNECTION_FIELDS: dict[tuple[str, str], str] = {
@@ -120,14 +133,23 @@ def _node_selection(conn: FieldNode, node_type: str, *, depth: int, counter: lis
     raise ExportError(f"Connection '{conn.name.value}' must select only edges {{ node {{ … }} }} or nodes")
 
 
-def _fields(selection_set: SelectionSetNode | None, where: str) -> list[FieldNode]:
+def _fields(
+    selection_set: SelectionSetNode | None, where: str, type_name: str | None = None
+) -> list[FieldNode]:
+    """The fields of a selection; inline fragments on ``type_name`` (or an interface of it) are
+    flattened in, other inline fragments dropped (no such objects), named fragments refused."""
     if selection_set is None:
         raise ExportError(f"'{where}' needs a selection")
-    out = []
+    out: list[FieldNode] = []
     for s in selection_set.selections:
-        if not isinstance(s, FieldNode):
-            raise ExportError("Fragments are not supported in simulated bulk queries")
-        out.append(s)
+        if isinstance(s, FieldNode):
+            out.append(s)
+        elif isinstance(s, InlineFragmentNode) and type_name is not None:
+            cond = s.type_condition.name.value if s.type_condition is not None else type_name
+            if cond in APPLIES_TO.get(type_name, frozenset({type_name})):
+                out.extend(_fields(s.selection_set, where, type_name))
+        else:
+            raise ExportError("Named fragments are not supported in simulated bulk queries")
     return out
 
 
@@ -140,7 +162,7 @@ def _compile(
     inline: bool = False,
 ) -> list[PlanField]:
     plan = []
-    for f in _fields(selection_set, type_name):
+    for f in _fields(selection_set, type_name, type_name):
         name = f.name.value
         key = f.alias.value if f.alias else name
         args = {a.name.value: value_from_ast_untyped(a.value) for a in f.arguments}

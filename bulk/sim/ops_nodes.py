@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bulk.sim.catalog import BASE_TIME, LOCATIONS, Catalog
+from bulk.sim.catalog import BASE_TIME, LOCATIONS, Catalog, Media
 from bulk.sim.ops_common import ShopCore, connection, list_source
 from bulk.sim.values import (
     ITEM_GID,
@@ -107,28 +107,36 @@ class Nodes:
         }
 
     def media(self, p: int) -> list[dict[str, Any]]:
-        """Product ``p``'s images as MediaImage dicts."""
-        out: list[dict[str, Any]] = []
+        """Product ``p``'s images as MediaImage dicts, in position order."""
         now = self.core.wall()
-        for m in self.catalog.media(p):
-            ready = now >= m.ready_at
-            image = (
-                {"id": f"gid://shopify/ImageSource/{m.id}", "url": m.url, "altText": m.alt} if ready else None
-            )
-            out.append(
-                {
-                    "__typename": "MediaImage",
-                    "id": f"{MEDIA_GID}{m.id}",
-                    "alt": m.alt,
-                    "mediaContentType": "IMAGE",
-                    "status": "READY" if ready else "PROCESSING",
-                    "image": image,
-                    "preview": {"image": image, "status": "READY" if ready else "PROCESSING"},
-                    "mediaErrors": [],
-                    "mediaWarnings": [],
-                }
-            )
-        return out
+        return [self.media_node(m, now) for m in self.catalog.media(p)]
+
+    def media_node(self, m: Media, now: float | None = None) -> dict[str, Any]:
+        """One image as a MediaImage dict, its status as of ``now`` (wall time; default: now).
+
+        ``image`` and ``preview.image`` stay null until the image is READY, as Shopify serves them
+        while it downloads and processes the source; ``originalSource.url`` is what was given."""
+        status = m.status(self.core.wall() if now is None else now)
+        ready = status == "READY"
+        image = {"id": f"gid://shopify/ImageSource/{m.id}", "url": m.url, "altText": m.alt} if ready else None
+        return {
+            "__typename": "MediaImage",
+            "id": f"{MEDIA_GID}{m.id}",
+            "alt": m.alt,
+            "mediaContentType": "IMAGE",
+            "status": status,
+            "fileStatus": status,  # FileStatus has the same four values
+            "image": image,
+            "preview": {"image": image, "status": status},
+            "originalSource": {"url": m.url},
+            "mediaErrors": m.errors(self.core.wall() if now is None else now),
+            "mediaWarnings": [],
+        }
+
+    def media_by_id(self, mid: int) -> dict[str, Any] | None:
+        """Image ``mid`` as a MediaImage dict, or None."""
+        m = self.catalog.find_media(mid)
+        return None if m is None else self.media_node(m)
 
     def by_gid(self, gid: str) -> dict[str, Any] | None:
         """Any catalog node by GID (None if unknown)."""
@@ -144,6 +152,7 @@ class Nodes:
             (VARIANT_GID, self.variant),
             (ITEM_GID, self.item),
             (LOCATION_GID, self.location),
+            (MEDIA_GID, self.media_by_id),
         ]
 
     # -- field resolvers (parent, info, **args) ---------------------------------------------------
@@ -261,8 +270,21 @@ SUPPORTED: dict[str, frozenset[str]] = {
         {"id", "alt", "mediaContentType", "status", "preview", "mediaErrors", "mediaWarnings"}
     ),
     "MediaImage": frozenset(
-        {"id", "alt", "mediaContentType", "status", "image", "preview", "mediaErrors", "mediaWarnings"}
+        {
+            "id",
+            "alt",
+            "mediaContentType",
+            "status",
+            "fileStatus",
+            "image",
+            "preview",
+            "originalSource",
+            "mediaErrors",
+            "mediaWarnings",
+        }
     ),
+    "File": frozenset({"id", "alt", "fileStatus"}),
+    "MediaImageOriginalSource": frozenset({"url"}),
     "MediaPreviewImage": frozenset({"image", "status"}),
     "Image": frozenset({"id", "url", "altText"}),
     "MediaError": frozenset({"code", "details", "message"}),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bulk.sim import ops_media
 from bulk.sim.catalog import BASE_TIME
 from bulk.sim.ops_common import (
     MAX_PAGE,
@@ -25,29 +26,16 @@ from bulk.sim.ops_common import (
     reject_unknown_keys,
     user_error,
 )
+from bulk.sim.ops_media import MediaOps
 from bulk.sim.ops_nodes import Nodes
-from bulk.sim.values import PRODUCT_GID, VARIANT_GID, cents_of, gid_number, parse_iso
+from bulk.sim.search_updated import updated_filter
+from bulk.sim.values import PRODUCT_GID, VARIANT_GID, cents_of, gid_number
 
 VARIANT_INPUT = frozenset({"id", "price", "compareAtPrice"})
 PRODUCT_INPUT = frozenset({"id", "descriptionHtml"})
 PRODUCT_INPUT_DEFAULTS = {"deleteConflictingConstrainedMetafields": False}
 MEDIA_INPUT = frozenset({"originalSource", "alt", "mediaContentType"})
 MAX_MEDIA_PER_PRODUCT = 250
-
-
-def updated_after(terms: list[Any]) -> float | None:
-    """The ``updated_at:>T`` bound of a products search (``>=`` is read as ``>`` minus a second)."""
-    bound: float | None = None
-    for t in terms:
-        if t.field != "updated_at" or t.op not in (">", ">="):
-            raise not_implemented(f"Search term '{t.field}:{t.op}{t.value}'")
-        try:
-            value = parse_iso(t.value)
-        except ValueError as exc:
-            raise bad_request(f"Invalid date in search: {t.value!r}") from exc
-        value = value - 1 if t.op == ">=" else value
-        bound = value if bound is None else max(bound, value)
-    return bound
 
 
 class ProductOps:
@@ -57,6 +45,7 @@ class ProductOps:
         self.core = core
         self.nodes = nodes
         self.catalog = core.catalog
+        self.media_ops = MediaOps(core, nodes)  # productSet, fileUpdate
 
     # -- reads ----------------------------------------------------------------------------------
     def product(self, _: Any, info: Any, *, id: str) -> dict[str, Any] | None:
@@ -70,11 +59,19 @@ class ProductOps:
         return None if vid is None else self.nodes.variant(vid)
 
     def product_source(self, query: str | None) -> Source:
-        """Products matching a search (only ``updated_at:>T`` is supported)."""
-        after = updated_after(parse_search(query, frozenset({"updated_at"})))
-        if after is None or after < BASE_TIME:
-            return range_source(1, self.catalog.products, self.nodes.product)
-        return list_source(self.catalog.written_products_since(after), self.nodes.product)
+        """Products matching a search (``updated_at`` with ``>``, ``>=``, ``<``, ``<=``)."""
+        c = self.catalog
+        since = updated_filter(parse_search(query, frozenset({"updated_at"})), self.core.wall())
+        if not since.active:
+            return range_source(1, c.products, self.nodes.product)
+
+        def node(p: int) -> dict[str, Any] | None:
+            return self.nodes.product(p) if since.matches(c.product_updated(p)) else None
+
+        # Only written products can have moved from BASE_TIME: a bound that excludes it needs no scan.
+        if since.matches(BASE_TIME):
+            return range_source(1, c.products, node)
+        return list_source(c.written_products(), node)
 
     def products(self, _: Any, info: Any, *, query: str | None = None, **args: Any) -> dict[str, Any]:
         """``products(first:, after:, query:)``."""
@@ -82,19 +79,29 @@ class ProductOps:
         return connection(self.product_source(query), **args)
 
     def variant_source(self, query: str | None) -> Source:
-        """Variants matching a search (only ``sku:X``, exact)."""
-        terms = parse_search(query, frozenset({"sku"}))
-        if not terms:
-            c = self.catalog
+        """Variants matching a search: ``sku:X`` (exact) and ``updated_at`` bounds, ANDed."""
+        c = self.catalog
+        terms = parse_search(query, frozenset({"sku", "updated_at"}))
+        since = updated_filter(terms, self.core.wall())
+
+        def node(vid: int) -> dict[str, Any] | None:
+            return self.nodes.variant(vid) if since.matches(c.variant_updated(vid)) else None
+
+        skus = [t for t in terms if t.field == "sku"]
+        if skus:
+            keys: set[int] | None = None
+            for t in skus:
+                if t.op != "=":
+                    raise not_implemented(f"Search term 'sku:{t.op}'")
+                vid = c.variant_by_sku(t.value)
+                found = {vid} if vid is not None else set()
+                keys = found if keys is None else keys & found
+            return list_source(sorted(keys or ()), node)
+        if not since.active:
             return range_source(10, c.products * 10 + 9, self.nodes.variant)
-        keys: set[int] | None = None
-        for t in terms:
-            if t.op != "=":
-                raise not_implemented(f"Search term 'sku:{t.op}'")
-            vid = self.catalog.variant_by_sku(t.value)
-            found = {vid} if vid is not None else set()
-            keys = found if keys is None else keys & found
-        return list_source(sorted(keys or ()), self.nodes.variant)
+        if since.matches(BASE_TIME):
+            return range_source(10, c.products * 10 + 9, node)
+        return list_source(c.written_variants(), node)
 
     def product_variants(self, _: Any, info: Any, *, query: str | None = None, **args: Any) -> Any:
         """``productVariants(first:, query: "sku:X")``."""
@@ -229,7 +236,8 @@ class ProductOps:
         return {"product": self.nodes.product(p), "userErrors": []}
 
     def roots(self) -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
-        """(query root resolvers, mutation resolvers)."""
+        """(query root resolvers, mutation resolvers), ``productSet`` and ``fileUpdate`` included."""
+        _, media = self.media_ops.roots()
         return (
             {
                 "product": self.product,
@@ -237,7 +245,11 @@ class ProductOps:
                 "products": self.products,
                 "productVariants": self.product_variants,
             },
-            {"productVariantsBulkUpdate": self.variants_bulk_update, "productUpdate": self.product_update},
+            {
+                "productVariantsBulkUpdate": self.variants_bulk_update,
+                "productUpdate": self.product_update,
+                **media,
+            },
         )
 
 
@@ -270,4 +282,5 @@ SUPPORTED: dict[str, frozenset[str]] = {
     "ProductVariantsBulkUpdateUserError": frozenset({"field", "message", "code"}),
     "ProductUpdatePayload": frozenset({"product", "userErrors"}),
     "UserError": frozenset({"field", "message"}),
+    **ops_media.SUPPORTED,
 }

@@ -17,6 +17,7 @@ from bulk.sim.catalog import Catalog
 from bulk.sim.config import SimConfig, parse_sim_url
 from bulk.sim.faults import FaultPlan
 from bulk.sim.gateway import Gateway, ShopStateLike, token_indexes
+from bulk.sim.media import MEDIA_UPLOADED_S, MediaTiming
 from bulk.sim.seed import CatalogSeed, seed_from_files
 from bulk.sim.server import GRAPHQL_PATH, SimApp
 from bulk.sim.stats import InFlight
@@ -38,6 +39,11 @@ def _default_state(config: SimConfig, clock: Clock) -> ShopStateLike:
         fault_rate=config.fault_rate,
         bulk_slowdown=config.bulk_slowdown,
         seed=config.seed,
+        media_timing=MediaTiming(
+            processing_s=config.media_processing_s,
+            uploaded_s=min(MEDIA_UPLOADED_S, config.media_processing_s),
+            unreachable_hosts=frozenset(config.unreachable),
+        ),
     )
     return state
 

@@ -230,7 +230,7 @@ async def test_product_update_description_and_media(shop: Shop) -> None:
     assert payload["product"]["descriptionHtml"] == "<p>Sale!</p>"
     nodes = payload["product"]["media"]["nodes"]
     assert len(nodes) == 2  # product 2 had one image
-    assert nodes[-1] == {"alt": "A", "status": "PROCESSING", "image": None}  # processed asynchronously
+    assert nodes[-1] == {"alt": "A", "status": "UPLOADED", "image": None}  # processed asynchronously
     assert state.write_count(P2) == 1
     clock.advance(MEDIA_PROCESSING_S)
     later = await ex.run(
