@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -17,10 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli.failures import check_input_file
+from bulk.cli.logs import PROGRESS
+from bulk.cli.options import add_shared
 from bulk.cli.request import SubmitRequest, submit_file
 from bulk.cli.submit_progress import SubmitProgress
 from bulk.errors import ConfigError
 from bulk.lanes.bulk import BulkLaneConfig
+
+log = logging.getLogger(PROGRESS)
 
 EPILOG = """\
 examples:
@@ -48,13 +54,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--from-sql", metavar="QUERY",
                    help="take the changes from a PostgreSQL query instead of a file (rows streamed; "
                         "columns named like the simple CSV dialect: sku, price, compare_at_price, …)")
-    p.add_argument("--sql-url", default=os.environ.get("BULK_SOURCE_DATABASE_URL"),
-                   help="the database --from-sql runs on (env BULK_SOURCE_DATABASE_URL)")
-    p.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"),
-                   help="NAME.myshopify.com, or sim:// for the simulated shop (env SHOPIFY_SHOP)")
-    p.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
-                   help="comma-separated Admin API access tokens, one per app (env SHOPIFY_ACCESS_TOKENS); "
-                        "never printed")
+    add_shared(p, "sql_url", "shop", "tokens")
     p.add_argument("--dialect", choices=["simple", "shopify-legacy", "shopify-2025", "matrixify"],
                    help="column dialect (detected from the header by default)")
     p.add_argument("--max-errors", type=int, default=1000, help="stop reading after this many bad rows")
@@ -62,21 +62,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--route", choices=["auto", "bulk", "direct"], default="auto",
                    help="bulk operations, direct mutations, or whichever the ETA model says is faster")
     p.add_argument("--dry-run", action="store_true", help="plan and print the ETAs; send nothing")
-    p.add_argument("--report", type=Path, help="per-row report CSV (default: FILE.report.csv)")
-    p.add_argument("--journal", default=os.environ.get("BULK_JOURNAL"),
-                   help="journal path or postgresql:// URL (default ~/.local/share/bulk/journal.sqlite3; "
-                        "a throwaway one for sim://)")
-    p.add_argument("--state-dir", type=Path, default=os.environ.get("BULK_STATE_DIR"),
-                   help="where shards, undo files and the catalog cache live (default ~/.local/share/bulk)")
+    p.add_argument("--report", type=Path,
+                   help="per-row report CSV (default: FILE.report.csv beside FILE, its undo file "
+                        "FILE.undo.jsonl too; for sim:// both go to a temporary folder, printed)")
+    add_shared(p, "journal", "state_dir")
     p.add_argument("--sync-catalog", choices=["auto", "always", "never"], default="auto",
                    help="refresh the local catalog cache first (auto: when it is empty)")
     p.add_argument("--lease-s", type=float, default=60.0,
                    help="how long a shard stays claimed without renewal: after a crash (kill -9), the same "
                         "command run again adopts the running bulk operations after this long (default 60)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    from bulk.cli.worker import add_fleet_arguments
-
-    add_fleet_arguments(p)  # --database-url given: plan here, enqueue for `bulk worker` processes
+    add_shared(p, "database_url", "redis_url", "max_in_flight")  # a database: enqueue for the fleet
     p.set_defaults(handler=handle)
 
 
@@ -92,21 +88,41 @@ def matching_sim_url(shop: str | None, file: Path) -> str | None:
     return f"sim://{parts.path}?{query}"  # urlunsplit would drop the empty authority's "//"
 
 
+def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None) -> tuple[Path, Path] | None:
+    """Where a ``sim://`` rehearsal's report and undo file go: never beside the input (a rehearsal of
+    ``fixtures/prices.csv`` must not write into the checkout), but in ``STATE_DIR/reports/`` or a new
+    temporary folder, which the summary names. None for a real (or served) shop: its files stay
+    beside the input, as documented."""
+    if not shop or urlsplit(shop).scheme != "sim":
+        return None
+    folder = state_dir / "reports" if state_dir is not None else Path(tempfile.mkdtemp(prefix="bulk-sim-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{file.stem}.report.csv", folder / f"{file.stem}.undo.jsonl"
+
+
 async def handle(args: argparse.Namespace) -> int:
     """Run the submission and print what happened."""
     console = Console(stderr=True)
     if (args.file is None) == (args.from_sql is None):
         raise ConfigError("give a FILE, or --from-sql QUERY (not both)")
     shop = args.shop
-    if args.file is not None and (matched := matching_sim_url(shop, args.file)) != shop:
-        console.print(f"[yellow]simulated shop[/]: seeded with the SKUs and handles of {args.file}",
-                      highlight=False)
-        shop = matched
+    report, undo = args.report, None
+    if args.file is not None:
+        check_input_file(args.file)  # before the simulator is seeded from it
+        outputs = None if args.dry_run else rehearsal_outputs(shop, args.file, args.state_dir)
+        if outputs is not None:
+            report = report or outputs[0]
+            undo = outputs[1]
+        if (matched := matching_sim_url(shop, args.file)) != shop:
+            log.info("simulated shop: seeded with the SKUs and handles of %s", args.file,
+                     extra={"action": "sim_seeded"})
+            shop = matched
     request = SubmitRequest(
         file=args.file or Path("sql"), from_sql=args.from_sql, sql_url=args.sql_url,
         shop=shop, tokens=args.tokens, dialect=args.dialect,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
-        report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
+        report=report, undo=undo, journal=args.journal, state_dir=args.state_dir,
+        sync_catalog=args.sync_catalog,
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,
         lane=BulkLaneConfig(lease_s=args.lease_s),
     )
@@ -119,8 +135,9 @@ async def handle(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
-    else:
-        _print_summary(Console(), result.to_json())
+    else:  # off a terminal, no width: a long report path must not be wrapped or cut
+        out = Console()
+        _print_summary(out if out.is_terminal else Console(width=10_000), result.to_json())
     return EXIT_REJECTED if result.rejected else EXIT_OK
 
 

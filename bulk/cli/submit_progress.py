@@ -3,11 +3,14 @@
 On a terminal (rich): rows planned (and how many of them are unchanged or rejected), mutation lines
 done out of those planned with a bar, rate and ETA, and the bulk operations running and done. The
 total grows while the file is still being read — the ETA is for the lines planned so far. In a log
-(cron, CI) every event is one plain line, so a run can be followed with ``tail -f``.
+(cron, CI) every event is one log record of the ``bulk.progress`` logger (:mod:`bulk.cli.logs`: one
+timestamped line, never wrapped, or a JSON object whose ``action`` is the event's name), so a run can
+be followed with ``tail -f``.
 """
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +18,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
+
+from bulk.cli.logs import PROGRESS
+
+log = logging.getLogger(PROGRESS)
 
 _QUIET = frozenset({"line_done", "reading", "pooled", "shard_claimed", "op_finished"})
 
@@ -57,7 +64,8 @@ class SubmitProgress:
                 self._plan_shown = self._plan_shown or first_plan
             self._refresh()
         elif name not in _QUIET:
-            self.console.print(describe(name, data), highlight=False)
+            fields = {k: v for k, v in data.items() if isinstance(v, str | int | float) and k != "action"}
+            log.info(Text.from_markup(describe(name, data)).plain, extra={**fields, "action": name})
 
     def _count(self, name: str, data: dict[str, Any]) -> None:
         if name == "planned":
