@@ -27,6 +27,7 @@ class RunOptions:
     route: RouteChoice = "auto"
     dry_run: bool = False
     report: Path | None = None  # default: beside the input file, else in the run's state
+    undo: Path | None = None  # default: beside the input file, else in the run's state
     state_dir: Path | None = None  # default: ~/.local/share/bulk (a throwaway dir for sim://)
     journal: str | None = None  # a SQLite path or a PostgreSQL URL (default: in the state dir)
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes

@@ -109,7 +109,8 @@ async def run_submission(
                 options = SubmitOptions(
                     state_dir=state_dir, route=request.route, dry_run=request.dry_run,
                     report_path=request.report or _beside(input_name, ".report.csv"),
-                    undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane,
+                    undo_path=request.undo or _beside(input_name, ".undo.jsonl"), profile=profile,
+                    lane=request.lane,
                     inline_shards=request.enqueue, drain=not request.enqueue)
                 run_key = request.run_key
                 if run_key is None:

@@ -36,10 +36,11 @@ def test_slow_generator_applies_every_batch() -> None:
     assert "done: {'applied': 150, 'unchanged': 0, 'rejected': 0, 'rows': 150}" in done.stdout
 
 
-def test_nightly_prices_reports_the_fixture_and_exits_1_for_its_bad_rows(tmp_path: Path) -> None:
+def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHOPIFY_SHOP"}
     done = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "nightly_prices.py"), str(REPO / "fixtures" / "prices.csv")],
+        [sys.executable, str(REPO / "examples" / "nightly_prices.py"),
+         str(REPO / "fixtures" / "bad-rows.csv")],
         env=env,
         capture_output=True,
         text=True,
