@@ -102,7 +102,7 @@ class ShopifyClient:
         self._requests = 0
         self._retried = 0
         self._throttled = 0
-        self._refused: set[int] = set()
+        self._refused: dict[int, int] = {}  # token index → the HTTP status that refused it
 
     async def request(
         self,
@@ -135,9 +135,9 @@ class ShopifyClient:
                 except ThrottledError as exc:  # nothing sent on this grant can have been applied
                     grant.throttled(exc.cost)
                     throttle = exc
-                except TokenRefusedError:
+                except TokenRefusedError as exc:
                     grant.refused()
-                    self._refused.add(token)
+                    self._refused[token] = exc.status
                     log.warning(
                         "access token refused: out for the run",
                         extra={"action": "token.refused", "token_index": token},
@@ -171,13 +171,14 @@ class ShopifyClient:
         """Fail before asking the scheduler when no token this request may use is left."""
         if pinned is not None and pinned in self._refused:
             raise TokenRefusedError(
-                f"access token #{pinned} was refused earlier in this run", token_index=pinned, status=401
+                f"access token #{pinned} was refused earlier in this run", token_index=pinned,
+                status=self._refused[pinned],
             )
         if len(self._refused) >= self.transport.token_count:
             refused = tuple(sorted(self._refused))
+            which = ", ".join(f"#{i}: HTTP {self._refused[i]}" for i in refused)
             raise NoTokenLeftError(
-                f"every access token was refused by the shop (#{', #'.join(map(str, refused))})",
-                refused=refused, hint=NO_TOKEN_HINT,
+                f"every access token was refused by the shop ({which})", refused=refused, hint=NO_TOKEN_HINT
             )
 
     async def _send_with_retries(

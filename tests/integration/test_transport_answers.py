@@ -309,6 +309,24 @@ async def test_401_on_one_token_takes_it_out_and_the_others_carry_on(
         assert_no_token(exc=None, transport=client.transport, caplog=caplog)
 
 
+async def test_a_refused_token_is_out_for_every_worker_sharing_redis(redis_url: str) -> None:
+    """The same release path through the Lua script: a second scheduler (another worker) on the same
+    Redis state never grants the refused token either."""
+
+    def answer(now: float, token: int) -> web.Response:
+        return json_answer({"errors": "[API] Invalid API key"}, status=401) if token == 0 else json_answer(OK)
+
+    first = Scheduler.redis(redis_url, shop="answers", token_count=3, max_in_flight=8)
+    second = Scheduler.redis(redis_url, shop="answers", token_count=3, max_in_flight=8)
+    async with first, second, client_for(answer, scheduler=first) as (client, shop, _clock, _):
+        await client.request(QUERY, cost=10, priority=Lane.NORMAL)  # token 0 is chosen first: refused
+        assert client.statistics()["refused_tokens"] == [0]
+        for _ in range(6):
+            async with second.acquire(10, Lane.NORMAL) as grant:
+                assert grant.token_index != 0
+        assert [s.token for s in shop.seen].count(0) == 1
+
+
 async def test_401_on_every_token_stops_with_the_indexes_and_no_token_text(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -320,7 +338,7 @@ async def test_401_on_every_token_stops_with_the_indexes_and_no_token_text(
         with pytest.raises(NoTokenLeftError) as info:
             await client.request(QUERY, cost=10, priority=Lane.NORMAL)
         assert info.value.refused == (0, 1, 2)
-        assert "#0, #1, #2" in str(info.value) and info.value.hint
+        assert "(#0: HTTP 401, #1: HTTP 401, #2: HTTP 401)" in str(info.value) and info.value.hint
         assert len(shop.seen) == 3 and clock.sleeps == []
         assert_no_token(exc=info.value, transport=client.transport, caplog=caplog)
 
