@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
@@ -75,6 +76,13 @@ class SchedulerLike(Protocol):
     def acquire(
         self, *, cost: float, priority: Lane, token_index: int | None = None
     ) -> AbstractAsyncContextManager[Grant]: ...
+
+
+@dataclass(slots=True)
+class _Sent:
+    """What the tries of one grant did: whether one may have been applied (a transient fault)."""
+
+    maybe_applied: bool = False
 
 
 def _answer_pacing(state: RetryCallState) -> float:
@@ -130,8 +138,9 @@ class ShopifyClient:
             self._check_tokens(token_index)
             async with self.scheduler.acquire(cost=ask, priority=priority, token_index=token_index) as grant:
                 token = grant.token_index
+                sent = _Sent()
                 try:
-                    response = await self._send_with_retries(grant, token, document, variables, budget)
+                    response = await self._send_with_retries(grant, token, document, variables, budget, sent)
                 except ThrottledError as exc:  # nothing sent on this grant can have been applied
                     grant.throttled(exc.cost)
                     throttle = exc
@@ -142,8 +151,10 @@ class ShopifyClient:
                         "access token refused: out for the run",
                         extra={"action": "token.refused", "token_index": token},
                     )
-                    if token_index is not None:
-                        raise  # a bulk operation's call belongs to its app: no other token may send it
+                    if token_index is not None or sent.maybe_applied:
+                        # a bulk operation's call belongs to its app; and a request an earlier try may
+                        # have applied must not go again on another app (idempotency keys are per app)
+                        raise
                     continue  # a 401/403 was not applied: again on another token (none left: stop)
                 else:
                     grant.settle(response.extensions.get("cost") or {})
@@ -188,6 +199,7 @@ class ShopifyClient:
         document: str,
         variables: Mapping[str, Any] | None,
         budget: LaneBudget,
+        sent: _Sent,
     ) -> Response:
         """Tenacity for transient faults, on the grant's token, within ``budget.transient_s``.
 
@@ -195,7 +207,6 @@ class ShopifyClient:
         ``@idempotent`` keys per app (token); a resend on another token would apply it again (or turn a
         compare-and-set STALE). No retry starts whose back-off would end past the budget.
         """
-        maybe_applied = False
         start = self.clock.now()
 
         def over_budget(state: RetryCallState) -> bool:
@@ -219,10 +230,10 @@ class ShopifyClient:
             with attempt:
                 try:
                     return await self._send_once(
-                        grant, token, document, variables, budget, pinned=maybe_applied
+                        grant, token, document, variables, budget, pinned=sent.maybe_applied
                     )
                 except TransientError:
-                    maybe_applied = True
+                    sent.maybe_applied = True
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 

@@ -343,6 +343,26 @@ async def test_401_on_every_token_stops_with_the_indexes_and_no_token_text(
         assert_no_token(exc=info.value, transport=client.transport, caplog=caplog)
 
 
+async def test_a_request_a_5xx_may_have_applied_is_not_resent_on_another_token_after_a_401(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def answer(now: float, token: int) -> web.Response:
+        if token != 0:
+            return json_answer(OK)
+        if now == 0.0:
+            return json_answer({"errors": "Bad Gateway"}, status=502)
+        return json_answer({"errors": "[API] Invalid API key or access token"}, status=401)
+
+    scheduler = Scheduler.in_process(token_count=3, max_in_flight=8)
+    async with scheduler, client_for(answer, scheduler=scheduler) as (client, shop, _clock, _):
+        with pytest.raises(TokenRefusedError) as info:
+            await client.request(QUERY, cost=10, priority=Lane.NORMAL)
+        assert info.value.token_index == 0
+        assert [s.token for s in shop.seen] == [0, 0]  # the idempotency key is per app: not on #1 or #2
+        assert client.statistics()["refused_tokens"] == [0]
+        assert_no_token(exc=info.value, transport=client.transport, caplog=caplog)
+
+
 async def test_a_pinned_request_on_a_refused_token_fails_with_the_index(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
