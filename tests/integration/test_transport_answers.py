@@ -27,6 +27,7 @@ from aiohttp import web
 from bulk.errors import (
     InternalServerError,
     MaxCostExceededError,
+    NetworkError,
     NoTokenLeftError,
     ServerError,
     ShopUnavailableError,
@@ -38,7 +39,7 @@ from bulk.models import Lane
 from bulk.scheduler import Scheduler
 from bulk.shopify import staged
 from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
-from bulk.shopify.policy import throttle_wait
+from bulk.shopify.policy import LaneBudget, throttle_wait
 from bulk.shopify.transport import TOKEN_HEADER, Transport
 from tests.integration.test_transport_errors import assert_no_token
 
@@ -119,7 +120,7 @@ async def serve(handler: Callable[[web.Request], Any], path: str = "/admin/api/2
                 ) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post(path, handler)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -282,6 +283,30 @@ async def test_a_3s_5xx_burst_is_survived_within_the_budget(
         assert 3.0 <= clock.t <= 3.0 + budget.backoff_max_s + budget.jitter_s
         assert 2 <= len(shop.seen) <= 8  # exponential back-off: a handful of tries, not hundreds
         assert_no_token(exc=None, transport=client.transport, caplog=caplog)
+
+
+async def test_a_hung_answer_costs_one_timeout_per_try_within_the_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The one test here that waits real time: aiohttp's timeout (50 ms a try) is on the wall clock."""
+    hung = LaneBudget(transient_s=0.5, pacing_s=1.0, timeout_s=0.05, backoff_initial_s=0.1, backoff_max_s=0.2,
+                      jitter_s=0.0, pace_initial_s=0.1, pace_max_s=0.2)
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    clock = JumpClock()
+    async with serve(hang) as url, Transport(url, TOKENS) as transport:
+        client = ShopifyClient(transport, PinnedScheduler(), retry=RetryPolicy(urgent=hung), clock=clock)
+        with pytest.raises(NetworkError) as info:
+            await client.request(QUERY, cost=10, priority=Lane.URGENT)
+        assert "timed out after 0.05s" in str(info.value)
+        # the test clock counts only the back-off (the timeouts are real time): 0.1 + 0.2 + 0.2 fills
+        # the 0.5 s budget, one more would pass it
+        assert clock.sleeps == pytest.approx([0.1, 0.2, 0.2])
+        assert transport.statistics()["failed"] == {"NetworkError": 4}
+        assert_no_token(exc=info.value, transport=transport, caplog=caplog)
 
 
 # -- per token -----------------------------------------------------------------------------------------
