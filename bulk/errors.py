@@ -152,12 +152,13 @@ class TokenRefusedError(AuthError):
 class RunStoppedError(ShopifyError):
     """The run cannot go on, whatever token or row: stop it cleanly, report, exit 2.
 
-    ``hint`` says what the user can do before running the same command again.
+    ``hint`` says what the user can do before running the same command again; the message ends with
+    it ("… What to do: …"), so one ``bulk: error:`` line says both.
     """
 
     def __init__(self, message: str, *, hint: str, token_index: int | None = None) -> None:
         self.hint = hint
-        super().__init__(message, token_index=token_index)
+        super().__init__(f"{message}. What to do: {hint}", token_index=token_index)
 
 
 class ShopUnavailableError(RunStoppedError):

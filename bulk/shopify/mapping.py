@@ -117,7 +117,7 @@ def error_for_status(
     if status in RUN_STOPPERS:
         cause, meaning, hint = RUN_STOPPERS[status]
         return ShopUnavailableError(
-            f"{meaning}{quoted}. What to do: {hint}",
+            f"{meaning}{quoted}",
             status=status, cause=cause, shop_message=said, hint=hint, token_index=token_index,
         )
     if status == 429:
@@ -178,7 +178,7 @@ def error_for_payload(payload: Mapping[str, Any], *, token_index: int | None) ->
     if "SHOP_INACTIVE" in codes:
         cause, meaning, hint = INACTIVE
         return ShopUnavailableError(
-            f"{meaning}: {messages!r}. What to do: {hint}",
+            f"{meaning}: {messages!r}",
             status=200, cause=cause, shop_message=messages, hint=hint, token_index=token_index,
         )
     if "MAX_COST_EXCEEDED" in codes:

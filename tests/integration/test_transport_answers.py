@@ -363,7 +363,7 @@ async def test_401_on_every_token_stops_with_the_indexes_and_no_token_text(
         with pytest.raises(NoTokenLeftError) as info:
             await client.request(QUERY, cost=10, priority=Lane.NORMAL)
         assert info.value.refused == (0, 1, 2)
-        assert "(#0: HTTP 401, #1: HTTP 401, #2: HTTP 401)" in str(info.value) and info.value.hint
+        assert "(#0: HTTP 401, #1: HTTP 401, #2: HTTP 401). What to do: " in str(info.value)
         assert len(shop.seen) == 3 and clock.sleeps == []
         assert_no_token(exc=info.value, transport=client.transport, caplog=caplog)
 
