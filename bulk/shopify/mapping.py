@@ -123,7 +123,7 @@ def error_for_status(
     if status == 429:
         wait = f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""
         return ThrottledError(
-            f"HTTP 429 on token #{token_index}{wait}", cost={}, token_index=token_index,
+            f"HTTP 429 on token #{token_index}{wait}", cost=_body_cost(body), token_index=token_index,
             retry_after=retry_after,
         )
     if status >= 500:
@@ -138,6 +138,16 @@ def error_for_status(
             token_index=token_index,
         )
     return None
+
+
+def _body_cost(body: bytes | str | None) -> dict[str, Any]:
+    """``extensions.cost`` of a failed answer's body when it is GraphQL JSON carrying one, else ``{}``."""
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return {}
+    extensions = parsed.get("extensions") if isinstance(parsed, Mapping) else None
+    return cost_dict(extensions if isinstance(extensions, Mapping) else None)
 
 
 def _code(error: Mapping[str, Any]) -> str | None:

@@ -173,6 +173,11 @@ def test_401_and_403_are_token_refused_with_the_index() -> None:
 def test_429_carries_retry_after_and_5xx_is_transient() -> None:
     error = mapping.error_for_status(429, token_index=0, retry_after=2.0)
     assert isinstance(error, ThrottledError) and error.retry_after == 2.0 and error.cost == {}
+    graphql_429 = orjson.dumps({"errors": [{"message": "Throttled"}],
+                                "extensions": {"cost": _throttled(252, 0).cost}})
+    with_cost = mapping.error_for_status(429, token_index=0, body=graphql_429)
+    assert isinstance(with_cost, ThrottledError) and with_cost.cost["requestedQueryCost"] == 252
+    assert throttle_wait(with_cost, 1, NORMAL) == pytest.approx(2.52)
     server = mapping.error_for_status(503, token_index=0, retry_after=1.5)
     assert isinstance(server, ServerError) and isinstance(server, bulk.errors.TransientError)
     assert server.retry_after == 1.5
