@@ -31,6 +31,7 @@ from bulk.clock import Clock
 from bulk.sim.fault_schedule import INVALID_TOKEN_BODY, NOT_FOUND_BODY, Decision, FaultSchedule
 from bulk.sim.faults import BODY_502, BODY_503, Fault, FaultPlan
 from bulk.sim.gateway import FileStoreLike, Gateway
+from bulk.sim.holds import Slot, hold
 from bulk.sim.schema import API_VERSION
 from bulk.sim.stats import InFlight
 from bulk.sim.storage import MAX_BULK_UPLOAD_BYTES, StorageError, UploadPolicy, too_large, too_small
@@ -39,7 +40,6 @@ __all__ = ["GRAPHQL_PATH", "INVALID_TOKEN_BODY", "SimApp"]
 
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
 _CHUNK = 1 << 16
-HOLD_POLL_S = 0.02  # real seconds between looks at a held request's connection
 
 
 def _xml_error(code: str, message: str, status: int) -> web.Response:
@@ -49,20 +49,6 @@ def _xml_error(code: str, message: str, status: int) -> web.Response:
 
 def _storage_error(error: StorageError) -> web.Response:
     return web.Response(status=error.status, text=error.xml(), content_type="application/xml")
-
-
-class _Slot:
-    """One admitted request's place under the concurrency cap, given back exactly once."""
-
-    def __init__(self, inflight: InFlight, clock: Clock) -> None:
-        self._inflight = inflight
-        self._clock = clock
-        self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            self._inflight.leave(self._clock.now())
 
 
 class SimApp:
@@ -132,7 +118,7 @@ class SimApp:
             )
             self._count(token_index, "503", "cap")
             return response
-        slot = _Slot(self.inflight, self.clock)
+        slot = Slot(self.inflight, self.clock)
         try:
             response, status, fault = await self._graphql(request, token_index, slot)
         finally:
@@ -147,7 +133,7 @@ class SimApp:
             self.gateway.counters[token_index].answered(self.clock.now() - self.started, status, fault)
 
     async def _graphql(
-        self, request: web.Request, token_index: int | None, slot: _Slot
+        self, request: web.Request, token_index: int | None, slot: Slot
     ) -> tuple[web.StreamResponse, str, str]:
         """The answer, its status label for the counters, and the fault kind behind it."""
         if request.match_info["version"] != API_VERSION:
@@ -160,10 +146,10 @@ class SimApp:
             return web.json_response(INVALID_TOKEN_BODY, status=401), "401", "none"
         raw = await request.read()  # read now: a held request's client may be gone when it runs
         decision = self.schedule.decide(token_index, elapsed)
-        if decision.hold and not await self._hold(request, slot, decision.hold_s):
-            return web.Response(status=504), "abandoned", decision.kind  # nobody reads this answer
-        if not decision.runs and not slot.held:
-            return web.Response(status=504), "abandoned", decision.kind
+        if decision.hold:
+            goes_on = await hold(request, slot, decision.hold_s, clock=self.clock, closing=self.closing)
+            if not goes_on or (not decision.runs and not slot.held):
+                return web.Response(status=504), "abandoned", decision.kind  # nobody reads this answer
         if not decision.runs:
             if decision.status >= 500:
                 self.gateway.counters[token_index].server_errors += 1
@@ -209,32 +195,6 @@ class SimApp:
                 request.transport.abort()
             return web.Response(status=500), "dropped", "drop"  # never reaches the client
         return web.json_response(body), "200", decision.kind
-
-    async def _hold(self, request: web.Request, slot: _Slot, seconds: float | None) -> bool:
-        """Hold a request ``seconds`` of the shop's clock (None: until the client gives up).
-
-        True when the request goes on: a finite hold ended. A client that gives up frees its place
-        under the cap at once (its connection is gone), but a finite hold still runs its request
-        when it ends — a real shop does not know the client left; an endless one never runs it.
-        The shop stopping ends every hold (False)."""
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds)) if seconds is not None else None
-        closing = asyncio.ensure_future(self.closing.wait())
-        waiters = {closing} if sleeper is None else {closing, sleeper}
-        try:
-            while True:
-                await asyncio.wait(waiters, timeout=HOLD_POLL_S, return_when=asyncio.FIRST_COMPLETED)
-                if closing.done():
-                    return False
-                if sleeper is not None and sleeper.done():
-                    return True
-                if slot.held and (request.transport is None or request.transport.is_closing()):
-                    slot.release()
-                    if sleeper is None:
-                        return False
-        finally:
-            closing.cancel()
-            if sleeper is not None:
-                sleeper.cancel()
 
     async def upload(self, request: web.Request) -> web.Response:
         """A staged-upload form POST: ``key``, the policy and its other fields, then ``file``.
