@@ -44,6 +44,8 @@ fault specs (--fault, repeatable; also sim://?fault=SPEC&fault=SPEC): KIND[:key=
   5xx:at=T,for=N[,status=503]           HTTP 500/502/503/504 (503: refused; others: ran first)
   hang:rate=P[,hold=S]                  held S s (default: until the client gives up)
   429:rate=P[,retry_after=S]            HTTP 429 + Retry-After (default 2), nothing ran
+  throttle:at=T,for=N                   THROTTLED (HTTP 200) to everything: the token's bucket is
+                                        emptied as if another client of the app spent it
   revoke:token=I,at=T | revoke:token=I,after=N
                                         that token gets 401 from then on, forever
   frozen:at=T  locked:at=T  notfound:at=T
@@ -53,7 +55,8 @@ fault specs (--fault, repeatable; also sim://?fault=SPEC&fault=SPEC): KIND[:key=
   limit_style:in_progress[,slots=N]     past the bulk-operation slots, the older userError
                                         "... already in progress: gid://..." with no code
                                         (default limit_style:limit_reached, slots=5)
-  rate, at/for and token=I combine on ise, 5xx, hang and 429 (e.g. 5xx:rate=0.5,at=10,for=5,token=0);
+  rate, at/for and token=I combine on ise, 5xx, hang, 429 and throttle
+  (e.g. 5xx:rate=0.5,at=10,for=5,token=0);
   frozen, locked and notfound take for=N too. A wrong spec is an error naming it.
 
 the shop also serves GET /_sim/stats (bucket levels, throttled, violations, in-flight) and

@@ -8,11 +8,14 @@ failed rehearsal replays exactly. Specs come from :mod:`bulk.sim.fault_specs`.
 Order for one request (the first that applies wins; see docs/simulator.md):
 ``notfound`` (404) → ``frozen`` (402) → ``locked`` (423) (:meth:`FaultSchedule.shop_wide`, before
 the token is looked at) → ``revoke`` (401) → ``hang`` (held, then the rest still applies) → ``429``
-→ ``5xx`` → ``ise`` (:meth:`FaultSchedule.decide`). Rates draw one number per applicable spec.
+→ ``throttle`` → ``5xx`` → ``ise`` (:meth:`FaultSchedule.decide`). Rates draw one number per
+applicable spec.
 
 Shapes (stricter reading where Shopify is silent, written down in docs/simulator.md):
 
 - 401/402/404/423/429 are refused before anything runs: nothing applied, nothing charged;
+- ``throttle`` empties the token's bucket just before the request reaches it, so the shop's own
+  THROTTLED answer follows, with the real ``throttleStatus`` — and the bucket refills from zero;
 - a 503 is refused before running too; a 500, 502 or 504 ran (applied, charged), then failed;
 - ``INTERNAL_SERVER_ERROR`` ran (applied, charged), then answered HTTP 200 with only ``errors``
   (the documented sample has no ``data`` and no ``extensions.cost``).
@@ -79,6 +82,7 @@ class Decision:
     headers: dict[str, str] = field(default_factory=dict)
     runs: bool = True
     after_run: bool = False
+    drain: bool = False  # empty the token's bucket first (the request then meets THROTTLED)
     hold: bool = False
     hold_s: float | None = None
     request_id: str | None = None
@@ -129,6 +133,7 @@ class FaultSchedule:
             headers=outcome.headers,
             runs=outcome.runs,
             after_run=outcome.after_run,
+            drain=outcome.drain,
             hold=True,
             hold_s=hang.hold,
             request_id=outcome.request_id,
@@ -139,6 +144,9 @@ class FaultSchedule:
             if self._fires(spec, elapsed):
                 headers = {"Retry-After": f"{spec.retry_after:.1f}"}
                 return Decision(kind="429", status=429, body=dict(TOO_MANY_BODY), headers=headers, runs=False)
+        for spec in self._of("throttle", token):
+            if self._fires(spec, elapsed):
+                return Decision(kind="throttle", drain=True)
         for spec in self._of("5xx", token):
             if self._fires(spec, elapsed):
                 body = dict(SERVER_ERROR_BODIES[spec.status])

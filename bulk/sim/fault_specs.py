@@ -11,6 +11,7 @@ Kinds (times are seconds of the simulator's clock since the shop started; tokens
 ``5xx``           an HTTP 5xx (``status=500|502|503|504``, default 503)
 ``hang``          the request is held ``hold=S`` seconds (default: until the client gives up)
 ``429``           HTTP 429 with ``Retry-After`` (``retry_after=S``, default 2)
+``throttle``      THROTTLED (HTTP 200): the token's bucket is emptied, as by another client of the app
 ``revoke``        ``token=I`` gets 401 from ``at=T`` (or ``after=N`` of its requests) on, forever
 ``frozen``        HTTP 402 from ``at=T`` (default 0) on, for every token
 ``locked``        HTTP 423 from ``at=T`` (default 0) on
@@ -19,7 +20,7 @@ Kinds (times are seconds of the simulator's clock since the shop started; tokens
 ``limit_style``   ``in_progress`` or ``limit_reached`` (default), ``slots=N`` (default 5)
 ================  ==========================================================================
 
-``ise``, ``5xx``, ``hang`` and ``429`` take ``rate=P`` (a probability per request), a window
+``ise``, ``5xx``, ``hang``, ``429`` and ``throttle`` take ``rate=P`` (a probability per request), a window
 ``at=T,for=N`` (every request in ``[T, T+N)``; no ``for`` = from T on), or both (the rate within the
 window), and ``token=I`` to hit one token only. ``frozen``, ``locked`` and ``notfound`` take an
 optional ``for=N`` too.
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from bulk.errors import ConfigError
 from bulk.sim.storage import MAX_BULK_UPLOAD_BYTES
 
-WINDOWED = frozenset({"ise", "5xx", "hang", "429"})
+WINDOWED = frozenset({"ise", "5xx", "hang", "429", "throttle"})
 SHOP_WIDE = frozenset({"frozen", "locked", "notfound"})
 KINDS = (*sorted(WINDOWED), "revoke", *sorted(SHOP_WIDE), "upload_limit", "limit_style")
 LIMIT_STYLES = ("limit_reached", "in_progress")
@@ -46,6 +47,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "5xx": frozenset({"rate", "at", "for", "token", "status"}),
     "hang": frozenset({"rate", "at", "for", "token", "hold"}),
     "429": frozenset({"rate", "at", "for", "token", "retry_after"}),
+    "throttle": frozenset({"rate", "at", "for", "token"}),
     "revoke": frozenset({"token", "at", "after"}),
     "frozen": frozenset({"at", "for"}),
     "locked": frozenset({"at", "for"}),

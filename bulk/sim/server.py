@@ -174,6 +174,8 @@ class SimApp:
         if variables is not None and not isinstance(variables, dict):
             bad = {"errors": {"variables": "must be a JSON object"}}
             return web.json_response(bad, status=400), "400", decision.kind
+        if decision.drain:  # another client of this app spent the bucket: THROTTLED follows
+            self.gateway.buckets[token_index].drain(self.clock.now())
         body = await self.gateway.handle(
             token_index,
             payload["query"],
@@ -222,10 +224,10 @@ class SimApp:
             while chunk := await part.read_chunk(_CHUNK):
                 size += len(chunk)
                 if size > high:
-                    return self._refuse_upload(too_large(high))
+                    return self._refuse_upload(too_large())
                 chunks.append(chunk)
             if size < low:
-                return self._refuse_upload(too_small(low))
+                return self._refuse_upload(too_small())
             data = b"".join(chunks)
         key = fields.get("key")
         if not key:

@@ -50,23 +50,24 @@ class StorageError:
         )
 
 
-def too_large(maximum: int) -> StorageError:
-    """GCS's answer to a form upload over the policy's ``content-length-range``."""
+def too_large() -> StorageError:
+    """GCS's answer to a form upload over the policy's ``content-length-range`` (the figure is not
+    in it: a client reads it from the policy)."""
     return StorageError(
         400,
         "EntityTooLarge",
         "Your proposed upload is larger than the maximum object size specified in your Policy Document.",
-        f"Content-length exceeds upper bound on range ({maximum} bytes)",
+        "Content-length exceeds upper bound on range",
     )
 
 
-def too_small(minimum: int) -> StorageError:
+def too_small() -> StorageError:
     """GCS's answer to a form upload under the policy's ``content-length-range``."""
     return StorageError(
         400,
         "EntityTooSmall",
         "Your proposed upload is smaller than the minimum object size specified in your Policy Document.",
-        f"Content-length smaller than lower bound on range ({minimum} bytes)",
+        "Content-length smaller than lower bound on range",
     )
 
 

@@ -244,6 +244,32 @@ async def test_429_has_retry_after_and_charges_nothing() -> None:
     assert (stats["attempts"], stats["statuses"], stats["faults"]) == (1, {"429": 1}, {"429": 1})
 
 
+# -- THROTTLED to everything for a while ----------------------------------------------------------
+
+
+async def test_a_throttle_window_answers_throttled_with_the_real_bucket_then_refills() -> None:
+    async with shop_with("throttle:at=0,for=30,token=0") as (shop, clock, session):
+        answers = []
+        for step in (10.0, 10.0, 9.5):
+            answers.append(await post(session, shop, SHOP))
+            clock.advance(step)
+        answers.append(await post(session, shop, SHOP))  # at 29.5
+        other = (await post(session, shop, SHOP, token=1))[0]
+        clock.advance(0.5)  # the window is over; 0.5 s of refill since the last drain
+        status, after, _ = await post(session, shop, SHOP)
+        stats = token_stats(shop, 0)
+    for status_, body, _ in answers:
+        assert status_ == 200
+        assert body["errors"][0]["extensions"]["code"] == "THROTTLED"
+        cost = body["extensions"]["cost"]
+        assert cost["requestedQueryCost"] == 1 and cost["actualQueryCost"] is None
+        assert cost["throttleStatus"]["currentlyAvailable"] == 0
+    assert other == 200
+    assert status == 200 and "errors" not in after
+    assert after["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 49  # 50 refilled − 1
+    assert (stats["throttled"], stats["faults"], stats["statuses"]) == (4, {"throttle": 4}, {"200": 5})
+
+
 # -- a token revoked mid-run ----------------------------------------------------------------------
 
 
@@ -366,7 +392,7 @@ async def test_an_upload_over_the_policys_limit_is_entity_too_large() -> None:
         "<?xml version='1.0' encoding='UTF-8'?><Error><Code>EntityTooLarge</Code>"
         "<Message>Your proposed upload is larger than the maximum object size specified in your Policy "
         "Document.</Message>"
-        "<Details>Content-length exceeds upper bound on range (1000 bytes)</Details></Error>"
+        "<Details>Content-length exceeds upper bound on range</Details></Error>"
     )
     assert missing["data"]["bulkOperationRunMutation"]["userErrors"][0]["message"] == (
         "The staged upload file could not be found"

@@ -31,6 +31,7 @@ def schedule(*texts: str, seed: int = 0) -> FaultSchedule:
         ("hang:rate=0.01,hold=30", {"kind": "hang", "rate": 0.01, "hold": 30.0}),
         ("hang:at=5", {"hold": None, "at": 5.0, "duration": None}),
         ("429:rate=0.05,retry_after=2", {"kind": "429", "retry_after": 2.0}),
+        ("throttle:at=10,for=30,token=1", {"kind": "throttle", "at": 10.0, "duration": 30.0, "token": 1}),
         ("revoke:token=1,at=20", {"kind": "revoke", "token": 1, "at": 20.0, "after": None}),
         ("revoke:token=0,after=7", {"token": 0, "after": 7}),
         ("frozen:at=5", {"kind": "frozen", "at": 5.0}),
@@ -124,6 +125,19 @@ def test_rates_are_seeded_and_replay() -> None:
     assert runs[0] != runs[2]
     assert runs[0].count("429") / 3000 == pytest.approx(0.05, abs=0.015)
     assert runs[0].count("ise") / 3000 == pytest.approx(0.95 * 0.1, abs=0.02)  # drawn after 429
+
+
+def test_throttle_drains_and_lets_the_request_meet_the_bucket() -> None:
+    plan = schedule("throttle:at=0,for=30", "429:at=20,for=1")
+    decision = plan.decide(0, 5.0)
+    assert (decision.kind, decision.drain, decision.runs, decision.after_run) == (
+        "throttle",
+        True,
+        True,
+        False,
+    )
+    assert plan.decide(0, 20.5).kind == "429"  # a 429 answers before the bucket is reached
+    assert plan.decide(0, 30.0).kind == "none"
 
 
 def test_token_filter_and_429_header() -> None:
