@@ -108,7 +108,8 @@ class SimApp:
     async def graphql(self, request: web.Request) -> web.StreamResponse:
         """The Admin GraphQL endpoint, behind the concurrency cap; every attempt is counted."""
         token_index = self._tokens.get(request.headers.get("X-Shopify-Access-Token", ""))
-        if not self.inflight.enter(self.clock.now()):
+        arrived = self.clock.now()
+        if not self.inflight.enter(arrived):
             response: web.StreamResponse = web.json_response(
                 {
                     "errors": "Service Unavailable: too many concurrent requests "
@@ -116,21 +117,22 @@ class SimApp:
                 },
                 status=503,
             )
-            self._count(token_index, "503", "cap")
+            self._count(token_index, arrived, "503", "cap")
             return response
         slot = Slot(self.inflight, self.clock)
         try:
             response, status, fault = await self._graphql(request, token_index, slot)
         finally:
             slot.release()
-        self._count(token_index, status, fault)
+        self._count(token_index, arrived, status, fault)
         return response
 
-    def _count(self, token_index: int | None, status: str, fault: str) -> None:
+    def _count(self, token_index: int | None, arrived: float, status: str, fault: str) -> None:
         if token_index is None:
             self.unattributed[status] += 1
         else:
-            self.gateway.counters[token_index].answered(self.clock.now() - self.started, status, fault)
+            counters = self.gateway.counters[token_index]
+            counters.answered(arrived - self.started, self.clock.now() - self.started, status, fault)
 
     async def _graphql(
         self, request: web.Request, token_index: int | None, slot: Slot

@@ -21,8 +21,9 @@ class TokenCounters:
     ``attempts`` counts every GraphQL request sent with this token, whatever became of it;
     ``statuses`` the answers by HTTP status (``"dropped"``: the connection was closed without one,
     ``"abandoned"``: the client gave up on a held request first); ``faults`` what the simulator did
-    to them by fault kind; ``recent`` the last :data:`RECENT` attempts as ``[time, status, fault]``
-    (simulated seconds since the shop started), so a test can measure a client's spacing.
+    to them by fault kind; ``recent`` the last :data:`RECENT` attempts as ``[arrived, answered,
+    status, fault]`` (simulated seconds since the shop started), so a test can measure how long a
+    client waited between an answer and its next attempt.
     """
 
     requests: int = 0
@@ -32,15 +33,16 @@ class TokenCounters:
     attempts: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
-    recent: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT))
+    recent: deque[tuple[float, float, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT))
 
-    def answered(self, elapsed: float, status: str, fault: str) -> None:
-        """One attempt ended: ``status`` (``"200"``, ``"dropped"``, …) after fault ``fault`` (or "none")."""
+    def answered(self, arrived: float, left: float, status: str, fault: str) -> None:
+        """One attempt, arrived at ``arrived`` and ended at ``left``: ``status`` (``"200"``,
+        ``"dropped"``, …) after fault ``fault`` (or ``"none"``)."""
         self.attempts += 1
         self.statuses[status] += 1
         if fault != "none":
             self.faults[fault] += 1
-        self.recent.append((round(elapsed, 6), status, fault))
+        self.recent.append((round(arrived, 6), round(left, 6), status, fault))
 
     def as_json(self) -> dict[str, Any]:
         """Plain dict for ``/_sim/stats``."""

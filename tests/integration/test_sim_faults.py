@@ -160,7 +160,7 @@ async def test_a_5xx_burst_hits_every_token_for_its_window_only() -> None:
     assert stats["totals"]["faults"] == {"5xx": 4} and stats["totals"]["attempts"] == 10
     assert [t["requests"] for t in stats["tokens"]] == [2, 2, 2]  # a 503 never reached GraphQL
     assert [t["server_errors"] for t in stats["tokens"]] == [1, 2, 1]
-    assert [r[:2] for r in stats["tokens"][1]["recent"]] == [
+    assert [[r[0], r[2]] for r in stats["tokens"][1]["recent"]] == [
         [0.0, "200"],
         [10.0, "503"],
         [12.9, "503"],
@@ -195,7 +195,7 @@ async def test_a_hang_holds_the_answer_for_its_time_on_the_shops_clock() -> None
         stats = token_stats(shop, 0)
     assert status == 200 and body["data"]["shop"]["name"]
     assert (stats["faults"], stats["statuses"]) == ({"hang": 1}, {"200": 1})
-    assert stats["recent"][0][:2] == [30.0, "200"]  # counted when it ended
+    assert stats["recent"] == [[0.0, 30.0, "200", "hang"]]  # arrived at 0, answered at 30
 
 
 async def test_an_endless_hang_lasts_until_the_client_gives_up_and_never_runs() -> None:
