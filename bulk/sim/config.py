@@ -46,7 +46,9 @@ class SimConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", tuple(self.tokens))
         object.__setattr__(self, "match", tuple(self.match))
-        object.__setattr__(self, "faults", tuple(self.faults))
+        # one spec given as a plain string is one spec, not a tuple of its characters
+        faults = (self.faults,) if isinstance(self.faults, str) else tuple(self.faults)
+        object.__setattr__(self, "faults", faults)
         try:
             Plan.parse(self.plan)
         except ValueError as exc:

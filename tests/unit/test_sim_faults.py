@@ -89,6 +89,7 @@ def test_sim_url_and_config_carry_repeated_fault_specs() -> None:
     assert [s.kind for s in config.fault_specs] == ["5xx", "revoke"]
     with pytest.raises(ConfigError, match="fault spec 'revoke:token=1'"):
         SimConfig(tokens=("only-one",), faults=("revoke:token=1",))
+    assert SimConfig(faults="ise:rate=1").faults == ("ise:rate=1",)  # one spec, not its characters
     with pytest.raises(ConfigError, match="fault spec 'nope'"):
         parse_sim_url("sim://?fault=nope")
 
