@@ -32,6 +32,7 @@ from bulk.sim.fault_schedule import INVALID_TOKEN_BODY, NOT_FOUND_BODY, Decision
 from bulk.sim.faults import BODY_502, BODY_503, Fault, FaultPlan
 from bulk.sim.gateway import FileStoreLike, Gateway
 from bulk.sim.holds import Slot, hold
+from bulk.sim.latency_log import LatencyLog
 from bulk.sim.schema import API_VERSION
 from bulk.sim.stats import InFlight
 from bulk.sim.storage import MAX_BULK_UPLOAD_BYTES, StorageError, UploadPolicy, too_large, too_small
@@ -80,6 +81,7 @@ class SimApp:
         self.upload_refusals: Counter[str] = Counter()  # storage error code → uploads refused
         self._tokens = tokens
         self._describe = describe
+        self.latency = LatencyLog(float(describe.get("speed", 1.0)))  # what the shop added, by root field
 
     @property
     def max_upload_bytes(self) -> int:
@@ -178,6 +180,7 @@ class SimApp:
             return web.json_response(bad, status=400), "400", decision.kind
         if decision.drain:  # another client of this app spent the bucket: THROTTLED follows
             self.gateway.buckets[token_index].drain(self.clock.now())
+        self.latency.record(payload["query"], delay)
         body = await self.gateway.handle(
             token_index,
             payload["query"],
@@ -290,6 +293,7 @@ class SimApp:
                 "refused": dict(sorted(self.upload_refusals.items())),
             },
             "fault_specs": [spec.text for spec in self.schedule.specs],
+            "latency_by_operation": self.latency.statistics(),
             "shop": self.gateway.state.statistics(),
         }
 
