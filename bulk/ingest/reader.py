@@ -25,8 +25,10 @@ from typing import IO, Literal, TypeVar, cast
 
 from bulk.errors import ConfigError, InputError
 from bulk.ingest import dialects
+from bulk.ingest import encoding as encoding_
 from bulk.ingest.batch import PriceRows
 from bulk.ingest.csv_reader import CsvRecords
+from bulk.ingest.dialects import IgnoredColumn
 from bulk.ingest.jsonl_reader import read_jsonl
 from bulk.ingest.rows import Counters, RowBuilder
 from bulk.models import RowError, Update
@@ -35,11 +37,14 @@ Format = Literal["csv", "jsonl"]
 Chunk = list[Update | RowError | PriceRows]  # what UpdateReader.chunks yields
 _T = TypeVar("_T")
 _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+_DECIMAL_COMMA_DELIMITERS = (";", "\t")  # a comma in a cell cannot be a delimiter there
 
 
 @dataclass(frozen=True, slots=True)
 class IngestStatistics:
-    """A snapshot of one reader's progress."""
+    """A snapshot of one reader's progress, and the description of what it did with the file: how
+    it read it (encoding, delimiter, dialect), which columns it used and which it ignored and why,
+    and what it cleaned or could not apply. :meth:`summary` says it in words for the CLI."""
 
     file: str
     format: Format
@@ -48,10 +53,46 @@ class IngestStatistics:
     records: int  # data records (CSV rows after the header, JSONL lines) read so far
     updates: dict[str, int] = field(default_factory=dict)  # by kind
     errors: int = 0
-    ignored_columns: tuple[str, ...] = ()
+    ignored_columns: tuple[str, ...] = ()  # names only (see ``ignored`` for the reasons)
     apostrophes_stripped: int = 0  # Excel's leading ' removed from SKUs/barcodes
     untracked_skipped: int = 0  # quantities of items whose inventory is not tracked
     finished: bool = False
+    encoding: str | None = None  # "UTF-8", "UTF-16 LE", "Windows-1252"… (None before reading)
+    encoding_reason: str | None = None  # "byte-order mark", "valid UTF-8", "forced"…
+    columns_used: tuple[tuple[str, str], ...] = ()  # (header name, field) in file order
+    ignored: tuple[IgnoredColumn, ...] = ()  # (header name, why) in file order
+    decimal_comma: bool = False  # the delimiter (';' or tab) let prices use a decimal comma
+    quantities_not_applied: int = 0  # quantity cells read without a location (ignored column)
+    variants_by_options: int = 0  # price updates naming a SKU-less variant by handle + options
+
+    def summary(self) -> list[str]:
+        """What the reader did, in lines a person reads (the CLI prints them)."""
+        if self.format == "jsonl":
+            lines = [f"{self.file}: JSONL, {self.encoding or 'UTF-8'}"]
+        else:
+            delimiter = {",": "comma", ";": "semicolon", "\t": "tab"}.get(self.delimiter or "", "?")
+            lines = [f"{self.file}: CSV, dialect {self.dialect or '?'}, encoding {self.encoding or '?'}"
+                     f" ({self.encoding_reason or '?'}), delimiter {delimiter}"
+                     + (", decimal comma accepted in prices" if self.decimal_comma else "")]
+        if self.columns_used:
+            lines.append("columns used: " + ", ".join(f"{name} ({what})" for name, what in self.columns_used))
+        by_reason: dict[str, list[str]] = {}
+        for column in self.ignored:
+            by_reason.setdefault(column.reason, []).append(column.name)
+        for reason, names in by_reason.items():
+            lines.append(f"columns ignored ({reason}): {', '.join(names)}")
+        if self.quantities_not_applied:
+            lines.append(f"{self.quantities_not_applied} quantities not applied: pass --location to"
+                         " apply them")
+        if self.apostrophes_stripped:
+            lines.append(f"{self.apostrophes_stripped} leading apostrophes (Excel's text marker) removed from"
+                         " SKUs/barcodes")
+        if self.untracked_skipped:
+            lines.append(f"{self.untracked_skipped} quantities skipped: inventory not tracked for those"
+                         " variants")
+        if self.variants_by_options:
+            lines.append(f"{self.variants_by_options} variants without SKU named by handle + option values")
+        return lines
 
 
 class UpdateReader(Iterator["Update | RowError"]):
@@ -70,6 +111,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         max_errors: int = 1000,
         location: str | None = None,
         image_mode: Literal["append", "replace"] = "append",
+        encoding: str | None = None,
     ) -> None:
         if max_errors < 0:
             raise ConfigError(f"max_errors must be 0 or more, not {max_errors}")
@@ -80,6 +122,8 @@ class UpdateReader(Iterator["Update | RowError"]):
         self._source = source
         self.file = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<stream>")
         self.format: Format = format or _guess_format(self.file)
+        self._forced = _forced_encoding(encoding, self.format)
+        self._encoding: encoding_.Encoding | None = None
         self._dialect = dialects.get(dialect) if dialect else None
         self.kinds = kinds
         self.max_errors = max_errors
@@ -90,7 +134,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         self._records = 0
         self._errors = 0
         self._csv: CsvRecords | None = None
-        self._ignored: tuple[str, ...] = ()
+        self._columns: dialects.ColumnMap | None = None
         self._items: Iterator[Update | RowError] | None = None
         self._chunk_items: Generator[Chunk, None, None] | None = None
         self._finished = False
@@ -108,6 +152,8 @@ class UpdateReader(Iterator["Update | RowError"]):
         else:
             updates = dict(self._counters.updates)
             records = self._records
+        columns, enc, counters = self._columns, self._encoding, self._counters
+        ignored = columns.ignored if columns else ()
         return IngestStatistics(
             file=self.file,
             format=self.format,
@@ -116,10 +162,17 @@ class UpdateReader(Iterator["Update | RowError"]):
             records=records,
             updates=updates,
             errors=self._errors,
-            ignored_columns=self._ignored,
-            apostrophes_stripped=self._counters.apostrophes_stripped,
-            untracked_skipped=self._counters.untracked_skipped,
+            ignored_columns=tuple(c.name for c in ignored),
+            apostrophes_stripped=counters.apostrophes_stripped,
+            untracked_skipped=counters.untracked_skipped,
             finished=self._finished,
+            encoding=enc.name if enc else None,
+            encoding_reason=enc.reason if enc else None,
+            columns_used=columns.used() if columns else (),
+            ignored=ignored,
+            decimal_comma=self._csv is not None and self._csv.delimiter in _DECIMAL_COMMA_DELIMITERS,
+            quantities_not_applied=counters.quantities_not_applied,
+            variants_by_options=counters.variants_by_options,
         )
 
     def __iter__(self) -> Iterator[Update | RowError]:
@@ -197,13 +250,19 @@ class UpdateReader(Iterator["Update | RowError"]):
                           file=item.file, line=item.line, column=item.column)
 
     def _jsonl(self, stream: IO[bytes]) -> Generator[Update | RowError, None, None]:
+        self._encoding = self._forced or encoding_.Encoding("utf-8", "UTF-8", "JSON text is UTF-8")
         return read_jsonl(stream, file=self.file, kinds=self.kinds, location=self.location,
                           image_mode=self.image_mode, tally=self._tally)
 
     def _csv_text(
         self, stream: IO[bytes], body: Callable[[IO[str]], Iterator[_T]]
     ) -> Generator[_T, None, None]:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        if self._forced is not None:
+            enc = self._forced
+        else:
+            enc, stream = encoding_.detect(stream)
+        self._encoding = enc
+        text = io.TextIOWrapper(stream, encoding=enc.codec, errors="surrogateescape", newline="")
         try:
             yield from body(text)
         finally:
@@ -213,14 +272,16 @@ class UpdateReader(Iterator["Update | RowError"]):
                 text.detach()
 
     def _csv_start(self, text: IO[str]) -> tuple[CsvRecords, RowBuilder]:
-        records = self._csv = CsvRecords(text, file=self.file)
+        name = self._encoding.name if self._encoding else "UTF-8"
+        records = self._csv = CsvRecords(text, file=self.file, encoding=name)
         dialect = self._dialect or dialects.detect(records.header, file=self.file)
         self._dialect = dialect
-        columns = dialects.bind(dialect, records.header, file=self.file, kinds=self.kinds,
-                                location_known=self.location is not None)
-        self._ignored = columns.ignored
+        columns = self._columns = dialects.bind(dialect, records.header, file=self.file, kinds=self.kinds,
+                                                location_known=self.location is not None)
+        records.measured = frozenset(columns.index.values())  # a big cell in an ignored column is harmless
         builder = RowBuilder(columns, file=self.file, kinds=self.kinds, location=self.location,
-                             image_mode=self.image_mode, counters=self._counters)
+                             image_mode=self.image_mode, counters=self._counters,
+                             decimal_comma=records.delimiter in _DECIMAL_COMMA_DELIMITERS)
         return records, builder
 
     def _csv_rows(self, text: IO[str]) -> Iterator[Update | RowError]:
@@ -276,6 +337,16 @@ class UpdateReader(Iterator["Update | RowError"]):
                     rows = size_of(chunks)
         if chunk:
             yield chunk
+
+
+def _forced_encoding(name: str | None, format: Format) -> encoding_.Encoding | None:
+    """The encoding a caller forced, checked: JSON text is UTF-8 by definition (RFC 8259)."""
+    if name is None:
+        return None
+    forced = encoding_.forced(name)
+    if format == "jsonl" and forced.name != "UTF-8":
+        raise ConfigError(f"JSONL files are UTF-8 (RFC 8259): encoding {name!r} cannot apply to them")
+    return forced
 
 
 def _fixed(rows: int) -> Callable[[int], int]:
