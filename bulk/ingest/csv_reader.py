@@ -2,10 +2,11 @@
 
 Why not ``csv.DictReader`` over a text file: we need (1) the *physical* 1-based line where each record
 starts — a quoted cell may span lines, and users fix files in editors that count lines —, (2) to name
-the line of a byte that is not UTF-8 instead of dying on the first one, and (3) constant memory on a
-1.5M-row file. So bytes are decoded with ``surrogateescape`` (a bad byte becomes a lone surrogate,
-which valid UTF-8 can never produce), each physical line is checked cheaply (``isascii`` first), and
-the stdlib ``csv`` reader's ``line_num`` gives where each record ends; the next one starts one after.
+the line of a byte that cannot be decoded instead of dying on the first one, and (3) constant memory
+on a 1.5M-row file. So bytes are decoded with an escaping error handler (a bad byte becomes a lone
+surrogate, which valid text never holds: :data:`bulk.ingest.encoding.ERRORS`), each physical line is
+checked cheaply (``isascii`` first), and the stdlib ``csv`` reader's ``line_num`` gives where each
+record ends; the next one starts one after.
 
 The delimiter is sniffed from the header line (``,``, ``;`` or tab): spreadsheets in comma-decimal
 locales save with ``;``, Excel's "Unicode Text" with tabs. The text arrives decoded (the encoding is
@@ -33,7 +34,7 @@ from typing import IO
 from bulk.errors import InputError
 from bulk.models import RowError
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\udc00-\udcff]")  # a byte the codec could not decode (encoding.ERRORS)
 _DELIMITERS = (",", ";", "\t")
 
 # Shopify's limit on a product description (``descriptionHtml`` / ``Body (HTML)``), the largest field
@@ -127,7 +128,7 @@ class CsvRecords:
         measured = self.measured
         for i, cell in enumerate(cells):
             if len(cell) > _MEASURE_FROM and (measured is None or i in measured):
-                size = len(cell.encode("utf-8", "surrogateescape"))
+                size = len(cell.encode("utf-8", "surrogatepass"))  # bad bytes are rejected apart
                 if size > MAX_CELL_BYTES:
                     return RowError(
                         file=self.file, line=start, column=self.header[i].strip() or i + 1,

@@ -34,6 +34,21 @@ from typing import IO
 
 from bulk.errors import ConfigError
 
+# The decoding error handler the CSV reader uses: like ``surrogateescape`` (a bad byte becomes the
+# lone surrogate U+DC00+byte, which no valid text holds, so the reader can name its line and go on),
+# but for every byte: ``surrogateescape`` gives up on bytes below 0x80, which is what bad UTF-16 is
+# made of (a cut-off character, a lone surrogate), and would end reading with an exception.
+ERRORS = "bulk-escape"
+
+
+def _escape(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "".join(chr(0xDC00 + b) for b in exc.object[exc.start : exc.end]), exc.end
+
+
+codecs.register_error(ERRORS, _escape)
+
 SAMPLE_BYTES = 32 * 1024  # what a non-seekable stream is judged on (kept small: it is held in memory)
 _BLOCK = 256 * 1024
 _BAD = re.compile("[\udc80-\udcff]")  # a byte surrogateescape could not decode

@@ -262,7 +262,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         else:
             enc, stream = encoding_.detect(stream)
         self._encoding = enc
-        text = io.TextIOWrapper(stream, encoding=enc.codec, errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(stream, encoding=enc.codec, errors=encoding_.ERRORS, newline="")
         try:
             yield from body(text)
         finally:
