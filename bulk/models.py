@@ -54,10 +54,10 @@ class VariantRef(BaseModel):
 
     @model_validator(mode="after")
     def _one_key(self) -> VariantRef:
-        if not (self.variant_id or self.sku or (self.handle and self.options)):
-            raise ValueError("a variant needs a variant_id, a sku, or a handle and option values")
         if bool(self.handle) != bool(self.options):
             raise ValueError("a handle and option values name a variant together: give both")
+        if not (self.variant_id or self.sku or self.handle):
+            raise ValueError("a variant needs a variant_id, a sku, or a handle and option values")
         return self
 
     def key(self) -> str:

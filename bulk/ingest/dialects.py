@@ -249,12 +249,12 @@ def bind(
     """
     lookup = {_norm(n): f for n, f in dialect.columns.items()}
     index: dict[Field, int] = {}
-    ignored: list[IgnoredColumn] = []
+    ignored: list[tuple[int, IgnoredColumn]] = []  # with the position: listed in file order
     seen: dict[str, int] = {}
     for position, raw in enumerate(header):
         name = raw.strip()
         if not name:
-            ignored.append(IgnoredColumn(f"(unnamed column {position + 1})", NO_NAME))
+            ignored.append((position, IgnoredColumn(f"(unnamed column {position + 1})", NO_NAME)))
             continue
         key = _norm(name)
         if key in seen:
@@ -271,16 +271,17 @@ def bind(
                 close = difflib.get_close_matches(key, list(lookup), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known columns: {', '.join(lookup)}"
                 raise InputError(f"unknown column {name!r}{hint}", file=file, line=1, column=name)
-            ignored.append(IgnoredColumn(name, NOT_UPDATED))
+            ignored.append((position, IgnoredColumn(name, NOT_UPDATED)))
             continue
         kind = FIELD_KIND.get(field)
         if kind is not None and kind not in kinds:
-            ignored.append(IgnoredColumn(name, _kind_not_asked(kind)))
+            ignored.append((position, IgnoredColumn(name, _kind_not_asked(kind))))
             continue
         index[field] = position
     quantity, tracker = _check_inventory(dialect, header, index, ignored, file=file, kinds=kinds,
                                          location_known=location_known)
-    return ColumnMap(dialect, tuple(header), index, tuple(ignored), quantity, tracker)
+    ignored.sort(key=lambda item: item[0])
+    return ColumnMap(dialect, tuple(header), index, tuple(column for _, column in ignored), quantity, tracker)
 
 
 _UPDATE_FIELDS = (Field.PRICE, Field.COMPARE_AT, Field.DESCRIPTION, Field.IMAGE_SRC)
@@ -290,7 +291,7 @@ def _check_inventory(
     dialect: Dialect,
     header: Sequence[str],
     index: dict[Field, int],
-    ignored: list[IgnoredColumn],
+    ignored: list[tuple[int, IgnoredColumn]],
     *,
     file: str,
     kinds: Collection[str],
@@ -317,5 +318,6 @@ def _check_inventory(
     quantity, tracker = index[Field.QUANTITY], index.get(Field.INVENTORY_TRACKER, -1)
     for field in (Field.QUANTITY, Field.CHANGE_FROM, Field.INVENTORY_ITEM_ID, Field.INVENTORY_TRACKER):
         if field in index:
-            ignored.append(IgnoredColumn(header[index.pop(field)].strip(), NEEDS_LOCATION))
+            position = index.pop(field)
+            ignored.append((position, IgnoredColumn(header[position].strip(), NEEDS_LOCATION)))
     return quantity, tracker
