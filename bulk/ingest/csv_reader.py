@@ -32,16 +32,13 @@ from collections.abc import Iterator
 from typing import IO
 
 from bulk.errors import InputError
+from bulk.ingest.values import MAX_FIELD_BYTES, too_big
 from bulk.models import RowError
 
 _SURROGATE = re.compile("[\udc00-\udcff]")  # a byte the codec could not decode (encoding.ERRORS)
 _DELIMITERS = (",", ";", "\t")
 
-# Shopify's limit on a product description (``descriptionHtml`` / ``Body (HTML)``), the largest field
-# a product CSV carries: the Admin API answers "Body (HTML) is too big (maximum is 512 KB)" past
-# 524,287 bytes of UTF-8 (shopify.dev is silent; figure as recorded by airhorns/shopify-draft-proxy,
-# ``product_description_html_limit_bytes``). See docs/input-formats.md.
-MAX_CELL_BYTES = 524_287
+MAX_CELL_BYTES = MAX_FIELD_BYTES  # Shopify's description limit, the largest field a product CSV has
 HARD_CELL_CHARS = 16 * 1024 * 1024  # the csv module's limit: past it, the file cannot be read on
 _MEASURE_FROM = MAX_CELL_BYTES // 4  # a record with fewer characters cannot hold a cell over the limit
 if csv.field_size_limit() < HARD_CELL_CHARS:
@@ -127,14 +124,12 @@ class CsvRecords:
         """The first (measured) cell over :data:`MAX_CELL_BYTES`, as an error; None if none."""
         measured = self.measured
         for i, cell in enumerate(cells):
-            if len(cell) > _MEASURE_FROM and (measured is None or i in measured):
-                size = len(cell.encode("utf-8", "surrogatepass"))  # bad bytes are rejected apart
-                if size > MAX_CELL_BYTES:
-                    return RowError(
-                        file=self.file, line=start, column=self.header[i].strip() or i + 1,
-                        reason=(f"cell of {size:,} bytes: Shopify accepts at most {MAX_CELL_BYTES:,}"
-                                " bytes (512 KB) in a product field; the row is not used"),
-                    )
+            if (measured is None or i in measured) and (size := too_big(cell)) is not None:
+                return RowError(
+                    file=self.file, line=start, column=self.header[i].strip() or i + 1,
+                    reason=(f"cell of {size:,} bytes: Shopify accepts at most {MAX_CELL_BYTES:,}"
+                            " bytes (512 KB) in a product field; the row is not used"),
+                )
         return None
 
     def __iter__(self) -> Iterator[tuple[int, list[str]] | RowError]:

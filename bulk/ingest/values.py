@@ -50,6 +50,20 @@ _GID_ID = re.compile(r"gid://shopify/(\w+)/([0-9]+)")
 _DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 
 MAX_MONEY = Decimal("999999999999.99")
+# Shopify's limit on a product description (``descriptionHtml`` / ``Body (HTML)``): the Admin API
+# answers "Body (HTML) is too big (maximum is 512 KB)" past 524,287 bytes of UTF-8. shopify.dev is
+# silent; the figure is as recorded by airhorns/shopify-draft-proxy (a Shopify emulator built from
+# captured responses, ``product_description_html_limit_bytes``). See docs/input-formats.md.
+MAX_FIELD_BYTES = 524_287
+
+
+def too_big(text: str) -> int | None:
+    """The UTF-8 size of ``text`` if it is over :data:`MAX_FIELD_BYTES`, else None (cheap for short
+    text: a character is at most 4 bytes, so only long strings are encoded)."""
+    if len(text) <= MAX_FIELD_BYTES // 4:
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))  # bad bytes are rejected apart
+    return size if size > MAX_FIELD_BYTES else None
 
 
 def is_plain_money(text: str) -> bool:

@@ -78,3 +78,15 @@ def test_a_runaway_cell_past_the_hard_limit_is_a_clear_error(tmp_path: Path, sma
     with pytest.raises(InputError, match="unclosed quote") as info:
         list(read_updates(path))
     assert (info.value.file, info.value.line) == (str(path), 2)
+
+
+def test_jsonl_descriptions_have_the_same_limit(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    ok, over = "a" * MAX_CELL_BYTES, "a" * (MAX_CELL_BYTES + 1)
+    path.write_text("".join(f'{{"kind": "description", "handle": "h{i}", "description_html": "{html}"}}\n'
+                            for i, html in enumerate((ok, over, "<p>x</p>"))))
+    items = list(read_updates(path))
+    assert [type(i).__name__ for i in items] == ["DescriptionUpdate", "RowError", "DescriptionUpdate"]
+    error = items[1]
+    assert isinstance(error, RowError) and (error.line, error.column) == (2, "description_html")
+    assert "524,288 bytes" in error.reason
