@@ -112,7 +112,7 @@ def test_a_bad_line_in_a_utf8_file_names_the_line_and_continues(tmp_path: Path) 
 
 def test_bad_header_encoding_and_misread_utf16_are_fatal(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
-        read(tmp_path, "sk".encode() + b"\xff" + "u,é,à,price\nA,1\n".encode())
+        read(tmp_path, b"sk\xffu," + "é,à,price\nA,1\n".encode())
     assert info.value.line == 1
     with pytest.raises(InputError, match="UTF-16") as info:
         read(tmp_path, "sku,price\nA,1\n".encode("utf-16"), encoding="utf-8")
