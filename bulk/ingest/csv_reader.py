@@ -84,6 +84,11 @@ class CsvRecords:
         self.header: tuple[str, ...] = tuple(header)
         self.measured: frozenset[int] | None = None  # positions whose size counts (None: all)
 
+    @property
+    def line(self) -> int:
+        """The physical line the last record (or the header) ended on."""
+        return self._end
+
     def __repr__(self) -> str:
         return (f"<CsvRecords {self.file!r} delimiter={self.delimiter!r} columns={len(self.header)}"
                 f" at_line={self._end}>")

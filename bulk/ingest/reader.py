@@ -18,7 +18,7 @@ import io
 import itertools
 import os
 from collections.abc import Callable, Collection, Generator, Iterator
-from contextlib import AbstractContextManager, closing, nullcontext, suppress
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, TypeVar, cast
@@ -213,15 +213,28 @@ class UpdateReader(Iterator["Update | RowError"]):
         if self._chunk_items is not None:
             self._chunk_items.close()
 
+    @contextmanager
+    def _unreadable(self) -> Iterator[None]:
+        """A file that breaks while being read (a corrupt .gz, an I/O error) as an
+        :class:`~bulk.errors.InputError` at the line reached, not a traceback."""
+        try:
+            yield
+        except (OSError, EOFError) as exc:
+            if self._csv is not None:
+                line = self._csv.line + 1
+            else:
+                line = self._tally.get("records", 0) + 1 if self.format == "jsonl" else 1
+            raise InputError(f"cannot read the file: {exc}", file=self.file, line=line) from exc
+
     def _run(self) -> Generator[Update | RowError, None, None]:
-        with _open(self._source) as stream:
+        with _open(self._source) as stream, self._unreadable():
             items = self._jsonl(stream) if self.format == "jsonl" else self._csv_text(stream, self._csv_rows)
             with closing(items):  # close it before its stream, even if our caller stops early
                 yield from self._counted(items)
         self._finished = True
 
     def _run_chunks(self, size_of: Callable[[int], int]) -> Generator[Chunk, None, None]:
-        with _open(self._source) as stream:
+        with _open(self._source) as stream, self._unreadable():
             if self.format == "jsonl":
                 with closing(self._jsonl(stream)) as items:
                     counted = self._counted(items)

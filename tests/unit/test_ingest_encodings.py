@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bulk.errors import ConfigError
+from bulk.errors import ConfigError, InputError
 from bulk.ingest import IngestStatistics, read_updates
 from bulk.models import DescriptionUpdate, PriceUpdate, RowError, Update
 
@@ -165,3 +165,19 @@ def test_bytes_no_codec_can_read_are_errors_with_a_line_never_a_traceback(tmp_pa
     path.write_bytes("sku,price\nA,1\n".encode("utf-16") + b"\x00\xd8" + "x,2\nB,3\n".encode("utf-16-le"))
     updates, errors, stats = read(path)
     assert [u.source.line for u in updates] == [2, 4] and [e.line for e in errors] == [3]
+
+
+def test_a_corrupt_gzip_is_an_input_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv.gz"
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match="cannot read the file: Not a gzipped file") as info:
+        list(read_updates(path))
+    assert (info.value.file, info.value.line) == (str(path), 1)
+    rows = "".join(f"SKU-{i},{i % 97}.{i % 89:02d}\n" for i in range(20000)).encode()
+    path.write_bytes(gzip.compress(b"sku,price\n" + rows)[:40_000])  # cut in the middle
+    reader = read_updates(path)
+    got: list[Update | RowError] = []
+    with pytest.raises(InputError, match="cannot read the file: Compressed file ended") as info:
+        got.extend(reader)
+    # Detection reads the whole file first: a broken file stops before any row, not half-way.
+    assert (info.value.line, got) == (1, [])
