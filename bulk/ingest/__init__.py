@@ -5,7 +5,8 @@ The public surface is this facade; the modules behind it are private and may mov
     with read_updates("prices.csv", location="Main warehouse", max_errors=100) as reader:
         for item in reader:                  # Update | RowError, in file order, streamed
             ...
-    reader.statistics()                      # dialect, ignored columns, counts
+    reader.statistics()                      # what it did: encoding, dialect, columns used/ignored…
+    reader.statistics().summary()            # the same in words
 
 See ``docs/input-formats.md`` for the columns of each dialect and the rules for bad values.
 """
@@ -18,7 +19,8 @@ from typing import IO, Literal
 
 from bulk.ingest.csv_reader import MAX_CELL_BYTES
 from bulk.ingest.dialects import DIALECTS, KINDS, IgnoredColumn
-from bulk.ingest.reader import Format, IngestStatistics, UpdateReader
+from bulk.ingest.reader import UpdateReader
+from bulk.ingest.statistics import Format, IngestStatistics
 
 __all__ = [
     "DIALECTS", "KINDS", "MAX_CELL_BYTES", "Format", "IgnoredColumn", "IngestStatistics", "UpdateReader",
