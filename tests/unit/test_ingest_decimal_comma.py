@@ -6,10 +6,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from bulk.ingest import read_updates
 from bulk.ingest.values import Rejected, parse_money
-from bulk.models import PriceUpdate, RowError
+from bulk.models import Money, PriceUpdate, RowError
+
+MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
 
 
 @pytest.mark.parametrize(
@@ -88,3 +93,20 @@ def test_the_chunked_path_reads_it_the_same(tmp_path: Path) -> None:
                for u in (item.updates() if hasattr(item, "updates") else [item])]
     assert chunked == items and len(items) == 50
     assert isinstance(items[12], PriceUpdate) and items[12].price == Decimal("12.52")
+
+
+@settings(deadline=None)
+@given(st.one_of(st.text(max_size=20),
+                 st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{3}){0,4}(,[0-9]{0,4})?", fullmatch=True),
+                 st.from_regex(r"-?[0-9]{1,14}([.,][0-9]{0,4})?", fullmatch=True)))
+def test_a_decimal_comma_value_is_one_the_model_accepts_and_what_the_dot_would_say(text: str) -> None:
+    """Read with a decimal comma, a value is the Money model's reading of the same number written
+    with a dot and no grouping — and a value already read without it is read the same."""
+    ours = parse_money(text, decimal_comma=True)
+    if isinstance(ours, Rejected):
+        return
+    dotted = text.strip().replace(".", "").replace(",", ".") if "," in text else text.strip()
+    theirs = MONEY.validate_python(dotted)
+    assert ours == theirs and str(ours) == str(theirs)  # the same number, the same representation
+    plain = parse_money(text)
+    assert isinstance(plain, Rejected) or plain == ours
