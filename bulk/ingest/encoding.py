@@ -85,6 +85,7 @@ def forced(name: str) -> Encoding:
     :class:`~bulk.errors.ConfigError`. A UTF-8 BOM is dropped even when UTF-8 is forced."""
     try:
         codec = codecs.lookup(name).name
+        b"x".decode(codec, "ignore")  # 'base64', 'zlib'… are codecs too, but not text encodings
     except LookupError:
         raise ConfigError(
             f"unknown encoding {name!r}: use e.g. utf-8, utf-16, utf-16-le, cp1252 (Windows-1252)"
@@ -105,7 +106,7 @@ def detect(stream: IO[bytes]) -> tuple[Encoding, IO[bytes]]:
         stream.seek(start)
         return found, stream
     sample = stream.read(SAMPLE_BYTES)
-    found = _by_mark(sample[:4096]) or _by_content(iter([sample]))
+    found = _by_mark(sample[:4096]) or _by_content(iter([sample]), whole=len(sample) < SAMPLE_BYTES)
     return found, io.BufferedReader(_Replay(sample, stream))
 
 
@@ -134,12 +135,13 @@ def _by_mark(head: bytes) -> Encoding | None:
     return None
 
 
-def _by_content(blocks: Iterator[bytes]) -> Encoding:
-    """UTF-8 if every block is, else the majority rule between UTF-8 and Windows-1252."""
+def _by_content(blocks: Iterator[bytes], *, whole: bool = True) -> Encoding:
+    """UTF-8 if every block is, else the majority rule between UTF-8 and Windows-1252. ``whole``:
+    the blocks are the whole file (else a sample, which may end in the middle of a character)."""
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     bad = good = 0
     first_bad: int | None = None
-    for block in itertools.chain(blocks, [None]):
+    for block in itertools.chain(blocks, [None] if whole else []):
         text = decoder.decode(b"", final=True) if block is None else decoder.decode(block)
         if text.isascii():
             continue

@@ -181,3 +181,32 @@ def test_a_corrupt_gzip_is_an_input_error_not_a_traceback(tmp_path: Path) -> Non
         got.extend(reader)
     # Detection reads the whole file first: a broken file stops before any row, not half-way.
     assert (info.value.line, got) == (1, [])
+
+
+def test_a_pipe_sample_cut_in_the_middle_of_a_character_is_still_utf8() -> None:
+    from bulk.ingest.encoding import SAMPLE_BYTES
+
+    head = b"sku,price\n" + b"A,1\n" * ((SAMPLE_BYTES - 11) // 4)
+    data = head + b"x" * (SAMPLE_BYTES - 1 - len(head)) + "é,2\n".encode()  # é straddles the sample's end
+
+    class OneWay(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            chunk = self.data.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    updates, errors, stats = read(io.BufferedReader(OneWay()), name="pipe.csv")
+    assert stats.encoding == "UTF-8" and errors == []
+    last = updates[-1]
+    assert isinstance(last, PriceUpdate) and last.variant.sku is not None and last.variant.sku.endswith("é")
+
+
+def test_codecs_that_are_not_text_encodings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown encoding 'base64'"):
+        read_updates(tmp_path / "in.csv", encoding="base64")
