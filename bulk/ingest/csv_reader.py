@@ -145,12 +145,7 @@ class CsvRecords:
             if cells is None:
                 return
             self._end = reader.line_num
-            if (self._long or self._end != start) and sum(map(len, cells)) > _MEASURE_FROM:
-                self._long = False
-                if (big := self._oversized(start, cells)) is not None:
-                    del bad[:]  # one error per record
-                    yield big
-                    continue
+            measure = self._long or self._end != start  # a long line, or a record over several lines
             self._long = False
             if bad:
                 line, byte = bad[0]
@@ -167,6 +162,9 @@ class CsvRecords:
                     yield RowError(file=file, line=start, reason=self._ragged_reason(cells, width))
                     continue
             if not cells[0] and not any(cells):
+                continue
+            if measure and sum(map(len, cells)) > _MEASURE_FROM and (big := self._oversized(start, cells)):
+                yield big
                 continue
             yield start, cells
 

@@ -90,3 +90,12 @@ def test_jsonl_descriptions_have_the_same_limit(tmp_path: Path) -> None:
     error = items[1]
     assert isinstance(error, RowError) and (error.line, error.column) == (2, "description_html")
     assert "524,288 bytes" in error.reason
+
+
+def test_a_ragged_record_with_a_big_cell_says_ragged(tmp_path: Path) -> None:
+    # An unclosed quote swallowing the next rows: the hint is the quote, not the size.
+    path = tmp_path / "in.csv"
+    body = "x\n" * (MAX_CELL_BYTES // 2 + 10)
+    path.write_text('handle,description_html,image_src\na,"<p>' + body + "b,c\n")
+    (error,) = list(read_updates(path))
+    assert isinstance(error, RowError) and error.line == 2 and "unclosed quote" in error.reason
