@@ -21,7 +21,15 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from bulk.errors import InputError
-from bulk.ingest.values import Rejected, parse_code, parse_gid, parse_location, parse_money
+from bulk.ingest.values import (
+    MAX_FIELD_BYTES,
+    Rejected,
+    parse_code,
+    parse_gid,
+    parse_location,
+    parse_money,
+    too_big,
+)
 from bulk.models import (
     DescriptionUpdate,
     ImageUpdate,
@@ -137,7 +145,10 @@ def _payload(
     elif kind in ("description", "image"):
         out["product"] = {k: _ident(k, obj[k]) for k in ("handle", "product_id") if obj.get(k) is not None}
         if kind == "description":
-            out["description_html"] = obj.get("description_html")
+            html = out["description_html"] = obj.get("description_html")
+            if isinstance(html, str) and (size := too_big(html)) is not None:
+                raise _bad("description_html", f"description of {size:,} bytes: Shopify accepts at most"
+                                               f" {MAX_FIELD_BYTES:,} bytes (512 KB)")
         else:
             images = obj.get("images")
             if images is None and obj.get("image_src") is not None:
