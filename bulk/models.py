@@ -8,6 +8,7 @@ float. Models are frozen: the planner coalesces them, it never edits them.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -39,22 +40,33 @@ class _Update(BaseModel):
 
 
 class VariantRef(BaseModel):
-    """A product variant, by GID or by SKU (SKUs may be ambiguous in a shop: resolution checks)."""
+    """A product variant, by GID, by SKU (SKUs may be ambiguous in a shop: resolution checks), or — for
+    variants without a SKU, as Shopify's own CSV import identifies them — by its product's URL handle
+    and its option values in option order (``Option1 Value``, ``Option2 Value``…; trailing empty
+    options omitted, e.g. ``("Default Title",)`` for a product without options)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     variant_id: str | None = None
     sku: str | None = None
+    handle: str | None = None
+    options: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _one_key(self) -> VariantRef:
-        if not (self.variant_id or self.sku):
-            raise ValueError("a variant needs a variant_id or a sku")
+        if bool(self.handle) != bool(self.options):
+            raise ValueError("a handle and option values name a variant together: give both")
+        if not (self.variant_id or self.sku or self.handle):
+            raise ValueError("a variant needs a variant_id, a sku, or a handle and option values")
         return self
 
     def key(self) -> str:
-        """A stable identity for coalescing: the GID when known, else ``sku:…``."""
-        return self.variant_id or f"sku:{self.sku}"
+        """A stable identity for coalescing: the GID when known, else ``sku:…``, else ``options:`` and
+        the JSON array of the handle and option values (unambiguous whatever the values hold)."""
+        if self.variant_id or self.sku:
+            return self.variant_id or f"sku:{self.sku}"
+        named = [self.handle, *self.options]
+        return "options:" + json.dumps(named, ensure_ascii=False, separators=(",", ":"))
 
 
 class ProductRef(BaseModel):

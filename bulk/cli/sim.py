@@ -33,6 +33,32 @@ examples:
       a 20x faster clock (buckets refill 20x faster), ~40 ms latency, 1% 5xx, 0.1% dropped
       connections (the request WAS applied), and a hard cap of 8 concurrent requests.
 
+  bulk sim --port 8787 --fault 5xx:at=10,for=3 --fault revoke:token=1,at=20 --fault ise:rate=0.02
+      Shopify's documented failures, scripted on the shop's clock: a 3 s burst of 503 from t=10 s,
+      token 1 revoked (401) from t=20 s, and INTERNAL_SERVER_ERROR on 2% of requests.
+
+fault specs (--fault, repeatable; also sim://?fault=SPEC&fault=SPEC): KIND[:key=value,...]
+  times are seconds of the shop's clock since it started; tokens are 0-based indexes.
+  ise:rate=P | ise:at=T,for=N           HTTP 200, errors[].extensions.code INTERNAL_SERVER_ERROR
+                                        (+ requestId); the request ran first
+  5xx:at=T,for=N[,status=503]           HTTP 500/502/503/504 (503: refused; others: ran first)
+  hang:rate=P[,hold=S]                  held S s (default: until the client gives up)
+  429:rate=P[,retry_after=S]            HTTP 429 + Retry-After (default 2), nothing ran
+  throttle:at=T,for=N                   THROTTLED (HTTP 200) to everything: the token's bucket is
+                                        emptied as if another client of the app spent it
+  revoke:token=I,at=T | revoke:token=I,after=N
+                                        that token gets 401 from then on, forever
+  frozen:at=T  locked:at=T  notfound:at=T
+                                        HTTP 402 / 423 / 404 for every request from T on
+  upload_limit:bytes=N                  the staged upload policy's content-length-range max
+                                        (default 100000000); larger files: 400 EntityTooLarge
+  limit_style:in_progress[,slots=N]     past the bulk-operation slots, the older userError
+                                        "... already in progress: gid://..." with no code
+                                        (default limit_style:limit_reached, slots=5)
+  rate, at/for and token=I combine on ise, 5xx, hang, 429 and throttle
+  (e.g. 5xx:rate=0.5,at=10,for=5,token=0);
+  frozen, locked and notfound take for=N too. A wrong spec is an error naming it.
+
 the shop also serves GET /_sim/stats (bucket levels, throttled, violations, in-flight) and
 POST /_sim/reset-stats. Tokens default to $BULK_SIM_TOKENS (comma separated), else the
 built-in bulk.sim.DEFAULT_TOKENS; they are never printed, only their indexes.
@@ -89,6 +115,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the catalog and injected faults")
     parser.add_argument(
+        "--fault",
+        action="append",
+        metavar="SPEC",
+        default=[],
+        help="a documented Shopify failure to inject, e.g. 5xx:at=10,for=3 (repeatable; see below)",
+    )
+    parser.add_argument(
         "--match",
         action="append",
         metavar="FILE",
@@ -125,6 +158,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         match=tuple(args.match),
         unreachable=tuple(args.unreachable_host),
+        faults=tuple(args.fault),
         port=0 if args.demo else args.port,
     )
 
@@ -141,6 +175,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"  GraphQL: POST {shop.graphql_url}")
         print(f"  stats:   GET  {shop.url}/_sim/stats")
         print(f"  plan {config.plan}, {config.products} products, speed x{config.speed}")
+        for spec in config.faults:
+            print(f"  fault: {spec}")
         print(
             f"  {len(config.tokens)} access tokens, indexes {', '.join(map(str, range(len(config.tokens))))}"
         )

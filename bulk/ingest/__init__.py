@@ -5,7 +5,8 @@ The public surface is this facade; the modules behind it are private and may mov
     with read_updates("prices.csv", location="Main warehouse", max_errors=100) as reader:
         for item in reader:                  # Update | RowError, in file order, streamed
             ...
-    reader.statistics()                      # dialect, ignored columns, counts
+    reader.statistics()                      # what it did: encoding, dialect, columns used/ignored…
+    reader.statistics().summary()            # the same in words
 
 See ``docs/input-formats.md`` for the columns of each dialect and the rules for bad values.
 """
@@ -16,10 +17,15 @@ import os
 from collections.abc import Collection
 from typing import IO, Literal
 
-from bulk.ingest.dialects import DIALECTS, KINDS
-from bulk.ingest.reader import Format, IngestStatistics, UpdateReader
+from bulk.ingest.csv_reader import MAX_CELL_BYTES
+from bulk.ingest.dialects import DIALECTS, KINDS, IgnoredColumn
+from bulk.ingest.reader import UpdateReader
+from bulk.ingest.statistics import Format, IngestStatistics
 
-__all__ = ["DIALECTS", "KINDS", "Format", "IngestStatistics", "UpdateReader", "read_updates"]
+__all__ = [
+    "DIALECTS", "KINDS", "MAX_CELL_BYTES", "Format", "IgnoredColumn", "IngestStatistics", "UpdateReader",
+    "read_updates",
+]
 
 
 def read_updates(
@@ -32,6 +38,7 @@ def read_updates(
     image_mode: Literal["append", "replace"] = "append",
     name: str | None = None,
     format: Format | None = None,
+    encoding: str | None = None,
 ) -> UpdateReader:
     """A one-pass iterator over ``source`` (a path, or a binary stream named ``name``); a context
     manager too, closing the file if the caller stops early.
@@ -44,6 +51,15 @@ def read_updates(
     - ``max_errors``: row errors tolerated; the next one raises :class:`~bulk.errors.InputError`.
     - ``location``: a location name or ID for quantities in files without a location column.
     - ``image_mode``: ``append`` or ``replace`` for rows that do not say.
+    - ``encoding``: read a CSV file in this encoding (any Python codec name: ``utf-8``, ``utf-16``,
+      ``utf-16-le``, ``cp1252``/``windows-1252``, ``latin-1``…) instead of detecting it; detection
+      takes a byte-order mark (UTF-8, UTF-16), else UTF-8 if the whole file is valid UTF-8, else
+      Windows-1252. An unknown name is a :class:`~bulk.errors.ConfigError`; JSONL is always UTF-8.
+      ``statistics().encoding`` says which was used and why.
+
+    ``statistics()`` (:class:`IngestStatistics`) is the description of what the reader did — dialect,
+    encoding, delimiter, columns used, columns ignored with the reason, quantities not applied,
+    apostrophes removed — and ``statistics().summary()`` says it in words.
     """
     return UpdateReader(
         source,
@@ -54,4 +70,5 @@ def read_updates(
         max_errors=max_errors,
         location=location,
         image_mode=image_mode,
+        encoding=encoding,
     )

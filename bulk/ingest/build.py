@@ -50,7 +50,7 @@ def price(
     _set(source, "__pydantic_extra__", None)
     _set(source, "__pydantic_private__", None)
     variant = _new(VariantRef)
-    _set(variant, "__dict__", {"variant_id": variant_id, "sku": sku})
+    _set(variant, "__dict__", {"variant_id": variant_id, "sku": sku, "handle": None, "options": ()})
     if variant_id is None:
         _set(variant, "__pydantic_fields_set__", {"sku"})
     else:
@@ -101,6 +101,26 @@ def price_validated(
     if clear_compare_at:
         data["clear_compare_at"] = True
     return PriceUpdate.model_validate(data)
+
+
+def price_by_options(
+    file: str,
+    line: int,
+    handle: str,
+    options: tuple[str, ...],
+    price: Decimal | None,
+    compare_at: Decimal | None,
+    clear_compare_at: bool,
+) -> PriceUpdate:
+    """A price update for a variant without a SKU, named by its product handle and option values
+    (validated: such rows are the exception, not the 1.5M-row hot path)."""
+    return PriceUpdate(
+        source=Source(file=file, line=line),
+        variant=VariantRef(handle=handle, options=options),
+        price=price,
+        compare_at_price=compare_at,
+        clear_compare_at=clear_compare_at,
+    )
 
 
 def description(

@@ -17,6 +17,7 @@ import difflib
 import enum
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bulk.errors import ConfigError, InputError
 
@@ -43,8 +44,13 @@ class Field(enum.StrEnum):
     COMMAND = "command"  # Matrixify product command
     VARIANT_COMMAND = "variant_command"
     IMAGE_COMMAND = "image_command"
+    # Option values: with the handle they name a variant that has no SKU, as Shopify's import does.
+    OPTION1 = "option1_value"
+    OPTION2 = "option2_value"
+    OPTION3 = "option3_value"
 
 
+OPTIONS = (Field.OPTION1, Field.OPTION2, Field.OPTION3)
 KINDS = ("price", "description", "image", "inventory")
 
 # Which update kind a field serves; fields not listed (identifiers, barcode, commands) are always read.
@@ -75,7 +81,8 @@ class Dialect:
 
 # Our own columns are the field names themselves; the Shopify/Matrixify-only fields are not offered.
 _NOT_SIMPLE = {
-    Field.BARCODE, Field.INVENTORY_TRACKER, Field.COMMAND, Field.VARIANT_COMMAND, Field.IMAGE_COMMAND
+    Field.BARCODE, Field.INVENTORY_TRACKER, Field.COMMAND, Field.VARIANT_COMMAND, Field.IMAGE_COMMAND,
+    *OPTIONS,
 }
 SIMPLE = Dialect("simple", {f.value: f for f in Field if f not in _NOT_SIMPLE}, strict=True)
 
@@ -92,6 +99,9 @@ SHOPIFY_LEGACY = Dialect(
         "Image Alt Text": Field.IMAGE_ALT,
         "Variant Inventory Qty": Field.QUANTITY,
         "Variant Inventory Tracker": Field.INVENTORY_TRACKER,
+        "Option1 Value": Field.OPTION1,
+        "Option2 Value": Field.OPTION2,
+        "Option3 Value": Field.OPTION3,
     },
 )
 
@@ -108,6 +118,9 @@ SHOPIFY_2025 = Dialect(
         "Image alt text": Field.IMAGE_ALT,
         "Inventory quantity": Field.QUANTITY,
         "Inventory tracker": Field.INVENTORY_TRACKER,
+        "Option1 value": Field.OPTION1,
+        "Option2 value": Field.OPTION2,
+        "Option3 value": Field.OPTION3,
     },
 )
 
@@ -130,6 +143,9 @@ MATRIXIFY = Dialect(
         "Variant Inventory Item ID": Field.INVENTORY_ITEM_ID,
         "Variant Inventory Qty": Field.QUANTITY,
         "Variant Inventory Tracker": Field.INVENTORY_TRACKER,
+        "Option1 Value": Field.OPTION1,
+        "Option2 Value": Field.OPTION2,
+        "Option3 Value": Field.OPTION3,
     },
 )
 
@@ -176,6 +192,24 @@ def get(name: str) -> Dialect:
         raise ConfigError(f"unknown dialect {name!r}: choose one of {', '.join(DIALECTS)}") from None
 
 
+class IgnoredColumn(NamedTuple):
+    """A column of the file that no update is made from, and why (shown to the user)."""
+
+    name: str
+    reason: str
+
+
+# Why a column is not used (the CLI prints these; ``--location`` and ``--kind`` are its flags for the
+# ``location`` and ``kind`` options).
+NOT_UPDATED = "not a column this tool updates"
+NO_NAME = "no header name"
+NEEDS_LOCATION = "quantities need a location: pass --location NAME_OR_ID (the location option)"
+
+
+def _kind_not_asked(kind: str) -> str:
+    return f"{kind} changes were not asked for (--kind)"
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnMap:
     """A dialect bound to one file's header: where each field is, and what was ignored."""
@@ -183,11 +217,20 @@ class ColumnMap:
     dialect: Dialect
     header: tuple[str, ...]
     index: Mapping[Field, int]
-    ignored: tuple[str, ...]
+    ignored: tuple[IgnoredColumn, ...]
+    # Quantity (and tracker) positions of a file whose quantities are ignored for want of a location:
+    # the reader counts the quantities it could not apply. -1: none.
+    unlocated_quantity: int = -1
+    unlocated_tracker: int = -1
 
     def name(self, field: Field) -> str:
         """The header name of ``field`` in this file (for error messages)."""
         return self.header[self.index[field]].strip()
+
+    def used(self) -> tuple[tuple[str, str], ...]:
+        """``(header name, field)`` of every column updates are made from, in file order."""
+        by_position = sorted(self.index.items(), key=lambda item: item[1])
+        return tuple((self.header[i].strip(), f.value) for f, i in by_position)
 
 
 def bind(
@@ -200,16 +243,18 @@ def bind(
 ) -> ColumnMap:
     """Bind ``dialect`` to ``header``: duplicates and (strict dialects) unknown names are refused.
 
-    Columns of kinds not wanted, and inventory columns when no location can be known, are ignored.
+    Columns of kinds not wanted, and inventory columns when no location can be known, are ignored
+    (each with its reason) — unless quantities are all the file could be for: see
+    :func:`_check_inventory`.
     """
     lookup = {_norm(n): f for n, f in dialect.columns.items()}
     index: dict[Field, int] = {}
-    ignored: list[str] = []
+    ignored: list[tuple[int, IgnoredColumn]] = []  # with the position: listed in file order
     seen: dict[str, int] = {}
     for position, raw in enumerate(header):
         name = raw.strip()
         if not name:
-            ignored.append(f"(unnamed column {position + 1})")
+            ignored.append((position, IgnoredColumn(f"(unnamed column {position + 1})", NO_NAME)))
             continue
         key = _norm(name)
         if key in seen:
@@ -226,34 +271,53 @@ def bind(
                 close = difflib.get_close_matches(key, list(lookup), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known columns: {', '.join(lookup)}"
                 raise InputError(f"unknown column {name!r}{hint}", file=file, line=1, column=name)
-            ignored.append(name)
+            ignored.append((position, IgnoredColumn(name, NOT_UPDATED)))
             continue
         kind = FIELD_KIND.get(field)
         if kind is not None and kind not in kinds:
-            ignored.append(name)
+            ignored.append((position, IgnoredColumn(name, _kind_not_asked(kind))))
             continue
         index[field] = position
-    _check_inventory(dialect, header, index, ignored, file=file, location_known=location_known)
-    return ColumnMap(dialect, tuple(header), index, tuple(ignored))
+    quantity, tracker = _check_inventory(dialect, header, index, ignored, file=file, kinds=kinds,
+                                         location_known=location_known)
+    ignored.sort(key=lambda item: item[0])
+    return ColumnMap(dialect, tuple(header), index, tuple(column for _, column in ignored), quantity, tracker)
+
+
+_UPDATE_FIELDS = (Field.PRICE, Field.COMPARE_AT, Field.DESCRIPTION, Field.IMAGE_SRC)
 
 
 def _check_inventory(
     dialect: Dialect,
     header: Sequence[str],
     index: dict[Field, int],
-    ignored: list[str],
+    ignored: list[tuple[int, IgnoredColumn]],
     *,
     file: str,
+    kinds: Collection[str],
     location_known: bool,
-) -> None:
-    """A quantity needs a location: a column (simple dialect) or the ``location`` option."""
+) -> tuple[int, int]:
+    """A quantity needs a location: a column or the ``location`` option. Without one, the quantity
+    column is an error naming the flag when quantities are all the file could be for (the ``simple``
+    dialect, ``kind=inventory`` alone, or no price/description/image column: an inventory export);
+    otherwise (a full product export sent for its prices) it is ignored, with that reason, and the
+    reader counts the quantities not applied. Returns the ignored quantity and tracker positions."""
     if Field.QUANTITY not in index or location_known or Field.LOCATION in index:
-        return
+        return -1, -1
+    name = header[index[Field.QUANTITY]].strip()
     if dialect.strict:
-        name = header[index[Field.QUANTITY]].strip()
-        reason = "a quantity column needs a 'location' column or the location option"
+        reason = f"a quantity column needs a 'location' column, or {NEEDS_LOCATION}"
+    elif set(kinds) == {"inventory"}:
+        reason = f"only quantities were asked for (kind inventory), and {NEEDS_LOCATION}"
+    elif not any(f in index for f in _UPDATE_FIELDS):
+        reason = f"quantities are the only changes this file holds, and {NEEDS_LOCATION}"
+    else:
+        reason = ""
+    if reason:
         raise InputError(reason, file=file, line=1, column=name)
-    # A Shopify export always carries its quantity column; without a location it is not a request.
+    quantity, tracker = index[Field.QUANTITY], index.get(Field.INVENTORY_TRACKER, -1)
     for field in (Field.QUANTITY, Field.CHANGE_FROM, Field.INVENTORY_ITEM_ID, Field.INVENTORY_TRACKER):
         if field in index:
-            ignored.append(header[index.pop(field)].strip())
+            position = index.pop(field)
+            ignored.append((position, IgnoredColumn(header[position].strip(), NEEDS_LOCATION)))
+    return quantity, tracker

@@ -1,8 +1,9 @@
 """The reader object: one input file (CSV or JSONL) → a stream of updates and row errors.
 
 Why an object and not a bare generator: the CLI and the planner want to know, while and after
-reading, what happened — which dialect was detected, which columns were ignored, how many rows, updates
-and errors — so the reader reports itself (:meth:`UpdateReader.statistics`, ``repr``).
+reading, what happened — which encoding and dialect were detected, which columns were ignored and why,
+how many rows, updates and errors — so the reader reports itself (:meth:`UpdateReader.statistics`, a
+:class:`~bulk.ingest.statistics.IngestStatistics`, and ``repr``).
 
 Streaming: the file is opened when iteration starts and read record by record; nothing but the current
 product group is held, so memory does not grow with the file. ``max_errors`` bounds a hopeless file:
@@ -18,40 +19,24 @@ import io
 import itertools
 import os
 from collections.abc import Callable, Collection, Generator, Iterator
-from contextlib import AbstractContextManager, closing, nullcontext, suppress
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import IO, Literal, TypeVar, cast
 
 from bulk.errors import ConfigError, InputError
 from bulk.ingest import dialects
+from bulk.ingest import encoding as encoding_
 from bulk.ingest.batch import PriceRows
 from bulk.ingest.csv_reader import CsvRecords
 from bulk.ingest.jsonl_reader import read_jsonl
 from bulk.ingest.rows import Counters, RowBuilder
+from bulk.ingest.statistics import Format, IngestStatistics
 from bulk.models import RowError, Update
 
-Format = Literal["csv", "jsonl"]
 Chunk = list[Update | RowError | PriceRows]  # what UpdateReader.chunks yields
 _T = TypeVar("_T")
 _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
-
-
-@dataclass(frozen=True, slots=True)
-class IngestStatistics:
-    """A snapshot of one reader's progress."""
-
-    file: str
-    format: Format
-    dialect: str | None  # None for JSONL, or before the header was read
-    delimiter: str | None
-    records: int  # data records (CSV rows after the header, JSONL lines) read so far
-    updates: dict[str, int] = field(default_factory=dict)  # by kind
-    errors: int = 0
-    ignored_columns: tuple[str, ...] = ()
-    apostrophes_stripped: int = 0  # Excel's leading ' removed from SKUs/barcodes
-    untracked_skipped: int = 0  # quantities of items whose inventory is not tracked
-    finished: bool = False
+_DECIMAL_COMMA_DELIMITERS = (";", "\t")  # a comma in a cell cannot be a delimiter there
 
 
 class UpdateReader(Iterator["Update | RowError"]):
@@ -70,6 +55,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         max_errors: int = 1000,
         location: str | None = None,
         image_mode: Literal["append", "replace"] = "append",
+        encoding: str | None = None,
     ) -> None:
         if max_errors < 0:
             raise ConfigError(f"max_errors must be 0 or more, not {max_errors}")
@@ -80,6 +66,8 @@ class UpdateReader(Iterator["Update | RowError"]):
         self._source = source
         self.file = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<stream>")
         self.format: Format = format or _guess_format(self.file)
+        self._forced = _forced_encoding(encoding, self.format)
+        self._encoding: encoding_.Encoding | None = None
         self._dialect = dialects.get(dialect) if dialect else None
         self.kinds = kinds
         self.max_errors = max_errors
@@ -90,7 +78,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         self._records = 0
         self._errors = 0
         self._csv: CsvRecords | None = None
-        self._ignored: tuple[str, ...] = ()
+        self._columns: dialects.ColumnMap | None = None
         self._items: Iterator[Update | RowError] | None = None
         self._chunk_items: Generator[Chunk, None, None] | None = None
         self._finished = False
@@ -108,6 +96,8 @@ class UpdateReader(Iterator["Update | RowError"]):
         else:
             updates = dict(self._counters.updates)
             records = self._records
+        columns, enc, counters = self._columns, self._encoding, self._counters
+        ignored = columns.ignored if columns else ()
         return IngestStatistics(
             file=self.file,
             format=self.format,
@@ -116,10 +106,17 @@ class UpdateReader(Iterator["Update | RowError"]):
             records=records,
             updates=updates,
             errors=self._errors,
-            ignored_columns=self._ignored,
-            apostrophes_stripped=self._counters.apostrophes_stripped,
-            untracked_skipped=self._counters.untracked_skipped,
+            ignored_columns=tuple(c.name for c in ignored),
+            apostrophes_stripped=counters.apostrophes_stripped,
+            untracked_skipped=counters.untracked_skipped,
             finished=self._finished,
+            encoding=enc.name if enc else None,
+            encoding_reason=enc.reason if enc else None,
+            columns_used=columns.used() if columns else (),
+            ignored=ignored,
+            decimal_comma=self._csv is not None and self._csv.delimiter in _DECIMAL_COMMA_DELIMITERS,
+            quantities_not_applied=counters.quantities_not_applied,
+            variants_by_options=counters.variants_by_options,
         )
 
     def __iter__(self) -> Iterator[Update | RowError]:
@@ -160,15 +157,28 @@ class UpdateReader(Iterator["Update | RowError"]):
         if self._chunk_items is not None:
             self._chunk_items.close()
 
+    @contextmanager
+    def _unreadable(self) -> Iterator[None]:
+        """A file that breaks while being read (a corrupt .gz, an I/O error) as an
+        :class:`~bulk.errors.InputError` at the line reached, not a traceback."""
+        try:
+            yield
+        except (OSError, EOFError) as exc:
+            if self._csv is not None:
+                line = self._csv.line + 1
+            else:
+                line = self._tally.get("records", 0) + 1 if self.format == "jsonl" else 1
+            raise InputError(f"cannot read the file: {exc}", file=self.file, line=line) from exc
+
     def _run(self) -> Generator[Update | RowError, None, None]:
-        with _open(self._source) as stream:
+        with _open(self._source) as stream, self._unreadable():
             items = self._jsonl(stream) if self.format == "jsonl" else self._csv_text(stream, self._csv_rows)
             with closing(items):  # close it before its stream, even if our caller stops early
                 yield from self._counted(items)
         self._finished = True
 
     def _run_chunks(self, size_of: Callable[[int], int]) -> Generator[Chunk, None, None]:
-        with _open(self._source) as stream:
+        with _open(self._source) as stream, self._unreadable():
             if self.format == "jsonl":
                 with closing(self._jsonl(stream)) as items:
                     counted = self._counted(items)
@@ -197,13 +207,19 @@ class UpdateReader(Iterator["Update | RowError"]):
                           file=item.file, line=item.line, column=item.column)
 
     def _jsonl(self, stream: IO[bytes]) -> Generator[Update | RowError, None, None]:
+        self._encoding = self._forced or encoding_.Encoding("utf-8", "UTF-8", "JSON text is UTF-8")
         return read_jsonl(stream, file=self.file, kinds=self.kinds, location=self.location,
                           image_mode=self.image_mode, tally=self._tally)
 
     def _csv_text(
         self, stream: IO[bytes], body: Callable[[IO[str]], Iterator[_T]]
     ) -> Generator[_T, None, None]:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        if self._forced is not None:
+            enc = self._forced
+        else:
+            enc, stream = encoding_.detect(stream)
+        self._encoding = enc
+        text = io.TextIOWrapper(stream, encoding=enc.codec, errors=encoding_.ERRORS, newline="")
         try:
             yield from body(text)
         finally:
@@ -213,14 +229,16 @@ class UpdateReader(Iterator["Update | RowError"]):
                 text.detach()
 
     def _csv_start(self, text: IO[str]) -> tuple[CsvRecords, RowBuilder]:
-        records = self._csv = CsvRecords(text, file=self.file)
+        name = self._encoding.name if self._encoding else "UTF-8"
+        records = self._csv = CsvRecords(text, file=self.file, encoding=name)
         dialect = self._dialect or dialects.detect(records.header, file=self.file)
         self._dialect = dialect
-        columns = dialects.bind(dialect, records.header, file=self.file, kinds=self.kinds,
-                                location_known=self.location is not None)
-        self._ignored = columns.ignored
+        columns = self._columns = dialects.bind(dialect, records.header, file=self.file, kinds=self.kinds,
+                                                location_known=self.location is not None)
+        records.measured = frozenset(columns.index.values())  # a big cell in an ignored column is harmless
         builder = RowBuilder(columns, file=self.file, kinds=self.kinds, location=self.location,
-                             image_mode=self.image_mode, counters=self._counters)
+                             image_mode=self.image_mode, counters=self._counters,
+                             decimal_comma=records.delimiter in _DECIMAL_COMMA_DELIMITERS)
         return records, builder
 
     def _csv_rows(self, text: IO[str]) -> Iterator[Update | RowError]:
@@ -276,6 +294,16 @@ class UpdateReader(Iterator["Update | RowError"]):
                     rows = size_of(chunks)
         if chunk:
             yield chunk
+
+
+def _forced_encoding(name: str | None, format: Format) -> encoding_.Encoding | None:
+    """The encoding a caller forced, checked: JSON text is UTF-8 by definition (RFC 8259)."""
+    if name is None:
+        return None
+    forced = encoding_.forced(name)
+    if format == "jsonl" and forced.name != "UTF-8":
+        raise ConfigError(f"JSONL files are UTF-8 (RFC 8259): encoding {name!r} cannot apply to them")
+    return forced
 
 
 def _fixed(rows: int) -> Callable[[int], int]:

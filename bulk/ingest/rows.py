@@ -8,6 +8,9 @@ serve every dialect:
 - A row with any bad cell yields only its errors: nothing from a half-understood row is sent.
 - A price or quantity needs a variant (SKU or variant ID; inventory item ID for quantities); a row
   without one gets an error for that part only — its description or image (product-level) still apply.
+  A price row of a Shopify export without a SKU names its variant as Shopify's own import does: by
+  the product handle and the option values (``Option1 Value``…), a :class:`~bulk.models.VariantRef`
+  the catalog resolves.
 - A product's description comes from its first row with a non-empty body; another body later in the
   same group is a conflict, reported. An empty body means "no change", never "erase".
 - Images are appended unless told to replace (``image_mode`` / Matrixify ``Image Command``).
@@ -24,7 +27,7 @@ from typing import Literal
 
 from bulk.ingest import build
 from bulk.ingest.batch import MoneyTexts, PriceRows, plain_price
-from bulk.ingest.dialects import ColumnMap, Field
+from bulk.ingest.dialects import OPTIONS, ColumnMap, Field
 from bulk.ingest.groups import MAX_IMAGES, ProductGroup
 from bulk.ingest.values import (
     Rejected,
@@ -51,6 +54,8 @@ class Counters:
 
     apostrophes_stripped: int = 0
     untracked_skipped: int = 0
+    quantities_not_applied: int = 0  # quantity cells of a file read without a location
+    variants_by_options: int = 0  # price updates naming their variant by handle + option values
     updates: dict[str, int] = field(
         default_factory=lambda: {"price": 0, "description": 0, "image": 0, "inventory": 0}
     )
@@ -68,14 +73,18 @@ class RowBuilder:
         location: str | None,
         image_mode: Literal["append", "replace"],
         counters: Counters,
+        decimal_comma: bool = False,
     ) -> None:
         self.columns = columns
+        self.decimal_comma = decimal_comma  # the delimiter is ';' or tab: see values.parse_money
         self.file = file
         self.default_location = parse_location(location) if location else (None, None)
         self.image_mode = image_mode
         self.counters = counters
         self._group: ProductGroup | None = None
         self._present = tuple(columns.index.items())
+        self._options = tuple(columns.index[f] for f in OPTIONS if f in columns.index)
+        self._unlocated = (columns.unlocated_quantity, columns.unlocated_tracker)
         self._money_texts = MoneyTexts()
         ix = columns.index
         # Price-only files (the 1.5M-row case) take a short path for plain rows: see _feed_prices.
@@ -146,10 +155,13 @@ class RowBuilder:
             clear = compare_text.lower() == "clear"
             price = self._money(price_text, Field.PRICE, bad)
             compare = None if clear else self._money(compare_text, Field.COMPARE_AT, bad)
-            if not (sku or variant_id):
-                unidentified.append("price")
-            else:
+            if sku or variant_id:
                 plan.append(lambda: build.price(self.file, line, sku, variant_id, price, compare, clear))
+            elif handle and (options := self._option_values(cells)):
+                plan.append(lambda: build.price_by_options(self.file, line, handle, options, price, compare,
+                                                           clear))
+            else:
+                unidentified.append("price")
 
         body = get(Field.DESCRIPTION, "")
         has_body = bool(body.strip())
@@ -179,6 +191,8 @@ class RowBuilder:
                 bad(Field.IMAGE_SRC, f"image mode {mode!r} differs from {group.mode!r} above")
 
         untracked = False
+        if self._unlocated[0] >= 0:
+            self._count_unlocated(cells)
         if quantity_text := get(Field.QUANTITY, "").strip():
             untracked = self._inventory(line, get, quantity_text, sku, bad, plan, unidentified)
 
@@ -198,12 +212,30 @@ class RowBuilder:
             column = self._col(Field.SKU) or self._col(Field.VARIANT_ID) or self._col(Field.INVENTORY_ITEM_ID)
             what = " and ".join(unidentified)
             reason = f"no SKU or variant ID on this row: its {what} change cannot be applied"
+            if "price" in unidentified and self._options:
+                reason += " (nor a handle with option values, which name a variant without a SKU)"
             out.append(RowError(file=self.file, line=line, column=column, reason=reason))
         for make in plan:
             update = make()
             self.counters.updates[update.kind] += 1
+            if update.kind == "price" and update.variant.options:
+                self.counters.variants_by_options += 1
             out.append(update)
         return out
+
+    def _option_values(self, cells: list[str]) -> tuple[str, ...]:
+        """The row's option values in option order, trailing empty ones dropped (``()``: none)."""
+        values = [cells[i].strip() for i in self._options]
+        while values and not values[-1]:
+            values.pop()
+        return tuple(values)
+
+    def _count_unlocated(self, cells: list[str]) -> None:
+        """Count a quantity this file carries but cannot apply (no location); untracked ones are not
+        requests (Shopify does not track them) and are not counted."""
+        quantity, tracker = self._unlocated
+        if cells[quantity].strip() and (tracker < 0 or cells[tracker].strip()):
+            self.counters.quantities_not_applied += 1
 
     def _inventory(
         self,
@@ -247,11 +279,10 @@ class RowBuilder:
             bad(f, f"image mode {text!r} is not one of append, replace")
         return mode
 
-    @staticmethod
-    def _money(text: str, f: Field, bad: Callable[[Field, str], None]) -> Decimal | None:
+    def _money(self, text: str, f: Field, bad: Callable[[Field, str], None]) -> Decimal | None:
         if not text:
             return None
-        value = parse_money(text)
+        value = parse_money(text, decimal_comma=self.decimal_comma)
         if isinstance(value, Rejected):
             bad(f, value.reason if f is Field.PRICE else value.reason.replace("price", "compare-at price", 1))
             return None

@@ -40,6 +40,9 @@ _EXCEL_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+-][0-9]+")
 _DECIMAL_COMMA = re.compile(r"-?[0-9]+,[0-9]{1,2}")
 _THOUSANDS = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
 _TOO_PRECISE = re.compile(r"-?[0-9]+\.[0-9]{3,}")
+# Comma-decimal convention (``;``/tab files): ``12,50``, ``1.234,50`` (dots group thousands by 3).
+_COMMA_DECIMAL = re.compile(r"[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]{1,2}|[0-9]+,[0-9]{1,2}", re.ASCII)
+_AMBIGUOUS_GROUP = re.compile(r"-?[0-9]{1,3}(?:[.,][0-9]{3})+")  # 1,234 / 1.234: thousands or decimals?
 _CURRENCY = re.compile(r"[$€£¥₹]|\b(?:USD|EUR|GBP|CAD|AUD|JPY)\b", re.IGNORECASE)
 _NUMBER_ANY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _URL = re.compile(r"https?://\S+")
@@ -47,6 +50,20 @@ _GID_ID = re.compile(r"gid://shopify/(\w+)/([0-9]+)")
 _DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 
 MAX_MONEY = Decimal("999999999999.99")
+# Shopify's limit on a product description (``descriptionHtml`` / ``Body (HTML)``): the Admin API
+# answers "Body (HTML) is too big (maximum is 512 KB)" past 524,287 bytes of UTF-8. shopify.dev is
+# silent; the figure is as recorded by airhorns/shopify-draft-proxy (a Shopify emulator built from
+# captured responses, ``product_description_html_limit_bytes``). See docs/input-formats.md.
+MAX_FIELD_BYTES = 524_287
+
+
+def too_big(text: str) -> int | None:
+    """The UTF-8 size of ``text`` if it is over :data:`MAX_FIELD_BYTES`, else None (cheap for short
+    text: a character is at most 4 bytes, so only long strings are encoded)."""
+    if len(text) <= MAX_FIELD_BYTES // 4:
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))  # bad bytes are rejected apart
+    return size if size > MAX_FIELD_BYTES else None
 
 
 def is_plain_money(text: str) -> bool:
@@ -80,15 +97,25 @@ def plain_money_text(text: str) -> str:
     return text
 
 
-def parse_money(text: str) -> Decimal | Rejected:
-    """A non-negative amount with at most 2 decimals: ``12``, ``12.5``, ``12.50``."""
+def parse_money(text: str, *, decimal_comma: bool = False) -> Decimal | Rejected:
+    """A non-negative amount with at most 2 decimals: ``12``, ``12.5``, ``12.50``.
+
+    ``decimal_comma``: the file's delimiter is ``;`` or tab, so a comma inside a cell cannot be a
+    delimiter and the comma-decimal convention is unambiguous: ``12,50`` and ``1.234,50`` (dots
+    grouping thousands by three, then a comma and 1-2 decimals) are read too. ``1,234``, ``1.234``
+    and ``1,234.50`` stay rejected there: thousands or decimals, and which convention, cannot be told.
+    """
     text = text.strip()
     if _MONEY.fullmatch(text):
         return Decimal(text)
-    return Rejected(_money_reason(text))
+    if decimal_comma and _COMMA_DECIMAL.fullmatch(text):
+        dotted = text.replace(".", "").replace(",", ".")
+        if _MONEY.fullmatch(dotted):
+            return Decimal(dotted)
+    return Rejected(_money_reason(text, decimal_comma=decimal_comma))
 
 
-def _money_reason(text: str) -> str:
+def _money_reason(text: str, *, decimal_comma: bool = False) -> str:
     """Why ``text`` is not a price: the most specific hint first (slow path, bad cells only)."""
     if "\n" in text or "\r" in text:
         return f"price {text!r} spans several lines: is a quote left open on this line?"
@@ -96,6 +123,15 @@ def _money_reason(text: str) -> str:
         return f"price {text!r} has a currency symbol or code: write the number only, e.g. 12.50"
     if _SCIENTIFIC.fullmatch(text):
         return f"price {text!r} is in scientific notation (spreadsheet damage?): write e.g. 12.50"
+    if decimal_comma and text.startswith("-") and _COMMA_DECIMAL.fullmatch(text[1:]):
+        return f"price {text!r} is negative"
+    if decimal_comma and _AMBIGUOUS_GROUP.fullmatch(text.lstrip("-")):
+        plain = text.replace(",", "").replace(".", "")
+        return (f"price {text!r} is ambiguous: a thousands separator or 3 decimals? write {plain}"
+                f" (or {plain},00); a decimal comma takes at most 2 decimals")
+    if decimal_comma and "," in text and "." in text:
+        return (f"price {text!r} mixes separators: in a file separated by ';' or tabs write a decimal"
+                " comma (1.234,50 or 1234,50) or a decimal dot (1234.50), without other separators")
     if _DECIMAL_COMMA.fullmatch(text) and not _THOUSANDS.fullmatch(text):
         fixed = text.replace(",", ".")
         return f"price {text!r} uses a decimal comma: write {fixed} (a dot, no thousands separator)"

@@ -148,13 +148,7 @@ class State:
         model_now = self._model(now)
         floors = [self.config.floor(priority, b.capacity) for b in self.buckets]
         pinned = token
-        choice = [
-            # Headroom is compared to the milli-point so that Lua and Python break ties alike.
-            (core.wait_for(b, cost, floors[i], model_now), -round(core.level_at(b, model_now), 3), i)
-            for i, b in enumerate(self.buckets)
-            if pinned is None or i == pinned  # pinned: a bulk operation's calls use its app's token
-        ]
-        wait, _, token = min(choice)
+        token, wait = core.choose_token(self.buckets, cost, floors, model_now, only=pinned)
         if wait == math.inf and all(
             cost + floors[i] > b.capacity for i, b in enumerate(self.buckets) if pinned in (None, i)
         ):

@@ -73,15 +73,27 @@ def wait_for(bucket: Bucket, cost: float, floor: float, now: float) -> float:
     return (need - have) / bucket.restore_rate
 
 
-def choose_token(buckets: Sequence[Bucket], cost: float, floor: float, now: float) -> tuple[int, float]:
-    """The token that can pay soonest; ties go to the one with the most headroom left after paying.
+def choose_token(
+    buckets: Sequence[Bucket],
+    cost: float,
+    floor: float | Sequence[float],
+    now: float,
+    *,
+    only: int | None = None,
+) -> tuple[int, float]:
+    """The token that can pay soonest; ties go to the one with the most headroom left after paying
+    (compared to the milli-point, so that Lua and Python break ties alike), then the lowest index.
 
-    Returns ``(index, wait_seconds)``; ``wait_seconds`` is 0 when it can pay now, ``inf`` when no
-    token can ever pay without a release.
+    ``floor`` is one figure for every bucket or one per bucket; ``only`` restricts the choice to one
+    token (a bulk operation's calls use its app's token). Returns ``(index, wait_seconds)``:
+    ``wait_seconds`` is 0 when it can pay now, ``inf`` when no token can ever pay without a release.
+    A refused token (:func:`refused`) has no capacity, so it is only chosen with ``wait = inf``.
     """
+    floors = [floor] * len(buckets) if isinstance(floor, int | float) else list(floor)
     keys = [
-        (wait_for(bucket, cost, floor, now), -round(level_at(bucket, now), 3), index)
+        (wait_for(bucket, cost, floors[index], now), -round(level_at(bucket, now), 3), index)
         for index, bucket in enumerate(buckets)
+        if only is None or index == only
     ]
     wait, _, index = min(keys)
     return index, wait
@@ -131,20 +143,22 @@ class CostReport:
 
 
 def parse_cost(cost: Mapping[str, Any] | None) -> CostReport | None:
-    """Read Shopify's ``extensions.cost`` object; ``None`` (or garbage) gives ``None``."""
+    """Read Shopify's ``extensions.cost`` object: the one parser of it in the project.
+
+    ``None`` (or not an object) gives ``None``. Tolerant on purpose, a missing or malformed figure
+    must never fail a request the shop applied: a figure that is not a finite number (a bool, a
+    string, NaN, infinity) reads as unknown, and a ``throttleStatus`` with any such figure as absent.
+    """
     if not isinstance(cost, Mapping):
         return None
     status: ThrottleStatus | None = None
     raw = cost.get("throttleStatus")
     if isinstance(raw, Mapping):
-        try:
-            status = ThrottleStatus(
-                maximum=float(raw["maximumAvailable"]),
-                available=float(raw["currentlyAvailable"]),
-                restore_rate=float(raw["restoreRate"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            status = None
+        maximum = _num(raw.get("maximumAvailable"))
+        available = _num(raw.get("currentlyAvailable"))
+        rate = _num(raw.get("restoreRate"))
+        if maximum is not None and available is not None and rate is not None:
+            status = ThrottleStatus(maximum=maximum, available=available, restore_rate=rate)
     return CostReport(
         requested=_num(cost.get("requestedQueryCost")),
         actual=_num(cost.get("actualQueryCost")),
@@ -154,5 +168,33 @@ def parse_cost(cost: Mapping[str, Any] | None) -> CostReport | None:
 
 def _num(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        number = float(value)
+        return number if math.isfinite(number) else None
     return None
+
+
+def seconds_until_affordable(report: CostReport) -> float:
+    """How long the shop's bucket needs to restore ``requested`` points, by the answer's own figures:
+    ``(requestedQueryCost - currentlyAvailable) / restoreRate`` (0 if it can pay now or cannot say)."""
+    status = report.status
+    if report.requested is None or status is None or status.restore_rate <= 0:
+        return 0.0
+    return max(0.0, (report.requested - status.available) / status.restore_rate)
+
+
+# A token the shop refused (401/403) is taken out for the run by re-syncing its bucket to nothing:
+# no capacity and no restore, so ``wait_for`` is infinite and ``choose_token`` never picks it while
+# another token can pay. Through the ordinary release path (a report whose status is this), so the
+# in-process and Redis backends (and the Lua script) need no new operation, and every worker sharing
+# the Redis state learns it at once.
+REFUSED = ThrottleStatus(maximum=0.0, available=0.0, restore_rate=0.0)
+
+
+def refused_report() -> CostReport:
+    """What a grant reports when the shop refused its token: the bucket becomes :data:`REFUSED`."""
+    return CostReport(requested=None, actual=None, status=REFUSED)
+
+
+def refused(bucket: Bucket) -> bool:
+    """True when the token was taken out for the run (its bucket was synced to :data:`REFUSED`)."""
+    return bucket.learned and bucket.capacity <= 0 and bucket.restore_rate <= 0

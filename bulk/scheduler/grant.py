@@ -119,6 +119,13 @@ class Grant:
         self.report = core.parse_cost(cost) or core.CostReport(None, None, None)
         self.was_throttled = True
 
+    def refused(self) -> None:
+        """Record that the shop refused this grant's token (401/403): when the permit is returned the
+        token's bucket is synced to :data:`core.REFUSED`, so no later request is granted on it while
+        another token can pay (the token is out for the run, for every worker sharing the state)."""
+        self.report = core.refused_report()
+        self.was_throttled = False
+
     def __repr__(self) -> str:
         state = "lost" if self.lost.is_set() else f"{self.remaining():.2f}s left"
         return (

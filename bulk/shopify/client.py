@@ -1,12 +1,23 @@
 """Every request to the shop goes through the scheduler: acquire a grant, send, settle, retry.
 
-Why here and not in the transport: the *decisions* differ by fault. THROTTLED goes back to the
-scheduler (``grant.throttled(cost)`` re-syncs its model of that token's bucket, then we queue again at
-the same priority, so an urgent request never sleeps a fixed second); 5xx and network faults are
-retried by tenacity with jittered exponential backoff *on the same token* inside the same grant (a
-mutation is only safe to resend because it carries an ``@idempotent`` key, which the shop scopes per
-app); everything else (401, MAX_COST_EXCEEDED, invalid document) is final.
-Backoff sleeps on the injected clock, so tests never sleep.
+Why here and not in the transport: the *decisions* differ by fault, and each one is a row of
+:mod:`bulk.shopify.policy` (docs/errors.md):
+
+- transient (5xx, ``INTERNAL_SERVER_ERROR`` on 200, network faults, timeouts): retried by tenacity
+  *on the same token* inside the same grant, with exponential back-off and jitter, never sooner than
+  the answer's ``Retry-After``, until the lane's budget in *seconds* is spent (a mutation is only safe
+  to resend because it carries an ``@idempotent`` key, which the shop scopes per app);
+- pacing (THROTTLED, 429): the grant reports the answer's cost (the model re-syncs), the request waits
+  :func:`~bulk.shopify.policy.throttle_wait` — the longest of ``Retry-After``, the answer's own refill
+  time and an exponential back-off — *outside* the grant, then queues again asking the scheduler for
+  the answer's ``requestedQueryCost`` (not our lower estimate) at the same priority, until the lane's
+  pacing budget is spent;
+- a refused token (401/403): the grant reports it, the scheduler takes the token out for the run
+  (:func:`bulk.scheduler.core.refused`) and the request goes again on another token; none left
+  → :class:`~bulk.errors.NoTokenLeftError`;
+- everything else (402/404/423, MAX_COST_EXCEEDED, invalid document) is final for the request.
+
+Every wait sleeps on the injected clock, so tests never sleep.
 """
 
 from __future__ import annotations
@@ -17,16 +28,23 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import NetworkError, ServerError, ThrottledError
+from bulk.errors import NoTokenLeftError, ThrottledError, TokenRefusedError, TransientError
 from bulk.models import Lane
-from bulk.shopify.cost import parse_cost
+from bulk.shopify.policy import LaneBudget, RetryPolicy, requested_cost, throttle_wait
 from bulk.shopify.transport import Response, Transport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+__all__ = ["Grant", "RetryPolicy", "SchedulerLike", "ShopifyClient"]
+
+NO_TOKEN_HINT = (
+    "give the run valid Admin API access tokens (--tokens or SHOPIFY_ACCESS_TOKENS) with the scopes it "
+    "needs; then run the same command again"
+)
 
 
 class Grant(Protocol):
@@ -47,6 +65,10 @@ class Grant(Protocol):
         """The shop answered THROTTLED: re-sync the bucket; the caller re-acquires."""
         ...
 
+    def refused(self) -> None:
+        """The shop refused the grant's token (401/403): take it out for the run."""
+        ...
+
 
 class SchedulerLike(Protocol):
     """The part of :class:`bulk.scheduler.Scheduler` this client uses."""
@@ -56,14 +78,18 @@ class SchedulerLike(Protocol):
     ) -> AbstractAsyncContextManager[Grant]: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """Retries for 5xx and network faults (tenacity), and a bound on THROTTLED round trips."""
+@dataclass(slots=True)
+class _Sent:
+    """What the tries of one grant did: whether one may have been applied (a transient fault)."""
 
-    attempts: int = 5  # total tries of one request for 5xx / network faults
-    backoff_initial_s: float = 0.05  # jittered exponential: random in [0, initial * 2**n], capped
-    backoff_max_s: float = 2.0
-    max_throttled: int = 50  # THROTTLED answers for one request before giving up (model drift)
+    maybe_applied: bool = False
+
+
+def _answer_pacing(state: RetryCallState) -> float:
+    """A tenacity wait: the failed answer's own ``Retry-After`` (0 when it sent none)."""
+    error = state.outcome.exception() if state.outcome is not None else None
+    pacing = getattr(error, "retry_after", None)
+    return float(pacing) if isinstance(pacing, int | float) else 0.0
 
 
 class ShopifyClient:
@@ -84,6 +110,7 @@ class ShopifyClient:
         self._requests = 0
         self._retried = 0
         self._throttled = 0
+        self._refused: dict[int, int] = {}  # token index → the HTTP status that refused it
 
     async def request(
         self,
@@ -103,38 +130,98 @@ class ShopifyClient:
         Returns the :class:`Response`; raises the final :class:`~bulk.errors.ShopifyError`.
         """
         self._requests += 1
+        budget = self.retry.for_lane(priority)
+        started = self.clock.now()
         throttled = 0
+        ask = float(cost)
         while True:
-            async with self.scheduler.acquire(cost=cost, priority=priority, token_index=token_index) as grant:
+            self._check_tokens(token_index)
+            async with self.scheduler.acquire(cost=ask, priority=priority, token_index=token_index) as grant:
                 token = grant.token_index
+                sent = _Sent()
                 try:
-                    response = await self._send_with_retries(grant, token, document, variables)
+                    response = await self._send_with_retries(grant, token, document, variables, budget, sent)
                 except ThrottledError as exc:  # nothing sent on this grant can have been applied
-                    self._throttled += 1
-                    throttled += 1
-                    if throttled >= self.retry.max_throttled:
-                        raise
                     grant.throttled(exc.cost)
-                    continue
-                grant.settle(response.extensions.get("cost") or {})
-                return response
+                    throttle = exc
+                except TokenRefusedError as exc:
+                    grant.refused()
+                    self._refused[token] = exc.status
+                    log.warning(
+                        "access token refused: out for the run",
+                        extra={"action": "token.refused", "token_index": token},
+                    )
+                    if token_index is not None or sent.maybe_applied:
+                        # a bulk operation's call belongs to its app; and a request an earlier try may
+                        # have applied must not go again on another app (idempotency keys are per app)
+                        raise
+                    continue  # a 401/403 was not applied: again on another token (none left: stop)
+                else:
+                    grant.settle(response.extensions.get("cost") or {})
+                    return response
+            # Outside the grant: a waiting request must not hold a permit of the in-flight cap.
+            self._throttled += 1
+            throttled += 1
+            wait = throttle_wait(throttle, throttled, budget)
+            spent = self.clock.now() - started
+            if spent + wait > budget.pacing_s:
+                raise ThrottledError(
+                    f"still THROTTLED on token #{throttle.token_index} after {throttled} answers in "
+                    f"{spent:.1f}s (the lane's pacing budget is {budget.pacing_s:g}s)",
+                    cost=throttle.cost, token_index=throttle.token_index, retry_after=throttle.retry_after,
+                ) from None
+            ask = requested_cost(throttle, ask)
+            log.info(
+                "throttled: waiting before resending",
+                extra={"action": "graphql.throttled", "token_index": throttle.token_index,
+                       "wait_s": round(wait, 3), "attempt": throttled, "cost": ask},
+            )
+            await self.clock.sleep(wait)
+
+    def _check_tokens(self, pinned: int | None) -> None:
+        """Fail before asking the scheduler when no token this request may use is left."""
+        if pinned is not None and pinned in self._refused:
+            raise TokenRefusedError(
+                f"access token #{pinned} was refused earlier in this run", token_index=pinned,
+                status=self._refused[pinned],
+            )
+        if len(self._refused) >= self.transport.token_count:
+            refused = tuple(sorted(self._refused))
+            which = ", ".join(f"#{i}: HTTP {self._refused[i]}" for i in refused)
+            raise NoTokenLeftError(
+                f"every access token was refused by the shop ({which})", refused=refused, hint=NO_TOKEN_HINT
+            )
 
     async def _send_with_retries(
-        self, grant: Grant, token: int, document: str, variables: Mapping[str, Any] | None
+        self,
+        grant: Grant,
+        token: int,
+        document: str,
+        variables: Mapping[str, Any] | None,
+        budget: LaneBudget,
+        sent: _Sent,
     ) -> Response:
-        """Tenacity for 5xx / network faults, on the grant's token.
+        """Tenacity for transient faults, on the grant's token, within ``budget.transient_s``.
 
         Why the same token: a 502 or a dropped connection may have been applied, and the shop scopes
         ``@idempotent`` keys per app (token); a resend on another token would apply it again (or turn a
-        compare-and-set STALE).
+        compare-and-set STALE). No retry starts whose back-off would end past the budget.
         """
-        maybe_applied = False
+        start = self.clock.now()
+
+        def over_budget(state: RetryCallState) -> bool:
+            return self.clock.now() - start + (state.upcoming_sleep or 0.0) > budget.transient_s
+
+        def longest(state: RetryCallState) -> float:
+            return max(backoff(state), _answer_pacing(state))
+
+        backoff = wait_exponential_jitter(
+            multiplier=budget.backoff_initial_s, max=budget.backoff_max_s, jitter=budget.jitter_s
+        )
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type((ServerError, NetworkError)),
-            wait=wait_random_exponential(
-                multiplier=self.retry.backoff_initial_s, max=self.retry.backoff_max_s
-            ),
-            stop=stop_after_attempt(self.retry.attempts),
+            retry=retry_if_exception_type(TransientError),
+            wait=longest,
+            stop=over_budget,
             sleep=self.clock.sleep,
             before_sleep=self._log_retry,
             reraise=True,
@@ -142,34 +229,42 @@ class ShopifyClient:
         async for attempt in retrying:
             with attempt:
                 try:
-                    return await self._send_once(grant, token, document, variables, pinned=maybe_applied)
-                except (ServerError, NetworkError):
-                    maybe_applied = True
+                    return await self._send_once(
+                        grant, token, document, variables, budget, pinned=sent.maybe_applied
+                    )
+                except TransientError:
+                    sent.maybe_applied = True
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _wait_affordable(self, exc: ThrottledError) -> None:
-        cost = parse_cost({"cost": exc.cost})
-        wait = cost.seconds_until_affordable() if cost is not None else 0.0
-        await self.clock.sleep(max(wait, self.retry.backoff_initial_s))
-
     async def _send_once(
-        self, grant: Grant, token: int, document: str, variables: Mapping[str, Any] | None, *, pinned: bool
+        self,
+        grant: Grant,
+        token: int,
+        document: str,
+        variables: Mapping[str, Any] | None,
+        budget: LaneBudget,
+        *,
+        pinned: bool,
     ) -> Response:
-        """One send; when ``pinned`` (an earlier try may have applied) wait out THROTTLED on this token."""
-        for _ in range(self.retry.max_throttled):
+        """One send; when ``pinned`` (an earlier try may have applied) wait out THROTTLED on this
+        token, by the same waits and pacing budget as an unpinned request."""
+        throttled = 0
+        started = self.clock.now()
+        while True:
             try:
-                return await grant.guard(self.transport.execute(document, variables, token_index=token))
+                return await grant.guard(
+                    self.transport.execute(document, variables, token_index=token, timeout_s=budget.timeout_s)
+                )
             except ThrottledError as exc:
                 if not pinned:
                     raise
                 self._throttled += 1
-                await self._wait_affordable(exc)
-        raise ThrottledError(
-            f"still THROTTLED on token #{token} after {self.retry.max_throttled} waits",
-            cost={},
-            token_index=token,
-        )
+                throttled += 1
+                wait = throttle_wait(exc, throttled, budget)
+                if self.clock.now() - started + wait > budget.pacing_s:
+                    raise
+                await self.clock.sleep(wait)
 
     def _log_retry(self, state: Any) -> None:
         self._retried += 1
@@ -185,16 +280,18 @@ class ShopifyClient:
         )
 
     def statistics(self) -> dict[str, Any]:
-        """Requests asked for, tenacity retries, THROTTLED round trips, and the transport's counters."""
+        """Requests asked for, tenacity retries, THROTTLED answers, refused tokens, the transport's
+        counters."""
         return {
             "requests": self._requests,
             "retried": self._retried,
             "throttled": self._throttled,
+            "refused_tokens": sorted(self._refused),
             "transport": self.transport.statistics(),
         }
 
     def __repr__(self) -> str:
         return (
             f"ShopifyClient(requests={self._requests}, retried={self._retried}, "
-            f"throttled={self._throttled}, {self.transport!r})"
+            f"throttled={self._throttled}, refused_tokens={sorted(self._refused)}, {self.transport!r})"
         )

@@ -4,8 +4,9 @@ Why this shape: gql's :class:`~gql.transport.aiohttp.AIOHTTPTransport` owns one 
 pool of keep-alive connections) and the token travels per request in ``X-Shopify-Access-Token``, so
 three tokens share one pool instead of opening three. :meth:`Transport.execute` sends exactly one request
 and converts every answer or fault into data or a typed error of :mod:`bulk.errors` (the table is in
-:mod:`bulk.shopify.mapping`); it never retries: retrying is the caller's decision (tenacity for 5xx and
-network faults, the scheduler for THROTTLED — see :mod:`bulk.shopify.client`).
+:mod:`bulk.shopify.mapping`, the policies in :mod:`bulk.shopify.policy`); it never retries: retrying is
+the caller's decision (see :mod:`bulk.shopify.client`). A failed status's body (its ``errors`` text,
+e.g. "This store is unavailable") and its ``Retry-After`` are read into the error.
 
 Tokens live only in this object's private list and in the outgoing header. They are not in its repr,
 its statistics, its log records or any error it raises (errors carry the token *index*).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -28,18 +30,21 @@ from gql.transport.exceptions import TransportConnectionFailed, TransportError, 
 from graphql import DocumentNode, parse
 
 from bulk.errors import ConfigError, NetworkError, ShopifyError
-from bulk.shopify.cost import QueryCost, parse_cost
+from bulk.shopify.cost import CostReport, cost_of
 from bulk.shopify.mapping import error_for_payload, error_for_status
+from bulk.shopify.policy import parse_retry_after
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2026-04"
 TOKEN_HEADER = "X-Shopify-Access-Token"
+ERROR_BODY_LIMIT = 64 * 1024  # bytes of a failed answer's body read for its message
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransportConfig:
-    """How requests are sent. ``timeout_s`` bounds one whole request (connect + answer)."""
+    """How requests are sent. ``timeout_s`` bounds one whole request (connect + answer) unless the
+    caller gives its own (the urgent lane's is shorter: see :class:`bulk.shopify.policy.LaneBudget`)."""
 
     timeout_s: float = 30.0
     connection_limit: int = 32  # keep-alive connections in the pool (the shop caps concurrency too)
@@ -52,21 +57,29 @@ class Response:
 
     data: dict[str, Any]
     extensions: dict[str, Any]
-    cost: QueryCost | None
+    cost: CostReport | None
     token_index: int
 
 
 class _HttpStatus(Exception):
-    """Raised inside aiohttp by the status hook so the body is never parsed for a failed status."""
+    """Raised inside aiohttp by the status hook so gql never parses a failed status's body as
+    GraphQL; carries what the mapping needs (the body's start and the ``Retry-After`` seconds)."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, body: bytes, retry_after: float | None) -> None:
         self.status = status
+        self.body = body
+        self.retry_after = retry_after
         super().__init__(f"HTTP {status}")
 
 
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     if response.status >= 400:
-        raise _HttpStatus(response.status)
+        try:
+            body = await response.content.read(ERROR_BODY_LIMIT)
+        except (TimeoutError, aiohttp.ClientError):
+            body = b""
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now_epoch=time.time())
+        raise _HttpStatus(response.status, body, retry_after)
 
 
 @functools.lru_cache(maxsize=256)
@@ -118,11 +131,17 @@ class Transport:
             await gql_transport.close()
 
     async def execute(
-        self, document: str, variables: Mapping[str, Any] | None = None, *, token_index: int
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        token_index: int,
+        timeout_s: float | None = None,
     ) -> Response:
         """Send ``document`` once with token ``token_index``; return the :class:`Response` or raise.
 
-        Raises :class:`~bulk.errors.ShopifyError` subclasses only (see :mod:`bulk.shopify.mapping`).
+        ``timeout_s`` bounds this request (default: the config's). Raises
+        :class:`~bulk.errors.ShopifyError` subclasses only (see :mod:`bulk.shopify.mapping`).
         """
         if self._gql is None:
             raise NetworkError("transport is not open (use 'async with')", token_index=token_index)
@@ -130,12 +149,14 @@ class Transport:
             raise ConfigError(f"token index {token_index} out of range 0..{len(self.__tokens) - 1}")
         request = GraphQLRequest(_parsed(document), variable_values=dict(variables or {}))
         headers = {TOKEN_HEADER: self.__tokens[token_index]}
+        timeout = self.config.timeout_s if timeout_s is None else timeout_s
+        extra: dict[str, Any] = {"headers": headers, "timeout": aiohttp.ClientTimeout(total=timeout)}
         self._in_flight += 1
         self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
         try:
-            result = await self._gql.execute(request, extra_args={"headers": headers})
+            result = await self._gql.execute(request, extra_args=extra)
         except TransportError as exc:
-            failure = self._convert(exc, token_index)
+            failure = self._convert(exc, token_index, timeout)
             self._count_failure(failure)
             raise failure from None  # the aiohttp chain may hold request headers: do not chain it
         finally:
@@ -158,14 +179,16 @@ class Transport:
         return Response(
             data=dict(result.data or {}),
             extensions=extensions,
-            cost=parse_cost(extensions),
+            cost=cost_of(extensions),
             token_index=token_index,
         )
 
-    def _convert(self, exc: TransportError, token_index: int) -> ShopifyError:
+    def _convert(self, exc: TransportError, token_index: int, timeout_s: float) -> ShopifyError:
         cause = exc.__cause__
         if isinstance(cause, _HttpStatus):
-            error = error_for_status(cause.status, token_index=token_index)
+            error = error_for_status(
+                cause.status, token_index=token_index, body=cause.body, retry_after=cause.retry_after
+            )
             if error is not None:
                 return error
         if isinstance(exc, TransportProtocolError):
@@ -173,7 +196,7 @@ class Transport:
         if isinstance(exc, TransportConnectionFailed):
             kind = type(cause).__name__ if cause is not None else "connection failed"
             if isinstance(cause, asyncio.TimeoutError):
-                kind = f"timed out after {self.config.timeout_s:g}s"
+                kind = f"timed out after {timeout_s:g}s"
             return NetworkError(f"network fault talking to the shop: {kind}", token_index=token_index)
         return NetworkError(f"transport fault: {type(exc).__name__}", token_index=token_index)
 

@@ -105,6 +105,12 @@ class CostBucket:
         self._level = min(self.maximum, self._level + points)
         self.spent -= points
 
+    def drain(self, now: float) -> None:
+        """Empty the bucket at ``now``: another client of the same app spent it all (the ``throttle``
+        fault). It refills from zero at the restore rate afterwards, as a real one would."""
+        self._refill(now)
+        self._level = 0.0
+
     def status(self, now: float) -> ThrottleStatus:
         """The ``throttleStatus`` to report at ``now``."""
         return ThrottleStatus(self.maximum, self.available(now), self.restore_rate)

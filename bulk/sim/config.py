@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bulk.errors import ConfigError
 from bulk.sim.bucket import Plan
+from bulk.sim.fault_specs import FaultSpec, parse_faults
 
 # Three apps on one shop is the design's reference setup; their tokens are only ever shown by index.
 DEFAULT_TOKENS: tuple[str, ...] = ("shpat_sim_token_0", "shpat_sim_token_1", "shpat_sim_token_2")
@@ -40,6 +41,7 @@ class SimConfig:
     match: Sequence[str] = ()  # input files whose SKUs and handles the catalog must hold (bulk.sim.seed)
     unreachable: Sequence[str] = ()  # hosts whose images end FAILED (IMAGE_DOWNLOAD_FAILURE; bulk.sim.media)
     media_processing_s: float = 2.0  # an added image is READY (or FAILED) this long after it was added
+    faults: Sequence[str] = ()  # fault specs, e.g. "5xx:at=10,for=3" (grammar: bulk.sim.fault_specs)
     host: str = "127.0.0.1"
     port: int = 0  # 0 = any free port
 
@@ -47,6 +49,9 @@ class SimConfig:
         object.__setattr__(self, "tokens", tuple(self.tokens))
         object.__setattr__(self, "match", tuple(self.match))
         object.__setattr__(self, "unreachable", tuple(self.unreachable))
+        # one spec given as a plain string is one spec, not a tuple of its characters
+        faults = (self.faults,) if isinstance(self.faults, str) else tuple(self.faults)
+        object.__setattr__(self, "faults", faults)
         try:
             Plan.parse(self.plan)
         except ValueError as exc:
@@ -71,6 +76,12 @@ class SimConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.fault_specs  # noqa: B018 - parsed now so a bad spec fails here, naming itself
+
+    @property
+    def fault_specs(self) -> tuple[FaultSpec, ...]:
+        """``faults`` parsed (ConfigError naming the spec if one is wrong)."""
+        return parse_faults(self.faults, tokens=len(self.tokens))
 
     @property
     def plan_figures(self) -> Plan:
@@ -94,8 +105,9 @@ def parse_sim_url(url: str) -> SimConfig:
     """``sim://?products=1000&plan=plus&tokens=a,b`` → :class:`SimConfig`.
 
     Query keys are :class:`SimConfig` field names (``-`` may replace ``_``); ``tokens`` is comma
-    separated; ``unreachable`` may be repeated or comma separated. Unknown keys are an error rather
-    than silently ignored.
+    separated; ``unreachable`` may be repeated or comma separated; ``fault`` (or ``faults``) may be
+    repeated, one spec each (``fault=5xx:at=10,for=3&fault=revoke:token=1,at=20``). Unknown keys are an
+    error rather than silently ignored.
     """
     parts = urlsplit(url)
     if parts.scheme != "sim":
@@ -105,6 +117,9 @@ def parse_sim_url(url: str) -> SimConfig:
     for raw_key, raw_values in parse_qs(parts.query, keep_blank_values=True).items():
         key = raw_key.replace("-", "_")
         value = raw_values[-1]
+        if key in ("fault", "faults"):
+            values["faults"] = (*values.get("faults", ()), *(v for v in raw_values if v))
+            continue
         if key not in known:
             raise ConfigError(f"unknown sim:// option {raw_key!r} (known: {', '.join(sorted(known))})")
         try:

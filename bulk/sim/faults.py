@@ -1,5 +1,9 @@
 """Fault injection: latency, 5xx answers and dropped connections (pure decisions from a seeded RNG).
 
+These are the shop's background noise (``fault_rate``, ``drop_rate``, ``latency_ms``); the faults a
+rehearsal scripts by name (``--fault ise:rate=0.02``, ``5xx:at=10,for=3``, a revoked token, a
+frozen shop …) are :mod:`bulk.sim.fault_specs` and :mod:`bulk.sim.fault_schedule`.
+
 Why seeded and pure: a rehearsal that failed must be replayable. :class:`FaultPlan` only *decides*
 (from ``random.Random(seed)``); the server carries the decision out.
 

@@ -14,6 +14,7 @@ Nothing is charged for a document refused before the bucket step.
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -207,7 +208,7 @@ class Gateway:
             {"token_index": i, **bucket.statistics(now), **counters.as_json()}
             for i, (bucket, counters) in enumerate(zip(self.buckets, self.counters, strict=True))
         ]
-        totals = {
+        totals: dict[str, Any] = {
             key: sum(t[key] for t in tokens)
             for key in (
                 "requests",
@@ -217,8 +218,14 @@ class Gateway:
                 "server_errors",
                 "dropped",
                 "cost_spent",
+                "attempts",
             )
         }
+        for key in ("statuses", "faults"):
+            merged: Counter[str] = Counter()
+            for counters in self.counters:
+                merged.update(getattr(counters, key))
+            totals[key] = dict(sorted(merged.items()))
         return {"tokens": tokens, "totals": totals}
 
     def reset_statistics(self) -> None:

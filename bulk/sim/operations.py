@@ -31,6 +31,7 @@ from bulk.sim.media import MediaTiming
 from bulk.sim.ops_common import ShopCore, Source, bad_request
 from bulk.sim.ops_export import Exporter
 from bulk.sim.seed import CatalogSeed
+from bulk.sim.storage import UploadPolicy
 
 
 def _merge(*tables: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
@@ -93,6 +94,8 @@ class ShopState:
         seed: int = 0,
         catalog_seed: CatalogSeed | None = None,
         media_timing: MediaTiming | None = None,
+        upload_policy: UploadPolicy | None = None,
+        bulk_limit: ops_bulk.BulkLimit | None = None,
     ) -> None:
         self.clock = clock
         extra = CatalogSeed() if catalog_seed is None else catalog_seed
@@ -112,8 +115,8 @@ class ShopState:
             seed=seed,
         )
         self.exporter = Exporter(self.nodes, self._export_source)
-        self.bulk_ops = ops_bulk.BulkOps(self.core, self.files, self.engine, self.exporter)
-        self.upload_ops = ops_uploads.UploadOps(self.core)
+        self.bulk_ops = ops_bulk.BulkOps(self.core, self.files, self.engine, self.exporter, bulk_limit)
+        self.upload_ops = ops_uploads.UploadOps(self.core, upload_policy)
 
     def _export_source(self, root: str, search: str | None) -> Source:
         if root == "products":

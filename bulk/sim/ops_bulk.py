@@ -4,12 +4,18 @@
 Why every check happens before an operation exists: Shopify refuses a bad upload, mutation or query
 with userErrors and creates nothing, so a client can always tell "never started" from "ran and
 failed". Operations are private to the app (token) that started them.
+
+Past the slot limit the answer is today's ``LIMIT_REACHED`` userError, or — with the
+``limit_style:in_progress`` fault (:class:`BulkLimit`) — the older answer Shopify gave when one
+operation of a type was allowed at a time: ``field`` null, no ``code``, and the message naming the
+operation in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,7 +30,7 @@ from graphql import (
 )
 
 from bulk.sim import ops_uploads
-from bulk.sim.bulkops import BULK_GID, MAX_RUNNING_PER_APP, BulkEngine, BulkOp
+from bulk.sim.bulkops import ACTIVE, BULK_GID, MAX_RUNNING_PER_APP, BulkEngine, BulkOp
 from bulk.sim.files import FileStore
 from bulk.sim.ops_common import (
     ShopCore,
@@ -47,14 +53,49 @@ says it "always run[s] synchronously" in a bulk operation; ``fileUpdate`` is not
 
 _SEARCH_FIELDS = frozenset({"status", "operation_type", "created_at", "id", "client_identifier"})
 
+
+@dataclass(frozen=True, slots=True)
+class BulkLimit:
+    """How many operations an app may run at once, and how the shop says no past that."""
+
+    slots: int = MAX_RUNNING_PER_APP
+    style: str = "limit_reached"  # or "in_progress": the older userError, no code
+
+    def __post_init__(self) -> None:
+        if self.slots < 1 or self.style not in ("limit_reached", "in_progress"):
+            raise ValueError("slots must be >= 1 and style limit_reached or in_progress")
+
+
 class BulkOps:
     """Resolvers for bulk operations."""
 
-    def __init__(self, core: ShopCore, files: FileStore, engine: BulkEngine, exporter: Exporter) -> None:
+    def __init__(
+        self,
+        core: ShopCore,
+        files: FileStore,
+        engine: BulkEngine,
+        exporter: Exporter,
+        limit: BulkLimit | None = None,
+    ) -> None:
         self.core = core
         self.files = files
         self.engine = engine
         self.exporter = exporter
+        self.limit = limit or BulkLimit()
+
+    def _slots_full(self, token: int, kind: str) -> dict[str, Any] | None:
+        """The refusal when app ``token`` has no free slot for a ``kind`` ("MUTATION" | "QUERY")."""
+        if self.engine.active(token) < self.limit.slots:
+            return None
+        if self.limit.style == "limit_reached":
+            return _refused(
+                None, f"An app can run at most {self.limit.slots} bulk operations at once", "LIMIT_REACHED"
+            )
+        running = [op for op in self.engine.of_token(token) if op.status in ACTIVE]
+        same = [op for op in running if op.type == kind] or running
+        gid = same[-1].gid  # the newest in progress, of the same type when there is one
+        message = f"A bulk {kind.lower()} operation for this app and shop is already in progress: {gid}."
+        return {"bulkOperation": None, "userErrors": [user_error(None, message)]}
 
     def op_node(self, op: BulkOp) -> dict[str, Any]:
         """A BulkOperation dict (UnsignedInt64 fields as strings, like Shopify)."""
@@ -151,10 +192,9 @@ class BulkOps:
         lines = await asyncio.to_thread(_jsonl, data)
         if isinstance(lines, str):
             return _refused(["stagedUploadPath"], lines, "INVALID_STAGED_UPLOAD_FILE")
-        if self.engine.active(ctx.token_index) >= MAX_RUNNING_PER_APP:
-            return _refused(
-                None, f"An app can run at most {MAX_RUNNING_PER_APP} bulk operations at once", "LIMIT_REACHED"
-            )
+        full = self._slots_full(ctx.token_index, "MUTATION")
+        if full is not None:
+            return full
         op = self.engine.start_mutation(
             token=ctx.token_index,
             mutation=mutation,
@@ -178,10 +218,9 @@ class BulkOps:
             self.exporter.check(plan)
         except ExportError as exc:
             return _refused(["query"], str(exc), "INVALID")
-        if self.engine.active(ctx.token_index) >= MAX_RUNNING_PER_APP:
-            return _refused(
-                None, f"An app can run at most {MAX_RUNNING_PER_APP} bulk operations at once", "LIMIT_REACHED"
-            )
+        full = self._slots_full(ctx.token_index, "QUERY")
+        if full is not None:
+            return full
 
         def lines() -> Iterator[tuple[bool, bytes]]:
             return self.exporter.lines(plan)

@@ -6,6 +6,10 @@ Why the strictness: Shopify stages bulk-mutation variables only as ``text/jsonl`
 the simulator returns the same kind of parameter list (``key`` is the ``stagedUploadPath``) so a
 client that forwards only ``key`` or forgets ``httpMethod`` fails here first. Only
 ``BULK_MUTATION_VARIABLES`` is staged; other resources get a userError.
+
+The form carries a signed ``policy`` (``bulk/sim/storage.py``) whose ``content-length-range`` is the
+shop's upload maximum (Shopify's 100 MB, lowered by the ``upload_limit`` fault); the upload route
+enforces it the way the storage bucket does.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bulk.sim.ops_common import ShopCore, user_error
+from bulk.sim.storage import POLICY_LIFETIME_S, UploadPolicy
 from bulk.sim.values import iso
 
 BULK_MIME = "text/jsonl"
@@ -23,8 +28,9 @@ BULK_MIME = "text/jsonl"
 class UploadOps:
     """The ``stagedUploadsCreate`` resolver."""
 
-    def __init__(self, core: ShopCore) -> None:
+    def __init__(self, core: ShopCore, policy: UploadPolicy | None = None) -> None:
         self.core = core
+        self.policy = policy or UploadPolicy()
         self.targets = 0
 
     def staged_uploads_create(self, _: Any, info: Any, *, input: list[dict[str, Any]]) -> dict[str, Any]:
@@ -53,21 +59,19 @@ class UploadOps:
             else:
                 self.targets += 1
                 key = f"tmp/{info.context.token_index}/bulk/{uuid.uuid4()}/bulk_op_vars"
+                wall = self.core.wall()
+                fields = [
+                    ("Content-Type", BULK_MIME),
+                    ("success_action_status", "201"),
+                    ("acl", "private"),
+                    ("key", key),
+                    ("x-goog-date", iso(wall).replace("-", "").replace(":", "")),
+                ]
                 targets.append(
                     {
                         "url": f"{base}/_sim/uploads",
                         "resourceUrl": f"{base}/_sim/uploads",
-                        "parameters": [
-                            {"name": "Content-Type", "value": BULK_MIME},
-                            {"name": "success_action_status", "value": "201"},
-                            {"name": "acl", "value": "private"},
-                            {"name": "key", "value": key},
-                            {
-                                "name": "x-goog-date",
-                                "value": iso(self.core.wall()).replace("-", "").replace(":", ""),
-                            },
-                            {"name": "policy", "value": uuid.uuid4().hex},
-                        ],
+                        "parameters": self.policy.parameters(fields, expires=iso(wall + POLICY_LIFETIME_S)),
                     }
                 )
         if errors:

@@ -120,7 +120,9 @@ def seed_from_files(
             if not os.path.isfile(path):
                 raise ConfigError(f"sim:// match: no such file {os.fspath(path)!r}")
             try:
-                with read_updates(path, max_errors=2**62) as reader:
+                # Any location: seeding wants the SKUs of quantity rows too, and an inventory-only
+                # file read without one is an error (the submission, not the seed, asks for it).
+                with read_updates(path, max_errors=2**62, location="seed") as reader:
                     for item in reader:
                         yield from _keys_of(item)
             except InputError as exc:

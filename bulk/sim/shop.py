@@ -15,21 +15,31 @@ from aiohttp import web
 from bulk.clock import Clock, ScaledClock
 from bulk.sim.catalog import Catalog
 from bulk.sim.config import SimConfig, parse_sim_url
+from bulk.sim.fault_schedule import FaultSchedule
+from bulk.sim.fault_specs import limit_style, upload_limit
 from bulk.sim.faults import FaultPlan
 from bulk.sim.gateway import Gateway, ShopStateLike, token_indexes
 from bulk.sim.media import MEDIA_UPLOADED_S, MediaTiming
 from bulk.sim.seed import CatalogSeed, seed_from_files
 from bulk.sim.server import GRAPHQL_PATH, SimApp
 from bulk.sim.stats import InFlight
+from bulk.sim.storage import MAX_BULK_UPLOAD_BYTES, UploadPolicy
 
 
-def _default_state(config: SimConfig, clock: Clock) -> ShopStateLike:
-    """The real shop state (``bulk.sim.operations.ShopState``).
+def _default_state(config: SimConfig, clock: Clock, uploads: UploadPolicy) -> ShopStateLike:
+    """The real shop state (``bulk.sim.operations.ShopState``), with the faults that live in it
+    (the upload policy's limit, the bulk-operation slots and how they say no).
 
     Imported here, not at the top: ``bulk.sim.operations`` imports ``bulk.sim`` submodules, and
     ``bulk.sim`` (this facade) must stay importable on its own.
     """
     from bulk.sim.operations import ShopState
+    from bulk.sim.ops_bulk import BulkLimit
+
+    style = limit_style(config.fault_specs)
+    limit = BulkLimit()
+    if style is not None:
+        limit = BulkLimit(style=style.style, slots=style.slots or limit.slots)
 
     state: ShopStateLike = ShopState(
         products=config.products,
@@ -44,6 +54,8 @@ def _default_state(config: SimConfig, clock: Clock) -> ShopStateLike:
             uploaded_s=min(MEDIA_UPLOADED_S, config.media_processing_s),
             unreachable_hosts=frozenset(config.unreachable),
         ),
+        upload_policy=uploads,
+        bulk_limit=limit,
     )
     return state
 
@@ -123,7 +135,9 @@ class SimShop:
 
     async def __aenter__(self) -> SimShop:
         config = self.config
-        self._state = self._given_state or _default_state(config, self.clock)
+        specs = config.fault_specs
+        uploads = UploadPolicy(upload_limit(specs) or MAX_BULK_UPLOAD_BYTES)
+        self._state = self._given_state or _default_state(config, self.clock, uploads)
         gateway = Gateway(self._state, plan=config.plan_figures, tokens=len(config.tokens), clock=self.clock)
         # Latency is given in real milliseconds at speed 1; in simulated time it is the same figure,
         # and the ScaledClock shortens the real sleep by ``speed``.
@@ -139,6 +153,8 @@ class SimShop:
             tokens=token_indexes(config.tokens),
             clock=self.clock,
             faults=faults,
+            schedule=FaultSchedule(specs, seed=config.seed),
+            uploads=uploads,
             inflight=InFlight(config.max_concurrency, self.clock.now()),
             describe={"plan": config.plan_figures.name.lower(), "speed": config.speed},
         )
@@ -161,6 +177,8 @@ class SimShop:
         await self._shutdown()
 
     async def _shutdown(self) -> None:
+        if self._app is not None:
+            self._app.closing.set()  # held requests let go, or the runner would wait for them
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -7,26 +7,54 @@ invariant tests can assert on the shop's view, never on the client's own claims.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Any
+
+RECENT = 256  # attempts kept per token for spacing checks (older ones are only counted)
 
 
 @dataclass(slots=True)
 class TokenCounters:
-    """Per-token request outcomes (the bucket keeps admitted/throttled/cost itself)."""
+    """Per-token request outcomes (the bucket keeps admitted/throttled/cost itself).
+
+    ``attempts`` counts every GraphQL request sent with this token, whatever became of it;
+    ``statuses`` the answers by HTTP status (``"dropped"``: the connection was closed without one,
+    ``"abandoned"``: the client gave up on a held request first); ``faults`` what the simulator did
+    to them by fault kind; ``recent`` the last :data:`RECENT` attempts as ``[arrived, answered,
+    status, fault]`` (simulated seconds since the shop started), so a test can measure how long a
+    client waited between an answer and its next attempt.
+    """
 
     requests: int = 0
     errors: int = 0  # GraphQL errors other than THROTTLED (invalid document, max cost, …)
     server_errors: int = 0  # injected 5xx
     dropped: int = 0  # injected dropped connections
+    attempts: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    recent: deque[tuple[float, float, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT))
 
-    def as_json(self) -> dict[str, int]:
+    def answered(self, arrived: float, left: float, status: str, fault: str) -> None:
+        """One attempt, arrived at ``arrived`` and ended at ``left``: ``status`` (``"200"``,
+        ``"dropped"``, …) after fault ``fault`` (or ``"none"``)."""
+        self.attempts += 1
+        self.statuses[status] += 1
+        if fault != "none":
+            self.faults[fault] += 1
+        self.recent.append((round(arrived, 6), round(left, 6), status, fault))
+
+    def as_json(self) -> dict[str, Any]:
         """Plain dict for ``/_sim/stats``."""
         return {
             "requests": self.requests,
             "errors": self.errors,
             "server_errors": self.server_errors,
             "dropped": self.dropped,
+            "attempts": self.attempts,
+            "statuses": dict(sorted(self.statuses.items())),
+            "faults": dict(sorted(self.faults.items())),
+            "recent": [list(r) for r in self.recent],
         }
 
 

@@ -17,7 +17,15 @@ import pytest
 import vcr
 
 from bulk.clock import ManualClock
-from bulk.errors import AuthError, MaxCostExceededError, ServerError, ShopifyError, ThrottledError
+from bulk.errors import (
+    AuthError,
+    InternalServerError,
+    MaxCostExceededError,
+    ServerError,
+    ShopifyError,
+    ShopUnavailableError,
+    ThrottledError,
+)
 from bulk.shopify import documents
 from bulk.shopify.transport import TOKEN_HEADER, Transport
 from bulk.sim import SimConfig, SimShop
@@ -86,12 +94,47 @@ async def _max_cost(transport: Transport) -> None:
     assert info.value.requested_cost > 1000
 
 
+async def _internal_server_error(transport: Transport) -> None:
+    with pytest.raises(InternalServerError) as info:
+        await transport.execute(EXPENSIVE, token_index=0)
+    assert info.value.request_id == "1b355a21-7117-44c5-8d8b-8948082f40a8"
+
+
+async def _max_cost_documented(transport: Transport) -> None:
+    with pytest.raises(MaxCostExceededError) as info:
+        await transport.execute(EXPENSIVE, token_index=0)
+    assert (info.value.requested_cost, info.value.max_cost) == (2003, 1000)
+    assert "the shop allows 1000" in str(info.value)
+
+
+async def _rate_limited(transport: Transport) -> None:
+    with pytest.raises(ThrottledError) as info:
+        await transport.execute(EXPENSIVE, token_index=0)
+    assert info.value.retry_after == 2.0 and info.value.cost == {}
+
+
+def _shop_unavailable(status: int, cause: str, said: str) -> Scenario:
+    async def scenario(transport: Transport) -> None:
+        with pytest.raises(ShopUnavailableError) as info:
+            await transport.execute(EXPENSIVE, token_index=0)
+        assert (info.value.status, info.value.cause, info.value.shop_message) == (status, cause, said)
+        assert said in str(info.value)
+
+    return scenario
+
+
 CASES: list[tuple[str, Scenario, dict[str, Any], tuple[str, ...]]] = [
     ("success.yaml", _success, {}, TOKENS),
     ("auth_401.yaml", _auth, {}, (TOKENS[0], f"{SECRET}_revoked")),
     ("server_5xx.yaml", _server_error, {"fault_rate": 1.0}, TOKENS),
     ("throttled.yaml", _throttled, {"clock": ManualClock()}, TOKENS),
     ("max_cost_exceeded.yaml", _max_cost, {}, TOKENS),
+    # hand-built from documented bodies
+    ("internal_server_error.yaml", _internal_server_error, {}, TOKENS),
+    ("max_cost_documented.yaml", _max_cost_documented, {}, TOKENS),
+    ("rate_limited_429.yaml", _rate_limited, {}, TOKENS),
+    ("shop_frozen_402.yaml", _shop_unavailable(402, "frozen", "Unavailable Shop"), {}, TOKENS),
+    ("shop_locked_423.yaml", _shop_unavailable(423, "locked", "This store is unavailable"), {}, TOKENS),
 ]
 
 

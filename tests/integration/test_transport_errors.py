@@ -94,8 +94,8 @@ async def test_a_request_that_runs_returns_data_and_its_cost(caplog: pytest.LogC
         assert names == {"Main Warehouse", "Overflow", "Store Front"}
         assert response.token_index == 2
         assert response.cost is not None and response.cost.requested == 12
-        assert response.cost.throttle_status is not None
-        assert response.cost.throttle_status.maximum_available == 2000
+        assert response.cost.status is not None
+        assert response.cost.status.maximum == 2000
         assert transport.statistics()["sent"] == 1
         assert_no_token(exc=None, transport=transport, caplog=caplog)
 
@@ -204,10 +204,13 @@ def test_the_public_names_of_bulk_shopify_are_pinned() -> None:
 
     assert sorted(bulk.shopify.__all__) == [
         "API_VERSION",
+        "Action",
+        "CAUSES",
+        "CostReport",
         "Endpoint",
         "Grant",
+        "LaneBudget",
         "QuantityChange",
-        "QueryCost",
         "Response",
         "RetryPolicy",
         "SchedulerLike",
@@ -215,6 +218,7 @@ def test_the_public_names_of_bulk_shopify_are_pinned() -> None:
         "ThrottleStatus",
         "Transport",
         "TransportConfig",
+        "action_for",
         "document",
         "parse_cost",
         "parse_shop",

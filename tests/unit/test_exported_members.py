@@ -5,6 +5,13 @@ from __future__ import annotations
 import bulk
 
 EXPECTED = {
+    "TransientError",
+    "TokenRefusedError",
+    "StorageRefusedError",
+    "ShopUnavailableError",
+    "RunStoppedError",
+    "NoTokenLeftError",
+    "InternalServerError",
     "AuthError",
     "BulkError",
     "ConfigError",

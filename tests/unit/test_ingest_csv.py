@@ -101,20 +101,22 @@ def test_ragged_rows_and_unclosed_quote(tmp_path: Path) -> None:
     assert "an unclosed quote?" in errors[0].reason
 
 
-def test_not_utf8_names_the_line_and_continues(tmp_path: Path) -> None:
-    data = b"sku,price\nA,1\nCaf\xe9,2\nB,3\n"
+def test_a_bad_line_in_a_utf8_file_names_the_line_and_continues(tmp_path: Path) -> None:
+    # Mostly UTF-8 (two good characters, one bad byte): a pasted Windows-1252 line, not a 1252 file.
+    data = "sku,price\nCrème,1\nCaf".encode() + b"\xe9,2\n" + "Été,3\n".encode()
     updates, errors, _ = read(tmp_path, data)
     assert where(errors) == [(3, None)]
-    assert "not valid UTF-8 (byte 0xE9)" in errors[0].reason
-    assert prices(updates) == [(2, "A", Decimal("1")), (4, "B", Decimal("3"))]
+    assert "not valid UTF-8 (byte 0xE9)" in errors[0].reason and "cp1252" in errors[0].reason
+    assert prices(updates) == [(2, "Crème", Decimal("1")), (4, "Été", Decimal("3"))]
 
 
-def test_bad_header_encoding_and_utf16_are_fatal(tmp_path: Path) -> None:
+def test_bad_header_encoding_and_misread_utf16_are_fatal(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
-        read(tmp_path, b"sk\xffu,price\nA,1\n")
+        read(tmp_path, b"sk\xffu," + "é,à,price\nA,1\n".encode())
     assert info.value.line == 1
-    with pytest.raises(InputError, match="UTF-16"):
-        read(tmp_path, "sku,price\nA,1\n".encode("utf-16"))
+    with pytest.raises(InputError, match="UTF-16") as info:
+        read(tmp_path, "sku,price\nA,1\n".encode("utf-16"), encoding="utf-8")
+    assert info.value.line == 1 and "encoding='utf-16'" in info.value.reason
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
@@ -128,9 +130,9 @@ def test_line_ends_and_bom(tmp_path: Path, newline: str) -> None:
 
 def test_semicolon_files(tmp_path: Path) -> None:
     updates, errors, reader = read(tmp_path, "sku;price\nA;12,50\nB;3.10\n")
-    assert reader.statistics().delimiter == ";"
-    assert where(errors) == [(2, "price")]
-    assert prices(updates) == [(3, "B", Decimal("3.10"))]
+    assert reader.statistics().delimiter == ";" and reader.statistics().decimal_comma
+    assert errors == []  # the decimal comma is unambiguous there: see test_ingest_decimal_comma.py
+    assert prices(updates) == [(2, "A", Decimal("12.50")), (3, "B", Decimal("3.10"))]
 
 
 @pytest.mark.parametrize(

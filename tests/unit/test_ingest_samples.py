@@ -38,11 +38,16 @@ def images_by_handle(updates: list[Update]) -> dict[str | None, int]:
 def test_2019_legacy_template() -> None:
     updates, errors, stats = read("shopify_sample_2019_legacy_dialect.csv")
     assert (stats.dialect, stats.records) == ("shopify-legacy", 3)
-    assert [(e.line, e.column) for e in errors] == [(2, "Variant SKU")]  # the first variant has no SKU
+    assert errors == []
     prices = [(u.source.line, u.variant.sku, u.price, u.compare_at_price)
               for u in updates if isinstance(u, PriceUpdate)]
-    assert prices == [(3, "example-shirt-s", Decimal("19.99"), Decimal("24.99")),
+    assert prices == [(2, None, Decimal("25"), None),  # the first variant has no SKU: see below
+                      (3, "example-shirt-s", Decimal("19.99"), Decimal("24.99")),
                       (4, "example-shirt-m", Decimal("19.99"), Decimal("24.99"))]
+    first = next(u for u in updates if isinstance(u, PriceUpdate))
+    assert (first.variant.handle, first.variant.options) == (
+        "example-t-shirt", ('Lithograph - Height: 9" x Width: 12"',))
+    assert stats.variants_by_options == 1
     assert images_by_handle(updates) == {"example-t-shirt": 1}  # the image of the SKU-less row survives
 
 
@@ -96,12 +101,19 @@ def test_nl_partial_export_apostrophes_stripped() -> None:
 
 
 def test_cjk_handles() -> None:
-    updates, errors, _ = read("real_export_2025_cjk_handles.csv")
-    assert [(e.line, e.column) for e in errors] == [(n, "Variant SKU") for n in range(2, 7)]
+    updates, errors, stats = read("real_export_2025_cjk_handles.csv")
+    assert errors == []
     handles = [u.product.handle for u in updates if isinstance(u, DescriptionUpdate)]
     assert len(handles) == 5 and "短袖-上衣" in handles
-    prices = [(u.source.line, u.variant.sku, u.price) for u in updates if isinstance(u, PriceUpdate)]
-    assert prices == [(7, "ABCONVERT", Decimal("10.50"))]
+    prices = [(u.source.line, u.variant.sku, u.variant.handle, u.variant.options, u.price)
+              for u in updates if isinstance(u, PriceUpdate)]
+    assert prices[-1] == (7, "ABCONVERT", None, (), Decimal("10.50"))
+    # 5 of 6 variants have no SKU: named by handle + option values, as Shopify's import does
+    assert prices[:5] == [(n, None, h, ("Default Title",), p) for n, h, p in [
+        (2, "棉質的舒舒服服長褲", Decimal("15.00")), (3, "寬版喇叭褲-黑", Decimal("18.00")),
+        (4, "薄紗-長袖上衣", Decimal("8.00")), (5, "棉質-長褲", Decimal("15.00")),
+        (6, "短袖-上衣", Decimal("10.00"))]]
+    assert stats.variants_by_options == 5 and stats.quantities_not_applied == 6
 
 
 @pytest.mark.parametrize("path", sorted(CSV_SAMPLES.glob("*.csv")), ids=lambda p: p.name)

@@ -84,7 +84,8 @@ def test_caller_stream_left_open() -> None:
 
 def test_exported_names() -> None:
     assert sorted(bulk.ingest.__all__) == [
-        "DIALECTS", "Format", "IngestStatistics", "KINDS", "UpdateReader", "read_updates",
+        "DIALECTS", "Format", "IgnoredColumn", "IngestStatistics", "KINDS", "MAX_CELL_BYTES", "UpdateReader",
+        "read_updates",
     ]
 
 

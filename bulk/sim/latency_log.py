@@ -1,0 +1,49 @@
+"""The latency the simulator added to each request, by the request's root field (for benchmarks).
+
+Why: a client's latency figure means little without the shop's own — ``bench blackfriday`` compares
+its urgent changes' latency with the p99 of what the simulator itself waited before answering
+``inventorySetQuantities``. Kept per root field in a bounded window, in real milliseconds (the
+simulated delay divided by the clock's speed: what a client actually waits)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+
+WINDOW = 20_000  # latest requests kept per root field
+_ROOT = re.compile(r"\{\s*(?:\w+\s*:\s*)?(\w+)")  # the first field of the operation (an alias skipped)
+
+
+def root_field(query: str) -> str:
+    """The first root field a document selects (``"?"`` when none is found)."""
+    match = _ROOT.search(query)
+    return match.group(1) if match else "?"
+
+
+class LatencyLog:
+    """Added latency per root field: ``record`` while serving, ``statistics`` for ``/_sim/stats``."""
+
+    def __init__(self, speed: float) -> None:
+        self._speed = speed
+        self._samples: dict[str, deque[float]] = {}
+
+    def record(self, query: str, delay_s: float) -> None:
+        """Note ``delay_s`` simulated seconds added to a request for ``query``."""
+        samples = self._samples.setdefault(root_field(query), deque(maxlen=WINDOW))
+        samples.append(delay_s / self._speed * 1000.0)
+
+    def statistics(self) -> dict[str, dict[str, float]]:
+        """``{root field: {"count", "p50_ms", "p99_ms", "max_ms"}}`` over the kept window."""
+        out = {}
+        for name, samples in sorted(self._samples.items()):
+            ordered = sorted(samples)
+            n = len(ordered)
+            out[name] = {"count": n, "p50_ms": round(_nearest_rank(ordered, 50), 2),
+                         "p99_ms": round(_nearest_rank(ordered, 99), 2), "max_ms": round(ordered[-1], 2)}
+        return out
+
+
+def _nearest_rank(ordered: list[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile of sorted values: the ⌈q/100 · n⌉-th smallest."""
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
