@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from bulk.cli import EXIT_OK
+from bulk.cli.failures import check_reachable
 from bulk.cli.options import add_shared
 from bulk.cli.status import journal_location
 from bulk.errors import ConfigError
@@ -68,6 +69,7 @@ async def handle(args: argparse.Namespace) -> int:
             raise ConfigError(f"run {run.run_id} has bulk operations running on the shop: give the --shop "
                               "and --tokens it was submitted with, so they can be cancelled")
         if args.shop:
+            await check_reachable(args.shop)
             async with shop_session(args.shop, args.tokens, redis_url=args.redis_url,
                                     max_in_flight=args.max_in_flight) as shop, \
                     aiohttp.ClientSession() as session:

@@ -11,6 +11,7 @@ import aiohttp
 from bulk.catalog import CatalogStore
 from bulk.catalog.sync import sync_catalog
 from bulk.cli import EXIT_OK
+from bulk.cli.failures import check_reachable
 from bulk.cli.options import add_shared
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.session.shop import Shop
@@ -40,6 +41,7 @@ async def handle(args: argparse.Namespace) -> int:
     if not args.shop:
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP)")
     state = args.state_dir or default_state_dir()
+    await check_reachable(args.shop)
     async with Shop.connect(args.shop, args.tokens) as shop, aiohttp.ClientSession() as session:
         if shop.simulation is not None:
             print("note: this is a SIMULATED shop; its cache is only useful for rehearsals against it")

@@ -10,11 +10,15 @@ logged at debug level: ``-vv`` shows it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import logging
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import aiohttp.connector
 
 from bulk.errors import BulkError, ConfigError, InputError, NetworkError
 
@@ -42,6 +46,43 @@ def shop_host(shop: str | None) -> str | None:
     url = shop if "://" in shop else f"https://{shop}"
     host = urlsplit(url).netloc or shop
     return host if "." in host or ":" in host else f"{host}.myshopify.com"
+
+
+PREFLIGHT_TIMEOUT_S = 10.0
+
+
+async def check_reachable(shop: str | None) -> None:
+    """Resolve the shop's host and open (then close) one TCP connection to it, raising
+    :class:`ConfigError` in plain words when either fails. Why before the first request: the
+    transport retries network faults for up to minutes (right for a blip during a run), which would
+    make a misspelt shop name or a stopped simulator take that long to be reported. The resolver is
+    the one aiohttp uses, so the check sees what the requests would."""
+    host = shop_host(shop)
+    if host is None:
+        return
+    url = shop if shop and "://" in shop else f"https://{host}"
+    parts = urlsplit(url)
+    name = parts.hostname or host
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    resolver = aiohttp.connector.DefaultResolver()  # type: ignore[attr-defined]  # the one it uses
+    try:
+        addresses = await resolver.resolve(name, port)
+    except OSError:
+        raise ConfigError(f"cannot resolve {host}: check the shop name and your network") from None
+    finally:
+        await resolver.close()
+    try:
+        async with asyncio.timeout(PREFLIGHT_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(addresses[0]["host"], port)
+    except TimeoutError:
+        raise ConfigError(f"{host} did not answer within {PREFLIGHT_TIMEOUT_S:g} s: check your network "
+                          "(a firewall or proxy may block it)") from None
+    except OSError:
+        raise ConfigError(f"cannot connect to {host}: the connection was refused or the host is "
+                          "unreachable; check the address and that the server is running") from None
+    writer.close()
+    with contextlib.suppress(OSError):  # the check is done: the connection was made
+        await writer.wait_closed()
 
 
 def check_input_file(path: Path) -> None:

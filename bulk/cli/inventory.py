@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bulk.cli.failures import check_input_file
+from bulk.cli.failures import check_input_file, check_reachable
 from bulk.cli.options import add_shared
 from bulk.errors import ConfigError
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
@@ -114,6 +114,7 @@ async def run(args: argparse.Namespace) -> int:
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP), or --shop sim://")
     items = _updates_from_args(args) if args.action == "set" else _updates_from_file(args.file)
     updates = [u for u in items if isinstance(u, InventoryUpdate)]
+    await check_reachable(shop)
     async with Shop.connect(shop, tokens) as session:
         sent = iter(await session.inventory.set(updates))
     results = [

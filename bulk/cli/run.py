@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli.failures import check_reachable
 from bulk.cli.options import add_shared
 from bulk.cli.request import SubmitRequest, submit_file
 from bulk.clock import MonotonicClock
@@ -53,6 +54,7 @@ async def handle(args: argparse.Namespace) -> int:
     inbox: Path = args.inbox
     if not await asyncio.to_thread(inbox.is_dir):
         raise ConfigError(f"--inbox {inbox}: no such directory")
+    await check_reachable(args.shop)
     with inbox_lock(inbox) as lock:
         if not lock.held:
             print(f"bulk run: another run is already working on {inbox} ({lock.holder}); exiting",

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
-from bulk.cli.failures import check_input_file
+from bulk.cli.failures import check_input_file, check_reachable
 from bulk.cli.logs import PROGRESS
 from bulk.cli.options import add_shared
 from bulk.cli.request import SubmitRequest, submit_file
@@ -117,6 +117,7 @@ async def handle(args: argparse.Namespace) -> int:
             log.info("simulated shop: seeded with the SKUs and handles of %s", args.file,
                      extra={"action": "sim_seeded"})
             shop = matched
+    await check_reachable(shop)  # a wrong name fails now, not after the transport's retries
     request = SubmitRequest(
         file=args.file or Path("sql"), from_sql=args.from_sql, sql_url=args.sql_url,
         shop=shop, tokens=args.tokens, dialect=args.dialect,

@@ -186,6 +186,17 @@ def test_a_refused_connection_names_the_host(tmp_path: Path, capsys: pytest.Capt
     assert "Client" not in line and "shpat_x" not in err  # no aiohttp class, never a token
 
 
+def test_a_network_fault_during_a_run_names_the_host_too() -> None:
+    from bulk.cli.failures import explain
+    from bulk.errors import NetworkError
+
+    dns = NetworkError("network fault talking to the shop: ClientConnectorDNSError", token_index=0)
+    assert explain(dns, shop="nosuch") == "cannot resolve nosuch.myshopify.com: check the shop name and " \
+                                          "your network"
+    slow = NetworkError("network fault talking to the shop: timed out after 30s", token_index=1)
+    assert explain(slow, shop="https://a.myshopify.com").startswith("a.myshopify.com did not answer in time")
+
+
 # -- logging ------------------------------------------------------------------------------------
 
 
