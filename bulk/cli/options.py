@@ -62,6 +62,7 @@ class SharedOption:
     help: str
     type: Callable[[str], Any] = str
     setting: str | None = None
+    default_text: str | None = None  # the default in words, when it is not a plain value
 
     @property
     def field(self) -> str:
@@ -83,11 +84,10 @@ SHARED: dict[str, SharedOption] = {o.dest: o for o in (
     SharedOption("max_in_flight", "--max-in-flight", "N",
                  "the shop's cap on requests in flight, for the whole fleet", type=whole_number),
     SharedOption("state_dir", "--state-dir", "DIR",
-                 "where the catalog cache, shards, undo files and the embedded journal live "
-                 "(default ~/.local/share/bulk; a throwaway one for sim://)", type=Path),
-    SharedOption("journal", "--journal", "PATH|URL",
-                 "the journal: a SQLite path or postgresql:// URL (default: journal.sqlite3 in the "
-                 "state directory)"),
+                 "where the catalog cache, shards, undo files and the embedded journal live", type=Path,
+                 default_text="~/.local/share/bulk; a throwaway one for sim://"),
+    SharedOption("journal", "--journal", "PATH|URL", "the journal: a SQLite path or postgresql:// URL",
+                 default_text="~/.local/share/bulk/journal.sqlite3; a throwaway one for sim://"),
     SharedOption("sql_url", "--sql-url", "URL", "the PostgreSQL database --from-sql runs on",
                  setting="source_database_url"),
 )}
@@ -97,7 +97,7 @@ def add_shared(parser: argparse.ArgumentParser, *names: str) -> None:
     """Add the shared options ``names`` to ``parser`` (help shows the variable and the default)."""
     for name in names:
         option = SHARED[name]
-        default = Settings.model_fields[option.field].default
+        default = option.default_text or Settings.model_fields[option.field].default
         where = f"env {env_name(option.field)}" + (f"; default {default}" if default is not None else "")
         parser.add_argument(option.flag, dest=option.dest, metavar=option.metavar, type=option.type,
                             default=None, help=f"{option.help} ({where})")

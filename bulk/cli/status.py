@@ -44,7 +44,8 @@ async def handle(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status.to_json(), indent=2))
     else:
-        print_status(Console(), status)
+        console = Console()  # off a terminal, no width: a table is never wrapped at 80 columns
+        print_status(console if console.is_terminal else Console(width=10_000), status)
     return EXIT_OK
 
 

@@ -223,6 +223,15 @@ def test_json_logs_carry_every_record_action(tmp_path: Path, capsys: pytest.Capt
     assert all({"ts", "level", "logger", "message"} <= r.keys() for r in records)
 
 
+def test_the_worker_shows_its_log_records_without_v(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["worker", "--database-url", str(tmp_path / "journal.sqlite3"), "--shop",
+                          "sim://?products=10", "--drain"], capsys)
+    assert code == 0 and "started" in out
+    assert any(STAMP.match(line) and "bulk.fleet.worker: stopping [action=worker.stop" in line
+               for line in err.splitlines()), err
+
+
 # -- status, inbox, quick start ---------------------------------------------------------------------
 
 
