@@ -111,6 +111,10 @@ class Submission:
             outcomes, report = await self._report(workdir)
             return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
         resume = not created and run.status is RunStatus.RUNNING
+        if not created and run.status is RunStatus.FAILED:
+            # failed, or cancelled by the operator (`bulk cancel`): claimable again, and read again
+            # (not resumed as fully planned: a failure may have come before planning finished)
+            run = await self._journal.set_run_status(run.run_id, RunStatus.PLANNING)
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
                         clock=self._clock, lease_clock=MonotonicClock() if self._clock else None)

@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 
 from bulk.cli import main
-from bulk.journal import RunStatus, open_journal
+from bulk.journal import OutcomeStatus, RunStatus, open_journal
 from bulk.session.runs import CANCELLED_REASON, RunHandle
 from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
@@ -57,28 +57,47 @@ async def test_run_handle_cancel_cancels_the_bulk_operations_it_started(tmp_path
             assert op_status(shop.sim, op.operation) in STOPPED  # the shop itself says so
 
 
-async def test_bulk_cancel_stops_a_run_from_another_process_and_says_how_to_resume(
+async def test_bulk_cancel_stops_a_run_from_another_process_and_the_same_submission_resumes_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     journal = str(tmp_path / "journal.sqlite3")
     config = SimConfig(products=50, tokens=TOKENS)
-    async with SimShop(config) as sim, Shop.connect(sim.url, TOKENS) as shop:
-        handle = shop.submit(FileInput(paths=(prices(tmp_path),)), route="bulk", run_key="cancel-me",
-                             journal=journal, state_dir=tmp_path / "s", name="prices.csv")
-        await first_operation(handle, sim)
-        code = await asyncio.to_thread(main, ["cancel", "cancel-me", "--journal", journal, "--shop", sim.url,
-                                              "--tokens", ",".join(TOKENS), "--json"])
-        out = json.loads(capsys.readouterr().out)
-        try:
-            assert code == 0
-            assert out["operations"] and {op["status"] for op in out["operations"]} <= STOPPED
-            assert all(op_status(sim, op["operation"]) in STOPPED for op in out["operations"])
-            assert "run the same `bulk submit prices.csv …` command again" in out["resume"]
-            async with open_journal(journal) as j:
-                run = await j.get_run(out["run_id"])
-                assert (run.status, run.error) == (RunStatus.FAILED, CANCELLED_REASON)  # resumable
-                assert await j.list_outcomes(run.run_id) == []  # nothing rejected: rows stay pending
-        finally:
-            await handle.cancel()
+    async with SimShop(config) as sim:
+        async with Shop.connect(sim.url, TOKENS) as shop:
+            await cancel_from_the_command_line(shop, sim, tmp_path, journal, capsys)
+        engine = cast(ShopState, sim.state).engine
+        engine.seconds_per_line, engine.chunk = 0.0005, 200  # the shop's usual pace again
+        async with Shop.connect(sim.url, TOKENS) as shop:
+            again = shop.submit(FileInput(paths=(tmp_path / "prices.csv",)), route="bulk",
+                                run_key="cancel-me", journal=journal, state_dir=tmp_path / "s",
+                                name="prices.csv")
+            result = await asyncio.wait_for(again.wait(), 60)
+    assert result.summary == {"applied": 40, "unchanged": 0, "rejected": 0, "rows": 40}
+    async with open_journal(journal) as j:
+        (run,) = await j.list_runs()
+        assert run.status is RunStatus.DONE and run.counters.applied == 40  # each row once
+
+
+async def cancel_from_the_command_line(shop: Shop, sim: SimShop, tmp_path: Path, journal: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Start the run here; cancel it with `bulk cancel` as another process would; stop this one."""
+    handle = shop.submit(FileInput(paths=(prices(tmp_path),)), route="bulk", run_key="cancel-me",
+                         journal=journal, state_dir=tmp_path / "s", name="prices.csv")
+    await first_operation(handle, sim)
+    code = await asyncio.to_thread(main, ["cancel", "cancel-me", "--journal", journal, "--shop", sim.url,
+                                          "--tokens", ",".join(TOKENS), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    try:
+        assert code == 0
+        assert out["operations"] and {op["status"] for op in out["operations"]} <= STOPPED
+        assert all(op_status(sim, op["operation"]) in STOPPED for op in out["operations"])
+        assert "run the same `bulk submit prices.csv …` command again" in out["resume"]
+        async with open_journal(journal) as j:
+            run = await j.get_run(out["run_id"])
+            assert (run.status, run.error) == (RunStatus.FAILED, CANCELLED_REASON)  # resumable
+            outcomes = await j.list_outcomes(run.run_id)
+            assert all(o.status is not OutcomeStatus.REJECTED for o in outcomes)  # not applied: pending
+    finally:
+        await handle.cancel()
 
 
 async def test_bulk_cancel_in_words_and_a_finished_run(tmp_path: Path,
