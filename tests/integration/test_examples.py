@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,10 @@ def test_slow_generator_applies_every_batch() -> None:
 
 def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHOPIFY_SHOP"}
+    prices = tmp_path / "bad-rows.csv"  # a copy: the script writes its report beside its input
+    shutil.copy(REPO / "fixtures" / "bad-rows.csv", prices)
     done = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "nightly_prices.py"),
-         str(REPO / "fixtures" / "bad-rows.csv")],
+        [sys.executable, str(REPO / "examples" / "nightly_prices.py"), str(prices)],
         env=env,
         capture_output=True,
         text=True,
@@ -49,6 +51,7 @@ def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr[-2000:]
     assert "'rejected': 3" in done.stdout
+    assert (tmp_path / "bad-rows.report.csv").is_file()
 
 
 async def test_webhook_sets_inventory_and_refuses_a_stale_change() -> None:
