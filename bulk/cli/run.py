@@ -54,7 +54,6 @@ async def handle(args: argparse.Namespace) -> int:
     inbox: Path = args.inbox
     if not await asyncio.to_thread(inbox.is_dir):
         raise ConfigError(f"--inbox {inbox}: no such directory")
-    await check_reachable(args.shop)
     with inbox_lock(inbox) as lock:
         if not lock.held:
             print(f"bulk run: another run is already working on {inbox} ({lock.holder}); exiting",
@@ -64,6 +63,7 @@ async def handle(args: argparse.Namespace) -> int:
         if not files:
             print(f"bulk run: nothing new in {inbox}")
             return EXIT_OK
+        await check_reachable(args.shop)  # only when there is work: a quiet tick needs no network
         rejected = 0
         for item in files:
             rejected += await _process(args, item)
