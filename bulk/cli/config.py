@@ -29,6 +29,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", case_sensitive=True,
+        env_ignore_empty=True,  # BULK_STATE_DIR= means unset (as before), never the current directory
         frozen=True, populate_by_name=False)
 
     shop: str | None = Field(None, validation_alias="SHOPIFY_SHOP",

@@ -85,6 +85,14 @@ def test_settings_come_from_a_dot_env_file_and_flags_win(
     assert code == 2 and f"no journal at {tmp_path / 'flag' / 'journal.sqlite3'}" in err
 
 
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BULK_STATE_DIR", "")
+    monkeypatch.setenv("BULK_MAX_IN_FLIGHT", "")
+    code, _, err = run(["status"], capsys)
+    assert code == 2 and f"no journal at {tmp_path / 'xdg' / 'bulk' / 'journal.sqlite3'}" in err
+
+
 def test_options_are_never_abbreviated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["submit", str(small_prices(tmp_path)), "--sh", "sim://"])
