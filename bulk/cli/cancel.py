@@ -24,7 +24,7 @@ from bulk.cli.failures import check_reachable
 from bulk.cli.options import add_shared
 from bulk.cli.status import journal_location
 from bulk.errors import ConfigError
-from bulk.journal import Journal, Run, open_journal
+from bulk.journal import Journal, Run, UnitState, open_journal
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.session.connect import shop_session
 from bulk.session.runs import CancelReport, cancel_run
@@ -65,7 +65,7 @@ async def handle(args: argparse.Namespace) -> int:
     async with open_journal(journal_location(args)) as journal:
         run = await find_run(journal, args.run)
         units = await journal.list_units(run.run_id)
-        if any(u.remote_id for u in units if u.state.value == "submitted") and not args.shop:
+        if any(u.remote_id for u in units if u.state is UnitState.SUBMITTED) and not args.shop:
             raise ConfigError(f"run {run.run_id} has bulk operations running on the shop: give the --shop "
                               "and --tokens it was submitted with, so they can be cancelled")
         if args.shop:
@@ -84,10 +84,11 @@ async def handle(args: argparse.Namespace) -> int:
 
 
 class _NoShop:
-    """The port when no bulk operation runs: nothing to send."""
+    """The port when no shop was named: only reached with no bulk operation running (checked above)."""
 
     async def cancel(self, op_id: str, *, token_index: int) -> str:
-        raise AssertionError("no shop to cancel on")  # pragma: no cover - checked before
+        """Never called: a run with operations running needs --shop."""
+        raise ConfigError("give --shop and --tokens to cancel the run's bulk operations")
 
 
 def resume_hint(report: CancelReport) -> str:
