@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp.connector
 
 from bulk.errors import BulkError, ConfigError, InputError, NetworkError
+from bulk.shopify.endpoint import parse_shop
 
 log = logging.getLogger("bulk.cli")
 
@@ -57,13 +58,15 @@ async def check_reachable(shop: str | None) -> None:
     transport retries network faults for up to minutes (right for a blip during a run), which would
     make a misspelt shop name or a stopped simulator take that long to be reported. The resolver is
     the one aiohttp uses, so the check sees what the requests would."""
-    host = shop_host(shop)
-    if host is None:
-        return
-    url = shop if shop and "://" in shop else f"https://{host}"
-    parts = urlsplit(url)
-    name = parts.hostname or host
+    if not shop:
+        return  # the command says "no shop given" itself
+    endpoint = parse_shop(shop)  # a malformed shop is refused here, in the same words as later
+    if endpoint.graphql_url is None:
+        return  # sim://: in this process
+    parts = urlsplit(endpoint.graphql_url)
+    name = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.netloc
     resolver = aiohttp.connector.DefaultResolver()  # type: ignore[attr-defined]  # the one it uses
     try:
         addresses = await resolver.resolve(name, port)
