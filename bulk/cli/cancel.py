@@ -6,8 +6,9 @@ workers stop claiming its work), send ``bulkOperationCancel`` for every bulk ope
 (through the token that started it: give the run's ``--shop`` and ``--tokens``), and print what was
 decided, what was not applied and the command that resumes it. Rows not applied keep no outcome: they
 are not rejected, so the same submission run again applies them (nothing already applied is sent twice).
-A ``bulk submit`` still running in a terminal is stopped with Ctrl-C; its bulk operations keep running
-on the shop until this command cancels them.
+A ``bulk submit`` working on the run in another terminal notices within seconds and stops
+(:mod:`bulk.cli.watch`); one stopped with Ctrl-C leaves its bulk operations running on the shop until
+this command cancels them.
 """
 
 from __future__ import annotations

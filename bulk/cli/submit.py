@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,15 @@ from urllib.parse import parse_qs, quote, urlsplit
 from rich.console import Console
 from rich.table import Table
 
-from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED
 from bulk.cli.failures import check_input_file, check_reachable
 from bulk.cli.logs import PROGRESS
 from bulk.cli.options import add_shared
 from bulk.cli.request import SubmitRequest, submit_file
 from bulk.cli.submit_progress import SubmitProgress
+from bulk.cli.watch import RunCancelled, unless_cancelled
 from bulk.errors import ConfigError
+from bulk.journal.locations import default_sqlite_path
 from bulk.lanes.bulk import BulkLaneConfig
 
 log = logging.getLogger(PROGRESS)
@@ -88,6 +91,18 @@ def matching_sim_url(shop: str | None, file: Path) -> str | None:
     return f"sim://{parts.path}?{query}"  # urlunsplit would drop the empty authority's "//"
 
 
+def watched_journal(request: SubmitRequest) -> str | None:
+    """The journal this process's run is recorded in, where `bulk cancel` would mark it (None when
+    nobody else can: a dry run, a throwaway rehearsal, or enqueued work this process does not run)."""
+    if request.dry_run or request.enqueue or request.from_sql is not None:
+        return None
+    if request.journal:
+        return request.journal
+    if request.shop and urlsplit(request.shop).scheme == "sim":
+        return str(request.state_dir / "journal.sqlite3") if request.state_dir else None
+    return str(default_sqlite_path())  # where run_submission opens it (bulk.journal.locations)
+
+
 def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None) -> tuple[Path, Path] | None:
     """Where a ``sim://`` rehearsal's report and undo file go: never beside the input (a rehearsal of
     ``fixtures/prices.csv`` must not write into the checkout), but in ``STATE_DIR/reports/`` or a new
@@ -127,8 +142,13 @@ async def handle(args: argparse.Namespace) -> int:
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,
         lane=BulkLaneConfig(lease_s=args.lease_s),
     )
-    with SubmitProgress(console) as progress:
-        result = await submit_file(request, on_event=progress.event)
+    try:
+        with SubmitProgress(console) as progress:
+            result = await unless_cancelled(submit_file(request, on_event=progress.event),
+                                            journal=watched_journal(request), input_name=str(request.file))
+    except RunCancelled as cancelled:
+        print(f"bulk: {cancelled}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if request.enqueue and not args.dry_run:
         print(json.dumps(result.to_json(), indent=2) if args.json else
               f"enqueued run {result.run_key}: `bulk worker` processes apply it; "

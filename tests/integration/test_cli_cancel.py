@@ -117,3 +117,26 @@ async def test_bulk_cancel_in_words_and_a_finished_run(tmp_path: Path,
     assert code == 0 and "had already ended (done): nothing to cancel" in capsys.readouterr().out
     code = await asyncio.to_thread(main, ["cancel", "nosuch", "--journal", journal])
     assert code == 2 and "no run 'nosuch' in this journal" in capsys.readouterr().err
+
+
+async def test_a_bulk_submit_at_work_stops_when_its_run_is_cancelled_elsewhere(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = str(tmp_path / "journal.sqlite3")
+    file = prices(tmp_path)
+    async with SimShop(SimConfig(products=50, tokens=TOKENS)) as sim:
+        engine = cast(ShopState, sim.state).engine
+        shop_args = ["--shop", sim.url, "--tokens", ",".join(TOKENS), "--journal", journal]
+        submitting = asyncio.create_task(asyncio.to_thread(
+            main, ["submit", str(file), "--route", "bulk", "--state-dir", str(tmp_path / "s"), *shop_args]))
+        async with asyncio.timeout(30):
+            while not [op for t in range(len(TOKENS)) for op in engine.of_token(t) if op.type == "MUTATION"]:
+                assert not submitting.done(), submitting.result()
+                await asyncio.sleep(0.01)
+        engine.seconds_per_line, engine.chunk = 5.0, 1  # still running when it is cancelled (see above)
+        cancelled = await asyncio.to_thread(main, ["cancel", "1", *shop_args])
+        code = await asyncio.wait_for(submitting, 30)
+    err = capsys.readouterr().err
+    assert cancelled == 0
+    assert code == 130
+    assert f"bulk: run 1 was cancelled by the operator (`bulk cancel`): nothing more is sent; run the same " \
+           f"`bulk submit {file} …` command again to resume it" in err
