@@ -39,6 +39,7 @@ def test_slow_generator_applies_every_batch() -> None:
 
 def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHOPIFY_SHOP"}
+    env["PYTHONPATH"] = str(REPO)  # this checkout's package, whatever `pip install -e` points at
     prices = tmp_path / "bad-rows.csv"  # a copy: the script writes its report beside its input
     shutil.copy(REPO / "fixtures" / "bad-rows.csv", prices)
     done = subprocess.run(
