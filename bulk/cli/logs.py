@@ -94,6 +94,10 @@ def configure_logging(verbosity: int = 0, log_format: str = "plain", *, daemon: 
     setattr(handler, _MARK, True)
     handler.setFormatter(JsonFormatter() if log_format == "json" else PlainFormatter())
     package.addHandler(handler)
+    # a logging.config.dictConfig() run earlier in the process (a host application, a tool) disables
+    # the loggers that existed then: ours must speak again
+    for name in ["bulk", *[n for n in logging.Logger.manager.loggerDict if n.startswith("bulk.")]]:
+        logging.getLogger(name).disabled = False
     level = level_for(verbosity, daemon=daemon)
     package.setLevel(level)
     logging.getLogger(PROGRESS).setLevel(min(level, logging.INFO))
