@@ -98,10 +98,12 @@ def describe(name: str, data: dict[str, Any]) -> str:
             " — no real shop is touched"
         )
     if name == "already_done":
-        return (f"run {data['run']} already applied this input: nothing is sent again; the outcomes below "
-                "are that run's")
+        when = f" at {data['at']}" if data.get("at") else ""
+        return (f"run {data['run']} applied this input{when}: nothing is sent again; the outcomes below "
+                "are that run's (add --again to compare with the shop anew and send what differs)")
     if name == "catalog_synced":
-        return f"catalog cache: {data['lines']} objects synced"
+        how = "full" if data.get("full", True) else f"changed since {data.get('since')}"
+        return f"catalog cache: {data['lines']} objects synced ({how})"
     if name == "planned":
         stats, route = data["plan"], data["route"]
         return (
