@@ -47,7 +47,8 @@ async def other_app(sim: SimShop, query: str, variables: dict[str, Any]) -> dict
             headers={"X-Shopify-Access-Token": OTHER_APP}) as resp:
         body: dict[str, Any] = await resp.json()
     assert not body.get("errors"), body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 async def other_app_sets(sim: SimShop, product: int, variant: int, price: str,
@@ -63,7 +64,8 @@ async def other_app_sets(sim: SimShop, product: int, variant: int, price: str,
 
 async def shop_has(sim: SimShop, product: int, variant: int) -> tuple[str, str | None]:
     """(price, compareAtPrice) as the shop has them now."""
-    data = await other_app(sim, VARIANT_QUERY, {"id": f"gid://shopify/ProductVariant/{product * 10 + variant}"})
+    gid = f"gid://shopify/ProductVariant/{product * 10 + variant}"
+    data = await other_app(sim, VARIANT_QUERY, {"id": gid})
     return data["productVariant"]["price"], data["productVariant"]["compareAtPrice"]
 
 
@@ -95,7 +97,8 @@ def writes(sim: SimShop) -> int:
 
 
 @pytest.mark.parametrize("route", ["bulk", "direct"])
-async def test_a_value_changed_by_another_app_is_applied_again(sim: SimShop, tmp_path: Path, route: str) -> None:
+async def test_a_value_changed_by_another_app_is_applied_again(sim: SimShop, tmp_path: Path,
+                                                                route: str) -> None:
     """12.96 in the file, the shop changed to 99.99 by another app after our cache saw 12.96: applied."""
     await other_app_sets(sim, 5, 0, "12.96")
     async with Shop.connect(sim.url, TOKENS) as shop:
@@ -132,8 +135,9 @@ async def test_own_writes_reach_the_cache_as_answers_arrive(sim: SimShop, tmp_pa
     rows = [(sku(9, 0), "43.00", "")]
     async with Shop.connect(sim.url, TOKENS) as shop:
         await submit(shop, prices_file(tmp_path / "p1.csv", rows), tmp_path, route=route)
-        request = SubmitRequest(file=tmp_path / "p2.csv", shop=None, route="bulk", state_dir=tmp_path / "state",
-                                journal=str(tmp_path / "journal.sqlite3"), lane=FAST_LANE, sync_catalog="never")
+        request = SubmitRequest(file=tmp_path / "p2.csv", shop=None, route="bulk",
+                                state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
+                                lane=FAST_LANE, sync_catalog="never")
         file = prices_file(tmp_path / "p2.csv", rows)
         events: list[tuple[str, dict[str, Any]]] = []
         second = await run_submission(shop, request.run_options(), FileInput(paths=(file,), in_process=True),
@@ -148,7 +152,8 @@ async def test_undo_round_trip_restores_prices_and_compare_at_prices(sim: SimSho
     await other_app_sets(sim, 10, 1, "20.50", "30.00")
     before = {v: await shop_has(sim, 11, v) for v in range(3)}
     async with Shop.connect(sim.url, TOKENS) as shop:
-        await submit(shop, prices_file(tmp_path / "seen.csv", [(sku(10, 0), "10.37", "")]), tmp_path)  # a sync
+        # a first run: the cache is synced and sees 10.37
+        await submit(shop, prices_file(tmp_path / "seen.csv", [(sku(10, 0), "10.37", "")]), tmp_path)
         await other_app_sets(sim, 10, 0, "10.00", "15.00")  # behind the tool's back: the cache is stale
         await other_app_sets(sim, 10, 1, "20.50", None)
         rows = [(sku(10, 0), "12.34", "20.00"), (sku(10, 1), "5.55", "7.77"),
@@ -219,7 +224,8 @@ async def test_two_shops_one_state_dir_from_the_cli(tmp_path: Path) -> None:
     """`bulk submit` with two --shop spellings of one shop is one cache and one run; another shop is
     another of each."""
     file = prices_file(tmp_path / "p.csv", [(sku(4, 0), "34.00", "")])
-    common = ["--state-dir", str(tmp_path / "state"), "--journal", str(tmp_path / "j.sqlite3"), "--route", "direct"]
+    common = ["--state-dir", str(tmp_path / "state"), "--journal", str(tmp_path / "j.sqlite3"),
+              "--route", "direct"]
     async with SimShop(SimConfig(products=20, tokens=TOKENS)) as a, \
             SimShop(SimConfig(products=20, tokens=TOKENS)) as b:
         on_a = await _cli(str(file), "--shop", a.url, *common)
@@ -228,3 +234,39 @@ async def test_two_shops_one_state_dir_from_the_cli(tmp_path: Path) -> None:
     assert on_a["summary"]["applied"] == 1 and on_b["summary"]["applied"] == 1
     assert on_a_again["run_key"] == on_a["run_key"] != on_b["run_key"]
     assert len(list((tmp_path / "state" / "catalog").glob("*.sqlite3"))) == 2
+
+
+class Crash(Exception):
+    """Stands for a kill at one moment of the run."""
+
+
+async def test_a_run_interrupted_after_results_were_read_resumes_on_its_first_picture(
+        sim: SimShop, tmp_path: Path) -> None:
+    """Our applied values are kept as they arrive but become the picture only when the run ends: the
+    run planned again after a crash reaches the same decisions (no row turns `unchanged` because its
+    own write is now in the cache), and nothing is applied twice."""
+    rows = [(sku(p, v), f"{200 + p}.00", "") for p in range(1, 61) for v in range(1 + p % 3)]
+    file = prices_file(tmp_path / "big.csv", rows)
+    lane = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.05, lease_s=1.0, min_op_lines=5)
+
+    def crash(name: str, data: dict[str, Any]) -> None:
+        if name == "shard_done":  # its results are read: outcomes recorded, applied values kept
+            raise Crash
+
+    async def run(on_event: Any) -> SubmissionResult:
+        request = SubmitRequest(file=file, shop=None, route="bulk", state_dir=tmp_path / "state",
+                                journal=str(tmp_path / "journal.sqlite3"), lane=lane)
+        async with Shop.connect(sim.url, TOKENS) as shop:
+            return await run_submission(shop, request.run_options(), FileInput(paths=(file,), in_process=True),
+                                        input_name=str(file), on_event=on_event)
+
+    with pytest.raises(ExceptionGroup) as info:
+        await run(crash)
+    assert info.group_contains(Crash)
+    events: list[str] = []
+    result = await run(lambda n, _d: events.append(n))
+    assert "catalog_kept" in events and "catalog_synced" not in events
+    assert result.summary["applied"] == result.summary["rows"] == len(rows)
+    assert sim.state.statistics()["objects_written_more_than_once"] == 0
+    again = await run(lambda _n, _d: None)  # finished: nothing planned, nothing sent
+    assert again.summary["applied"] == len(rows)
