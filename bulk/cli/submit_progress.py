@@ -84,7 +84,7 @@ class SubmitProgress:
         )
 
 
-_MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "already_done", "sharded"})
+_MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -104,6 +104,8 @@ def describe(name: str, data: dict[str, Any]) -> str:
     if name == "catalog_synced":
         how = "full" if data.get("full", True) else f"changed since {data.get('since')}"
         return f"catalog cache: {data['lines']} objects synced ({how})"
+    if name == "catalog_kept":
+        return f"catalog cache kept as run {data['run']} was planned from (it resumes; no sync)"
     if name == "planned":
         stats, route = data["plan"], data["route"]
         return (

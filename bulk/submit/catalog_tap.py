@@ -24,7 +24,7 @@ from bulk.lanes.bulk.ports import OpStatus
 from bulk.models import Lane
 from bulk.shopify.requester import Requester
 
-BATCH = 2000  # variants per cache write of a bulk result (in a worker thread)
+BATCH = 2000  # result lines per cache write of a bulk result (in a worker thread)
 
 
 class CatalogTap:
@@ -45,6 +45,19 @@ class CatalogTap:
             self.variants += len(values)
             async with self._one_writer:
                 await asyncio.to_thread(self.store.record_applied, self.run_key, values)
+
+    async def write_answers(self, answers: list[Any]) -> None:
+        """Write what the ``data`` of each answer applied (read in a worker thread: a bulk operation's
+        result is thousands of lines, not to be walked on the event loop)."""
+        if answers:
+            async with self._one_writer:
+                self.variants += await asyncio.to_thread(self._record_answers, answers)
+
+    def _record_answers(self, answers: list[Any]) -> int:
+        values = [v for data in answers for v in applied_variants(data)]
+        if values:
+            self.store.record_applied(self.run_key, values)
+        return len(values)
 
     def requester(self, inner: Requester) -> Requester:
         """``inner``, telling the cache what each answer applied."""
@@ -85,11 +98,11 @@ class _TappedBulkOps:
         return await self._inner.status(op_id, token_index=token_index)
 
     async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
-        pending: list[VariantValues] = []
+        pending: list[Any] = []
         async for line in self._inner.results(url):
-            pending += applied_variants(line.get("data"))
+            pending.append(line.get("data"))
             if len(pending) >= BATCH:
-                await self._tap.write(pending)
+                await self._tap.write_answers(pending)
                 pending = []
             yield line
-        await self._tap.write(pending)
+        await self._tap.write_answers(pending)

@@ -86,3 +86,10 @@ def test_an_incremental_load_replaces_the_products_it_brings() -> None:
         store.finish_sync()
         assert store.statistics() == {"products": 1, "variants": 0}
         assert store.apply_variants([(f"{v}11", "2.00", None)]) == 0  # unknown now: left to the next sync
+
+
+def test_a_finished_input_is_answered_with_when_and_how_to_send_it_again() -> None:
+    from bulk.cli.submit_progress import describe
+
+    line = describe("already_done", {"run": 3, "at": "2026-12-06T08:00:00+00:00"})
+    assert "at 2026-12-06T08:00:00+00:00" in line and "--again" in line
