@@ -257,8 +257,9 @@ async def test_a_run_interrupted_after_results_were_read_resumes_on_its_first_pi
         request = SubmitRequest(file=file, shop=None, route="bulk", state_dir=tmp_path / "state",
                                 journal=str(tmp_path / "journal.sqlite3"), lane=lane)
         async with Shop.connect(sim.url, TOKENS) as shop:
-            return await run_submission(shop, request.run_options(), FileInput(paths=(file,), in_process=True),
-                                        input_name=str(file), on_event=on_event)
+            files = FileInput(paths=(file,), in_process=True)
+            return await run_submission(shop, request.run_options(), files, input_name=str(file),
+                                        on_event=on_event)
 
     with pytest.raises(ExceptionGroup) as info:
         await run(crash)
