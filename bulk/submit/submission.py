@@ -84,6 +84,7 @@ class Submission:
         self._planner = StreamPlanner(catalog)
         self._admission = KindAdmission()
         self._unit_lines: dict[str, list[PlannedLine]] = {}
+        self._ended: set[str] = set()  # shards (root identities) seen to end in this process
         self._pool: LinePool | None = None  # a local run cuts shards just in time from here
         self._resume: ResumeIndex | None = None  # planned again after a crash: what is where
         self._book: OutcomeBook | None = None  # the run's outcomes, once the run is known
@@ -267,7 +268,13 @@ class Submission:
         if self._resume is not None:
             lines, in_shards, finished = self._resume.sort(lines)
             for root, mine in in_shards.items():
-                self._unit_lines.setdefault(root, []).extend(mine)
+                if root in self._ended:
+                    # the shard (an adopted operation, often) ended before its lines were planned
+                    # again: nothing will release them later, and every later line of their
+                    # products would be held for ever (the resume hang of issue 15)
+                    finished += mine
+                else:
+                    self._unit_lines.setdefault(root, []).extend(mine)
             self._finished(finished)
         self._pool.add(lines)
         lane.notify()
@@ -285,7 +292,9 @@ class Submission:
         finished = name == "op_finished" and all_processed(
             str(data.get("status")), int(data.get("objects", 0)), int(data.get("lines", 1 << 62)))
         if finished or (name == "shard_done" and not data.get("retried")):
-            self._finished(self._unit_lines.pop(root_of(str(data.get("ident", ""))), []))
+            root = root_of(str(data.get("ident", "")))
+            self._ended.add(root)
+            self._finished(self._unit_lines.pop(root, []))
         self._on_event(name, data)
 
     def _finished(self, lines: list[PlannedLine]) -> None:
