@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bulk.lanes.bulk import BulkLaneConfig
+from bulk.submit.watchdog import DEFAULT_STALL_S
 
 RouteChoice = Literal["auto", "bulk", "direct"]
 SyncChoice = Literal["auto", "always", "never"]
@@ -34,6 +35,7 @@ class RunOptions:
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
     catalog_key: str | None = None  # which shop's catalog cache (default: the simulated shop's)
     key_options: Mapping[str, Any] = field(default_factory=dict)  # read options that make another run
+    stall_after_s: float = DEFAULT_STALL_S  # no progress this long: the run says what it waits for
 
     @property
     def enqueue(self) -> bool:

@@ -9,7 +9,7 @@ alone) or not (a resumed run, or other workers on a shared journal) — then the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bulk.journal import ROW_ORDER, Journal, Outcome
 from bulk.models import Outcomes
@@ -18,10 +18,11 @@ from bulk.models import Outcomes
 class OutcomeBook:
     """Outcomes of one run recorded through this book (or noted after the journal took them)."""
 
-    def __init__(self, journal: Journal, run_id: int) -> None:
+    def __init__(self, journal: Journal, run_id: int, *, on_noted: Callable[[], None] | None = None) -> None:
         self._journal = journal
         self._run_id = run_id
         self._seen: Outcomes = {}
+        self._on_noted = on_noted or (lambda: None)  # the run's watchdog: outcomes are progress
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Record in the journal, then note."""
@@ -38,6 +39,7 @@ class OutcomeBook:
             key = (o.file, o.line)
             if key not in seen:
                 seen[key] = (o.status, o.reason or "")
+        self._on_noted()
 
     async def all(self) -> Outcomes:
         """Every outcome of the run: the noted ones when the journal counts no other, else read back."""

@@ -16,6 +16,7 @@ them twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -47,6 +48,7 @@ from bulk.submit.types import (
     SubmitOptions,
     run_key_for,
 )
+from bulk.submit.watchdog import Waiting, Watchdog, WatchedPort
 
 __all__ = ["InventorySender", "Requester", "Submission", "SubmissionResult", "SubmitOptions", "run_key_for"]
 
@@ -92,6 +94,9 @@ class Submission:
         self._read_done = asyncio.Event()
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
+        self._watchdog: Watchdog | None = None  # says what a run that stopped moving waits for
+        self._source_state = "waiting for the first chunk"
+        self._direct_in_flight = 0
 
     async def run(self, source: Source, *, run_key: str, input_name: str) -> SubmissionResult:
         """Apply what ``source`` yields (updates and row errors in input order).
@@ -104,7 +109,7 @@ class Submission:
         run, created = await self._journal.create_run(
             run_key, input_name=input_name, input_hash=run_key, options={"route": self._options.route})
         workdir = self._options.state_dir / "runs" / run_key
-        self._book = OutcomeBook(self._journal, run.run_id)
+        self._book = OutcomeBook(self._journal, run.run_id, on_noted=self._progress)
         if not created and run.status is RunStatus.DONE:
             # the same input again after its run finished: nothing is sent twice (invariant 5); the
             # answer is the journal's, and the report is written again
@@ -112,31 +117,20 @@ class Submission:
             outcomes, report = await self._report(workdir)
             return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
         resume = not created and run.status is RunStatus.RUNNING
-        lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
+        port = WatchedPort(self._port, self._progress)
+        lane = BulkLane(port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
                         clock=self._clock, lease_clock=MonotonicClock() if self._clock else None)
-        planning_done = asyncio.Event()
-        error: BulkError | None = None
-        if self._options.drain:
-            self._pool = LinePool(self._journal, run.run_id, run_key=run_key, directory=workdir / "shards",
-                                  inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
-                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
-        async with asyncio.TaskGroup() as tg:
-            if self._options.drain:
-                tg.create_task(lane.drain(run.run_id, until=planning_done, feed=self._pool,
-                                          all_known=self._read_done), name="bulk-lane")
-            try:
-                if resume:
-                    self._on_event("resumed", {"run": run.run_id})
-                else:
-                    if not created:  # planned before, then interrupted: some lines are in shards already
-                        self._resume = await ResumeIndex.load(self._journal, run.run_id)
-                    await self._stream(source, run.run_id, run_key, workdir, lane, tg)
-            except BulkError as exc:
-                error = exc
-            finally:
-                planning_done.set()
-                lane.notify()
+        self._watchdog = Watchdog(self._options.stall_after_s, self._wait_clock,
+                                  lambda: self._waiting(run.run_id, lane, port), self._on_event)
+        watch = asyncio.create_task(self._watchdog.run(), name="watchdog")
+        try:
+            error = await self._work(source, run.run_id, run_key, workdir, lane, resume=resume,
+                                     created=created)
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if error is not None:
             await self._journal.set_run_status(run.run_id, RunStatus.FAILED, error=str(error))
         elif not self._options.drain:
@@ -149,6 +143,47 @@ class Submission:
         if error is not None:
             raise error
         return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
+
+    async def _work(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane, *,
+                    resume: bool, created: bool) -> BulkError | None:
+        """Plan and send (or, for a run planned before, only drain); the planning error, if any."""
+        planning_done = asyncio.Event()
+        error: BulkError | None = None
+        if self._options.drain:
+            self._pool = LinePool(self._journal, run_id, run_key=run_key, directory=workdir / "shards",
+                                  inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
+                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
+        async with asyncio.TaskGroup() as tg:
+            if self._options.drain:
+                tg.create_task(lane.drain(run_id, until=planning_done, feed=self._pool,
+                                          all_known=self._read_done), name="bulk-lane")
+            try:
+                if resume:
+                    self._source_state = "not read again (planned by an earlier run)"
+                    self._on_event("resumed", {"run": run_id})
+                else:
+                    if not created:  # planned before, then interrupted: some lines are in shards already
+                        self._resume = await ResumeIndex.load(self._journal, run_id)
+                    await self._stream(source, run_id, run_key, workdir, lane, tg)
+            except BulkError as exc:
+                error = exc
+            finally:
+                planning_done.set()
+                lane.notify()
+        return error
+
+    def _progress(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.progress()
+
+    async def _waiting(self, run_id: int, lane: BulkLane, port: WatchedPort) -> Waiting:
+        """What the run waits for now (the watchdog's report)."""
+        units = [f"{u.client_identifier} {u.state.value}" + (f" by {u.lease_owner}" if u.lease_owner else "")
+                 for u in await self._journal.list_units(run_id)
+                 if u.state not in (UnitState.DONE, UnitState.FAILED)]
+        return Waiting(operations=[port.describe(op, token) for op, token in lane.running()], units=units,
+                       held=self._admission.held, pooled=self._pool.pooled if self._pool else 0,
+                       direct=self._direct_in_flight, source=self._source_state)
 
     async def _report(self, workdir: Path) -> tuple[Outcomes, Path]:
         """Every row's outcome the journal holds for this run, written to the report CSV."""
@@ -207,8 +242,10 @@ class Submission:
         await asyncio.to_thread(write_undo, undo, [])  # a fresh file; each chunk appends its old values
         number = 0
         async for chunk in chunks(source, self._options.read_ahead):
+            self._progress()
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
             self._count(part)
+            self._source_state = f"waiting for chunk {number + 2} ({self._planner.rows} rows read)"
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
                        for o in [*part.rejected, *part.plan.outcomes]]
             await self.book.record(decided)
@@ -222,6 +259,7 @@ class Submission:
             number += 1
         # read and planned: only lines held behind running ones of their product will come (a handful
         # at chunk boundaries); the lane's cuts are final from now on, not once those are released
+        self._source_state = f"read to the end ({self._planner.rows} rows)"
         self._read_done.set()
         while self._admission.held:  # lines waiting behind in-flight lines of their product
             self._released.clear()
@@ -295,6 +333,7 @@ class Submission:
             root = root_of(str(data.get("ident", "")))
             self._ended.add(root)
             self._finished(self._unit_lines.pop(root, []))
+        self._progress()
         self._on_event(name, data)
 
     def _finished(self, lines: list[PlannedLine]) -> None:
@@ -310,7 +349,11 @@ class Submission:
 
         async def send(line: PlannedLine) -> None:
             async with gate:
-                status, reason = await self._send_line(line)
+                self._direct_in_flight += 1
+                try:
+                    status, reason = await self._send_line(line)
+                finally:
+                    self._direct_in_flight -= 1
             await self.book.record([Outcome(f, n, status, reason or None) for f, n in line.rows])
             self._on_event("line_done", {"rows": len(line.rows)})
 

@@ -93,6 +93,10 @@ class BulkLane:
     def __repr__(self) -> str:
         return f"BulkLane(worker={self._worker!r}, {self._board!r}, done={len(self.operations)})"
 
+    def running(self) -> list[tuple[str, int]]:
+        """(operation, token) of the bulk operations this lane runs or adopted and has not seen end."""
+        return self._board.running_ops()
+
     def notify(self) -> None:
         """New shards (or lines to cut) were added: look for them now rather than at the next check."""
         self._wake.set()
