@@ -81,6 +81,17 @@ async def advance(clock: ManualClock, done: Callable[[], bool], *, step: float, 
         clock.advance(step)
 
 
+class Records(logging.Handler):
+    """The log records of one logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record)
+
+
 class NoRequests:
     async def request(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the bulk route sends no direct mutation")
@@ -120,6 +131,11 @@ async def test_a_stalled_run_says_what_it_waits_for(catalog: CatalogStore, tmp_p
                                                       stall_after_s=STALL_S),
                                 on_event=on_event, clock=clock)
         caplog.set_level(logging.WARNING, logger="bulk.submit.watchdog")
+        logger = logging.getLogger("bulk.submit.watchdog")
+        records, disabled = Records(), logger.disabled
+        # directly, and enabled: an earlier test's logging setup may have disabled existing loggers
+        logger.addHandler(records)
+        logger.disabled = False
         run = asyncio.create_task(submission.run(source(), run_key="rk", input_name="p.csv"))
         try:
             # planning and the journal work in threads, which the manual clock does not wait for: a
@@ -128,6 +144,8 @@ async def test_a_stalled_run_says_what_it_waits_for(catalog: CatalogStore, tmp_p
             await advance(clock, lambda: any(name == "stalled" for name, _ in events), step=1.0,
                           pause_s=0.001, max_s=3_600)
         finally:
+            logger.removeHandler(records)
+            logger.disabled = disabled
             run.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await run
@@ -146,7 +164,7 @@ async def test_a_stalled_run_says_what_it_waits_for(catalog: CatalogStore, tmp_p
     message = data["message"]
     assert message.startswith("no progress for 5 min; waiting for 1 bulk operation(s) [gid://shopify/")
     assert "\n" not in message
-    (record,) = [r for r in caplog.records if getattr(r, "action", None) == "submit.stalled"]
+    (record,) = [r for r in records.seen if getattr(r, "action", None) == "submit.stalled"]
     assert record.getMessage() == message
 
 
