@@ -32,6 +32,7 @@ def read_updates(
     image_mode: Literal["append", "replace"] = "append",
     name: str | None = None,
     format: Format | None = None,
+    notes: bool = False,
 ) -> UpdateReader:
     """A one-pass iterator over ``source`` (a path, or a binary stream named ``name``); a context
     manager too, closing the file if the caller stops early.
@@ -44,6 +45,8 @@ def read_updates(
     - ``max_errors``: row errors tolerated; the next one raises :class:`~bulk.errors.InputError`.
     - ``location``: a location name or ID for quantities in files without a location column.
     - ``image_mode``: ``append`` or ``replace`` for rows that do not say.
+    - ``notes``: also yield a :class:`~bulk.models.RowNote` for every CSV row that carries nothing to
+      change, so that every data row is accounted for (a submission's report does this).
     """
     return UpdateReader(
         source,
@@ -54,4 +57,5 @@ def read_updates(
         max_errors=max_errors,
         location=location,
         image_mode=image_mode,
+        notes=notes,
     )

@@ -35,7 +35,7 @@ from bulk.ingest.values import (
     parse_quantity,
     parse_url,
 )
-from bulk.models import Image, RowError, Update
+from bulk.models import Image, RowError, RowNote, Update
 
 Out = list[Update | RowError]
 _MODES: dict[str, Literal["append", "replace"]] = {
@@ -68,12 +68,14 @@ class RowBuilder:
         location: str | None,
         image_mode: Literal["append", "replace"],
         counters: Counters,
+        notes: bool = False,
     ) -> None:
         self.columns = columns
         self.file = file
         self.default_location = parse_location(location) if location else (None, None)
         self.image_mode = image_mode
         self.counters = counters
+        self.notes = notes  # a RowNote for each row that carries nothing to change
         self._group: ProductGroup | None = None
         self._present = tuple(columns.index.items())
         self._money_texts = MoneyTexts()
@@ -189,6 +191,8 @@ class RowBuilder:
         self.counters.untracked_skipped += untracked
         if group is not None:
             if image is not None:
+                if group.image_line:
+                    group.more_image_lines.append(line)
                 group.image_line = group.image_line or line
                 group.images.append(image)
                 group.mode = group.mode or mode
@@ -203,6 +207,8 @@ class RowBuilder:
             update = make()
             self.counters.updates[update.kind] += 1
             out.append(update)
+        if self.notes and not plan and not unidentified and image is None and not has_body:
+            out.append(RowNote(file=self.file, line=line))  # still one outcome: unchanged (invariant 5)
         return out
 
     def _inventory(

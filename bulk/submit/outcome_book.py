@@ -25,9 +25,17 @@ class OutcomeBook:
         self._on_noted = on_noted or (lambda: None)  # the run's watchdog: outcomes are progress
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
-        """Record in the journal, then note."""
+        """Record in the journal, then note (rows already decided here keep their outcome)."""
+        outcomes = self.fresh(outcomes)
         await self._journal.record_outcomes(self._run_id, outcomes)
         self.note(outcomes)
+
+    def fresh(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """The outcomes of rows this book has not decided yet. A row that carries several changes
+        (a price refused for want of a SKU, a description and an image sent) gets one outcome: the
+        first one decided — recording a second, different one would be a conflict in the journal."""
+        seen = self._seen
+        return [o for o in outcomes if (o.file, o.line) not in seen]
 
     def note(self, outcomes: Sequence[Outcome]) -> None:
         """Outcomes the journal has accepted (the first reason of a row is the one kept, as there).

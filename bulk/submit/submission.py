@@ -120,6 +120,7 @@ class Submission:
         port = WatchedPort(self._port, self._progress)
         lane = BulkLane(port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
+                        keep=self._book.fresh,
                         clock=self._clock, lease_clock=MonotonicClock() if self._clock else None)
         self._watchdog = Watchdog(self._options.stall_after_s, self._wait_clock,
                                   lambda: self._waiting(run.run_id, lane, port), self._on_event)
@@ -225,7 +226,7 @@ class Submission:
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
             self._count(part)
             lines += part.plan.lines
-            for o in [*part.rejected, *part.plan.outcomes]:
+            for o in [*part.rejected, *part.nothing, *part.plan.outcomes]:
                 outcomes[o.row] = (o.status, o.reason)
         self._routes.append(self._route(lines))
         self._on_event("planned", {"plan": dict(self._stats), "route": self._routes[-1]})
@@ -235,6 +236,7 @@ class Submission:
         for key, value in part.plan.statistics().items():
             self._stats[key] += value
         self._stats["rejected"] += len(part.rejected)  # rows refused at reading count as rejected too
+        self._stats["unchanged"] += len(part.nothing)  # and rows with nothing to change as unchanged
 
     async def _stream(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane,
                       tg: asyncio.TaskGroup) -> None:
@@ -247,7 +249,7 @@ class Submission:
             self._count(part)
             self._source_state = f"waiting for chunk {number + 2} ({self._planner.rows} rows read)"
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
-                       for o in [*part.rejected, *part.plan.outcomes]]
+                       for o in [*part.rejected, *part.nothing, *part.plan.outcomes]]
             await self.book.record(decided)
             await asyncio.to_thread(append_undo, undo, part.plan.undo)
             if part.inventory:
@@ -342,8 +344,10 @@ class Submission:
             self._released.set()
 
     async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
-        # a re-run after a crash skips lines whose rows all have their outcome already
-        done = {(o.file, o.line) for o in await self._journal.list_outcomes(run_id)}
+        # a re-run after a crash skips lines whose rows all had their outcome before it started (not
+        # rows decided in this run: a row without a SKU is rejected for its price at planning, and
+        # its description and images are still sent)
+        done = self._resume.finished if self._resume is not None else set()
         todo = [line for line in lines if not all(row in done for row in line.rows)]
         gate = asyncio.Semaphore(self._options.direct_concurrency)
 
