@@ -34,7 +34,8 @@ class SubmitOptions:
     inline_shards: bool = False  # store shards in the journal (a fleet's workers share no disk)
     read_ahead: ReadAhead = field(default_factory=ReadAhead)
     drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
-    stall_after_s: float = DEFAULT_STALL_S  # no progress this long (the run's clock): say what it waits for
+    stall_after_s: float = DEFAULT_STALL_S  # no progress this long (the run's clock): say what it waits
+    # for (0: never)
 
 
 @dataclass

@@ -101,7 +101,10 @@ class Watchdog:
         self._timer.progress(self._clock.now())
 
     async def run(self) -> None:
-        """Sleep until a report could fall due; report when it does. Runs until cancelled."""
+        """Sleep until a report could fall due; report when it does. Runs until cancelled (at once
+        when the period is not positive: no watchdog)."""
+        if self._timer.after_s <= 0:
+            return
         while True:
             wait = self._timer.due() - self._clock.now()
             if wait > 0:

@@ -21,7 +21,7 @@ from bulk.journal import SqliteJournal
 from bulk.lanes.bulk import BulkLaneConfig, OpStatus
 from bulk.models import PriceUpdate, Source, VariantRef
 from bulk.submit.submission import Submission, SubmitOptions
-from bulk.submit.watchdog import StallTimer, Waiting
+from bulk.submit.watchdog import StallTimer, Waiting, Watchdog
 
 STALL_S = 300.0
 LANE = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=1.0, poll_max_s=5.0, poll_fine_s=1.0,
@@ -38,6 +38,14 @@ def test_the_timer_reports_after_the_quiet_period_and_again_every_period_while_i
     assert timer.check(800.0)
     timer.progress(801.0)
     assert timer.due() == 1101.0
+
+
+async def test_a_period_of_zero_turns_the_watchdog_off() -> None:
+    async def describe() -> Waiting:
+        raise AssertionError("never asked")
+
+    watchdog = Watchdog(0.0, ManualClock(), describe, lambda _n, _d: None)
+    await asyncio.wait_for(watchdog.run(), 1)  # returns at once instead of reporting in a loop
 
 
 class StuckShop:
