@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
@@ -56,8 +57,8 @@ class SubmitProgress:
                 self._live.console.print(describe(name, data), highlight=False)
                 self._plan_shown = self._plan_shown or first_plan
             self._refresh()
-        elif name not in _QUIET:
-            self.console.print(describe(name, data), highlight=False)
+        elif name not in _QUIET:  # one line per event, however long (soft_wrap: never wrapped)
+            self.console.print(describe(name, data), highlight=False, soft_wrap=True)
 
     def _count(self, name: str, data: dict[str, Any]) -> None:
         if name == "planned":
@@ -84,7 +85,8 @@ class SubmitProgress:
         )
 
 
-_MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded"})
+_MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded",
+                         "stalled"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -123,4 +125,6 @@ def describe(name: str, data: dict[str, Any]) -> str:
         return f"bulk operation done: {data['status']}, {data['lines']} lines"
     if name == "resumed":
         return f"resuming run {data['run']}"
+    if name == "stalled":  # the watchdog's one line (bulk/submit/watchdog.py); it names ops in [brackets]
+        return f"[bold yellow]stalled[/]: {escape(str(data['message']))}"
     return name.replace("_", " ")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from bulk.catalog.freshness import DEFAULT_MAX_AGE_S, SyncChoice
 from bulk.lanes.bulk import BulkLaneConfig
+from bulk.submit.watchdog import DEFAULT_STALL_S
 
 RouteChoice = Literal["auto", "bulk", "direct"]
 
@@ -37,6 +38,7 @@ class RunOptions:
     catalog_key: str | None = None  # which shop's catalog cache and run keys (default: the session's
     # shop identity, :attr:`bulk.shopify.endpoint.Endpoint.identity`)
     key_options: Mapping[str, Any] = field(default_factory=dict)  # read options that make another run
+    stall_after_s: float = DEFAULT_STALL_S  # no progress this long: the run says what it waits for
 
     @property
     def enqueue(self) -> bool:
