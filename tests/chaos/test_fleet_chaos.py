@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk.journal import RunStatus, open_journal
+from bulk.journal import RunStatus, UnitState, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.runner import SubmitRequest, submit_file
 from bulk.sim import SimConfig, SimShop
@@ -59,12 +59,14 @@ class Fleet:
         self.procs: list[asyncio.subprocess.Process | None] = [None] * WORKERS
         self.paused: set[int] = set()
         self.starts = 0
+        self.ids: list[str] = [""] * WORKERS  # the worker id now running in each slot
 
     async def start(self, slot: int) -> None:
         self.starts += 1
+        self.ids[slot] = f"chaos-{slot}-{self.starts}"
         log = (self._logs / f"worker-{slot}-{self.starts}.log").open("w")
         self.procs[slot] = await asyncio.create_subprocess_exec(
-            *self._args, "--worker-id", f"chaos-{slot}-{self.starts}", env=self._env,
+            *self._args, "--worker-id", self.ids[slot], env=self._env,
             stdout=log, stderr=log)
         log.close()
 
@@ -93,10 +95,24 @@ class Fleet:
                 await proc.wait()
 
 
-async def chaos(fleet: Fleet, rng: random.Random, done: asyncio.Event, actions: dict[str, int]) -> None:
-    """Kill the first worker (it holds the most shards) once it is busy, so takeovers certainly
-    happen; then every 0.5–1.5 s do something nasty to a random worker, until the run is done."""
-    await asyncio.sleep(3.0)
+async def running_an_operation(db: str, worker_id: str) -> None:
+    """Return once ``worker_id`` holds a shard whose bulk operation has started (asked of the
+    journal, not guessed from a delay: a loaded machine starts its workers late)."""
+    async with open_journal(db) as journal:
+        while True:
+            for run in await journal.list_runs():
+                held = await journal.list_units(run.run_id, state=UnitState.SUBMITTED)
+                if any(u.lease_owner == worker_id for u in held):
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def chaos(fleet: Fleet, db: str, rng: random.Random, done: asyncio.Event,
+                actions: dict[str, int]) -> None:
+    """Kill the first worker once it runs a bulk operation, so a takeover (and the adoption of that
+    operation) certainly happens; then every 0.5–1.5 s do something nasty to a random worker, until
+    the run is done."""
+    await running_an_operation(db, fleet.ids[0])
     fleet.signal(0, signal.SIGKILL)
     actions["kill"] += 1
     await fleet.reap(0)
@@ -144,7 +160,7 @@ async def test_a_fleet_under_chaos_applies_every_row_exactly_once(
         started = time.monotonic()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(submit_file(request))
-            tg.create_task(chaos(fleet, random.Random(2026), done, actions))
+            tg.create_task(chaos(fleet, database_url, random.Random(2026), done, actions))
             async with open_journal(database_url) as journal:
                 while True:
                     runs = await journal.list_runs()

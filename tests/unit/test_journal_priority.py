@@ -60,10 +60,19 @@ async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
             assert await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=30)
             finished.append("claim")
 
+        async def queued(n: int) -> None:
+            """Yield until ``n`` calls wait for the blocked thread (no guess at how long that takes)."""
+            assert journal._executor is not None
+            for _ in range(10_000):
+                if journal._executor._queue.qsize() >= n:
+                    return
+                await asyncio.sleep(0)
+            raise AssertionError(f"{n} calls never got queued")
+
         records = [asyncio.create_task(record(n)) for n in range(3)]
-        await asyncio.sleep(0.05)  # the records are queued first
+        await queued(3)  # the records are queued first
         claiming = asyncio.create_task(claim())
-        await asyncio.sleep(0.05)
+        await queued(4)
         gate.set()
         await asyncio.gather(blocked, claiming, *records)
         assert finished[0] == "claim"
