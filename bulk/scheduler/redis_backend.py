@@ -76,7 +76,6 @@ class RedisBackend:
         self._listener: asyncio.Task[None] | None = None
         self._script: Any = None
         self._last: SchedulerStatistics | None = None
-        self.handed = 0  # grants handed to this client's waiters (announced on its wake-up channel)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -151,7 +150,6 @@ class RedisBackend:
         text = data.decode() if isinstance(data, bytes) else str(data)
         waiter, *grant = text.split("\t")
         if len(grant) == 3:
-            self.handed += 1
             self.notifier.hand(waiter, Granted(permit=grant[0], token=int(grant[1]), fence=int(grant[2])))
         else:
             self.notifier.notify(waiter)
@@ -200,6 +198,8 @@ class RedisBackend:
         """End a permit with its refund and re-sync."""
         payload = "" if report is None else json.dumps(_report_json(report))
         r = await self._run("release", client, permit, str(token), payload, "1" if throttled else "0")
+        for grant in r[1:]:  # permits it handed to our own waiters: no need to wait for the message
+            self._deliver(grant)
         return r[0] == "released"
 
     async def snapshot(self) -> SchedulerStatistics:

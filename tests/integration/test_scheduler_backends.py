@@ -150,14 +150,16 @@ class Counting:
         return await self.inner.acquire(*args, **kwargs)
 
 
+@pytest.mark.parametrize("same_worker", [False, True], ids=["other", "same"])
 async def test_a_release_hands_its_permit_to_the_waiting_head_in_one_step(
-    harness: Harness, opened: list[Scheduler]
+    harness: Harness, opened: list[Scheduler], same_worker: bool
 ) -> None:
     """No release -> wake -> acquire round trip: the release itself admits the head of the line, so
-    the permit is never free while a request waits, and the waiter does not ask again."""
-    holder = await enter(opened, harness.worker(max_in_flight=1))
+    the permit is never free while a request waits, and the waiter does not ask again (whether it
+    waits in another worker, or in the releasing one: Redis then returns the grant with the release)."""
     backend = Counting(harness.backend(max_in_flight=1))
     waiter = await enter(opened, Scheduler(backend))
+    holder = waiter if same_worker else await enter(opened, harness.worker(max_in_flight=1))
     held = await holder.acquire(10, Lane.NORMAL).__aenter__()
     task = asyncio.create_task(waiter.acquire(10, Lane.NORMAL).__aenter__())
     await waiting(waiter, 1)

@@ -263,8 +263,12 @@ end
 
 redis.call('SET', state_key, cjson.encode(s))
 if reply[1] == '' then reply[1] = cjson.encode(s) end
--- tell each handed head's process its grant: "waiter<TAB>permit<TAB>token<TAB>fence"
-for _, h in ipairs(handed) do redis.call('PUBLISH', wake_prefix .. h[1], h[2]) end
+-- tell each handed head's process its grant: "waiter<TAB>permit<TAB>token<TAB>fence"; a release also
+-- returns the grants of its own client's waiters (delivered at once, without the pub/sub hop)
+for _, h in ipairs(handed) do
+  redis.call('PUBLISH', wake_prefix .. h[1], h[2])
+  if op == 'release' and h[1] == ARGV[4] then reply[#reply + 1] = h[2] end
+end
 if changed then
   -- wake only the process whose waiter is now first in line (no thundering herd)
   local head = live_line()[1]
