@@ -49,7 +49,9 @@ class InProcessBackend:
         now = self.clock.now()
         handed = held_by(self.state, client, waiter)
         if handed is not None:
+            before = len(self.state.permits)
             self.state.heartbeat(client, now)  # an acquire is a sign of life, as in the store
+            self._settle(now, len(self.state.permits) != before)
             return handed
         self._pins[waiter] = token
         before = len(self.state.permits)
