@@ -260,9 +260,9 @@ async def test_urgent_takes_the_reserve_that_lower_lanes_must_leave(
 
 async def test_a_request_waits_for_points_then_goes(harness: Harness, opened: list[Scheduler]) -> None:
     sched = await enter(opened, harness.worker(token_count=1))
+    started = time.monotonic()  # before the release empties the bucket (not after: its reply may lag)
     async with sched.acquire(10, Lane.URGENT) as grant:
         grant.settle(cost(available=0))
-    started = time.monotonic()
     task = asyncio.create_task(sched.acquire(20, Lane.URGENT).__aenter__())
     await waiting(sched, 1)
     await harness.advance(0.2)  # 100 points/s: 20 points take 0.2 s
@@ -299,8 +299,8 @@ async def test_a_dead_workers_permit_returns_when_its_lease_ends(
     dead = harness.backend(**options)
     await dead.open("dead-worker")
     try:
+        taken = time.monotonic()  # before the lease starts (not after the reply: it may lag on a loaded box)
         assert isinstance(await dead.acquire("dead-worker", "w1", 10, Lane.NORMAL), Granted)
-        taken = time.monotonic()
         live = await enter(opened, harness.worker(**options))
         task = asyncio.create_task(live.acquire(10, Lane.URGENT).__aenter__())
         await waiting(live, 1)
