@@ -95,28 +95,32 @@ class Fleet:
                 await proc.wait()
 
 
-async def running_an_operation(db: str, worker_id: str) -> None:
-    """Return once ``worker_id`` holds a shard whose bulk operation has started (asked of the
-    journal, not guessed from a delay: a loaded machine starts its workers late)."""
+async def running_an_operation(db: str, fleet: Fleet, done: asyncio.Event) -> int | None:
+    """The slot of a worker that holds a shard whose bulk operation has started, as soon as there is
+    one (asked of the journal, not guessed from a delay: a loaded machine starts its workers late);
+    None if the run ended first."""
     async with open_journal(db) as journal:
-        while True:
+        while not done.is_set():
             for run in await journal.list_runs():
-                held = await journal.list_units(run.run_id, state=UnitState.SUBMITTED)
-                if any(u.lease_owner == worker_id for u in held):
-                    return
+                for unit in await journal.list_units(run.run_id, state=UnitState.SUBMITTED):
+                    if unit.lease_owner in fleet.ids:
+                        return fleet.ids.index(unit.lease_owner)
             await asyncio.sleep(0.1)
+    return None
 
 
 async def chaos(fleet: Fleet, db: str, rng: random.Random, done: asyncio.Event,
                 actions: dict[str, int]) -> None:
-    """Kill the first worker once it runs a bulk operation, so a takeover (and the adoption of that
-    operation) certainly happens; then every 0.5–1.5 s do something nasty to a random worker, until
-    the run is done."""
-    await running_an_operation(db, fleet.ids[0])
-    fleet.signal(0, signal.SIGKILL)
+    """Kill a worker that runs a bulk operation as soon as one does, so a takeover (and the adoption
+    of that operation) certainly happens; then every 0.5–1.5 s do something nasty to a random worker,
+    until the run is done."""
+    first = await running_an_operation(db, fleet, done)
+    if first is None:
+        return
+    fleet.signal(first, signal.SIGKILL)
     actions["kill"] += 1
-    await fleet.reap(0)
-    await fleet.start(0)
+    await fleet.reap(first)
+    await fleet.start(first)
     while not done.is_set():
         await asyncio.sleep(rng.uniform(0.5, 1.5))
         slot = rng.randrange(WORKERS)
