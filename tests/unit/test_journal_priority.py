@@ -46,9 +46,15 @@ async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
         run, _ = await journal.create_run("k", input_name="in.csv", input_hash="k", options={})
         shard = ShardData("variants", [b"{}\n"], [[("in.csv", 1)]])
         await journal.add_units(run.run_id, [inline_unit("k/0", shard)])
-        gate = threading.Event()
+        gate, entered = threading.Event(), threading.Event()
+
+        def busy() -> None:
+            entered.set()
+            gate.wait()
+
         assert journal._executor is not None
-        blocked = asyncio.wrap_future(journal._executor.submit(gate.wait))  # the thread is busy
+        blocked = asyncio.wrap_future(journal._executor.submit(busy))
+        assert await asyncio.to_thread(entered.wait, 10)  # the thread is busy: nothing queued is taken
         finished: list[str] = []
 
         async def record(n: int) -> None:
