@@ -22,7 +22,7 @@ from bulk.cli.failures import check_input_file, check_reachable
 from bulk.cli.options import add_shared
 from bulk.errors import ConfigError
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
-from bulk.models import InventoryUpdate, RowError, Source
+from bulk.models import InventoryUpdate, RowError, RowNote, Source
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -100,7 +100,7 @@ def _updates_from_file(path: Path) -> list[InventoryUpdate | str]:
     for item in read_updates(path, kind="inventory"):
         if isinstance(item, InventoryUpdate):
             out.append(item)
-        elif isinstance(item, RowError):
+        elif isinstance(item, RowError) and not isinstance(item, RowNote):  # a note is no problem
             out.append(str(item))
     return out
 

@@ -38,6 +38,7 @@ from bulk.journal.records import (
     WorkUnit,
     scrub_secrets,
 )
+from bulk.journal.wakeups import CLAIMABLE, shared_signal
 from bulk.models import STATUS_TEXT
 
 T = TypeVar("T")
@@ -71,6 +72,8 @@ class SqliteJournal(JournalBase):
         self._sql = migrations.queries("sqlite")
         self._db: sqlite3.Connection | None = None
         self._executor: PriorityThread | None = None
+        if self._path != ":memory:":  # every handle of this file in this process shares its notices
+            self._signal = shared_signal(str(Path(self._path).resolve()))
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -150,9 +153,12 @@ class SqliteJournal(JournalBase):
         db.execute("COMMIT")
         return result
 
-    async def _rows(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+    async def _rows(self, name: str, params: Mapping[str, Any], *, notify: bool = False) -> list[Row]:
         query = self._sql[name]
-        return await self._txn(lambda db, now: db.execute(query, {"now": now, **params}).fetchall())
+        rows = await self._txn(lambda db, now: db.execute(query, {"now": now, **params}).fetchall())
+        if notify and rows:
+            self._signal.notice()  # committed: wake this process's idle workers directly
+        return rows
 
     # -- runs -----------------------------------------------------------------------------------
     async def create_run(
@@ -185,6 +191,8 @@ class SqliteJournal(JournalBase):
             db.execute(self._sql["update_run_status"], params)
 
         await self._txn(txn)
+        if status in CLAIMABLE:
+            self._signal.notice()
         return await self.get_run(run_id)
 
     # -- work units -----------------------------------------------------------------------------
@@ -207,6 +215,8 @@ class SqliteJournal(JournalBase):
             ]
 
         rows = await self._txn(txn)
+        if units:
+            self._signal.notice()
         return self.check_units_belong(run_id, [self.unit_from_row(r) for r in rows])
 
     async def claim(

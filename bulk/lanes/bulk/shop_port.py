@@ -100,7 +100,7 @@ class ShopBulkOps:
             raise GraphQLRequestError(f"bulk operation {op_id} not found for token #{token_index}",
                                       errors=[], token_index=token_index)
         return OpStatus(op["id"], op["status"], op.get("url"), op.get("partialDataUrl"), op.get("errorCode"),
-                        int(op.get("objectCount") or 0))
+                        int(op.get("objectCount") or 0), op.get("createdAt"))
 
     async def cancel(self, op_id: str, *, token_index: int) -> str:
         """Ask the shop to cancel a running operation (``bulkOperationCancel``, on the token that owns
