@@ -26,6 +26,13 @@ _MARK = "_bulk_cli_handler"  # the handler this module installed (replaced on ev
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
+def record_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as ``extra=`` fields: plain values only, and a name a log record already has
+    (``message``, ``name``, ``args``…) gets a trailing ``_`` instead of breaking the record."""
+    return {(f"{k}_" if k in _STANDARD or k == "action" else k): v for k, v in data.items()
+            if isinstance(v, str | int | float | bool) or v is None}
+
+
 def extras(record: logging.LogRecord) -> dict[str, Any]:
     """The fields a caller added with ``extra=`` (``action``, ``token_index``, …)."""
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from bulk.cli.logs import PROGRESS
+from bulk.cli.logs import PROGRESS, record_fields
 
 log = logging.getLogger(PROGRESS)
 
@@ -65,8 +65,9 @@ class SubmitProgress:
                 self._plan_shown = self._plan_shown or first_plan
             self._refresh()
         elif name not in _QUIET:
-            fields = {k: v for k, v in data.items() if isinstance(v, str | int | float) and k != "action"}
-            log.info(Text.from_markup(describe(name, data)).plain, extra={**fields, "action": name})
+            level = logging.WARNING if name in _WARNINGS else logging.INFO
+            log.log(level, Text.from_markup(describe(name, data)).plain,
+                    extra={**record_fields(data), "action": name})
 
     def _count(self, name: str, data: dict[str, Any]) -> None:
         if name == "planned":
@@ -93,6 +94,7 @@ class SubmitProgress:
         )
 
 
+_WARNINGS = frozenset({"stalled"})  # logged as warnings: something needs a look
 _MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded",
                          "stalled"})
 

@@ -15,6 +15,7 @@ import pytest
 from rich.console import Console
 
 from bulk.catalog import CatalogStore
+from bulk.cli.logs import configure_logging
 from bulk.cli.submit_progress import SubmitProgress
 from bulk.clock import ManualClock
 from bulk.journal import SqliteJournal
@@ -176,15 +177,16 @@ async def test_a_stalled_run_says_what_it_waits_for(catalog: CatalogStore, tmp_p
     assert record.getMessage() == message
 
 
-def test_the_cli_prints_a_stall_as_one_plain_line() -> None:
+def test_the_cli_prints_a_stall_as_one_plain_line(capsys: pytest.CaptureFixture[str]) -> None:
     waiting = Waiting(operations=[f"gid://shopify/BulkOperation/{n} (token #0, RUNNING, 5 objects)"
                                   for n in range(7)], units=["rk/variants-ab submitted by local"], held=12,
                       source="read to the end (50000 rows)")
     message = waiting.message(900.0)
-    out = io.StringIO()
-    with SubmitProgress(Console(file=out, force_terminal=False, width=80)) as progress:
+    configure_logging(0, "plain")  # off a terminal, progress is log records (bulk/cli/logs.py)
+    with SubmitProgress(Console(file=io.StringIO(), force_terminal=False, width=80)) as progress:
         progress.event("stalled", {"message": message, **waiting.fields()})
-    assert out.getvalue().splitlines() == [f"stalled: {message}"]
+    (line,) = capsys.readouterr().err.splitlines()  # one line, however long
+    assert line.endswith(f" WARNING bulk.progress: stalled: {message}")
     assert message.startswith("no progress for 15 min; waiting for 7 bulk operation(s) "
                               "[gid://shopify/BulkOperation/0 (token #0, RUNNING, 5 objects), ")
     assert "… 2 more]; 1 open unit(s) [rk/variants-ab submitted by local]; 12 held line(s)" in message
