@@ -87,7 +87,8 @@ SHARED: dict[str, SharedOption] = {o.dest: o for o in (
                  "where the catalog cache, shards, undo files and the embedded journal live", type=Path,
                  default_text="~/.local/share/bulk; a throwaway one for sim://"),
     SharedOption("journal", "--journal", "PATH|URL", "the journal: a SQLite path or postgresql:// URL",
-                 default_text="~/.local/share/bulk/journal.sqlite3; a throwaway one for sim://"),
+                 default_text="journal.sqlite3 in --state-dir if given, else in ~/.local/share/bulk; "
+                              "a throwaway one for sim://"),
     SharedOption("sql_url", "--sql-url", "URL", "the PostgreSQL database --from-sql runs on",
                  setting="source_database_url"),
 )}

@@ -55,11 +55,20 @@ class SubmitRequest:
         """True when the work is left to a fleet of workers (a shared journal was named)."""
         return self.database_url is not None
 
+    @property
+    def journal_location(self) -> str | None:
+        """``--journal``, else ``STATE_DIR/journal.sqlite3`` when a state directory was named (where
+        ``bulk status --state-dir`` and ``bulk cancel --state-dir`` look), else None: the library's
+        default (``~/.local/share/bulk/journal.sqlite3``; a throwaway one for ``sim://``)."""
+        if self.journal or self.enqueue or self.state_dir is None:
+            return self.journal
+        return str(self.state_dir / "journal.sqlite3")
+
     def run_options(self) -> RunOptions:
         """The library's options for this request."""
         return RunOptions(
             run_key=self.run_key, route=self.route, dry_run=self.dry_run, report=self.report, undo=self.undo,
-            state_dir=self.state_dir, journal=self.journal, database_url=self.database_url,
+            state_dir=self.state_dir, journal=self.journal_location, database_url=self.database_url,
             sync_catalog=self.sync_catalog, again=self.again, lane=self.lane,
             key_options={"dialect": self.dialect, "location": self.location})
 

@@ -99,10 +99,10 @@ def watched_journal(request: SubmitRequest) -> str | None:
     nobody else can: a dry run, a throwaway rehearsal, or enqueued work this process does not run)."""
     if request.dry_run or request.enqueue or request.from_sql is not None:
         return None
-    if request.journal:
-        return request.journal
+    if request.journal_location:
+        return request.journal_location
     if request.shop and urlsplit(request.shop).scheme == "sim":
-        return str(request.state_dir / "journal.sqlite3") if request.state_dir else None
+        return None  # a throwaway journal nobody else knows
     return str(default_sqlite_path())  # where run_submission opens it (bulk.journal.locations)
 
 

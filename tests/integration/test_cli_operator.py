@@ -257,6 +257,18 @@ async def test_status_reads_the_embedded_journal_by_default(
     assert [r["input_name"] for r in json.loads(out)["runs"]] == ["nightly.csv"]
 
 
+def test_status_and_submit_agree_on_the_state_directory(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    state = str(tmp_path / "state")
+    code, _, err = run(["submit", str(small_prices(tmp_path)), "--shop", "sim://?products=30", "--state-dir",
+                        state], capsys)
+    assert code == 0, err
+    code, out, _ = run(["status", "--state-dir", state, "--json"], capsys)
+    assert code == 0
+    assert [(r["input_name"], r["status"]) for r in json.loads(out)["runs"]] == [
+        (str(tmp_path / "prices.csv"), "done")]
+
+
 def test_status_without_any_journal_says_where_it_looked(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["status"], capsys)
