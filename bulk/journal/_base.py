@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -270,6 +270,24 @@ class JournalBase:
         """See :meth:`bulk.journal.Journal.list_units`."""
         rows = await self._rows("units_of_run", {"run_id": run_id, "state": state and state.value})
         return [self.unit_from_row(r) for r in rows]
+
+    async def claim(
+        self,
+        worker_id: str,
+        kinds: Iterable[UnitKind],
+        *,
+        lease_s: float,
+        limit: int = 1,
+        run_id: int | None = None,
+    ) -> list[Claim]:
+        """See :meth:`bulk.journal.Journal.claim` (the SQL is each engine's: ``SKIP LOCKED`` or not)."""
+        params = {"worker_id": worker_id, "kinds": self.kinds_param([UnitKind(k).value for k in kinds]),
+                  "lease_s": float(lease_s), "limit": limit, "run_id": run_id}
+        return self.claims_from_rows(worker_id, await self._rows("claim", params))
+
+    def kinds_param(self, kinds: list[str]) -> Any:
+        """The unit kinds as the engine's claim query takes them (a list; SQLite: JSON text)."""
+        return kinds
 
     async def _holder_write(
         self, name: str, claim: Claim, *, notify: bool = False, **params: Any

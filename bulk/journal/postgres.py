@@ -30,13 +30,11 @@ from bulk.journal._base import JournalBase, Row
 from bulk.journal.locations import mask
 from bulk.journal.records import (
     AppliedValue,
-    Claim,
     NewUnit,
     Outcome,
     OutcomeStatus,
     Run,
     RunStatus,
-    UnitKind,
     WorkUnit,
     scrub_secrets,
 )
@@ -211,23 +209,6 @@ class PostgresJournal(JournalBase):
             )
             rows = await cur2.fetchall()
         return self.check_units_belong(run_id, [self.unit_from_row(r) for r in rows])
-
-    async def claim(
-        self,
-        worker_id: str,
-        kinds: Iterable[UnitKind],
-        *,
-        lease_s: float,
-        limit: int = 1,
-        run_id: int | None = None,
-    ) -> list[Claim]:
-        """See :meth:`bulk.journal.Journal.claim`."""
-        params = {
-            "worker_id": worker_id, "kinds": [UnitKind(k).value for k in kinds], "lease_s": float(lease_s),
-            "limit": limit, "run_id": run_id,
-        }  # fmt: skip
-        rows = await self._rows("claim", params)
-        return self.claims_from_rows(worker_id, rows)
 
     # -- outcomes and applied values ------------------------------------------------------------
     async def record_outcomes(self, run_id: int, outcomes: Iterable[Outcome]) -> int:

@@ -28,13 +28,11 @@ from bulk.journal._base import JournalBase, Row
 from bulk.journal.priority_thread import BACKGROUND, FIRST, LAST, PriorityThread
 from bulk.journal.records import (
     AppliedValue,
-    Claim,
     NewUnit,
     Outcome,
     OutcomeStatus,
     Run,
     RunStatus,
-    UnitKind,
     WorkUnit,
     scrub_secrets,
 )
@@ -219,21 +217,9 @@ class SqliteJournal(JournalBase):
             self._signal.notice()
         return self.check_units_belong(run_id, [self.unit_from_row(r) for r in rows])
 
-    async def claim(
-        self,
-        worker_id: str,
-        kinds: Iterable[UnitKind],
-        *,
-        lease_s: float,
-        limit: int = 1,
-        run_id: int | None = None,
-    ) -> list[Claim]:
-        """See :meth:`bulk.journal.Journal.claim`."""
-        params = {
-            "worker_id": worker_id, "kinds": json.dumps([UnitKind(k).value for k in kinds]),
-            "lease_s": float(lease_s), "limit": limit, "run_id": run_id,
-        }  # fmt: skip
-        return self.claims_from_rows(worker_id, await self._rows("claim", params))
+    def kinds_param(self, kinds: list[str]) -> Any:
+        """SQLite has no arrays: the claim query reads the kinds with ``json_each``."""
+        return json.dumps(kinds)
 
     # -- outcomes and applied values ------------------------------------------------------------
     async def record_outcomes(self, run_id: int, outcomes: Iterable[Outcome]) -> int:

@@ -176,7 +176,10 @@ class Scheduler:
         except SchedulerError:
             log.warning("could not cancel a waiter", extra={"action": "cancel_failed"})
 
-    async def _release(self, grant: Grant) -> None:
+    async def release(self, grant: Grant) -> None:
+        """Give ``grant``'s permit back now, with what its request reported (``acquire``'s block does
+        this on exit; a caller that keeps a grant past the block — a test choreographing a hand-over —
+        calls it itself). Never raises: unreachable coordination leaves the permit to its lease."""
         self._grants.pop(grant.permit_id, None)
         if grant.lost.is_set():
             self.lost_permits += 1
@@ -277,4 +280,4 @@ class _Acquisition:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._grant is not None:
-            await asyncio.shield(self._scheduler._release(self._grant))
+            await asyncio.shield(self._scheduler.release(self._grant))

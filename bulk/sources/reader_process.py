@@ -203,6 +203,16 @@ class ChunkReader:
             finally:
                 self._lock.release()
 
+    @property
+    def child(self) -> subprocess.Popen[bytes] | None:
+        """The reading process while one runs (None in process, or once closed): for monitoring."""
+        return self._child
+
+    @property
+    def closed(self) -> bool:
+        """Nothing is held any more: no child, no pipe, no file open in this process."""
+        return self._child is None and self._frames is None and self._local is None
+
     def _release(self) -> None:
         if self._local is not None:
             self._reader.close()

@@ -164,14 +164,14 @@ async def test_a_release_hands_its_permit_to_the_waiting_head_in_one_step(
     task = asyncio.create_task(waiter.acquire(10, Lane.NORMAL).__aenter__())
     await waiting(waiter, 1)
     asked = backend.acquires
-    await holder._release(held)
+    await holder.release(held)
     stats = await holder.backend.snapshot()  # before the waiter has run again
     assert (stats.in_flight, stats.waiters) == (1, {})  # the permit already belongs to the waiter
     grant = await asyncio.wait_for(task, 10)
     assert backend.acquires == asked  # it did not ask again
     assert grant.fence == held.fence + 1 and waiter.handed == 1
     grant.check()  # a live lease, counted from the waiter's own last call
-    await waiter._release(grant)
+    await waiter.release(grant)
     assert (await holder.backend.snapshot()).in_flight == 0
 
 
@@ -184,7 +184,7 @@ async def test_a_cancelled_waiter_gives_back_a_permit_handed_to_it(
     task = asyncio.create_task(waiter.acquire(10, Lane.NORMAL).__aenter__())
     await waiting(waiter, 1)
     task.cancel()  # it gives up; the store may already have handed it the permit: either way
-    await holder._release(held)
+    await holder.release(held)
     await asyncio.gather(task, return_exceptions=True)
     async def free() -> bool:
         return (await holder.backend.snapshot()).in_flight == 0
@@ -270,7 +270,7 @@ async def test_a_request_waits_for_points_then_goes(harness: Harness, opened: li
     if harness.kind == "redis":
         assert time.monotonic() - started >= 0.19
     assert grant.token_index == 0
-    await sched._release(grant)
+    await sched.release(grant)
 
 
 async def test_settle_refunds_and_throttled_resyncs(harness: Harness, opened: list[Scheduler]) -> None:
@@ -310,7 +310,7 @@ async def test_a_dead_workers_permit_returns_when_its_lease_ends(
         if harness.kind == "redis":
             assert time.monotonic() - taken >= 0.45
         assert (await live.backend.snapshot()).expired_permits == 1
-        await live._release(grant)
+        await live.release(grant)
     finally:
         await dead.close()
 
@@ -387,13 +387,13 @@ async def test_a_resumed_worker_does_not_regain_permits_the_store_handed_on(
     await waiting(other, 1)  # the resumed worker queues behind the permit it lost
     with pytest.raises(PermitLostError):
         old.check()
-    await other._release(handed_on)
+    await other.release(handed_on)
     fresh = await asyncio.wait_for(retry, 10)
     assert fresh.fence > handed_on.fence > old.fence
     with pytest.raises(PermitLostError):
         old.check()
-    await paused._release(fresh)
-    await paused._release(old)
+    await paused.release(fresh)
+    await paused.release(old)
 
 
 @pytest.mark.redis
@@ -489,7 +489,7 @@ async def test_a_pinned_request_waits_for_its_own_token(harness: Harness, opened
     await harness.advance(1.2)
     pinned = await asyncio.wait_for(task, 10)
     assert pinned.token_index == 2
-    await sched._release(pinned)
+    await sched.release(pinned)
 
 
 async def test_a_request_no_bucket_can_ever_pay_is_refused_not_queued_forever(
@@ -584,7 +584,7 @@ async def test_wake_ups_come_back_after_a_redis_restart(tmp_path: Path, opened: 
         with pytest.raises(CoordinationUnavailableError):  # a new request fails closed too
             await waiter.acquire(10, Lane.NORMAL).__aenter__()
         assert holder.lost_permits == 0 and not held.lost.is_set()  # its lease (60 s) still runs
-        await holder._release(held)  # cannot reach Redis: logged, the permit would end with its lease
+        await holder.release(held)  # cannot reach Redis: logged, the permit would end with its lease
         await server.start()  # empty: --save "" (every permit and waiter of before is gone)
         admin = redis.asyncio.Redis.from_url(server.url)
 
@@ -601,10 +601,10 @@ async def test_wake_ups_come_back_after_a_redis_restart(tmp_path: Path, opened: 
         grant = await holder.acquire(10, Lane.NORMAL).__aenter__()
         task = asyncio.create_task(waiter.acquire(10, Lane.NORMAL).__aenter__())
         await waiting(waiter, 1)
-        await holder._release(grant)
+        await holder.release(grant)
         woken = await asyncio.wait_for(task, 10)  # far less than the 60 s lease fallback
         assert woken.fence > grant.fence
-        await waiter._release(woken)
+        await waiter.release(woken)
     finally:
         for sched in list(opened):
             await sched.__aexit__(None, None, None)
