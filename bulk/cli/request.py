@@ -32,6 +32,7 @@ class SubmitRequest:
     shop: str | None
     tokens: str | Sequence[str] | None = None
     dialect: str | None = None
+    encoding: str | None = None  # forced text encoding of the file (detected by default)
     max_errors: int = 1000
     location: str | None = None
     route: Literal["auto", "bulk", "direct"] = "auto"
@@ -90,7 +91,8 @@ async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None
     else:
         check_input_file(request.file)
         source = FileInput(paths=(request.file,), options=ReaderOptions(
-            dialect=request.dialect, max_errors=request.max_errors, location=request.location))
+            dialect=request.dialect, max_errors=request.max_errors, location=request.location,
+            encoding=request.encoding))
         input_name = str(request.file)
     async with shop_session(request.shop or "", request.tokens, redis_url=request.redis_url,
                             max_in_flight=request.max_in_flight) as shop:

@@ -60,6 +60,9 @@ def register(subparsers: Any) -> None:
     add_shared(p, "sql_url", "shop", "tokens")
     p.add_argument("--dialect", choices=["simple", "shopify-legacy", "shopify-2025", "matrixify"],
                    help="column dialect (detected from the header by default)")
+    p.add_argument("--encoding", metavar="CODEC",
+                   help="the file's text encoding, e.g. utf-8, utf-16, cp1252 (detected by default: a "
+                        "byte-order mark, else UTF-8 if the whole file is valid UTF-8, else Windows-1252)")
     p.add_argument("--max-errors", type=int, default=1000, help="stop reading after this many bad rows")
     p.add_argument("--location", help="location name for quantity columns without one")
     p.add_argument("--route", choices=["auto", "bulk", "direct"], default="auto",
@@ -138,7 +141,7 @@ async def handle(args: argparse.Namespace) -> int:
     await check_reachable(shop)  # a wrong name fails now, not after the transport's retries
     request = SubmitRequest(
         file=args.file or Path("sql"), from_sql=args.from_sql, sql_url=args.sql_url,
-        shop=shop, tokens=args.tokens, dialect=args.dialect,
+        shop=shop, tokens=args.tokens, dialect=args.dialect, encoding=args.encoding,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
         report=report, undo=undo, journal=args.journal, state_dir=args.state_dir,
         sync_catalog=args.sync_catalog, again=args.again,

@@ -96,7 +96,7 @@ class SubmitProgress:
 
 _WARNINGS = frozenset({"stalled"})  # logged as warnings: something needs a look
 _MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded",
-                         "stalled"})
+                         "stalled", "read"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -116,6 +116,8 @@ def describe(name: str, data: dict[str, Any]) -> str:
     if name == "catalog_synced":
         how = "full" if data.get("full", True) else f"changed since {data.get('since')}"
         return f"catalog cache: {data['lines']} objects synced ({how})"
+    if name == "read":  # the reader's account: nothing it ignored goes unsaid
+        return escape("; ".join(data["summary"]))
     if name == "catalog_kept":
         return f"catalog cache kept as run {data['run']} was planned from (it resumes; no sync)"
     if name == "planned":

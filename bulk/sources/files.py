@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulk.ingest.statistics import IngestStatistics
 from bulk.sources.reader_process import ChunkReader, Item, ReaderOptions, read_chunks
 
 __all__ = ["FileChunks", "FileInput", "ReaderOptions"]
@@ -51,14 +52,18 @@ class FileInput:
         dialect and location; the others appear only when set."""
         o = self.options
         extra = {name: value for name, value, default in (("kind", o.kind, None), ("format", o.format, None),
-                                                          ("image_mode", o.image_mode, "append"))
+                                                          ("image_mode", o.image_mode, "append"),
+                                                          ("encoding", o.encoding, None))
                  if value != default}
         return {"dialect": o.dialect, "location": o.location, **({"reader": extra} if extra else {})}
 
-    def open(self, *, catalog: str | os.PathLike[str] | None, rows: int | Callable[[int], int]) -> FileChunks:
+    def open(self, *, catalog: str | os.PathLike[str] | None, rows: int | Callable[[int], int],
+             on_read: Callable[[IngestStatistics], None] | None = None) -> FileChunks:
         """The files' chunks, each with its variants' rows of the ``catalog`` file (open it only once
-        the catalog is synced); ``rows`` as for :func:`~bulk.sources.reader_process.read_chunks`."""
-        return FileChunks(self, catalog=catalog, rows=rows)
+        the catalog is synced); ``rows`` as for :func:`~bulk.sources.reader_process.read_chunks`.
+        ``on_read`` hears each file's account once it is read (dialect, encoding, columns used and
+        ignored, what was cleaned): nothing a reader does goes unsaid."""
+        return FileChunks(self, catalog=catalog, rows=rows, on_read=on_read)
 
 
 class FileChunks:
@@ -69,8 +74,10 @@ class FileChunks:
     cancelled run's async generator may never be finalized, so the composition root closes this explicitly."""
 
     def __init__(self, files: FileInput, *, catalog: str | os.PathLike[str] | None,
-                 rows: int | Callable[[int], int]) -> None:
+                 rows: int | Callable[[int], int],
+                 on_read: Callable[[IngestStatistics], None] | None = None) -> None:
         self._files = files
+        self._on_read = on_read
         self._catalog = catalog
         self._rows = rows
         self._reader: ChunkReader | None = None
@@ -88,6 +95,9 @@ class FileChunks:
             try:
                 while (chunk := await asyncio.to_thread(reader.next_chunk)) is not None:
                     yield chunk
+                stats = reader.statistics()
+                if self._on_read is not None and stats is not None:
+                    self._on_read(stats)
             finally:
                 reader.close()
 

@@ -56,6 +56,7 @@ class ReaderOptions:
     location: str | None = None
     image_mode: Literal["append", "replace"] = "append"
     format: Literal["csv", "jsonl"] | None = None
+    encoding: str | None = None  # a forced text encoding (detected when None: bulk.ingest.encoding)
 
 
 def read_chunks(
@@ -235,6 +236,7 @@ class ChunkReader:
 def _reader_kwargs(options: ReaderOptions) -> dict[str, Any]:
     return {"dialect": options.dialect, "kind": options.kind, "max_errors": options.max_errors,
             "location": options.location, "image_mode": options.image_mode, "format": options.format,
+            "encoding": options.encoding,
             "notes": True}  # a submission reports every data row, those that carry nothing too
 
 

@@ -30,6 +30,7 @@ from bulk.catalog import CatalogStore
 from bulk.catalog.freshness import decide_sync
 from bulk.catalog.sync import last_full_sync, sync_catalog
 from bulk.clock import Clock
+from bulk.ingest.statistics import IngestStatistics
 from bulk.journal import Journal, RunStatus, open_journal
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
@@ -141,14 +142,21 @@ async def run_submission(
                                                 "since": synced.since, "seconds": synced.seconds,
                                                 "reason": decision.reason})
             tap = CatalogTap(stack.enter_context(CatalogStore(catalog.path)), run_key)
+            inputs: list[dict[str, Any]] = []  # what the reader did with each file
+
+            def on_read(stats: IngestStatistics) -> None:
+                inputs.append(input_account(stats))
+                on_event("read", inputs[-1])
+
             if isinstance(source, FileInput):  # after the sync: the reading process looks it up
                 source = stack.enter_context(
-                    source.open(catalog=catalog.path, rows=options.read_ahead.rows_of))
+                    source.open(catalog=catalog.path, rows=options.read_ahead.rows_of, on_read=on_read))
             submission = Submission(
                 requester=tap.requester(shop.client), port=tap.bulk_port(port), catalog=catalog,
                 journal=journal, options=options,
                 inventory=_inventory_sender(shop), on_event=on_event, clock=shop_clock)
             result = await submission.run(source, run_key=run_key, input_name=input_name)
+            result.inputs = inputs
             # the run is over: what it applied becomes the cache's picture (never before, so a
             # resumed run plans against the picture it was first planned from)
             await asyncio.to_thread(tap.store.merge_applied, run_key)
@@ -158,6 +166,16 @@ async def run_submission(
                 result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
             return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def input_account(stats: IngestStatistics) -> dict[str, Any]:
+    """What the reader did with one file, for the ``read`` event and ``--json``."""
+    return {"file": stats.file, "format": stats.format, "dialect": stats.dialect,
+            "encoding": stats.encoding, "encoding_reason": stats.encoding_reason,
+            "delimiter": stats.delimiter, "records": stats.records,
+            "columns_used": [{"column": name, "field": what} for name, what in stats.columns_used],
+            "columns_ignored": [{"column": c.name, "why": c.reason} for c in stats.ignored],
+            "summary": stats.summary()}
 
 
 LOOP_SWITCH_S = 0.001  # how long a worker thread holds the GIL before the event loop may take it

@@ -54,6 +54,8 @@ class SubmissionResult:
     elapsed_s: float = 0.0  # real seconds, from the catalog sync to the last outcome
     shop_elapsed_s: float | None = None  # a simulated shop's own clock (× its speed): a rehearsal's
     # prediction of how long the shop needs; None for a real shop
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # what the reader did with each file:
+    # dialect, encoding, columns used and ignored with why (bulk.submit.root.input_account)
 
     @property
     def simulated(self) -> bool:
@@ -79,6 +81,7 @@ class SubmissionResult:
             "plan": self.plan,
             "summary": self.summary,
             "operations": self.operations,
+            "inputs": self.inputs,
             "report": str(self.report_path) if self.report_path else None,
             "undo": str(self.undo_path) if self.undo_path else None,
         }
