@@ -84,7 +84,8 @@ class SubmitProgress:
         )
 
 
-_MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "already_done", "sharded"})
+_MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "already_done", "sharded", "token_refused",
+                         "run_stopped"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -119,4 +120,9 @@ def describe(name: str, data: dict[str, Any]) -> str:
         return f"bulk operation done: {data['status']}, {data['lines']} lines"
     if name == "resumed":
         return f"resuming run {data['run']}"
+    if name == "token_refused":
+        return (f"[bold red]access token #{data['token']} was refused[/] (HTTP {data.get('status')}): "
+                f"out for the run; carrying on with {data.get('left', '?')} token(s)")
+    if name == "run_stopped":
+        return "[bold red]the run stops[/]: the shop refuses every request (see the error below)"
     return name.replace("_", " ")

@@ -12,12 +12,19 @@ Rules (pure functions below, carried out by :class:`UrgentLane`):
   retry after a dropped connection is applied at most once, whatever the transport retries;
 - per-item answers: ``userErrors[].field = ["input", "quantities", i, …]`` names item *i*; a stale
   ``changeFromQuantity`` is STALE, any other code REJECTED. When the shop applied nothing
-  (``inventoryAdjustmentGroup`` null) the untouched items are re-sent as a new batch (new key).
+  (``inventoryAdjustmentGroup`` null) the untouched items are re-sent as a new batch (new key);
+- a deadline (``UrgentConfig.deadline_s``, 10 s by default, counted from a change's submission on
+  the lane's clock): whatever the shop does (hangs, 5xx bursts, throttling), every change has its
+  answer by then — applied, or REJECTED with code ``DEADLINE`` saying the shop did not answer in time
+  (the batch carried an idempotency key, so sending the same change again cannot apply it twice);
+- a shop that refuses the whole run (402 frozen, 423 locked, every token refused: a
+  :class:`~bulk.errors.RunStoppedError`) is not a per-change answer: the changes' futures raise it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 import json
@@ -26,16 +33,18 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import ShopifyError
+from bulk.errors import RunStoppedError, ShopifyError
 from bulk.shopify.inventory import MAX_QUANTITIES, QuantityChange
 
 log = logging.getLogger(__name__)
 
 STALE_CODES = frozenset({"CHANGE_FROM_QUANTITY_STALE", "COMPARE_QUANTITY_STALE"})
+DEADLINE_CODE = "DEADLINE"  # InventoryResult.code of a change the shop did not answer in time
 
+T = TypeVar("T")
 Sender = Callable[[Sequence[QuantityChange], str], Awaitable[Mapping[str, Any]]]
 """Sends one batch with its idempotency key; returns the ``inventorySetQuantities`` payload."""
 
@@ -75,10 +84,12 @@ class InventoryResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UrgentConfig:
-    """Micro-batching knobs. ``scope`` salts idempotency keys (default: random per lane)."""
+    """Micro-batching knobs. ``scope`` salts idempotency keys (default: random per lane);
+    ``deadline_s``: every change has its answer within this many seconds of its submission."""
 
     window_s: float = 0.003
     max_batch: int = MAX_QUANTITIES
+    deadline_s: float = 10.0
     scope: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def __post_init__(self) -> None:
@@ -86,6 +97,8 @@ class UrgentConfig:
             raise ValueError(f"max_batch must be 1..{MAX_QUANTITIES}")
         if self.window_s < 0:
             raise ValueError("window_s must be >= 0")
+        if not self.deadline_s > 0:
+            raise ValueError("deadline_s must be > 0")
 
 
 # -- pure decisions ------------------------------------------------------------------------------
@@ -197,6 +210,7 @@ class UrgentLane:
         self.config = config or UrgentConfig()
         self.clock: Clock = clock or MonotonicClock()
         self._pending: list[tuple[QuantityChange, asyncio.Future[InventoryResult]]] = []
+        self._submitted_at: dict[int, float] = {}  # id(future) → when its change was submitted
         self._busy: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
@@ -225,11 +239,17 @@ class UrgentLane:
             future.cancel()
         self._pending.clear()
 
-    def submit(self, change: QuantityChange) -> asyncio.Future[InventoryResult]:
-        """Queue one change; the future resolves to its :class:`InventoryResult`."""
+    def submit(
+        self, change: QuantityChange, *, since: float | None = None
+    ) -> asyncio.Future[InventoryResult]:
+        """Queue one change; the future resolves to its :class:`InventoryResult`. Its deadline counts
+        from ``since`` (on the lane's clock; default now): a caller that looked the SKU up first
+        passes when it was asked."""
         if not self._open:
             raise RuntimeError("UrgentLane is not open: use 'async with'")
         future: asyncio.Future[InventoryResult] = asyncio.get_running_loop().create_future()
+        self._submitted_at[id(future)] = self.clock.now() if since is None else since
+        future.add_done_callback(lambda f: self._submitted_at.pop(id(f), None))
         self._pending.append((change, future))
         self._submitted += 1
         if len(self._pending) >= self.config.max_batch:
@@ -270,11 +290,26 @@ class UrgentLane:
                 key = idempotency_key(changes, scope=self.config.scope)
                 self._batches += 1
                 self._largest_batch = max(self._largest_batch, len(batch))
+                due = min(self._submitted_at.get(id(f), self.clock.now()) for _, f in batch) \
+                    + self.config.deadline_s
                 try:
-                    payload = await self._send(changes, key)
+                    payload = await self.before(due, self._send(changes, key))
+                except RunStoppedError as exc:  # the whole run stops: not a per-change answer
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    return
                 except ShopifyError as exc:
                     for change, future in batch:
                         self._resolve(future, _result(change, InventoryStatus.REJECTED, str(exc), None))
+                    return
+                except TimeoutError:
+                    reason = (f"no answer from the shop within the {self.config.deadline_s:g}s deadline: "
+                              "the change may or may not have been applied; check the shop before "
+                              "sending it again")
+                    for change, future in batch:
+                        self._resolve(future, _result(change, InventoryStatus.REJECTED, reason,
+                                                      DEADLINE_CODE))
                     return
                 results, resend = interpret(changes, payload)
                 for i, result in results.items():
@@ -292,6 +327,23 @@ class UrgentLane:
             self._busy.difference_update(change.pair for change, _ in batch)
             if self._pending and self._open:
                 self._flush()
+
+    async def before(self, due: float, send: Awaitable[T]) -> T:
+        """``send``'s answer, or :class:`TimeoutError` (the send cancelled) once the lane's clock
+        reaches ``due``: the deadline is kept on the lane's clock, so tests never sleep."""
+        sending = asyncio.ensure_future(send)
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, due - self.clock.now())))
+        try:
+            await asyncio.wait({sending, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not sending.done():
+                sending.cancel()
+                with contextlib.suppress(BaseException):
+                    await sending
+        if sending.cancelled():
+            raise TimeoutError
+        return sending.result()
 
     def _resolve(self, future: asyncio.Future[InventoryResult], result: InventoryResult) -> None:
         self._by_status[result.status.value] = self._by_status.get(result.status.value, 0) + 1

@@ -127,6 +127,7 @@ async def run_submission(
                     inventory=_inventory_sender(shop), on_event=on_event, clock=shop_clock)
                 result = await submission.run(source, run_key=run_key, input_name=input_name)
                 result.elapsed_s = shop.clock.now() - started
+                result.refused_tokens = list(shop.client.statistics().get("refused_tokens", []))
                 if simulation is not None:
                     result.simulated_at = simulation.served_at or "sim://"
                     result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)

@@ -91,6 +91,7 @@ class Submission:
         self._read_done = asyncio.Event()
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
+        self._error: BulkError | None = None  # why the stream stopped early, if it did
 
     async def run(self, source: Source, *, run_key: str, input_name: str) -> SubmissionResult:
         """Apply what ``source`` yields (updates and row errors in input order).
@@ -110,6 +111,11 @@ class Submission:
             self._on_event("already_done", {"run": run.run_id})
             outcomes, report = await self._report(workdir)
             return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
+        if not created and run.status is RunStatus.FAILED:
+            # stopped before (shop locked, tokens refused…): the same command again takes it up at once,
+            # planning again around what is already in shards (its units are claimable again)
+            run = await self._journal.set_run_status(run.run_id, RunStatus.PLANNING)
+            self._on_event("retrying_failed_run", {"run": run.run_id})
         resume = not created and run.status is RunStatus.RUNNING
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
@@ -120,22 +126,12 @@ class Submission:
             self._pool = LinePool(self._journal, run.run_id, run_key=run_key, directory=workdir / "shards",
                                   inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
                                   on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
-        async with asyncio.TaskGroup() as tg:
-            if self._options.drain:
-                tg.create_task(lane.drain(run.run_id, until=planning_done, feed=self._pool,
-                                          all_known=self._read_done), name="bulk-lane")
-            try:
-                if resume:
-                    self._on_event("resumed", {"run": run.run_id})
-                else:
-                    if not created:  # planned before, then interrupted: some lines are in shards already
-                        self._resume = await ResumeIndex.load(self._journal, run.run_id)
-                    await self._stream(source, run.run_id, run_key, workdir, lane, tg)
-            except BulkError as exc:
-                error = exc
-            finally:
-                planning_done.set()
-                lane.notify()
+        try:
+            await self._run_lanes(source, run.run_id, run_key, created=created, resume=resume,
+                                  workdir=workdir, lane=lane, planning_done=planning_done)
+        except* BulkError as group:  # a lane or a send stopped the run (402/423, no token left…)
+            error = _first_cause(group)
+        error = error or self._error
         if error is not None:
             await self._journal.set_run_status(run.run_id, RunStatus.FAILED, error=str(error))
         elif not self._options.drain:
@@ -148,6 +144,27 @@ class Submission:
         if error is not None:
             raise error
         return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
+
+    async def _run_lanes(self, source: Source, run_id: int, run_key: str, *, created: bool, resume: bool,
+                         workdir: Path, lane: BulkLane, planning_done: asyncio.Event) -> None:
+        """Plan and send (the stream) beside the bulk lane's drain; an error of the stream is kept in
+        ``self._error`` (what it yielded is still sent and reported), one of a lane is raised."""
+        async with asyncio.TaskGroup() as tg:
+            if self._options.drain:
+                tg.create_task(lane.drain(run_id, until=planning_done, feed=self._pool,
+                                          all_known=self._read_done), name="bulk-lane")
+            try:
+                if resume:
+                    self._on_event("resumed", {"run": run_id})
+                else:
+                    if not created:  # planned before, then interrupted: some lines are in shards already
+                        self._resume = await ResumeIndex.load(self._journal, run_id)
+                    await self._stream(source, run_id, run_key, workdir, lane, tg)
+            except BulkError as exc:
+                self._error = exc
+            finally:
+                planning_done.set()
+                lane.notify()
 
     async def _report(self, workdir: Path) -> tuple[Outcomes, Path]:
         """Every row's outcome the journal holds for this run, written to the report CSV."""
@@ -330,6 +347,15 @@ class Submission:
             results = await self._inventory(updates)
         await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
                                 for u, (status, reason) in zip(updates, results, strict=True)])
+
+
+def _first_cause(group: BaseExceptionGroup[BulkError]) -> BulkError:
+    """The first error of a (possibly nested) group: the one the run stops for."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, BulkError)
+    return first
 
 
 def _digest(lines: list[PlannedLine]) -> str:

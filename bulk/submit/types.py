@@ -51,6 +51,8 @@ class SubmissionResult:
     elapsed_s: float = 0.0  # real seconds, from the catalog sync to the last outcome
     shop_elapsed_s: float | None = None  # a simulated shop's own clock (× its speed): a rehearsal's
     # prediction of how long the shop needs; None for a real shop
+    refused_tokens: list[int] = field(default_factory=list)  # token indexes the shop refused (401/403):
+    # the run finished on the others
 
     @property
     def simulated(self) -> bool:
@@ -78,6 +80,7 @@ class SubmissionResult:
             "operations": self.operations,
             "report": str(self.report_path) if self.report_path else None,
             "undo": str(self.undo_path) if self.undo_path else None,
+            "refused_tokens": self.refused_tokens,
         }
 
 

@@ -27,8 +27,18 @@ import tempfile
 from pathlib import Path
 
 from bulk.clock import Clock, MonotonicClock, wait_event
-from bulk.errors import JournalError, NetworkError, PermitLostError, ServerError, ThrottledError
-from bulk.journal import Claim, Journal, UnitKind, UnitState
+from bulk.errors import (
+    JournalError,
+    NoTokenLeftError,
+    RunStoppedError,
+    SchedulerError,
+    ShopifyError,
+    ThrottledError,
+    TokenRefusedError,
+    TransientError,
+)
+from bulk.journal import Claim, Journal, Outcome, UnitKind, UnitState
+from bulk.lanes.bulk import shard_data
 from bulk.lanes.bulk.operation import Holding, LaneParts, OperationSteps
 from bulk.lanes.bulk.ports import (
     BulkLaneConfig,
@@ -41,15 +51,17 @@ from bulk.lanes.bulk.ports import (
 from bulk.lanes.bulk.reconcile import OnOutcomes, decide
 from bulk.lanes.bulk.sizing import Pace, cut_sizes
 from bulk.lanes.bulk.slots import LeadMeter, PaceMeter, SlotBoard
-from bulk.models import OnEvent
+from bulk.models import OnEvent, OutcomeStatus
+from bulk.shopify.client import NO_TOKEN_HINT
 
 __all__ = ["BulkLane", "BulkLaneConfig", "BulkOpsPort", "LineFeed", "OpStatus", "decide", "decode_remote",
            "encode_remote"]
 
 log = logging.getLogger(__name__)
 
-# faults after which a shard is given back to the journal rather than failing the whole run
-TRANSIENT = (ServerError, NetworkError, ThrottledError, PermitLostError)
+# faults after which a shard is given back to the journal rather than failing the whole run: the
+# shop's transient faults and pacing past the budget, a lost permit, the coordination store away
+TRANSIENT = (TransientError, ThrottledError, SchedulerError)
 
 
 class BulkLane:
@@ -84,6 +96,8 @@ class BulkLane:
                                 board=self._board, pace=self._pace, lead=self._lead, wake=self._wake.set,
                                 on_event=self._on_event, on_outcomes=on_outcomes or (lambda _outcomes: None))
         self._steps = OperationSteps(self._parts)
+        self._stop: RunStoppedError | None = None  # why the run must stop (the first cause seen)
+        self._refused: set[int] = set()  # tokens the shop refused: out for the run
 
     @property
     def operations(self) -> list[OpStatus]:
@@ -117,6 +131,12 @@ class BulkLane:
         async with asyncio.TaskGroup() as tg:
             while True:
                 self._wake.clear()
+                if self._stop is not None:
+                    # the run cannot go on: every held shard is given back (a cancelled _process
+                    # releases its claim), then the cause is raised as it is, not in a group
+                    for task in list(active):
+                        task.cancel()
+                    break
                 final = until is None or until.is_set() or (all_known is not None and all_known.is_set())
                 started = await self._fill(run_id, feed, more_coming=not final)
                 for claim, holding in started:
@@ -135,6 +155,18 @@ class BulkLane:
                     if nxt is not None:
                         timeout = min(timeout, max(0.0, nxt - now))
                     await wait_event(self._wake, timeout, self._clock)
+        if self._stop is not None:
+            raise self._stop
+
+    @property
+    def stopped(self) -> RunStoppedError | None:
+        """Why the run must stop (the shop refuses every request), once a shard met it."""
+        return self._stop
+
+    @property
+    def refused_tokens(self) -> list[int]:
+        """Tokens the shop refused during this lane's work (out for the run), in order."""
+        return sorted(self._refused)
 
     async def _fill(self, run_id: int | None, feed: LineFeed | None, *,
                     more_coming: bool) -> list[tuple[Claim, Holding]]:
@@ -152,7 +184,7 @@ class BulkLane:
                 sizes = cut_sizes(self._board.busy_until(now, exclude=openings), [o.at for o in openings],
                                   now=now, pooled=feed.pooled, pace=self.pace(),
                                   min_lines=self._config.min_op_lines, final=not more_coming,
-                                  reserve=self._config.tail_reserve)
+                                  reserve=self._config.tail_reserve, max_lines=self._parts.max_lines())
                 if not await feed.cut([s for s in sizes if s > 0]):
                     break
             sent = self._lease_clock.now()  # the claim's lease counts from here
@@ -208,6 +240,12 @@ class BulkLane:
             with contextlib.suppress(JournalError):
                 await self._journal.release(claim)
             self._on_event("shard_released", {"unit": claim.unit_id, "error": type(exc).__name__})
+        except RunStoppedError as exc:
+            await self._stop_run(claim, exc)
+        except TokenRefusedError as exc:
+            await self._token_refused(claim, exc)
+        except ShopifyError as exc:  # final for this shard (e.g. a start's userErrors): its rows say why
+            await self._shard_refused(claim, exc)
         finally:
             self._steps.unreserve(holding)
             keeper.cancel()
@@ -221,6 +259,56 @@ class BulkLane:
                 log.info("lease renewal refused after the work ended",
                          extra={"action": "bulk.renewal_refused", "unit": claim.unit_id,
                                 "error": type(exc).__name__})
+
+    async def _stop_run(self, claim: Claim, exc: RunStoppedError) -> None:
+        """The shop refuses the whole run (402/404/423, no token left): give the shard back untouched
+        (a started operation stays ``submitted``, adopted at once by the next run) and stop the lane."""
+        log.warning("the run must stop; shard given back",
+                    extra={"action": "bulk.stopped", "unit": claim.unit_id, "error": type(exc).__name__})
+        with contextlib.suppress(JournalError):
+            await self._journal.release(claim)
+        if self._stop is None:
+            self._stop = exc
+            self._on_event("run_stopped", {"error": str(exc), "cause": type(exc).__name__})
+        self._wake.set()
+
+    async def _token_refused(self, claim: Claim, exc: TokenRefusedError) -> None:
+        """A token was refused (401/403): it is out for the run, and the shard goes again on another
+        token. A bulk operation already started on it cannot be polled any more (operations belong to
+        their app): the shard is started again elsewhere — its lines set absolute values, so the shop
+        ends in the same state (docs/errors.md). No token left: the run stops."""
+        token = exc.token_index
+        if token is not None and token not in self._refused:
+            self._refused.add(token)
+            self._board.take_out(token)
+            log.warning("access token refused: out for the run",
+                        extra={"action": "bulk.token_refused", "token_index": token})
+            self._on_event("token_refused", {"token": token, "status": getattr(exc, "status", None),
+                                             "left": self._config.tokens - len(self._refused)})
+        with contextlib.suppress(JournalError):
+            await self._journal.fail(claim, f"access token #{token} was refused", retry=True)
+        if len(self._refused) >= self._config.tokens and self._stop is None:
+            which = ", ".join(f"#{i}" for i in sorted(self._refused))
+            self._stop = NoTokenLeftError(f"every access token was refused by the shop ({which})",
+                                          refused=tuple(sorted(self._refused)), hint=NO_TOKEN_HINT)
+            self._on_event("run_stopped", {"error": str(self._stop), "cause": "NoTokenLeftError"})
+        self._wake.set()
+
+    async def _shard_refused(self, claim: Claim, exc: ShopifyError) -> None:
+        """A final answer for this shard alone: its rows are rejected with the shop's reason."""
+        log.warning("shard refused by the shop",
+                    extra={"action": "bulk.refused", "unit": claim.unit_id, "error": type(exc).__name__})
+        unit = claim.unit
+        reason = f"shop refused the bulk operation: {exc}"
+        shard = await asyncio.to_thread(shard_data.load, unit)
+        outcomes = [Outcome(f, ln, OutcomeStatus.REJECTED, reason, unit_id=unit.unit_id)
+                    for line_rows in shard.rows for f, ln in line_rows]
+        with contextlib.suppress(JournalError):
+            await self._journal.record_outcomes(unit.run_id, outcomes)
+            self._parts.on_outcomes(outcomes)
+            await self._journal.fail(claim, reason, retry=False)
+        self._on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
+                                      "status": "REFUSED", "lines": unit.line_count, "retried": 0})
 
     async def _keep_lease(self, claim: Claim, holding: Holding, work: asyncio.Future[None]) -> None:
         try:
