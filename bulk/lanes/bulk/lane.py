@@ -206,7 +206,8 @@ class BulkLane:
 
     async def process(self, claim: Claim) -> None:
         """Work one shard claimed by the caller (a long-lived worker runs its own claim loop)."""
-        token = min(range(self._config.tokens), key=lambda t: (self._board.running(t), t))
+        allowed = [t for t in range(self._config.tokens) if t not in self._refused] or [0]
+        token = min(allowed, key=lambda t: (self._board.running(t), t))
         await self._process(claim, self._reserve(token, claim, renewed_at=-math.inf))
 
     async def _others_hold(self, run_id: int | None) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bulk.errors import GraphQLRequestError, NetworkError, ServerError
+from bulk.errors import GraphQLRequestError, NetworkError, ServerError, TokenRefusedError
 from bulk.lanes.bulk.ports import OpStatus
 from bulk.models import Lane
 from bulk.shopify import staged
@@ -37,6 +37,7 @@ class ShopBulkOps:
         self._client = client
         self._session = session
         self.upload_limit: int | None = None  # bytes the last staged upload's policy allowed
+        self._owners: dict[str, int] = {}  # export operation → the token that started it
 
     async def _call(self, name: str, variables: Mapping[str, Any], *, cost: float, token: int) -> Any:
         response = await self._client.request(
@@ -69,10 +70,23 @@ class ShopBulkOps:
         return _started(data, "bulkOperationRunMutation", token_index)
 
     async def start_query(self, query: str, *, token_index: int) -> str:
-        """Run a bulk query (the catalog export)."""
-        data = await self._call("bulk_operation_run_query", {"query": query}, cost=CONTROL_COST,
-                                token=token_index)
-        return _started(data, "bulkOperationRunQuery", token_index)
+        """Run a bulk query (the catalog export) on ``token_index``, or — when the shop refuses that
+        token (401/403) — on the next token it still accepts: an export belongs to no run, any app may
+        make it. Its polls then go to the token that started it (:meth:`status`)."""
+        tokens = max(1, int(getattr(getattr(self._client, "transport", None), "token_count", 1) or 1))
+        order = [token_index, *(t for t in range(tokens) if t != token_index)]
+        for n, token in enumerate(order):
+            try:
+                data = await self._call("bulk_operation_run_query", {"query": query}, cost=CONTROL_COST,
+                                        token=token)
+            except TokenRefusedError:
+                if n == len(order) - 1:
+                    raise
+                continue
+            op = _started(data, "bulkOperationRunQuery", token)
+            self._owners[op] = token
+            return op
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def find(self, client_identifier: str, *, token_index: int) -> str | None:
         """The operation this app started with ``client_identifier``, if any (newest first)."""
@@ -83,7 +97,8 @@ class ShopBulkOps:
         return str(nodes[0]["id"]) if nodes else None
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
-        """Poll one operation."""
+        """Poll one operation (on the token that started it, when this port started it elsewhere)."""
+        token_index = self._owners.get(op_id, token_index)
         data = await self._call("bulk_operation", {"id": op_id}, cost=POLL_COST, token=token_index)
         op = data["bulkOperation"]
         if op is None:
