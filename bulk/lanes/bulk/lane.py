@@ -123,9 +123,12 @@ class BulkLane:
         ``all_known`` is set, no lines will come but those held behind running ones (cuts are final,
         see :mod:`bulk.lanes.bulk.sizing`) even while ``until`` waits for those."""
         active: set[asyncio.Task[None]] = set()
+        claimed: dict[asyncio.Task[None], Claim] = {}  # for a stop: a task cancelled before it ran
 
         def finished(task: asyncio.Task[None]) -> None:
             active.discard(task)
+            if not task.cancelled():
+                claimed.pop(task, None)
             self._wake.set()
 
         async with asyncio.TaskGroup() as tg:
@@ -142,6 +145,7 @@ class BulkLane:
                 for claim, holding in started:
                     task = tg.create_task(self._process(claim, holding))
                     active.add(task)
+                    claimed[task] = claim
                     task.add_done_callback(finished)
                 more_coming = until is not None and not until.is_set()
                 pooled = feed is not None and feed.pooled > 0
@@ -156,6 +160,10 @@ class BulkLane:
                         timeout = min(timeout, max(0.0, nxt - now))
                     await wait_event(self._wake, timeout, self._clock)
         if self._stop is not None:
+            for task, claim in claimed.items():
+                if task.cancelled():  # perhaps before it began: its claim is given back here (a no-op
+                    with contextlib.suppress(JournalError):  # when _process released it already)
+                        await self._journal.release(claim)
             raise self._stop
 
     @property
@@ -191,6 +199,11 @@ class BulkLane:
             claims = await self._journal.claim(self._worker, [UnitKind.BULK_SHARD],
                                                lease_s=self._config.lease_s, limit=len(openings),
                                                run_id=run_id)
+            if self._stop is not None:  # the run stopped while claiming: give these back untouched
+                for claim in claims:
+                    with contextlib.suppress(JournalError):
+                        await self._journal.release(claim)
+                return []
             claims.sort(key=lambda c: -c.unit.line_count)
             for claim, opening in zip(claims, openings, strict=False):
                 out.append((claim, self._reserve(opening.token, claim, renewed_at=sent)))
@@ -266,12 +279,12 @@ class BulkLane:
         (a started operation stays ``submitted``, adopted at once by the next run) and stop the lane."""
         log.warning("the run must stop; shard given back",
                     extra={"action": "bulk.stopped", "unit": claim.unit_id, "error": type(exc).__name__})
-        with contextlib.suppress(JournalError):
-            await self._journal.release(claim)
-        if self._stop is None:
+        if self._stop is None:  # first: no claim may be made while the shard is given back
             self._stop = exc
             self._on_event("run_stopped", {"error": str(exc), "cause": type(exc).__name__})
         self._wake.set()
+        with contextlib.suppress(JournalError):
+            await self._journal.release(claim)
 
     async def _token_refused(self, claim: Claim, exc: TokenRefusedError) -> None:
         """A token was refused (401/403): it is out for the run, and the shard goes again on another
