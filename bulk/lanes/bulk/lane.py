@@ -29,7 +29,6 @@ from pathlib import Path
 from bulk.clock import Clock, MonotonicClock, wait_event
 from bulk.errors import (
     JournalError,
-    NoTokenLeftError,
     RunStoppedError,
     SchedulerError,
     ShopifyError,
@@ -37,8 +36,7 @@ from bulk.errors import (
     TokenRefusedError,
     TransientError,
 )
-from bulk.journal import Claim, Journal, Outcome, UnitKind, UnitState
-from bulk.lanes.bulk import shard_data
+from bulk.journal import Claim, Journal, UnitKind, UnitState
 from bulk.lanes.bulk.operation import Holding, LaneParts, OperationSteps
 from bulk.lanes.bulk.ports import (
     BulkLaneConfig,
@@ -49,10 +47,10 @@ from bulk.lanes.bulk.ports import (
     encode_remote,
 )
 from bulk.lanes.bulk.reconcile import OnOutcomes, decide
+from bulk.lanes.bulk.refusals import Refusals
 from bulk.lanes.bulk.sizing import Pace, cut_sizes
 from bulk.lanes.bulk.slots import LeadMeter, PaceMeter, SlotBoard
-from bulk.models import OnEvent, OutcomeStatus
-from bulk.shopify.client import NO_TOKEN_HINT
+from bulk.models import OnEvent
 
 __all__ = ["BulkLane", "BulkLaneConfig", "BulkOpsPort", "LineFeed", "OpStatus", "decide", "decode_remote",
            "encode_remote"]
@@ -96,8 +94,8 @@ class BulkLane:
                                 board=self._board, pace=self._pace, lead=self._lead, wake=self._wake.set,
                                 on_event=self._on_event, on_outcomes=on_outcomes or (lambda _outcomes: None))
         self._steps = OperationSteps(self._parts)
-        self._stop: RunStoppedError | None = None  # why the run must stop (the first cause seen)
-        self._refused: set[int] = set()  # tokens the shop refused: out for the run
+        self._refusals = Refusals(journal, config.tokens, self._board, on_event=self._on_event,
+                                  on_outcomes=self._parts.on_outcomes, wake=self._wake.set)
 
     @property
     def operations(self) -> list[OpStatus]:
@@ -134,7 +132,7 @@ class BulkLane:
         async with asyncio.TaskGroup() as tg:
             while True:
                 self._wake.clear()
-                if self._stop is not None:
+                if self._refusals.stop is not None:
                     # the run cannot go on: every held shard is given back (a cancelled _process
                     # releases its claim), then the cause is raised as it is, not in a group
                     for task in list(active):
@@ -159,22 +157,22 @@ class BulkLane:
                     if nxt is not None:
                         timeout = min(timeout, max(0.0, nxt - now))
                     await wait_event(self._wake, timeout, self._clock)
-        if self._stop is not None:
+        if self._refusals.stop is not None:
             for task, claim in claimed.items():
                 if task.cancelled():  # perhaps before it began: its claim is given back here (a no-op
                     with contextlib.suppress(JournalError):  # when _process released it already)
                         await self._journal.release(claim)
-            raise self._stop
+            raise self._refusals.stop
 
     @property
     def stopped(self) -> RunStoppedError | None:
         """Why the run must stop (the shop refuses every request), once a shard met it."""
-        return self._stop
+        return self._refusals.stop
 
     @property
     def refused_tokens(self) -> list[int]:
         """Tokens the shop refused during this lane's work (out for the run), in order."""
-        return sorted(self._refused)
+        return sorted(self._refusals.refused)
 
     async def _fill(self, run_id: int | None, feed: LineFeed | None, *,
                     more_coming: bool) -> list[tuple[Claim, Holding]]:
@@ -199,7 +197,7 @@ class BulkLane:
             claims = await self._journal.claim(self._worker, [UnitKind.BULK_SHARD],
                                                lease_s=self._config.lease_s, limit=len(openings),
                                                run_id=run_id)
-            if self._stop is not None:  # the run stopped while claiming: give these back untouched
+            if self._refusals.stop is not None:  # the run stopped while claiming: give these back untouched
                 for claim in claims:
                     with contextlib.suppress(JournalError):
                         await self._journal.release(claim)
@@ -219,7 +217,7 @@ class BulkLane:
 
     async def process(self, claim: Claim) -> None:
         """Work one shard claimed by the caller (a long-lived worker runs its own claim loop)."""
-        allowed = [t for t in range(self._config.tokens) if t not in self._refused] or [0]
+        allowed = [t for t in range(self._config.tokens) if t not in self._refusals.refused] or [0]
         token = min(allowed, key=lambda t: (self._board.running(t), t))
         await self._process(claim, self._reserve(token, claim, renewed_at=-math.inf))
 
@@ -255,11 +253,11 @@ class BulkLane:
                 await self._journal.release(claim)
             self._on_event("shard_released", {"unit": claim.unit_id, "error": type(exc).__name__})
         except RunStoppedError as exc:
-            await self._stop_run(claim, exc)
+            await self._refusals.stop_run(claim, exc)
         except TokenRefusedError as exc:
-            await self._token_refused(claim, exc)
+            await self._refusals.token_refused(claim, exc)
         except ShopifyError as exc:  # final for this shard (e.g. a start's userErrors): its rows say why
-            await self._shard_refused(claim, exc)
+            await self._refusals.shard_refused(claim, exc)
         finally:
             self._steps.unreserve(holding)
             keeper.cancel()
@@ -273,56 +271,6 @@ class BulkLane:
                 log.info("lease renewal refused after the work ended",
                          extra={"action": "bulk.renewal_refused", "unit": claim.unit_id,
                                 "error": type(exc).__name__})
-
-    async def _stop_run(self, claim: Claim, exc: RunStoppedError) -> None:
-        """The shop refuses the whole run (402/404/423, no token left): give the shard back untouched
-        (a started operation stays ``submitted``, adopted at once by the next run) and stop the lane."""
-        log.warning("the run must stop; shard given back",
-                    extra={"action": "bulk.stopped", "unit": claim.unit_id, "error": type(exc).__name__})
-        if self._stop is None:  # first: no claim may be made while the shard is given back
-            self._stop = exc
-            self._on_event("run_stopped", {"error": str(exc), "cause": type(exc).__name__})
-        self._wake.set()
-        with contextlib.suppress(JournalError):
-            await self._journal.release(claim)
-
-    async def _token_refused(self, claim: Claim, exc: TokenRefusedError) -> None:
-        """A token was refused (401/403): it is out for the run, and the shard goes again on another
-        token. A bulk operation already started on it cannot be polled any more (operations belong to
-        their app): the shard is started again elsewhere — its lines set absolute values, so the shop
-        ends in the same state (docs/errors.md). No token left: the run stops."""
-        token = exc.token_index
-        if token is not None and token not in self._refused:
-            self._refused.add(token)
-            self._board.take_out(token)
-            log.warning("access token refused: out for the run",
-                        extra={"action": "bulk.token_refused", "token_index": token})
-            self._on_event("token_refused", {"token": token, "status": getattr(exc, "status", None),
-                                             "left": self._config.tokens - len(self._refused)})
-        with contextlib.suppress(JournalError):
-            await self._journal.fail(claim, f"access token #{token} was refused", retry=True)
-        if len(self._refused) >= self._config.tokens and self._stop is None:
-            which = ", ".join(f"#{i}" for i in sorted(self._refused))
-            self._stop = NoTokenLeftError(f"every access token was refused by the shop ({which})",
-                                          refused=tuple(sorted(self._refused)), hint=NO_TOKEN_HINT)
-            self._on_event("run_stopped", {"error": str(self._stop), "cause": "NoTokenLeftError"})
-        self._wake.set()
-
-    async def _shard_refused(self, claim: Claim, exc: ShopifyError) -> None:
-        """A final answer for this shard alone: its rows are rejected with the shop's reason."""
-        log.warning("shard refused by the shop",
-                    extra={"action": "bulk.refused", "unit": claim.unit_id, "error": type(exc).__name__})
-        unit = claim.unit
-        reason = f"shop refused the bulk operation: {exc}"
-        shard = await asyncio.to_thread(shard_data.load, unit)
-        outcomes = [Outcome(f, ln, OutcomeStatus.REJECTED, reason, unit_id=unit.unit_id)
-                    for line_rows in shard.rows for f, ln in line_rows]
-        with contextlib.suppress(JournalError):
-            await self._journal.record_outcomes(unit.run_id, outcomes)
-            self._parts.on_outcomes(outcomes)
-            await self._journal.fail(claim, reason, retry=False)
-        self._on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
-                                      "status": "REFUSED", "lines": unit.line_count, "retried": 0})
 
     async def _keep_lease(self, claim: Claim, holding: Holding, work: asyncio.Future[None]) -> None:
         try:
