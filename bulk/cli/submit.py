@@ -177,6 +177,9 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
     for key in ("rows", "applied", "unchanged", "rejected"):
         table.add_row(key, str(result["summary"].get(key, 0)))
     table.add_row("bulk operations", str(len(result["operations"])))
+    if result.get("refused_tokens"):
+        which = ", ".join(f"#{i}" for i in result["refused_tokens"])
+        table.add_row("tokens refused", f"{which} (401/403: out for the run; it finished on the others)")
     table.add_row("took", _took(result))
     if result.get("report"):
         table.add_row("report", result["report"])

@@ -96,7 +96,7 @@ class SubmitProgress:
 
 _WARNINGS = frozenset({"stalled"})  # logged as warnings: something needs a look
 _MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded",
-                         "stalled", "read"})
+                         "stalled", "read", "token_refused", "run_stopped"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -139,4 +139,9 @@ def describe(name: str, data: dict[str, Any]) -> str:
         return f"resuming run {data['run']}"
     if name == "stalled":  # the watchdog's one line (bulk/submit/watchdog.py); it names ops in [brackets]
         return f"[bold yellow]stalled[/]: {escape(str(data['message']))}"
+    if name == "token_refused":
+        return (f"[bold red]access token #{data['token']} was refused[/] (HTTP {data.get('status')}): "
+                f"out for the run; carrying on with {data.get('left', '?')} token(s)")
+    if name == "run_stopped":
+        return "[bold red]the run stops[/]: the shop refuses every request (see the error below)"
     return name.replace("_", " ")

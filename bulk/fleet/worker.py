@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import JournalError
+from bulk.errors import JournalError, RunStoppedError, SchedulerError
 from bulk.journal import Claim, Journal, RunStatus, UnitKind
 from bulk.lanes.bulk import BulkLane, BulkLaneConfig, BulkOpsPort, OpStatus
 from bulk.lanes.direct import send_batch
@@ -103,6 +103,12 @@ class Worker:
         self._counts = {"claimed": 0, "completed": 0, "released": 0, "runs_finished": 0}
         self._finished_since_check = False
         self._next_runs_check = 0.0
+        self._stopped: RunStoppedError | None = None  # why the shop refuses every run (402/423, tokens)
+
+    @property
+    def stopped(self) -> RunStoppedError | None:
+        """The shop-level refusal that stopped this worker (raised by :meth:`run` too), if any."""
+        return self._stopped
 
     @property
     def worker_id(self) -> str:
@@ -128,7 +134,10 @@ class Worker:
                 f"released={s.released}, stopping={s.stopping})")
 
     async def run(self) -> None:
-        """Work until :meth:`stop` (or drained); always leaves nothing held."""
+        """Work until :meth:`stop` (or drained); always leaves nothing held. A shop that refuses
+        every request (frozen, locked, every token refused) stops the worker: the runs it met are
+        marked failed with the cause, their units given back, and the :class:`RunStoppedError` is
+        raised (``bulk worker`` prints it on one line and exits 2)."""
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._heartbeat(), name=f"{self.worker_id}-heartbeat")
@@ -139,6 +148,8 @@ class Worker:
                     await asyncio.shield(self._settle())
         finally:
             await asyncio.shield(self._give_back())
+        if self._stopped is not None:
+            raise self._stopped
 
     # -- the claim loop -----------------------------------------------------------------------
     async def _loop(self, tg: asyncio.TaskGroup) -> None:
@@ -188,14 +199,41 @@ class Worker:
         try:
             if claim.unit.kind == UnitKind.BULK_SHARD:
                 await self._lane.process(claim)
+                if self._lane.stopped is not None:  # the lane gave the shard back itself
+                    await self._run_stopped(claim, self._lane.stopped)
             else:
                 await self._direct(claim)
         except Exception as exc:
-            log.exception("unit failed; given back", extra={
-                "action": "worker.unit_error", "unit": claim.unit_id, "error": type(exc).__name__})
+            stop = _run_stopper(exc)
+            if stop is not None:
+                await self._run_stopped(claim, stop)
+                return
+            if _run_stopper(exc, SchedulerError) is not None:
+                # the coordination store is away (fail closed: nothing was sent without a permit):
+                # wait a moment before the unit is given back, not a hot loop of claims
+                log.warning("scheduler unavailable; unit given back", extra={
+                    "action": "worker.scheduler_error", "unit": claim.unit_id, "error": type(exc).__name__})
+                await self._wait_stop(self.config.idle_wait_s)
+            else:
+                log.exception("unit failed; given back", extra={
+                    "action": "worker.unit_error", "unit": claim.unit_id, "error": type(exc).__name__})
             with contextlib.suppress(JournalError):
                 await self._journal.release(claim)
                 self._counts["released"] += 1
+
+    async def _run_stopped(self, claim: Claim, exc: RunStoppedError) -> None:
+        """The shop refuses the whole run: give the unit back, mark its run failed with the cause (no
+        worker claims its units again until the same command is run again), stop this worker."""
+        log.warning("the shop refuses the run: %s", exc, extra={
+            "action": "worker.run_stopped", "unit": claim.unit_id, "error": type(exc).__name__})
+        with contextlib.suppress(JournalError):
+            await self._journal.release(claim)
+        with contextlib.suppress(JournalError):
+            await self._journal.set_run_status(claim.unit.run_id, RunStatus.FAILED, error=str(exc))
+            self._on_event("run_stopped", {"run": claim.unit.run_id, "error": str(exc)})
+        if self._stopped is None:
+            self._stopped = exc
+        self.stop()
 
     async def _direct(self, claim: Claim) -> None:
         async with self._lease(claim) as fenced:
@@ -317,6 +355,18 @@ class Worker:
             tasks = [tg.create_task(w) for w in waits]
             for t in tasks:
                 t.add_done_callback(lambda _t: [o.cancel() for o in tasks if o is not _t])
+
+
+def _run_stopper(exc: BaseException, kind: type[Exception] = RunStoppedError) -> Any:
+    """The first error of type ``kind`` in ``exc`` (itself, or inside an exception group), or None."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _run_stopper(inner, kind)
+            if found is not None:
+                return found
+    return None
 
 
 class _StoppablePort:

@@ -141,7 +141,11 @@ async def upgrade_postgres(url: str) -> tuple[int, int]:
 
 
 def upgrade_sqlite(db: sqlite3.Connection, now: float) -> int:
-    """Bring a SQLite journal file up to date (each step in its own transaction); returns its version."""
+    """Bring a SQLite journal file up to date (each step in its own transaction); returns its version.
+
+    Two processes may open a fresh file at once (a run and a ``bulk cancel`` or the watch of another
+    terminal): both see version 0, one applies the step, the other's step then fails ("table already
+    exists") — it rolls back, reads the version again, and goes on when the step is there."""
     sql = queries("sqlite")
     db.execute(sql["version_table"])
     current = int(db.execute(sql["current_version"]).fetchone()[0])
@@ -150,10 +154,16 @@ def upgrade_sqlite(db: sqlite3.Connection, now: float) -> int:
             db.executescript("BEGIN IMMEDIATE;\n" + step.sql)
             db.execute(sql["insert_version"], {"version": step.version, "now": now})
             db.execute("COMMIT")
+        except sqlite3.OperationalError:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if int(db.execute(sql["current_version"]).fetchone()[0]) >= step.version:
+                continue  # another opener applied it meanwhile
+            raise
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
         logger.info("journal migrated", extra={"action": "journal.migrate", "version": step.version})
         current = step.version
-    return current
+    return int(db.execute(sql["current_version"]).fetchone()[0])

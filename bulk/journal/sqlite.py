@@ -95,7 +95,7 @@ class SqliteJournal(JournalBase):
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA busy_timeout = 10000")
             if self._path != ":memory:":
-                db.execute("PRAGMA journal_mode = WAL")  # readers do not block the writer
+                _wal(db)  # readers do not block the writer
                 db.execute("PRAGMA synchronous = NORMAL")
             version = migrations.upgrade_sqlite(db, self._clock.now())
             migrations.check_version("sqlite", version, location=self._location)
@@ -286,3 +286,16 @@ class SqliteJournal(JournalBase):
         return self.applied_from_rows(rows)
 
     # -- workers --------------------------------------------------------------------------------
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL. The switch needs the file to itself and SQLite does not wait for that (no busy
+    handler): a second opener of a fresh file at the same moment retries for up to a second."""
+    for attempt in range(50):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.02)

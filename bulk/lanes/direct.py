@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bulk.errors import ShopifyError
+from bulk.errors import RunStoppedError, ShopifyError
 from bulk.journal import Claim, Journal, NewUnit, Outcome, UnitKind
 from bulk.lanes.bulk import decide
 from bulk.models import Lane, OutcomeStatus
@@ -92,10 +92,17 @@ async def _send(requester: Requester, line: Mapping[str, Any]) -> tuple[OutcomeS
 async def send_line(requester: Requester, kind: str, variables: Mapping[str, Any], *,
                     cost: float) -> tuple[OutcomeStatus, str]:
     """Send one planned line (``kind``: "variants" | "product") and decide its rows' outcome from the
-    answer: applied, or rejected with the shop's reason (``userErrors`` or a refused request)."""
+    answer: applied, or rejected with the shop's reason (``userErrors`` or a refused request).
+
+    An account-level refusal is not a row's answer: a :class:`~bulk.errors.RunStoppedError` (shop
+    frozen, locked or not found, every token refused) is raised, and the run stops — a bad token
+    must not turn into one refused request per row. (A single refused token is the client's to
+    handle: the request goes again on another token.)"""
     try:
         response = await requester.request(document(DIRECT_MUTATIONS[kind]), variables, cost=cost,
                                             priority=Lane.NORMAL)
+    except RunStoppedError:
+        raise
     except ShopifyError as exc:
         return OutcomeStatus.REJECTED, f"shop refused: {exc}"
     return decide({"data": getattr(response, "data", None) or {}})

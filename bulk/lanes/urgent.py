@@ -4,7 +4,7 @@ Why micro-batching: 10,000 changes sent one by one would cost 10,000 calls of 10
 the ≤ 250 input-list limit they cost 40. A change waits at most ``window_s`` for company (a full
 batch leaves at once), so latency stays close to the shop's own.
 
-Rules (pure functions below, carried out by :class:`UrgentLane`):
+Rules (pure functions in :mod:`bulk.lanes.urgent_rules`, carried out by :class:`UrgentLane`):
 
 - a batch holds at most one change per (item, location): Shopify refuses duplicates, and two changes
   to one pair must land in arrival order, so a later one waits for the batch holding the earlier one;
@@ -12,164 +12,48 @@ Rules (pure functions below, carried out by :class:`UrgentLane`):
   retry after a dropped connection is applied at most once, whatever the transport retries;
 - per-item answers: ``userErrors[].field = ["input", "quantities", i, …]`` names item *i*; a stale
   ``changeFromQuantity`` is STALE, any other code REJECTED. When the shop applied nothing
-  (``inventoryAdjustmentGroup`` null) the untouched items are re-sent as a new batch (new key).
+  (``inventoryAdjustmentGroup`` null) the untouched items are re-sent as a new batch (new key);
+- a deadline (``UrgentConfig.deadline_s``, 10 s by default, counted from a change's submission on
+  the lane's clock): whatever the shop does (hangs, 5xx bursts, throttling), every change has its
+  answer by then — applied, or REJECTED with code ``DEADLINE`` saying the shop did not answer in time
+  (the batch carried an idempotency key, so sending the same change again cannot apply it twice);
+- a shop that refuses the whole run (402 frozen, 423 locked, every token refused: a
+  :class:`~bulk.errors.RunStoppedError`) is not a per-change answer: the changes' futures raise it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import hashlib
-import json
+import contextlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import ShopifyError
-from bulk.shopify.inventory import MAX_QUANTITIES, QuantityChange
+from bulk.errors import RunStoppedError, ShopifyError
+from bulk.lanes.urgent_rules import (  # the lane's vocabulary and pure decisions, re-exported
+    DEADLINE_CODE,
+    STALE_CODES,
+    InventoryResult,
+    InventoryStatus,
+    UrgentConfig,
+    change_result,
+    idempotency_key,
+    interpret,
+    take_batch,
+)
+from bulk.shopify.inventory import QuantityChange
+
+__all__ = ["DEADLINE_CODE", "STALE_CODES", "InventoryResult", "InventoryStatus", "Sender", "UrgentConfig",
+           "UrgentLane", "UrgentStatistics", "idempotency_key", "interpret", "take_batch"]
 
 log = logging.getLogger(__name__)
 
-STALE_CODES = frozenset({"CHANGE_FROM_QUANTITY_STALE", "COMPARE_QUANTITY_STALE"})
-
+T = TypeVar("T")
 Sender = Callable[[Sequence[QuantityChange], str], Awaitable[Mapping[str, Any]]]
 """Sends one batch with its idempotency key; returns the ``inventorySetQuantities`` payload."""
-
-
-class InventoryStatus(enum.StrEnum):
-    """How one inventory change ended."""
-
-    APPLIED = "applied"
-    STALE = "stale"  # compare-and-set: the shop no longer had ``change_from``
-    REJECTED = "rejected"  # with a reason (unknown SKU, bad location, shop refused, …)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InventoryResult:
-    """The outcome of one change, in the order the changes were given."""
-
-    status: InventoryStatus
-    sku: str | None = None
-    inventory_item_id: str | None = None
-    location_id: str | None = None
-    quantity: int | None = None
-    reason: str | None = None
-    code: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """A plain dict for ``--json`` output and reports."""
-        return {
-            "status": self.status.value,
-            "sku": self.sku,
-            "inventory_item_id": self.inventory_item_id,
-            "location_id": self.location_id,
-            "quantity": self.quantity,
-            "reason": self.reason,
-            "code": self.code,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UrgentConfig:
-    """Micro-batching knobs. ``scope`` salts idempotency keys (default: random per lane)."""
-
-    window_s: float = 0.003
-    max_batch: int = MAX_QUANTITIES
-    scope: str = field(default_factory=lambda: secrets.token_hex(8))
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_batch <= MAX_QUANTITIES:
-            raise ValueError(f"max_batch must be 1..{MAX_QUANTITIES}")
-        if self.window_s < 0:
-            raise ValueError("window_s must be >= 0")
-
-
-# -- pure decisions ------------------------------------------------------------------------------
-
-
-def idempotency_key(changes: Sequence[QuantityChange], *, scope: str) -> str:
-    """A key derived from the batch content: the same batch always gets the same key."""
-    content = [scope, [[c.inventory_item_id, c.location_id, c.quantity, c.change_from] for c in changes]]
-    digest = hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
-    return f"bulk-inv-{digest[:40]}"
-
-
-def take_batch(
-    pending: Sequence[QuantityChange], busy: set[tuple[str, str]], max_batch: int
-) -> tuple[list[int], list[int]]:
-    """Split ``pending`` (in arrival order) into (indexes to send now, indexes that must wait).
-
-    A change waits if its pair is ``busy`` (in flight) or already taken, or the batch is full; once a
-    pair must wait, every later change to it waits too (order per pair is kept).
-    """
-    taken: list[int] = []
-    waiting: list[int] = []
-    blocked = set(busy)
-    for i, change in enumerate(pending):
-        if change.pair in blocked or len(taken) >= max_batch:
-            waiting.append(i)
-            blocked.add(change.pair)
-            continue
-        taken.append(i)
-        blocked.add(change.pair)
-    return taken, waiting
-
-
-def _item_index(error: Mapping[str, Any], size: int) -> int | None:
-    path = error.get("field") or []
-    if len(path) >= 3 and path[0] == "input" and path[1] == "quantities":
-        try:
-            index = int(path[2])
-        except (TypeError, ValueError):
-            return None
-        return index if 0 <= index < size else None
-    return None
-
-
-def interpret(
-    batch: Sequence[QuantityChange], payload: Mapping[str, Any]
-) -> tuple[dict[int, InventoryResult], list[int]]:
-    """Per-item results of one answer, and the indexes to re-send (applied nothing, no error of theirs)."""
-    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, Mapping)]
-    applied_any = payload.get("inventoryAdjustmentGroup") is not None
-    results: dict[int, InventoryResult] = {}
-    general: list[Mapping[str, Any]] = []
-    for error in errors:
-        index = _item_index(error, len(batch))
-        if index is None:
-            general.append(error)
-            continue
-        code = error.get("code")
-        status = InventoryStatus.STALE if code in STALE_CODES else InventoryStatus.REJECTED
-        results.setdefault(index, _result(batch[index], status, str(error.get("message")), code))
-    if general:
-        reason = "; ".join(str(e.get("message")) for e in general)
-        code = general[0].get("code")
-        for i, change in enumerate(batch):
-            results.setdefault(i, _result(change, InventoryStatus.REJECTED, reason, code))
-        return results, []
-    if errors and not applied_any:
-        return results, [i for i in range(len(batch)) if i not in results]
-    for i, change in enumerate(batch):
-        results.setdefault(i, _result(change, InventoryStatus.APPLIED, None, None))
-    return results, []
-
-
-def _result(
-    change: QuantityChange, status: InventoryStatus, reason: str | None, code: Any
-) -> InventoryResult:
-    return InventoryResult(
-        status=status,
-        inventory_item_id=change.inventory_item_id,
-        location_id=change.location_id,
-        quantity=change.quantity,
-        reason=reason,
-        code=code if isinstance(code, str) else None,
-    )
 
 
 # -- the lane ------------------------------------------------------------------------------------
@@ -197,6 +81,7 @@ class UrgentLane:
         self.config = config or UrgentConfig()
         self.clock: Clock = clock or MonotonicClock()
         self._pending: list[tuple[QuantityChange, asyncio.Future[InventoryResult]]] = []
+        self._submitted_at: dict[int, float] = {}  # id(future) → when its change was submitted
         self._busy: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
@@ -225,11 +110,17 @@ class UrgentLane:
             future.cancel()
         self._pending.clear()
 
-    def submit(self, change: QuantityChange) -> asyncio.Future[InventoryResult]:
-        """Queue one change; the future resolves to its :class:`InventoryResult`."""
+    def submit(
+        self, change: QuantityChange, *, since: float | None = None
+    ) -> asyncio.Future[InventoryResult]:
+        """Queue one change; the future resolves to its :class:`InventoryResult`. Its deadline counts
+        from ``since`` (on the lane's clock; default now): a caller that looked the SKU up first
+        passes when it was asked."""
         if not self._open:
             raise RuntimeError("UrgentLane is not open: use 'async with'")
         future: asyncio.Future[InventoryResult] = asyncio.get_running_loop().create_future()
+        self._submitted_at[id(future)] = self.clock.now() if since is None else since
+        future.add_done_callback(lambda f: self._submitted_at.pop(id(f), None))
         self._pending.append((change, future))
         self._submitted += 1
         if len(self._pending) >= self.config.max_batch:
@@ -270,11 +161,26 @@ class UrgentLane:
                 key = idempotency_key(changes, scope=self.config.scope)
                 self._batches += 1
                 self._largest_batch = max(self._largest_batch, len(batch))
+                due = min(self._submitted_at.get(id(f), self.clock.now()) for _, f in batch) \
+                    + self.config.deadline_s
                 try:
-                    payload = await self._send(changes, key)
+                    payload = await self.before(due, self._send(changes, key))
+                except RunStoppedError as exc:  # the whole run stops: not a per-change answer
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    return
                 except ShopifyError as exc:
                     for change, future in batch:
-                        self._resolve(future, _result(change, InventoryStatus.REJECTED, str(exc), None))
+                        self._resolve(future, change_result(change, InventoryStatus.REJECTED, str(exc), None))
+                    return
+                except TimeoutError:
+                    reason = (f"no answer from the shop within the {self.config.deadline_s:g}s deadline: "
+                              "the change may or may not have been applied; check the shop before "
+                              "sending it again")
+                    for change, future in batch:
+                        self._resolve(future, change_result(change, InventoryStatus.REJECTED, reason,
+                                                      DEADLINE_CODE))
                     return
                 results, resend = interpret(changes, payload)
                 for i, result in results.items():
@@ -292,6 +198,23 @@ class UrgentLane:
             self._busy.difference_update(change.pair for change, _ in batch)
             if self._pending and self._open:
                 self._flush()
+
+    async def before(self, due: float, send: Awaitable[T]) -> T:
+        """``send``'s answer, or :class:`TimeoutError` (the send cancelled) once the lane's clock
+        reaches ``due``: the deadline is kept on the lane's clock, so tests never sleep."""
+        sending = asyncio.ensure_future(send)
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, due - self.clock.now())))
+        try:
+            await asyncio.wait({sending, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not sending.done():
+                sending.cancel()
+                with contextlib.suppress(BaseException):
+                    await sending
+        if sending.cancelled():
+            raise TimeoutError
+        return sending.result()
 
     def _resolve(self, future: asyncio.Future[InventoryResult], result: InventoryResult) -> None:
         self._by_status[result.status.value] = self._by_status.get(result.status.value, 0) + 1

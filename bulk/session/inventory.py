@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import ValidationError
 
-from bulk.errors import ShopifyError
+from bulk.errors import RunStoppedError, ShopifyError
 from bulk.lanes.urgent import InventoryResult, InventoryStatus, UrgentLane, UrgentStatistics
 from bulk.models import InventoryUpdate, Lane, Source
 from bulk.shopify import inventory as ops
@@ -66,10 +66,13 @@ class Inventory:
         A change is an :class:`~bulk.models.InventoryUpdate` or a mapping of its fields
         (``sku`` or ``inventory_item_id``; ``location_name`` or ``location_id``; ``quantity``;
         optional ``change_from`` for compare-and-set). Nothing raises per item: bad input, unknown
-        SKUs and the shop's refusals come back as REJECTED (or STALE) with a reason.
+        SKUs, the shop's refusals and no answer within ``UrgentConfig.deadline_s`` (code
+        ``DEADLINE``) come back as REJECTED (or STALE) with a reason. A shop that refuses the whole
+        run (frozen, locked, every token refused) raises its :class:`~bulk.errors.RunStoppedError`.
         """
         if self._lane is None or self._resolver is None:
             raise RuntimeError("Shop is not open: use 'async with Shop.connect(...) as shop'")
+        asked = self._lane.clock.now()  # every change's deadline counts from here, lookups included
         results: list[InventoryResult | None] = [None] * len(changes)
         valid: list[tuple[int, InventoryUpdate]] = []
         for i, change in enumerate(changes):
@@ -78,12 +81,20 @@ class Inventory:
             except ValidationError as exc:
                 reason = "; ".join(e["msg"] for e in exc.errors())
                 results[i] = InventoryResult(status=InventoryStatus.REJECTED, reason=reason)
+        due = asked + self._lane.config.deadline_s
         try:
             resolved: list[QuantityChange | str] = (
-                await self._resolver.resolve([u for _, u in valid]) if valid else []
+                list(await self._lane.before(due, self._resolver.resolve([u for _, u in valid])))
+                if valid else []
             )
-        except ShopifyError as exc:  # a lookup failed (bad token, shop down): every item says why
+        except RunStoppedError:  # the shop refuses every request (frozen, locked, no token left)
+            raise
+        except ShopifyError as exc:  # a lookup failed (shop down past the budget): every item says why
             resolved = [f"lookup failed: {exc}"] * len(valid)
+        except TimeoutError:
+            deadline = self._lane.config.deadline_s
+            resolved = [f"lookup failed: no answer from the shop within the {deadline:g}s deadline"] \
+                * len(valid)
         futures: list[tuple[int, asyncio.Future[InventoryResult]]] = []
         changes_by_index = dict(valid)
         for (i, update), item in zip(valid, resolved, strict=True):
@@ -97,7 +108,7 @@ class Inventory:
                     reason=item,
                 )
             else:
-                futures.append((i, self._lane.submit(item)))
+                futures.append((i, self._lane.submit(item, since=asked)))
         for i, future in futures:
             results[i] = replace(await future, sku=changes_by_index[i].sku)
         return [r for r in results if r is not None]

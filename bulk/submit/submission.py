@@ -117,11 +117,13 @@ class Submission:
                                             "at": run.updated_at.isoformat(timespec="seconds")})
             outcomes, report = await self._report(workdir)
             return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
-        resume = not created and run.status is RunStatus.RUNNING
         if not created and run.status is RunStatus.FAILED:
-            # failed, or cancelled by the operator (`bulk cancel`): claimable again, and read again
-            # (not resumed as fully planned: a failure may have come before planning finished)
+            # stopped before (shop locked, tokens refused, cancelled by the operator…): the same command
+            # again takes it up at once, planning again around what is already in shards (its units
+            # are claimable again; not resumed as fully planned: it may have stopped while planning)
             run = await self._journal.set_run_status(run.run_id, RunStatus.PLANNING)
+            self._on_event("retrying_failed_run", {"run": run.run_id})
+        resume = not created and run.status is RunStatus.RUNNING
         port = WatchedPort(self._port, self._progress)
         lane = BulkLane(port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
@@ -130,9 +132,12 @@ class Submission:
         self._watchdog = Watchdog(self._options.stall_after_s, self._wait_clock,
                                   lambda: self._waiting(run.run_id, lane, port), self._on_event)
         watch = asyncio.create_task(self._watchdog.run(), name="watchdog")
+        error: BulkError | None = None
         try:
             error = await self._work(source, run.run_id, run_key, workdir, lane, resume=resume,
                                      created=created)
+        except* BulkError as group:  # a lane or a send stopped the run (402/423, no token left…)
+            error = _first_cause(group)
         finally:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -391,6 +396,15 @@ class Submission:
             results = await self._inventory(updates)
         await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
                                 for u, (status, reason) in zip(updates, results, strict=True)])
+
+
+def _first_cause(group: BaseExceptionGroup[BulkError]) -> BulkError:
+    """The first error of a (possibly nested) group: the one the run stops for."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, BulkError)
+    return first
 
 
 def _digest(lines: list[PlannedLine]) -> str:

@@ -56,6 +56,8 @@ class SubmissionResult:
     # prediction of how long the shop needs; None for a real shop
     inputs: list[dict[str, Any]] = field(default_factory=list)  # what the reader did with each file:
     # dialect, encoding, columns used and ignored with why (bulk.submit.root.input_account)
+    refused_tokens: list[int] = field(default_factory=list)  # token indexes the shop refused (401/403):
+    # the run finished on the others
 
     @property
     def simulated(self) -> bool:
@@ -84,6 +86,7 @@ class SubmissionResult:
             "inputs": self.inputs,
             "report": str(self.report_path) if self.report_path else None,
             "undo": str(self.undo_path) if self.undo_path else None,
+            "refused_tokens": self.refused_tokens,
         }
 
 

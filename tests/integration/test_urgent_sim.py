@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+
+from bulk.errors import NoTokenLeftError
 from bulk.lanes.urgent import InventoryStatus
 from bulk.models import InventoryUpdate, Source
 from bulk.session.scripts import set_inventory
@@ -152,18 +155,21 @@ async def test_a_dropped_connection_is_retried_and_applied_exactly_once() -> Non
         assert state.statistics()["idempotent_replays"] == 1
 
 
-async def test_a_bad_token_rejects_every_item_and_never_shows_the_token() -> None:
+async def test_a_bad_token_stops_the_changes_with_one_error_and_never_shows_the_token() -> None:
+    """Every token refused is not a per-item answer: ``set`` raises the NoTokenLeftError (the CLI
+    prints it on one line and exits 2), after one refused request per token, not one per item."""
     secret = "shpat_WRONGSECRET"
-    async with sim_and_shop(tokens=(secret,)) as (_sim, shop):
-        results = await shop.inventory.set(
-            [
-                {"inventory_item_id": item(10), "location_id": "gid://shopify/Location/1", "quantity": 1},
-                {"sku": "SKU-0000001-0", "location_name": "Main Warehouse", "quantity": 1},
-            ]
-        )
-        assert {r.status for r in results} == {InventoryStatus.REJECTED}
-        assert all("401" in (r.reason or "") for r in results)
-        assert secret not in repr(results) + repr(shop) + repr(shop.statistics())
+    async with sim_and_shop(tokens=(secret,)) as (sim, shop):
+        with pytest.raises(NoTokenLeftError) as caught:
+            await shop.inventory.set(
+                [
+                    {"inventory_item_id": item(10), "location_id": "gid://shopify/Location/1", "quantity": 1},
+                    {"sku": "SKU-0000001-0", "location_name": "Main Warehouse", "quantity": 1},
+                ]
+            )
+        assert "401" in str(caught.value) and caught.value.refused == (0,)
+        assert secret not in str(caught.value) + repr(shop) + repr(shop.statistics())
+        assert sim.stats()["unattributed"] == {"401": 1}  # one unknown token, one refused request
 
 
 def test_sync_wrapper_for_scripts() -> None:

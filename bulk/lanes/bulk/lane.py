@@ -27,7 +27,15 @@ import tempfile
 from pathlib import Path
 
 from bulk.clock import Clock, MonotonicClock, wait_event
-from bulk.errors import JournalError, NetworkError, PermitLostError, ServerError, ThrottledError
+from bulk.errors import (
+    JournalError,
+    RunStoppedError,
+    SchedulerError,
+    ShopifyError,
+    ThrottledError,
+    TokenRefusedError,
+    TransientError,
+)
 from bulk.journal import Claim, Journal, UnitKind, UnitState
 from bulk.lanes.bulk.operation import Holding, LaneParts, OperationSteps
 from bulk.lanes.bulk.ports import (
@@ -39,6 +47,7 @@ from bulk.lanes.bulk.ports import (
     encode_remote,
 )
 from bulk.lanes.bulk.reconcile import KeepOutcomes, OnOutcomes, decide
+from bulk.lanes.bulk.refusals import Refusals
 from bulk.lanes.bulk.sizing import Pace, cut_sizes
 from bulk.lanes.bulk.slots import LeadMeter, PaceMeter, SlotBoard
 from bulk.models import OnEvent
@@ -48,8 +57,9 @@ __all__ = ["BulkLane", "BulkLaneConfig", "BulkOpsPort", "LineFeed", "OpStatus", 
 
 log = logging.getLogger(__name__)
 
-# faults after which a shard is given back to the journal rather than failing the whole run
-TRANSIENT = (ServerError, NetworkError, ThrottledError, PermitLostError)
+# faults after which a shard is given back to the journal rather than failing the whole run: the
+# shop's transient faults and pacing past the budget, a lost permit, the coordination store away
+TRANSIENT = (TransientError, ThrottledError, SchedulerError)
 
 
 class BulkLane:
@@ -86,6 +96,8 @@ class BulkLane:
                                 on_event=self._on_event, on_outcomes=on_outcomes or (lambda _outcomes: None),
                                 keep=keep)
         self._steps = OperationSteps(self._parts)
+        self._refusals = Refusals(journal, config.tokens, self._board, on_event=self._on_event,
+                                  on_outcomes=self._parts.on_outcomes, wake=self._wake.set)
 
     @property
     def operations(self) -> list[OpStatus]:
@@ -115,19 +127,29 @@ class BulkLane:
         ``all_known`` is set, no lines will come but those held behind running ones (cuts are final,
         see :mod:`bulk.lanes.bulk.sizing`) even while ``until`` waits for those."""
         active: set[asyncio.Task[None]] = set()
+        claimed: dict[asyncio.Task[None], Claim] = {}  # for a stop: a task cancelled before it ran
 
         def finished(task: asyncio.Task[None]) -> None:
             active.discard(task)
+            if not task.cancelled():
+                claimed.pop(task, None)
             self._wake.set()
 
         async with asyncio.TaskGroup() as tg:
             while True:
                 self._wake.clear()
+                if self._refusals.stop is not None:
+                    # the run cannot go on: every held shard is given back (a cancelled _process
+                    # releases its claim), then the cause is raised as it is, not in a group
+                    for task in list(active):
+                        task.cancel()
+                    break
                 final = until is None or until.is_set() or (all_known is not None and all_known.is_set())
                 started = await self._fill(run_id, feed, more_coming=not final)
                 for claim, holding in started:
                     task = tg.create_task(self._process(claim, holding))
                     active.add(task)
+                    claimed[task] = claim
                     task.add_done_callback(finished)
                 more_coming = until is not None and not until.is_set()
                 pooled = feed is not None and feed.pooled > 0
@@ -141,6 +163,22 @@ class BulkLane:
                     if nxt is not None:
                         timeout = min(timeout, max(0.0, nxt - now))
                     await wait_event(self._wake, timeout, self._clock)
+        if self._refusals.stop is not None:
+            for task, claim in claimed.items():
+                if task.cancelled():  # perhaps before it began: its claim is given back here (a no-op
+                    with contextlib.suppress(JournalError):  # when _process released it already)
+                        await self._journal.release(claim)
+            raise self._refusals.stop
+
+    @property
+    def stopped(self) -> RunStoppedError | None:
+        """Why the run must stop (the shop refuses every request), once a shard met it."""
+        return self._refusals.stop
+
+    @property
+    def refused_tokens(self) -> list[int]:
+        """Tokens the shop refused during this lane's work (out for the run), in order."""
+        return sorted(self._refusals.refused)
 
     async def _fill(self, run_id: int | None, feed: LineFeed | None, *,
                     more_coming: bool) -> list[tuple[Claim, Holding]]:
@@ -158,13 +196,18 @@ class BulkLane:
                 sizes = cut_sizes(self._board.busy_until(now, exclude=openings), [o.at for o in openings],
                                   now=now, pooled=feed.pooled, pace=self.pace(),
                                   min_lines=self._config.min_op_lines, final=not more_coming,
-                                  reserve=self._config.tail_reserve)
+                                  reserve=self._config.tail_reserve, max_lines=self._parts.max_lines())
                 if not await feed.cut([s for s in sizes if s > 0]):
                     break
             sent = self._lease_clock.now()  # the claim's lease counts from here
             claims = await self._journal.claim(self._worker, [UnitKind.BULK_SHARD],
                                                lease_s=self._config.lease_s, limit=len(openings),
                                                run_id=run_id)
+            if self._refusals.stop is not None:  # the run stopped while claiming: give these back untouched
+                for claim in claims:
+                    with contextlib.suppress(JournalError):
+                        await self._journal.release(claim)
+                return []
             claims.sort(key=lambda c: -c.unit.line_count)
             for claim, opening in zip(claims, openings, strict=False):
                 out.append((claim, self._reserve(opening.token, claim, renewed_at=sent)))
@@ -180,7 +223,8 @@ class BulkLane:
 
     async def process(self, claim: Claim) -> None:
         """Work one shard claimed by the caller (a long-lived worker runs its own claim loop)."""
-        token = min(range(self._config.tokens), key=lambda t: (self._board.running(t), t))
+        allowed = [t for t in range(self._config.tokens) if t not in self._refusals.refused] or [0]
+        token = min(allowed, key=lambda t: (self._board.running(t), t))
         await self._process(claim, self._reserve(token, claim, renewed_at=-math.inf))
 
     async def _others_hold(self, run_id: int | None) -> bool:
@@ -214,6 +258,12 @@ class BulkLane:
             with contextlib.suppress(JournalError):
                 await self._journal.release(claim)
             self._on_event("shard_released", {"unit": claim.unit_id, "error": type(exc).__name__})
+        except RunStoppedError as exc:
+            await self._refusals.stop_run(claim, exc)
+        except TokenRefusedError as exc:
+            await self._refusals.token_refused(claim, exc)
+        except ShopifyError as exc:  # final for this shard (e.g. a start's userErrors): its rows say why
+            await self._refusals.shard_refused(claim, exc)
         finally:
             self._steps.unreserve(holding)
             keeper.cancel()

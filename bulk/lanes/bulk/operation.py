@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bulk.clock import Clock
-from bulk.errors import LimitReachedError
+from bulk.errors import LimitReachedError, StorageRefusedError, TokenRefusedError
 from bulk.journal import Claim, Journal, Outcome
 from bulk.lanes.bulk import shard_data
 from bulk.lanes.bulk.ports import BulkLaneConfig, BulkOpsPort, OpStatus, decode_remote, encode_remote
@@ -29,6 +29,8 @@ from bulk.shopify.bulk_operations import Progress, poll_with_estimate
 
 RESULT_READERS = 2  # operations whose results are read at once
 MAX_OVERHEAD_S = 30.0  # a measured per-operation overhead above this is a fluke, not the shop's pace
+UPLOAD_MARGIN = 0.9  # share of the staged upload's byte limit a shard is cut to (lines vary in size)
+SPLIT_SUFFIX = "/retry-part"  # a part of a shard cut smaller: root_of() still finds its shard
 
 
 @dataclass
@@ -67,6 +69,15 @@ class LaneParts:
     # results read at once: 15 operations end together, and reading all their results side by side
     # leaves the event loop (polls, starts, the urgent lane) one of many threads wanting the GIL
     readers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(RESULT_READERS))
+    line_bytes: float = 0.0  # the largest mean bytes per JSONL line of a shard seen (to fit uploads)
+
+    def max_lines(self) -> int | None:
+        """Lines one shard may hold so its file fits the staged upload's policy (``None``: no limit
+        known yet, or no line seen)."""
+        limit = getattr(self.port, "upload_limit", None)
+        if not isinstance(limit, int) or self.line_bytes <= 0:
+            return None
+        return max(1, int(limit * UPLOAD_MARGIN / self.line_bytes))
 
 
 class OperationSteps:
@@ -116,7 +127,11 @@ class OperationSteps:
             launched_at = None  # started by someone else, some time ago
             self._p.on_event("shard_adopted", {"unit": unit.unit_id, "op": op})
         else:
-            token, op = await self._launch(shard, claim, holding, claimed_at=claimed_at)
+            try:
+                token, op = await self._launch(shard, claim, holding, claimed_at=claimed_at)
+            except StorageRefusedError as exc:
+                await self._upload_refused(claim, shard, exc)
+                return
             launched_at = self._p.clock.now()
             self._p.on_event("shard_started", {"shard": unit.client_identifier, "token": token, "op": op,
                                              "lines": unit.line_count})
@@ -155,13 +170,52 @@ class OperationSteps:
                                       "status": "GIVEN_UP", "lines": unit.line_count, "retried": 0})
 
     async def _find(self, ident: str) -> tuple[int, str] | None:
-        """Where an operation with this client identifier already runs (any token), if anywhere."""
+        """Where an operation with this client identifier already runs (any token still allowed), if
+        anywhere. A refused token's operations cannot be seen any more: they are looked for no longer."""
         for token in range(self._p.config.tokens):
-            async with self._p.calls:
-                op = await self._p.port.find(ident, token_index=token)
+            try:
+                async with self._p.calls:
+                    op = await self._p.port.find(ident, token_index=token)
+            except TokenRefusedError:
+                continue
             if op is not None:
                 return token, op
         return None
+
+    async def _upload_refused(self, claim: Claim, shard: ShardData, exc: StorageRefusedError) -> None:
+        """The storage refused the shard's file (final for that upload): over the policy's size limit,
+        cut it into parts that fit, each a shard of its own; otherwise, or for a single line, its rows
+        are rejected with the storage's code and message."""
+        unit = claim.unit
+        sizes = [len(line) for line in shard.lines]
+        if exc.code == "EntityTooLarge" and exc.max_bytes and len(sizes) > 1:
+            self._p.line_bytes = max(self._p.line_bytes, sum(sizes) / len(sizes))
+            parts = split_to_fit(sizes, int(exc.max_bytes * UPLOAD_MARGIN))
+            if len(parts) > 1:
+                folder = Path(unit.payload_path).parent if unit.payload_path else self._p.workdir / "parts"
+                new = []
+                for k, part in enumerate(parts):
+                    ident = f"{unit.client_identifier}{SPLIT_SUFFIX}{k}"
+                    subset = shard.subset(part)
+                    new.append(shard_data.inline_unit(ident, subset) if unit.payload_path is None else
+                               await asyncio.to_thread(shard_data.file_unit, ident, subset, folder))
+                await self._p.journal.add_units(unit.run_id, new)
+                await self._p.journal.fail(claim, f"cut into {len(parts)} shards: {exc}", retry=False)
+                self._p.on_event("shard_split", {"unit": unit.unit_id, "ident": unit.client_identifier,
+                                               "parts": len(parts), "max_bytes": exc.max_bytes})
+                self._p.on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
+                                              "status": "SPLIT", "lines": unit.line_count,
+                                              "retried": unit.line_count})
+                self._p.wake()
+                return
+        reason = f"not sent: {exc}"
+        outcomes = [Outcome(f, ln, OutcomeStatus.REJECTED, reason, unit_id=unit.unit_id)
+                    for line_rows in shard.rows for f, ln in line_rows]
+        await self._p.journal.record_outcomes(unit.run_id, outcomes)
+        self._p.on_outcomes(outcomes)
+        await self._p.journal.fail(claim, reason, retry=False)
+        self._p.on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
+                                      "status": "UPLOAD_REFUSED", "lines": unit.line_count, "retried": 0})
 
     async def _launch(self, shard: ShardData, claim: Claim, holding: Holding, *,
                       claimed_at: float) -> tuple[int, str]:
@@ -169,6 +223,8 @@ class OperationSteps:
         free slot and start the operation there."""
         ident = claim.unit.client_identifier
         token = holding.token
+        if shard.lines:
+            self._p.line_bytes = max(self._p.line_bytes, sum(map(len, shard.lines)) / len(shard.lines))
         if claim.unit.payload_path is not None:  # the shard is a JSONL file already: send it as it is
             async with self._p.calls:
                 staged = await self._p.port.upload(Path(claim.unit.payload_path), token_index=token)
@@ -231,3 +287,17 @@ class OperationSteps:
                                          max_s=self._p.config.poll_max_s, fine_s=self._p.config.poll_fine_s,
                                          on_estimate=estimated)
         return final
+
+
+def split_to_fit(sizes: list[int], max_bytes: int) -> list[list[int]]:
+    """Line indexes grouped in order so that each group's bytes stay within ``max_bytes`` (a line
+    bigger than that alone is a group of its own: its upload is refused again, its rows rejected)."""
+    parts: list[list[int]] = [[]]
+    used = 0
+    for n, size in enumerate(sizes):
+        if parts[-1] and used + size > max_bytes:
+            parts.append([])
+            used = 0
+        parts[-1].append(n)
+        used += size
+    return parts

@@ -16,10 +16,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bulk.errors import GraphQLRequestError, LimitReachedError, NetworkError, ServerError, UserErrorsError
+from bulk.errors import GraphQLRequestError, NetworkError, ServerError, TokenRefusedError
 from bulk.lanes.bulk.ports import OpStatus
 from bulk.models import Lane
+from bulk.shopify import staged
 from bulk.shopify.documents import BULK_MUTATIONS, document
+from bulk.shopify.mapping import raise_for_user_errors
 from bulk.shopify.requester import Requester
 
 CONTROL_COST = 10.0  # a mutation
@@ -34,6 +36,8 @@ class ShopBulkOps:
     def __init__(self, client: Requester, session: aiohttp.ClientSession) -> None:
         self._client = client
         self._session = session
+        self.upload_limit: int | None = None  # bytes the last staged upload's policy allowed
+        self._owners: dict[str, int] = {}  # export operation → the token that started it
 
     async def _call(self, name: str, variables: Mapping[str, Any], *, cost: float, token: int) -> Any:
         response = await self._client.request(
@@ -42,47 +46,47 @@ class ShopBulkOps:
         return response.data
 
     async def upload(self, path: Path, *, token_index: int) -> str:
-        """Stage the JSONL file and POST it to the target; return the stagedUploadPath."""
+        """Stage the JSONL file and POST it to the target; return the stagedUploadPath.
+
+        The POST is :func:`bulk.shopify.staged.post_file`: a file outside the policy's size range is
+        refused before it is sent, a 4xx from the storage is final (:class:`StorageRefusedError`, its
+        XML code and message kept), a 5xx or a network fault transient. The policy's byte limit is
+        remembered (:attr:`upload_limit`) so the lane cuts its next shards to fit."""
         data = await self._call("staged_uploads_create", {"input": [{
             "resource": "BULK_MUTATION_VARIABLES", "filename": path.name, "mimeType": "text/jsonl",
             "httpMethod": "POST"}]}, cost=CONTROL_COST, token=token_index)
-        payload = data["stagedUploadsCreate"]
-        _raise_user_errors(payload, token_index)
-        target = payload["stagedTargets"][0]
-        form = aiohttp.FormData()
-        key = None
-        for param in target["parameters"]:
-            form.add_field(param["name"], param["value"])
-            if param["name"] == "key":
-                key = param["value"]
-        if key is None:
-            raise GraphQLRequestError("staged upload target has no key parameter", errors=[],
-                                      token_index=token_index)
-        with path.open("rb") as f:
-            form.add_field("file", f, filename=path.name, content_type="text/jsonl")
-            try:
-                async with self._session.post(target["url"], data=form) as resp:
-                    if resp.status >= 300:
-                        body = (await resp.text())[:200]
-                        raise ServerError(f"staged upload refused: HTTP {resp.status} {body}",
-                                          status=resp.status, token_index=token_index)
-            except aiohttp.ClientError as exc:
-                raise NetworkError(f"staged upload failed: {type(exc).__name__}",
-                                   token_index=token_index) from exc
-        return str(key)
+        raise_for_user_errors(data, "stagedUploadsCreate", token_index=token_index)
+        target = data["stagedUploadsCreate"]["stagedTargets"][0]
+        limit = staged.size_limit(target.get("parameters") or [])
+        if limit is not None:
+            self.upload_limit = limit[1]
+        return await staged.post_file(self._session, target, path, token_index=token_index)
 
     async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
         """Run the bulk mutation of ``kind`` over the staged file."""
         data = await self._call("bulk_operation_run_mutation", {
             "mutation": document(BULK_MUTATIONS[kind]), "stagedUploadPath": staged_path,
             "clientIdentifier": client_identifier}, cost=CONTROL_COST, token=token_index)
-        return _started(data["bulkOperationRunMutation"], token_index)
+        return _started(data, "bulkOperationRunMutation", token_index)
 
     async def start_query(self, query: str, *, token_index: int) -> str:
-        """Run a bulk query (the catalog export)."""
-        data = await self._call("bulk_operation_run_query", {"query": query}, cost=CONTROL_COST,
-                                token=token_index)
-        return _started(data["bulkOperationRunQuery"], token_index)
+        """Run a bulk query (the catalog export) on ``token_index``, or — when the shop refuses that
+        token (401/403) — on the next token it still accepts: an export belongs to no run, any app may
+        make it. Its polls then go to the token that started it (:meth:`status`)."""
+        tokens = max(1, int(getattr(getattr(self._client, "transport", None), "token_count", 1) or 1))
+        order = [token_index, *(t for t in range(tokens) if t != token_index)]
+        for n, token in enumerate(order):
+            try:
+                data = await self._call("bulk_operation_run_query", {"query": query}, cost=CONTROL_COST,
+                                        token=token)
+            except TokenRefusedError:
+                if n == len(order) - 1:
+                    raise
+                continue
+            op = _started(data, "bulkOperationRunQuery", token)
+            self._owners[op] = token
+            return op
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def find(self, client_identifier: str, *, token_index: int) -> str | None:
         """The operation this app started with ``client_identifier``, if any (newest first)."""
@@ -93,7 +97,8 @@ class ShopBulkOps:
         return str(nodes[0]["id"]) if nodes else None
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
-        """Poll one operation."""
+        """Poll one operation (on the token that started it, when this port started it elsewhere)."""
+        token_index = self._owners.get(op_id, token_index)
         data = await self._call("bulk_operation", {"id": op_id}, cost=POLL_COST, token=token_index)
         op = data["bulkOperation"]
         if op is None:
@@ -145,15 +150,12 @@ def _parse_lines(data: bytes) -> tuple[bytes, list[dict[str, Any]]]:
     return rest, [orjson.loads(raw) for raw in lines if raw.strip()]
 
 
-def _raise_user_errors(payload: Mapping[str, Any], token_index: int) -> None:
-    errors = payload.get("userErrors") or []
-    if any(e.get("code") == "LIMIT_REACHED" for e in errors):
-        raise LimitReachedError("bulk operation limit reached", token_index=token_index)
-    if errors:
-        raise UserErrorsError("; ".join(str(e.get("message")) for e in errors), user_errors=list(errors),
-                              token_index=token_index)
-
-
-def _started(payload: Mapping[str, Any], token_index: int) -> str:
-    _raise_user_errors(payload, token_index)
-    return str(payload["bulkOperation"]["id"])
+def _started(data: Mapping[str, Any], field: str, token_index: int) -> str:
+    """The started operation's GID; both shapes of "slots full" (``LIMIT_REACHED`` and the older
+    "already in progress" message without a code) are :class:`LimitReachedError`."""
+    raise_for_user_errors(data, field, token_index=token_index)
+    operation = data[field].get("bulkOperation")
+    if not operation:
+        raise GraphQLRequestError(f"{field} started no operation and said no reason", errors=[],
+                                  token_index=token_index)
+    return str(operation["id"])

@@ -71,6 +71,7 @@ def cut_sizes(
     min_lines: int,
     final: bool = False,
     reserve: float = 0.0,
+    max_lines: int | None = None,
 ) -> list[int]:
     """Lines for each slot in ``fill`` (the moments those slots free up), in the order given.
 
@@ -79,7 +80,9 @@ def cut_sizes(
     the end out rather than run an operation mostly made of overhead (or push the end back) — unless
     the whole pool is smaller than that, when the earliest slot takes it all. ``final``: no more lines
     will come, so a ``reserve`` fraction of long cuts is held back (see the module docstring). Sizes
-    sum to at most ``pooled``; what is left is for the busy slots once they free up (or the reserve)."""
+    sum to at most ``pooled``; what is left is for the busy slots once they free up (or the reserve).
+    ``max_lines`` caps every cut (a shard's file must fit the staged upload's size limit); what the
+    cap leaves stays pooled for the next cuts."""
     if pooled <= 0 or not fill:
         return [0] * len(fill)
     rate = pace.lines_per_s
@@ -114,4 +117,6 @@ def cut_sizes(
         cut = [i for i, size in enumerate(sizes) if size] or [next(i for _, i in slots if i >= 0)]
         for n in range(left):
             sizes[cut[n % len(cut)]] += 1
+    if max_lines is not None:
+        sizes = [min(size, max(1, max_lines)) for size in sizes]
     return sizes

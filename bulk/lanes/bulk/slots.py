@@ -43,6 +43,11 @@ class SlotBoard:
     per_token: int
     _running: dict[str, _Running] = field(default_factory=dict)
     _reserved: dict[int, list[float]] = field(default_factory=dict)  # token -> expected busy seconds
+    _out: set[int] = field(default_factory=set)  # tokens the shop refused: no slot of theirs opens
+
+    def take_out(self, token: int) -> None:
+        """The shop refused ``token`` (401/403): none of its slots is offered from now on."""
+        self._out.add(token)
 
     def start(self, op: str, token: int, eta: float) -> None:
         """An operation runs on ``token`` (started or adopted) and should end at ``eta``."""
@@ -77,6 +82,8 @@ class SlotBoard:
 
     def _slots(self, token: int, now: float) -> list[float]:
         """When each slot of ``token`` frees up, earliest first (running ones at their expected end)."""
+        if token in self._out:
+            return []
         etas = sorted(max(now, r.eta) for r in self._running.values() if r.token == token)
         return [now] * max(0, self.per_token - len(etas)) + etas[: self.per_token]
 

@@ -1,0 +1,93 @@
+"""A simulated shop served from a thread of its own, so a test can run the ``bulk`` command itself
+(``bulk.cli.main``, in the test's main thread: ``bulk worker`` installs signal handlers) against it,
+and arm its documented faults at the moment the path under test begins.
+
+Why arm later: the faults' windows count from the shop's start, but a path (the direct route, the
+bulk lane, a fleet worker) first needs a catalog cache synced from the same shop; arming restarts the
+fault clock, so ``5xx:at=0,for=3`` means "the first 3 s of *this* path". What the shop answers is
+unchanged: only when the window opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from bulk.sim import SimConfig, SimShop
+from bulk.sim.fault_schedule import FaultSchedule
+
+T = TypeVar("T")
+
+
+class ServedSim:
+    """``with ServedSim(config) as sim:`` — ``sim.url``, ``sim.call(fn)`` (runs ``fn(shop)`` on the
+    shop's loop), ``sim.arm()``, ``sim.stats()``."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.url = ""
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True,
+                                        name="served-sim")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._shop: SimShop | None = None
+        self._armed: FaultSchedule | None = None
+        self._error: BaseException | None = None
+
+    async def _serve(self) -> None:
+        try:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with SimShop(self.config) as shop:
+                self._shop = shop
+                self.url = shop.url
+                self._armed, shop.app.schedule = shop.app.schedule, FaultSchedule()
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:  # surfaced by __enter__
+            self._error = exc
+            self._ready.set()
+
+    def __enter__(self) -> ServedSim:
+        self._thread.start()
+        if not self._ready.wait(30) or self._error is not None:
+            raise RuntimeError(f"the simulated shop did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def call(self, fn: Callable[[SimShop], T]) -> T:
+        """``fn(shop)`` on the shop's own loop (its state is not thread-safe)."""
+        assert self._loop is not None and self._shop is not None
+        shop = self._shop
+
+        async def run() -> T:
+            return fn(shop)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(30)
+
+    def arm(self) -> None:
+        """The configured faults from now on; their windows count from now (the shop's clock)."""
+        armed = self._armed
+
+        def go(shop: SimShop) -> None:
+            assert armed is not None
+            shop.app.schedule = armed
+            shop.app.started = shop.clock.now()
+
+        self.call(go)
+
+    def stats(self) -> dict[str, Any]:
+        """``/_sim/stats`` plus the shop state's write counters under ``"state"``."""
+        def read(shop: SimShop) -> dict[str, Any]:
+            stats = dict(shop.stats())
+            stats["state"] = dict(shop.state.statistics())
+            return stats
+
+        return self.call(read)
