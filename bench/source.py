@@ -38,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # CPU for 100k rows) are of a size
     parser.add_argument("--speed", type=float, default=5.0, help="simulated seconds per real second")
     parser.add_argument("--repetitions", type=int, default=3, help="runs, each on a fresh simulator")
+    parser.add_argument("--control", choices=("serial",),
+                        help="serial: the source asks for its next batch only once every line read so far "
+                             "is done (a submission that stops reading while it sends): the measure "
+                             "must then give about 0")
 
 
 def batch(index: int, rows: int) -> list[PriceUpdate]:
@@ -80,17 +84,22 @@ def batch(index: int, rows: int) -> list[PriceUpdate]:
 
 
 class SlowSource:
-    """The batches, each behind a wait (the slow query); records each wait as ``(asked, arrived)``."""
+    """The batches, each behind a wait (the slow query); records each wait as ``(asked, arrived)``.
+    ``before_next`` (the serial control) is awaited before each batch but the first."""
 
     def __init__(self, batches: list[list[PriceUpdate]], delay_real_s: float,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 before_next: Callable[[], Awaitable[None]] | None = None) -> None:
         self.batches = batches
         self.delay_real_s = delay_real_s
         self.waits: list[Interval] = []
         self._clock = clock
+        self._before_next = before_next
 
     async def __aiter__(self) -> AsyncIterator[list[PriceUpdate]]:
-        for b in self.batches:
+        for index, b in enumerate(self.batches):
+            if index and self._before_next is not None:
+                await self._before_next()
             asked = self._clock()
             await asyncio.sleep(self.delay_real_s)
             self.waits.append((asked, self._clock()))
@@ -104,12 +113,27 @@ class InFlight:
         self.intervals: list[Interval] = []
         self._open: dict[object, float] = {}
         self._clock = clock
+        self._pooled = self._done = self._drained = 0  # lines handed to the lane, lines finished
 
     def __call__(self, name: str, data: dict[str, Any]) -> None:
         if name == "shard_claimed":
             self._open[data["unit"]] = self._clock()
         elif name in ("shard_done", "shard_released") and data.get("unit") in self._open:
             self.intervals.append((self._open.pop(data["unit"]), self._clock()))
+        if name == "pooled":
+            self._pooled += int(data.get("lines", 0))
+        elif name == "shard_done" and not data.get("retried"):
+            self._done += int(data.get("lines", 0))
+
+    async def drained(self, timeout_s: float = 120.0) -> None:
+        """Wait until lines were handed to the lane since the last call, and every one is done (the
+        serial control; polls, it is a benchmark's harness)."""
+        deadline = time.perf_counter() + timeout_s
+        while not (self._pooled > self._drained and self._done >= self._pooled):
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"serial control: {self._done} of {self._pooled} lines done")
+            await asyncio.sleep(0.01)
+        self._drained = self._pooled
 
     def close(self, now: float) -> None:
         """Shards still open (none in a run that finished) count as in flight until ``now``."""
@@ -149,8 +173,9 @@ def overlap(waits: Sequence[Interval], in_flight: Sequence[Interval]) -> dict[st
 
 async def repetition(args: argparse.Namespace) -> dict[str, Any]:
     """One submission of the slow source on a fresh simulated shop, measured from inside."""
-    source = SlowSource([batch(i, args.batch_rows) for i in range(args.batches)], args.delay_s / args.speed)
     flight = InFlight()
+    source = SlowSource([batch(i, args.batch_rows) for i in range(args.batches)], args.delay_s / args.speed,
+                        before_next=flight.drained if args.control == "serial" else None)
     products = 1 + args.batches * args.batch_rows
     options = ("--products", str(products), "--tokens", ",".join(TOKENS), "--speed", str(args.speed))
     async with sim_process(*options) as url, Shop.connect(url, TOKENS) as shop:
@@ -188,6 +213,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "rows": args.batches * args.batch_rows,
         "speed": args.speed,
+        "control": args.control,
         "repetitions": reps,
         "overlap_min": min(overlaps),
         "overlap_mean": round(statistics.fmean(overlaps), 3),

@@ -99,3 +99,15 @@ def test_the_source_records_each_wait_and_in_flight_pairs_claims_with_their_end(
     flight("shard_released", {"unit": 3})  # never claimed here: ignored
     flight.close(5.0)
     assert sorted(flight.intervals) == [(2.0, 3.0), (2.0, 5.0)]
+
+
+def test_the_serial_control_lets_the_source_go_on_once_every_line_handed_to_the_lane_is_done() -> None:
+    flight = InFlight(clock=lambda: 0.0)
+    flight("pooled", {"lines": 10, "pooled": 10})
+    flight("shard_done", {"unit": 1, "lines": 4, "retried": 0})
+    flight("shard_done", {"unit": 3, "lines": 6, "retried": 0})
+
+    async def gate() -> None:
+        await asyncio.wait_for(flight.drained(), timeout=5)
+
+    asyncio.run(gate())  # 10 of 10 done: the next batch may come
