@@ -130,14 +130,22 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
         table.add_row("shop", f"[yellow]SIMULATED[/] ({result.get('simulated_at') or 'sim://'})")
     table.add_row("run", result["run_key"])
     table.add_row("route", result["route"])
-    for key in ("rows", "applied", "unchanged", "rejected"):
+    keys = ("rows", "planned", "unchanged", "rejected") if result.get("dry_run") else \
+        ("rows", "applied", "unchanged", "rejected")
+    for key in keys:
         table.add_row(key, str(result["summary"].get(key, 0)))
-    table.add_row("bulk operations", str(len(result["operations"])))
-    table.add_row("took", _took(result))
+    if result.get("dry_run"):  # nothing was sent: what the run would take instead of what it took
+        table.add_row("ETA", f"{_duration(float(result['eta_s']))} (bulk {_duration(result['eta_bulk_s'])}, "
+                             f"direct {_duration(result['eta_direct_s'])}); nothing was sent")
+    else:
+        table.add_row("bulk operations", str(len(result["operations"])))
+        table.add_row("took", _took(result))
     if result.get("report"):
         table.add_row("report", result["report"])
     if result.get("undo"):
         table.add_row("undo file", result["undo"])
+    if result.get("picture"):
+        table.add_row("picture", result["picture"])
     console.print(table)
 
 

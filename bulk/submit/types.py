@@ -51,11 +51,19 @@ class SubmissionResult:
     elapsed_s: float = 0.0  # real seconds, from the catalog sync to the last outcome
     shop_elapsed_s: float | None = None  # a simulated shop's own clock (× its speed): a rehearsal's
     # prediction of how long the shop needs; None for a real shop
+    dry_run: bool = False  # nothing was sent: ``summary`` counts would-be outcomes ("planned": rows
+    # the run would send), the report is the one the run would write
+    picture_path: Path | None = None  # the run's picture (HTML), when one was drawn
 
     @property
     def simulated(self) -> bool:
         """The shop was the simulator (embedded or served): no real shop was touched."""
         return self.simulated_at is not None
+
+    @property
+    def eta_s(self) -> float:
+        """The ETA model's seconds for the chosen route (a dry run's prediction of the run)."""
+        return self.route.eta_bulk_s if self.route.kind == "bulk" else self.route.eta_direct_s
 
     @property
     def rejected(self) -> int:
@@ -70,7 +78,9 @@ class SubmissionResult:
             "simulated_at": self.simulated_at,
             "elapsed_s": round(self.elapsed_s, 1),
             "shop_elapsed_s": None if self.shop_elapsed_s is None else round(self.shop_elapsed_s, 1),
+            "dry_run": self.dry_run,
             "route": self.route.kind,
+            "eta_s": round(self.eta_s, 1),
             "eta_bulk_s": round(self.route.eta_bulk_s, 1),
             "eta_direct_s": round(self.route.eta_direct_s, 1),
             "plan": self.plan,
@@ -78,6 +88,7 @@ class SubmissionResult:
             "operations": self.operations,
             "report": str(self.report_path) if self.report_path else None,
             "undo": str(self.undo_path) if self.undo_path else None,
+            "picture": str(self.picture_path) if self.picture_path else None,
         }
 
 
