@@ -18,7 +18,7 @@ from bulk.errors import BulkError
 
 # Sub-command modules, in the order ``bulk --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "submit", "inventory", "catalog", "sim", "db", "worker", "run", "status")
+    "submit", "inventory", "catalog", "sim", "db", "worker", "run", "status", "report")
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # the run finished but some rows were rejected

@@ -32,8 +32,10 @@ from bulk.shopify.client import ShopifyClient
 from bulk.shopify.simulated import Simulation
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
+from bulk.submit import picture
 from bulk.submit.options import RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
+from bulk.submit.timeline import EVENTS_FILE, RunRecorder, cancelled
 
 
 class InventoryFront(Protocol):
@@ -122,14 +124,30 @@ async def run_submission(
                 if isinstance(source, FileInput):  # after the sync: the reading process looks it up
                     source = stack.enter_context(
                         source.open(catalog=catalog.path, rows=options.read_ahead.rows_of))
+                recorder = None if request.dry_run else \
+                    RunRecorder(state_dir / "runs" / run_key / EVENTS_FILE, shop.clock)  # its picture
+                inventory = _inventory_sender(shop)
                 submission = Submission(
                     requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
-                    inventory=_inventory_sender(shop), on_event=on_event, clock=shop_clock)
-                result = await submission.run(source, run_key=run_key, input_name=input_name)
+                    inventory=recorder.timed(inventory) if recorder else inventory,
+                    on_event=recorder.listener(on_event) if recorder else on_event, clock=shop_clock)
+                statistics = getattr(shop.client.scheduler, "statistics", None)
+                sampler = recorder and statistics and asyncio.create_task(recorder.sample(statistics))
+                try:
+                    result = await submission.run(source, run_key=run_key, input_name=input_name)
+                finally:
+                    if sampler:
+                        await cancelled(sampler)
+                    if recorder:
+                        recorder.close()
                 result.elapsed_s = shop.clock.now() - started
                 if simulation is not None:
                     result.simulated_at = simulation.served_at or "sim://"
                     result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
+                if recorder and result.report_path and picture.available():
+                    result.picture_path = await asyncio.to_thread(
+                        picture.write_picture, result.report_path.with_suffix(".html"), recorder.path,
+                        title=f"bulk run {run_key}: {input_name}", facts=picture.result_facts(result))
                 return result
     raise AssertionError("unreachable")  # pragma: no cover
 
