@@ -93,10 +93,10 @@ async def run_submission(
         if simulation is not None:
             on_event("simulated", {"products": simulation.products, "plan": simulation.plan,
                                    "speed": simulation.speed, "served_at": simulation.served_at})
-        if simulation is not None and simulation.bulk_lines_per_s is not None:
-            # the ETA model of a rehearsal uses the simulator's own figures
-            profile = ShopProfile(bulk_lines_per_s=simulation.bulk_lines_per_s, bulk_overhead_s=2.0,
-                                  tokens=simulation.tokens or ShopProfile().tokens)
+        if simulation is not None:  # the ETA model of a rehearsal uses the simulator's measured figures
+            profile = ShopProfile.simulator(
+                tokens=simulation.tokens or profile.tokens, plan=simulation.plan, speed=simulation.speed,
+                bulk_lines_per_s=simulation.bulk_lines_per_s or 2000.0)
         key = request.catalog_key or "sim://"
         journal_location = request.database_url or request.journal or (
             str(state_dir / "journal.sqlite3") if embedded else None)

@@ -186,18 +186,21 @@ class Submission:
         """Plan everything, send nothing: the plan's figures, the route's ETA, and the report the run
         would write (rows that would be rejected, with reasons; unchanged rows; rows it would send)."""
         book = DryRunBook()
+        outcomes: Outcomes = {}  # the rows decided at reading or planning, as a run's result has them
         self._stats.update(dict.fromkeys(("lines", "rows_in_lines", *(s.value for s in OutcomeStatus)), 0))
         async for chunk in chunks(source, self._options.read_ahead):
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
             self._count(part)
-            book.decided([*part.rejected, *part.plan.outcomes])
+            decided = [*part.rejected, *part.plan.outcomes]
+            book.decided(decided)
+            outcomes.update((o.row, (o.status, o.reason)) for o in decided)
             book.planned(part.plan.lines)
             book.urgent(part.inventory)
         self._routes.append(self._route(book.lines))
         self._on_event("planned", {"plan": dict(self._stats), "route": self._routes[-1]})
         report = self._options.report_path or self._options.state_dir / "runs" / run_key / "report.csv"
         await asyncio.to_thread(book.write, report, self._routes[-1].kind)
-        result = self._result(run_key, {}, report, None)
+        result = self._result(run_key, outcomes, report, None)
         result.summary, result.dry_run = book.summary(), True
         return result
 
