@@ -34,36 +34,37 @@ class ShopProfile:
     # as many operations as run, each at its own pace)
     bulk_overhead_s: float = 20.0  # per operation: upload + start + CREATED → RUNNING + seeing its end
     # + result download; paid once per *wave* of operations (slots run side by side)
+    bulk_wave_s: float | None = None  # the same for each later wave (None: ``bulk_overhead_s``)
     bulk_lead_s: float = 1.0  # reading and planning the first chunk, before the first operation starts
     min_op_lines: int = 100  # the lane cuts no smaller operation (BulkLaneConfig.min_op_lines)
     first_chunk_rows: int = 5_000  # the reader's first chunk (ReadAhead.first_chunk_rows): a plan
-    # larger than it reaches the lane while the first operations run, in a second wave
-    tail_reserve: float = 0.15  # the lane's last cuts hold back this share (BulkLaneConfig.tail_reserve)
+    # larger than it reaches the lane while the first operations run, and takes three waves
     request_latency_s: float = 0.25
 
     @classmethod
     def simulator(
         cls, *, tokens: int = 3, plan: str = "standard", bulk_lines_per_s: float = 2000.0, speed: float = 1.0
     ) -> ShopProfile:
-        """A simulated shop (``bulk sim``, ``sim://``), as measured at speed 1 on a 2-core box
-        (docs/simulator.md, "How long a run takes"): each operation waits 1 s CREATED → RUNNING (shop
-        time) and our client needs ~0.3 s to see its end and read its results; the simulator, one
-        Python process, executes ~2,600 mutation lines a second over all its operations however many
-        run (its nominal pace of ``bulk_lines_per_s`` per operation is more than its CPU can do)."""
+        """A simulated shop (``bulk sim``, ``sim://``), with the figures measured against ``bulk sim``
+        at speed 1 on a 2-core box (docs/simulator.md, "How long a run takes")."""
         bucket, restore = PLAN_BUCKETS.get(plan, PLAN_BUCKETS["standard"])
         return cls(tokens=tokens, bucket_size=bucket, restore_rate=restore * speed,
                    bulk_lines_per_s=bulk_lines_per_s * speed, shop_lines_per_s=SIM_LINES_PER_S,
-                   bulk_overhead_s=SIM_START_S / speed + SIM_SEEN_S, bulk_lead_s=SIM_LEAD_S)
+                   bulk_overhead_s=SIM_START_S / speed + SIM_SEEN_S, bulk_wave_s=SIM_WAVE_S,
+                   bulk_lead_s=SIM_LEAD_S)
 
 
 PLAN_BUCKETS = {"standard": (2000.0, 100.0), "advanced": (4000.0, 200.0), "plus": (20000.0, 1000.0),
                 "enterprise": (40000.0, 2000.0)}  # points, points/s per token (docs/design.md)
 
-# Measured against the served simulator at speed 1 (docs/simulator.md has the table and commands).
-SIM_LINES_PER_S = 2600.0  # mutation lines executed per second, all operations together
-SIM_START_S = 1.0  # bulk.sim.bulkops.START_LATENCY_S: CREATED → RUNNING
-SIM_SEEN_S = 0.3  # from the shop's end to our having the results (poll, download, reconcile)
-SIM_LEAD_S = 0.4  # first chunk read and planned, first shards cut, uploaded and started
+# Measured against the served simulator at speed 1 (docs/simulator.md has the table and the commands).
+SIM_LINES_PER_S = 4700.0  # mutation lines the simulator executes per second, all operations together
+# (one Python process: far below its nominal 2,000 per operation × 15 operations)
+SIM_START_S = 1.0  # bulk.sim.bulkops.START_LATENCY_S: CREATED → RUNNING, in the shop's time
+SIM_SEEN_S = 0.4  # from the shop's end to our having the results (poll, download, reconcile)
+SIM_WAVE_S = 5.4  # each later wave: its operations are sized on the pace the first wave measured, and
+# their polls (every 0.1 s once past their estimated end) take the simulator's CPU from the lines
+SIM_LEAD_S = 0.4  # the first chunk read and planned, the first shards cut, uploaded and started
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +99,9 @@ def eta_bulk(lines: int, shards: int, profile: ShopProfile, *, rows: int | None 
     The lane uses every operation slot that can get ``min_op_lines`` (not ``shards``: that is the
     shard count of a fleet's run, whose workers run as many at once), cut so that all of them end
     together; the shop's pace is the slots' paces together, capped by ``shop_lines_per_s``. Each wave
-    of operations pays the overhead once: the first; a second when the plan outgrows the reader's
-    first chunk (the rest reaches the lane while the first operations run); a third when the lane's
-    last cuts hold back a reserve worth more than three overheads (``bulk.lanes.bulk.sizing``)."""
+    of operations pays the overhead once. A plan within the reader's first chunk is one wave; a larger
+    one took three in every measured run: the first chunk's, the balanced cut of the rest once the
+    first operations end, and the lines left for the slots that free first (``bulk.lanes.bulk.sizing``)."""
     del shards  # the lane cuts as slots free up, whatever the plan's shard count
     if lines == 0:
         return 0.0
@@ -109,13 +110,9 @@ def eta_bulk(lines: int, shards: int, profile: ShopProfile, *, rows: int | None 
     pace = running * profile.bulk_lines_per_s
     if profile.shop_lines_per_s is not None:
         pace = min(pace, profile.shop_lines_per_s)
-    work = lines / pace
-    waves = 1
-    if (rows if rows is not None else lines) > profile.first_chunk_rows:
-        waves += 1
-    if profile.tail_reserve * work >= 3 * profile.bulk_overhead_s:
-        waves += 1
-    return profile.bulk_lead_s + waves * profile.bulk_overhead_s + work
+    later = 0 if (rows if rows is not None else lines) <= profile.first_chunk_rows else 2
+    wave = profile.bulk_overhead_s if profile.bulk_wave_s is None else profile.bulk_wave_s
+    return profile.bulk_lead_s + profile.bulk_overhead_s + later * wave + lines / pace
 
 
 def shard_count(lines: int, profile: ShopProfile, *, min_lines_per_shard: int = 1000) -> int:
