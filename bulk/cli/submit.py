@@ -27,7 +27,7 @@ examples:
   bulk submit prices.csv --shop sim://                 rehearse on the built-in simulated shop
                                                        (seeded with the file's SKUs and handles)
   bulk submit prices.csv --shop NAME.myshopify.com --dry-run
-                                                       show the plan and both routes' ETA, send nothing
+                                                       show the plan, its report and ETA, send nothing
   SHOPIFY_ACCESS_TOKENS=t1,t2,t3 bulk submit export.csv --shop NAME.myshopify.com
 
 Accepted files: CSV (simple `sku,price,compare_at_price`, Shopify's product export in its legacy and
@@ -61,7 +61,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--location", help="location name for quantity columns without one")
     p.add_argument("--route", choices=["auto", "bulk", "direct"], default="auto",
                    help="bulk operations, direct mutations, or whichever the ETA model says is faster")
-    p.add_argument("--dry-run", action="store_true", help="plan and print the ETAs; send nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="plan, write the report the run would write and print the ETA; send nothing")
     p.add_argument("--report", type=Path, help="per-row report CSV (default: FILE.report.csv)")
     p.add_argument("--journal", default=os.environ.get("BULK_JOURNAL"),
                    help="journal path or postgresql:// URL (default ~/.local/share/bulk/journal.sqlite3; "
