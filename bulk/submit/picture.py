@@ -31,8 +31,9 @@ def available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def render_html(tl: Timeline, *, title: str, facts: Mapping[str, Any]) -> str:
-    """The page: ``facts`` (run key, rows, durations, …) as a table, the charts, every operation."""
+def render_html(tl: Timeline, *, title: str, facts: Mapping[str, Any], eta_s: float | None = None) -> str:
+    """The page: ``facts`` (run key, rows, durations, …) as a table, the charts (with the ETA model's
+    prediction for the plan as a line, when given), every operation."""
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in facts.items())
     ops = "".join(
@@ -45,7 +46,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <table class="facts">{rows}</table>
 <h2>Timeline</h2>
-{_svg(tl)}
+{_svg(tl, eta_s)}
 <h2>Bulk operations ({len(tl.ops)})</h2>
 <table class="operations"><tr><th>operation</th><th>token</th><th>slot</th><th>lines</th><th>status</th>
 <th>started (s)</th><th>ended (s)</th></tr>{ops}</table>
@@ -57,7 +58,7 @@ def _s(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def _svg(tl: Timeline) -> str:
+def _svg(tl: Timeline, eta_s: float | None) -> str:
     """The five charts, stacked on one time axis, as inline SVG."""
     import matplotlib
 
@@ -73,8 +74,12 @@ def _svg(tl: Timeline) -> str:
             _points(axes[2], tl)
             _in_flight(axes[3], tl)
             _urgent(axes[4], tl)
-            axes[-1].set_xlabel("seconds since the run started")
-            axes[-1].set_xlim(0, max(tl.duration_s, 1.0) * 1.02)
+            axes[-1].set_xlabel("seconds since the run started (after the catalog sync)")
+            if eta_s is not None:  # what the dry run would have predicted for this plan
+                for ax in axes:
+                    ax.axvline(eta_s, color="black", linestyle=":", linewidth=1)
+                axes[0].text(eta_s, -0.6, f" ETA {eta_s:.1f} s", fontsize=7)
+            axes[-1].set_xlim(0, max(tl.duration_s, eta_s or 0.0, 1.0) * 1.02)
             fig.tight_layout()
             out = io.StringIO()
             fig.savefig(out, format="svg")
@@ -143,22 +148,23 @@ def _urgent(ax: Any, tl: Timeline) -> None:
 
 
 def write_picture(path: Path, events: Path, *, title: str, facts: Mapping[str, Any],
-                  journal_ops: Iterable[tuple[int, str, int, str]] = ()) -> Path:
+                  journal_ops: Iterable[tuple[int, str, int, str]] = (), eta_s: float | None = None) -> Path:
     """Draw the page for the events recorded in ``events`` (plus the journal's operations) to
     ``path``; returns ``path``."""
     tl = build_timeline(load_events(events) if events.is_file() else [], journal_ops=journal_ops)
-    page = render_html(tl, title=title, facts={**facts, "recorded (s)": f"{tl.duration_s:.1f}"})
+    page = render_html(tl, title=title, facts={**facts, "recorded (s)": f"{tl.duration_s:.1f}"}, eta_s=eta_s)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
 
 
-def result_facts(result: SubmissionResult) -> dict[str, Any]:
-    """What the page says about a run above its charts."""
+def result_facts(result: SubmissionResult, *, eta_s: float | None = None) -> dict[str, Any]:
+    """What the page says about a run above its charts (``eta_s``: the model's for the whole plan)."""
     facts: dict[str, Any] = {"run": result.run_key, "route": result.route.kind}
     facts |= {k: v for k, v in result.summary.items()}
     facts["took (s)"] = f"{result.elapsed_s:.1f}"
-    facts["ETA of the plan (s)"] = f"{result.eta_s:.1f}"
+    if eta_s is not None:
+        facts["ETA of the plan, as a dry run predicts it (s)"] = f"{eta_s:.1f}"
     if result.simulated:
         facts["shop"] = f"SIMULATED ({result.simulated_at})"
         if result.shop_elapsed_s is not None:  # a rehearsal's prediction for a real shop

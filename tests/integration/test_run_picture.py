@@ -36,6 +36,8 @@ def test_the_page_of_a_rehearsal_names_every_operation_and_its_predicted_duratio
     assert set(ops) <= set(page.cells)  # the operations table
     assert {op.rsplit("/", 1)[-1] for op in ops} <= {t.split(" ·")[0] for t in page.svg_text}  # the chart
     assert "predicted duration on a real shop (s)" in page.headers  # a rehearsal's prediction
+    assert "ETA of the plan, as a dry run predicts it (s)" in page.headers
+    assert any(t.startswith("ETA ") for t in page.svg_text)  # drawn on the timeline too
 
     again = tmp_path / "again.html"
     assert main(["report", result["run_key"], "--html", str(again), "--state-dir", str(state),
