@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bulk.plan import ShopProfile
+from bulk.plan.route import eta_bulk
 from bulk.submit.timeline import Timeline, build_timeline, load_events
 from bulk.submit.types import SubmissionResult
 
@@ -156,6 +158,17 @@ def write_picture(path: Path, events: Path, *, title: str, facts: Mapping[str, A
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def draw_run(result: SubmissionResult, events: Path, profile: ShopProfile, *, title: str) -> Path:
+    """A finished run's page beside its report (``prices.report.csv`` → ``prices.report.html``), with the
+    ETA a dry run gives for the whole plan on ``profile`` (bulk route)."""
+    assert result.report_path is not None, "a run without a report has no place for its picture"
+    plan = result.plan
+    eta = eta_bulk(plan.get("lines", 0), 0, profile, rows=plan.get("rows_in_lines")) \
+        if result.route.kind == "bulk" else None
+    return write_picture(result.report_path.with_suffix(".html"), events, title=title, eta_s=eta,
+                         facts=result_facts(result, eta_s=eta))
 
 
 def result_facts(result: SubmissionResult, *, eta_s: float | None = None) -> dict[str, Any]:

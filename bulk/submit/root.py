@@ -28,7 +28,6 @@ from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
 from bulk.models import InventoryUpdate, OnEvent, OutcomeStatus
 from bulk.plan import ShopProfile
-from bulk.plan.route import eta_bulk
 from bulk.shopify.client import ShopifyClient
 from bulk.shopify.simulated import Simulation
 from bulk.sources.files import FileInput
@@ -145,14 +144,12 @@ async def run_submission(
                 if simulation is not None:
                     result.simulated_at = simulation.served_at or "sim://"
                     result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
-                if recorder and result.report_path and picture.available():
-                    plan = result.plan  # the whole plan's ETA, as a dry run says it
-                    eta = eta_bulk(plan.get("lines", 0), 0, profile, rows=plan.get("rows_in_lines")) \
-                        if result.route.kind == "bulk" else None
+                # a picture beside a report the caller sees (a file's, or one asked for); a library run
+                # of in-memory updates draws none by default (`bulk report RUN --html` can)
+                if recorder and options.report_path and result.report_path and picture.available():
                     result.picture_path = await asyncio.to_thread(
-                        picture.write_picture, result.report_path.with_suffix(".html"), recorder.path,
-                        title=f"bulk run {run_key}: {input_name}", eta_s=eta,
-                        facts=picture.result_facts(result, eta_s=eta))
+                        picture.draw_run, result, recorder.path, profile,
+                        title=f"bulk run {run_key}: {input_name}")
                 return result
     raise AssertionError("unreachable")  # pragma: no cover
 
