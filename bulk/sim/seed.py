@@ -141,7 +141,8 @@ def _keys_in_line_order(
     column, else from the updates that carry one), then its SKUs."""
     handles = _csv_handles(path)
     by_line: dict[int, list[tuple[str, str]]] = {}
-    with read_updates(path, max_errors=2**62) as reader:
+    # any location: a quantity column needs one to be read, and only its rows' SKUs matter here
+    with read_updates(path, max_errors=2**62, location="(seeding)") as reader:
         for item in reader:
             source = getattr(item, "source", None)
             if source is not None:

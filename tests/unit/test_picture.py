@@ -3,12 +3,14 @@ points spent against the budget, lines per second) and the HTML page that names 
 
 from __future__ import annotations
 
+import asyncio
 from html.parser import HTMLParser
 from pathlib import Path
 
 from bulk.clock import ManualClock
+from bulk.scheduler.protocol import SchedulerStatistics, TokenStatistics
 from bulk.submit.picture import render_html
-from bulk.submit.timeline import RunRecorder, build_timeline, load_events
+from bulk.submit.timeline import RunRecorder, build_timeline, cancelled, load_events
 
 
 class Cells(HTMLParser):
@@ -88,3 +90,34 @@ def test_the_recorder_keeps_the_last_recording_and_counts_direct_lines(tmp_path:
     assert [name for _, name, _ in events] == ["recording_started", "urgent_batch", "line_dones"]
     tl = build_timeline(events)
     assert tl.lines_per_s == [(0.0, 3.0)] and tl.urgent == [(1.5, 0.2, 4)] and tl.ops == []
+
+
+async def test_each_urgent_batch_is_timed(tmp_path: Path) -> None:
+    clock = ManualClock()
+    recorder = RunRecorder(tmp_path / "events.jsonl", clock)
+
+    async def send(batch: list[str]) -> list[str]:
+        clock.advance(0.25)  # the shop's answer takes a quarter of a second
+        return batch
+
+    assert await recorder.timed(send)(["a", "b", "c"]) == ["a", "b", "c"]
+    recorder.close()
+    assert build_timeline(load_events(tmp_path / "events.jsonl")).urgent == [(0.25, 0.25, 3)]
+
+
+async def test_the_scheduler_is_sampled_on_the_injected_clock_until_cancelled(tmp_path: Path) -> None:
+    clock = ManualClock()
+    recorder = RunRecorder(tmp_path / "events.jsonl", clock)
+    token = TokenStatistics(index=0, level=1500.0, capacity=2000.0, restore_rate=100.0, outstanding=0.0,
+                            learned=True, throttled=0)
+    snapshot = SchedulerStatistics(tokens=(token,), in_flight=3, max_in_flight=8, waiters={}, admitted=0,
+                                   throttled=0, expired_permits=0, clients=1)
+    task = asyncio.create_task(recorder.sample(lambda: snapshot, every_s=0.25))
+    await clock.run_until_idle()
+    clock.advance(0.25)
+    await clock.run_until_idle()
+    await cancelled(task)
+    recorder.close()
+    tl = build_timeline(load_events(tmp_path / "events.jsonl"))
+    assert tl.in_flight == [(0.0, 3), (0.25, 3)] and tl.max_in_flight == 8
+    assert [t for t, _, _ in tl.spent[0]] == [0.0, 0.25]

@@ -3,6 +3,8 @@ then answers for it (SKU lookup, handle, variant count) without disturbing the g
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bulk.sim.catalog import Catalog
 from bulk.sim.seed import CatalogSeed, SeedProduct, seed_from_files, seed_from_keys
 from tests.conftest import CSV_SAMPLES
@@ -91,3 +93,12 @@ def test_both_shopify_dialects_group_a_products_variants_together() -> None:
     assert [(p.handle, len(p.skus)) for p in url_handle.products] == [
         ("physical-product-the-band-t-shirt", 10), ("physical-product-the-band-t-shirt--2", 2),
         ("digital-product-the-history-of-rock-music", 3)]
+
+
+def test_a_quantity_file_without_a_location_is_seeded_the_submission_reports_the_rest(tmp_path: Path) -> None:
+    file = tmp_path / "stock.csv"
+    file.write_text("sku,quantity\nNEW-1,5\nNEW-2,7\n")
+    base = Catalog(5)
+    got = seed_from_files([file], known_sku=lambda s: base.variant_by_sku(s) is not None,
+                          known_handle=base.has_handle)
+    assert [p.skus for p in got.products] == [("NEW-1",), ("NEW-2",)]
