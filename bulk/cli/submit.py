@@ -62,7 +62,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--route", choices=["auto", "bulk", "direct"], default="auto",
                    help="bulk operations, direct mutations, or whichever the ETA model says is faster")
     p.add_argument("--dry-run", action="store_true",
-                   help="plan, write the report the run would write and print the ETA; send nothing")
+                   help="plan, write the report the run would write (FILE.dry-run.report.csv) and print "
+                        "the ETA; send nothing")
     p.add_argument("--report", type=Path, help="per-row report CSV (default: FILE.report.csv)")
     p.add_argument("--journal", default=os.environ.get("BULK_JOURNAL"),
                    help="journal path or postgresql:// URL (default ~/.local/share/bulk/journal.sqlite3; "

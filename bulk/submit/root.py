@@ -110,7 +110,10 @@ async def run_submission(
             async with open_journal(journal_location) as journal:
                 options = SubmitOptions(
                     state_dir=state_dir, route=request.route, dry_run=request.dry_run,
-                    report_path=request.report or _beside(input_name, ".report.csv"),
+                    # a dry run's report never takes the run's name: `bulk run --inbox` would take the
+                    # file for done
+                    report_path=request.report or _beside(input_name, DRY_RUN_SUFFIX if request.dry_run
+                                                          else ".report.csv"),
                     undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane,
                     inline_shards=request.enqueue, drain=not request.enqueue)
                 run_key = request.run_key
@@ -153,6 +156,8 @@ async def run_submission(
                 return result
     raise AssertionError("unreachable")  # pragma: no cover
 
+
+DRY_RUN_SUFFIX = ".dry-run.report.csv"  # prices.csv → prices.dry-run.report.csv
 
 LOOP_SWITCH_S = 0.001  # how long a worker thread holds the GIL before the event loop may take it
 

@@ -22,7 +22,9 @@ def dry_run(file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> t
 
 
 def report(file: Path) -> list[dict[str, str]]:
-    with file.with_name(file.stem + ".report.csv").open() as f:
+    # not FILE.report.csv: that name tells `bulk run --inbox` the file was submitted
+    assert not file.with_name(file.stem + ".report.csv").exists()
+    with file.with_name(file.stem + ".dry-run.report.csv").open() as f:
         return list(csv.DictReader(f))
 
 
