@@ -62,8 +62,8 @@ SIM_LINES_PER_S = 4900.0  # mutation lines the simulator executes per second, al
 # (one Python process: far below its nominal 2,000 per operation × 15 operations)
 SIM_START_S = 1.0  # bulk.sim.bulkops.START_LATENCY_S: CREATED → RUNNING, in the shop's time
 SIM_SEEN_S = 0.4  # from the shop's end to our having the results (poll, download, reconcile)
-SIM_WAVE_S = 6.7  # each later wave: its operations are sized on the pace the first wave measured, and
-# their polls (every 0.1 s once past their estimated end) take the simulator's CPU from the lines
+SIM_WAVE_S = 6.7  # each later wave (fitted: the simulator runs a second wave of mid-sized operations
+# slower than its total pace; docs/simulator.md)
 SIM_LEAD_S = 0.4  # the first chunk read and planned, the first shards cut, uploaded and started
 
 
