@@ -45,7 +45,11 @@ class RunRecorder:
         self._file: IO[str] = path.open("a", encoding="utf-8")
         self._second = -1
         self._counted: dict[str, int] = {}
+        self.records = 0
         self.record("recording_started", {})  # a resumed run appends: its picture starts here
+
+    def __repr__(self) -> str:
+        return f"RunRecorder({str(self.path)!r}, records={self.records})"
 
     def record(self, name: str, data: dict[str, Any]) -> None:
         """One event, now."""
@@ -58,6 +62,7 @@ class RunRecorder:
             self._counted[name] = self._counted.get(name, 0) + 1  # one event, one mutation line
             return
         self._file.write(json.dumps({"t": round(t, 4), "name": name, "data": data}, default=_plain) + "\n")
+        self.records += 1
 
     def listener(self, on_event: OnEvent) -> OnEvent:
         """``on_event`` that also records every event."""
