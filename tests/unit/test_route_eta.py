@@ -36,7 +36,7 @@ def test_a_plan_beyond_the_first_chunk_takes_two_more_waves_of_operations() -> N
 # (rows, mutation lines, seconds the run took) measured against `bulk sim` at speed 1: docs/simulator.md
 MEASURED = [(5_000, 2_425, 2.3), (5_000, 2_425, 2.9), (5_000, 2_425, 1.9),
             (50_000, 24_198, 16.2), (50_000, 24_198, 20.0), (50_000, 24_198, 20.9), (50_000, 24_198, 24.2),
-            (500_000, 242_109, 64.4)]
+            (500_000, 242_109, 64.4), (500_000, 242_109, 60.9)]  # not the busy box's 138.8 s: see the doc
 
 
 @pytest.mark.parametrize(("rows", "lines", "took"), MEASURED)
