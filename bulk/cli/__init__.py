@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 # Sub-command modules, in the order ``bulk --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "submit", "inventory", "catalog", "sim", "db", "worker", "run", "status", "cancel")
+    "submit", "inventory", "catalog", "sim", "db", "worker", "run", "status", "cancel", "report")
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # the run finished but some rows were rejected

@@ -36,7 +36,7 @@ examples:
   bulk submit prices.csv --shop sim://                 rehearse on the built-in simulated shop
                                                        (seeded with the file's SKUs and handles)
   bulk submit prices.csv --shop NAME.myshopify.com --dry-run
-                                                       show the plan and both routes' ETA, send nothing
+                                                       show the plan, its report and ETA, send nothing
   SHOPIFY_ACCESS_TOKENS=t1,t2,t3 bulk submit export.csv --shop NAME.myshopify.com
 
 Accepted files: CSV (simple `sku,price,compare_at_price`, Shopify's product export in its legacy and
@@ -67,7 +67,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--location", help="location name for quantity columns without one")
     p.add_argument("--route", choices=["auto", "bulk", "direct"], default="auto",
                    help="bulk operations, direct mutations, or whichever the ETA model says is faster")
-    p.add_argument("--dry-run", action="store_true", help="plan and print the ETAs; send nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="plan, write the report the run would write (FILE.dry-run.report.csv) and print "
+                        "the ETA; send nothing")
     p.add_argument("--report", type=Path,
                    help="per-row report CSV (default: FILE.report.csv beside FILE, its undo file "
                         "FILE.undo.jsonl too; for sim:// both go to a temporary folder, printed)")
@@ -174,17 +176,25 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
         table.add_row("shop", f"[yellow]SIMULATED[/] ({result.get('simulated_at') or 'sim://'})")
     table.add_row("run", result["run_key"])
     table.add_row("route", result["route"])
-    for key in ("rows", "applied", "unchanged", "rejected"):
+    keys = ("rows", "planned", "unchanged", "rejected") if result.get("dry_run") else \
+        ("rows", "applied", "unchanged", "rejected")
+    for key in keys:
         table.add_row(key, str(result["summary"].get(key, 0)))
-    table.add_row("bulk operations", str(len(result["operations"])))
-    if result.get("refused_tokens"):
-        which = ", ".join(f"#{i}" for i in result["refused_tokens"])
-        table.add_row("tokens refused", f"{which} (401/403: out for the run; it finished on the others)")
-    table.add_row("took", _took(result))
+    if result.get("dry_run"):  # nothing was sent: what the run would take instead of what it took
+        table.add_row("ETA", f"{_duration(float(result['eta_s']))} (bulk {_duration(result['eta_bulk_s'])}, "
+                             f"direct {_duration(result['eta_direct_s'])}); nothing was sent")
+    else:
+        table.add_row("bulk operations", str(len(result["operations"])))
+        if result.get("refused_tokens"):
+            which = ", ".join(f"#{i}" for i in result["refused_tokens"])
+            table.add_row("tokens refused", f"{which} (401/403: out for the run; it finished on the others)")
+        table.add_row("took", _took(result))
     if result.get("report"):
         table.add_row("report", result["report"])
     if result.get("undo"):
         table.add_row("undo file", result["undo"])
+    if result.get("picture"):
+        table.add_row("picture", result["picture"])
     console.print(table)
 
 

@@ -8,7 +8,10 @@ generated catalog does not already have becomes a product after the generated on
 Grouping, in file order (documented in docs/simulator.md):
 
 - a handle opens a product; SKUs on the same line or on later lines (Shopify's product CSV puts a
-  product's variant rows after its first row) are its variants, until the next handle; a handle
+  product's variant rows after its first row) are its variants, until the next handle. Keys are taken
+  in the order of the file's *lines*, not in the order the reader yields updates: the reader yields a
+  product's price updates as it reads them but its handle-bearing update (images, description) when
+  the product's rows end, so a CSV's handles are read from its handle column, line by line; a handle
   seen again takes the SKUs after it back to its product, and a handle the generated catalog has
   ends the current product (its SKUs are then one product each, as below);
 - SKUs before any handle (a ``sku,price`` file) are each a product of their own — the rehearsal then
@@ -21,9 +24,13 @@ IDs (``gid://…``) in the input are not seeded: the simulator cannot take a rea
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from typing import IO, Any
 
 from bulk.errors import ConfigError, InputError
 
@@ -120,15 +127,64 @@ def seed_from_files(
             if not os.path.isfile(path):
                 raise ConfigError(f"sim:// match: no such file {os.fspath(path)!r}")
             try:
-                # Any location: seeding wants the SKUs of quantity rows too, and an inventory-only
-                # file read without one is an error (the submission, not the seed, asks for it).
-                with read_updates(path, max_errors=2**62, location="seed") as reader:
-                    for item in reader:
-                        yield from _keys_of(item)
+                yield from _keys_in_line_order(path, read_updates)
             except InputError as exc:
                 raise ConfigError(f"sim:// match: cannot read {os.fspath(path)!r}: {exc}") from exc
 
     return seed_from_keys(keys(), known_sku=known_sku, known_handle=known_handle)
+
+
+def _keys_in_line_order(
+    path: str | os.PathLike[str], read_updates: Callable[..., Any]
+) -> Iterator[tuple[str, str]]:
+    """One file's keys in the order of its lines: on each line its handle (from the CSV's handle
+    column, else from the updates that carry one), then its SKUs."""
+    handles = _csv_handles(path)
+    by_line: dict[int, list[tuple[str, str]]] = {}
+    # any location: a quantity column needs one to be read, and only its rows' SKUs matter here
+    with read_updates(path, max_errors=2**62, location="(seeding)") as reader:
+        for item in reader:
+            source = getattr(item, "source", None)
+            if source is not None:
+                by_line.setdefault(source.line, []).extend(_keys_of(item))
+    for line in sorted(by_line.keys() | handles.keys()):
+        handle = handles.get(line)
+        if handle is not None:
+            yield "handle", handle
+        # a handle is said once per line, first: the updates' own handle repeats the column's
+        keys = sorted(by_line.get(line, ()), key=lambda key: key[0] != "handle")
+        yield from (key for key in keys if handle is None or key[0] != "handle")
+
+
+def _csv_handles(path: str | os.PathLike[str]) -> dict[int, str]:
+    """Line → handle of every record of a CSV that names one (empty for JSONL, for a CSV without a
+    handle column, or one the readers cannot make out: the submission reports those). Line numbers
+    are the readers' own (:class:`~bulk.ingest.csv_reader.CsvRecords`), so they meet the updates'."""
+    from bulk.ingest import dialects
+    from bulk.ingest.csv_reader import CsvRecords
+
+    name = os.fspath(path)
+    base = name[:-3] if name.endswith(".gz") else name
+    if base.lower().endswith((".jsonl", ".ndjson", ".json")):
+        return {}
+    out: dict[int, str] = {}
+    with _open_text(name) as text, suppress(InputError):
+        records = CsvRecords(text, file=name)
+        columns = dialects.bind(dialects.detect(records.header, file=name), records.header, file=name,
+                                location_known=True)
+        column = columns.index.get(dialects.Field.HANDLE)
+        if column is None:
+            return {}
+        for record in records:
+            if isinstance(record, tuple) and (handle := record[1][column].strip()):
+                out[record[0]] = handle
+    return out
+
+
+def _open_text(name: str) -> IO[str]:
+    """The file as text, the way the CSV reader opens it (BOM dropped, bad bytes kept as escapes)."""
+    raw = gzip.GzipFile(name, "rb") if name.endswith(".gz") else open(name, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def _keys_of(item: object) -> Iterable[tuple[str, str]]:

@@ -40,9 +40,11 @@ from bulk.shopify.client import ShopifyClient
 from bulk.shopify.simulated import Simulation
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
+from bulk.submit import picture
 from bulk.submit.catalog_tap import CatalogTap
 from bulk.submit.options import RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
+from bulk.submit.timeline import EVENTS_FILE, RunRecorder, cancelled
 
 
 class InventoryFront(Protocol):
@@ -106,10 +108,10 @@ async def run_submission(
         if simulation is not None:
             on_event("simulated", {"products": simulation.products, "plan": simulation.plan,
                                    "speed": simulation.speed, "served_at": simulation.served_at})
-        if simulation is not None and simulation.bulk_lines_per_s is not None:
-            # the ETA model of a rehearsal uses the simulator's own figures
-            profile = ShopProfile(bulk_lines_per_s=simulation.bulk_lines_per_s, bulk_overhead_s=2.0,
-                                  tokens=simulation.tokens or ShopProfile().tokens)
+        if simulation is not None:  # the ETA model of a rehearsal uses the simulator's measured figures
+            profile = ShopProfile.simulator(
+                tokens=simulation.tokens or profile.tokens, plan=simulation.plan, speed=simulation.speed,
+                bulk_lines_per_s=simulation.bulk_lines_per_s or 2000.0)
         key = request.catalog_key or shop.identity
         journal_location = request.database_url or request.journal or (
             str(state_dir / "journal.sqlite3") if embedded else None)
@@ -118,7 +120,10 @@ async def run_submission(
             catalog = stack.enter_context(CatalogStore(state_dir / "catalog" / f"{shop_id(key)}.sqlite3"))
             options = SubmitOptions(
                 state_dir=state_dir, route=request.route, dry_run=request.dry_run,
-                report_path=request.report or _beside(input_name, ".report.csv"),
+                # a dry run's report never takes the run's name: `bulk run --inbox` would take the
+                # file for done
+                report_path=request.report or _beside(input_name, DRY_RUN_SUFFIX if request.dry_run
+                                                      else ".report.csv"),
                 undo_path=request.undo or _beside(input_name, ".undo.jsonl"), profile=profile,
                 lane=request.lane,
                 inline_shards=request.enqueue, drain=not request.enqueue,
@@ -151,11 +156,23 @@ async def run_submission(
             if isinstance(source, FileInput):  # after the sync: the reading process looks it up
                 source = stack.enter_context(
                     source.open(catalog=catalog.path, rows=options.read_ahead.rows_of, on_read=on_read))
+            recorder = None if request.dry_run else \
+                RunRecorder(state_dir / "runs" / run_key / EVENTS_FILE, shop.clock)  # its picture
+            inventory = _inventory_sender(shop)
             submission = Submission(
                 requester=tap.requester(shop.client), port=tap.bulk_port(port), catalog=catalog,
                 journal=journal, options=options,
-                inventory=_inventory_sender(shop), on_event=on_event, clock=shop_clock)
-            result = await submission.run(source, run_key=run_key, input_name=input_name)
+                inventory=recorder.timed(inventory) if recorder else inventory,
+                on_event=recorder.listener(on_event) if recorder else on_event, clock=shop_clock)
+            statistics = getattr(shop.client.scheduler, "statistics", None)
+            sampler = recorder and statistics and asyncio.create_task(recorder.sample(statistics))
+            try:
+                result = await submission.run(source, run_key=run_key, input_name=input_name)
+            finally:
+                if sampler:
+                    await cancelled(sampler)
+                if recorder:
+                    recorder.close()
             result.inputs = inputs
             # the run is over: what it applied becomes the cache's picture (never before, so a
             # resumed run plans against the picture it was first planned from)
@@ -165,8 +182,17 @@ async def run_submission(
             if simulation is not None:
                 result.simulated_at = simulation.served_at or "sim://"
                 result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
+            # a picture beside a report the caller sees (a file's, or one asked for); a library run
+            # of in-memory updates draws none by default (`bulk report RUN --html` can)
+            if recorder and options.report_path and result.report_path and picture.available():
+                result.picture_path = await asyncio.to_thread(
+                    picture.draw_run, result, recorder.path, profile,
+                    title=f"bulk run {run_key}: {input_name}")
             return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+DRY_RUN_SUFFIX = ".dry-run.report.csv"  # prices.csv → prices.dry-run.report.csv
 
 
 def input_account(stats: IngestStatistics) -> dict[str, Any]:

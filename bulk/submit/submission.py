@@ -40,6 +40,7 @@ from bulk.plan.ordering import KindAdmission
 from bulk.plan.stream import ChunkPlan, StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
+from bulk.submit.dry_run import DryRunBook
 from bulk.submit.outcome_book import OutcomeBook
 from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.submit.types import (
@@ -229,18 +230,26 @@ class Submission:
         return choose_route(lines, self._options.profile, force=force)
 
     async def _dry_run(self, source: Source, run_key: str) -> SubmissionResult:
-        """Plan everything, send nothing: the plan's figures and both routes' ETA."""
-        outcomes: Outcomes = {}
-        lines: list[PlannedLine] = []
+        """Plan everything, send nothing: the plan's figures, the route's ETA, and the report the run
+        would write (rows that would be rejected, with reasons; unchanged rows; rows it would send)."""
+        book = DryRunBook()
+        outcomes: Outcomes = {}  # the rows decided at reading or planning, as a run's result has them
+        self._stats.update(dict.fromkeys(("lines", "rows_in_lines", *(s.value for s in OutcomeStatus)), 0))
         async for chunk in chunks(source, self._options.read_ahead):
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
             self._count(part)
-            lines += part.plan.lines
-            for o in [*part.rejected, *part.nothing, *part.plan.outcomes]:
-                outcomes[o.row] = (o.status, o.reason)
-        self._routes.append(self._route(lines))
+            decided = [*part.rejected, *part.nothing, *part.plan.outcomes]
+            book.decided(decided)
+            outcomes.update((o.row, (o.status, o.reason)) for o in decided)
+            book.planned(part.plan.lines)
+            book.urgent(part.inventory)
+        self._routes.append(self._route(book.lines))
         self._on_event("planned", {"plan": dict(self._stats), "route": self._routes[-1]})
-        return self._result(run_key, outcomes, None, None)
+        report = self._options.report_path or self._options.state_dir / "runs" / run_key / "report.csv"
+        await asyncio.to_thread(book.write, report, self._routes[-1].kind)
+        result = self._result(run_key, outcomes, report, None)
+        result.summary, result.dry_run = book.summary(), True
+        return result
 
     def _count(self, part: ChunkPlan) -> None:
         for key, value in part.plan.statistics().items():

@@ -58,11 +58,19 @@ class SubmissionResult:
     # dialect, encoding, columns used and ignored with why (bulk.submit.root.input_account)
     refused_tokens: list[int] = field(default_factory=list)  # token indexes the shop refused (401/403):
     # the run finished on the others
+    dry_run: bool = False  # nothing was sent: ``summary`` counts would-be outcomes ("planned": rows
+    # the run would send), the report is the one the run would write
+    picture_path: Path | None = None  # the run's picture (HTML), when one was drawn
 
     @property
     def simulated(self) -> bool:
         """The shop was the simulator (embedded or served): no real shop was touched."""
         return self.simulated_at is not None
+
+    @property
+    def eta_s(self) -> float:
+        """The ETA model's seconds for the chosen route (a dry run's prediction of the run)."""
+        return self.route.eta_bulk_s if self.route.kind == "bulk" else self.route.eta_direct_s
 
     @property
     def rejected(self) -> int:
@@ -77,7 +85,9 @@ class SubmissionResult:
             "simulated_at": self.simulated_at,
             "elapsed_s": round(self.elapsed_s, 1),
             "shop_elapsed_s": None if self.shop_elapsed_s is None else round(self.shop_elapsed_s, 1),
+            "dry_run": self.dry_run,
             "route": self.route.kind,
+            "eta_s": round(self.eta_s, 1),
             "eta_bulk_s": round(self.route.eta_bulk_s, 1),
             "eta_direct_s": round(self.route.eta_direct_s, 1),
             "plan": self.plan,
@@ -87,6 +97,7 @@ class SubmissionResult:
             "report": str(self.report_path) if self.report_path else None,
             "undo": str(self.undo_path) if self.undo_path else None,
             "refused_tokens": self.refused_tokens,
+            "picture": str(self.picture_path) if self.picture_path else None,
         }
 
 

@@ -14,8 +14,10 @@ async def test_openers_of_a_fresh_file_at_once_all_succeed(tmp_path: Path) -> No
     for attempt in range(10):  # the race is between threads: try it a few times over
         path = str(tmp_path / f"journal-{attempt}.sqlite3")
 
-        async def open_one() -> int:
-            async with open_journal(path) as journal:
-                return journal.statistics().schema_version
+        versions = await asyncio.gather(*(open_one(path) for _ in range(4)))
+        assert versions == [latest_version("sqlite")] * 4
 
-        assert await asyncio.gather(*(open_one() for _ in range(4))) == [latest_version("sqlite")] * 4
+
+async def open_one(path: str) -> int:
+    async with open_journal(path) as journal:
+        return journal.statistics().schema_version

@@ -3,8 +3,11 @@ then answers for it (SKU lookup, handle, variant count) without disturbing the g
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bulk.sim.catalog import Catalog
-from bulk.sim.seed import CatalogSeed, SeedProduct, seed_from_keys
+from bulk.sim.seed import CatalogSeed, SeedProduct, seed_from_files, seed_from_keys
+from tests.conftest import CSV_SAMPLES
 
 
 def seed(keys: list[tuple[str, str]], generated: int = 5) -> CatalogSeed:
@@ -62,3 +65,40 @@ def test_the_catalog_serves_seeded_products_after_the_generated_ones() -> None:
     assert c.variant_by_sku("SKU-0000006-0") is None  # product 6 is seeded: no pattern SKU there
     assert c.total_variants() == Catalog(5).total_variants() + 3
     assert c.price_cents(61) == 1000 + (6 * 37 + 11) % 9000  # the same formulas as every product
+
+
+def seed_file(name: str) -> CatalogSeed:
+    base = Catalog(5)
+    return seed_from_files([CSV_SAMPLES / name], known_sku=lambda s: base.variant_by_sku(s) is not None,
+                           known_handle=base.has_handle)
+
+
+def test_a_real_export_files_each_sku_under_its_own_product() -> None:
+    """The reader yields a product's prices before the update that carries its handle (images and
+    description come when the product's rows end): the seed follows the file's lines instead."""
+    got = seed_file("shopify_sample_2023_handle_dialect.csv")
+    shirt = tuple(f"SRT_COT_{c}{s}" for c in "1234" for s in ("11", "22", "33"))
+    assert got.products == (
+        SeedProduct("example-shirt", shirt[:10]),
+        SeedProduct("example-shirt--2", shirt[10:]),  # the simulator's 10-variant GID scheme
+        SeedProduct("example-pants", ("PNT_DEN_285", "PNT_DEN_305", "PNT_DEN_405")),
+        SeedProduct("example-hat", ("HAT_GRY_275",)),
+    )
+
+
+def test_both_shopify_dialects_group_a_products_variants_together() -> None:
+    legacy = seed_file("shopify_sample_2019_legacy_dialect.csv")
+    assert legacy.products == (SeedProduct("example-t-shirt", ("example-shirt-s", "example-shirt-m")),)
+    url_handle = seed_file("shopify_sample_2025_url_handle_dialect.csv")
+    assert [(p.handle, len(p.skus)) for p in url_handle.products] == [
+        ("physical-product-the-band-t-shirt", 10), ("physical-product-the-band-t-shirt--2", 2),
+        ("digital-product-the-history-of-rock-music", 3)]
+
+
+def test_a_quantity_file_without_a_location_is_seeded_the_submission_reports_the_rest(tmp_path: Path) -> None:
+    file = tmp_path / "stock.csv"
+    file.write_text("sku,quantity\nNEW-1,5\nNEW-2,7\n")
+    base = Catalog(5)
+    got = seed_from_files([file], known_sku=lambda s: base.variant_by_sku(s) is not None,
+                          known_handle=base.has_handle)
+    assert [p.skus for p in got.products] == [("NEW-1",), ("NEW-2",)]
