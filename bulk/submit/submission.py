@@ -32,6 +32,7 @@ from bulk.lanes.bulk.feed import LinePool, ResumeIndex, root_of
 from bulk.lanes.bulk.reconcile import all_processed
 from bulk.lanes.bulk.shard_data import from_shard_file
 from bulk.lanes.direct import direct_units, send_line
+from bulk.lanes.media_check import MediaWatch, watch_of
 from bulk.models import InventoryUpdate, OnEvent, Outcomes, OutcomeStatus
 from bulk.plan import PlannedLine, Route, choose_route, line_cost
 from bulk.plan import write_shards as _write_shards
@@ -39,6 +40,7 @@ from bulk.plan.ordering import KindAdmission
 from bulk.plan.stream import ChunkPlan, StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
+from bulk.submit.media_followup import amend_outcomes, follow_up_media
 from bulk.submit.outcome_book import OutcomeBook
 from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.submit.types import (
@@ -91,6 +93,8 @@ class Submission:
         self._read_done = asyncio.Event()
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
+        self._media_watches: list[MediaWatch] = []  # images this run adds: followed up at its end
+        self._media: dict[str, int] = {}
 
     async def run(self, source: Source, *, run_key: str, input_name: str) -> SubmissionResult:
         """Apply what ``source`` yields (updates and row errors in input order).
@@ -143,6 +147,9 @@ class Submission:
             return self._result(run_key, {}, None, lane)
         else:
             await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
+            self._media = await follow_up_media(
+                self._requester, self._catalog, self._media_watches, await self.book.all(), workdir,
+                clock=self._wait_clock, wait_s=self._options.media_wait_s, on_event=self._on_event)
             await self._journal.set_run_status(run.run_id, RunStatus.DONE)
         outcomes, report = await self._report(workdir)
         if error is not None:
@@ -150,8 +157,9 @@ class Submission:
         return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
 
     async def _report(self, workdir: Path) -> tuple[Outcomes, Path]:
-        """Every row's outcome the journal holds for this run, written to the report CSV."""
-        outcomes = await self.book.all()
+        """Every row's outcome the journal holds for this run — rows whose images Shopify could not
+        process made ``rejected`` (:mod:`bulk.submit.media_followup`) — written to the report CSV."""
+        outcomes = await asyncio.to_thread(amend_outcomes, await self.book.all(), workdir)
         report = self._options.report_path or workdir / "report.csv"
         await asyncio.to_thread(write_report_csv, report, outcomes)
         return outcomes, report
@@ -168,7 +176,7 @@ class Submission:
         route = Route("bulk" if bulk else "direct", sum(r.eta_bulk_s for r in self._routes),
                       sum(r.eta_direct_s for r in self._routes), sum(r.shards for r in bulk))
         result = SubmissionResult(run_key, route, dict(self._stats), summarize(outcomes), outcomes, report,
-                                  undo)
+                                  undo, media=dict(self._media))
         if lane is not None:
             result.operations = [{"id": op.id, "status": op.status, "objects": op.object_count,
                                   "error": op.error_code} for op in lane.operations]
@@ -212,6 +220,7 @@ class Submission:
                        for o in [*part.rejected, *part.plan.outcomes]]
             await self.book.record(decided)
             await asyncio.to_thread(append_undo, undo, part.plan.undo)
+            self._media_watches += filter(None, map(watch_of, part.plan.lines))
             if part.inventory:
                 tg.create_task(self._send_inventory(part.inventory, run_id))
             ready = self._admission.release_held() + self._admission.admit(part.plan.lines)

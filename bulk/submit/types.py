@@ -33,6 +33,7 @@ class SubmitOptions:
     inline_shards: bool = False  # store shards in the journal (a fleet's workers share no disk)
     read_ahead: ReadAhead = field(default_factory=ReadAhead)
     drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
+    media_wait_s: float = 300.0  # how long the end of a run follows new images' processing (shop time)
 
 
 @dataclass
@@ -47,6 +48,8 @@ class SubmissionResult:
     report_path: Path | None
     undo_path: Path | None
     operations: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, int] = field(default_factory=dict)  # products whose new images ended ready, failed,
+    # processing (still, when the run stopped waiting) or unread
     simulated_at: str | None = None  # "sim://" (embedded) or the URL of a shop `bulk sim` serves
     elapsed_s: float = 0.0  # real seconds, from the catalog sync to the last outcome
     shop_elapsed_s: float | None = None  # a simulated shop's own clock (× its speed): a rehearsal's

@@ -1,0 +1,217 @@
+"""After a run: follow the images it added until Shopify has processed them (READY) or given up (FAILED).
+
+Why: ``productUpdate(media:)`` and ``productSet(files:)`` return as soon as the media *exist*; Shopify
+downloads and processes each source afterwards (``MediaStatus`` UPLOADED → PROCESSING → READY, or
+FAILED with ``mediaErrors``, e.g. ``IMAGE_DOWNLOAD_FAILURE`` for a URL it cannot fetch). A row is only
+really applied when its images are READY; one whose image FAILED is ``rejected`` with Shopify's reason.
+
+How (docs/input-formats.md, "Images are verified"):
+
+- **What is read**: the *last n* images of each product, where n is how many images the line wrote
+  (append: the images added, which Shopify puts after the existing ones; replace: the whole new list).
+  Position i of what was written is position i of those n: that is also how a new image's GID is tied
+  to the URL we sent (:meth:`bulk.catalog.media.ProductContent.remember_sources`).
+- **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many products
+  (``queries/product_media_status.graphql``), up to :data:`QUERY_BUDGET` requested points each, sent
+  through the scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).
+- **Bounded**: products are read again every ``poll_s`` until none is processing or ``wait_s`` (shop
+  time, default :data:`MEDIA_WAIT_S`) has passed; what is still processing then is reported as such
+  (the row stays ``applied``, its reason says the image was still processing).
+
+The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`) are pure; :func:`follow_media` only
+carries them out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bulk.clock import Clock
+from bulk.errors import ShopifyError
+from bulk.models import Lane, RowId
+from bulk.plan import PlannedLine
+from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
+from bulk.shopify.requester import Requester
+
+MEDIA_WAIT_S = 300.0  # Shopify processes most images within seconds; a run does not wait past this
+POLL_S = 2.0
+QUERY_BUDGET = 500.0  # requested points per follow-up query (a query may cost at most 1000)
+MAX_ALIASES = 50
+NODE_COST = 1.0  # the product node
+MEDIA_NODE_COST = 3.0  # one media node with originalSource and mediaErrors (the Media interface's dearest)
+
+State = Literal["ready", "failed", "processing", "unread"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaWatch:
+    """The images one applied line added to one product."""
+
+    product_id: str
+    last: int  # how many of the product's newest images the line wrote
+    new: tuple[tuple[int, str], ...]  # (position among those, URL sent) of each image it added
+    rows: tuple[RowId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Where one watched product's new images ended."""
+
+    state: State
+    reason: str = ""
+    media: tuple[tuple[str, str, str, str | None], ...] = ()  # (GID, URL sent, status, error code)
+
+
+@dataclass
+class MediaReport:
+    """Every watch's verdict, and the queries it took."""
+
+    verdicts: dict[int, Verdict] = field(default_factory=dict)  # by the watch's index
+    queries: int = 0
+    waited_s: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        """Watched products by final state."""
+        out = {"ready": 0, "failed": 0, "processing": 0, "unread": 0}
+        for verdict in self.verdicts.values():
+            out[verdict.state] += 1
+        return out
+
+
+def watch_of(line: PlannedLine) -> MediaWatch | None:
+    """The images a planned line adds (None: it adds none)."""
+    if line.kind == "product":
+        entries: Sequence[Mapping[str, Any]] = line.variables.get("media") or ()
+    elif line.kind == "set":
+        entries = line.variables["input"].get("files") or ()
+    else:
+        return None
+    new = tuple((i, str(e["originalSource"])) for i, e in enumerate(entries) if e.get("originalSource"))
+    if not new:
+        return None
+    product = line.variables["identifier"]["id"] if line.kind == "set" else line.variables["product"]["id"]
+    return MediaWatch(str(product), len(entries), new, line.media_rows or line.rows)
+
+
+def judge(watch: MediaWatch, nodes: Sequence[Mapping[str, Any]] | None) -> Verdict:
+    """The verdict on one product's new images from its last ``watch.last`` media nodes (None: the
+    product could not be read)."""
+    if nodes is None or len(nodes) < watch.last:
+        return Verdict("unread", "its images could not be read back (the product changed meanwhile?)")
+    tail = list(nodes)[len(nodes) - watch.last:]
+    media, failed, processing = [], [], 0
+    for position, url in watch.new:
+        node = tail[position]
+        status = str(node.get("status") or "")
+        errors = node.get("mediaErrors") or []
+        code = str(errors[0].get("code")) if errors else None
+        media.append((str(node.get("id")), url, status, code))
+        if status == "FAILED":
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "no mediaErrors"
+            failed.append(f"image {url} FAILED ({detail})")
+        elif status != "READY":
+            processing += 1
+    if failed:
+        return Verdict("failed", "; ".join(failed), tuple(media))
+    if processing:
+        return Verdict("processing", f"{processing} image(s) still processing when the run stopped "
+                       "waiting", tuple(media))
+    return Verdict("ready", "", tuple(media))
+
+
+def query_cost(last: int, products: int) -> float:
+    """Requested cost of reading the last ``last`` media of ``products`` products in one query."""
+    return products * (NODE_COST + 2 + last * MEDIA_NODE_COST)
+
+
+def batches(watches: Iterable[MediaWatch]) -> list[list[MediaWatch]]:
+    """Watches grouped into queries: by how many images each reads (one ``$last`` per query), at most
+    :data:`QUERY_BUDGET` points and :data:`MAX_ALIASES` products each."""
+    out: list[list[MediaWatch]] = []
+    for watch in sorted(watches, key=lambda w: w.last):
+        group = out[-1] if out else None
+        if group is not None and len(group) < MAX_ALIASES and \
+                query_cost(watch.last, len(group) + 1) <= QUERY_BUDGET:
+            group.append(watch)
+        else:
+            out.append([watch])
+    return out
+
+
+def status_document(count: int) -> str:
+    """The follow-up query for ``count`` products: ``p0 … p{count-1}`` aliases of ``node(id:)`` sharing
+    the fragment of ``queries/product_media_status.graphql``."""
+    text = document(PRODUCT_MEDIA_STATUS)
+    fragment = text[text.index("fragment ProductMediaStatus"):]
+    params = ", ".join(f"$id{i}: ID!" for i in range(count))
+    fields = "\n".join(f"  p{i}: node(id: $id{i}) {{ ...ProductMediaStatus }}" for i in range(count))
+    return f"query ProductMediaStatus({params}, $last: Int!) {{\n{fields}\n}}\n\n{fragment}"
+
+
+async def follow_media(
+    requester: Requester,
+    watches: Sequence[MediaWatch],
+    *,
+    clock: Clock,
+    wait_s: float = MEDIA_WAIT_S,
+    poll_s: float = POLL_S,
+    on_read: Callable[[list[Verdict]], None] | None = None,
+) -> MediaReport:
+    """Read the watched products' new images until each is READY or FAILED, or ``wait_s`` has passed.
+
+    ``on_read`` gets the verdicts of every round (the catalog remembers which GID is which URL, and
+    each image's status). A query the shop refuses leaves its products ``unread`` for that round."""
+    report = MediaReport()
+    started = clock.now()
+    index = {id(w): i for i, w in enumerate(watches)}
+    pending = list(watches)
+    while pending:
+        verdicts: dict[int, Verdict] = {}
+        for group in batches(pending):
+            nodes = await _read(requester, group, report)
+            for at, watch in enumerate(group):
+                verdicts[index[id(watch)]] = judge(watch, nodes.get(at))
+        report.verdicts.update(verdicts)
+        if on_read is not None:
+            on_read(list(verdicts.values()))
+        pending = [w for w in pending if verdicts[index[id(w)]].state in ("processing", "unread")]
+        elapsed = clock.now() - started
+        if not pending or elapsed + poll_s > wait_s:
+            break
+        await clock.sleep(poll_s)
+    report.waited_s = clock.now() - started
+    return report
+
+
+_ALIAS = re.compile(r"p(\d+)")
+
+
+async def _read(requester: Requester, group: list[MediaWatch],
+                report: MediaReport) -> dict[int, list[Mapping[str, Any]] | None]:
+    """Each watch's last images, by its position in ``group`` (absent: not read)."""
+    last = max(w.last for w in group)
+    variables: dict[str, Any] = {f"id{i}": w.product_id for i, w in enumerate(group)}
+    variables["last"] = last
+    report.queries += 1
+    try:
+        response = await requester.request(status_document(len(group)), variables,
+                                           cost=math.ceil(query_cost(last, len(group))), priority=Lane.BULK)
+    except ShopifyError:
+        return {}
+    data = getattr(response, "data", None) or {}
+    out: dict[int, list[Mapping[str, Any]] | None] = {}
+    for alias, node in data.items():
+        match = _ALIAS.fullmatch(alias)
+        if match is None or not isinstance(node, dict):
+            continue
+        at = int(match[1])
+        watch = group[at]
+        media = (node.get("media") or {}).get("nodes")
+        nodes: list[Mapping[str, Any]] | None = list(media) if isinstance(media, list) else None
+        # $last is the group's largest: keep only this product's own last images
+        out[at] = None if nodes is None else nodes[max(0, len(nodes) - watch.last):]
+    return out
