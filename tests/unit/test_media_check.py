@@ -1,0 +1,122 @@
+"""The follow-up of a run's new images: what is read, how it is batched, when it stops waiting."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from graphql import build_schema, parse, validate
+
+from bulk.clock import ManualClock
+from bulk.lanes.media_check import (
+    MAX_ALIASES,
+    QUERY_BUDGET,
+    MediaWatch,
+    batches,
+    follow_media,
+    judge,
+    query_cost,
+    status_document,
+    watch_of,
+)
+from bulk.models import Lane, OutcomeStatus
+from bulk.plan import PlannedLine
+from bulk.submit.media_followup import amend_outcomes
+
+SCHEMA = Path(__file__).resolve().parents[2] / "bulk" / "schema" / "2026-04-admin-schema.graphql"
+ROW = ("f.csv", 2)
+
+
+def node(status: str, *, code: str | None = None, gid: str = "gid://shopify/MediaImage/9") -> dict[str, Any]:
+    errors = [] if code is None else [{"code": code, "message": "Media could not be processed."}]
+    return {"id": gid, "status": status, "mediaErrors": errors}
+
+
+def test_a_line_is_watched_for_the_images_it_adds_only() -> None:
+    append = PlannedLine("product", {"product": {"id": "P"}, "media": [
+        {"originalSource": "https://a/1.jpg"}, {"originalSource": "https://a/2.jpg"}]}, (ROW,), (ROW,))
+    assert watch_of(append) == MediaWatch("P", 2, ((0, "https://a/1.jpg"), (1, "https://a/2.jpg")), (ROW,))
+    replace = PlannedLine("set", {"identifier": {"id": "P"}, "input": {"files": [
+        {"id": "gid://shopify/MediaImage/1"}, {"originalSource": "https://a/3.jpg"}]}}, (ROW,))
+    assert watch_of(replace) == MediaWatch("P", 2, ((1, "https://a/3.jpg"),), (ROW,))
+    only_kept = PlannedLine("set", {"identifier": {"id": "P"}, "input": {"files": [{"id": "M"}]}}, (ROW,))
+    description = PlannedLine("product", {"product": {"id": "P", "descriptionHtml": "x"}}, (ROW,))
+    assert watch_of(only_kept) is None and watch_of(description) is None
+
+
+def test_the_verdict_reads_the_last_images_and_names_shopifys_reason() -> None:
+    watch = MediaWatch("P", 2, ((0, "https://a/1.jpg"), (1, "https://bad/2.jpg")), (ROW,))
+    older = node("READY", gid="old")
+    failed = judge(watch, [older, node("READY"), node("FAILED", code="IMAGE_DOWNLOAD_FAILURE")])
+    assert failed.state == "failed"
+    assert "https://bad/2.jpg" in failed.reason and "IMAGE_DOWNLOAD_FAILURE" in failed.reason
+    assert judge(watch, [node("READY"), node("PROCESSING")]).state == "processing"
+    assert judge(watch, [node("READY"), node("READY")]).state == "ready"
+    assert judge(watch, [node("READY")]).state == "unread"  # fewer images than the line wrote
+    assert judge(watch, None).state == "unread"
+
+
+def test_batches_stay_under_the_query_budget_and_the_alias_limit() -> None:
+    watches = [MediaWatch(f"P{i}", 1 + i % 7, ((0, "u"),), (ROW,)) for i in range(500)]
+    groups = batches(watches)
+    assert sorted(w.product_id for g in groups for w in g) == sorted(w.product_id for w in watches)
+    for group in groups:
+        assert len(group) <= MAX_ALIASES
+        assert query_cost(max(w.last for w in group), len(group)) <= QUERY_BUDGET
+    assert len(groups) < 60  # many products per query, not one query each
+
+
+def test_the_aliased_query_is_valid_against_the_admin_schema() -> None:
+    errors = validate(build_schema(SCHEMA.read_text(encoding="utf-8")), parse(status_document(3)))
+    assert not errors, errors
+
+
+class FakeShop:
+    """Answers the follow-up query: product P's last image is PROCESSING until ``ready_at`` (shop
+    time), then READY; records each query's cost and priority."""
+
+    def __init__(self, clock: ManualClock, ready_at: float | None) -> None:
+        self.clock, self.ready_at = clock, ready_at
+        self.asked: list[tuple[float, Lane, Mapping[str, Any]]] = []
+
+    async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
+                      priority: Lane, token_index: int | None = None) -> Any:
+        assert variables is not None
+        self.asked.append((cost, priority, variables))
+        done = self.ready_at is not None and self.clock.now() >= self.ready_at
+        nodes = [node("READY" if done else "PROCESSING")]
+        return SimpleNamespace(data={"p0": {"id": variables["id0"], "media": {"nodes": nodes}}})
+
+
+async def follow(ready_at: float | None, wait_s: float) -> tuple[Any, FakeShop, ManualClock]:
+    clock = ManualClock()
+    shop = FakeShop(clock, ready_at)
+    watch = MediaWatch("P", 1, ((0, "https://a/1.jpg"),), (ROW,))
+    task = asyncio.create_task(follow_media(shop, [watch], clock=clock, wait_s=wait_s, poll_s=2.0))
+    await clock.advance_until(task.done, step=1.0)
+    return task.result(), shop, clock
+
+
+async def test_images_are_read_again_until_ready_at_low_priority() -> None:
+    report, shop, clock = await follow(ready_at=5.0, wait_s=60.0)
+    assert report.counts() == {"ready": 1, "failed": 0, "processing": 0, "unread": 0}
+    assert len(shop.asked) == 4 and clock.now() == 6.0  # read at 0, 2, 4 (processing) and 6
+    assert {priority for _, priority, _ in shop.asked} == {Lane.BULK}
+
+
+async def test_the_wait_is_bounded_and_what_still_processes_says_so() -> None:
+    report, shop, clock = await follow(ready_at=None, wait_s=10.0)
+    (verdict,) = report.verdicts.values()
+    assert verdict.state == "processing" and "still processing" in verdict.reason
+    assert clock.now() == 10.0 and len(shop.asked) == 6  # read at 0, 2, … 10: the last at the bound
+
+
+def test_amended_rows_are_applied_to_the_report(tmp_path: Path) -> None:
+    outcomes = {ROW: (OutcomeStatus.APPLIED, ""), ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
+    assert amend_outcomes(outcomes, tmp_path) is outcomes
+    (tmp_path / "media.json").write_text('[["f.csv", 2, "rejected", "image FAILED"]]')
+    assert amend_outcomes(outcomes, tmp_path) == {ROW: (OutcomeStatus.REJECTED, "image FAILED"),
+                                                 ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
