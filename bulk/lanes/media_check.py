@@ -14,23 +14,28 @@ How (docs/input-formats.md, "Images are verified"):
 - **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many products
   (``queries/product_media_status.graphql``), up to :data:`QUERY_BUDGET` requested points each, sent
   through the scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).
-- **Bounded**: products are read again every ``poll_s`` until none is processing or ``wait_s`` (shop
-  time, default :data:`MEDIA_WAIT_S`) has passed; what is still processing then is reported as such
-  (the row stays ``applied``, its reason says the image was still processing).
+- **Alongside the run**: a :class:`MediaFollower` takes each line's images as soon as the line is done
+  (a direct answer, a finished bulk operation) and reads them ``first_read_s`` later, while the rest of
+  the run is still being sent (bulk operations cost no points: the buckets are free for this), one
+  query at a time; what is still processing is read again after 2, 4, 8… s (at most ``max_poll_s``).
+- **Bounded**: once the run's last line is done the follower goes on for at most ``wait_s`` (shop
+  time, default :data:`MEDIA_WAIT_S`); what is still processing then is reported as such (the row stays
+  ``applied``, its reason says the image was still processing).
 
-The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`) are pure; :func:`follow_media` only
-carries them out.
+The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`, :func:`next_read_s`) are pure;
+:class:`MediaFollower` only carries them out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bulk.clock import Clock
+from bulk.clock import Clock, wait_event
 from bulk.errors import ShopifyError
 from bulk.models import Lane, RowId
 from bulk.plan import PlannedLine
@@ -38,11 +43,13 @@ from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
 from bulk.shopify.requester import Requester
 
 MEDIA_WAIT_S = 300.0  # Shopify processes most images within seconds; a run does not wait past this
-POLL_S = 2.0
+FIRST_READ_S = 2.0  # after a line is done: reading at once would mostly find images still processing
+POLL_S = 2.0  # the first re-read of an image still processing; doubles each time
+MAX_POLL_S = 30.0
 QUERY_BUDGET = 500.0  # requested points per follow-up query (a query may cost at most 1000)
 MAX_ALIASES = 50
 NODE_COST = 1.0  # the product node
-MEDIA_NODE_COST = 3.0  # one media node with originalSource and mediaErrors (the Media interface's dearest)
+MEDIA_NODE_COST = 2.0  # one media node with its mediaErrors (the Media interface's dearest member)
 
 State = Literal["ready", "failed", "processing", "unread"]
 
@@ -152,6 +159,80 @@ def status_document(count: int) -> str:
     return f"query ProductMediaStatus({params}, $last: Int!) {{\n{fields}\n}}\n\n{fragment}"
 
 
+def next_read_s(reads: int, poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S) -> float:
+    """Seconds until a watch still processing after ``reads`` reads is read again."""
+    return min(max_poll_s, poll_s * 2.0 ** max(0, reads - 1))
+
+
+class MediaFollower:
+    """Follows the images of lines handed to it (:meth:`add`) until each is settled, while the run goes
+    on; :meth:`finish` says the run's last line is done and returns the report after the bounded wait.
+
+    One query at a time, at :attr:`~bulk.models.Lane.BULK`: the follow-up never holds up urgent work,
+    and never asks the buckets for more than one query's points at once."""
+
+    def __init__(self, requester: Requester, *, clock: Clock, first_read_s: float = FIRST_READ_S,
+                 poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S) -> None:
+        self._requester, self._clock = requester, clock
+        self._first_read_s, self._poll_s, self._max_poll_s = first_read_s, poll_s, max_poll_s
+        self.watches: list[MediaWatch] = []
+        self.report = MediaReport()
+        self._due: dict[int, float] = {}  # pending watch index → when to read it next
+        self._reads: dict[int, int] = {}
+        self._wake = asyncio.Event()
+        self._ended_at: float | None = None
+
+    def add(self, watches: Iterable[MediaWatch]) -> None:
+        """Follow these lines' images, the first read ``first_read_s`` from now."""
+        due = self._clock.now() + self._first_read_s
+        for watch in watches:
+            self._due[len(self.watches)] = due
+            self.watches.append(watch)
+        self._wake.set()
+
+    async def run(self, wait_s: float = MEDIA_WAIT_S) -> MediaReport:
+        """Read what is due until :meth:`finish` was called and every watch is settled, or ``wait_s``
+        has passed since then."""
+        clock = self._clock
+        while True:
+            now, ended_at = clock.now(), self._ended_at
+            if ended_at is not None and (not self._due or now - ended_at >= wait_s):
+                break
+            # due now; once the run is done, also whatever was never read (no point waiting for it)
+            due = [i for i, at in self._due.items()
+                   if at <= now or (ended_at is not None and i not in self.report.verdicts)]
+            if due:
+                await self._read_round(due)
+                continue
+            self._wake.clear()
+            until = min(self._due.values(), default=now + self._max_poll_s) - now
+            if ended_at is not None:
+                until = min(until, wait_s - (now - ended_at))
+            await wait_event(self._wake, max(until, 0.0), clock)
+        self.report.waited_s = 0.0 if self._ended_at is None else clock.now() - self._ended_at
+        return self.report
+
+    def finish(self) -> None:
+        """The run's last line is done: from now on, wait at most ``wait_s`` for what is pending."""
+        self._ended_at = self._clock.now()
+        self._wake.set()
+
+    async def _read_round(self, due: list[int]) -> None:
+        index = {id(self.watches[i]): i for i in due}
+        for group in batches(self.watches[i] for i in due):
+            nodes = await _read(self._requester, group, self.report)
+            now = self._clock.now()
+            for at, watch in enumerate(group):
+                i = index[id(watch)]
+                verdict = judge(watch, nodes.get(at))
+                self.report.verdicts[i] = verdict
+                self._reads[i] = reads = self._reads.get(i, 0) + 1
+                if verdict.state in ("ready", "failed"):
+                    self._due.pop(i, None)
+                else:
+                    self._due[i] = now + next_read_s(reads, self._poll_s, self._max_poll_s)
+
+
 async def follow_media(
     requester: Requester,
     watches: Sequence[MediaWatch],
@@ -159,32 +240,13 @@ async def follow_media(
     clock: Clock,
     wait_s: float = MEDIA_WAIT_S,
     poll_s: float = POLL_S,
-    on_read: Callable[[list[Verdict]], None] | None = None,
 ) -> MediaReport:
-    """Read the watched products' new images until each is READY or FAILED, or ``wait_s`` has passed.
-
-    ``on_read`` gets the verdicts of every round (the catalog remembers which GID is which URL, and
-    each image's status). A query the shop refuses leaves its products ``unread`` for that round."""
-    report = MediaReport()
-    started = clock.now()
-    index = {id(w): i for i, w in enumerate(watches)}
-    pending = list(watches)
-    while pending:
-        verdicts: dict[int, Verdict] = {}
-        for group in batches(pending):
-            nodes = await _read(requester, group, report)
-            for at, watch in enumerate(group):
-                verdicts[index[id(watch)]] = judge(watch, nodes.get(at))
-        report.verdicts.update(verdicts)
-        if on_read is not None:
-            on_read(list(verdicts.values()))
-        pending = [w for w in pending if verdicts[index[id(w)]].state in ("processing", "unread")]
-        elapsed = clock.now() - started
-        if not pending or elapsed + poll_s > wait_s:
-            break
-        await clock.sleep(poll_s)
-    report.waited_s = clock.now() - started
-    return report
+    """Read these images (at once, then as they come due) until each is READY or FAILED, or ``wait_s``
+    has passed: a :class:`MediaFollower` for lines that are all done already."""
+    follower = MediaFollower(requester, clock=clock, first_read_s=0.0, poll_s=poll_s, max_poll_s=poll_s)
+    follower.add(watches)
+    follower.finish()
+    return await follower.run(wait_s)
 
 
 _ALIAS = re.compile(r"p(\d+)")

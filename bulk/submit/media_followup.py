@@ -4,63 +4,81 @@ The journal keeps a row's first outcome for good (a mutation Shopify applied *wa
 verdict on its images is kept beside it, in the run's folder (``media.json``: ``[file, line, status,
 reason]`` per amended row), and applied to the outcomes whenever the report is written — the same
 report when the same input is submitted again after the run finished. What :mod:`bulk.lanes.media_check`
-reads back also goes into the catalog: which media GID is which URL we sent, and each image's status.
+reads back of applied rows also goes into the catalog: which media GID is which URL we sent, and each
+image's status. A resumed run (after a crash) follows only the lines it sends itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from bulk.catalog import CatalogStore
 from bulk.clock import Clock
-from bulk.lanes.media_check import MediaWatch, Verdict, follow_media
+from bulk.lanes.media_check import MediaFollower, MediaReport, Verdict, watch_of
 from bulk.models import OnEvent, Outcomes, OutcomeStatus, RowId
+from bulk.plan import PlannedLine
 from bulk.shopify.requester import Requester
 
 VERDICTS_FILE = "media.json"
 
 
-async def follow_up_media(
-    requester: Requester,
-    catalog: CatalogStore,
-    watches: Sequence[MediaWatch],
-    outcomes: Outcomes,
-    workdir: Path,
-    *,
-    clock: Clock,
-    wait_s: float,
-    on_event: OnEvent,
-) -> dict[str, int]:
-    """Follow the images of the lines the shop applied; returns products by final state (empty when
-    the run added no image). Rows are amended through ``workdir``/:data:`VERDICTS_FILE`."""
-    applied = [w for w in watches
-               if w.rows and all(outcomes.get(row, (None, ""))[0] is OutcomeStatus.APPLIED for row in w.rows)]
-    if not applied:
-        return {}
-    on_event("media_follow_up", {"products": len(applied), "wait_s": wait_s})
+class MediaFollowUp:
+    """One run's follow-up: lines are handed over as they are done (:meth:`lines_done`), their images
+    read while the run goes on; :meth:`finish` waits (bounded) for the rest and amends the rows."""
 
-    def remember(verdicts: list[Verdict]) -> None:
-        media = [m for v in verdicts for m in v.media]
-        catalog.content.remember_sources((gid, url) for gid, url, _, _ in media)
-        catalog.content.set_status((gid, status, code) for gid, _, status, code in media)
+    def __init__(self, requester: Requester, *, clock: Clock, wait_s: float) -> None:
+        self._follower = MediaFollower(requester, clock=clock)
+        self._wait_s = wait_s
+        self._task: asyncio.Task[MediaReport] | None = None
 
-    report = await follow_media(requester, applied, clock=clock, wait_s=wait_s, on_read=remember)
-    amended: dict[RowId, tuple[str, str]] = {}
-    for i, watch in enumerate(applied):
-        verdict = report.verdicts.get(i)
-        if verdict is None or verdict.state == "ready":
-            continue
-        status = OutcomeStatus.REJECTED if verdict.state == "failed" else OutcomeStatus.APPLIED
-        for row in watch.rows:
-            amended[row] = (status.value, verdict.reason)
-    path = workdir / VERDICTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([[f, n, s, r] for (f, n), (s, r) in amended.items()]), encoding="utf-8")
-    counts = report.counts()
-    on_event("media_checked", {**counts, "queries": report.queries, "waited_s": report.waited_s})
-    return counts
+    def lines_done(self, lines: Iterable[PlannedLine]) -> None:
+        """These lines are done (applied or not: only applied rows get a verdict, at the end)."""
+        watches = [w for w in map(watch_of, lines) if w is not None]
+        if not watches:
+            return
+        if self._task is None:
+            self._task = asyncio.create_task(self._follower.run(self._wait_s), name="media-follow-up")
+        self._follower.add(watches)
+
+    def cancel(self) -> None:
+        """The run failed: stop reading."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def finish(self, catalog: CatalogStore, outcomes: Outcomes, workdir: Path,
+                     on_event: OnEvent) -> dict[str, int]:
+        """Wait for the images still processing (at most ``wait_s``), then amend the rows (see the
+        module docstring); returns watched products by final state (empty: the run added no image)."""
+        if self._task is None:
+            return {}
+        follower = self._follower
+        on_event("media_follow_up", {"products": len(follower.watches), "wait_s": self._wait_s})
+        follower.finish()
+        report = await self._task
+        amended: dict[RowId, tuple[str, str]] = {}
+        media: list[tuple[str, str, str, str | None]] = []
+        counts = {"ready": 0, "failed": 0, "processing": 0, "unread": 0}
+        for i, watch in enumerate(follower.watches):
+            verdict = report.verdicts.get(i) or Verdict("unread", "its images were not read back")
+            if not watch.rows or not all(outcomes.get(row, (None, ""))[0] is OutcomeStatus.APPLIED
+                                         for row in watch.rows):
+                continue  # not applied: the images were not added
+            counts[verdict.state] += 1
+            media += verdict.media
+            if verdict.state != "ready":
+                status = OutcomeStatus.REJECTED if verdict.state == "failed" else OutcomeStatus.APPLIED
+                amended.update((row, (status.value, verdict.reason)) for row in watch.rows)
+        content = catalog.content
+        await asyncio.to_thread(content.remember_sources, [(gid, url) for gid, url, _, _ in media])
+        await asyncio.to_thread(content.set_status, [(gid, status, code) for gid, _, status, code in media])
+        path = workdir / VERDICTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([[f, n, s, r] for (f, n), (s, r) in amended.items()]), encoding="utf-8")
+        on_event("media_checked", {**counts, "queries": report.queries, "waited_s": report.waited_s})
+        return counts
 
 
 def amend_outcomes(outcomes: Outcomes, workdir: Path) -> Outcomes:

@@ -32,7 +32,6 @@ from bulk.lanes.bulk.feed import LinePool, ResumeIndex, root_of
 from bulk.lanes.bulk.reconcile import all_processed
 from bulk.lanes.bulk.shard_data import from_shard_file
 from bulk.lanes.direct import direct_units, send_line
-from bulk.lanes.media_check import MediaWatch, watch_of
 from bulk.models import InventoryUpdate, OnEvent, Outcomes, OutcomeStatus
 from bulk.plan import PlannedLine, Route, choose_route, line_cost
 from bulk.plan import write_shards as _write_shards
@@ -40,7 +39,7 @@ from bulk.plan.ordering import KindAdmission
 from bulk.plan.stream import ChunkPlan, StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
-from bulk.submit.media_followup import amend_outcomes, follow_up_media
+from bulk.submit.media_followup import MediaFollowUp, amend_outcomes
 from bulk.submit.outcome_book import OutcomeBook
 from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.submit.types import (
@@ -93,7 +92,8 @@ class Submission:
         self._read_done = asyncio.Event()
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
-        self._media_watches: list[MediaWatch] = []  # images this run adds: followed up at its end
+        # images the run adds, read back while it goes on (a sped-up simulator's clock: shop time)
+        self._media_follow_up = MediaFollowUp(requester, clock=self._wait_clock, wait_s=options.media_wait_s)
         self._media: dict[str, int] = {}
 
     async def run(self, source: Source, *, run_key: str, input_name: str) -> SubmissionResult:
@@ -141,15 +141,16 @@ class Submission:
                 planning_done.set()
                 lane.notify()
         if error is not None:
+            self._media_follow_up.cancel()
             await self._journal.set_run_status(run.run_id, RunStatus.FAILED, error=str(error))
         elif not self._options.drain:
+            self._media_follow_up.cancel()  # the fleet's workers send the lines: no follow-up here
             await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
             return self._result(run_key, {}, None, lane)
         else:
             await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
-            self._media = await follow_up_media(
-                self._requester, self._catalog, self._media_watches, await self.book.all(), workdir,
-                clock=self._wait_clock, wait_s=self._options.media_wait_s, on_event=self._on_event)
+            self._media = await self._media_follow_up.finish(self._catalog, await self.book.all(), workdir,
+                                                             self._on_event)
             await self._journal.set_run_status(run.run_id, RunStatus.DONE)
         outcomes, report = await self._report(workdir)
         if error is not None:
@@ -220,7 +221,6 @@ class Submission:
                        for o in [*part.rejected, *part.plan.outcomes]]
             await self.book.record(decided)
             await asyncio.to_thread(append_undo, undo, part.plan.undo)
-            self._media_watches += filter(None, map(watch_of, part.plan.lines))
             if part.inventory:
                 tg.create_task(self._send_inventory(part.inventory, run_id))
             ready = self._admission.release_held() + self._admission.admit(part.plan.lines)
@@ -301,6 +301,7 @@ class Submission:
         if lines:
             self._admission.done(lines)
             self._released.set()
+            self._media_follow_up.lines_done(lines)
 
     async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
         # a re-run after a crash skips lines whose rows all have their outcome already

@@ -14,6 +14,7 @@ from bulk.clock import ManualClock
 from bulk.lanes.media_check import (
     MAX_ALIASES,
     QUERY_BUDGET,
+    MediaFollower,
     MediaWatch,
     batches,
     follow_media,
@@ -111,7 +112,21 @@ async def test_the_wait_is_bounded_and_what_still_processes_says_so() -> None:
     report, shop, clock = await follow(ready_at=None, wait_s=10.0)
     (verdict,) = report.verdicts.values()
     assert verdict.state == "processing" and "still processing" in verdict.reason
-    assert clock.now() == 10.0 and len(shop.asked) == 6  # read at 0, 2, … 10: the last at the bound
+    assert clock.now() == 10.0 and len(shop.asked) == 5  # read at 0, 2, 4, 6, 8; at 10 it stops
+
+
+async def test_the_follower_reads_while_the_run_goes_on_backing_off() -> None:
+    clock = ManualClock()
+    shop = FakeShop(clock, ready_at=7.0)
+    follower = MediaFollower(shop, clock=clock, first_read_s=2.0, poll_s=2.0)
+    task = asyncio.create_task(follower.run(wait_s=60.0))
+    follower.add([MediaWatch("P", 1, ((0, "https://a/1.jpg"),), (ROW,))])
+    await clock.advance_until(lambda: len(shop.asked) == 3, step=0.5)
+    assert clock.now() == 8.0  # read 2 s after the line was done, then 2 and 4 s later: 2, 4, 8
+    assert follower.report.counts()["ready"] == 1 and not task.done()  # the run is not over yet
+    follower.finish()
+    await clock.run_until_idle()
+    assert task.done() and len(shop.asked) == 3
 
 
 def test_amended_rows_are_applied_to_the_report(tmp_path: Path) -> None:
