@@ -18,6 +18,12 @@ How (docs/input-formats.md, "Images are verified"):
   (a direct answer, a finished bulk operation) and reads them ``first_read_s`` later, while the rest of
   the run is still being sent (bulk operations cost no points: the buckets are free for this), one
   query at a time; what is still processing is read again after 2, 4, 8… s (at most ``max_poll_s``).
+- **Many at the end: one bulk query**: direct reads cost about 7 points a product (2 images), so
+  200k products would take over an hour of a Standard plan's 300 points/s. When more than
+  :data:`EXPORT_ABOVE` products are due once the run's last line is done, they are read with one
+  bulk query (``queries/media_export.graphql``: products written since the run started, with their
+  media), which costs no bucket points but exports every product the run wrote (prices too); what
+  is still processing after it is read directly.
 - **Bounded**: once the run's last line is done the follower goes on for at most ``wait_s`` (shop
   time, default :data:`MEDIA_WAIT_S`); what is still processing then is reported as such (the row stays
   ``applied``, its reason says the image was still processing).
@@ -35,19 +41,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, wait_event
 from bulk.errors import ShopifyError
+from bulk.lanes.media_export import read_by_export
 from bulk.models import Lane, RowId
 from bulk.plan import PlannedLine
 from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
 from bulk.shopify.requester import Requester
 
-MEDIA_WAIT_S = 300.0  # Shopify processes most images within seconds; a run does not wait past this
+MEDIA_WAIT_S = 120.0  # Shopify processes most images within seconds; a run does not wait past this
 FIRST_READ_S = 2.0  # after a line is done: reading at once would mostly find images still processing
 POLL_S = 2.0  # the first re-read of an image still processing; doubles each time
 MAX_POLL_S = 30.0
-QUERY_BUDGET = 500.0  # requested points per follow-up query (a query may cost at most 1000)
-MAX_ALIASES = 50
+QUERY_BUDGET = 700.0  # requested points per follow-up query (a query may cost at most 1000)
+MAX_ALIASES = 100
+# products due at the end of a run above which one bulk query reads them: ~5 minutes of a Standard
+# plan's 300 points/s read directly; a bulk query costs no points but exports every product written
+# since the run started (prices included), so it pays only for really many
+EXPORT_ABOVE = 20_000
 NODE_COST = 1.0  # the product node
 MEDIA_NODE_COST = 2.0  # one media node with its mediaErrors (the Media interface's dearest member)
 
@@ -79,6 +91,7 @@ class MediaReport:
 
     verdicts: dict[int, Verdict] = field(default_factory=dict)  # by the watch's index
     queries: int = 0
+    exports: int = 0  # bulk queries
     waited_s: float = 0.0
 
     def counts(self) -> dict[str, int]:
@@ -172,8 +185,10 @@ class MediaFollower:
     and never asks the buckets for more than one query's points at once."""
 
     def __init__(self, requester: Requester, *, clock: Clock, first_read_s: float = FIRST_READ_S,
-                 poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S) -> None:
+                 poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S, export: ExportPort | None = None,
+                 since: str | None = None) -> None:
         self._requester, self._clock = requester, clock
+        self._export, self._since = export, since  # the bulk query path, and its updated_at bound
         self._first_read_s, self._poll_s, self._max_poll_s = first_read_s, poll_s, max_poll_s
         self.watches: list[MediaWatch] = []
         self.report = MediaReport()
@@ -201,6 +216,10 @@ class MediaFollower:
             # due now; once the run is done, also whatever was never read (no point waiting for it)
             due = [i for i, at in self._due.items()
                    if at <= now or (ended_at is not None and i not in self.report.verdicts)]
+            if due and ended_at is not None and len(due) > EXPORT_ABOVE and self._export is not None:
+                # half what is left of the wait: if the export is slow, direct reads get the rest
+                await self._export_round(due, deadline=now + (wait_s - (now - ended_at)) / 2)
+                continue
             if due:
                 await self._read_round(due)
                 continue
@@ -217,20 +236,30 @@ class MediaFollower:
         self._ended_at = self._clock.now()
         self._wake.set()
 
+    async def _export_round(self, due: list[int], *, deadline: float) -> None:
+        assert self._export is not None
+        self.report.exports += 1
+        found = await read_by_export(self._export, [self.watches[i].product_id for i in due], self._since,
+                                     self._clock, deadline=deadline)
+        self._settle([(i, judge(self.watches[i], found.get(self.watches[i].product_id))) for i in due])
+        if not found:
+            self._export = None  # refused or empty: read directly from now on
+
+    def _settle(self, verdicts: list[tuple[int, Verdict]]) -> None:
+        now = self._clock.now()
+        for i, verdict in verdicts:
+            self.report.verdicts[i] = verdict
+            self._reads[i] = reads = self._reads.get(i, 0) + 1
+            if verdict.state in ("ready", "failed"):
+                self._due.pop(i, None)
+            else:
+                self._due[i] = now + next_read_s(reads, self._poll_s, self._max_poll_s)
+
     async def _read_round(self, due: list[int]) -> None:
         index = {id(self.watches[i]): i for i in due}
         for group in batches(self.watches[i] for i in due):
             nodes = await _read(self._requester, group, self.report)
-            now = self._clock.now()
-            for at, watch in enumerate(group):
-                i = index[id(watch)]
-                verdict = judge(watch, nodes.get(at))
-                self.report.verdicts[i] = verdict
-                self._reads[i] = reads = self._reads.get(i, 0) + 1
-                if verdict.state in ("ready", "failed"):
-                    self._due.pop(i, None)
-                else:
-                    self._due[i] = now + next_read_s(reads, self._poll_s, self._max_poll_s)
+            self._settle([(index[id(watch)], judge(watch, nodes.get(at))) for at, watch in enumerate(group)])
 
 
 async def follow_media(

@@ -30,6 +30,7 @@ PRODUCT_VARIANTS_BULK_UPDATE_BULK = "product_variants_bulk_update_bulk"
 PRODUCT_UPDATE = "product_update"
 PRODUCT_SET = "product_set"
 PRODUCT_MEDIA_STATUS = "product_media_status"
+MEDIA_EXPORT = "media_export"
 
 # A planned line's kind → the mutation that applies it, sent alone (direct route) or as the mutation of
 # a bulk operation (whose document takes the same variables, one JSONL line each).

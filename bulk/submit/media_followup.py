@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bulk.catalog import CatalogStore
+from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock
 from bulk.lanes.media_check import MediaFollower, MediaReport, Verdict, watch_of
 from bulk.models import OnEvent, Outcomes, OutcomeStatus, RowId
@@ -23,14 +25,19 @@ from bulk.plan import PlannedLine
 from bulk.shopify.requester import Requester
 
 VERDICTS_FILE = "media.json"
+SINCE_MARGIN_S = 120.0
 
 
 class MediaFollowUp:
     """One run's follow-up: lines are handed over as they are done (:meth:`lines_done`), their images
     read while the run goes on; :meth:`finish` waits (bounded) for the rest and amends the rows."""
 
-    def __init__(self, requester: Requester, *, clock: Clock, wait_s: float) -> None:
-        self._follower = MediaFollower(requester, clock=clock)
+    def __init__(self, requester: Requester, *, clock: Clock, wait_s: float,
+                 export: ExportPort | None = None) -> None:
+        # products written since a little before now: what a bulk query reads back (clocks differ a
+        # little, updatedAt has whole seconds; reading more products than ours is harmless)
+        since = (datetime.now(UTC) - timedelta(seconds=SINCE_MARGIN_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._follower = MediaFollower(requester, clock=clock, export=export, since=since)
         self._wait_s = wait_s
         self._task: asyncio.Task[MediaReport] | None = None
 
@@ -77,7 +84,8 @@ class MediaFollowUp:
         path = workdir / VERDICTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([[f, n, s, r] for (f, n), (s, r) in amended.items()]), encoding="utf-8")
-        on_event("media_checked", {**counts, "queries": report.queries, "waited_s": report.waited_s})
+        on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
+                                   "waited_s": report.waited_s})
         return counts
 
 

@@ -21,9 +21,10 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bulk.catalog import CatalogStore
+from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, MonotonicClock, wait_event
 from bulk.errors import BulkError
 from bulk.journal import Journal, Outcome, RunStatus, UnitState
@@ -93,7 +94,8 @@ class Submission:
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
         # images the run adds, read back while it goes on (a sped-up simulator's clock: shop time)
-        self._media_follow_up = MediaFollowUp(requester, clock=self._wait_clock, wait_s=options.media_wait_s)
+        self._media_follow_up = MediaFollowUp(requester, clock=self._wait_clock, wait_s=options.media_wait_s,
+                                              export=_export_port(port))
         self._media: dict[str, int] = {}
 
     async def run(self, source: Source, *, run_key: str, input_name: str) -> SubmissionResult:
@@ -340,6 +342,11 @@ class Submission:
             results = await self._inventory(updates)
         await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
                                 for u, (status, reason) in zip(updates, results, strict=True)])
+
+
+def _export_port(port: BulkOpsPort) -> ExportPort | None:
+    """The bulk port as a bulk *query* port, when it is one (the shop's is; a test's fake may not be)."""
+    return cast(ExportPort, port) if hasattr(port, "start_query") else None
 
 
 def _digest(lines: list[PlannedLine]) -> str:

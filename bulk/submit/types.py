@@ -33,7 +33,7 @@ class SubmitOptions:
     inline_shards: bool = False  # store shards in the journal (a fleet's workers share no disk)
     read_ahead: ReadAhead = field(default_factory=ReadAhead)
     drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
-    media_wait_s: float = 300.0  # how long the end of a run follows new images' processing (shop time)
+    media_wait_s: float = 120.0  # how long the end of a run follows new images' processing (shop time)
 
 
 @dataclass

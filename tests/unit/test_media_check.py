@@ -89,7 +89,9 @@ class FakeShop:
         self.asked.append((cost, priority, variables))
         done = self.ready_at is not None and self.clock.now() >= self.ready_at
         nodes = [node("READY" if done else "PROCESSING")]
-        return SimpleNamespace(data={"p0": {"id": variables["id0"], "media": {"nodes": nodes}}})
+        aliases = [k[2:] for k in variables if k.startswith("id")]
+        return SimpleNamespace(data={f"p{i}": {"id": variables[f"id{i}"], "media": {"nodes": nodes}}
+                                     for i in aliases})
 
 
 async def follow(ready_at: float | None, wait_s: float) -> tuple[Any, FakeShop, ManualClock]:
@@ -135,3 +137,53 @@ def test_amended_rows_are_applied_to_the_report(tmp_path: Path) -> None:
     (tmp_path / "media.json").write_text('[["f.csv", 2, "rejected", "image FAILED"]]')
     assert amend_outcomes(outcomes, tmp_path) == {ROW: (OutcomeStatus.REJECTED, "image FAILED"),
                                                  ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
+
+
+class FakeExport:
+    """A bulk query port whose export holds products P0..P2 (one READY image each) and finishes
+    after ``polls`` status calls (never, for None)."""
+
+    def __init__(self, polls: int | None) -> None:
+        self.polls, self.queries = polls, []  # type: ignore[var-annotated]
+
+    async def start_query(self, query: str, *, token_index: int) -> str:
+        self.queries.append(query)
+        return "op"
+
+    async def status(self, op_id: str, *, token_index: int) -> Any:
+        self.polls = None if self.polls is None else self.polls - 1
+        done = self.polls is not None and self.polls <= 0
+        return SimpleNamespace(status="COMPLETED" if done else "RUNNING", url="u" if done else None,
+                               error_code=None)
+
+    async def results(self, url: str) -> Any:
+        for i in range(3):
+            yield {"id": f"P{i}"}
+            yield {**node("READY"), "__parentId": f"P{i}"}
+
+
+async def test_many_products_due_at_the_end_are_read_with_one_bulk_query(monkeypatch: Any) -> None:
+    monkeypatch.setattr("bulk.lanes.media_check.EXPORT_ABOVE", 2)
+    clock = ManualClock()
+    shop, export = FakeShop(clock, ready_at=None), FakeExport(polls=3)
+    follower = MediaFollower(shop, clock=clock, export=export, since="2026-12-06T08:00:00Z")
+    follower.add([MediaWatch(f"P{i}", 1, ((0, "https://a/1.jpg"),), (ROW,)) for i in range(3)])
+    follower.finish()
+    task = asyncio.create_task(follower.run(wait_s=60.0))
+    await clock.advance_until(task.done, step=0.5)
+    assert task.result().counts()["ready"] == 3 and task.result().exports == 1
+    assert shop.asked == []  # no direct query: no bucket points
+    assert "updated_at:>='2026-12-06T08:00:00Z'" in export.queries[0]
+
+
+async def test_an_export_not_finished_by_the_deadline_gives_way_to_direct_reads(monkeypatch: Any) -> None:
+    monkeypatch.setattr("bulk.lanes.media_check.EXPORT_ABOVE", 2)
+    clock = ManualClock()
+    shop, export = FakeShop(clock, ready_at=0.0), FakeExport(polls=None)
+    follower = MediaFollower(shop, clock=clock, export=export)
+    follower.add([MediaWatch(f"P{i}", 1, ((0, "https://a/1.jpg"),), (ROW,)) for i in range(3)])
+    follower.finish()
+    task = asyncio.create_task(follower.run(wait_s=20.0))
+    await clock.advance_until(task.done, step=0.5)
+    assert task.result().counts()["ready"] == 3 and task.result().exports == 1
+    assert clock.now() == 12.0 and len(shop.asked) == 1  # export given up at 10 (half the wait), read at 12
