@@ -45,6 +45,7 @@ from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, wait_event
 from bulk.errors import ShopifyError
 from bulk.lanes.media_export import read_by_export
+from bulk.lanes.media_ids import id_groups, read_ids, tail_of
 from bulk.models import Lane, RowId
 from bulk.plan import PlannedLine
 from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
@@ -74,6 +75,7 @@ class MediaWatch:
     last: int  # how many of the product's newest images the line wrote
     new: tuple[tuple[int, str], ...]  # (position among those, URL sent) of each image it added
     rows: tuple[RowId, ...]
+    media_ids: tuple[str, ...] = ()  # the GIDs of the new images, when the answer named them
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ def judge(watch: MediaWatch, nodes: Sequence[Mapping[str, Any]] | None) -> Verdi
         status = str(node.get("status") or "")
         errors = node.get("mediaErrors") or []
         code = str(errors[0].get("code")) if errors else None
-        media.append((str(node.get("id")), url, status, code))
+        media.append((str(node.get("id")), url, status, code))  # (GID, URL sent, status, error code)
         if status == "FAILED":
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "no mediaErrors"
             failed.append(f"image {url} FAILED ({detail})")
@@ -257,7 +259,11 @@ class MediaFollower:
 
     async def _read_round(self, due: list[int]) -> None:
         index = {id(self.watches[i]): i for i in due}
-        for group in batches(self.watches[i] for i in due):
+        for by_id in id_groups(self.watches[i] for i in due if self.watches[i].media_ids):
+            found, queries = await read_ids(self._requester, [m for w in by_id for m in w.media_ids])
+            self.report.queries += queries
+            self._settle([(index[id(watch)], judge(watch, tail_of(watch, found))) for watch in by_id])
+        for group in batches(self.watches[i] for i in due if not self.watches[i].media_ids):
             nodes = await _read(self._requester, group, self.report)
             self._settle([(index[id(watch)], judge(watch, nodes.get(at))) for at, watch in enumerate(group)])
 

@@ -29,15 +29,20 @@ PRODUCT_VARIANTS_BULK_UPDATE = "product_variants_bulk_update"
 PRODUCT_VARIANTS_BULK_UPDATE_BULK = "product_variants_bulk_update_bulk"
 PRODUCT_UPDATE = "product_update"
 PRODUCT_SET = "product_set"
+PRODUCT_SET_BULK = "product_set_bulk"
+PRODUCT_UPDATE_BULK = "product_update_bulk"
 PRODUCT_MEDIA_STATUS = "product_media_status"
 MEDIA_EXPORT = "media_export"
+MEDIA_STATUS = "media_status"
 
 # A planned line's kind → the mutation that applies it, sent alone (direct route) or as the mutation of
 # a bulk operation (whose document takes the same variables, one JSONL line each).
 # "set": an image set replaced (productSet with files), allowed in bulk operations by its schema text
 DIRECT_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE, "product": PRODUCT_UPDATE, "set": PRODUCT_SET}
-BULK_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE_BULK, "product": PRODUCT_UPDATE,
-                  "set": PRODUCT_SET}
+# (the bulk documents of descriptions and images also answer the product's media ids: free in a bulk
+# operation's results, they let the follow-up of new images read them at 1 point each)
+BULK_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE_BULK, "product": PRODUCT_UPDATE_BULK,
+                  "set": PRODUCT_SET_BULK}
 
 
 @functools.cache

@@ -11,6 +11,7 @@ image's status. A resumed run (after a crash) follows only the lines it sends it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,8 @@ from pathlib import Path
 from bulk.catalog import CatalogStore
 from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock
-from bulk.lanes.media_check import MediaFollower, MediaReport, Verdict, watch_of
+from bulk.journal import Outcome
+from bulk.lanes.media_check import MediaFollower, MediaReport, MediaWatch, Verdict, watch_of
 from bulk.models import OnEvent, Outcomes, OutcomeStatus, RowId
 from bulk.plan import PlannedLine
 from bulk.shopify.requester import Requester
@@ -40,6 +42,23 @@ class MediaFollowUp:
         self._follower = MediaFollower(requester, clock=clock, export=export, since=since)
         self._wait_s = wait_s
         self._task: asyncio.Task[MediaReport] | None = None
+        self._media_of: dict[RowId, list[str]] = {}  # a row → its product's media GIDs after the write
+        self._waiting: dict[RowId, int] = {}  # a followed watch's first row → its index, until its ids come
+
+    def note_outcomes(self, outcomes: Iterable[Outcome]) -> None:
+        """Bulk results name each written product's media (:func:`bulk.lanes.bulk.reconcile.media_ids`),
+        so the new images are read by id. A line is often done (its operation counted every line)
+        before its results are read: its watch gets the ids then, else they wait for it here."""
+        watches = self._follower.watches
+        for o in outcomes:
+            if not o.object_id or o.status is not OutcomeStatus.APPLIED:
+                continue
+            row = (o.file, o.line)
+            at = self._waiting.pop(row, None)
+            if at is None:
+                self._media_of[row] = o.object_id.split()
+            else:
+                watches[at] = _with_ids(watches[at], o.object_id.split())
 
     def lines_done(self, lines: Iterable[PlannedLine]) -> None:
         """These lines are done (applied or not: only applied rows get a verdict, at the end)."""
@@ -48,6 +67,13 @@ class MediaFollowUp:
             return
         if self._task is None:
             self._task = asyncio.create_task(self._follower.run(self._wait_s), name="media-follow-up")
+        start = len(self._follower.watches)
+        for i, watch in enumerate(watches):
+            media = self._media_of.pop(watch.rows[0], None) if watch.rows else None
+            if media is not None:
+                watches[i] = _with_ids(watch, media)
+            elif watch.rows:
+                self._waiting[watch.rows[0]] = start + i
         self._follower.add(watches)
 
     def cancel(self) -> None:
@@ -87,6 +113,15 @@ class MediaFollowUp:
         on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
                                    "waited_s": report.waited_s})
         return counts
+
+
+def _with_ids(watch: MediaWatch, media: list[str]) -> MediaWatch:
+    """The watch with the GIDs of its new images: the product's media after the write end with the
+    ``last`` the line wrote, in its order."""
+    if len(media) < watch.last:
+        return watch
+    tail = media[len(media) - watch.last:]
+    return dataclasses.replace(watch, media_ids=tuple(tail[position] for position, _ in watch.new))
 
 
 def amend_outcomes(outcomes: Outcomes, workdir: Path) -> Outcomes:

@@ -118,8 +118,9 @@ class Submission:
             return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
         resume = not created and run.status is RunStatus.RUNNING
         lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
-                        workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
-                        clock=self._clock, lease_clock=MonotonicClock() if self._clock else None)
+                        workdir=workdir / "uploads", on_event=self._lane_event,
+                        on_outcomes=self._lane_outcomes, clock=self._clock,
+                        lease_clock=MonotonicClock() if self._clock else None)
         planning_done = asyncio.Event()
         error: BulkError | None = None
         if self._options.drain:
@@ -291,6 +292,10 @@ class Submission:
                       if u.state not in (UnitState.DONE, UnitState.FAILED)}
         for root in [r for r in self._unit_lines if r not in open_roots]:
             self._finished(self._unit_lines.pop(root))
+
+    def _lane_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        self.book.note(outcomes)
+        self._media_follow_up.note_outcomes(outcomes)  # media GIDs the results named
 
     def _lane_event(self, name: str, data: dict[str, Any]) -> None:
         finished = name == "op_finished" and all_processed(
