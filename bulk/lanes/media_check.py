@@ -7,10 +7,12 @@ really applied when its images are READY; one whose image FAILED is ``rejected``
 
 How (docs/input-formats.md, "Images are verified"):
 
-- **What is read**: the *last n* images of each product, where n is how many images the line wrote
-  (append: the images added, which Shopify puts after the existing ones; replace: the whole new list).
-  Position i of what was written is position i of those n: that is also how a new image's GID is tied
-  to the URL we sent (:meth:`bulk.catalog.media.ProductContent.remember_sources`).
+- **What is read**: the new images by id when a bulk operation's results named the product's media
+  (:mod:`bulk.lanes.media_ids`: 1 point an image), else the *last n* images of each product, where n
+  is how many images the line wrote (append: the images added, which Shopify puts after the existing
+  ones; replace: the whole new list). Position i of what was written is position i of those n: that
+  is also how a new image's GID is tied to the URL we sent
+  (:meth:`bulk.catalog.media.ProductContent.remember_sources`).
 - **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many products
   (``queries/product_media_status.graphql``), up to :data:`QUERY_BUDGET` requested points each, sent
   through the scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).

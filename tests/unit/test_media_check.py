@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +11,10 @@ from typing import Any
 
 from graphql import build_schema, parse, validate
 
+from bulk.catalog import CatalogStore
 from bulk.clock import ManualClock
+from bulk.journal import Outcome
+from bulk.lanes.bulk.reconcile import media_ids
 from bulk.lanes.media_check import (
     MAX_ALIASES,
     QUERY_BUDGET,
@@ -23,9 +27,10 @@ from bulk.lanes.media_check import (
     status_document,
     watch_of,
 )
+from bulk.lanes.media_ids import MAX_IDS, id_document, id_groups, tail_of
 from bulk.models import Lane, OutcomeStatus
 from bulk.plan import PlannedLine
-from bulk.submit.media_followup import amend_outcomes
+from bulk.submit.media_followup import MediaFollowUp, amend_outcomes
 
 SCHEMA = Path(__file__).resolve().parents[2] / "bulk" / "schema" / "2026-04-admin-schema.graphql"
 ROW = ("f.csv", 2)
@@ -187,3 +192,60 @@ async def test_an_export_not_finished_by_the_deadline_gives_way_to_direct_reads(
     await clock.advance_until(task.done, step=0.5)
     assert task.result().counts()["ready"] == 3 and task.result().exports == 1
     assert clock.now() == 12.0 and len(shop.asked) == 1  # export given up at 10 (half the wait), read at 12
+
+
+class IdShop:
+    """Answers by-id queries: image m-bad FAILED, the others READY; records (fragment, cost)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, float]] = []
+
+    async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
+                      priority: Lane, token_index: int | None = None) -> Any:
+        assert variables is not None and priority is Lane.BULK
+        detail = "mediaErrors" in document
+        self.asked.append(("MediaFailure" if detail else "MediaStatus", cost))
+        data = {}
+        for alias, mid in variables.items():
+            failed = mid == "m-bad"
+            data[alias] = {"id": mid, "status": "FAILED" if failed else "READY"}
+            if detail:
+                data[alias]["mediaErrors"] = [{"code": "IMAGE_DOWNLOAD_FAILURE", "message": "no"}]
+        return SimpleNamespace(data=data)
+
+
+async def test_images_named_by_the_bulk_results_are_read_by_id_at_one_point_each() -> None:
+    shop = IdShop()
+    follow_up = MediaFollowUp(shop, clock=ManualClock(), wait_s=10.0)
+    append = PlannedLine("product", {"product": {"id": "P"}, "media": [
+        {"originalSource": "https://a/1.jpg"}, {"originalSource": "https://bad/2.jpg"}]}, (ROW,), (ROW,))
+    replace = PlannedLine("set", {"identifier": {"id": "Q"}, "input": {"files": [
+        {"originalSource": "https://a/3.jpg"}, {"id": "m-kept"}]}}, (("f.csv", 3),))
+    follow_up.note_outcomes([Outcome("f.csv", 3, OutcomeStatus.APPLIED, object_id="m-new m-kept")])
+    follow_up.lines_done([append, replace])  # the results of the first line come after it is done
+    follow_up.note_outcomes([Outcome("f.csv", 2, OutcomeStatus.APPLIED, object_id="m-old m-ok m-bad")])
+    outcomes = {ROW: (OutcomeStatus.APPLIED, ""), ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
+    with CatalogStore(":memory:") as catalog, tempfile.TemporaryDirectory() as tmp:
+        counts = await follow_up.finish(catalog, outcomes, Path(tmp), lambda _n, _d: None)
+        amended = amend_outcomes(outcomes, Path(tmp))
+    assert counts == {"ready": 1, "failed": 1, "processing": 0, "unread": 0}
+    assert amended[ROW][0] is OutcomeStatus.REJECTED and "https://bad/2.jpg" in amended[ROW][1]
+    assert shop.asked == [("MediaStatus", 3), ("MediaFailure", 2)]  # m-ok, m-bad, m-new; then m-bad
+
+
+def test_a_bulk_result_line_names_the_products_media() -> None:
+    line = {"__lineNumber": 0, "data": {"productSet": {"product": {"id": "P", "media": {"nodes": [
+        {"id": "gid://shopify/MediaImage/1"}, {"id": "gid://shopify/MediaImage/2"}]}}, "userErrors": []}}}
+    assert media_ids(line) == "gid://shopify/MediaImage/1 gid://shopify/MediaImage/2"
+    assert media_ids({"__lineNumber": 0, "data": {"productVariantsBulkUpdate": {"userErrors": []}}}) is None
+
+
+def test_by_id_queries_hold_at_most_max_ids_images_and_are_valid() -> None:
+    watches = [MediaWatch(f"P{i}", 3, ((0, "u"), (1, "v")), (ROW,), (f"a{i}", f"b{i}")) for i in range(400)]
+    groups = id_groups(watches)
+    assert all(sum(len(w.media_ids) for w in g) <= MAX_IDS for g in groups) and len(groups) == 4
+    schema = build_schema(SCHEMA.read_text(encoding="utf-8"))
+    for fragment in ("MediaStatus", "MediaFailure"):
+        assert not validate(schema, parse(id_document(3, fragment)))
+    assert tail_of(watches[0], {"a0": {"status": "READY"}}) is None  # b0 not read
+    assert tail_of(watches[0], {"a0": {"status": "READY"}, "b0": {}}) == [{"status": "READY"}, {}, {}]
