@@ -1,16 +1,26 @@
-"""``bulk catalog sync``: fill the local catalog cache from a bulk query export.
+"""``bulk catalog sync`` and the sync before every run: bring the local catalog cache up to date.
 
-One ``bulkOperationRunQuery`` exports every product with its variants (SKU, prices, inventory item) as
-flat JSONL; each variant line names its product in ``__parentId``. An incremental sync adds
-``updated_at:>'…'`` to the products query so only what changed since the last sync comes back.
+One ``bulkOperationRunQuery`` exports products with their variants (SKU, prices, inventory item) as flat
+JSONL; each variant line names its product in ``__parentId``. A full sync exports every product into an
+emptied cache; an incremental one adds ``updated_at:>'T'`` to the products query, so only products
+written since the last sync come back (a variant's price write moves its product's ``updatedAt``: see
+docs/catalog.md for which writes do, with sources).
+
+``T`` is the previous export's start **on the shop's clock** (the operation's ``createdAt``), less an
+overlap (:data:`SYNC_OVERLAP_S`): ``updatedAt`` has whole seconds and the search compares strictly (a
+write at 10:00:00.7 is not ``> '10:00:00Z'``), and Shopify's search index may see a write a little after
+it was made. Fetching a product twice is harmless, missing one is not. Our own clock is used only when
+the shop gave no ``createdAt``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bulk.catalog.store import CatalogStore
@@ -19,8 +29,10 @@ from bulk.errors import ShopifyError
 from bulk.shopify.bulk_operations import poll_until_finished
 from bulk.shopify.documents import document
 
-LAST_SYNC = "last_sync_started_at"
-SYNC_MARGIN_S = 5.0
+LAST_SYNC = "last_sync_started_at"  # the updated_at bound of the next incremental sync (shop time, ISO)
+LAST_FULL_SYNC = "last_full_sync_wall"  # when the last full sync started (our wall clock, epoch seconds)
+SYNC_OVERLAP_S = 120.0
+LOAD_BATCH = 10_000  # export lines per SQLite write (in a worker thread)
 
 
 class ExportStatus(Protocol):
@@ -34,6 +46,9 @@ class ExportStatus(Protocol):
 
     @property
     def error_code(self) -> str | None: ...
+
+    @property
+    def created_at(self) -> str | None: ...
 
 
 class ExportPort(Protocol):
@@ -52,12 +67,39 @@ class ExportPort(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What one sync did: full or incremental (``since``: its ``updated_at`` bound), the export's lines,
+    the variants dropped (gone from products that changed), and how long it took (our clock)."""
+
+    full: bool
+    lines: int
+    since: str | None
+    dropped: int
+    seconds: float
+
+
 def export_query(since: str | None) -> str:
     """The catalog export document, limited to products updated after ``since`` when given."""
     text = document("catalog_export")
     if since is None:
         return text
     return re.sub(r"\bproducts\s*\{", f'products(query: "updated_at:>\'{since}\'") {{', text, count=1)
+
+
+def next_since(created_at: str | None, fallback_epoch: float, overlap_s: float) -> str:
+    """The bound of the next incremental sync: this export's start on the shop's clock (``createdAt``),
+    else ``fallback_epoch`` (our clock when it started), less ``overlap_s``; whole seconds, UTC."""
+    start = fallback_epoch
+    if created_at:
+        start = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+    return datetime.fromtimestamp(start - overlap_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def last_full_sync(store: CatalogStore) -> float | None:
+    """When the cache was last filled whole (our wall clock), or None (never, or an older cache)."""
+    value = store.get_meta(LAST_FULL_SYNC)
+    return None if value is None else float(value)
 
 
 async def sync_catalog(
@@ -68,13 +110,21 @@ async def sync_catalog(
     token_index: int = 0,
     clock: Clock | None = None,
     poll_s: float = 0.5,
-) -> int:
-    """Export the shop's catalog (or what changed since the last sync) into ``store``; returns lines."""
+    overlap_s: float = SYNC_OVERLAP_S,
+    wall: Callable[[], float] = time.time,
+) -> SyncResult:
+    """Export the shop's catalog (or what changed since the last sync) into ``store``.
+
+    An incremental sync without a previous one is a full one. A failed export raises
+    :class:`~bulk.errors.ShopifyError`; after a failed full sync the cache is empty (the next run
+    syncs in full again), after a failed incremental one it is as before (its bound is unchanged)."""
     clock = clock or MonotonicClock()
-    since = None if full else store.get_meta(LAST_SYNC)
-    # a margin before "now": ``updated_at`` has whole seconds and clocks differ a little; fetching a
-    # product twice is harmless, missing one is not
-    started = (datetime.now(UTC) - timedelta(seconds=SYNC_MARGIN_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = None if full else (store.get_meta(LAST_SYNC) or None)
+    full = since is None
+    started, began = wall(), clock.now()
+    await asyncio.to_thread(store.begin_sync, full=full)
+    if full:
+        store.set_meta(LAST_SYNC, "")  # no bound until this export completes
     op = await port.start_query(export_query(since), token_index=token_index)
     status = await poll_until_finished(lambda: port.status(op, token_index=token_index), clock,
                                        initial_s=poll_s, max_s=10.0)
@@ -86,10 +136,13 @@ async def sync_catalog(
         batch: list[dict[str, Any]] = []
         async for line in port.results(status.url):
             batch.append(line)
-            if len(batch) >= 10_000:
+            if len(batch) >= LOAD_BATCH:
                 # SQLite writes are blocking: keep the event loop (and lease renewals) responsive
                 count += await asyncio.to_thread(store.load_export, batch)
                 batch = []
         count += await asyncio.to_thread(store.load_export, batch)
-    store.set_meta(LAST_SYNC, started)
-    return count
+    dropped = await asyncio.to_thread(store.finish_sync)
+    store.set_meta(LAST_SYNC, next_since(status.created_at, started, overlap_s))
+    if full:
+        store.set_meta(LAST_FULL_SYNC, repr(started))
+    return SyncResult(full=full, lines=count, since=since, dropped=dropped, seconds=clock.now() - began)

@@ -49,10 +49,11 @@ async def handle(args: argparse.Namespace) -> int:
     async with Shop.connect(args.shop, args.tokens) as shop, aiohttp.ClientSession() as session:
         if shop.simulation is not None:
             print("note: this is a SIMULATED shop; its cache is only useful for rehearsals against it")
-        with CatalogStore(state / "catalog" / f"{shop_id(args.shop)}.sqlite3") as store:
-            lines = await sync_catalog(ShopBulkOps(shop.client, session), store, full=args.full,
-                                       clock=shop.shop_clock)
-            result = {"synced_objects": lines, **store.statistics(), "cache": store.path}
+        with CatalogStore(state / "catalog" / f"{shop_id(shop.identity)}.sqlite3") as store:
+            synced = await sync_catalog(ShopBulkOps(shop.client, session), store, full=args.full,
+                                        clock=shop.shop_clock)
+            lines = synced.lines
+            result = {"synced_objects": lines, "full": synced.full, **store.statistics(), "cache": store.path}
     print(json.dumps(result) if args.json else
           f"synced {lines} objects; the cache holds {result['products']} products and "
           f"{result['variants']} variants ({result['cache']})")

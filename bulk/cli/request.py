@@ -39,6 +39,7 @@ class SubmitRequest:
     journal: str | None = None
     state_dir: Path | None = None
     sync_catalog: Literal["auto", "always", "never"] = "auto"
+    again: bool = False  # a finished run's input: compare with the shop anew and send what differs
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
     run_key: str | None = None  # default: a hash of the input file, the shop and the options
     from_sql: str | None = None  # a query whose rows are the changes (instead of ``file``)
@@ -57,7 +58,7 @@ class SubmitRequest:
         return RunOptions(
             run_key=self.run_key, route=self.route, dry_run=self.dry_run, report=self.report,
             state_dir=self.state_dir, journal=self.journal, database_url=self.database_url,
-            sync_catalog=self.sync_catalog, lane=self.lane, catalog_key=self.shop,
+            sync_catalog=self.sync_catalog, again=self.again, lane=self.lane,
             key_options={"dialect": self.dialect, "location": self.location})
 
 

@@ -69,7 +69,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--state-dir", type=Path, default=os.environ.get("BULK_STATE_DIR"),
                    help="where shards, undo files and the catalog cache live (default ~/.local/share/bulk)")
     p.add_argument("--sync-catalog", choices=["auto", "always", "never"], default="auto",
-                   help="refresh the local catalog cache first (auto: when it is empty)")
+                   help="bring the local catalog cache up to date first (auto: what changed since the last "
+                        "sync, in full when empty or a week old; always: in full; never: use it as it is)")
+    p.add_argument("--again", action="store_true",
+                   help="this input's run finished already: compare with the shop anew and send what differs")
     p.add_argument("--lease-s", type=float, default=60.0,
                    help="how long a shard stays claimed without renewal: after a crash (kill -9), the same "
                         "command run again adopts the running bulk operations after this long (default 60)")
@@ -107,6 +110,7 @@ async def handle(args: argparse.Namespace) -> int:
         shop=shop, tokens=args.tokens, dialect=args.dialect,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
         report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
+        again=args.again,
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,
         lane=BulkLaneConfig(lease_s=args.lease_s),
     )

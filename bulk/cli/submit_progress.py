@@ -84,7 +84,7 @@ class SubmitProgress:
         )
 
 
-_MILESTONES = frozenset({"simulated", "catalog_synced", "resumed", "already_done", "sharded"})
+_MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -98,10 +98,14 @@ def describe(name: str, data: dict[str, Any]) -> str:
             " — no real shop is touched"
         )
     if name == "already_done":
-        return (f"run {data['run']} already applied this input: nothing is sent again; the outcomes below "
-                "are that run's")
+        when = f" at {data['at']}" if data.get("at") else ""
+        return (f"run {data['run']} applied this input{when}: nothing is sent again; the outcomes below "
+                "are that run's (add --again to compare with the shop anew and send what differs)")
     if name == "catalog_synced":
-        return f"catalog cache: {data['lines']} objects synced"
+        how = "full" if data.get("full", True) else f"changed since {data.get('since')}"
+        return f"catalog cache: {data['lines']} objects synced ({how})"
+    if name == "catalog_kept":
+        return f"catalog cache kept as run {data['run']} was planned from (it resumes; no sync)"
     if name == "planned":
         stats, route = data["plan"], data["route"]
         return (

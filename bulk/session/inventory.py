@@ -57,6 +57,8 @@ class Inventory:
         lane, self._lane = self._lane, None
         if lane is not None:
             await lane.__aexit__(exc_type, exc, tb)
+        if self._resolver is not None:
+            await self._resolver.aclose()
 
     async def set(self, changes: Sequence[InventoryChange]) -> list[InventoryResult]:
         """Set available quantities; one :class:`InventoryResult` per change, in the same order.

@@ -115,6 +115,12 @@ class Shop:
         return self._client
 
     @property
+    def identity(self) -> str:
+        """Which shop this session is (:attr:`bulk.shopify.endpoint.Endpoint.identity`): the same for
+        every way of writing its address; the catalog cache and run keys are kept per identity."""
+        return self.endpoint.identity
+
+    @property
     def sim(self) -> Any:
         """The embedded :class:`bulk.sim.SimShop` for ``sim://`` shops (``None`` otherwise)."""
         return self._sim

@@ -16,6 +16,7 @@ from pathlib import Path
 # Names of the documents (file stem), as constants so a typo fails at import, not on the wire.
 INVENTORY_SET_QUANTITIES = "inventory_set_quantities"
 INVENTORY_ITEMS_BY_SKUS = "inventory_items_by_skus"
+INVENTORY_ITEMS_BY_FEW_SKUS = "inventory_items_by_few_skus"
 PRODUCT_VARIANTS_BY_SKU = "product_variants_by_sku"
 LOCATIONS = "locations"
 STAGED_UPLOADS_CREATE = "staged_uploads_create"

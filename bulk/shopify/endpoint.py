@@ -29,6 +29,17 @@ class Endpoint:
         """True when an embedded simulator must be started first."""
         return self.sim_url is not None
 
+    @property
+    def identity(self) -> str:
+        """Which shop this is, whatever way it was written: ``https://name.myshopify.com`` for
+        ``NAME.myshopify.com``, ``https://NAME.myshopify.com/`` and the full GraphQL URL alike (the API
+        version is not part of a shop), ``http://127.0.0.1:PORT`` for a served simulator, the
+        ``sim://`` URL as given for an embedded one. Catalog caches and run keys are keyed on it."""
+        if self.graphql_url is None:
+            return self.sim_url or "sim://"
+        parts = urlsplit(self.graphql_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
 
 def parse_shop(shop: str) -> Endpoint:
     """Parse a shop string; :class:`~bulk.errors.ConfigError` says what is wrong with it."""

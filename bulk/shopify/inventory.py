@@ -20,7 +20,8 @@ from bulk.shopify.client import ShopifyClient
 MAX_QUANTITIES = 250  # Shopify's input-list limit for one inventorySetQuantities
 MUTATION_COST = 10  # every mutation root field costs 10 points
 SKUS_PER_QUERY = 25  # aliases in inventory_items_by_skus.graphql
-SKU_LOOKUP_COST = 25 * (2 + 2)  # each alias: a connection (2) + first: 2 nodes
+FEW_SKUS = 5  # aliases in inventory_items_by_few_skus.graphql (a lookup of ≤ 5 SKUs costs 20, not 100)
+ALIAS_COST = 2 + 2  # each alias: a connection (2) + first: 2 nodes
 LOOKUP_FIRST = 250
 
 
@@ -101,11 +102,13 @@ async def inventory_items_by_sku(
     found: dict[str, list[str]] = {sku: [] for sku in wanted}
     for start in range(0, len(wanted), SKUS_PER_QUERY):
         chunk = wanted[start : start + SKUS_PER_QUERY]
-        slots = chunk + [chunk[-1]] * (SKUS_PER_QUERY - len(chunk))
+        aliases, name = ((FEW_SKUS, documents.INVENTORY_ITEMS_BY_FEW_SKUS) if len(chunk) <= FEW_SKUS
+                         else (SKUS_PER_QUERY, documents.INVENTORY_ITEMS_BY_SKUS))
+        slots = chunk + [chunk[-1]] * (aliases - len(chunk))  # unused aliases repeat the last SKU
         response = await client.request(
-            documents.document(documents.INVENTORY_ITEMS_BY_SKUS),
+            documents.document(name),
             {f"q{i}": _search_term(sku) for i, sku in enumerate(slots)},
-            cost=SKU_LOOKUP_COST,
+            cost=aliases * ALIAS_COST,
             priority=priority,
         )
         for i in range(len(chunk)):

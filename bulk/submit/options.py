@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bulk.catalog.freshness import DEFAULT_MAX_AGE_S, SyncChoice
 from bulk.lanes.bulk import BulkLaneConfig
 
 RouteChoice = Literal["auto", "bulk", "direct"]
-SyncChoice = Literal["auto", "always", "never"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,9 +30,12 @@ class RunOptions:
     state_dir: Path | None = None  # default: ~/.local/share/bulk (a throwaway dir for sim://)
     journal: str | None = None  # a SQLite path or a PostgreSQL URL (default: in the state dir)
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
-    sync_catalog: SyncChoice = "auto"
+    sync_catalog: SyncChoice = "auto"  # auto: brought up to date before every run (docs/catalog.md)
+    catalog_max_age_s: float = DEFAULT_MAX_AGE_S  # auto: a full sync when the last one is older
+    again: bool = False  # an input whose run finished: compare with the shop anew, send what differs
     lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
-    catalog_key: str | None = None  # which shop's catalog cache (default: the simulated shop's)
+    catalog_key: str | None = None  # which shop's catalog cache and run keys (default: the session's
+    # shop identity, :attr:`bulk.shopify.endpoint.Endpoint.identity`)
     key_options: Mapping[str, Any] = field(default_factory=dict)  # read options that make another run
 
     @property

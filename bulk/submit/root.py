@@ -6,6 +6,11 @@ layer's job), it only needs the narrow :class:`SessionPort`. For simulated shops
 the state (journal, catalog cache, shards) goes to a throwaway directory unless one is given: a fresh
 simulated shop has nothing to resume. Files come as a :class:`~bulk.sources.files.FileInput` and are
 opened here, after the catalog sync: they are read in a second process that looks the catalog up.
+
+Every run decides from the shop's truth (invariant 7): the catalog cache of *this* shop (keyed on its
+identity, :attr:`SessionPort.identity`) is brought up to date before planning
+(:func:`bulk.catalog.freshness.decide_sync`, :func:`bulk.catalog.sync.sync_catalog`), and the values our
+writes set go into it as the answers arrive (:mod:`bulk.submit.catalog_tap`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,9 +27,10 @@ from typing import Any, Protocol
 import aiohttp
 
 from bulk.catalog import CatalogStore
-from bulk.catalog.sync import sync_catalog
+from bulk.catalog.freshness import decide_sync
+from bulk.catalog.sync import last_full_sync, sync_catalog
 from bulk.clock import Clock
-from bulk.journal import open_journal
+from bulk.journal import Journal, RunStatus, open_journal
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
 from bulk.models import InventoryUpdate, OnEvent, OutcomeStatus
@@ -32,6 +39,7 @@ from bulk.shopify.client import ShopifyClient
 from bulk.shopify.simulated import Simulation
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
+from bulk.submit.catalog_tap import CatalogTap
 from bulk.submit.options import RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 
@@ -59,6 +67,12 @@ class SessionPort(Protocol):
 
     @property
     def inventory(self) -> InventoryFront: ...
+
+    @property
+    def identity(self) -> str:
+        """Which shop this is, the same however its address was written (the catalog cache and the
+        run keys are kept per identity)."""
+        ...
 
 
 async def run_submission(
@@ -95,42 +109,52 @@ async def run_submission(
             # the ETA model of a rehearsal uses the simulator's own figures
             profile = ShopProfile(bulk_lines_per_s=simulation.bulk_lines_per_s, bulk_overhead_s=2.0,
                                   tokens=simulation.tokens or ShopProfile().tokens)
-        key = request.catalog_key or "sim://"
+        key = request.catalog_key or shop.identity
         journal_location = request.database_url or request.journal or (
             str(state_dir / "journal.sqlite3") if embedded else None)
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession() as session, open_journal(journal_location) as journal:
             port = ShopBulkOps(shop.client, session)
             catalog = stack.enter_context(CatalogStore(state_dir / "catalog" / f"{shop_id(key)}.sqlite3"))
-            empty = catalog.statistics()["variants"] == 0
-            if request.sync_catalog == "always" or (request.sync_catalog == "auto" and empty):
-                lines = await sync_catalog(port, catalog, full=empty, clock=shop_clock)
-                on_event("catalog_synced", {"lines": lines})
-            async with open_journal(journal_location) as journal:
-                options = SubmitOptions(
-                    state_dir=state_dir, route=request.route, dry_run=request.dry_run,
-                    report_path=request.report or _beside(input_name, ".report.csv"),
-                    undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane,
-                    inline_shards=request.enqueue, drain=not request.enqueue)
-                run_key = request.run_key
-                if run_key is None:
-                    paths, read = _input_paths(input_name), {"dialect": None, "location": None,
-                                                             **request.key_options}
-                    if isinstance(source, FileInput):
-                        paths, read = list(source.paths), source.run_key_options()
-                    run_key = await asyncio.to_thread(
-                        run_key_for, paths, key, {"route": request.route, **read, "input": input_name})
-                if isinstance(source, FileInput):  # after the sync: the reading process looks it up
-                    source = stack.enter_context(
-                        source.open(catalog=catalog.path, rows=options.read_ahead.rows_of))
-                submission = Submission(
-                    requester=shop.client, port=port, catalog=catalog, journal=journal, options=options,
-                    inventory=_inventory_sender(shop), on_event=on_event, clock=shop_clock)
-                result = await submission.run(source, run_key=run_key, input_name=input_name)
-                result.elapsed_s = shop.clock.now() - started
-                if simulation is not None:
-                    result.simulated_at = simulation.served_at or "sim://"
-                    result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
-                return result
+            options = SubmitOptions(
+                state_dir=state_dir, route=request.route, dry_run=request.dry_run,
+                report_path=request.report or _beside(input_name, ".report.csv"),
+                undo_path=_beside(input_name, ".undo.jsonl"), profile=profile, lane=request.lane,
+                inline_shards=request.enqueue, drain=not request.enqueue)
+            run_key = request.run_key
+            if run_key is None:
+                paths, read = _input_paths(input_name), {"dialect": None, "location": None,
+                                                         **request.key_options}
+                if isinstance(source, FileInput):
+                    paths, read = list(source.paths), source.run_key_options()
+                run_key = await asyncio.to_thread(
+                    run_key_for, paths, key, {"route": request.route, **read, "input": input_name})
+            run_key, anew = await _run_to_plan(journal, run_key, request, input_name, on_event)
+            if anew:
+                decision = decide_sync(request.sync_catalog, empty=catalog.statistics()["variants"] == 0,
+                                       last_full_at=last_full_sync(catalog), now=time.time(),
+                                       max_age_s=request.catalog_max_age_s, new_shop=embedded)
+                if decision.mode != "none":
+                    synced = await sync_catalog(port, catalog, full=decision.mode == "full", clock=shop_clock)
+                    on_event("catalog_synced", {"lines": synced.lines, "full": synced.full,
+                                                "since": synced.since, "seconds": synced.seconds,
+                                                "reason": decision.reason})
+            tap = CatalogTap(stack.enter_context(CatalogStore(catalog.path)), run_key)
+            if isinstance(source, FileInput):  # after the sync: the reading process looks it up
+                source = stack.enter_context(
+                    source.open(catalog=catalog.path, rows=options.read_ahead.rows_of))
+            submission = Submission(
+                requester=tap.requester(shop.client), port=tap.bulk_port(port), catalog=catalog,
+                journal=journal, options=options,
+                inventory=_inventory_sender(shop), on_event=on_event, clock=shop_clock)
+            result = await submission.run(source, run_key=run_key, input_name=input_name)
+            # the run is over: what it applied becomes the cache's picture (never before, so a
+            # resumed run plans against the picture it was first planned from)
+            await asyncio.to_thread(tap.store.merge_applied, run_key)
+            result.elapsed_s = shop.clock.now() - started
+            if simulation is not None:
+                result.simulated_at = simulation.served_at or "sim://"
+                result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)
+            return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -163,6 +187,32 @@ class _SwitchInterval:
 
 
 _responsive_event_loop = _SwitchInterval().shortened
+
+
+async def _run_to_plan(journal: Journal, run_key: str, request: RunOptions, input_name: str,
+                       on_event: OnEvent) -> tuple[str, bool]:
+    """The run key this submission uses, and whether it plans from a picture brought up to date now.
+
+    A new run does (a dry run too); an interrupted one plans again against the cache as it was (its
+    decisions must not change: rows in its running operations would turn ``unchanged`` once their
+    writes are in the shop); a finished one plans nothing. ``--again``: the first run of the chain
+    ``KEY``, ``KEY+again1``, ``KEY+again2``… that has not finished — an interrupted ``--again`` run
+    resumes, a finished one is followed by a new run that compares with the shop anew. The run is
+    created here as the submission would create it."""
+    if request.dry_run:
+        return run_key, True
+    key, n = run_key, 0
+    while True:
+        run, created = await journal.create_run(key, input_name=input_name, input_hash=key,
+                                                options={"route": request.route})
+        if created or run.status is not RunStatus.DONE or not request.again:
+            break
+        n += 1
+        key = f"{run_key}+again{n}"
+    if not created and run.status is not RunStatus.DONE:
+        on_event("catalog_kept", {"run": run.run_id,
+                                  "reason": "an interrupted run resumes on the picture it was planned from"})
+    return key, created
 
 
 def _input_paths(input_name: str) -> list[Path]:

@@ -113,7 +113,8 @@ class Submission:
         if not created and run.status is RunStatus.DONE:
             # the same input again after its run finished: nothing is sent twice (invariant 5); the
             # answer is the journal's, and the report is written again
-            self._on_event("already_done", {"run": run.run_id})
+            self._on_event("already_done", {"run": run.run_id,
+                                            "at": run.updated_at.isoformat(timespec="seconds")})
             outcomes, report = await self._report(workdir)
             return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
         resume = not created and run.status is RunStatus.RUNNING

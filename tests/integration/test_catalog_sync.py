@@ -30,9 +30,9 @@ async def test_full_then_incremental_sync(sim: SimShop, tmp_path: Path) -> None:
     async with Shop.connect(sim.url, TOKENS) as shop, aiohttp.ClientSession() as session:
         port = ShopBulkOps(shop.client, session)
         with CatalogStore(tmp_path / "catalog.sqlite3") as store:
-            lines = await sync_catalog(port, store, poll_s=0.02)
+            synced = await sync_catalog(port, store, poll_s=0.02)
             variants = sum(1 + p % 3 for p in range(1, 121))
-            assert lines == 120 + variants
+            assert synced.full and synced.lines == 120 + variants
             assert store.statistics() == {"products": 120, "variants": variants}
             sku = store.variants_by_sku(["SKU-0000007-1"])["SKU-0000007-1"]
             assert isinstance(sku, VariantRecord) and sku.variant_id == "gid://shopify/ProductVariant/71"
@@ -43,7 +43,8 @@ async def test_full_then_incremental_sync(sim: SimShop, tmp_path: Path) -> None:
                 "productId": "gid://shopify/Product/7",
                 "variants": [{"id": "gid://shopify/ProductVariant/71", "price": "123.45"}],
             }, cost=11, priority=Lane.NORMAL)
-            assert await sync_catalog(port, store, poll_s=0.02) == 1 + 2  # product 7 and its 2 variants
+            again = await sync_catalog(port, store, poll_s=0.02)
+            assert not again.full and again.lines == 1 + 2  # product 7 and its 2 variants
             updated = store.variants_by_id(["gid://shopify/ProductVariant/71"])
             assert updated["gid://shopify/ProductVariant/71"].price == Decimal("123.45")
 
@@ -54,6 +55,6 @@ async def test_result_file_read_in_small_pieces(sim: SimShop, tmp_path: Path,
     monkeypatch.setattr("bulk.lanes.bulk.shop_port.RESULT_CHUNK", 97)  # a prime: cuts land anywhere
     async with Shop.connect(sim.url, TOKENS) as shop, aiohttp.ClientSession() as session:
         with CatalogStore(tmp_path / "catalog.sqlite3") as store:
-            lines = await sync_catalog(ShopBulkOps(shop.client, session), store, poll_s=0.02)
-            assert lines == 120 + sum(1 + p % 3 for p in range(1, 121))
+            synced = await sync_catalog(ShopBulkOps(shop.client, session), store, poll_s=0.02)
+            assert synced.lines == 120 + sum(1 + p % 3 for p in range(1, 121))
             assert store.statistics()["products"] == 120

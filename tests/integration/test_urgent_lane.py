@@ -207,7 +207,7 @@ async def test_an_ambiguous_sku_is_rejected_never_guessed() -> None:
                     {"id": "gid://shopify/InventoryItem/4", "sku": "SKU-B-2"},
                 ],
             }
-            data = {f"s{i}": {"nodes": nodes.get(variables[f"q{i}"], [])} for i in range(25)}
+            data = {f"s{i}": {"nodes": nodes.get(variables[f"q{i}"], [])} for i in range(len(variables))}
             return Response(data=data, extensions={}, cost=None, token_index=0)
 
     client = TwoItemsForOneSku()

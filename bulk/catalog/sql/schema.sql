@@ -19,3 +19,12 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- What a run applied (its mutations' answers), kept until the run ends and then made the picture:
+-- a run resumed after a crash plans against the picture it started from.
+CREATE TABLE IF NOT EXISTS applied (
+    run_key           TEXT NOT NULL,
+    variant_id        TEXT NOT NULL,
+    price             TEXT,
+    compare_at_price  TEXT,
+    PRIMARY KEY (run_key, variant_id)
+);

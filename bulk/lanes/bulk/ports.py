@@ -22,6 +22,7 @@ class OpStatus:
     partial_url: str | None = None
     error_code: str | None = None
     object_count: int = 0
+    created_at: str | None = None  # the shop's clock when it was created (a catalog sync's bound)
 
 
 class BulkOpsPort(Protocol):

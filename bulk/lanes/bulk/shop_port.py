@@ -100,7 +100,7 @@ class ShopBulkOps:
             raise GraphQLRequestError(f"bulk operation {op_id} not found for token #{token_index}",
                                       errors=[], token_index=token_index)
         return OpStatus(op["id"], op["status"], op.get("url"), op.get("partialDataUrl"), op.get("errorCode"),
-                        int(op.get("objectCount") or 0))
+                        int(op.get("objectCount") or 0), op.get("createdAt"))
 
     async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
         """Stream the result JSONL, parsed in a worker thread a batch of bytes at a time: the results of
