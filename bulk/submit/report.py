@@ -4,7 +4,8 @@ Every input row appears in the report exactly once (invariant 5), sorted by file
 reason for anything not applied. The undo file holds the values the shop had before, as JSONL lines
 ``bulk submit`` can read back to restore them: a variant's price and compare-at price (``"kind":
 "price"``), a product's description (``"description"``) and its image set (``"image"``, mode
-``replace``: submitting it makes the product's media exactly what it was, in order).
+``replace``: submitting it makes the product's media exactly what it was, in order) and an item's
+available quantity at a location (``"inventory"``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ def _image_undo(record: Mapping[str, Any]) -> dict[str, Any]:
             "images": [{"url": i["url"], "alt": i["alt"]} for i in record["images"]]}
 
 
-_PRODUCT_UNDO = {"description": _description_undo, "image": _image_undo}
+def _inventory_undo(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {"kind": "inventory", "inventory_item_id": record["inventoryItemId"],
+            "location_id": record["locationId"], "quantity": record["quantity"]}
+
+
+_PRODUCT_UNDO = {"description": _description_undo, "image": _image_undo, "inventory": _inventory_undo}
 
 
 def summarize(outcomes: Outcomes) -> dict[str, int]:

@@ -45,6 +45,7 @@ from bulk.submit.outcome_book import OutcomeBook
 from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.submit.types import (
     InventorySender,
+    InventoryUndo,
     SubmissionResult,
     SubmitOptions,
     run_key_for,
@@ -97,6 +98,8 @@ class Submission:
         self._media_follow_up = MediaFollowUp(requester, clock=self._wait_clock, wait_s=options.media_wait_s,
                                               export=_export_port(port))
         self._media: dict[str, int] = {}
+        self._undo_file: Path | None = None
+        self._undo_lock = asyncio.Lock()
 
     async def run(self, source: Source, *, run_key: str, input_name: str) -> SubmissionResult:
         """Apply what ``source`` yields (updates and row errors in input order).
@@ -215,7 +218,7 @@ class Submission:
 
     async def _stream(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane,
                       tg: asyncio.TaskGroup) -> None:
-        undo = self._undo_path(workdir)
+        undo = self._undo_file = self._undo_path(workdir)
         await asyncio.to_thread(write_undo, undo, [])  # a fresh file; each chunk appends its old values
         number = 0
         async for chunk in chunks(source, self._options.read_ahead):
@@ -224,7 +227,8 @@ class Submission:
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
                        for o in [*part.rejected, *part.plan.outcomes]]
             await self.book.record(decided)
-            await asyncio.to_thread(append_undo, undo, part.plan.undo)
+            async with self._undo_lock:
+                await asyncio.to_thread(append_undo, undo, part.plan.undo)
             if part.inventory:
                 tg.create_task(self._send_inventory(part.inventory, run_id))
             ready = self._admission.release_held() + self._admission.admit(part.plan.lines)
@@ -343,11 +347,17 @@ class Submission:
     async def _send_inventory(self, updates: list[InventoryUpdate], run_id: int) -> None:
         if self._inventory is None:
             reason = "inventory rows need the urgent lane (use `bulk inventory submit`)"
-            results: Sequence[tuple[OutcomeStatus, str]] = [(OutcomeStatus.REJECTED, reason)] * len(updates)
+            results: Sequence[tuple[OutcomeStatus, str, InventoryUndo | None]] = [
+                (OutcomeStatus.REJECTED, reason, None)] * len(updates)
         else:
             results = await self._inventory(updates)
         await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
-                                for u, (status, reason) in zip(updates, results, strict=True)])
+                                for u, (status, reason, _) in zip(updates, results, strict=True)])
+        undo = [{"kind": "inventory", "inventoryItemId": r[2][0], "locationId": r[2][1], "quantity": r[2][2]}
+                for r in results if r[2] is not None]
+        if undo and self._undo_file is not None:
+            async with self._undo_lock:  # chunks' old values are appended to the same file meanwhile
+                await asyncio.to_thread(append_undo, self._undo_file, undo)
 
 
 def _export_port(port: BulkOpsPort) -> ExportPort | None:

@@ -15,7 +15,9 @@ from bulk.models import InventoryUpdate, Outcomes, OutcomeStatus
 from bulk.plan import Route, ShopProfile
 from bulk.sources.readahead import ReadAhead
 
-InventorySender = Callable[[Sequence[InventoryUpdate]], Awaitable[Sequence[tuple[OutcomeStatus, str]]]]
+InventoryUndo = tuple[str, str, int]  # (inventory item GID, location GID, the quantity before)
+InventorySender = Callable[[Sequence[InventoryUpdate]],
+                           Awaitable[Sequence[tuple[OutcomeStatus, str, InventoryUndo | None]]]]
 
 @dataclass(frozen=True, kw_only=True)
 class SubmitOptions:

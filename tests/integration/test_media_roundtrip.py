@@ -12,7 +12,7 @@ import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pytest
 
@@ -20,6 +20,7 @@ from bulk.catalog import CatalogStore, VariantRecord
 from bulk.cli.request import SubmitRequest, submit_file
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.sim import SimConfig, SimShop
+from bulk.sim.operations import ShopState
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=2.0)
@@ -85,6 +86,10 @@ async def submit(sim: SimShop, file: Path, state: Path, route: str, *, dry_run: 
     return await submit_file(request)
 
 
+def undo_quantities(path: Path) -> list[int]:
+    return [json.loads(line)["quantity"] for line in path.read_text().splitlines()]
+
+
 def written(sim: SimShop) -> int:
     return int(sim.state.statistics()["objects_written"])
 
@@ -146,3 +151,20 @@ async def test_unreachable_image_urls_end_rejected_with_shopifys_reason(sim: Sim
     assert result.media == {"ready": 38, "failed": 2, "processing": 0, "unread": 0}
     report = (tmp_path / "images.report.csv").read_text()
     assert report.count("IMAGE_DOWNLOAD_FAILURE") == 2
+
+
+async def test_the_undo_file_restores_inventory_quantities(sim: SimShop, tmp_path: Path) -> None:
+    """Quantities are not compared (always sent, through the urgent lane), but their undo lines hold
+    the quantity before — from the answer's changes (quantity after, delta)."""
+    catalog = cast(ShopState, sim.state).catalog
+    before = {p: catalog.available(p * 10, 1) for p in PRODUCTS}
+    lines = [{"kind": "inventory", "sku": f"SKU-{p:07d}-0", "location": "Main Warehouse", "quantity": 100 + p}
+             for p in PRODUCTS]
+    first = await submit(sim, write(tmp_path / "stock.jsonl", lines), tmp_path / "state", "direct")
+    assert first.summary["applied"] == len(lines)
+    assert {p: catalog.available(p * 10, 1) for p in PRODUCTS} == {p: 100 + p for p in PRODUCTS}
+    undo = Path(shutil.copy(tmp_path / "stock.undo.jsonl", tmp_path / "restore.jsonl"))
+    assert undo_quantities(undo) == list(before.values())
+    restored = await submit(sim, undo, tmp_path / "state", "direct")
+    assert restored.summary["applied"] == len(lines)
+    assert {p: catalog.available(p * 10, 1) for p in PRODUCTS} == before
