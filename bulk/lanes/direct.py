@@ -91,8 +91,9 @@ async def _send(requester: Requester, line: Mapping[str, Any]) -> tuple[OutcomeS
 
 async def send_line(requester: Requester, kind: str, variables: Mapping[str, Any], *,
                     cost: float) -> tuple[OutcomeStatus, str]:
-    """Send one planned line (``kind``: "variants" | "product") and decide its rows' outcome from the
-    answer: applied, or rejected with the shop's reason (``userErrors`` or a refused request)."""
+    """Send one planned line (``kind``: "variants" | "product" | "media" | "set") and decide its rows'
+    outcome from the answer: applied, or rejected with the shop's reason (``userErrors`` or a refused
+    request)."""
     try:
         response = await requester.request(document(DIRECT_MUTATIONS[kind]), variables, cost=cost,
                                             priority=Lane.NORMAL)

@@ -108,7 +108,7 @@ class MediaReport:
 
 def watch_of(line: PlannedLine) -> MediaWatch | None:
     """The images a planned line adds (None: it adds none)."""
-    if line.kind == "product":
+    if line.kind in ("product", "media"):
         entries: Sequence[Mapping[str, Any]] = line.variables.get("media") or ()
     elif line.kind == "set":
         entries = line.variables["input"].get("files") or ()

@@ -37,7 +37,7 @@ from bulk.plan.products import ProductOverlay, ShopState, fill_undo, plan_produc
 
 MAX_VARIANTS_PER_LINE = 250  # Shopify's input-list limit
 
-LineKind = Literal["variants", "product", "set"]
+LineKind = Literal["variants", "product", "media", "set"]
 SAME = "the shop already has this value"
 
 
@@ -45,7 +45,9 @@ SAME = "the shop already has this value"
 class PlannedLine:
     """One mutation's variables, and the input rows whose outcome it decides."""
 
-    kind: LineKind  # "variants" → productVariantsBulkUpdate, "product" → productUpdate, "set" → productSet
+    # "variants" → productVariantsBulkUpdate; "product" (a description) and "media" (images appended, a
+    # description too maybe) → productUpdate; "set" (an image set) → productSet
+    kind: LineKind
     variables: dict[str, Any]
     rows: tuple[RowId, ...]
     media_rows: tuple[RowId, ...] = ()  # the rows of images it adds (their verdict: bulk.lanes.media_check)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from bulk.plan.diff import PlannedLine
 
 # a line kind → the book it is ordered in: kinds that write the same fields share one
-BOOK_OF = {"variants": "variants", "product": "product", "set": "product"}
+BOOK_OF = {"variants": "variants", "product": "product", "media": "product", "set": "product"}
 
 
 def product_of(line: PlannedLine) -> str:

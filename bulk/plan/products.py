@@ -35,7 +35,7 @@ SAME_IMAGES = "the product already has these images"
 SAME_SET = "the product already has exactly these images"
 
 Row = tuple[str, int]
-Kind = Literal["product", "set"]
+Kind = Literal["product", "media", "set"]
 ImageSpec = tuple[str, str]  # (source key, alt)
 
 
@@ -121,7 +121,7 @@ def plan_product(
         out.kind = "set"
         out.variables = {"identifier": {"id": product_id}, "input": {**product, "files": files}}
     elif product or new_media:
-        out.kind = "product"
+        out.kind = "media" if new_media else "product"  # "media": the bulk answer names the media
         out.variables = {"product": {"id": product_id, **product}}
         if new_media:
             out.variables["media"] = new_media

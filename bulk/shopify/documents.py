@@ -39,11 +39,13 @@ MEDIA_STATUS = "media_status"
 # A planned line's kind → the mutation that applies it, sent alone (direct route) or as the mutation of
 # a bulk operation (whose document takes the same variables, one JSONL line each).
 # "set": an image set replaced (productSet with files), allowed in bulk operations by its schema text
-DIRECT_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE, "product": PRODUCT_UPDATE, "set": PRODUCT_SET}
-# (the bulk documents of descriptions and images also answer the product's media ids: free in a bulk
-# operation's results, they let the follow-up of new images read them at 1 point each)
-BULK_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE_BULK, "product": PRODUCT_UPDATE_BULK,
-                  "set": PRODUCT_SET_BULK}
+DIRECT_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE, "product": PRODUCT_UPDATE,
+                    "media": PRODUCT_UPDATE, "set": PRODUCT_SET}
+# (the bulk documents of lines that add images also answer the product's media ids: free in a bulk
+# operation's results, they let the follow-up of new images read them at 1 point each; a description
+# alone does not ask for them, so its outcome stores none)
+BULK_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE_BULK, "product": PRODUCT_UPDATE,
+                  "media": PRODUCT_UPDATE_BULK, "set": PRODUCT_SET_BULK}
 
 
 @functools.cache

@@ -42,7 +42,7 @@ def node(status: str, *, code: str | None = None, gid: str = "gid://shopify/Medi
 
 
 def test_a_line_is_watched_for_the_images_it_adds_only() -> None:
-    append = PlannedLine("product", {"product": {"id": "P"}, "media": [
+    append = PlannedLine("media", {"product": {"id": "P"}, "media": [
         {"originalSource": "https://a/1.jpg"}, {"originalSource": "https://a/2.jpg"}]}, (ROW,), (ROW,))
     assert watch_of(append) == MediaWatch("P", 2, ((0, "https://a/1.jpg"), (1, "https://a/2.jpg")), (ROW,))
     replace = PlannedLine("set", {"identifier": {"id": "P"}, "input": {"files": [
@@ -217,7 +217,7 @@ class IdShop:
 async def test_images_named_by_the_bulk_results_are_read_by_id_at_one_point_each() -> None:
     shop = IdShop()
     follow_up = MediaFollowUp(shop, clock=ManualClock(), wait_s=10.0)
-    append = PlannedLine("product", {"product": {"id": "P"}, "media": [
+    append = PlannedLine("media", {"product": {"id": "P"}, "media": [
         {"originalSource": "https://a/1.jpg"}, {"originalSource": "https://bad/2.jpg"}]}, (ROW,), (ROW,))
     replace = PlannedLine("set", {"identifier": {"id": "Q"}, "input": {"files": [
         {"originalSource": "https://a/3.jpg"}, {"id": "m-kept"}]}}, (("f.csv", 3),))

@@ -71,7 +71,7 @@ def test_append_adds_only_the_sources_the_product_lacks(catalog: CatalogStore) -
     plan = plan_of(catalog, images(1, "append", "https://IMG.EXAMPLE:443/a.jpg#x", "https://img.example/c.jpg",
                                    alt="other"))
     (line,) = plan.lines
-    assert line.kind == "product"
+    assert line.kind == "media"  # productUpdate(media:), whose bulk answer names the media
     assert [m["originalSource"] for m in line.variables["media"]] == ["https://img.example/c.jpg"]
     assert line.media_rows == (("i.csv", 1),)
     assert plan.undo == [{"kind": "image", "productId": P1, "mode": "replace",
