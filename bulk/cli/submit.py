@@ -137,6 +137,9 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
     for key in ("rows", "applied", "unchanged", "rejected"):
         table.add_row(key, str(result["summary"].get(key, 0)))
     table.add_row("bulk operations", str(len(result["operations"])))
+    if media := result.get("media"):  # products whose new images were followed up
+        table.add_row("new images", f"{media['ready']} ready, {media['failed']} failed (rows rejected), "
+                                    f"{media['processing'] + media['unread']} not verified")
     table.add_row("took", _took(result))
     if result.get("report"):
         table.add_row("report", result["report"])

@@ -81,6 +81,7 @@ class SubmissionResult:
             "plan": self.plan,
             "summary": self.summary,
             "operations": self.operations,
+            "media": self.media,
             "report": str(self.report_path) if self.report_path else None,
             "undo": str(self.undo_path) if self.undo_path else None,
         }
