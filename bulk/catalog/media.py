@@ -18,6 +18,8 @@ Which URL an image *has*: the one we sent, when this tool created it (remembered
 else the export's ``originalSource.url``. Shopify documents that URL as "the URL of the original image,
 valid only for a short period" — a signed copy, not the URL given — so the remembered one is what makes
 a re-run find images this tool added, on a real shop as on the simulated one (which serves the URL given).
+An image also matches the URL of its processed image (``image { url }``: the ``Image Src`` of Shopify's
+own product CSV export), so a file exported from the shop and submitted again adds nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ CREATE TABLE IF NOT EXISTS product_media (
     position    INTEGER NOT NULL,
     media_id    TEXT NOT NULL,
     source      TEXT,
+    image_url   TEXT,
     alt         TEXT,
     status      TEXT,
     error       TEXT,
@@ -84,6 +87,12 @@ class ShopImage:
     alt: str
     status: str | None  # MediaStatus: UPLOADED, PROCESSING, READY, FAILED
     error: str | None = None  # the first mediaErrors code of a FAILED image
+    image_url: str | None = None  # key of the processed image's URL (what Shopify's CSV export shows)
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """The URL keys this image matches: its source, and the URL of the processed image."""
+        return frozenset(k for k in (self.source, self.image_url) if k)
 
     @property
     def failed(self) -> bool:
@@ -131,10 +140,12 @@ class ProductContent:
             position = int(row.fetchone()[0])
         self._positions[parent] = position + 1
         url = (line.get("originalSource") or {}).get("url")
+        shown = (line.get("image") or {}).get("url")
         errors = line.get("mediaErrors") or []
         self._db.execute(
-            "INSERT OR REPLACE INTO product_media VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (parent, position, gid, None if url is None else source_key(str(url)), line.get("alt") or "",
+            "INSERT OR REPLACE INTO product_media VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (parent, position, gid, None if url is None else source_key(str(url)),
+             None if shown is None else source_key(str(shown)), line.get("alt") or "",
              line.get("status"), errors[0].get("code") if errors else None))
 
     def remember_sources(self, sources: Iterable[tuple[str, str]]) -> None:
@@ -175,11 +186,12 @@ class ProductContent:
         for batch in _batches(product_ids):
             known = f"SELECT product_id FROM product_descriptions WHERE product_id IN ({_marks(batch)})"
             out.update((pid, []) for (pid,) in self._db.execute(known, batch))
-            sql = ("SELECT m.product_id, m.media_id, coalesce(s.source, m.source), m.alt, m.status, m.error "
+            sql = ("SELECT m.product_id, m.media_id, coalesce(s.source, m.source), m.alt, m.status, m.error, "
+                   "m.image_url "
                    "FROM product_media m LEFT JOIN media_sources s ON s.media_id = m.media_id "
                    f"WHERE m.product_id IN ({_marks(batch)}) ORDER BY m.product_id, m.position")
-            for pid, mid, source, alt, status, error in self._db.execute(sql, batch):
-                out.setdefault(pid, []).append(ShopImage(mid, source, alt or "", status, error))
+            for pid, mid, source, alt, status, error, shown in self._db.execute(sql, batch):
+                out.setdefault(pid, []).append(ShopImage(mid, source, alt or "", status, error, shown))
         return out
 
     def statistics(self) -> dict[str, int]:

@@ -36,7 +36,7 @@ SAME_SET = "the product already has exactly these images"
 
 Row = tuple[str, int]
 Kind = Literal["product", "media", "set"]
-ImageSpec = tuple[str, str]  # (source key, alt)
+ImageSpec = tuple[frozenset[str], str]  # (the URL keys an image matches, alt)
 
 
 @dataclass
@@ -92,16 +92,16 @@ def plan_product(
         have = planned if planned is not None else _specs(current)
         if mode == "replace":
             wanted = [(source_key(i.url), i.alt) for i in images]
-            if planned is None and current is not None and wanted == have \
+            if planned is None and current is not None and have is not None and _same_set(wanted, have) \
                     and not any(img.failed for img in current):
                 out.unchanged += [(row, SAME_SET) for row in rows]
                 sent = False
             else:
                 files = _files(images, current if planned is None else None)
                 out.rows += rows
-                overlay.images[product_id] = wanted
+                overlay.images[product_id] = [(frozenset((key,)), alt) for key, alt in wanted]
         else:
-            sources = {source for source, _ in have or []}
+            sources = set().union(*(keys for keys, _ in have or []))
             new = [i for i in _distinct(images) if source_key(i.url) not in sources]
             if not new:
                 out.unchanged += [(row, SAME_IMAGES) for row in rows]
@@ -110,13 +110,14 @@ def plan_product(
                 new_media = [{"originalSource": i.url, "alt": i.alt, "mediaContentType": "IMAGE"}
                              for i in new]
                 out.rows += rows
-                overlay.images[product_id] = [*(have or []), *((source_key(i.url), i.alt) for i in new)]
+                overlay.images[product_id] = [*(have or []),
+                                              *((frozenset((source_key(i.url),)), i.alt) for i in new)]
         if sent:
             out.media_rows = sorted(set(rows))
         if sent and planned is None and current is not None:
             out.undo.append({"kind": "image", "productId": product_id, "mode": "replace",
-                             "images": [{"url": img.source, "alt": img.alt}
-                                        for img in current if not img.failed and img.source]})
+                             "images": [{"url": img.source or img.image_url, "alt": img.alt}
+                                        for img in current if not img.failed and img.keys]})
     if files is not None:
         out.kind = "set"
         out.variables = {"identifier": {"id": product_id}, "input": {**product, "files": files}}
@@ -165,7 +166,13 @@ def _specs(current: list[ShopImage] | None) -> list[ImageSpec] | None:
     """The product's images as compared: failed ones count as absent."""
     if current is None:
         return None
-    return [(img.source or img.media_id, img.alt) for img in current if not img.failed]
+    return [(img.keys or frozenset((img.media_id,)), img.alt) for img in current if not img.failed]
+
+
+def _same_set(wanted: list[tuple[str, str]], have: list[ImageSpec]) -> bool:
+    """The product has exactly these images (by any of their URLs) with these alts, in this order."""
+    return len(wanted) == len(have) and all(
+        key in keys and alt == had for (key, alt), (keys, had) in zip(wanted, have, strict=True))
 
 
 def _distinct(images: Sequence[Image]) -> list[Image]:
@@ -183,15 +190,14 @@ def _distinct(images: Sequence[Image]) -> list[Image]:
 def _files(images: Sequence[Image], current: list[ShopImage] | None) -> list[dict[str, Any]]:
     """productSet ``files`` for this list: the product's own image of a source is kept by id (each
     once), any other source is a new image."""
-    unused: dict[str, list[ShopImage]] = {}
-    for img in current or []:
-        if not img.failed and img.source:
-            unused.setdefault(img.source, []).append(img)
+    unused = [img for img in current or [] if not img.failed and img.keys]
     files: list[dict[str, Any]] = []
     for image in images:
-        mine = unused.get(source_key(image.url))
-        if mine:
-            files.append({"id": mine.pop(0).media_id, "alt": image.alt})
+        key = source_key(image.url)
+        mine = next((img for img in unused if key in img.keys), None)
+        if mine is not None:
+            unused.remove(mine)
+            files.append({"id": mine.media_id, "alt": image.alt})
         else:
             files.append({"originalSource": image.url, "alt": image.alt, "contentType": "IMAGE"})
     return files

@@ -166,3 +166,16 @@ def test_the_undo_file_restores_descriptions_and_image_sets(catalog: CatalogStor
     assert isinstance(restored[1], ImageUpdate) and restored[1].mode == "replace"
     assert [(i.url, i.alt) for i in restored[1].images] == [("https://img.example/a.jpg", "A"),
                                                             ("https://img.example/b.jpg", "B")]
+
+
+def test_an_image_matches_the_url_of_its_processed_image_as_shopifys_csv_export_shows_it() -> None:
+    shown = "https://cdn.shopify.com/s/files/1/products/a.jpg?v=17"
+    with CatalogStore(":memory:") as store:
+        store.load_export(export([{"url": "https://signed.example/a?sig=x", "alt": "A",
+                                   "image": {"url": shown}}]))
+        assert not plan_of(store, images(1, "append", shown)).lines
+        same = plan_of(store, images(1, "replace", shown, alt="A"))
+        assert not same.lines and statuses(same) == {1: OutcomeStatus.UNCHANGED}
+        new_first = images(1, "replace", "https://img.example/new.jpg", shown, alts=("N", "A"))
+        (line,) = plan_of(store, new_first).lines
+        assert line.variables["input"]["files"][1] == {"id": "gid://shopify/MediaImage/1", "alt": "A"}
