@@ -11,6 +11,12 @@ from. Each measurement gets a fresh shop of the same configuration and a fresh j
 workers are started, seen alive in the journal, and only then is the work enqueued, so process start-up
 is not counted. Every request also pays ~5 ms outside the shop (two Redis round trips for its permit,
 the HTTP client), which is why the latency matters: at 100 ms utilization is ~0.95, at 40 ms ~0.85-0.9.
+``enqueue_to_claim_p50_ms`` / ``_max_ms``: after the main measurement, ``--probes`` single units are
+enqueued one at a time into the idle fleet (each once the previous one is done, after a short random
+pause) and the time from the start of ``add_units`` to the moment the unit is seen claimed is taken
+(seen by polling the unit every 2 ms from here: a few ms of the figure are the probe's own). Idle
+workers wait for the journal's LISTEN/NOTIFY notices; their fallback re-check (``--idle-wait-s``,
+5 s here) is far longer than the figure, so it measures the notice, not a poll.
 Needs PostgreSQL and Redis: ``--database-url`` (an admin URL: a database is created per
 measurement) and ``--redis-url``, or ``BULK_TEST_DATABASE_URL`` / ``BULK_TEST_REDIS_URL`` as set by
 ``source scripts/servers.sh; start_servers``.
@@ -21,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
+import statistics
 import sys
 import time
 import uuid
@@ -29,7 +37,7 @@ from typing import Any
 
 import psycopg
 
-from bulk.journal import RunStatus, open_journal
+from bulk.journal import Journal, RunStatus, UnitState, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.direct import direct_units
 from bulk.plan import PlannedLine
@@ -47,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=200.0,
                         help="simulated mean latency; Shopify mutations take ~150-400 ms (default 200)")
     parser.add_argument("--plan", default="enterprise", help="simulated plan (default enterprise)")
+    parser.add_argument("--probes", type=int, default=20,
+                        help="single units enqueued into the idle fleet to time enqueue-to-claim")
+    parser.add_argument("--idle-wait-s", type=float, default=5.0,
+                        help="the workers' fallback re-check when idle (notices wake them sooner)")
     parser.add_argument("--database-url", default=os.environ.get("BULK_TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("BULK_TEST_REDIS_URL"))
 
@@ -83,7 +95,7 @@ async def _drop(admin_url: str, url: str) -> None:
 async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     """One measurement: ``workers`` processes, ``args.lines`` mutations."""
     db = await _database(args.database_url)
-    config = SimConfig(products=max(1000, args.lines + 1), plan=args.plan, tokens=TOKENS,
+    config = SimConfig(products=max(1000, args.lines + args.probes + 1), plan=args.plan, tokens=TOKENS,
                        latency_ms=args.latency_ms, max_concurrency=args.cap, seed=1)
     procs: list[asyncio.subprocess.Process] = []
     try:
@@ -93,7 +105,7 @@ async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 procs.append(await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "bulk", "worker", "--database-url", db,
                     "--redis-url", args.redis_url, "--shop", sim.url, "--worker-id", f"bench-{i}",
-                    "--idle-wait-s", "0.1",
+                    "--idle-wait-s", str(args.idle_wait_s),
                     "--max-in-flight", str(args.cap), env=env,
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
 
@@ -120,6 +132,7 @@ async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             stats = sim.stats()
             await _until(run_done, 0.1)
             final = await journal.get_run(work.run_id)
+            claim_ms = await _probe_claims(journal, args.probes, args.lines)
     finally:
         for p in procs:
             if p.returncode is None:
@@ -137,7 +150,32 @@ async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "applied": final.counters.applied,
         "written_twice": stats["shop"]["objects_written_more_than_once"],
         "elapsed_s": round(elapsed, 2),
+        "enqueue_to_claim_p50_ms": round(statistics.median(claim_ms), 1) if claim_ms else None,
+        "enqueue_to_claim_max_ms": round(max(claim_ms), 1) if claim_ms else None,
     }
+
+
+async def _probe_claims(journal: Journal, probes: int, offset: int) -> list[float]:
+    """Milliseconds from enqueueing one unit into the idle fleet to its claim, ``probes`` times."""
+    rng = random.Random(1)
+    took: list[float] = []
+    for i in range(probes):
+        await asyncio.sleep(rng.uniform(0.05, 0.15))  # the fleet is idle, waiting for notices
+        run, _ = await journal.create_run(f"probe-{i}", input_name="probe.csv", input_hash="h", options={})
+        line = _lines(offset + i + 1)[-1:]
+        started = time.perf_counter()
+        (unit,) = await journal.add_units(run.run_id, direct_units(f"probe-{i}", line, batch=1))
+
+        async def claimed(unit_id: int = unit.unit_id) -> bool:
+            return (await journal.get_unit(unit_id)).state is not UnitState.PENDING
+
+        async def done(unit_id: int = unit.unit_id) -> bool:
+            return (await journal.get_unit(unit_id)).state is UnitState.DONE
+
+        await _until(claimed, 0.002)
+        took.append((time.perf_counter() - started) * 1000)
+        await _until(done, 0.01)
+    return took
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -149,6 +187,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for n in (int(x) for x in args.workers.split(",")):
         row = await measure(args, n)
         print(f"fleet: {n} workers: {row['rows_per_s']} rows/s, utilization {row['utilization']:.3f}, "
-              f"violations {row['cap_violations']}", file=sys.stderr)
+              f"violations {row['cap_violations']}, enqueue-to-claim p50 {row['enqueue_to_claim_p50_ms']} ms",
+              file=sys.stderr)
         rows.append(row)
     return {"rows": rows, "cap": args.cap, "latency_ms": args.latency_ms, "lines": args.lines}

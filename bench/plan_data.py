@@ -87,21 +87,11 @@ def write_price_csv(path: str | Path, rows: int, *, products: int, seed: int = 0
     return Path(path).stat().st_size
 
 
-# The quick start's deliberate mistakes: (row index to insert before, sku, price, compare_at_price).
-FIXTURE_BAD_ROWS = (
-    (100, sku(51, 1), "-5.00", ""),  # negative price
-    (1000, sku(500, 1), "12,50", ""),  # locale decimal comma
-    (1500, sku(750, 1), "nineteen", ""),  # not a number (sim:// is seeded with the file's SKUs, so
-    # an unknown SKU would be applied there; resolution errors are tested against the sim directly)
-)
-
-
 def write_fixture(path: str | Path, *, products: int = 1000, seed: int = 2026) -> int:
-    """``fixtures/prices.csv``: one row per variant of products 1..``products``, plus 3 bad rows."""
+    """``fixtures/prices.csv``: one row per variant of products 1..``products``, every row valid (the
+    quick start exits 0; the deliberate mistakes live in ``fixtures/bad-rows.csv``)."""
     good = list(price_rows(sum(len(variants_of(p)) for p in range(1, products + 1)), products=products,
                            seed=seed))
-    for index, *row in sorted(FIXTURE_BAD_ROWS, reverse=True):
-        good.insert(index, (row[0], row[1], row[2]))
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(("sku", "price", "compare_at_price"))

@@ -123,7 +123,7 @@ class _Workers(_Strategy):
             while not stop.is_set():
                 job = None if self.urgent_jobs.empty() else self.urgent_jobs.get_nowait()
                 await self.send_on(next(self.keys))
-                if job is not None:
+                if job is not None and not job.done():  # the probe may have been cancelled at the end
                     job.set_result(None)
 
         await asyncio.gather(*(worker() for _ in range(CAP)))

@@ -132,6 +132,8 @@ class ImageUpdate(_Update):
     product: ProductRef
     images: tuple[Image, ...]
     mode: Literal["append", "replace"] = "append"
+    more_lines: tuple[int, ...] = ()  # further rows of the same file whose images this update carries
+    # (a product CSV's continuation rows): they share its outcome
 
 
 class InventoryUpdate(_Update):
@@ -186,6 +188,15 @@ class RowError(BaseModel):
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" + (f":{self.column}" if self.column is not None else "")
         return f"{where}: {self.reason}"
+
+
+class RowNote(RowError):
+    """A data row that carries nothing to change (only ignored columns, an untracked quantity, empty
+    cells): its outcome is decided at reading — ``unchanged`` with this reason, not an error (readers
+    do not count it against ``max_errors``). A subclass of :class:`RowError` so that every stream of
+    updates and row errors can carry it unchanged; consumers that tell outcomes apart check it first."""
+
+    reason: str = "nothing to change on this row"
 
 
 RowId = tuple[str, int]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,6 +11,8 @@ import aiohttp
 from bulk.catalog import CatalogStore
 from bulk.catalog.sync import sync_catalog
 from bulk.cli import EXIT_OK
+from bulk.cli.failures import check_reachable
+from bulk.cli.options import add_shared
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.session.shop import Shop
 from bulk.submit.options import default_state_dir, shop_id
@@ -28,12 +28,7 @@ def register(subparsers: Any) -> None:
                     "and store it locally, so `bulk submit` can resolve SKUs and skip no-op changes. "
                     "Later syncs only fetch products updated since the previous one (use --full to redo "
                     "everything).")
-    s.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"),
-                   help="NAME.myshopify.com (env SHOPIFY_SHOP)")
-    s.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
-                   help="comma-separated access tokens (env SHOPIFY_ACCESS_TOKENS); never printed")
-    s.add_argument("--state-dir", type=Path, default=os.environ.get("BULK_STATE_DIR"),
-                   help="where the cache lives (default ~/.local/share/bulk)")
+    add_shared(s, "shop", "tokens", "state_dir")
     s.add_argument("--full", action="store_true", help="export everything, not only recent changes")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(handler=handle)
@@ -46,6 +41,7 @@ async def handle(args: argparse.Namespace) -> int:
     if not args.shop:
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP)")
     state = args.state_dir or default_state_dir()
+    await check_reachable(args.shop)
     async with Shop.connect(args.shop, args.tokens) as shop, aiohttp.ClientSession() as session:
         if shop.simulation is not None:
             print("note: this is a SIMULATED shop; its cache is only useful for rehearsals against it")

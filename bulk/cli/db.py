@@ -8,9 +8,9 @@ Given a SQLite path, it migrates that file (the embedded journal also does so by
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
+from bulk.cli.options import add_shared
 from bulk.errors import ConfigError
 from bulk.journal import SqliteJournal, mask
 from bulk.journal.locations import parse_location
@@ -25,11 +25,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "upgrade",
         help="apply pending journal migrations (the only way a PostgreSQL journal is migrated)",
     )
-    upgrade.add_argument(
-        "--database-url",
-        default=os.environ.get("BULK_DATABASE_URL"),
-        help="postgresql://… URL or SQLite path of the journal (default: $BULK_DATABASE_URL)",
-    )
+    add_shared(upgrade, "database_url")
     upgrade.set_defaults(handler=_upgrade)
 
 

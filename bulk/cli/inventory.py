@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bulk.cli.failures import check_input_file, check_reachable
+from bulk.cli.options import add_shared
 from bulk.errors import ConfigError
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
-from bulk.models import InventoryUpdate, RowError, Source
+from bulk.models import InventoryUpdate, RowError, RowNote, Source
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -34,7 +35,8 @@ examples:
       columns: sku or inventory_item_id, location (name or GID), quantity, optional change_from
   bulk inventory set SKU-0000001-0 Overflow 3 --shop "sim://?products=100"  (simulated shop)
 
---shop defaults to $SHOPIFY_SHOP, --tokens to $SHOPIFY_ACCESS_TOKENS (comma-separated, never printed).
+--shop defaults to $SHOPIFY_SHOP, --tokens to $SHOPIFY_ACCESS_TOKENS (comma-separated, never printed);
+both may also come from a .env file in the current directory.
 """
 
 
@@ -63,8 +65,7 @@ def register(subparsers: Any) -> None:
     submit_parser = actions.add_parser("submit", help="set the quantities listed in a CSV/JSONL file")
     submit_parser.add_argument("file", type=Path, metavar="FILE")
     for sub in (set_parser, submit_parser):
-        sub.add_argument("--shop", help="NAME.myshopify.com, https://… or sim://… (default $SHOPIFY_SHOP)")
-        sub.add_argument("--tokens", help="access tokens, comma-separated (default $SHOPIFY_ACCESS_TOKENS)")
+        add_shared(sub, "shop", "tokens")
         sub.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
         sub.set_defaults(handler=run)
 
@@ -94,13 +95,12 @@ def _updates_from_file(path: Path) -> list[InventoryUpdate | str]:
     """Every row of ``path``: an update, or the row error as text (file:line:column: reason)."""
     from bulk.ingest import read_updates
 
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
+    check_input_file(path)
     out: list[InventoryUpdate | str] = []
     for item in read_updates(path, kind="inventory"):
         if isinstance(item, InventoryUpdate):
             out.append(item)
-        elif isinstance(item, RowError):
+        elif isinstance(item, RowError) and not isinstance(item, RowNote):  # a note is no problem
             out.append(str(item))
     return out
 
@@ -109,10 +109,12 @@ async def run(args: argparse.Namespace) -> int:
     """Send the changes and print their results; the exit code says whether all were applied."""
     from bulk.session.shop import Shop
 
-    shop = args.shop or os.environ.get("SHOPIFY_SHOP", "")
-    tokens = args.tokens or os.environ.get("SHOPIFY_ACCESS_TOKENS") or None
+    shop, tokens = args.shop, args.tokens  # flags, else the configuration (bulk.cli.options.resolve)
+    if not shop:
+        raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP), or --shop sim://")
     items = _updates_from_args(args) if args.action == "set" else _updates_from_file(args.file)
     updates = [u for u in items if isinstance(u, InventoryUpdate)]
+    await check_reachable(shop)
     async with Shop.connect(shop, tokens) as session:
         sent = iter(await session.inventory.set(updates))
     results = [

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from bulk.errors import ConfigError, InputError
+from bulk.cli.failures import check_input_file
+from bulk.errors import ConfigError
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.models import OnEvent
 from bulk.session.connect import shop_session
@@ -36,6 +37,7 @@ class SubmitRequest:
     route: Literal["auto", "bulk", "direct"] = "auto"
     dry_run: bool = False
     report: Path | None = None
+    undo: Path | None = None  # default: beside the input file
     journal: str | None = None
     state_dir: Path | None = None
     sync_catalog: Literal["auto", "always", "never"] = "auto"
@@ -53,11 +55,20 @@ class SubmitRequest:
         """True when the work is left to a fleet of workers (a shared journal was named)."""
         return self.database_url is not None
 
+    @property
+    def journal_location(self) -> str | None:
+        """``--journal``, else ``STATE_DIR/journal.sqlite3`` when a state directory was named (where
+        ``bulk status --state-dir`` and ``bulk cancel --state-dir`` look), else None: the library's
+        default (``~/.local/share/bulk/journal.sqlite3``; a throwaway one for ``sim://``)."""
+        if self.journal or self.enqueue or self.state_dir is None:
+            return self.journal
+        return str(self.state_dir / "journal.sqlite3")
+
     def run_options(self) -> RunOptions:
         """The library's options for this request."""
         return RunOptions(
-            run_key=self.run_key, route=self.route, dry_run=self.dry_run, report=self.report,
-            state_dir=self.state_dir, journal=self.journal, database_url=self.database_url,
+            run_key=self.run_key, route=self.route, dry_run=self.dry_run, report=self.report, undo=self.undo,
+            state_dir=self.state_dir, journal=self.journal_location, database_url=self.database_url,
             sync_catalog=self.sync_catalog, again=self.again, lane=self.lane,
             key_options={"dialect": self.dialect, "location": self.location})
 
@@ -77,8 +88,7 @@ async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None
         if request.run_key is None:  # the same query tomorrow is new data: a new run
             request = replace(request, run_key=f"sql-{uuid.uuid4().hex[:16]}")
     else:
-        if not request.file.is_file():
-            raise InputError("no such file", file=str(request.file), line=0)
+        check_input_file(request.file)
         source = FileInput(paths=(request.file,), options=ReaderOptions(
             dialect=request.dialect, max_errors=request.max_errors, location=request.location))
         input_name = str(request.file)

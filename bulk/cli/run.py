@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli.failures import check_reachable
+from bulk.cli.options import add_shared
 from bulk.cli.request import SubmitRequest, submit_file
 from bulk.clock import MonotonicClock
 from bulk.errors import ConfigError
@@ -37,19 +39,13 @@ environment: SHOPIFY_SHOP, SHOPIFY_ACCESS_TOKENS, and for a fleet BULK_DATABASE_
 
 def register(subparsers: Any) -> None:
     """Add ``bulk run``."""
-    from bulk.cli.worker import add_fleet_arguments
-
     p = subparsers.add_parser("run", help="cron: apply every new file of an inbox directory, once",
                               description="Apply every file of --inbox that has no up-to-date report yet.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--inbox", type=Path, required=True, help="directory where input files land")
-    p.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"), help="(env SHOPIFY_SHOP)")
-    p.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
-                   help="(env SHOPIFY_ACCESS_TOKENS); never printed")
-    p.add_argument("--state-dir", type=Path, default=os.environ.get("BULK_STATE_DIR"),
-                   help="catalog cache, shards, embedded journal (default ~/.local/share/bulk)")
+    add_shared(p, "shop", "tokens", "state_dir")
     p.add_argument("--poll-s", type=float, default=5.0, help="fleet mode: how often to look at the runs")
-    add_fleet_arguments(p)
+    add_shared(p, "database_url", "redis_url", "max_in_flight")
     p.set_defaults(handler=handle)
 
 
@@ -67,6 +63,7 @@ async def handle(args: argparse.Namespace) -> int:
         if not files:
             print(f"bulk run: nothing new in {inbox}")
             return EXIT_OK
+        await check_reachable(args.shop)  # only when there is work: a quiet tick needs no network
         rejected = 0
         for item in files:
             rejected += await _process(args, item)
@@ -80,7 +77,7 @@ async def _process(args: argparse.Namespace, item: InboxFile) -> int:
                             redis_url=args.redis_url, max_in_flight=args.max_in_flight)
     if not request.enqueue:
         result = await submit_file(request)
-        print(f"{item.path.name}: {result.summary} -> {item.report.name}")
+        print(f"{item.path.name}: {describe_summary(result.summary)} -> {item.report.name}")
         return result.rejected
     async with open_journal(args.database_url) as journal:
         run = await _latest_run(journal, str(item.path))
@@ -94,6 +91,13 @@ async def _process(args: argparse.Namespace, item: InboxFile) -> int:
     rejected = sum(1 for status, _ in outcomes.values() if status is OutcomeStatus.REJECTED)
     print(f"{item.path.name}: {len(outcomes)} rows, {rejected} rejected -> {item.report.name}")
     return rejected
+
+
+def describe_summary(summary: Mapping[str, int]) -> str:
+    """``2,003 rows: 1,830 applied, 170 unchanged, 3 rejected`` (words, not a Python dict)."""
+    rows = summary.get("rows", sum(v for k, v in summary.items() if k != "rows"))
+    parts = ", ".join(f"{summary.get(k, 0):,} {k}" for k in ("applied", "unchanged", "rejected"))
+    return f"{rows:,} rows: {parts}"
 
 
 async def _latest_run(journal: Journal, input_name: str) -> Run | None:

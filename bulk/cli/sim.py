@@ -11,12 +11,12 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import signal
 from typing import Any
 
 import aiohttp
 
+from bulk.cli.config import load_settings
 from bulk.errors import ConfigError
 from bulk.sim import DEFAULT_TOKENS, SimConfig, SimShop
 
@@ -87,7 +87,8 @@ def register(subparsers: Any) -> None:
         help="bucket figures: standard 2000/100, advanced 4000/200, plus 20000/1000, "
         "enterprise 40000/2000 (points / points per second)",
     )
-    parser.add_argument("--tokens", help="comma-separated access tokens, one per app (see below)")
+    parser.add_argument("--tokens", help="comma-separated access tokens the shop accepts, one per app "
+                                         "(env BULK_SIM_TOKENS; see below)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="mean latency per request (lognormal)")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 502/503")
     parser.add_argument(
@@ -139,7 +140,7 @@ def register(subparsers: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The :class:`SimConfig` the arguments describe (tokens from ``--tokens``, env, or defaults)."""
-    raw = args.tokens if args.tokens is not None else os.environ.get("BULK_SIM_TOKENS")
+    raw = args.tokens if args.tokens is not None else load_settings().value("sim_tokens")
     tokens = tuple(t.strip() for t in raw.split(",") if t.strip()) if raw else DEFAULT_TOKENS
     if not tokens:
         raise ConfigError("--tokens: give at least one access token")

@@ -7,32 +7,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from bulk.cli import EXIT_OK
+from bulk.cli.options import add_shared
 from bulk.errors import ConfigError
 from bulk.fleet.status import FleetStatus, collect_status
 from bulk.journal import open_journal
 from bulk.scheduler import Scheduler, SchedulerStatistics
 from bulk.shopify.endpoint import parse_tokens
-from bulk.submit.options import shop_id
+from bulk.submit.options import default_state_dir, shop_id
 
 
 def register(subparsers: Any) -> None:
     """Add ``bulk status``."""
-    from bulk.cli.worker import add_fleet_arguments
-
-    p = subparsers.add_parser("status", help="show runs, workers, running bulk operations and buckets",
-                              description="A snapshot of the fleet from the shared journal (and Redis).")
-    add_fleet_arguments(p)
-    p.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"),
-                   help="the shop whose scheduler to show (with --redis-url; env SHOPIFY_SHOP)")
-    p.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
-                   help="only counted, to know how many buckets the shop has; never printed")
+    p = subparsers.add_parser(
+        "status", help="show runs, workers, running bulk operations and buckets",
+        description="A snapshot of the runs in the journal — the embedded one in the state directory by "
+                    "default, the fleet's with --database-url — and, with --redis-url and --shop, of the "
+                    "shared scheduler's buckets and permits.")
+    add_shared(p, "database_url", "journal", "state_dir", "redis_url", "max_in_flight", "shop", "tokens")
     p.add_argument("--runs", type=int, default=20, help="how many recent runs (default 20)")
     p.add_argument("--seen-within-s", type=float, default=60.0, help="workers seen this recently")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -41,16 +38,29 @@ def register(subparsers: Any) -> None:
 
 async def handle(args: argparse.Namespace) -> int:
     """Print the snapshot."""
-    if not args.database_url:
-        raise ConfigError("bulk status needs --database-url (or BULK_DATABASE_URL)")
     sched = await scheduler_snapshot(args) if args.redis_url and args.shop else None
-    async with open_journal(args.database_url) as journal:
+    async with open_journal(journal_location(args)) as journal:
         status = await collect_status(journal, sched, runs=args.runs, seen_within_s=args.seen_within_s)
     if args.json:
         print(json.dumps(status.to_json(), indent=2))
     else:
-        print_status(Console(), status)
+        console = Console()  # off a terminal, no width: a table is never wrapped at 80 columns
+        print_status(console if console.is_terminal else Console(width=10_000), status)
     return EXIT_OK
+
+
+def journal_location(args: argparse.Namespace) -> str:
+    """The journal to read: ``--database-url``, else ``--journal``, else the embedded one in the state
+    directory (where `bulk submit` keeps it); an embedded journal that does not exist yet is refused
+    rather than created empty."""
+    location = args.database_url or args.journal
+    if location:
+        return str(location)
+    path = (args.state_dir or default_state_dir()) / "journal.sqlite3"
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}: nothing was submitted with this state directory yet "
+                          "(for a fleet give --database-url or BULK_DATABASE_URL)")
+    return str(path)
 
 
 async def scheduler_snapshot(args: argparse.Namespace) -> SchedulerStatistics:

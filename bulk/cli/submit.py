@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import logging
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -16,11 +18,18 @@ from urllib.parse import parse_qs, quote, urlsplit
 from rich.console import Console
 from rich.table import Table
 
-from bulk.cli import EXIT_OK, EXIT_REJECTED
+from bulk.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED
+from bulk.cli.failures import check_input_file, check_reachable
+from bulk.cli.logs import PROGRESS
+from bulk.cli.options import add_shared
 from bulk.cli.request import SubmitRequest, submit_file
 from bulk.cli.submit_progress import SubmitProgress
+from bulk.cli.watch import RunCancelled, unless_cancelled
 from bulk.errors import ConfigError
+from bulk.journal.locations import default_sqlite_path
 from bulk.lanes.bulk import BulkLaneConfig
+
+log = logging.getLogger(PROGRESS)
 
 EPILOG = """\
 examples:
@@ -48,13 +57,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--from-sql", metavar="QUERY",
                    help="take the changes from a PostgreSQL query instead of a file (rows streamed; "
                         "columns named like the simple CSV dialect: sku, price, compare_at_price, …)")
-    p.add_argument("--sql-url", default=os.environ.get("BULK_SOURCE_DATABASE_URL"),
-                   help="the database --from-sql runs on (env BULK_SOURCE_DATABASE_URL)")
-    p.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"),
-                   help="NAME.myshopify.com, or sim:// for the simulated shop (env SHOPIFY_SHOP)")
-    p.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
-                   help="comma-separated Admin API access tokens, one per app (env SHOPIFY_ACCESS_TOKENS); "
-                        "never printed")
+    add_shared(p, "sql_url", "shop", "tokens")
     p.add_argument("--dialect", choices=["simple", "shopify-legacy", "shopify-2025", "matrixify"],
                    help="column dialect (detected from the header by default)")
     p.add_argument("--max-errors", type=int, default=1000, help="stop reading after this many bad rows")
@@ -62,12 +65,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--route", choices=["auto", "bulk", "direct"], default="auto",
                    help="bulk operations, direct mutations, or whichever the ETA model says is faster")
     p.add_argument("--dry-run", action="store_true", help="plan and print the ETAs; send nothing")
-    p.add_argument("--report", type=Path, help="per-row report CSV (default: FILE.report.csv)")
-    p.add_argument("--journal", default=os.environ.get("BULK_JOURNAL"),
-                   help="journal path or postgresql:// URL (default ~/.local/share/bulk/journal.sqlite3; "
-                        "a throwaway one for sim://)")
-    p.add_argument("--state-dir", type=Path, default=os.environ.get("BULK_STATE_DIR"),
-                   help="where shards, undo files and the catalog cache live (default ~/.local/share/bulk)")
+    p.add_argument("--report", type=Path,
+                   help="per-row report CSV (default: FILE.report.csv beside FILE, its undo file "
+                        "FILE.undo.jsonl too; for sim:// both go to a temporary folder, printed)")
+    add_shared(p, "journal", "state_dir")
     p.add_argument("--sync-catalog", choices=["auto", "always", "never"], default="auto",
                    help="bring the local catalog cache up to date first (auto: what changed since the last "
                         "sync, in full when empty or a week old; always: in full; never: use it as it is)")
@@ -77,9 +78,7 @@ def register(subparsers: Any) -> None:
                    help="how long a shard stays claimed without renewal: after a crash (kill -9), the same "
                         "command run again adopts the running bulk operations after this long (default 60)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    from bulk.cli.worker import add_fleet_arguments
-
-    add_fleet_arguments(p)  # --database-url given: plan here, enqueue for `bulk worker` processes
+    add_shared(p, "database_url", "redis_url", "max_in_flight")  # a database: enqueue for the fleet
     p.set_defaults(handler=handle)
 
 
@@ -95,27 +94,64 @@ def matching_sim_url(shop: str | None, file: Path) -> str | None:
     return f"sim://{parts.path}?{query}"  # urlunsplit would drop the empty authority's "//"
 
 
+def watched_journal(request: SubmitRequest) -> str | None:
+    """The journal this process's run is recorded in, where `bulk cancel` would mark it (None when
+    nobody else can: a dry run, a throwaway rehearsal, or enqueued work this process does not run)."""
+    if request.dry_run or request.enqueue or request.from_sql is not None:
+        return None
+    if request.journal_location:
+        return request.journal_location
+    if request.shop and urlsplit(request.shop).scheme == "sim":
+        return None  # a throwaway journal nobody else knows
+    return str(default_sqlite_path())  # where run_submission opens it (bulk.journal.locations)
+
+
+def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None) -> tuple[Path, Path] | None:
+    """Where a ``sim://`` rehearsal's report and undo file go: never beside the input (a rehearsal of
+    ``fixtures/prices.csv`` must not write into the checkout), but in ``STATE_DIR/reports/`` or a new
+    temporary folder, which the summary names. None for a real (or served) shop: its files stay
+    beside the input, as documented."""
+    if not shop or urlsplit(shop).scheme != "sim":
+        return None
+    folder = state_dir / "reports" if state_dir is not None else Path(tempfile.mkdtemp(prefix="bulk-sim-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{file.stem}.report.csv", folder / f"{file.stem}.undo.jsonl"
+
+
 async def handle(args: argparse.Namespace) -> int:
     """Run the submission and print what happened."""
     console = Console(stderr=True)
     if (args.file is None) == (args.from_sql is None):
         raise ConfigError("give a FILE, or --from-sql QUERY (not both)")
     shop = args.shop
-    if args.file is not None and (matched := matching_sim_url(shop, args.file)) != shop:
-        console.print(f"[yellow]simulated shop[/]: seeded with the SKUs and handles of {args.file}",
-                      highlight=False)
-        shop = matched
+    report, undo = args.report, None
+    if args.file is not None:
+        check_input_file(args.file)  # before the simulator is seeded from it
+        outputs = None if args.dry_run else rehearsal_outputs(shop, args.file, args.state_dir)
+        if outputs is not None:
+            report = report or outputs[0]
+            undo = outputs[1]
+        if (matched := matching_sim_url(shop, args.file)) != shop:
+            log.info("simulated shop: seeded with the SKUs and handles of %s", args.file,
+                     extra={"action": "sim_seeded"})
+            shop = matched
+    await check_reachable(shop)  # a wrong name fails now, not after the transport's retries
     request = SubmitRequest(
         file=args.file or Path("sql"), from_sql=args.from_sql, sql_url=args.sql_url,
         shop=shop, tokens=args.tokens, dialect=args.dialect,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
-        report=args.report, journal=args.journal, state_dir=args.state_dir, sync_catalog=args.sync_catalog,
-        again=args.again,
+        report=report, undo=undo, journal=args.journal, state_dir=args.state_dir,
+        sync_catalog=args.sync_catalog, again=args.again,
         database_url=args.database_url, redis_url=args.redis_url, max_in_flight=args.max_in_flight,
         lane=BulkLaneConfig(lease_s=args.lease_s),
     )
-    with SubmitProgress(console) as progress:
-        result = await submit_file(request, on_event=progress.event)
+    try:
+        with SubmitProgress(console) as progress:
+            result = await unless_cancelled(submit_file(request, on_event=progress.event),
+                                            journal=watched_journal(request), input_name=str(request.file))
+    except RunCancelled as cancelled:
+        print(f"bulk: {cancelled}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if request.enqueue and not args.dry_run:
         print(json.dumps(result.to_json(), indent=2) if args.json else
               f"enqueued run {result.run_key}: `bulk worker` processes apply it; "
@@ -123,8 +159,9 @@ async def handle(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
-    else:
-        _print_summary(Console(), result.to_json())
+    else:  # off a terminal, no width: a long report path must not be wrapped or cut
+        out = Console()
+        _print_summary(out if out.is_terminal else Console(width=10_000), result.to_json())
     return EXIT_REJECTED if result.rejected else EXIT_OK
 
 

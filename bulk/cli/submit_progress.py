@@ -3,18 +3,26 @@
 On a terminal (rich): rows planned (and how many of them are unchanged or rejected), mutation lines
 done out of those planned with a bar, rate and ETA, and the bulk operations running and done. The
 total grows while the file is still being read — the ETA is for the lines planned so far. In a log
-(cron, CI) every event is one plain line, so a run can be followed with ``tail -f``.
+(cron, CI) every event is one log record of the ``bulk.progress`` logger (:mod:`bulk.cli.logs`: one
+timestamped line, never wrapped, or a JSON object whose ``action`` is the event's name), so a run can
+be followed with ``tail -f``.
 """
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
+
+from bulk.cli.logs import PROGRESS, record_fields
+
+log = logging.getLogger(PROGRESS)
 
 _QUIET = frozenset({"line_done", "reading", "pooled", "shard_claimed", "op_finished"})
 
@@ -57,7 +65,9 @@ class SubmitProgress:
                 self._plan_shown = self._plan_shown or first_plan
             self._refresh()
         elif name not in _QUIET:
-            self.console.print(describe(name, data), highlight=False)
+            level = logging.WARNING if name in _WARNINGS else logging.INFO
+            log.log(level, Text.from_markup(describe(name, data)).plain,
+                    extra={**record_fields(data), "action": name})
 
     def _count(self, name: str, data: dict[str, Any]) -> None:
         if name == "planned":
@@ -84,7 +94,9 @@ class SubmitProgress:
         )
 
 
-_MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded"})
+_WARNINGS = frozenset({"stalled"})  # logged as warnings: something needs a look
+_MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded",
+                         "stalled"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -129,4 +141,6 @@ def describe(name: str, data: dict[str, Any]) -> str:
     if name == "media_checked":
         return (f"new images: {data['ready']} ready, {data['failed']} failed, "
                 f"{data['processing'] + data['unread']} not verified ({data['queries']} queries)")
+    if name == "stalled":  # the watchdog's one line (bulk/submit/watchdog.py); it names ops in [brackets]
+        return f"[bold yellow]stalled[/]: {escape(str(data['message']))}"
     return name.replace("_", " ")

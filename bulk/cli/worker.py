@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 from typing import Any
 
 import aiohttp
 
 from bulk.cli import EXIT_OK
+from bulk.cli.options import add_shared
 from bulk.errors import ConfigError
 from bulk.fleet.worker import Worker, WorkerConfig, default_worker_id
 from bulk.journal import open_journal
@@ -45,11 +45,7 @@ def register(subparsers: Any) -> None:
         description="Claim work units from the shared journal and run them against the shop, under the "
                     "fleet's shared scheduler, until stopped.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_fleet_arguments(p)
-    p.add_argument("--shop", default=os.environ.get("SHOPIFY_SHOP"),
-                   help="NAME.myshopify.com, or http://127.0.0.1:PORT of a `bulk sim` (env SHOPIFY_SHOP)")
-    p.add_argument("--tokens", default=os.environ.get("SHOPIFY_ACCESS_TOKENS"),
-                   help="comma-separated access tokens (env SHOPIFY_ACCESS_TOKENS); never printed")
+    add_shared(p, "database_url", "redis_url", "max_in_flight", "shop", "tokens")
     p.add_argument("--worker-id", default=None, help="id shown by `bulk status` (default host-pid-random)")
     p.add_argument("--drain", action="store_true", help="exit once nothing is queued or held")
     p.add_argument("--lease-s", type=float, default=60.0, help="unit lease (renewed every third of it)")
@@ -61,17 +57,7 @@ def register(subparsers: Any) -> None:
                    help="how long a shutdown waits for in-flight work before cancelling it")
     p.add_argument("--metrics-port", type=int, default=None,
                    help="serve Prometheus metrics on this port (needs prometheus-client)")
-    p.set_defaults(handler=handle)
-
-
-def add_fleet_arguments(p: argparse.ArgumentParser) -> None:
-    """``--database-url`` / ``--redis-url``, shared by every fleet command."""
-    p.add_argument("--database-url", default=os.environ.get("BULK_DATABASE_URL"),
-                   help="the shared journal, postgresql://… (env BULK_DATABASE_URL)")
-    p.add_argument("--redis-url", default=os.environ.get("BULK_REDIS_URL"),
-                   help="the shared scheduler, redis://… (env BULK_REDIS_URL)")
-    p.add_argument("--max-in-flight", type=int, default=int(os.environ.get("BULK_MAX_IN_FLIGHT", "8")),
-                   help="the shop's global cap on requests in flight, whole fleet (env BULK_MAX_IN_FLIGHT)")
+    p.set_defaults(handler=handle, daemon=True)  # its log is its output: info records show without -v
 
 
 async def handle(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 Why a loop of our own around the lanes: any number of workers, on any machine, come and go. Each one
 claims units (bulk shards, direct batches) from the shared journal under a lease, works them through
 the shop's one shared scheduler, says it is alive (``touch_worker``), and marks a run done once no
-unit of it is left. Nothing is migrated here (``bulk db upgrade`` does that, once, deliberately).
+unit of it is left. An idle worker waits for the journal's work notices (PostgreSQL LISTEN/NOTIFY;
+see :mod:`bulk.journal.wakeups`) and re-checks on its own only as a fallback (``idle_wait_s``).
+Nothing is migrated here (``bulk db upgrade`` does that, once, deliberately).
 
 Shutdown (SIGTERM, or :meth:`Worker.stop`) is graceful: no new claims, no new bulk operation started
 and no new request sent; the requests already in flight finish (their scheduler permits are released
@@ -54,7 +56,7 @@ class WorkerConfig:
     direct_units: int = 2  # direct batches held at once
     direct_concurrency: int = 4  # requests queued at the scheduler per direct batch
     heartbeat_s: float = 5.0  # touch_worker period
-    idle_wait_s: float = 1.0  # between claims when nothing was claimable
+    idle_wait_s: float = 1.0  # fallback re-check when idle: journal notices wake a worker sooner
     shutdown_grace_s: float = 30.0
     drain: bool = False
     run_id: int | None = None  # only this run (tests); None = every run
@@ -145,7 +147,9 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             claimed = 0
+            mark: int | None = None
             try:
+                mark = await self._journal.work_mark()  # before claiming: no notice is missed
                 for kind, capacity in ((UnitKind.BULK_SHARD, bulk_capacity),
                                        (UnitKind.DIRECT_BATCH, self.config.direct_units)):
                     free = capacity - sum(1 for c in self._held.values() if c.unit.kind == kind)
@@ -162,7 +166,7 @@ class Worker:
             except JournalError as exc:  # the journal may come back: keep the units we hold, retry
                 log.warning("journal unavailable: %s", exc, extra={"action": "worker.journal_error"})
             if not claimed:
-                await self._wait(self.config.idle_wait_s)
+                await self._wait(self.config.idle_wait_s, mark)
 
     def _start(self, tg: asyncio.TaskGroup, claim: Claim) -> None:
         self._counts["claimed"] += 1
@@ -295,9 +299,14 @@ class Worker:
                 log.info("unit given back", extra={"action": "worker.released", "unit": claim.unit_id})
             self._held.pop(task, None)
 
-    async def _wait(self, seconds: float) -> None:
-        """Sleep on the injected clock, cut short by a finished unit or :meth:`stop`."""
-        await self._race(self._clock.sleep(seconds), self._wake.wait())
+    async def _wait(self, seconds: float, mark: int | None) -> None:
+        """Sleep on the injected clock, cut short by a finished unit, :meth:`stop`, or a work notice
+        from the journal after ``mark`` (units added, released, retried); the sleep is the fallback
+        for what no notice announces (a lease that ran out) and for a journal that cannot listen."""
+        waits: list[Any] = [self._clock.sleep(seconds), self._wake.wait()]
+        if mark is not None:
+            waits.append(self._journal.wait_for_work(mark))
+        await self._race(*waits)
 
     async def _wait_stop(self, seconds: float) -> None:
         await self._race(self._clock.sleep(seconds), self._stopping.wait())

@@ -39,6 +39,7 @@ def read_updates(
     name: str | None = None,
     format: Format | None = None,
     encoding: str | None = None,
+    notes: bool = False,
 ) -> UpdateReader:
     """A one-pass iterator over ``source`` (a path, or a binary stream named ``name``); a context
     manager too, closing the file if the caller stops early.
@@ -60,6 +61,8 @@ def read_updates(
     ``statistics()`` (:class:`IngestStatistics`) is the description of what the reader did — dialect,
     encoding, delimiter, columns used, columns ignored with the reason, quantities not applied,
     apostrophes removed — and ``statistics().summary()`` says it in words.
+    - ``notes``: also yield a :class:`~bulk.models.RowNote` for every CSV row that carries nothing to
+      change, so that every data row is accounted for (a submission's report does this).
     """
     return UpdateReader(
         source,
@@ -71,4 +74,5 @@ def read_updates(
         location=location,
         image_mode=image_mode,
         encoding=encoding,
+        notes=notes,
     )

@@ -11,6 +11,7 @@ give equal models for every input the value parsers accept.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -146,13 +147,17 @@ def images(
     product_id: str | None,
     items: list[Image],
     mode: Literal["append", "replace"],
+    *,
+    more_lines: Sequence[int] = (),
 ) -> ImageUpdate:
-    """The images of one product group, sourced at the group's first line."""
+    """The images of one product group, sourced at the group's first line (and carrying the other
+    lines that added an image, which share its outcome)."""
     return ImageUpdate(
         source=Source(file=file, line=line),
         product=ProductRef(product_id=product_id, handle=handle),
         images=tuple(items),
         mode=mode,
+        more_lines=tuple(more_lines),
     )
 
 

@@ -26,6 +26,7 @@ class ProductGroup:
     product_id: str | None
     line: int  # first row of the group
     image_line: int = 0  # first accepted row with an image: the ImageUpdate's source line
+    more_image_lines: list[int] = field(default_factory=list)  # later rows with an image (same outcome)
     images: list[Image] = field(default_factory=list)
     mode: Literal["append", "replace"] | None = None
     description_line: int | None = None
@@ -42,4 +43,5 @@ class ProductGroup:
             reason = (f"images of this product not replaced: line {self.rejected_line} of the product was "
                       "rejected, and replacing with a partial list would delete images")
             return RowError(file=file, line=self.line, column=image_column, reason=reason)
-        return build.images(file, self.image_line, self.handle, self.product_id, self.images, mode)
+        return build.images(file, self.image_line, self.handle, self.product_id, self.images, mode,
+                            more_lines=self.more_image_lines)

@@ -31,7 +31,7 @@ from bulk.ingest.csv_reader import CsvRecords
 from bulk.ingest.jsonl_reader import read_jsonl
 from bulk.ingest.rows import Counters, RowBuilder
 from bulk.ingest.statistics import Format, IngestStatistics
-from bulk.models import RowError, Update
+from bulk.models import RowError, RowNote, Update
 
 Chunk = list[Update | RowError | PriceRows]  # what UpdateReader.chunks yields
 _T = TypeVar("_T")
@@ -56,6 +56,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         location: str | None = None,
         image_mode: Literal["append", "replace"] = "append",
         encoding: str | None = None,
+        notes: bool = False,
     ) -> None:
         if max_errors < 0:
             raise ConfigError(f"max_errors must be 0 or more, not {max_errors}")
@@ -73,6 +74,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         self.max_errors = max_errors
         self.location = location
         self.image_mode = image_mode
+        self.notes = notes  # yield a RowNote for each row that carries nothing (see read_updates)
         self._counters = Counters()
         self._tally: dict[str, int] = {}
         self._records = 0
@@ -194,7 +196,8 @@ class UpdateReader(Iterator["Update | RowError"]):
 
     def _counted(self, items: Iterator[Update | RowError]) -> Iterator[Update | RowError]:
         for item in items:
-            if isinstance(item, RowError) and (stop := self._one_more_error(item)) is not None:
+            if isinstance(item, RowError) and not isinstance(item, RowNote) \
+                    and (stop := self._one_more_error(item)) is not None:
                 raise stop
             yield item
 
@@ -237,7 +240,7 @@ class UpdateReader(Iterator["Update | RowError"]):
                                                 location_known=self.location is not None)
         records.measured = frozenset(columns.index.values())  # a big cell in an ignored column is harmless
         builder = RowBuilder(columns, file=self.file, kinds=self.kinds, location=self.location,
-                             image_mode=self.image_mode, counters=self._counters,
+                             image_mode=self.image_mode, counters=self._counters, notes=self.notes,
                              decimal_comma=records.delimiter in _DECIMAL_COMMA_DELIMITERS)
         return records, builder
 
@@ -282,7 +285,8 @@ class UpdateReader(Iterator["Update | RowError"]):
                 chunk.append(batch)
                 batch = PriceRows(self.file)
             for item in items:
-                if isinstance(item, RowError) and (stop := self._one_more_error(item)) is not None:
+                if isinstance(item, RowError) and not isinstance(item, RowNote) \
+                        and (stop := self._one_more_error(item)) is not None:
                     if chunk:
                         yield chunk  # what was read before the last straw stays read
                     raise stop

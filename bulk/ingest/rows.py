@@ -38,7 +38,7 @@ from bulk.ingest.values import (
     parse_quantity,
     parse_url,
 )
-from bulk.models import Image, RowError, Update
+from bulk.models import Image, RowError, RowNote, Update
 
 Out = list[Update | RowError]
 _MODES: dict[str, Literal["append", "replace"]] = {
@@ -74,6 +74,7 @@ class RowBuilder:
         image_mode: Literal["append", "replace"],
         counters: Counters,
         decimal_comma: bool = False,
+        notes: bool = False,
     ) -> None:
         self.columns = columns
         self.decimal_comma = decimal_comma  # the delimiter is ';' or tab: see values.parse_money
@@ -81,6 +82,7 @@ class RowBuilder:
         self.default_location = parse_location(location) if location else (None, None)
         self.image_mode = image_mode
         self.counters = counters
+        self.notes = notes  # a RowNote for each row that carries nothing to change
         self._group: ProductGroup | None = None
         self._present = tuple(columns.index.items())
         self._options = tuple(columns.index[f] for f in OPTIONS if f in columns.index)
@@ -203,6 +205,8 @@ class RowBuilder:
         self.counters.untracked_skipped += untracked
         if group is not None:
             if image is not None:
+                if group.image_line:
+                    group.more_image_lines.append(line)
                 group.image_line = group.image_line or line
                 group.images.append(image)
                 group.mode = group.mode or mode
@@ -221,6 +225,8 @@ class RowBuilder:
             if update.kind == "price" and update.variant.options:
                 self.counters.variants_by_options += 1
             out.append(update)
+        if self.notes and not plan and not unidentified and image is None and not has_body:
+            out.append(RowNote(file=self.file, line=line))  # still one outcome: unchanged (invariant 5)
         return out
 
     def _option_values(self, cells: list[str]) -> tuple[str, ...]:

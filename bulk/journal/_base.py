@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -29,6 +29,7 @@ from bulk.journal.records import (
     WorkUnit,
     check_run_transition,
 )
+from bulk.journal.wakeups import WorkSignal
 
 logger = logging.getLogger("bulk.journal")
 Row = Sequence[Any]
@@ -52,14 +53,29 @@ class JournalBase:
         self._units_claimed = 0
         self._leases_lost = 0
         self._outcomes_recorded = 0
+        self._signal = WorkSignal()  # work notices seen by this handle (see bulk.journal.wakeups)
 
     async def close(self) -> None:
         """Release the connection (implemented by each backend)."""
         raise NotImplementedError
 
-    async def _rows(self, name: str, params: Mapping[str, Any]) -> list[Row]:
-        """Run the named query in one transaction and return its rows (implemented by each backend)."""
+    async def _rows(self, name: str, params: Mapping[str, Any], *, notify: bool = False) -> list[Row]:
+        """Run the named query in one transaction and return its rows; with ``notify``, a query that
+        matched rows also raises a work notice (implemented by each backend)."""
         raise NotImplementedError
+
+    # -- work notices (bulk.journal.wakeups) ------------------------------------------------------
+    async def _start_listening(self) -> None:
+        """Begin receiving other handles' notices (Postgres: LISTEN); nothing to do by default."""
+
+    async def work_mark(self) -> int:
+        """See :meth:`bulk.journal.Journal.work_mark`."""
+        await self._start_listening()
+        return self._signal.count
+
+    async def wait_for_work(self, mark: int) -> None:
+        """See :meth:`bulk.journal.Journal.wait_for_work`."""
+        await self._signal.wait(mark)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -255,10 +271,33 @@ class JournalBase:
         rows = await self._rows("units_of_run", {"run_id": run_id, "state": state and state.value})
         return [self.unit_from_row(r) for r in rows]
 
-    async def _holder_write(self, name: str, claim: Claim, **params: Any) -> WorkUnit:
-        """A fence-checked write: it matches the unit only while ``claim`` is still its latest claim."""
+    async def claim(
+        self,
+        worker_id: str,
+        kinds: Iterable[UnitKind],
+        *,
+        lease_s: float,
+        limit: int = 1,
+        run_id: int | None = None,
+    ) -> list[Claim]:
+        """See :meth:`bulk.journal.Journal.claim` (the SQL is each engine's: ``SKIP LOCKED`` or not)."""
+        params = {"worker_id": worker_id, "kinds": self.kinds_param([UnitKind(k).value for k in kinds]),
+                  "lease_s": float(lease_s), "limit": limit, "run_id": run_id}
+        return self.claims_from_rows(worker_id, await self._rows("claim", params))
+
+    def kinds_param(self, kinds: list[str]) -> Any:
+        """The unit kinds as the engine's claim query takes them (a list; SQLite: JSON text)."""
+        return kinds
+
+    async def _holder_write(
+        self, name: str, claim: Claim, *, notify: bool = False, **params: Any
+    ) -> WorkUnit:
+        """A fence-checked write: it matches the unit only while ``claim`` is still its latest claim
+        (``notify``: the unit is claimable again, tell the idle workers)."""
         rows = await self._rows(
-            name, {"unit_id": claim.unit_id, "fence": claim.fence, "worker_id": claim.worker_id, **params}
+            name,
+            {"unit_id": claim.unit_id, "fence": claim.fence, "worker_id": claim.worker_id, **params},
+            notify=notify,
         )
         return self.unit_after_write(claim, rows)
 
@@ -277,11 +316,11 @@ class JournalBase:
     async def fail(self, claim: Claim, error: str, *, retry: bool) -> WorkUnit:
         """See :meth:`bulk.journal.Journal.fail`."""
         state = UnitState.PENDING if retry else UnitState.FAILED
-        return await self._holder_write("finish", claim, state=state.value, error=error)
+        return await self._holder_write("finish", claim, notify=retry, state=state.value, error=error)
 
     async def release(self, claim: Claim) -> WorkUnit:
         """See :meth:`bulk.journal.Journal.release`."""
-        return await self._holder_write("release", claim)
+        return await self._holder_write("release", claim, notify=True)
 
     async def touch_worker(self, worker_id: str, *, host: str, pid: int) -> None:
         """See :meth:`bulk.journal.Journal.touch_worker`."""

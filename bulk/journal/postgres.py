@@ -7,8 +7,10 @@ time without sleeping), so worker clock skew cannot matter.
 
 One connection per handle, used under a lock: journal writes are few and short (claims, heartbeats,
 outcome batches), and a worker that needs more parallelism opens more handles. A broken connection is
-replaced on the next call. The schema is checked at :meth:`open` and never migrated here — that is
-``bulk db upgrade``'s job (see :mod:`bulk.journal.migrations`).
+replaced on the next call. Idle workers are woken by ``pg_notify`` (sent in the same transaction as
+the write that made units claimable) on a second, listening connection opened by the first
+:meth:`work_mark` (see :mod:`bulk.journal.wakeups`). The schema is checked at :meth:`open` and
+never migrated here — that is ``bulk db upgrade``'s job (see :mod:`bulk.journal.migrations`).
 """
 
 from __future__ import annotations
@@ -28,19 +30,20 @@ from bulk.journal._base import JournalBase, Row
 from bulk.journal.locations import mask
 from bulk.journal.records import (
     AppliedValue,
-    Claim,
     NewUnit,
     Outcome,
     OutcomeStatus,
     Run,
     RunStatus,
-    UnitKind,
     WorkUnit,
     scrub_secrets,
 )
+from bulk.journal.wakeups import CLAIMABLE
 from bulk.models import STATUS_TEXT
 
 logger = logging.getLogger(__name__)
+
+_RELISTEN_FIRST_S, _RELISTEN_MAX_S = 0.05, 5.0  # real time: how soon to knock on the server again
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -58,6 +61,7 @@ class PostgresJournal(JournalBase):
         self._conn: Conn | None = None
         self._lock = asyncio.Lock()
         self._sql = migrations.queries("pg")
+        self._listener: asyncio.Task[None] | None = None
 
     def from_json(self, value: Any) -> Any:
         """``jsonb`` arrives already decoded."""
@@ -79,7 +83,11 @@ class PostgresJournal(JournalBase):
         logger.debug("journal opened", extra={"action": "journal.open", "location": self._location})
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Stop listening and close the connection."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
         conn, self._conn, self._open = self._conn, None, False
         if conn is not None:
             await conn.close()
@@ -108,10 +116,45 @@ class PostgresJournal(JournalBase):
             except psycopg.Error as exc:
                 raise JournalError(f"journal {self._location}: {exc}") from exc
 
-    async def _rows(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+    async def _rows(self, name: str, params: Mapping[str, Any], *, notify: bool = False) -> list[Row]:
         async with self._tx() as conn:
             cur = await conn.execute(self._sql[name], {"offset": self._offset, **params})
-            return list(await cur.fetchall()) if cur.description else []
+            rows: list[Row] = list(await cur.fetchall()) if cur.description else []
+            if notify and rows:
+                await conn.execute(self._sql["notify_work"])
+            return rows
+
+    # -- work notices ---------------------------------------------------------------------------
+    async def _start_listening(self) -> None:
+        """Start the listening task once (its first LISTEN raises a notice of its own, so a claim
+        made before it was ready is followed by another look)."""
+        if self._listener is None and self._open:
+            self._listener = asyncio.create_task(self._listen(), name="journal-listen")
+
+    async def _listen(self) -> None:
+        """LISTEN on a connection of its own until closed; a lost connection is replaced with
+        backoff, and each (re)connection counts as a notice (some may have been missed meanwhile)."""
+        backoff, lost = _RELISTEN_FIRST_S, False
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                try:
+                    await conn.execute(self._sql["listen_work"])
+                    if lost:
+                        logger.info("work notices back", extra={"action": "journal.listen_back"})
+                    backoff, lost = _RELISTEN_FIRST_S, False
+                    self._signal.notice()
+                    async for _ in conn.notifies():
+                        self._signal.notice()
+                finally:
+                    await conn.close()
+            except psycopg.Error as exc:
+                if not lost:  # once per outage; idle workers fall back to polling meanwhile
+                    logger.warning("work notices lost: %s", type(exc).__name__,
+                                   extra={"action": "journal.listen_lost"})
+                lost = True
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _RELISTEN_MAX_S)
 
     # -- runs -----------------------------------------------------------------------------------
     async def create_run(
@@ -141,6 +184,8 @@ class PostgresJournal(JournalBase):
                 self._sql["update_run_status"],
                 {"run_id": run_id, "status": status.value, "error": error, "offset": self._offset},
             )
+            if status in CLAIMABLE:
+                await conn.execute(self._sql["notify_work"])
         return await self.get_run(run_id)
 
     # -- work units -----------------------------------------------------------------------------
@@ -157,28 +202,13 @@ class PostgresJournal(JournalBase):
         async with self._tx() as conn:
             async with conn.cursor() as cur:
                 await cur.executemany(self._sql["insert_unit"], params)
+            if units:
+                await conn.execute(self._sql["notify_work"])
             cur2 = await conn.execute(
                 self._sql["units_by_identifiers"], {"identifiers": [u.client_identifier for u in units]}
             )
             rows = await cur2.fetchall()
         return self.check_units_belong(run_id, [self.unit_from_row(r) for r in rows])
-
-    async def claim(
-        self,
-        worker_id: str,
-        kinds: Iterable[UnitKind],
-        *,
-        lease_s: float,
-        limit: int = 1,
-        run_id: int | None = None,
-    ) -> list[Claim]:
-        """See :meth:`bulk.journal.Journal.claim`."""
-        params = {
-            "worker_id": worker_id, "kinds": [UnitKind(k).value for k in kinds], "lease_s": float(lease_s),
-            "limit": limit, "run_id": run_id,
-        }  # fmt: skip
-        rows = await self._rows("claim", params)
-        return self.claims_from_rows(worker_id, rows)
 
     # -- outcomes and applied values ------------------------------------------------------------
     async def record_outcomes(self, run_id: int, outcomes: Iterable[Outcome]) -> int:

@@ -122,6 +122,18 @@ class Journal(Protocol):
         with an expired lease so another worker adopts the running bulk operation at once."""
         ...
 
+    # -- work notices (no polling: bulk.journal.wakeups) -----------------------------------------
+    async def work_mark(self) -> int:
+        """How many work notices this handle has seen (units added, released or failed for a retry,
+        a run made claimable), starting to listen for other handles' notices if it was not yet.
+        Take it *before* a claim; pass it to :meth:`wait_for_work` if the claim found nothing."""
+        ...
+
+    async def wait_for_work(self, mark: int) -> None:
+        """Return once a notice arrived after ``mark`` (never times out: race it with a fallback
+        timer, since a unit whose lease expires becomes claimable without any notice)."""
+        ...
+
     # -- outcomes and applied values ------------------------------------------------------------
     async def record_outcomes(self, run_id: int, outcomes: Iterable[Outcome]) -> int:
         """Record final row outcomes atomically; returns how many were new. A repeat of the same status

@@ -52,11 +52,11 @@ class RunStatus(enum.StrEnum):
 
 
 # Which status may follow which. A failed run may be resumed (re-submitting the same input picks the
-# same run up again: invariant 5); done and cancelled are final.
+# same run up again: invariant 5) — back to planning when it is read again; done and cancelled are final.
 _TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.PLANNING: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED}),
     RunStatus.RUNNING: frozenset({RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED}),
-    RunStatus.FAILED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),
+    RunStatus.FAILED: frozenset({RunStatus.PLANNING, RunStatus.RUNNING, RunStatus.CANCELLED}),
     RunStatus.DONE: frozenset(),
     RunStatus.CANCELLED: frozenset(),
 }

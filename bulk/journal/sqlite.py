@@ -28,16 +28,15 @@ from bulk.journal._base import JournalBase, Row
 from bulk.journal.priority_thread import BACKGROUND, FIRST, LAST, PriorityThread
 from bulk.journal.records import (
     AppliedValue,
-    Claim,
     NewUnit,
     Outcome,
     OutcomeStatus,
     Run,
     RunStatus,
-    UnitKind,
     WorkUnit,
     scrub_secrets,
 )
+from bulk.journal.wakeups import CLAIMABLE, shared_signal
 from bulk.models import STATUS_TEXT
 
 T = TypeVar("T")
@@ -71,6 +70,8 @@ class SqliteJournal(JournalBase):
         self._sql = migrations.queries("sqlite")
         self._db: sqlite3.Connection | None = None
         self._executor: PriorityThread | None = None
+        if self._path != ":memory:":  # every handle of this file in this process shares its notices
+            self._signal = shared_signal(str(Path(self._path).resolve()))
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -150,9 +151,12 @@ class SqliteJournal(JournalBase):
         db.execute("COMMIT")
         return result
 
-    async def _rows(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+    async def _rows(self, name: str, params: Mapping[str, Any], *, notify: bool = False) -> list[Row]:
         query = self._sql[name]
-        return await self._txn(lambda db, now: db.execute(query, {"now": now, **params}).fetchall())
+        rows = await self._txn(lambda db, now: db.execute(query, {"now": now, **params}).fetchall())
+        if notify and rows:
+            self._signal.notice()  # committed: wake this process's idle workers directly
+        return rows
 
     # -- runs -----------------------------------------------------------------------------------
     async def create_run(
@@ -185,6 +189,8 @@ class SqliteJournal(JournalBase):
             db.execute(self._sql["update_run_status"], params)
 
         await self._txn(txn)
+        if status in CLAIMABLE:
+            self._signal.notice()
         return await self.get_run(run_id)
 
     # -- work units -----------------------------------------------------------------------------
@@ -207,23 +213,13 @@ class SqliteJournal(JournalBase):
             ]
 
         rows = await self._txn(txn)
+        if units:
+            self._signal.notice()
         return self.check_units_belong(run_id, [self.unit_from_row(r) for r in rows])
 
-    async def claim(
-        self,
-        worker_id: str,
-        kinds: Iterable[UnitKind],
-        *,
-        lease_s: float,
-        limit: int = 1,
-        run_id: int | None = None,
-    ) -> list[Claim]:
-        """See :meth:`bulk.journal.Journal.claim`."""
-        params = {
-            "worker_id": worker_id, "kinds": json.dumps([UnitKind(k).value for k in kinds]),
-            "lease_s": float(lease_s), "limit": limit, "run_id": run_id,
-        }  # fmt: skip
-        return self.claims_from_rows(worker_id, await self._rows("claim", params))
+    def kinds_param(self, kinds: list[str]) -> Any:
+        """SQLite has no arrays: the claim query reads the kinds with ``json_each``."""
+        return json.dumps(kinds)
 
     # -- outcomes and applied values ------------------------------------------------------------
     async def record_outcomes(self, run_id: int, outcomes: Iterable[Outcome]) -> int:

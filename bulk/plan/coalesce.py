@@ -69,6 +69,9 @@ class Coalescer:
         elif isinstance(update, ImageUpdate):
             self._set_product(row, update.product.key(), MEDIA, (update.mode, update.images),
                               update.mode == "append")
+            if update.more_lines:  # continuation rows that added an image: they share its outcome
+                self._products[update.product.key()][MEDIA].rows += [(row[0], n) for n in update.more_lines]
+                self.rows_in += len(update.more_lines)
         else:
             raise TypeError(f"{type(update).__name__} is not coalesced by the bulk planner")
 

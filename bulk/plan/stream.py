@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from bulk.catalog import CatalogStore
 from bulk.ingest.batch import PriceRows
-from bulk.models import InventoryUpdate, OutcomeStatus, RowError, Update
+from bulk.models import InventoryUpdate, OutcomeStatus, RowError, RowNote, Update
 from bulk.plan.coalesce import Coalescer
 from bulk.plan.diff import LookedUp, Overlay, Plan, RowOutcome, build_plan
 from bulk.plan.gcpause import cyclic_gc_paused
@@ -26,11 +26,13 @@ from bulk.plan.gcpause import cyclic_gc_paused
 
 @dataclass
 class ChunkPlan:
-    """One chunk's plan, its inventory rows (urgent lane) and its rows rejected while reading."""
+    """One chunk's plan, its inventory rows (urgent lane), its rows rejected while reading and its
+    rows that carry nothing to change (``unchanged`` from reading)."""
 
     plan: Plan
     inventory: list[InventoryUpdate]
     rejected: list[RowOutcome]
+    nothing: list[RowOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class StreamPlanner:
         coalescer = Coalescer()
         inventory: list[InventoryUpdate] = []
         rejected: list[RowOutcome] = []
+        nothing: list[RowOutcome] = []
         known: LookedUp | None = None
         with cyclic_gc_paused():
             for item in items:
@@ -59,16 +62,32 @@ class StreamPlanner:
                 if isinstance(item, PriceRows):
                     self.rows += len(item) - 1
                     coalescer.add_prices(item)
+                elif isinstance(item, RowNote):  # a row that carries nothing to change
+                    nothing.append(RowOutcome((item.file, item.line), OutcomeStatus.UNCHANGED, item.reason))
                 elif isinstance(item, RowError):
                     reason = item.reason if item.column is None else f"column {item.column}: {item.reason}"
                     rejected.append(RowOutcome((item.file, item.line), OutcomeStatus.REJECTED, reason))
-                elif isinstance(item, InventoryUpdate):
-                    inventory.append(item)
                 else:
-                    coalescer.add(item)
+                    if rejected and rejected[-1].row == (item.source.file, item.source.line):
+                        # a part of this row was refused (a price without a SKU), its other changes
+                        # still go: say so on the row's one outcome
+                        rejected[-1] = _still_sent(rejected[-1])
+                    if isinstance(item, InventoryUpdate):
+                        inventory.append(item)
+                    else:
+                        coalescer.add(item)
             plan = build_plan(coalescer, self.catalog, self.overlay, known)
         self.chunks += 1
-        return ChunkPlan(plan, inventory, rejected)
+        return ChunkPlan(plan, inventory, rejected, nothing)
 
     def __repr__(self) -> str:
         return f"StreamPlanner(chunks={self.chunks}, rows={self.rows})"
+
+
+STILL_SENT = "; the row's other changes are still sent"
+
+
+def _still_sent(outcome: RowOutcome) -> RowOutcome:
+    if outcome.reason.endswith(STILL_SENT):
+        return outcome
+    return RowOutcome(outcome.row, outcome.status, outcome.reason + STILL_SENT)

@@ -121,7 +121,9 @@ class Notifier:
     """Wakes waiters when shared state changed; no polling.
 
     A change either names the waiter now first in line (``notify(target)``: only that waiter wakes,
-    so a freed permit costs one retry, not one per waiter) or is broadcast (``notify()``).
+    so a freed permit costs one retry, not one per waiter) or is broadcast (``notify()``); a permit
+    the store already handed to a waiter (:mod:`bulk.scheduler.handoff`) comes with its grant
+    (``hand(waiter, granted)``), which the waiter takes (``take``) instead of asking again.
     ``mark(waiter)`` before an attempt, ``wait(mark, within, waiter)`` after a failed one: a change
     in between is never missed because the counters have already moved.
     """
@@ -132,6 +134,7 @@ class Notifier:
         self._broadcast = asyncio.Event()
         self._pokes: dict[str, int] = {}
         self._events: dict[str, asyncio.Event] = {}
+        self._handed: dict[str, Granted] = {}
 
     def register(self, waiter: str) -> None:
         """``waiter`` lives in this process: targeted wake-ups for it are kept."""
@@ -142,6 +145,19 @@ class Notifier:
         """``waiter`` is done (granted or gave up)."""
         self._pokes.pop(waiter, None)
         self._events.pop(waiter, None)
+        self._handed.pop(waiter, None)
+
+    def hand(self, waiter: str, granted: Granted) -> None:
+        """The store admitted ``waiter`` on its own (a freed permit went straight to it): keep the
+        grant for it and wake it. Ignored if the waiter is not ours (any more): the store's permit
+        then comes back through the scheduler's orphan check or its lease."""
+        if waiter in self._events:
+            self._handed[waiter] = granted
+            self.notify(waiter)
+
+    def take(self, waiter: str) -> Granted | None:
+        """The grant handed to ``waiter``, if any (once)."""
+        return self._handed.pop(waiter, None)
 
     def mark(self, waiter: str | None = None) -> tuple[int, int]:
         """The current counters (broadcasts, wake-ups of ``waiter``)."""

@@ -46,9 +46,13 @@ class Scheduler:
         self._releasing: set[str] = set()  # permits whose release call is under way
         self._forget: dict[str, int] = {}  # cancelled waiters -> heartbeats left to drop ghosts
         self._waiters = itertools.count(1)
+        # When the last call of ours that the store answered began: the store's lease of this client
+        # runs at least ``lease`` past it, so a permit handed to us meanwhile lives at least that long.
+        self._renewed_at = -math.inf
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.waits: dict[str, int] = {}
         self.lost_permits = 0
+        self.handed = 0  # grants the store handed us on a release, without our asking again
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -115,6 +119,7 @@ class Scheduler:
                 mark = notifier.mark(waiter)
                 started = self.backend.clock.now()
                 result = await self.backend.acquire(self.client_id, waiter, cost, priority, token)
+                self._answered(started)
                 if isinstance(result, Granted):
                     done = True
                     return self._grant(result, cost, priority, started + self.config.lease)
@@ -123,11 +128,20 @@ class Scheduler:
                     done = True  # the store already dropped the waiter
                     raise SchedulerError(self._over_capacity(cost, priority, token))
                 await notifier.wait(mark, min(result.retry_after, self.config.lease), waiter)
+                handed = notifier.take(waiter)
+                if handed is not None:  # a freed permit came straight to us: no second round trip
+                    done = True
+                    self.handed += 1
+                    return self._grant(handed, cost, priority, self._renewed_at + self.config.lease)
         finally:
             self._active.discard(waiter)
             notifier.forget(waiter)
             if not done:
                 await asyncio.shield(self._cancel(waiter))
+
+    def _answered(self, started: float) -> None:
+        """A call that began at ``started`` was answered by the store: it renewed our lease."""
+        self._renewed_at = max(self._renewed_at, started)
 
     def _over_capacity(self, cost: float, priority: int, token: int | None) -> str:
         which = "any token's bucket" if token is None else f"token {token}'s bucket"
@@ -156,19 +170,26 @@ class Scheduler:
     async def _cancel(self, waiter: str) -> None:
         self._forget[waiter] = 3  # a few heartbeats, in case a stray acquire re-queues it later
         try:
+            started = self.backend.clock.now()
             await self.backend.cancel(self.client_id, waiter)
+            self._answered(started)
         except SchedulerError:
             log.warning("could not cancel a waiter", extra={"action": "cancel_failed"})
 
-    async def _release(self, grant: Grant) -> None:
+    async def release(self, grant: Grant) -> None:
+        """Give ``grant``'s permit back now, with what its request reported (``acquire``'s block does
+        this on exit; a caller that keeps a grant past the block — a test choreographing a hand-over —
+        calls it itself). Never raises: unreachable coordination leaves the permit to its lease."""
         self._grants.pop(grant.permit_id, None)
         if grant.lost.is_set():
             self.lost_permits += 1
         self._releasing.add(grant.permit_id)
         try:
+            started = self.backend.clock.now()
             await self.backend.release(
                 self.client_id, grant.permit_id, grant.token_index, grant.report, grant.was_throttled
             )
+            self._answered(started)
         except SchedulerError:
             # Fail closed: the permit comes back when its lease ends.
             log.warning("could not release a permit", extra={"action": "release_failed"})
@@ -201,6 +222,7 @@ class Scheduler:
                 log.warning("heartbeat failed", extra={"action": "heartbeat_failed"})
                 held = None
             else:
+                self._answered(started)
                 for waiter, left in list(self._forget.items()):
                     if left <= 1:
                         del self._forget[waiter]
@@ -236,7 +258,7 @@ class Scheduler:
     def __repr__(self) -> str:
         return (
             f"Scheduler(client={self.client_id!r}, held={len(self._grants)}, "
-            f"lost={self.lost_permits}, backend={self.backend!r})"
+            f"lost={self.lost_permits}, handed={self.handed}, backend={self.backend!r})"
         )
 
 
@@ -258,4 +280,4 @@ class _Acquisition:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._grant is not None:
-            await asyncio.shield(self._scheduler._release(self._grant))
+            await asyncio.shield(self._scheduler.release(self._grant))

@@ -10,13 +10,21 @@ with files as the source (a :class:`~bulk.sources.files.FileInput`, which ``upda
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import aiohttp
+
+from bulk.errors import ShopifyError
+from bulk.journal import Journal, RunCounters, RunStatus, UnitState
+from bulk.lanes.bulk.ports import decode_remote
+from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.models import OutcomeStatus
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
@@ -26,6 +34,94 @@ from bulk.submit.submission import SubmissionResult
 
 if TYPE_CHECKING:
     from bulk.session.shop import Shop
+
+log = logging.getLogger(__name__)
+
+CANCELLED_REASON = "cancelled by the operator"
+
+
+class CancelPort(Protocol):
+    """What cancelling needs of the shop: ``bulkOperationCancel`` (:class:`ShopBulkOps` is one)."""
+
+    async def cancel(self, op_id: str, *, token_index: int) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledOperation:
+    """One bulk operation a cancel asked the shop to stop, and the status the shop answered
+    (``CANCELING``/``CANCELED``; the final status if it had ended already; ``ERROR: …``)."""
+
+    token_index: int
+    operation: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelReport:
+    """What a cancel did. Rows not applied keep *no* outcome (they are not rejected): a final outcome
+    could never change again (invariant 5), and the same submission run again must apply them."""
+
+    run_id: int | None = None
+    input_name: str = ""
+    previous_status: str = ""
+    operations: tuple[CancelledOperation, ...] = ()
+    counters: RunCounters = field(default_factory=RunCounters)  # rows decided before the cancel
+    units_not_done: int = 0  # shards and batches the cancel left pending: given back, not claimed
+    lines_not_applied: int = 0  # their mutation lines (each holds one or more input rows)
+
+    @property
+    def finished_before(self) -> bool:
+        """True when the run had already ended (done, or cancelled): nothing was cancelled."""
+        return self.previous_status in (RunStatus.DONE.value, RunStatus.CANCELLED.value)
+
+
+async def cancel_operations(port: CancelPort, running: Mapping[str, int | None],
+                            tokens: int) -> tuple[CancelledOperation, ...]:
+    """``bulkOperationCancel`` for each running operation (``op id → token``; an unknown token is looked
+    for on every token: an operation belongs to the app that started it). A refusal is reported, not
+    raised: the other operations must still be cancelled."""
+    out: list[CancelledOperation] = []
+    for op, token in running.items():
+        candidates = [token] if token is not None else list(range(tokens))
+        status = "NOT_FOUND"
+        for index in candidates:
+            try:
+                status = await port.cancel(op, token_index=index)
+            except ShopifyError as exc:
+                status = f"ERROR: {exc}"
+            if status != "NOT_FOUND":
+                out.append(CancelledOperation(index, op, status))
+                break
+        else:
+            out.append(CancelledOperation(candidates[0] if candidates else 0, op, status))
+        log.info("bulk operation cancel asked", extra={"action": "run.cancel_operation", "op": op,
+                                                       "status": out[-1].status})
+    return tuple(out)
+
+
+async def cancel_run(journal: Journal, port: CancelPort, run_id: int) -> CancelReport:
+    """Cancel a run recorded in ``journal`` from any process: mark it failed with
+    :data:`CANCELLED_REASON` — workers stop claiming its units, and a re-submission of the same input
+    resumes it (a *failed* run may resume; a ``cancelled`` one never could) — then cancel every bulk
+    operation it has running on the shop. Rows already decided keep their outcomes; the rest keep none."""
+    run = await journal.get_run(run_id)
+    if run.status in (RunStatus.DONE, RunStatus.CANCELLED):
+        return CancelReport(run_id=run_id, input_name=run.input_name, previous_status=run.status.value,
+                            counters=run.counters)
+    previous = run.status.value
+    await journal.set_run_status(run_id, RunStatus.FAILED, error=CANCELLED_REASON)
+    units = await journal.list_units(run_id)
+    running: dict[str, int | None] = {}
+    for unit in units:
+        if unit.state is UnitState.SUBMITTED and unit.remote_id:
+            token, op = decode_remote(unit.remote_id)
+            running[op] = token
+    operations = await cancel_operations(port, running, tokens=1)
+    left = [u for u in units if u.state not in (UnitState.DONE, UnitState.FAILED)]
+    run = await journal.get_run(run_id)
+    return CancelReport(run_id=run_id, input_name=run.input_name, previous_status=previous,
+                        operations=operations, counters=run.counters, units_not_done=len(left),
+                        lines_not_applied=sum(u.line_count for u in left))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,16 +140,24 @@ class RunProgress:
 class RunHandle:
     """A submission running in the background of an open :class:`~bulk.session.shop.Shop`."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, shop: Shop | None = None) -> None:
         self.name = name
+        self._shop = shop
         self._events: Counter[str] = Counter()
         self._plan: dict[str, int] = {}
         self._task: asyncio.Task[SubmissionResult] | None = None
+        self._running: dict[str, int | None] = {}  # bulk operations running now: op id → token
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
         self._events[name] += 1
         if name == "planned":
             self._plan = dict(data.get("plan", {}))
+        elif name == "shard_started":
+            self._running[str(data["op"])] = int(data["token"])
+        elif name == "shard_adopted":
+            self._running[str(data["op"])] = data.get("token")
+        elif name == "op_finished":
+            self._running.pop(str(data["op"]), None)
 
     def progress(self) -> RunProgress:
         """A snapshot: rows planned so far by outcome, shards added and finished, lines sent directly."""
@@ -72,11 +176,30 @@ class RunHandle:
         assert self._task is not None
         return await self._task
 
-    def cancel(self) -> None:
-        """Stop the run: claims are handed back, the journal keeps what was decided; submitting the
-        same ``run_key`` again resumes it."""
+    def cancel(self) -> asyncio.Task[CancelReport]:
+        """Stop the run, and its bulk operations on the shop. Returns a task: ``await run.cancel()``
+        waits until it is done and says what was cancelled (``run.cancel()`` alone starts it).
+
+        The run stops sending at once (its claims are handed back, the journal keeps what was
+        decided); each bulk operation it had running gets ``bulkOperationCancel`` — lines the shop
+        applied before it stopped stay applied. Rows not applied keep no outcome, so submitting the
+        same ``run_key`` again resumes the run and applies them."""
+        running = dict(self._running)
         if self._task is not None:
             self._task.cancel()
+        return asyncio.ensure_future(self._cancel_operations(running))
+
+    async def _cancel_operations(self, running: Mapping[str, int | None]) -> CancelReport:
+        operations: tuple[CancelledOperation, ...] = ()
+        if running and self._shop is not None:
+            async with aiohttp.ClientSession() as session:
+                port = ShopBulkOps(self._shop.client, session)
+                tokens = self._shop.client.transport.token_count
+                operations = await cancel_operations(port, running, tokens=tokens)
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task  # its own error, if any, is the caller's through wait()
+        return CancelReport(operations=operations, previous_status=RunStatus.RUNNING.value)
 
     def outcomes(self) -> dict[tuple[str, int], tuple[OutcomeStatus, str]]:
         """Every row's outcome (after :meth:`wait`)."""
@@ -99,7 +222,7 @@ def start_run(
     journal: str | None = None,
 ) -> RunHandle:
     """Start applying ``updates`` on ``shop`` in the background; see :meth:`bulk.session.shop.Shop.submit`."""
-    handle = RunHandle(name)
+    handle = RunHandle(name, shop)
     options = RunOptions(route=route, state_dir=state_dir, journal=journal,
                          run_key=run_key or f"lib-{uuid.uuid4().hex[:16]}")
     handle._task = asyncio.create_task(

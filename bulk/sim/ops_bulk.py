@@ -189,7 +189,7 @@ class BulkOps:
             return _refused(["stagedUploadPath"], "The staged upload file could not be found", "NO_SUCH_FILE")
         # parsed beside the shop's event loop: a 25k-line file is ~0.5 s of JSON that would stall every
         # other app's requests (an urgent inventory change waited for it)
-        lines = await asyncio.to_thread(_jsonl, data)
+        lines = await asyncio.to_thread(parse_staged_jsonl, data)
         if isinstance(lines, str):
             return _refused(["stagedUploadPath"], lines, "INVALID_STAGED_UPLOAD_FILE")
         full = self._slots_full(ctx.token_index, "MUTATION")
@@ -289,7 +289,7 @@ def _mutation_problem(text: str, schema: GraphQLSchema) -> str | None:
     return None
 
 
-def _jsonl(data: bytes) -> list[dict[str, Any]] | str:
+def parse_staged_jsonl(data: bytes) -> list[dict[str, Any]] | str:
     """Variables per line, or why the file is invalid (checked whole before anything runs)."""
     try:
         text = data.decode("utf-8")

@@ -203,6 +203,16 @@ class ChunkReader:
             finally:
                 self._lock.release()
 
+    @property
+    def child(self) -> subprocess.Popen[bytes] | None:
+        """The reading process while one runs (None in process, or once closed): for monitoring."""
+        return self._child
+
+    @property
+    def closed(self) -> bool:
+        """Nothing is held any more: no child, no pipe, no file open in this process."""
+        return self._child is None and self._frames is None and self._local is None
+
     def _release(self) -> None:
         if self._local is not None:
             self._reader.close()
@@ -224,7 +234,8 @@ class ChunkReader:
 
 def _reader_kwargs(options: ReaderOptions) -> dict[str, Any]:
     return {"dialect": options.dialect, "kind": options.kind, "max_errors": options.max_errors,
-            "location": options.location, "image_mode": options.image_mode, "format": options.format}
+            "location": options.location, "image_mode": options.image_mode, "format": options.format,
+            "notes": True}  # a submission reports every data row, those that carry nothing too
 
 
 def child_main() -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from bulk.catalog.freshness import DEFAULT_MAX_AGE_S, SyncChoice
 from bulk.lanes.bulk import BulkLaneConfig
+from bulk.submit.watchdog import DEFAULT_STALL_S
 
 RouteChoice = Literal["auto", "bulk", "direct"]
 
@@ -27,6 +28,7 @@ class RunOptions:
     route: RouteChoice = "auto"
     dry_run: bool = False
     report: Path | None = None  # default: beside the input file, else in the run's state
+    undo: Path | None = None  # default: beside the input file, else in the run's state
     state_dir: Path | None = None  # default: ~/.local/share/bulk (a throwaway dir for sim://)
     journal: str | None = None  # a SQLite path or a PostgreSQL URL (default: in the state dir)
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
@@ -37,6 +39,7 @@ class RunOptions:
     catalog_key: str | None = None  # which shop's catalog cache and run keys (default: the session's
     # shop identity, :attr:`bulk.shopify.endpoint.Endpoint.identity`)
     key_options: Mapping[str, Any] = field(default_factory=dict)  # read options that make another run
+    stall_after_s: float = DEFAULT_STALL_S  # no progress this long: the run says what it waits for
 
     @property
     def enqueue(self) -> bool:

@@ -9,7 +9,7 @@ alone) or not (a resumed run, or other workers on a shared journal) — then the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bulk.journal import ROW_ORDER, Journal, Outcome
 from bulk.models import Outcomes
@@ -18,15 +18,24 @@ from bulk.models import Outcomes
 class OutcomeBook:
     """Outcomes of one run recorded through this book (or noted after the journal took them)."""
 
-    def __init__(self, journal: Journal, run_id: int) -> None:
+    def __init__(self, journal: Journal, run_id: int, *, on_noted: Callable[[], None] | None = None) -> None:
         self._journal = journal
         self._run_id = run_id
         self._seen: Outcomes = {}
+        self._on_noted = on_noted or (lambda: None)  # the run's watchdog: outcomes are progress
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
-        """Record in the journal, then note."""
+        """Record in the journal, then note (rows already decided here keep their outcome)."""
+        outcomes = self.fresh(outcomes)
         await self._journal.record_outcomes(self._run_id, outcomes)
         self.note(outcomes)
+
+    def fresh(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """The outcomes of rows this book has not decided yet. A row that carries several changes
+        (a price refused for want of a SKU, a description and an image sent) gets one outcome: the
+        first one decided — recording a second, different one would be a conflict in the journal."""
+        seen = self._seen
+        return [o for o in outcomes if (o.file, o.line) not in seen]
 
     def note(self, outcomes: Sequence[Outcome]) -> None:
         """Outcomes the journal has accepted (the first reason of a row is the one kept, as there).
@@ -38,6 +47,7 @@ class OutcomeBook:
             key = (o.file, o.line)
             if key not in seen:
                 seen[key] = (o.status, o.reason or "")
+        self._on_noted()
 
     async def all(self) -> Outcomes:
         """Every outcome of the run: the noted ones when the journal counts no other, else read back."""

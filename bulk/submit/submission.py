@@ -16,6 +16,7 @@ them twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -50,6 +51,7 @@ from bulk.submit.types import (
     SubmitOptions,
     run_key_for,
 )
+from bulk.submit.watchdog import Waiting, Watchdog, WatchedPort
 
 __all__ = ["InventorySender", "Requester", "Submission", "SubmissionResult", "SubmitOptions", "run_key_for"]
 
@@ -87,6 +89,7 @@ class Submission:
         self._planner = StreamPlanner(catalog)
         self._admission = KindAdmission()
         self._unit_lines: dict[str, list[PlannedLine]] = {}
+        self._ended: set[str] = set()  # shards (root identities) seen to end in this process
         self._pool: LinePool | None = None  # a local run cuts shards just in time from here
         self._resume: ResumeIndex | None = None  # planned again after a crash: what is where
         self._book: OutcomeBook | None = None  # the run's outcomes, once the run is known
@@ -100,6 +103,9 @@ class Submission:
         self._media: dict[str, int] = {}
         self._undo_file: Path | None = None
         self._undo_lock = asyncio.Lock()
+        self._watchdog: Watchdog | None = None  # says what a run that stopped moving waits for
+        self._source_state = "waiting for the first chunk"
+        self._direct_in_flight = 0
 
     async def run(self, source: Source, *, run_key: str, input_name: str) -> SubmissionResult:
         """Apply what ``source`` yields (updates and row errors in input order).
@@ -112,7 +118,7 @@ class Submission:
         run, created = await self._journal.create_run(
             run_key, input_name=input_name, input_hash=run_key, options={"route": self._options.route})
         workdir = self._options.state_dir / "runs" / run_key
-        self._book = OutcomeBook(self._journal, run.run_id)
+        self._book = OutcomeBook(self._journal, run.run_id, on_noted=self._progress)
         if not created and run.status is RunStatus.DONE:
             # the same input again after its run finished: nothing is sent twice (invariant 5); the
             # answer is the journal's, and the report is written again
@@ -121,32 +127,25 @@ class Submission:
             outcomes, report = await self._report(workdir)
             return self._result(run_key, outcomes, report, None, undo=self._undo_path(workdir))
         resume = not created and run.status is RunStatus.RUNNING
-        lane = BulkLane(self._port, self._journal, self._options.lane, worker_id=self._worker_id,
+        if not created and run.status is RunStatus.FAILED:
+            # failed, or cancelled by the operator (`bulk cancel`): claimable again, and read again
+            # (not resumed as fully planned: a failure may have come before planning finished)
+            run = await self._journal.set_run_status(run.run_id, RunStatus.PLANNING)
+        port = WatchedPort(self._port, self._progress)
+        lane = BulkLane(port, self._journal, self._options.lane, worker_id=self._worker_id,
                         workdir=workdir / "uploads", on_event=self._lane_event,
-                        on_outcomes=self._lane_outcomes, clock=self._clock,
-                        lease_clock=MonotonicClock() if self._clock else None)
-        planning_done = asyncio.Event()
-        error: BulkError | None = None
-        if self._options.drain:
-            self._pool = LinePool(self._journal, run.run_id, run_key=run_key, directory=workdir / "shards",
-                                  inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
-                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
-        async with asyncio.TaskGroup() as tg:
-            if self._options.drain:
-                tg.create_task(lane.drain(run.run_id, until=planning_done, feed=self._pool,
-                                          all_known=self._read_done), name="bulk-lane")
-            try:
-                if resume:
-                    self._on_event("resumed", {"run": run.run_id})
-                else:
-                    if not created:  # planned before, then interrupted: some lines are in shards already
-                        self._resume = await ResumeIndex.load(self._journal, run.run_id)
-                    await self._stream(source, run.run_id, run_key, workdir, lane, tg)
-            except BulkError as exc:
-                error = exc
-            finally:
-                planning_done.set()
-                lane.notify()
+                        on_outcomes=self._lane_outcomes, keep=self._book.fresh,
+                        clock=self._clock, lease_clock=MonotonicClock() if self._clock else None)
+        self._watchdog = Watchdog(self._options.stall_after_s, self._wait_clock,
+                                  lambda: self._waiting(run.run_id, lane, port), self._on_event)
+        watch = asyncio.create_task(self._watchdog.run(), name="watchdog")
+        try:
+            error = await self._work(source, run.run_id, run_key, workdir, lane, resume=resume,
+                                     created=created)
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if error is not None:
             self._media_follow_up.cancel()
             await self._journal.set_run_status(run.run_id, RunStatus.FAILED, error=str(error))
@@ -163,6 +162,47 @@ class Submission:
         if error is not None:
             raise error
         return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
+
+    async def _work(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane, *,
+                    resume: bool, created: bool) -> BulkError | None:
+        """Plan and send (or, for a run planned before, only drain); the planning error, if any."""
+        planning_done = asyncio.Event()
+        error: BulkError | None = None
+        if self._options.drain:
+            self._pool = LinePool(self._journal, run_id, run_key=run_key, directory=workdir / "shards",
+                                  inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
+                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
+        async with asyncio.TaskGroup() as tg:
+            if self._options.drain:
+                tg.create_task(lane.drain(run_id, until=planning_done, feed=self._pool,
+                                          all_known=self._read_done), name="bulk-lane")
+            try:
+                if resume:
+                    self._source_state = "not read again (planned by an earlier run)"
+                    self._on_event("resumed", {"run": run_id})
+                else:
+                    if not created:  # planned before, then interrupted: some lines are in shards already
+                        self._resume = await ResumeIndex.load(self._journal, run_id)
+                    await self._stream(source, run_id, run_key, workdir, lane, tg)
+            except BulkError as exc:
+                error = exc
+            finally:
+                planning_done.set()
+                lane.notify()
+        return error
+
+    def _progress(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.progress()
+
+    async def _waiting(self, run_id: int, lane: BulkLane, port: WatchedPort) -> Waiting:
+        """What the run waits for now (the watchdog's report)."""
+        units = [f"{u.client_identifier} {u.state.value}" + (f" by {u.lease_owner}" if u.lease_owner else "")
+                 for u in await self._journal.list_units(run_id)
+                 if u.state not in (UnitState.DONE, UnitState.FAILED)]
+        return Waiting(operations=[port.describe(op, token) for op, token in lane.running()], units=units,
+                       held=self._admission.held, pooled=self._pool.pooled if self._pool else 0,
+                       direct=self._direct_in_flight, source=self._source_state)
 
     async def _report(self, workdir: Path) -> tuple[Outcomes, Path]:
         """Every row's outcome the journal holds for this run — rows whose images Shopify could not
@@ -205,7 +245,7 @@ class Submission:
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
             self._count(part)
             lines += part.plan.lines
-            for o in [*part.rejected, *part.plan.outcomes]:
+            for o in [*part.rejected, *part.nothing, *part.plan.outcomes]:
                 outcomes[o.row] = (o.status, o.reason)
         self._routes.append(self._route(lines))
         self._on_event("planned", {"plan": dict(self._stats), "route": self._routes[-1]})
@@ -215,6 +255,7 @@ class Submission:
         for key, value in part.plan.statistics().items():
             self._stats[key] += value
         self._stats["rejected"] += len(part.rejected)  # rows refused at reading count as rejected too
+        self._stats["unchanged"] += len(part.nothing)  # and rows with nothing to change as unchanged
 
     async def _stream(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane,
                       tg: asyncio.TaskGroup) -> None:
@@ -222,10 +263,12 @@ class Submission:
         await asyncio.to_thread(write_undo, undo, [])  # a fresh file; each chunk appends its old values
         number = 0
         async for chunk in chunks(source, self._options.read_ahead):
+            self._progress()
             part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
             self._count(part)
+            self._source_state = f"waiting for chunk {number + 2} ({self._planner.rows} rows read)"
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
-                       for o in [*part.rejected, *part.plan.outcomes]]
+                       for o in [*part.rejected, *part.nothing, *part.plan.outcomes]]
             await self.book.record(decided)
             async with self._undo_lock:
                 await asyncio.to_thread(append_undo, undo, part.plan.undo)
@@ -238,6 +281,7 @@ class Submission:
             number += 1
         # read and planned: only lines held behind running ones of their product will come (a handful
         # at chunk boundaries); the lane's cuts are final from now on, not once those are released
+        self._source_state = f"read to the end ({self._planner.rows} rows)"
         self._read_done.set()
         while self._admission.held:  # lines waiting behind in-flight lines of their product
             self._released.clear()
@@ -284,7 +328,13 @@ class Submission:
         if self._resume is not None:
             lines, in_shards, finished = self._resume.sort(lines)
             for root, mine in in_shards.items():
-                self._unit_lines.setdefault(root, []).extend(mine)
+                if root in self._ended:
+                    # the shard (an adopted operation, often) ended before its lines were planned
+                    # again: nothing will release them later, and every later line of their
+                    # products would be held for ever (the resume hang of issue 15)
+                    finished += mine
+                else:
+                    self._unit_lines.setdefault(root, []).extend(mine)
             self._finished(finished)
         self._pool.add(lines)
         lane.notify()
@@ -306,7 +356,10 @@ class Submission:
         finished = name == "op_finished" and all_processed(
             str(data.get("status")), int(data.get("objects", 0)), int(data.get("lines", 1 << 62)))
         if finished or (name == "shard_done" and not data.get("retried")):
-            self._finished(self._unit_lines.pop(root_of(str(data.get("ident", ""))), []))
+            root = root_of(str(data.get("ident", "")))
+            self._ended.add(root)
+            self._finished(self._unit_lines.pop(root, []))
+        self._progress()
         self._on_event(name, data)
 
     def _finished(self, lines: list[PlannedLine]) -> None:
@@ -316,14 +369,20 @@ class Submission:
             self._media_follow_up.lines_done(lines)
 
     async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
-        # a re-run after a crash skips lines whose rows all have their outcome already
-        done = {(o.file, o.line) for o in await self._journal.list_outcomes(run_id)}
+        # a re-run after a crash skips lines whose rows all had their outcome before it started (not
+        # rows decided in this run: a row without a SKU is rejected for its price at planning, and
+        # its description and images are still sent)
+        done = self._resume.finished if self._resume is not None else set()
         todo = [line for line in lines if not all(row in done for row in line.rows)]
         gate = asyncio.Semaphore(self._options.direct_concurrency)
 
         async def send(line: PlannedLine) -> None:
             async with gate:
-                status, reason = await self._send_line(line)
+                self._direct_in_flight += 1
+                try:
+                    status, reason = await self._send_line(line)
+                finally:
+                    self._direct_in_flight -= 1
             await self.book.record([Outcome(f, n, status, reason or None) for f, n in line.rows])
             self._on_event("line_done", {"rows": len(line.rows)})
 

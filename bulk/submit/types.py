@@ -14,6 +14,7 @@ from bulk.lanes.bulk.ports import BulkLaneConfig
 from bulk.models import InventoryUpdate, Outcomes, OutcomeStatus
 from bulk.plan import Route, ShopProfile
 from bulk.sources.readahead import ReadAhead
+from bulk.submit.watchdog import DEFAULT_STALL_S
 
 InventoryUndo = tuple[str, str, int]  # (inventory item GID, location GID, the quantity before)
 InventorySender = Callable[[Sequence[InventoryUpdate]],
@@ -35,6 +36,8 @@ class SubmitOptions:
     inline_shards: bool = False  # store shards in the journal (a fleet's workers share no disk)
     read_ahead: ReadAhead = field(default_factory=ReadAhead)
     drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
+    stall_after_s: float = DEFAULT_STALL_S  # no progress this long (the run's clock): say what it waits
+    # for (0: never)
     media_wait_s: float = 120.0  # how long the end of a run follows new images' processing (shop time)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bulk.cli.request import SubmitRequest, submit_file
-from bulk.journal import RunStatus, open_journal
+from bulk.journal import RunStatus, UnitState, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.sim import SimConfig, SimShop
 
@@ -59,12 +59,14 @@ class Fleet:
         self.procs: list[asyncio.subprocess.Process | None] = [None] * WORKERS
         self.paused: set[int] = set()
         self.starts = 0
+        self.ids: list[str] = [""] * WORKERS  # the worker id now running in each slot
 
     async def start(self, slot: int) -> None:
         self.starts += 1
+        self.ids[slot] = f"chaos-{slot}-{self.starts}"
         log = (self._logs / f"worker-{slot}-{self.starts}.log").open("w")
         self.procs[slot] = await asyncio.create_subprocess_exec(
-            *self._args, "--worker-id", f"chaos-{slot}-{self.starts}", env=self._env,
+            *self._args, "--worker-id", self.ids[slot], env=self._env,
             stdout=log, stderr=log)
         log.close()
 
@@ -93,14 +95,32 @@ class Fleet:
                 await proc.wait()
 
 
-async def chaos(fleet: Fleet, rng: random.Random, done: asyncio.Event, actions: dict[str, int]) -> None:
-    """Kill the first worker (it holds the most shards) once it is busy, so takeovers certainly
-    happen; then every 0.5–1.5 s do something nasty to a random worker, until the run is done."""
-    await asyncio.sleep(3.0)
-    fleet.signal(0, signal.SIGKILL)
+async def running_an_operation(db: str, fleet: Fleet, done: asyncio.Event) -> int | None:
+    """The slot of a worker that holds a shard whose bulk operation has started, as soon as there is
+    one (asked of the journal, not guessed from a delay: a loaded machine starts its workers late);
+    None if the run ended first."""
+    async with open_journal(db) as journal:
+        while not done.is_set():
+            for run in await journal.list_runs():
+                for unit in await journal.list_units(run.run_id, state=UnitState.SUBMITTED):
+                    if unit.lease_owner in fleet.ids:
+                        return fleet.ids.index(unit.lease_owner)
+            await asyncio.sleep(0.1)
+    return None
+
+
+async def chaos(fleet: Fleet, db: str, rng: random.Random, done: asyncio.Event,
+                actions: dict[str, int]) -> None:
+    """Kill a worker that runs a bulk operation as soon as one does, so a takeover (and the adoption
+    of that operation) certainly happens; then every 0.5–1.5 s do something nasty to a random worker,
+    until the run is done."""
+    first = await running_an_operation(db, fleet, done)
+    if first is None:
+        return
+    fleet.signal(first, signal.SIGKILL)
     actions["kill"] += 1
-    await fleet.reap(0)
-    await fleet.start(0)
+    await fleet.reap(first)
+    await fleet.start(first)
     while not done.is_set():
         await asyncio.sleep(rng.uniform(0.5, 1.5))
         slot = rng.randrange(WORKERS)
@@ -144,7 +164,7 @@ async def test_a_fleet_under_chaos_applies_every_row_exactly_once(
         started = time.monotonic()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(submit_file(request))
-            tg.create_task(chaos(fleet, random.Random(2026), done, actions))
+            tg.create_task(chaos(fleet, database_url, random.Random(2026), done, actions))
             async with open_journal(database_url) as journal:
                 while True:
                     runs = await journal.list_runs()

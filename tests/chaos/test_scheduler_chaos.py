@@ -2,7 +2,11 @@
 
 The simulator is the referee: it refuses (and counts) every request beyond its hard cap of 8, and
 integrates in-flight over time. Invariants 3 and 4: zero violations, and permits of dead or paused
-workers come back (time-averaged in-flight stays >= 90 % of the cap while work always waits).
+workers come back: time-averaged in-flight stays >= 75 % of the cap while work always waits. Were a
+dead worker's permits never returned, three kills would leak the whole cap and in-flight would fall
+towards 0; 75 % tells the two apart on any machine. The figure itself (92-95 % on the 2-core box: a
+paused holder keeps up to 3 permits for up to a lease) depends on how loaded the machine is, so it is
+printed and recorded in docs/scheduler.md, not asserted at a bar the load can cross.
 
 ``BULK_CHAOS_SECONDS`` shortens the run for local use; CI runs the full 60 s.
 """
@@ -162,4 +166,4 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
     assert concurrency["violations"] == 0
     assert concurrency["max_in_flight"] <= CAP
     assert sched.expired_permits > 0  # dead and paused holders' permits really came back by lease
-    assert concurrency["avg_in_flight"] >= 0.9 * CAP
+    assert concurrency["avg_in_flight"] >= 0.75 * CAP  # permits came back (see the module docstring)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,10 +37,13 @@ def test_slow_generator_applies_every_batch() -> None:
     assert "done: {'applied': 150, 'unchanged': 0, 'rejected': 0, 'rows': 150}" in done.stdout
 
 
-def test_nightly_prices_reports_the_fixture_and_exits_1_for_its_bad_rows(tmp_path: Path) -> None:
+def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHOPIFY_SHOP"}
+    env["PYTHONPATH"] = str(REPO)  # this checkout's package, whatever `pip install -e` points at
+    prices = tmp_path / "bad-rows.csv"  # a copy: the script writes its report beside its input
+    shutil.copy(REPO / "fixtures" / "bad-rows.csv", prices)
     done = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "nightly_prices.py"), str(REPO / "fixtures" / "prices.csv")],
+        [sys.executable, str(REPO / "examples" / "nightly_prices.py"), str(prices)],
         env=env,
         capture_output=True,
         text=True,
@@ -48,6 +52,7 @@ def test_nightly_prices_reports_the_fixture_and_exits_1_for_its_bad_rows(tmp_pat
     )
     assert done.returncode == 1, done.stderr[-2000:]
     assert "'rejected': 3" in done.stdout
+    assert (tmp_path / "bad-rows.report.csv").is_file()
 
 
 async def test_webhook_sets_inventory_and_refuses_a_stale_change() -> None:

@@ -442,3 +442,48 @@ def test_sqlite_journal_migrates_itself_and_db_upgrade_reports_it(
     assert asyncio.run(create_then_reopen()) == "k"
     assert cli_main(["db", "upgrade", "--database-url", str(path)]) == 0
     assert "schema version 1 (already current)" in capsys.readouterr().out
+
+
+async def _listening(journal: Journal, backend: str) -> int:
+    """The handle's notice count once it listens (Postgres: its own LISTEN counts as a notice)."""
+    mark = await journal.work_mark()
+    if backend == "pg":
+        await asyncio.wait_for(journal.wait_for_work(mark), 10)
+    return await journal.work_mark()
+
+
+async def test_an_idle_handle_is_woken_when_units_are_added_released_or_retried(
+    make_journal: MakeJournal, journal_target: tuple[str, str]
+) -> None:
+    """Idle workers wait for notices instead of polling: every write that makes a unit claimable
+    wakes a waiting handle (another handle, as another worker would be)."""
+    idle, writer = await make_journal(), await make_journal()
+    mark = await _listening(idle, journal_target[0])
+    woken = asyncio.create_task(idle.wait_for_work(mark))
+    await asyncio.sleep(0)
+    assert not woken.done()
+    run_id = await _run_with_units(writer, 2)  # added
+    await asyncio.wait_for(woken, 10)
+    claims = await writer.claim("w", [SHARD], lease_s=60, limit=2)
+    for give_back in (writer.release(claims[0]), writer.fail(claims[1], "5xx", retry=True)):
+        mark = await idle.work_mark()
+        woken = asyncio.create_task(idle.wait_for_work(mark))
+        await give_back
+        await asyncio.wait_for(woken, 10)
+    (again,) = await idle.claim("idle", [SHARD], lease_s=60, run_id=run_id)  # the two are claimable
+    assert again.unit.attempt == 2
+
+
+async def test_a_notice_between_the_mark_and_the_wait_is_not_missed(
+    make_journal: MakeJournal, journal_target: tuple[str, str]
+) -> None:
+    idle, writer = await make_journal(), await make_journal()
+    mark = await _listening(idle, journal_target[0])
+    await _run_with_units(writer, 1)  # lands after the mark, before the wait starts
+    async def counted() -> bool:
+        return await idle.work_mark() != mark
+    deadline = time.monotonic() + 10
+    while not await counted():  # Postgres delivers asynchronously; SQLite at once
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(idle.wait_for_work(mark), 1)  # returns at once

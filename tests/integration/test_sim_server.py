@@ -105,14 +105,14 @@ async def test_a_staged_file_is_parsed_while_the_shop_answers_other_requests(
     from bulk.sim import ops_bulk
 
     parsing, answered = threading.Event(), threading.Event()
-    parse = ops_bulk._jsonl
+    parse = ops_bulk.parse_staged_jsonl
 
     def slow_parse(data: bytes) -> Any:
         parsing.set()
         assert answered.wait(10), "the shop answered nothing while it parsed the file"
         return parse(data)
 
-    monkeypatch.setattr(ops_bulk, "_jsonl", slow_parse)
+    monkeypatch.setattr(ops_bulk, "parse_staged_jsonl", slow_parse)
     async with SimShop(SimConfig(products=20, tokens=TOKENS)) as shop, aiohttp.ClientSession() as session:
         stage = {"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl",
                  "httpMethod": "POST"}

@@ -185,6 +185,44 @@ async def test_a_fleet_submission_on_the_direct_route_sends_nothing_itself(
     assert sim.state.statistics()["objects_written_more_than_once"] == 0
 
 
+async def test_an_idle_worker_is_woken_by_new_units_not_by_polling(sim: SimShop, db: str,
+                                                                  redis_url: str) -> None:
+    """The worker's fallback re-check is an hour away: only the journal's notice can wake it."""
+    from bulk.journal import PostgresJournal
+    from bulk.lanes.direct import direct_units
+    from bulk.plan import PlannedLine
+
+    class Watched(PostgresJournal):
+        idle = asyncio.Event()
+
+        async def wait_for_work(self, mark: int) -> None:
+            self.idle.set()
+            await super().wait_for_work(mark)
+
+    lines = [PlannedLine("variants", {"productId": f"gid://shopify/Product/{p}", "variants": [
+        {"id": f"gid://shopify/ProductVariant/{p * 10}", "price": f"{300 + p}.00"}]}, (("in.csv", p + 1),))
+        for p in range(1, 11)]
+    async with shop_session(sim.url, TOKENS, redis_url=redis_url) as shop, \
+            aiohttp.ClientSession() as session, Watched(db) as journal, open_journal(db) as writer:
+        done = asyncio.Event()
+        worker = Worker(journal=journal, port=ShopBulkOps(shop.client, session), requester=shop.client,
+                        config=WorkerConfig(worker_id="idle", lane=FAST_LANE, idle_wait_s=3600),
+                        on_event=lambda name, _data: done.set() if name == "run_done" else None)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(worker.run())
+            await asyncio.wait_for(Watched.idle.wait(), 10)  # nothing to do: it waits
+            run, _ = await writer.create_run("late", input_name="in.csv", input_hash="h", options={})
+            await writer.add_units(run.run_id, direct_units("late", lines, batch=5))
+            await writer.set_run_status(run.run_id, RunStatus.RUNNING)
+            try:
+                await asyncio.wait_for(done.wait(), 30)
+            finally:
+                worker.stop()
+            await task
+        assert (await writer.get_run(run.run_id)).counters.applied == 10
+    assert worker.statistics().claimed == 2
+
+
 def test_the_metrics_endpoint_reports_the_worker() -> None:
     import urllib.request
 

@@ -46,9 +46,15 @@ async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
         run, _ = await journal.create_run("k", input_name="in.csv", input_hash="k", options={})
         shard = ShardData("variants", [b"{}\n"], [[("in.csv", 1)]])
         await journal.add_units(run.run_id, [inline_unit("k/0", shard)])
-        gate = threading.Event()
+        gate, entered = threading.Event(), threading.Event()
+
+        def busy() -> None:
+            entered.set()
+            gate.wait()
+
         assert journal._executor is not None
-        blocked = asyncio.wrap_future(journal._executor.submit(gate.wait))  # the thread is busy
+        blocked = asyncio.wrap_future(journal._executor.submit(busy))
+        assert await asyncio.to_thread(entered.wait, 10)  # the thread is busy: nothing queued is taken
         finished: list[str] = []
 
         async def record(n: int) -> None:
@@ -60,10 +66,19 @@ async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
             assert await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=30)
             finished.append("claim")
 
+        async def queued(n: int) -> None:
+            """Yield until ``n`` calls wait for the blocked thread (no guess at how long that takes)."""
+            assert journal._executor is not None
+            for _ in range(10_000):
+                if journal._executor._queue.qsize() >= n:
+                    return
+                await asyncio.sleep(0)
+            raise AssertionError(f"{n} calls never got queued")
+
         records = [asyncio.create_task(record(n)) for n in range(3)]
-        await asyncio.sleep(0.05)  # the records are queued first
+        await queued(3)  # the records are queued first
         claiming = asyncio.create_task(claim())
-        await asyncio.sleep(0.05)
+        await queued(4)
         gate.set()
         await asyncio.gather(blocked, claiming, *records)
         assert finished[0] == "claim"

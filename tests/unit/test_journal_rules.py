@@ -18,6 +18,7 @@ from bulk.journal.records import check_run_transition, scrub_secrets
         (RunStatus.RUNNING, RunStatus.DONE),
         (RunStatus.RUNNING, RunStatus.FAILED),
         (RunStatus.FAILED, RunStatus.RUNNING),
+        (RunStatus.FAILED, RunStatus.PLANNING),  # a failed or cancelled-by-the-operator run read again
         (RunStatus.RUNNING, RunStatus.CANCELLED),
         (RunStatus.DONE, RunStatus.DONE),
     ],

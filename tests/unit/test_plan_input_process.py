@@ -80,7 +80,7 @@ def test_an_input_error_arrives_after_the_chunks_before_it(tmp_path: Path) -> No
 def test_stopping_early_ends_the_child(files: tuple[Path, Path]) -> None:
     csv_path, _ = files
     reader = read_chunks(csv_path, rows=100, in_process=False)
-    child = reader._child
+    child = reader.child
     assert child is not None and reader.next_chunk() is not None
     reader.close()
     assert child.poll() is not None
@@ -105,7 +105,7 @@ def test_an_error_in_the_first_chunk_ends_the_child(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("")
     reader = read_chunks(path, in_process=False)
-    child = reader._child
+    child = reader.child
     with pytest.raises(InputError, match="empty"):
         reader.next_chunk()
     assert child is not None and child.poll() is not None
@@ -117,7 +117,7 @@ def test_closing_while_a_thread_waits_for_a_chunk_ends_the_child_at_once(files: 
     file is released by whichever of them finishes last."""
     csv_path, _ = files
     reader = read_chunks(csv_path, rows=100, in_process=False)
-    child = reader._child
+    child = reader.child
     assert child is not None and reader.next_chunk() is not None  # the first, read here
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(lambda: [c for c in iter(reader.next_chunk, None)])
@@ -125,4 +125,4 @@ def test_closing_while_a_thread_waits_for_a_chunk_ends_the_child_at_once(files: 
         assert child.poll() is not None
         got = waiting.result(timeout=30)
     assert len(got) < 31  # the file holds 31 chunks of 100: the thread stopped early, quietly
-    assert reader.next_chunk() is None and reader._frames is None and reader._local is None
+    assert reader.next_chunk() is None and reader.closed

@@ -105,6 +105,15 @@ FROM picked WHERE u.unit_id = picked.unit_id
 RETURNING u.unit_id, u.run_id, u.kind, u.client_identifier, u.payload_path, u.payload, u.line_count,
           u.state, u.attempt, u.remote_id, u.lease_owner, u.lease_expires_at, u.fence, u.error;
 
+-- name: notify_work
+-- Units may be claimable (added, released, failed for a retry, their run made claimable): idle
+-- workers LISTEN on this channel (bulk/journal/wakeups.py). Delivered when the transaction commits;
+-- repeats within one transaction are delivered once.
+SELECT pg_notify('bulk_work', '');
+
+-- name: listen_work
+LISTEN bulk_work;
+
 -- name: heartbeat
 UPDATE bulk_units
 SET lease_expires_at = bulk_now(%(offset)s) + %(lease_s)s * interval '1 second',

@@ -130,9 +130,13 @@ class ResumeIndex:
 
     @classmethod
     async def load(cls, journal: Journal, run_id: int) -> ResumeIndex:
-        """Read the run's unfinished shards and its outcomes."""
+        """Read the run's unfinished shards and its outcomes.
+
+        Units first: a shard that ends between the two reads has its rows in ``in_shard`` (the caller
+        learns of its end), never in neither set, which would send them again."""
+        units = await journal.list_units(run_id)
         index = cls(finished={(o.file, o.line) for o in await journal.list_outcomes(run_id)})
-        for unit in await journal.list_units(run_id):
+        for unit in units:
             if unit.kind != UnitKind.BULK_SHARD or unit.state in (UnitState.DONE, UnitState.FAILED):
                 continue
             data = await asyncio.to_thread(shard_data.load, unit)

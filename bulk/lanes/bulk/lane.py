@@ -38,7 +38,7 @@ from bulk.lanes.bulk.ports import (
     decode_remote,
     encode_remote,
 )
-from bulk.lanes.bulk.reconcile import OnOutcomes, decide
+from bulk.lanes.bulk.reconcile import KeepOutcomes, OnOutcomes, decide
 from bulk.lanes.bulk.sizing import Pace, cut_sizes
 from bulk.lanes.bulk.slots import LeadMeter, PaceMeter, SlotBoard
 from bulk.models import OnEvent
@@ -67,6 +67,7 @@ class BulkLane:
         lease_clock: Clock | None = None,
         on_event: OnEvent | None = None,
         on_outcomes: OnOutcomes | None = None,
+        keep: KeepOutcomes | None = None,
     ) -> None:
         self._journal = journal
         self._config = config
@@ -82,7 +83,8 @@ class BulkLane:
                                 lease_clock=self._lease_clock,
                                 workdir=workdir or Path(tempfile.gettempdir()) / "bulk-uploads",
                                 board=self._board, pace=self._pace, lead=self._lead, wake=self._wake.set,
-                                on_event=self._on_event, on_outcomes=on_outcomes or (lambda _outcomes: None))
+                                on_event=self._on_event, on_outcomes=on_outcomes or (lambda _outcomes: None),
+                                keep=keep)
         self._steps = OperationSteps(self._parts)
 
     @property
@@ -92,6 +94,10 @@ class BulkLane:
 
     def __repr__(self) -> str:
         return f"BulkLane(worker={self._worker!r}, {self._board!r}, done={len(self.operations)})"
+
+    def running(self) -> list[tuple[str, int]]:
+        """(operation, token) of the bulk operations this lane runs or adopted and has not seen end."""
+        return self._board.running_ops()
 
     def notify(self) -> None:
         """New shards (or lines to cut) were added: look for them now rather than at the next check."""

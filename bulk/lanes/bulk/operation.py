@@ -21,7 +21,7 @@ from bulk.errors import LimitReachedError
 from bulk.journal import Claim, Journal, Outcome
 from bulk.lanes.bulk import shard_data
 from bulk.lanes.bulk.ports import BulkLaneConfig, BulkOpsPort, OpStatus, decode_remote, encode_remote
-from bulk.lanes.bulk.reconcile import OnOutcomes, reconcile
+from bulk.lanes.bulk.reconcile import KeepOutcomes, OnOutcomes, reconcile
 from bulk.lanes.bulk.shard_data import ShardData
 from bulk.lanes.bulk.slots import LeadMeter, PaceMeter, SlotBoard
 from bulk.models import OnEvent, OutcomeStatus
@@ -58,6 +58,7 @@ class LaneParts:
     wake: Callable[[], None]  # the lane should look again (a slot freed, an end is near)
     on_event: OnEvent
     on_outcomes: OnOutcomes
+    keep: KeepOutcomes | None = None  # filters outcomes before they are recorded (see reconcile)
     slots: list[asyncio.Semaphore] = field(default_factory=list)  # per token: operations running
     # control calls in flight at once: the rest of the shop's in-flight cap stays free for the urgent
     # lane (its requests would otherwise queue behind a burst of polls, uploads and starts)
@@ -133,7 +134,8 @@ class OperationSteps:
             retried = await reconcile(self._p.port.results, self._p.journal, claim, status=final.status,
                                       error_code=final.error_code, urls=(final.url, final.partial_url),
                                       shard=shard, max_attempts=self._p.config.max_attempts,
-                                      objects=final.object_count, on_outcomes=self._p.on_outcomes)
+                                      objects=final.object_count, on_outcomes=self._p.on_outcomes,
+                                      keep=self._p.keep)
         self._p.on_event("shard_done", {"unit": unit.unit_id, "ident": unit.client_identifier,
                                       "status": final.status, "lines": unit.line_count, "retried": retried})
 
@@ -144,6 +146,8 @@ class OperationSteps:
         reason = f"not sent: the shard failed {unit.attempt - 1} times ({cause})"
         outcomes = [Outcome(f, ln, OutcomeStatus.REJECTED, reason, unit_id=unit.unit_id)
                     for line_rows in shard.rows for f, ln in line_rows]
+        if self._p.keep is not None:
+            outcomes = self._p.keep(outcomes)
         await self._p.journal.record_outcomes(unit.run_id, outcomes)
         self._p.on_outcomes(outcomes)
         await self._p.journal.fail(claim, reason, retry=False)

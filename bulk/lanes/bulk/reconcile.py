@@ -24,6 +24,7 @@ from bulk.plan import RowId
 Results = Callable[[str], AsyncIterator[dict[str, Any]]]
 DECIDE_BATCH = 2000  # result lines decided per worker-thread call
 OnOutcomes = Callable[[Sequence[Outcome]], None]
+KeepOutcomes = Callable[[list[Outcome]], list[Outcome]]  # which of these outcomes to record
 
 
 async def reconcile(
@@ -38,6 +39,7 @@ async def reconcile(
     max_attempts: int,
     objects: int = 0,
     on_outcomes: OnOutcomes | None = None,
+    keep: KeepOutcomes | None = None,
 ) -> int:
     """Record every row's outcome from the result files at ``urls`` (complete, partial); lines missing
     from them go into a retry shard while attempts remain. Completes the claim; returns how many lines
@@ -81,6 +83,8 @@ async def reconcile(
                      for n in missing for f, ln in rows[n]]
     # in row order, sorted in a thread: the listener's own sort (the report's book) is then linear
     outcomes = await asyncio.to_thread(sorted, outcomes, key=ROW_ORDER)
+    if keep is not None:  # rows decided already by another part of the row (the first outcome stands)
+        outcomes = keep(outcomes)
     await journal.record_outcomes(unit.run_id, outcomes)
     if on_outcomes is not None:
         on_outcomes(outcomes)

@@ -102,6 +102,16 @@ class ShopBulkOps:
         return OpStatus(op["id"], op["status"], op.get("url"), op.get("partialDataUrl"), op.get("errorCode"),
                         int(op.get("objectCount") or 0), op.get("createdAt"))
 
+    async def cancel(self, op_id: str, *, token_index: int) -> str:
+        """Ask the shop to cancel a running operation (``bulkOperationCancel``, on the token that owns
+        it); return its status then: ``CANCELING`` (or ``CANCELED``) when accepted, the status it ended
+        with when it had already ended, ``NOT_FOUND`` when this app has no such operation. Lines it
+        applied before stopping stay applied (its partial results say which)."""
+        data = await self._call("bulk_operation_cancel", {"id": op_id}, cost=CONTROL_COST, token=token_index)
+        payload = data["bulkOperationCancel"]
+        op = payload.get("bulkOperation")
+        return str(op["status"]) if op else "NOT_FOUND"
+
     async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
         """Stream the result JSONL, parsed in a worker thread a batch of bytes at a time: the results of
         15 operations ending together are megabytes of JSON, and parsing them on the event loop would

@@ -67,6 +67,10 @@ class SlotBoard:
         if busy_s in mine:
             mine.remove(busy_s)
 
+    def running_ops(self) -> list[tuple[str, int]]:
+        """(operation, token) of every running operation, earliest expected end first."""
+        return [(op, r.token) for op, r in sorted(self._running.items(), key=lambda item: item[1].eta)]
+
     def running(self, token: int | None = None) -> int:
         """Operations running (on one token, or on all)."""
         return sum(1 for r in self._running.values() if token is None or r.token == token)

@@ -13,6 +13,7 @@ from bulk.clock import Clock, MonotonicClock
 from bulk.scheduler import core
 from bulk.scheduler.admission import Granted, State, Wait
 from bulk.scheduler.config import SchedulerConfig
+from bulk.scheduler.handoff import hand_over, held_by
 from bulk.scheduler.protocol import Notifier, SchedulerStatistics, statistics_of
 
 
@@ -27,6 +28,8 @@ class InProcessBackend:
         start = self.clock.now() * config.time_scale
         self.state = State(config=config, buckets=[core.Bucket(at=start) for _ in range(config.token_count)])
         self.calls: dict[str, int] = {}  # what it was asked, for tests and statistics
+        self.handed = 0  # permits handed straight to the head of the line
+        self._pins: dict[str, int | None] = {}  # waiter -> the token it asked for (hand-over needs it)
 
     def _count(self, op: str) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
@@ -40,43 +43,63 @@ class InProcessBackend:
     async def acquire(
         self, client: str, waiter: str, cost: float, priority: int, token: int | None = None
     ) -> Granted | Wait:
-        """One admission attempt; wakes the others when the head of the queue moved."""
+        """One admission attempt (a waiter already handed a permit gets it back); then hand freed
+        permits on."""
         self._count("acquire")
+        now = self.clock.now()
+        handed = held_by(self.state, client, waiter)
+        if handed is not None:
+            before = len(self.state.permits)
+            self.state.heartbeat(client, now)  # an acquire is a sign of life, as in the store
+            self._settle(now, len(self.state.permits) != before)
+            return handed
+        self._pins[waiter] = token
         before = len(self.state.permits)
-        result = self.state.acquire(client, waiter, cost, priority, self.clock.now(), token=token)
-        if isinstance(result, Granted) or len(self.state.permits) != before:
-            self._wake()
+        result = self.state.acquire(client, waiter, cost, priority, now, token=token)
+        self._settle(now, isinstance(result, Granted) or len(self.state.permits) != before)
         return result
 
-    def _wake(self) -> None:
-        """Like the Redis script: wake only the waiter now first in line."""
-        line = self.state.line(self.clock.now())
-        if line:
+    def _settle(self, now: float, changed: bool) -> None:
+        """Like the Redis script after every operation: hand freed permits to the head of the line
+        (telling each one's process its grant), then, if anything changed, wake the waiter now first
+        in line (only then: a head woken for nothing would ask again, and wake itself again)."""
+        handed = hand_over(self.state, now, self._pins)
+        for wid, granted in handed:
+            self.handed += 1
+            self.notifier.hand(wid, granted)
+        if handed:
+            self._pins = {w: t for w, t in self._pins.items() if w in self.state.waiters}
+        line = self.state.line(now)
+        if line and (changed or handed):
             self.notifier.notify(line[0])
 
     async def cancel(self, client: str, waiter: str) -> None:
-        """Drop a waiter; the one behind it may now be the head."""
+        """Drop a waiter (and give back a permit handed to it that it never learnt of)."""
         self._count("cancel")
-        self.state.cancel(client, waiter, self.clock.now())
-        self._wake()
+        now = self.clock.now()
+        self.state.cancel(client, waiter, now)
+        handed = held_by(self.state, client, waiter)
+        if handed is not None:
+            self.state.release(client, handed.permit, handed.token, None, False, now)
+        self._settle(now, True)
 
     async def heartbeat(self, client: str, forget: Collection[str] = ()) -> list[str]:
-        """Renew the client's lease (and wake waiters if some other client's lease ended)."""
+        """Renew the client's lease (and hand on permits whose holder's lease ended)."""
         self._count("heartbeat")
         now = self.clock.now()
         before = (len(self.state.permits), len(self.state.waiters))
         held = self.state.heartbeat(client, now, forget)
-        if (len(self.state.permits), len(self.state.waiters)) != before:
-            self._wake()
+        self._settle(now, (len(self.state.permits), len(self.state.waiters)) != before)
         return held
 
     async def release(
         self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool
     ) -> bool:
-        """End a permit and wake waiters."""
+        """End a permit and hand it (or the points it refunded) to the head of the line."""
         self._count("release")
-        held = self.state.release(client, permit, token, report, throttled, self.clock.now())
-        self._wake()
+        now = self.clock.now()
+        held = self.state.release(client, permit, token, report, throttled, now)
+        self._settle(now, True)
         return held
 
     async def snapshot(self) -> SchedulerStatistics:
@@ -91,5 +114,5 @@ class InProcessBackend:
         s = self.state
         return (
             f"InProcessBackend(in_flight={len(s.permits)}/{self.config.max_in_flight}, "
-            f"waiters={len(s.waiters)}, clients={len(s.clients)}, clock={self.clock!r})"
+            f"waiters={len(s.waiters)}, handed={self.handed}, clients={len(s.clients)}, clock={self.clock!r})"
         )

@@ -3,8 +3,10 @@
 Why Lua over one key: every decision (purge expired leases, queue, admit, refund, re-sync) must be
 atomic across all workers of a shop; a script does it in one round trip, with the server's ``TIME``
 so worker clocks never matter. Waiters are woken through pub/sub (``keys.wake_channel``), never by
-sleep-polling. Any Redis failure becomes :class:`CoordinationUnavailableError`: we fail closed, and
-a holder that cannot renew loses its permits when its lease runs out (self-fencing).
+sleep-polling; a release hands its freed permit straight to the head of the line in the same script
+and publishes the grant itself (:mod:`bulk.scheduler.handoff`). Any Redis failure becomes
+:class:`CoordinationUnavailableError`: we fail closed, and a holder that cannot renew loses its
+permits when its lease runs out (self-fencing).
 """
 
 from __future__ import annotations
@@ -130,8 +132,7 @@ class RedisBackend:
                     self.notifier.notify()
                     backoff, lost = _RESUBSCRIBE_FIRST_S, False
                 async for message in sub.pubsub.listen():
-                    head = message.get("data")
-                    self.notifier.notify(head.decode() if isinstance(head, bytes) else str(head))
+                    self._deliver(message.get("data"))
             except (RedisError, OSError):
                 if not lost:  # once per outage, not once per attempt
                     log.warning("wake-up channel lost", extra={"action": "pubsub_lost"})
@@ -143,6 +144,16 @@ class RedisBackend:
             sub = None
             await asyncio.sleep(backoff)  # real time: how soon to knock on Redis again
             backoff = min(backoff * 2, self.config.lease)
+
+    def _deliver(self, data: Any) -> None:
+        """A wake-up: ``waiter`` (now first in line: ask again) or ``waiter\tpermit\ttoken\tfence``
+        (a freed permit was handed to that waiter: here is its grant, no need to ask again)."""
+        text = data.decode() if isinstance(data, bytes) else str(data)
+        waiter, *grant = text.split("\t")
+        if len(grant) == 3:
+            self.notifier.hand(waiter, Granted(permit=grant[0], token=int(grant[1]), fence=int(grant[2])))
+        else:
+            self.notifier.notify(waiter)
 
     async def _run(self, *args: str) -> list[str]:
         if self._redis is None:
@@ -188,6 +199,8 @@ class RedisBackend:
         """End a permit with its refund and re-sync."""
         payload = "" if report is None else json.dumps(_report_json(report))
         r = await self._run("release", client, permit, str(token), payload, "1" if throttled else "0")
+        for grant in r[1:]:  # permits it handed to our own waiters: no need to wait for the message
+            self._deliver(grant)
         return r[0] == "released"
 
     async def snapshot(self) -> SchedulerStatistics:

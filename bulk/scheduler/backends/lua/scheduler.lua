@@ -112,17 +112,10 @@ local function fmt(x)
   return string.format('%.6f', x)
 end
 
-local reply
-purge()
-
-if op == 'acquire' then
-  local cid, wid, cost, priority = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
-  local pin = tonumber(ARGV[8] or '-1')  -- a pinned token (bulk operations belong to one app), or -1
-  touch(cid)
-  if s.waiters[wid] == nil then
-    s.seq = s.seq + 1
-    s.waiters[wid] = {c = cid, p = priority, s = s.seq, cost = cost}
-  end
+-- One admission attempt for waiter `wid` (already queued): the reply of Python's State.acquire.
+local function admit(wid)
+  local w = s.waiters[wid]
+  local cost, priority, pin = w.cost, w.p, w.t or -1
   local line = live_line()
   local in_flight, first_exp = 0, INF
   for _, p in pairs(s.permits) do
@@ -135,44 +128,74 @@ if op == 'acquire' then
     if line[2] == wid then
       retry = math.max(0, s.clients[s.waiters[line[1]].c].seen + cfg.waiter_ttl - now)
     end
-    reply = {'wait', fmt(retry), 'queued'}
+    return {'wait', fmt(retry), 'queued'}
   elseif in_flight >= cfg.max_in_flight then
-    reply = {'wait', fmt(math.max(0, first_exp - now)), 'in_flight'}
+    return {'wait', fmt(math.max(0, first_exp - now)), 'in_flight'}
+  end
+  local best, bw, bl = 0, INF, -INF
+  local payable = false  -- some eligible bucket is big enough, once refilled
+  for i, b in ipairs(s.buckets) do
+    if pin < 0 or i - 1 == pin then
+      if cost + floor_for(priority, b.cap) <= b.cap then payable = true end
+      local wt = wait_for(b, cost, floor_for(priority, b.cap))
+      local l = math.floor(level_at(b) * 1000 + 0.5) / 1000  -- ties to the milli-point, as in Python
+      if best == 0 or wt < bw or (wt == bw and l > bl) then best, bw, bl = i, wt, l end
+    end
+  end
+  if bw == INF and not payable then
+    -- no bucket can ever pay it: refuse rather than block everyone queued behind it
+    s.waiters[wid] = nil
+    changed = true
+    return {'wait', 'inf', 'over_capacity'}
+  elseif bw > 0 then
+    return {'wait', fmt(bw / cfg.time_scale), 'points'}
+  end
+  local b = s.buckets[best]
+  advance(b)
+  b.level = b.level - cost
+  b.out = b.out + cost
+  s.fence = s.fence + 1
+  s.admitted = s.admitted + 1
+  s.waiters[wid] = nil
+  local pid = 'p:' .. wid
+  s.permits[pid] = {c = w.c, t = best - 1, cost = cost, f = s.fence, p = priority}
+  changed = true
+  return {'granted', pid, tostring(best - 1), tostring(s.fence)}
+end
+
+-- The permit already handed to waiter `wid` of client `cid` (bulk/scheduler/handoff.py), or nil.
+local function held_by(cid, wid)
+  local p = s.permits['p:' .. wid]
+  if p ~= nil and p.c == cid then return p end
+  return nil
+end
+
+local reply
+purge()
+
+if op == 'acquire' then
+  local cid, wid, cost, priority = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+  local pin = tonumber(ARGV[8] or '-1')  -- a pinned token (bulk operations belong to one app), or -1
+  touch(cid)
+  local handed = held_by(cid, wid)
+  if handed ~= nil then
+    reply = {'granted', 'p:' .. wid, tostring(handed.t), tostring(handed.f)}
   else
-    local best, bw, bl = 0, INF, -INF
-    local payable = false  -- some eligible bucket is big enough, once refilled
-    for i, b in ipairs(s.buckets) do
-      if pin < 0 or i - 1 == pin then
-        if cost + floor_for(priority, b.cap) <= b.cap then payable = true end
-        local w = wait_for(b, cost, floor_for(priority, b.cap))
-        local l = math.floor(level_at(b) * 1000 + 0.5) / 1000  -- ties to the milli-point, as in Python
-        if best == 0 or w < bw or (w == bw and l > bl) then best, bw, bl = i, w, l end
-      end
+    if s.waiters[wid] == nil then
+      s.seq = s.seq + 1
+      s.waiters[wid] = {c = cid, p = priority, s = s.seq, cost = cost, t = pin}
     end
-    if bw == INF and not payable then
-      -- no bucket can ever pay it: refuse rather than block everyone queued behind it
-      s.waiters[wid] = nil
-      changed = true
-      reply = {'wait', 'inf', 'over_capacity'}
-    elseif bw > 0 then
-      reply = {'wait', fmt(bw / cfg.time_scale), 'points'}
-    else
-      local b = s.buckets[best]
-      advance(b)
-      b.level = b.level - cost
-      b.out = b.out + cost
-      s.fence = s.fence + 1
-      s.admitted = s.admitted + 1
-      s.waiters[wid] = nil
-      local pid = 'p:' .. wid
-      s.permits[pid] = {c = cid, t = best - 1, cost = cost, f = s.fence, p = priority}
-      changed = true
-      reply = {'granted', pid, tostring(best - 1), tostring(s.fence)}
-    end
+    reply = admit(wid)
   end
 elseif op == 'cancel' then
   touch(ARGV[4])
   if s.waiters[ARGV[5]] ~= nil then s.waiters[ARGV[5]] = nil; changed = true end
+  local handed = held_by(ARGV[4], ARGV[5])
+  if handed ~= nil then  -- handed to a waiter that gave up before it learnt of it: give it back
+    finish(s.buckets[handed.t + 1], handed.cost, handed.cost)
+    s.permits['p:' .. ARGV[5]] = nil
+  end
+  changed = true
   reply = {'ok'}
 elseif op == 'heartbeat' or op == 'stats' then
   reply = {'', fmt(now)}
@@ -220,8 +243,32 @@ else
   return redis.error_reply('unknown op ' .. tostring(op))
 end
 
+-- Hand freed permits straight to the head of the line (bulk/scheduler/handoff.py): admit the live
+-- head while it can be admitted, without touching its client (a hand-over is no sign of life).
+local handed = {}
+while op ~= 'stats' do  -- (stats only reads, like Python's snapshot)
+  local n = 0
+  for _ in pairs(s.permits) do n = n + 1 end
+  if n >= cfg.max_in_flight then break end
+  local head = live_line()[1]
+  if head == nil then break end
+  local cid = s.waiters[head].c
+  local r = admit(head)
+  if r[1] == 'granted' then
+    handed[#handed + 1] = {cid, head .. '\t' .. r[2] .. '\t' .. r[3] .. '\t' .. r[4]}
+  elseif s.waiters[head] ~= nil then
+    break  -- the head waits (points, or a permit): nobody may pass it
+  end
+end
+
 redis.call('SET', state_key, cjson.encode(s))
 if reply[1] == '' then reply[1] = cjson.encode(s) end
+-- tell each handed head's process its grant: "waiter<TAB>permit<TAB>token<TAB>fence"; a release also
+-- returns the grants of its own client's waiters (delivered at once, without the pub/sub hop)
+for _, h in ipairs(handed) do
+  redis.call('PUBLISH', wake_prefix .. h[1], h[2])
+  if op == 'release' and h[1] == ARGV[4] then reply[#reply + 1] = h[2] end
+end
 if changed then
   -- wake only the process whose waiter is now first in line (no thundering herd)
   local head = live_line()[1]
