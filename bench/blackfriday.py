@@ -1,8 +1,9 @@
-"""Black Friday: half the catalog changes price and 200k products get images while inventory must fly.
+"""Black Friday: half the catalog changes price and 200k products get new image sets while inventory flies.
 
 A simulated shop of ``--products`` products (a separate ``bulk sim`` process, so the shop and the
-client each own a core) receives ``--prices`` price changes and ``--images`` image updates in one
-submission, while bursts of ``--urgent`` inventory changes arrive every ``--urgent-every`` real seconds
+client each own a core) receives ``--prices`` price changes and ``--images`` image sets (mode
+``replace``: a new image first, the product's first image kept, the rest removed) in one submission,
+while bursts of ``--urgent`` inventory changes arrive every ``--urgent-every`` real seconds
 through the urgent lane, from the start of the run to its end (the seed's case: "when 50 inventory
 updates come through they need to be executed first", at any moment), and the shop answers with a
 realistic latency (``--latency-ms``, lognormal mean).
@@ -14,6 +15,8 @@ Reported (simulated seconds, i.e. real × ``--speed``):
   (3 tokens × 5) busy at the shop's bulk rate from the first second;
 - ``overhead_ratio = total_s / sim_processing_s`` (goal ≤ 1.05);
 - ``bulk_ops`` and ``max_parallel_ops``, ``throttled``;
+- ``media``: products whose new image ended ready / failed / still processing (the run follows them
+  up: ``bulk/lanes/media_check.py``), and ``media_tail_s``: what that added after the last line;
 - ``urgent_p50_ms`` / ``urgent_p99_ms`` / ``urgent_max_ms`` (real ms, from the call to its result), next
   to ``urgent_sim_p99_ms``: the simulator's own latency p99 for ``inventorySetQuantities``, the requests
   those changes made (goal: ``urgent_p99_ms`` ≤ ``urgent_sim_p99_ms`` + 50), split into changes for
@@ -64,6 +67,7 @@ from bulk.submit.root import run_submission
 
 TOKENS = "bf-a,bf-b,bf-c"
 SLOTS = 15  # 3 tokens × 5 bulk operations (API 2026-01+)
+SIM_CDN = "https://cdn.shopify.sim/products/"  # where the simulated catalog's images are
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,14 +82,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=2.0, help="the shop's time scale (see above)")
 
 
-def write_images(path: Path, count: int, products: int) -> None:
-    """JSONL image updates for ``count`` distinct products."""
+def write_images(path: Path, count: int, products: int) -> list[int]:
+    """JSONL image *sets* (mode ``replace``) for ``count`` distinct products: the Black Friday image
+    first, then the product's own first image (kept: ``productSet`` names it by id, no new download);
+    any other image of the product goes. Returns the products."""
     rng = random.Random(7)
+    chosen = rng.sample(range(1, products + 1), count)
     with path.open("w") as f:
-        for p in rng.sample(range(1, products + 1), count):
-            f.write(json.dumps({"kind": "image", "handle": f"product-{p}",
-                                "image_src": f"https://cdn.example/bf/{p}.jpg", "image_alt": "Black Friday"})
-                    + "\n")
+        for p in chosen:
+            images = [{"url": f"https://cdn.example/bf/{p}.jpg", "alt": "Black Friday"},
+                      {"url": f"{SIM_CDN}product-{p}-0.jpg", "alt": f"Product {p} image 0"}]
+            line = {"kind": "image", "handle": f"product-{p}", "mode": "replace", "images": images}
+            f.write(json.dumps(line) + "\n")
+    return chosen
+
+
+def fill_media(store: CatalogStore, products: list[int]) -> None:
+    """Store these products' description and images as a catalog sync would (the simulated catalog's
+    formulas: ``1 + p % 2`` images ``gid://shopify/MediaImage/{p*10+i}``, READY)."""
+    batch: list[dict[str, Any]] = []
+    for p in products:
+        gid = f"gid://shopify/Product/{p}"
+        batch.append({"id": gid, "handle": f"product-{p}",
+                      "descriptionHtml": f"<p>Description of product {p}.</p>"})
+        batch += [{"id": f"gid://shopify/MediaImage/{p * 10 + i}", "__parentId": gid, "status": "READY",
+                   "alt": f"Product {p} image {i}",
+                   "originalSource": {"url": f"{SIM_CDN}product-{p}-{i}.jpg"}}
+                  for i in range(1 + p % 2)]
+        if len(batch) >= 50_000:
+            store.load_export(batch)
+            batch = []
+    store.load_export(batch)
 
 
 def lane_config(lines_per_s: float) -> BulkLaneConfig:
@@ -126,7 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-bf-") as tmp:
         root = Path(tmp)
         await asyncio.to_thread(write_price_csv, root / "prices.csv", args.prices, products=args.products)
-        await asyncio.to_thread(write_images, root / "images.jsonl", args.images, args.products)
+        imaged = await asyncio.to_thread(write_images, root / "images.jsonl", args.images, args.products)
         async with sim_server("--products", str(args.products), "--tokens", TOKENS, "--speed",
                               str(args.speed), "--bulk-lines-per-s", str(args.bulk_lines_per_s),
                               "--latency-ms", str(args.latency_ms)) as server:
@@ -134,6 +161,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             state = root / "state"
             with CatalogStore(state / "catalog" / f"{shop_id(url)}.sqlite3") as store:
                 await asyncio.to_thread(fill_catalog, store, args.products)
+                await asyncio.to_thread(fill_media, store, imaged)
             events: list[tuple[float, str, dict[str, Any]]] = []
             latencies: dict[str, list[float]] = {"known": [], "first_seen": []}
             request = SubmitRequest(file=root / "prices.csv", shop=url, route="bulk", state_dir=state,
@@ -179,6 +207,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sim_lookup_p99_ms": _sim_latency_p99(stats, "inventoryItems"),
         "loop_lag_p99_ms": round(percentile(lags, 99), 1) if lags else None,
         "throttled": _throttled(stats),
+        "media": result.media,  # products whose new image ended ready / failed / still processing
+        "media_tail_s": _media_tail(events, args.speed),
         "sim_cpu_share": round(sim_cpu / total_real, 2),  # near 1.0: the shop itself is the bottleneck
         "goal": {"overhead_ratio": 1.02, "urgent_p99_ms": "<= urgent_sim_p99_ms + 50", "throttled": 0},
         "slot_seconds": breakdown(ops, total_s=total_sim, slots=SLOTS, lines_per_s=args.bulk_lines_per_s),
@@ -200,6 +230,14 @@ def _sim_latency_p99(stats: dict[str, Any], operation: str) -> float | None:
     """The simulator's own latency p99 (ms) for requests whose root field is ``operation``."""
     entry = stats.get("latency_by_operation", {}).get(operation)
     return None if entry is None else float(entry["p99_ms"])
+
+
+def _media_tail(events: list[tuple[float, str, dict[str, Any]]], speed: float) -> float | None:
+    """Shop seconds the end of the run spent on images still processing (after the last line)."""
+    marks = {name: t for t, name, _ in events if name in ("media_follow_up", "media_checked")}
+    if len(marks) < 2:
+        return None
+    return round((marks["media_checked"] - marks["media_follow_up"]) * speed, 1)
 
 
 def _throttled(stats: dict[str, Any]) -> int:

@@ -12,6 +12,7 @@ which the planner turns into a per-row rejection rather than guessing.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,8 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from bulk.catalog.media import ProductContent
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far higher
 _JSON_BATCH = 10_000  # keys per json_each(...) query
@@ -169,6 +172,7 @@ class CatalogStore:
 
     def load_export(self, lines: Iterable[Mapping[str, Any]]) -> int:
         """Upsert the objects of a bulk query export; returns how many lines were stored."""
+        lines = self.content.tap(lines)  # descriptions and media: bulk/catalog/media.py
         count = 0
         track = self._syncing_incrementally
         with self._db:
@@ -320,6 +324,11 @@ class CatalogStore:
                 batch = []
         if batch:
             yield self._db.execute(sql.format(",".join("?" * len(batch))), batch).fetchall()
+
+    @functools.cached_property
+    def content(self) -> ProductContent:
+        """Descriptions and image sets of products (:mod:`bulk.catalog.media`), in the same file."""
+        return ProductContent(self._db)
 
     def statistics(self) -> dict[str, int]:
         """How many products and variants the cache holds."""

@@ -188,6 +188,9 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
         if result.get("refused_tokens"):
             which = ", ".join(f"#{i}" for i in result["refused_tokens"])
             table.add_row("tokens refused", f"{which} (401/403: out for the run; it finished on the others)")
+        if media := result.get("media"):  # products whose new images were followed up
+            table.add_row("new images", f"{media['ready']} ready, {media['failed']} failed (rows rejected), "
+                                        f"{media['processing'] + media['unread']} not verified")
         table.add_row("took", _took(result))
     if result.get("report"):
         table.add_row("report", result["report"])

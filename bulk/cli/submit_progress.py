@@ -137,6 +137,12 @@ def describe(name: str, data: dict[str, Any]) -> str:
         return f"bulk operation done: {data['status']}, {data['lines']} lines"
     if name == "resumed":
         return f"resuming run {data['run']}"
+    if name == "media_follow_up":
+        return (f"new images of {data['products']} products: waiting for Shopify to process them "
+                f"(at most {data['wait_s']:.0f} s more)")
+    if name == "media_checked":
+        return (f"new images: {data['ready']} ready, {data['failed']} failed, "
+                f"{data['processing'] + data['unread']} not verified ({data['queries']} queries)")
     if name == "stalled":  # the watchdog's one line (bulk/submit/watchdog.py); it names ops in [brackets]
         return f"[bold yellow]stalled[/]: {escape(str(data['message']))}"
     if name == "token_refused":

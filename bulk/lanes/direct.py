@@ -91,8 +91,9 @@ async def _send(requester: Requester, line: Mapping[str, Any]) -> tuple[OutcomeS
 
 async def send_line(requester: Requester, kind: str, variables: Mapping[str, Any], *,
                     cost: float) -> tuple[OutcomeStatus, str]:
-    """Send one planned line (``kind``: "variants" | "product") and decide its rows' outcome from the
-    answer: applied, or rejected with the shop's reason (``userErrors`` or a refused request).
+    """Send one planned line (``kind``: "variants" | "product" | "media" | "set") and decide its rows'
+    outcome from the answer: applied, or rejected with the shop's reason (``userErrors`` or a refused
+    request).
 
     An account-level refusal is not a row's answer: a :class:`~bulk.errors.RunStoppedError` (shop
     frozen, locked or not found, every token refused) is raised, and the run stops — a bad token

@@ -38,6 +38,7 @@ class InventoryResult:
     quantity: int | None = None
     reason: str | None = None
     code: str | None = None
+    previous: int | None = None  # the quantity before an applied change (None: unchanged, or not said)
 
     def as_json(self) -> dict[str, Any]:
         """A plain dict for ``--json`` output and reports."""
@@ -49,6 +50,7 @@ class InventoryResult:
             "quantity": self.quantity,
             "reason": self.reason,
             "code": self.code,
+            "previous": self.previous,
         }
 
 
@@ -137,13 +139,29 @@ def interpret(
         return results, []
     if errors and not applied_any:
         return results, [i for i in range(len(batch)) if i not in results]
+    before = _quantities_before(payload.get("inventoryAdjustmentGroup"))
     for i, change in enumerate(batch):
-        results.setdefault(i, change_result(change, InventoryStatus.APPLIED, None, None))
+        previous = before.get((change.inventory_item_id, change.location_id))
+        results.setdefault(i, change_result(change, InventoryStatus.APPLIED, None, None, previous=previous))
     return results, []
 
 
+def _quantities_before(group: Any) -> dict[tuple[str, str], int]:
+    """(item, location) → the available quantity before the change, from the group's changes
+    (``quantityAfterChange - delta``); an unchanged quantity has no change and is absent."""
+    out: dict[tuple[str, str], int] = {}
+    changes = group.get("changes") if isinstance(group, Mapping) else None
+    for ch in changes or []:
+        after, delta = ch.get("quantityAfterChange"), ch.get("delta")
+        if ch.get("name") == "available" and isinstance(after, int) and isinstance(delta, int):
+            item, location = (ch.get("item") or {}).get("id"), (ch.get("location") or {}).get("id")
+            out[(str(item), str(location))] = after - delta
+    return out
+
+
 def change_result(
-    change: QuantityChange, status: InventoryStatus, reason: str | None, code: Any
+    change: QuantityChange, status: InventoryStatus, reason: str | None, code: Any, *,
+    previous: int | None = None,
 ) -> InventoryResult:
     """The :class:`InventoryResult` of ``change`` with ``status`` (``code`` kept when it is text)."""
     return InventoryResult(
@@ -153,4 +171,5 @@ def change_result(
         quantity=change.quantity,
         reason=reason,
         code=code if isinstance(code, str) else None,
+        previous=previous,
     )

@@ -2,8 +2,9 @@
 
 Input: a :class:`~bulk.plan.coalesce.Coalescer` (last write per object field). Output: a
 :class:`Plan` — mutation lines (one ``productVariantsBulkUpdate`` per product, variants grouped, at
-most 250 per line; one ``productUpdate`` per product for descriptions/images), the old values for the
-undo file, and the final outcome of every row that will *not* be sent (unknown or ambiguous key,
+most 250 per line; one ``productUpdate`` per product for its description and appended images, or one
+``productSet`` when its image set is replaced: :mod:`bulk.plan.products`), the old values for the undo
+file, and the final outcome of every row that will *not* be sent (unknown or ambiguous key,
 unchanged value, superseded by a later row). Rows that are sent get their outcome from the result.
 
 Pure: reads the catalog, writes nothing.
@@ -32,10 +33,11 @@ from bulk.plan.coalesce import (
     VariantFields,
     variant_keys,
 )
+from bulk.plan.products import ProductOverlay, ShopState, fill_undo, plan_product
 
 MAX_VARIANTS_PER_LINE = 250  # Shopify's input-list limit
 
-LineKind = Literal["variants", "product"]
+LineKind = Literal["variants", "product", "media", "set"]
 SAME = "the shop already has this value"
 
 
@@ -43,9 +45,12 @@ SAME = "the shop already has this value"
 class PlannedLine:
     """One mutation's variables, and the input rows whose outcome it decides."""
 
-    kind: LineKind  # "variants" → productVariantsBulkUpdate, "product" → productUpdate
+    # "variants" → productVariantsBulkUpdate; "product" (a description) and "media" (images appended, a
+    # description too maybe) → productUpdate; "set" (an image set) → productSet
+    kind: LineKind
     variables: dict[str, Any]
     rows: tuple[RowId, ...]
+    media_rows: tuple[RowId, ...] = ()  # the rows of images it adds (their verdict: bulk.lanes.media_check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,7 @@ class Overlay:
     compare_ats: dict[str, str | None] = field(default_factory=dict)  # None: cleared
     amounts: _Amounts = field(default_factory=lambda: _Amounts(), repr=False, compare=False)
     undo_texts: _MoneyTexts = field(default_factory=lambda: _MoneyTexts(), repr=False, compare=False)
+    products: ProductOverlay = field(default_factory=ProductOverlay)  # descriptions, image sets
 
 
 def build_plan(
@@ -148,8 +154,9 @@ def build_plan(
         plan.outcomes.append(
             RowOutcome(loser, OutcomeStatus.UNCHANGED, f"superseded by {winner[0]}:{winner[1]}")
         )
-    _plan_variants(plan, coalesced.variants, catalog, known, Overlay() if overlay is None else overlay)
-    _plan_products(plan, dict(coalesced.products()), catalog)
+    overlay = Overlay() if overlay is None else overlay
+    _plan_variants(plan, coalesced.variants, catalog, known, overlay)
+    _plan_products(plan, dict(coalesced.products()), catalog, overlay.products)
     return plan
 
 
@@ -261,34 +268,37 @@ def _reject_all(plan: Plan, fields: dict[str, FieldValue], reason: str) -> None:
         plan.outcomes.append(RowOutcome(row, OutcomeStatus.REJECTED, reason))
 
 
-def _plan_products(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore) -> None:
+def _plan_products(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore,
+                   overlay: ProductOverlay) -> None:
+    """Resolve each product, then decide its description and image set (:mod:`bulk.plan.products`)."""
     handles = [k[7:] for k in objects if k.startswith("handle:")]
     by_handle = catalog.products_by_handle(handles)
     by_id = catalog.products_by_id(k for k in objects if not k.startswith("handle:"))
+    resolved: list[tuple[str, dict[str, FieldValue]]] = []
     for key, fields in objects.items():
         rec = by_handle.get(key[7:]) if key.startswith("handle:") else by_id.get(key)
         if rec is None:
             _reject_all(plan, fields, f"unknown product {key}: not in the catalog (run `bulk catalog sync`?)")
-            continue
-        if isinstance(rec, Ambiguous):
+        elif isinstance(rec, Ambiguous):
             _reject_all(plan, fields, f"ambiguous handle {rec.key!r}: use the product ID")
-            continue
-        variables: dict[str, Any] = {"product": {"id": rec.product_id}}
-        rows: set[RowId] = set()
-        if (slot := fields.get(DESCRIPTION)) is not None:
-            variables["product"]["descriptionHtml"] = slot.value
-            rows.update(slot.rows)
-        if (slot := fields.get(MEDIA)) is not None:
-            media: tuple[str, tuple[Image, ...]] = slot.value  # type: ignore[assignment]
-            mode, images = media
-            if mode == "replace":
-                _reject_all(plan, {MEDIA: slot}, "image mode 'replace' is not supported yet; use 'append'")
-            else:
-                variables["media"] = [_media(img) for img in images]
-                rows.update(slot.rows)
-        if rows:
-            plan.lines.append(PlannedLine("product", variables, tuple(sorted(rows))))
-
-
-def _media(image: Image) -> dict[str, str]:
-    return {"originalSource": image.url, "alt": image.alt, "mediaContentType": "IMAGE"}
+        else:
+            resolved.append((rec.product_id, fields))
+    shop = ShopState.load(catalog, [p for p, f in resolved if DESCRIPTION in f],
+                          [p for p, f in resolved if MEDIA in f])
+    undo: list[dict[str, Any]] = []
+    for product_id, fields in resolved:
+        described = fields.get(DESCRIPTION)
+        imaged = fields.get(MEDIA)
+        media: tuple[str, tuple[Image, ...]] | None = imaged.value if imaged else None  # type: ignore[assignment]
+        decided = plan_product(
+            product_id,
+            None if described is None else (str(described.value), described.rows),
+            None if media is None or imaged is None else (media[0], media[1], imaged.rows),
+            shop, overlay)
+        plan.outcomes += (RowOutcome(row, OutcomeStatus.UNCHANGED, why) for row, why in decided.unchanged)
+        if decided.kind is not None:
+            plan.lines.append(PlannedLine(decided.kind, decided.variables, tuple(decided.rows),
+                                          tuple(decided.media_rows)))
+        undo += decided.undo
+    fill_undo(undo, catalog)
+    plan.undo += undo

@@ -8,21 +8,28 @@ fields — prices and compare-at prices (``productVariantsBulkUpdate``) against 
 (``productUpdate``) — so their order does not matter, and the planner already sends both kinds of one
 chunk side by side. Keeping one book per kind extends that across chunks: a product's image update
 does not wait for its price change of an earlier chunk, which would otherwise leave every such line
-for a last, short wave of operations at the end of a run.
+for a last, short wave of operations at the end of a run. ``productSet`` lines (an image set replaced)
+write the same fields as ``productUpdate`` lines (description, media): both kinds share one book.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import get_args
 
-from bulk.plan.diff import LineKind, PlannedLine
+from bulk.plan.diff import PlannedLine
+
+# a line kind → the book it is ordered in: kinds that write the same fields share one
+BOOK_OF = {"variants": "variants", "product": "product", "media": "product", "set": "product"}
 
 
 def product_of(line: PlannedLine) -> str:
     """The product a line writes to (the unit of ordering)."""
     variables = line.variables
-    return str(variables["productId"] if line.kind == "variants" else variables["product"]["id"])
+    if line.kind == "variants":
+        return str(variables["productId"])
+    if line.kind == "set":
+        return str(variables["identifier"]["id"])
+    return str(variables["product"]["id"])
 
 
 class ProductBook:
@@ -83,20 +90,20 @@ class KindAdmission:
     """One :class:`ProductBook` per line kind (the same methods)."""
 
     def __init__(self) -> None:
-        self._books = {kind: ProductBook() for kind in get_args(LineKind)}
+        self._books = {book: ProductBook() for book in dict.fromkeys(BOOK_OF.values())}
 
     def admit(self, lines: Iterable[PlannedLine]) -> list[PlannedLine]:
         """The lines that may be sent now; the others are held behind in-flight lines of their product
         and kind. Admitted lines count as in flight until :meth:`done`."""
         ready: list[PlannedLine] = []
-        for kind, book in self._books.items():
-            ready += book.admit(line for line in lines if line.kind == kind)
+        for name, book in self._books.items():
+            ready += book.admit(line for line in lines if BOOK_OF[line.kind] == name)
         return ready
 
     def done(self, lines: Iterable[PlannedLine]) -> None:
         """These lines are finished: their product is free again for their kind."""
-        for kind, book in self._books.items():
-            book.done(line for line in lines if line.kind == kind)
+        for name, book in self._books.items():
+            book.done(line for line in lines if BOOK_OF[line.kind] == name)
 
     def release_held(self) -> list[PlannedLine]:
         """Held lines whose product and kind are free now (admitted)."""

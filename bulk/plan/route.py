@@ -16,6 +16,7 @@ from bulk.plan.diff import PlannedLine
 
 MUTATION_BASE_COST = 10.0
 PER_VARIANT_COST = 0.2  # productVariantsBulkUpdate, changelog 2025-10-01
+PER_FILE_COST = 1.9  # productSet, per `input.files` entry: the schema's "Complexity cost: 1.9 per file."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +82,8 @@ def line_cost(line: PlannedLine) -> float:
     """Requested cost of sending this line as one direct mutation."""
     if line.kind == "variants":
         return math.ceil(MUTATION_BASE_COST + PER_VARIANT_COST * len(line.variables["variants"]))
+    if line.kind == "set":  # an image set: each file is work for the shop, charged as such
+        return math.ceil(MUTATION_BASE_COST + PER_FILE_COST * len(line.variables["input"].get("files") or ()))
     return MUTATION_BASE_COST
 
 

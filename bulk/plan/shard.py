@@ -46,7 +46,7 @@ def write_shards(
     """Split lines (of one kind each) into about ``shards`` files under ``max_bytes`` each."""
     directory.mkdir(parents=True, exist_ok=True)
     out: list[ShardFile] = []
-    for kind in ("variants", "product"):
+    for kind in ("variants", "product", "media", "set"):
         positions = [i for i, x in enumerate(lines) if x.kind == kind]
         mine = lines if len(positions) == len(lines) else [lines[i] for i in positions]
         if not mine:

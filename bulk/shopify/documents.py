@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 
 # Names of the documents (file stem), as constants so a typo fails at import, not on the wire.
 INVENTORY_SET_QUANTITIES = "inventory_set_quantities"
@@ -27,17 +29,34 @@ CATALOG_EXPORT = "catalog_export"
 PRODUCT_VARIANTS_BULK_UPDATE = "product_variants_bulk_update"
 PRODUCT_VARIANTS_BULK_UPDATE_BULK = "product_variants_bulk_update_bulk"
 PRODUCT_UPDATE = "product_update"
+PRODUCT_SET = "product_set"
+PRODUCT_SET_BULK = "product_set_bulk"
+PRODUCT_UPDATE_BULK = "product_update_bulk"
+PRODUCT_MEDIA_STATUS = "product_media_status"
+MEDIA_EXPORT = "media_export"
+MEDIA_STATUS = "media_status"
 
 # A planned line's kind → the mutation that applies it, sent alone (direct route) or as the mutation of
 # a bulk operation (whose document takes the same variables, one JSONL line each).
-DIRECT_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE, "product": PRODUCT_UPDATE}
-BULK_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE_BULK, "product": PRODUCT_UPDATE}
+# "set": an image set replaced (productSet with files), allowed in bulk operations by its schema text
+DIRECT_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE, "product": PRODUCT_UPDATE,
+                    "media": PRODUCT_UPDATE, "set": PRODUCT_SET}
+# (the bulk documents of lines that add images also answer the product's media ids: free in a bulk
+# operation's results, they let the follow-up of new images read them at 1 point each; a description
+# alone does not ask for them, so its outcome stores none)
+BULK_MUTATIONS = {"variants": PRODUCT_VARIANTS_BULK_UPDATE_BULK, "product": PRODUCT_UPDATE,
+                  "media": PRODUCT_UPDATE_BULK, "set": PRODUCT_SET_BULK}
 
 
 @functools.cache
 def all_documents() -> dict[str, str]:
     """``{name: document text}`` for every shipped ``queries/*.graphql`` (read once per process)."""
-    folder = resources.files("bulk.queries")  # the top-level queries/ folder, shipped as data
+    folder: Traversable = resources.files("bulk.queries")  # the top-level queries/ folder, shipped as data
+    checkout = Path(__file__).resolve().parents[2] / "queries"
+    if (checkout / f"{CATALOG_EXPORT}.graphql").is_file():
+        # a source checkout reads its own documents: an editable install maps bulk.queries to the
+        # checkout it was installed from, which need not be this one (a second git worktree)
+        folder = checkout
     return {
         entry.name.removesuffix(".graphql"): entry.read_text(encoding="utf-8")
         for entry in folder.iterdir()

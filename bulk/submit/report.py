@@ -2,7 +2,10 @@
 
 Every input row appears in the report exactly once (invariant 5), sorted by file and line, with the
 reason for anything not applied. The undo file holds the values the shop had before, as JSONL lines
-``bulk submit`` can read back to restore them.
+``bulk submit`` can read back to restore them: a variant's price and compare-at price (``"kind":
+"price"``), a product's description (``"description"``) and its image set (``"image"``, mode
+``replace``: submitting it makes the product's media exactly what it was, in order) and an item's
+available quantity at a location (``"inventory"``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ def append_undo(path: Path, undo: Iterable[Mapping[str, Any]]) -> int:
     count = 0
     with path.open("a", encoding="utf-8") as f:
         for record in undo:
+            if record.get("kind") in _PRODUCT_UNDO:
+                f.write(json.dumps(_PRODUCT_UNDO[record["kind"]](record)) + "\n")
+                count += 1
+                continue
             price, compare_at = record.get("price"), record.get("compareAtPrice")
             line: dict[str, Any] = {"kind": "price", "variant_id": record["variantId"]}
             if "price" in record and price is not None:
@@ -54,6 +61,24 @@ def append_undo(path: Path, undo: Iterable[Mapping[str, Any]]) -> int:
             f.write(json.dumps(line) + "\n")
             count += 1
     return count
+
+
+def _description_undo(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {"kind": "description", "product_id": record["productId"],
+            "description_html": record["descriptionHtml"]}
+
+
+def _image_undo(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {"kind": "image", "product_id": record["productId"], "mode": "replace",
+            "images": [{"url": i["url"], "alt": i["alt"]} for i in record["images"]]}
+
+
+def _inventory_undo(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {"kind": "inventory", "inventory_item_id": record["inventoryItemId"],
+            "location_id": record["locationId"], "quantity": record["quantity"]}
+
+
+_PRODUCT_UNDO = {"description": _description_undo, "image": _image_undo, "inventory": _inventory_undo}
 
 
 def summarize(outcomes: Outcomes) -> dict[str, int]:

@@ -45,6 +45,7 @@ from bulk.submit.catalog_tap import CatalogTap
 from bulk.submit.options import RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 from bulk.submit.timeline import EVENTS_FILE, RunRecorder, cancelled
+from bulk.submit.types import InventoryUndo
 
 
 class InventoryFront(Protocol):
@@ -273,17 +274,24 @@ def _beside(input_name: str, suffix: str) -> Path | None:
     return path.with_name(path.stem + suffix) if path.is_file() else None
 
 
+Sent = tuple[OutcomeStatus, str, InventoryUndo | None]  # a change's outcome and what undoes it
+
+
 def _inventory_sender(shop: SessionPort) -> Callable[[Sequence[InventoryUpdate]], Any]:
-    async def send(updates: Sequence[InventoryUpdate]) -> list[tuple[OutcomeStatus, str]]:
+    async def send(updates: Sequence[InventoryUpdate]) -> list[Sent]:
         results = await shop.inventory.set(list(updates))
-        out: list[tuple[OutcomeStatus, str]] = []
+        out: list[Sent] = []
         for r in results:
             if r.status is InventoryStatus.APPLIED:
-                out.append((OutcomeStatus.APPLIED, ""))
+                undo: InventoryUndo | None = None  # the quantity before, for the undo file
+                if r.previous is not None and r.inventory_item_id and r.location_id:
+                    undo = (r.inventory_item_id, r.location_id, r.previous)
+                out.append((OutcomeStatus.APPLIED, "", undo))
             elif r.status is InventoryStatus.STALE:
-                out.append((OutcomeStatus.REJECTED, f"stale: {r.reason or 'the quantity changed meanwhile'}"))
+                out.append((OutcomeStatus.REJECTED, f"stale: {r.reason or 'the quantity changed meanwhile'}",
+                            None))
             else:
-                out.append((OutcomeStatus.REJECTED, r.reason or "rejected"))
+                out.append((OutcomeStatus.REJECTED, r.reason or "rejected", None))
         return out
 
     return send

@@ -22,9 +22,10 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bulk.catalog import CatalogStore
+from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, MonotonicClock, wait_event
 from bulk.errors import BulkError
 from bulk.journal import Journal, Outcome, RunStatus, UnitState
@@ -41,10 +42,12 @@ from bulk.plan.stream import ChunkPlan, StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
 from bulk.submit.dry_run import DryRunBook
+from bulk.submit.media_followup import MediaFollowUp, amend_outcomes
 from bulk.submit.outcome_book import OutcomeBook
 from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
 from bulk.submit.types import (
     InventorySender,
+    InventoryUndo,
     SubmissionResult,
     SubmitOptions,
     run_key_for,
@@ -95,6 +98,12 @@ class Submission:
         self._read_done = asyncio.Event()
         self._routes: list[Route] = []
         self._stats: Counter[str] = Counter()
+        # images the run adds, read back while it goes on (a sped-up simulator's clock: shop time)
+        self._media_follow_up = MediaFollowUp(requester, clock=self._wait_clock, wait_s=options.media_wait_s,
+                                              export=_export_port(port))
+        self._media: dict[str, int] = {}
+        self._undo_file: Path | None = None
+        self._undo_lock = asyncio.Lock()
         self._watchdog: Watchdog | None = None  # says what a run that stopped moving waits for
         self._source_state = "waiting for the first chunk"
         self._direct_in_flight = 0
@@ -127,8 +136,8 @@ class Submission:
         resume = not created and run.status is RunStatus.RUNNING
         port = WatchedPort(self._port, self._progress)
         lane = BulkLane(port, self._journal, self._options.lane, worker_id=self._worker_id,
-                        workdir=workdir / "uploads", on_event=self._lane_event, on_outcomes=self._book.note,
-                        keep=self._book.fresh,
+                        workdir=workdir / "uploads", on_event=self._lane_event,
+                        on_outcomes=self._lane_outcomes, keep=self._book.fresh,
                         clock=self._clock, lease_clock=MonotonicClock() if self._clock else None)
         self._watchdog = Watchdog(self._options.stall_after_s, self._wait_clock,
                                   lambda: self._waiting(run.run_id, lane, port), self._on_event)
@@ -144,12 +153,16 @@ class Submission:
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
         if error is not None:
+            self._media_follow_up.cancel()
             await self._journal.set_run_status(run.run_id, RunStatus.FAILED, error=str(error))
         elif not self._options.drain:
+            self._media_follow_up.cancel()  # the fleet's workers send the lines: no follow-up here
             await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
             return self._result(run_key, {}, None, lane)
         else:
             await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
+            self._media = await self._media_follow_up.finish(self._catalog, await self.book.all(), workdir,
+                                                             self._on_event)
             await self._journal.set_run_status(run.run_id, RunStatus.DONE)
         outcomes, report = await self._report(workdir)
         if error is not None:
@@ -198,8 +211,9 @@ class Submission:
                        direct=self._direct_in_flight, source=self._source_state)
 
     async def _report(self, workdir: Path) -> tuple[Outcomes, Path]:
-        """Every row's outcome the journal holds for this run, written to the report CSV."""
-        outcomes = await self.book.all()
+        """Every row's outcome the journal holds for this run — rows whose images Shopify could not
+        process made ``rejected`` (:mod:`bulk.submit.media_followup`) — written to the report CSV."""
+        outcomes = await asyncio.to_thread(amend_outcomes, await self.book.all(), workdir)
         report = self._options.report_path or workdir / "report.csv"
         await asyncio.to_thread(write_report_csv, report, outcomes)
         return outcomes, report
@@ -216,7 +230,7 @@ class Submission:
         route = Route("bulk" if bulk else "direct", sum(r.eta_bulk_s for r in self._routes),
                       sum(r.eta_direct_s for r in self._routes), sum(r.shards for r in bulk))
         result = SubmissionResult(run_key, route, dict(self._stats), summarize(outcomes), outcomes, report,
-                                  undo)
+                                  undo, media=dict(self._media))
         if lane is not None:
             result.operations = [{"id": op.id, "status": op.status, "objects": op.object_count,
                                   "error": op.error_code} for op in lane.operations]
@@ -259,7 +273,7 @@ class Submission:
 
     async def _stream(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane,
                       tg: asyncio.TaskGroup) -> None:
-        undo = self._undo_path(workdir)
+        undo = self._undo_file = self._undo_path(workdir)
         await asyncio.to_thread(write_undo, undo, [])  # a fresh file; each chunk appends its old values
         number = 0
         async for chunk in chunks(source, self._options.read_ahead):
@@ -270,7 +284,8 @@ class Submission:
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
                        for o in [*part.rejected, *part.nothing, *part.plan.outcomes]]
             await self.book.record(decided)
-            await asyncio.to_thread(append_undo, undo, part.plan.undo)
+            async with self._undo_lock:
+                await asyncio.to_thread(append_undo, undo, part.plan.undo)
             if part.inventory:
                 tg.create_task(self._send_inventory(part.inventory, run_id))
             ready = self._admission.release_held() + self._admission.admit(part.plan.lines)
@@ -347,6 +362,10 @@ class Submission:
         for root in [r for r in self._unit_lines if r not in open_roots]:
             self._finished(self._unit_lines.pop(root))
 
+    def _lane_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        self.book.note(outcomes)
+        self._media_follow_up.note_outcomes(outcomes)  # media GIDs the results named
+
     def _lane_event(self, name: str, data: dict[str, Any]) -> None:
         finished = name == "op_finished" and all_processed(
             str(data.get("status")), int(data.get("objects", 0)), int(data.get("lines", 1 << 62)))
@@ -361,6 +380,7 @@ class Submission:
         if lines:
             self._admission.done(lines)
             self._released.set()
+            self._media_follow_up.lines_done(lines)
 
     async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
         # a re-run after a crash skips lines whose rows all had their outcome before it started (not
@@ -400,11 +420,22 @@ class Submission:
     async def _send_inventory(self, updates: list[InventoryUpdate], run_id: int) -> None:
         if self._inventory is None:
             reason = "inventory rows need the urgent lane (use `bulk inventory submit`)"
-            results: Sequence[tuple[OutcomeStatus, str]] = [(OutcomeStatus.REJECTED, reason)] * len(updates)
+            results: Sequence[tuple[OutcomeStatus, str, InventoryUndo | None]] = [
+                (OutcomeStatus.REJECTED, reason, None)] * len(updates)
         else:
             results = await self._inventory(updates)
         await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
-                                for u, (status, reason) in zip(updates, results, strict=True)])
+                                for u, (status, reason, _) in zip(updates, results, strict=True)])
+        undo = [{"kind": "inventory", "inventoryItemId": r[2][0], "locationId": r[2][1], "quantity": r[2][2]}
+                for r in results if r[2] is not None]
+        if undo and self._undo_file is not None:
+            async with self._undo_lock:  # chunks' old values are appended to the same file meanwhile
+                await asyncio.to_thread(append_undo, self._undo_file, undo)
+
+
+def _export_port(port: BulkOpsPort) -> ExportPort | None:
+    """The bulk port as a bulk *query* port, when it is one (the shop's is; a test's fake may not be)."""
+    return cast(ExportPort, port) if hasattr(port, "start_query") else None
 
 
 def _first_cause(group: BaseExceptionGroup[BulkError]) -> BulkError:

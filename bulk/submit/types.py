@@ -16,7 +16,9 @@ from bulk.plan import Route, ShopProfile
 from bulk.sources.readahead import ReadAhead
 from bulk.submit.watchdog import DEFAULT_STALL_S
 
-InventorySender = Callable[[Sequence[InventoryUpdate]], Awaitable[Sequence[tuple[OutcomeStatus, str]]]]
+InventoryUndo = tuple[str, str, int]  # (inventory item GID, location GID, the quantity before)
+InventorySender = Callable[[Sequence[InventoryUpdate]],
+                           Awaitable[Sequence[tuple[OutcomeStatus, str, InventoryUndo | None]]]]
 
 @dataclass(frozen=True, kw_only=True)
 class SubmitOptions:
@@ -36,6 +38,7 @@ class SubmitOptions:
     drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
     stall_after_s: float = DEFAULT_STALL_S  # no progress this long (the run's clock): say what it waits
     # for (0: never)
+    media_wait_s: float = 120.0  # how long the end of a run follows new images' processing (shop time)
 
 
 @dataclass
@@ -50,6 +53,8 @@ class SubmissionResult:
     report_path: Path | None
     undo_path: Path | None
     operations: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, int] = field(default_factory=dict)  # products whose new images ended ready, failed,
+    # processing (still, when the run stopped waiting) or unread
     simulated_at: str | None = None  # "sim://" (embedded) or the URL of a shop `bulk sim` serves
     elapsed_s: float = 0.0  # real seconds, from the catalog sync to the last outcome
     shop_elapsed_s: float | None = None  # a simulated shop's own clock (× its speed): a rehearsal's
@@ -94,6 +99,7 @@ class SubmissionResult:
             "summary": self.summary,
             "operations": self.operations,
             "inputs": self.inputs,
+            "media": self.media,
             "report": str(self.report_path) if self.report_path else None,
             "undo": str(self.undo_path) if self.undo_path else None,
             "refused_tokens": self.refused_tokens,

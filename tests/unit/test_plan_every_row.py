@@ -53,7 +53,7 @@ def test_every_row_gets_one_outcome_from_the_plan(catalog: CatalogStore) -> None
     assert status is OutcomeStatus.REJECTED and reason.endswith("; the row's other changes are still sent")
     # one productUpdate with the description and the three images: the image rows share its outcome
     ((kind, rows, variables),) = [(ln.kind, ln.rows, ln.variables) for ln in part.plan.lines]
-    assert kind == "product" and [n for _, n in rows] == [2, 3, 4]
+    assert kind == "media" and [n for _, n in rows] == [2, 3, 4]  # productUpdate that adds images
     assert variables["product"]["descriptionHtml"] == "<p>new</p>" and len(variables["media"]) == 3
 
 

@@ -33,7 +33,7 @@ class BulkOpsPort(Protocol):
         ...
 
     async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
-        """Start a bulk mutation of ``kind`` ("variants" | "product"); return its GID.
+        """Start a bulk mutation of ``kind`` ("variants" | "product" | "media" | "set"); return its GID.
 
         Raises :class:`~bulk.errors.LimitReachedError` when the token has no free operation slot."""
         ...

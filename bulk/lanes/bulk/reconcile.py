@@ -110,8 +110,22 @@ def _decide_lines(lines: list[dict[str, Any]], rows: Sequence[Sequence[RowId]], 
             continue
         seen.add(n)
         outcome, reason = decide(line)
-        outcomes += [Outcome(f, ln, outcome, reason or None, unit_id=unit_id) for f, ln in rows[n]]
+        media = media_ids(line)
+        outcomes += [Outcome(f, ln, outcome, reason or None, object_id=media, unit_id=unit_id)
+                     for f, ln in rows[n]]
     return outcomes
+
+
+def media_ids(line: dict[str, Any]) -> str | None:
+    """The product's media GIDs in order, space-separated, when the line's answer names them (the bulk
+    documents of descriptions and images do: bulk/lanes/media_check.py reads new images by id)."""
+    data = line.get("data")
+    payload = next(iter(data.values()), None) if isinstance(data, dict) and data else None
+    product = payload.get("product") if isinstance(payload, dict) else None
+    media = product.get("media") if isinstance(product, dict) else None
+    if not isinstance(media, dict) or not isinstance(media.get("nodes"), list):
+        return None
+    return " ".join(str(node.get("id")) for node in media["nodes"] if isinstance(node, dict))
 
 
 def decide(line: dict[str, Any]) -> tuple[OutcomeStatus, str]:

@@ -46,7 +46,10 @@ def rows_path(path: str) -> Path:
 
 def kind_of(path: str) -> str:
     """Shard files are named ``…-{kind}.jsonl`` by :func:`bulk.plan.write_shards`."""
-    return "product" if path.endswith("-product.jsonl") else "variants"
+    for kind in ("product", "media", "set"):
+        if path.endswith(f"-{kind}.jsonl"):
+            return kind
+    return "variants"
 
 
 def load(unit: WorkUnit) -> ShardData:

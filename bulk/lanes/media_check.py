@@ -1,0 +1,316 @@
+"""After a run: follow the images it added until Shopify has processed them (READY) or given up (FAILED).
+
+Why: ``productUpdate(media:)`` and ``productSet(files:)`` return as soon as the media *exist*; Shopify
+downloads and processes each source afterwards (``MediaStatus`` UPLOADED → PROCESSING → READY, or
+FAILED with ``mediaErrors``, e.g. ``IMAGE_DOWNLOAD_FAILURE`` for a URL it cannot fetch). A row is only
+really applied when its images are READY; one whose image FAILED is ``rejected`` with Shopify's reason.
+
+How (docs/input-formats.md, "Images are verified"):
+
+- **What is read**: the new images by id when a bulk operation's results named the product's media
+  (:mod:`bulk.lanes.media_ids`: 1 point an image), else the *last n* images of each product, where n
+  is how many images the line wrote (append: the images added, which Shopify puts after the existing
+  ones; replace: the whole new list). Position i of what was written is position i of those n: that
+  is also how a new image's GID is tied to the URL we sent
+  (:meth:`bulk.catalog.media.ProductContent.remember_sources`).
+- **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many products
+  (``queries/product_media_status.graphql``), up to :data:`QUERY_BUDGET` requested points each, sent
+  through the scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).
+- **Alongside the run**: a :class:`MediaFollower` takes each line's images as soon as the line is done
+  (a direct answer, a finished bulk operation) and reads them ``first_read_s`` later, while the rest of
+  the run is still being sent (bulk operations cost no points: the buckets are free for this), one
+  query at a time; what is still processing is read again after 2, 4, 8… s (at most ``max_poll_s``).
+- **Many at the end: one bulk query**: direct reads cost about 7 points a product (2 images), so
+  200k products would take over an hour of a Standard plan's 300 points/s. When more than
+  :data:`EXPORT_ABOVE` products are due once the run's last line is done, they are read with one
+  bulk query (``queries/media_export.graphql``: products written since the run started, with their
+  media), which costs no bucket points but exports every product the run wrote (prices too); what
+  is still processing after it is read directly.
+- **Bounded**: once the run's last line is done the follower goes on for at most ``wait_s`` (shop
+  time, default :data:`MEDIA_WAIT_S`); what is still processing then is reported as such (the row stays
+  ``applied``, its reason says the image was still processing).
+
+The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`, :func:`next_read_s`) are pure;
+:class:`MediaFollower` only carries them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bulk.catalog.sync import ExportPort
+from bulk.clock import Clock, wait_event
+from bulk.errors import ShopifyError
+from bulk.lanes.media_export import read_by_export
+from bulk.lanes.media_ids import id_groups, read_ids, tail_of
+from bulk.models import Lane, RowId
+from bulk.plan import PlannedLine
+from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
+from bulk.shopify.requester import Requester
+
+MEDIA_WAIT_S = 120.0  # Shopify processes most images within seconds; a run does not wait past this
+FIRST_READ_S = 2.0  # after a line is done: reading at once would mostly find images still processing
+POLL_S = 2.0  # the first re-read of an image still processing; doubles each time
+MAX_POLL_S = 30.0
+QUERY_BUDGET = 700.0  # requested points per follow-up query (a query may cost at most 1000)
+MAX_ALIASES = 100
+# products due at the end of a run above which one bulk query reads them: ~5 minutes of a Standard
+# plan's 300 points/s read directly; a bulk query costs no points but exports every product written
+# since the run started (prices included), so it pays only for really many
+EXPORT_ABOVE = 20_000
+NODE_COST = 1.0  # the product node
+MEDIA_NODE_COST = 2.0  # one media node with its mediaErrors (the Media interface's dearest member)
+
+State = Literal["ready", "failed", "processing", "unread"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaWatch:
+    """The images one applied line added to one product."""
+
+    product_id: str
+    last: int  # how many of the product's newest images the line wrote
+    new: tuple[tuple[int, str], ...]  # (position among those, URL sent) of each image it added
+    rows: tuple[RowId, ...]
+    media_ids: tuple[str, ...] = ()  # the GIDs of the new images, when the answer named them
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Where one watched product's new images ended."""
+
+    state: State
+    reason: str = ""
+    media: tuple[tuple[str, str, str, str | None], ...] = ()  # (GID, URL sent, status, error code)
+
+
+@dataclass
+class MediaReport:
+    """Every watch's verdict, and the queries it took."""
+
+    verdicts: dict[int, Verdict] = field(default_factory=dict)  # by the watch's index
+    queries: int = 0
+    exports: int = 0  # bulk queries
+    waited_s: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        """Watched products by final state."""
+        out = {"ready": 0, "failed": 0, "processing": 0, "unread": 0}
+        for verdict in self.verdicts.values():
+            out[verdict.state] += 1
+        return out
+
+
+def watch_of(line: PlannedLine) -> MediaWatch | None:
+    """The images a planned line adds (None: it adds none)."""
+    if line.kind in ("product", "media"):
+        entries: Sequence[Mapping[str, Any]] = line.variables.get("media") or ()
+    elif line.kind == "set":
+        entries = line.variables["input"].get("files") or ()
+    else:
+        return None
+    new = tuple((i, str(e["originalSource"])) for i, e in enumerate(entries) if e.get("originalSource"))
+    if not new:
+        return None
+    product = line.variables["identifier"]["id"] if line.kind == "set" else line.variables["product"]["id"]
+    return MediaWatch(str(product), len(entries), new, line.media_rows or line.rows)
+
+
+def judge(watch: MediaWatch, nodes: Sequence[Mapping[str, Any]] | None) -> Verdict:
+    """The verdict on one product's new images from its last ``watch.last`` media nodes (None: the
+    product could not be read)."""
+    if nodes is None or len(nodes) < watch.last:
+        return Verdict("unread", "its images could not be read back (the product changed meanwhile?)")
+    tail = list(nodes)[len(nodes) - watch.last:]
+    media, failed, processing = [], [], 0
+    for position, url in watch.new:
+        node = tail[position]
+        status = str(node.get("status") or "")
+        errors = node.get("mediaErrors") or []
+        code = str(errors[0].get("code")) if errors else None
+        media.append((str(node.get("id")), url, status, code))  # (GID, URL sent, status, error code)
+        if status == "FAILED":
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "no mediaErrors"
+            failed.append(f"image {url} FAILED ({detail})")
+        elif status != "READY":
+            processing += 1
+    if failed:
+        return Verdict("failed", "; ".join(failed), tuple(media))
+    if processing:
+        return Verdict("processing", f"{processing} image(s) still processing when the run stopped "
+                       "waiting", tuple(media))
+    return Verdict("ready", "", tuple(media))
+
+
+def query_cost(last: int, products: int) -> float:
+    """Requested cost of reading the last ``last`` media of ``products`` products in one query."""
+    return products * (NODE_COST + 2 + last * MEDIA_NODE_COST)
+
+
+def batches(watches: Iterable[MediaWatch]) -> list[list[MediaWatch]]:
+    """Watches grouped into queries: by how many images each reads (one ``$last`` per query), at most
+    :data:`QUERY_BUDGET` points and :data:`MAX_ALIASES` products each."""
+    out: list[list[MediaWatch]] = []
+    for watch in sorted(watches, key=lambda w: w.last):
+        group = out[-1] if out else None
+        if group is not None and len(group) < MAX_ALIASES and \
+                query_cost(watch.last, len(group) + 1) <= QUERY_BUDGET:
+            group.append(watch)
+        else:
+            out.append([watch])
+    return out
+
+
+def status_document(count: int) -> str:
+    """The follow-up query for ``count`` products: ``p0 … p{count-1}`` aliases of ``node(id:)`` sharing
+    the fragment of ``queries/product_media_status.graphql``."""
+    text = document(PRODUCT_MEDIA_STATUS)
+    fragment = text[text.index("fragment ProductMediaStatus"):]
+    params = ", ".join(f"$id{i}: ID!" for i in range(count))
+    fields = "\n".join(f"  p{i}: node(id: $id{i}) {{ ...ProductMediaStatus }}" for i in range(count))
+    return f"query ProductMediaStatus({params}, $last: Int!) {{\n{fields}\n}}\n\n{fragment}"
+
+
+def next_read_s(reads: int, poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S) -> float:
+    """Seconds until a watch still processing after ``reads`` reads is read again."""
+    return min(max_poll_s, poll_s * 2.0 ** max(0, reads - 1))
+
+
+class MediaFollower:
+    """Follows the images of lines handed to it (:meth:`add`) until each is settled, while the run goes
+    on; :meth:`finish` says the run's last line is done and returns the report after the bounded wait.
+
+    One query at a time, at :attr:`~bulk.models.Lane.BULK`: the follow-up never holds up urgent work,
+    and never asks the buckets for more than one query's points at once."""
+
+    def __init__(self, requester: Requester, *, clock: Clock, first_read_s: float = FIRST_READ_S,
+                 poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S, export: ExportPort | None = None,
+                 since: str | None = None) -> None:
+        self._requester, self._clock = requester, clock
+        self._export, self._since = export, since  # the bulk query path, and its updated_at bound
+        self._first_read_s, self._poll_s, self._max_poll_s = first_read_s, poll_s, max_poll_s
+        self.watches: list[MediaWatch] = []
+        self.report = MediaReport()
+        self._due: dict[int, float] = {}  # pending watch index → when to read it next
+        self._reads: dict[int, int] = {}
+        self._wake = asyncio.Event()
+        self._ended_at: float | None = None
+
+    def add(self, watches: Iterable[MediaWatch]) -> None:
+        """Follow these lines' images, the first read ``first_read_s`` from now."""
+        due = self._clock.now() + self._first_read_s
+        for watch in watches:
+            self._due[len(self.watches)] = due
+            self.watches.append(watch)
+        self._wake.set()
+
+    async def run(self, wait_s: float = MEDIA_WAIT_S) -> MediaReport:
+        """Read what is due until :meth:`finish` was called and every watch is settled, or ``wait_s``
+        has passed since then."""
+        clock = self._clock
+        while True:
+            now, ended_at = clock.now(), self._ended_at
+            if ended_at is not None and (not self._due or now - ended_at >= wait_s):
+                break
+            # due now; once the run is done, also whatever was never read (no point waiting for it)
+            due = [i for i, at in self._due.items()
+                   if at <= now or (ended_at is not None and i not in self.report.verdicts)]
+            if due and ended_at is not None and len(due) > EXPORT_ABOVE and self._export is not None:
+                # half what is left of the wait: if the export is slow, direct reads get the rest
+                await self._export_round(due, deadline=now + (wait_s - (now - ended_at)) / 2)
+                continue
+            if due:
+                await self._read_round(due)
+                continue
+            self._wake.clear()
+            until = min(self._due.values(), default=now + self._max_poll_s) - now
+            if ended_at is not None:
+                until = min(until, wait_s - (now - ended_at))
+            await wait_event(self._wake, max(until, 0.0), clock)
+        self.report.waited_s = 0.0 if self._ended_at is None else clock.now() - self._ended_at
+        return self.report
+
+    def finish(self) -> None:
+        """The run's last line is done: from now on, wait at most ``wait_s`` for what is pending."""
+        self._ended_at = self._clock.now()
+        self._wake.set()
+
+    async def _export_round(self, due: list[int], *, deadline: float) -> None:
+        assert self._export is not None
+        self.report.exports += 1
+        found = await read_by_export(self._export, [self.watches[i].product_id for i in due], self._since,
+                                     self._clock, deadline=deadline)
+        self._settle([(i, judge(self.watches[i], found.get(self.watches[i].product_id))) for i in due])
+        if not found:
+            self._export = None  # refused or empty: read directly from now on
+
+    def _settle(self, verdicts: list[tuple[int, Verdict]]) -> None:
+        now = self._clock.now()
+        for i, verdict in verdicts:
+            self.report.verdicts[i] = verdict
+            self._reads[i] = reads = self._reads.get(i, 0) + 1
+            if verdict.state in ("ready", "failed"):
+                self._due.pop(i, None)
+            else:
+                self._due[i] = now + next_read_s(reads, self._poll_s, self._max_poll_s)
+
+    async def _read_round(self, due: list[int]) -> None:
+        index = {id(self.watches[i]): i for i in due}
+        for by_id in id_groups(self.watches[i] for i in due if self.watches[i].media_ids):
+            found, queries = await read_ids(self._requester, [m for w in by_id for m in w.media_ids])
+            self.report.queries += queries
+            self._settle([(index[id(watch)], judge(watch, tail_of(watch, found))) for watch in by_id])
+        for group in batches(self.watches[i] for i in due if not self.watches[i].media_ids):
+            nodes = await _read(self._requester, group, self.report)
+            self._settle([(index[id(watch)], judge(watch, nodes.get(at))) for at, watch in enumerate(group)])
+
+
+async def follow_media(
+    requester: Requester,
+    watches: Sequence[MediaWatch],
+    *,
+    clock: Clock,
+    wait_s: float = MEDIA_WAIT_S,
+    poll_s: float = POLL_S,
+) -> MediaReport:
+    """Read these images (at once, then as they come due) until each is READY or FAILED, or ``wait_s``
+    has passed: a :class:`MediaFollower` for lines that are all done already."""
+    follower = MediaFollower(requester, clock=clock, first_read_s=0.0, poll_s=poll_s, max_poll_s=poll_s)
+    follower.add(watches)
+    follower.finish()
+    return await follower.run(wait_s)
+
+
+_ALIAS = re.compile(r"p(\d+)")
+
+
+async def _read(requester: Requester, group: list[MediaWatch],
+                report: MediaReport) -> dict[int, list[Mapping[str, Any]] | None]:
+    """Each watch's last images, by its position in ``group`` (absent: not read)."""
+    last = max(w.last for w in group)
+    variables: dict[str, Any] = {f"id{i}": w.product_id for i, w in enumerate(group)}
+    variables["last"] = last
+    report.queries += 1
+    try:
+        response = await requester.request(status_document(len(group)), variables,
+                                           cost=math.ceil(query_cost(last, len(group))), priority=Lane.BULK)
+    except ShopifyError:
+        return {}
+    data = getattr(response, "data", None) or {}
+    out: dict[int, list[Mapping[str, Any]] | None] = {}
+    for alias, node in data.items():
+        match = _ALIAS.fullmatch(alias)
+        if match is None or not isinstance(node, dict):
+            continue
+        at = int(match[1])
+        watch = group[at]
+        media = (node.get("media") or {}).get("nodes")
+        nodes: list[Mapping[str, Any]] | None = list(media) if isinstance(media, list) else None
+        # $last is the group's largest: keep only this product's own last images
+        out[at] = None if nodes is None else nodes[max(0, len(nodes) - watch.last):]
+    return out

@@ -1,0 +1,140 @@
+"""The end of a run that added images: follow them up, and make rows whose image FAILED ``rejected``.
+
+The journal keeps a row's first outcome for good (a mutation Shopify applied *was* applied), so the
+verdict on its images is kept beside it, in the run's folder (``media.json``: ``[file, line, status,
+reason]`` per amended row), and applied to the outcomes whenever the report is written — the same
+report when the same input is submitted again after the run finished. What :mod:`bulk.lanes.media_check`
+reads back of applied rows also goes into the catalog: which media GID is which URL we sent, and each
+image's status. A resumed run (after a crash) follows only the lines it sends itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bulk.catalog import CatalogStore
+from bulk.catalog.sync import ExportPort
+from bulk.clock import Clock
+from bulk.journal import Outcome
+from bulk.lanes.media_check import MediaFollower, MediaReport, MediaWatch, Verdict, watch_of
+from bulk.models import OnEvent, Outcomes, OutcomeStatus, RowId
+from bulk.plan import PlannedLine
+from bulk.shopify.requester import Requester
+
+VERDICTS_FILE = "media.json"
+SINCE_MARGIN_S = 120.0
+
+
+class MediaFollowUp:
+    """One run's follow-up: lines are handed over as they are done (:meth:`lines_done`), their images
+    read while the run goes on; :meth:`finish` waits (bounded) for the rest and amends the rows."""
+
+    def __init__(self, requester: Requester, *, clock: Clock, wait_s: float,
+                 export: ExportPort | None = None) -> None:
+        # products written since a little before now: what a bulk query reads back (clocks differ a
+        # little, updatedAt has whole seconds; reading more products than ours is harmless)
+        since = (datetime.now(UTC) - timedelta(seconds=SINCE_MARGIN_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._follower = MediaFollower(requester, clock=clock, export=export, since=since)
+        self._wait_s = wait_s
+        self._task: asyncio.Task[MediaReport] | None = None
+        self._media_of: dict[RowId, list[str]] = {}  # a row → its product's media GIDs after the write
+        self._waiting: dict[RowId, int] = {}  # a followed watch's first row → its index, until its ids come
+
+    def note_outcomes(self, outcomes: Iterable[Outcome]) -> None:
+        """Bulk results name each written product's media (:func:`bulk.lanes.bulk.reconcile.media_ids`),
+        so the new images are read by id. A line is often done (its operation counted every line)
+        before its results are read: its watch gets the ids then, else they wait for it here."""
+        watches = self._follower.watches
+        for o in outcomes:
+            if not o.object_id or o.status is not OutcomeStatus.APPLIED:
+                continue
+            row = (o.file, o.line)
+            at = self._waiting.pop(row, None)
+            if at is None:
+                self._media_of[row] = o.object_id.split()
+            else:
+                watches[at] = _with_ids(watches[at], o.object_id.split())
+
+    def lines_done(self, lines: Iterable[PlannedLine]) -> None:
+        """These lines are done (applied or not: only applied rows get a verdict, at the end)."""
+        watches = [w for w in map(watch_of, lines) if w is not None]
+        if not watches:
+            return
+        if self._task is None:
+            self._task = asyncio.create_task(self._follower.run(self._wait_s), name="media-follow-up")
+        start = len(self._follower.watches)
+        for i, watch in enumerate(watches):
+            media = self._media_of.pop(watch.rows[0], None) if watch.rows else None
+            if media is not None:
+                watches[i] = _with_ids(watch, media)
+            elif watch.rows:
+                self._waiting[watch.rows[0]] = start + i
+        self._follower.add(watches)
+
+    def cancel(self) -> None:
+        """The run failed: stop reading."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def finish(self, catalog: CatalogStore, outcomes: Outcomes, workdir: Path,
+                     on_event: OnEvent) -> dict[str, int]:
+        """Wait for the images still processing (at most ``wait_s``), then amend the rows (see the
+        module docstring); returns watched products by final state (empty: the run added no image)."""
+        if self._task is None:
+            return {}
+        follower = self._follower
+        on_event("media_follow_up", {"products": len(follower.watches), "wait_s": self._wait_s})
+        follower.finish()
+        report = await self._task
+        amended: dict[RowId, tuple[str, str]] = {}
+        media: list[tuple[str, str, str, str | None]] = []
+        counts = {"ready": 0, "failed": 0, "processing": 0, "unread": 0}
+        for i, watch in enumerate(follower.watches):
+            verdict = report.verdicts.get(i) or Verdict("unread", "its images were not read back")
+            if not watch.rows or not all(outcomes.get(row, (None, ""))[0] is OutcomeStatus.APPLIED
+                                         for row in watch.rows):
+                continue  # not applied: the images were not added
+            counts[verdict.state] += 1
+            media += verdict.media
+            if verdict.state != "ready":
+                status = OutcomeStatus.REJECTED if verdict.state == "failed" else OutcomeStatus.APPLIED
+                amended.update((row, (status.value, verdict.reason)) for row in watch.rows)
+        content = catalog.content
+        await asyncio.to_thread(content.remember_sources, [(gid, url) for gid, url, _, _ in media])
+        await asyncio.to_thread(content.set_status, [(gid, status, code) for gid, _, status, code in media])
+        path = workdir / VERDICTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([[f, n, s, r] for (f, n), (s, r) in amended.items()]), encoding="utf-8")
+        on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
+                                   "waited_s": report.waited_s})
+        return counts
+
+
+def _with_ids(watch: MediaWatch, media: list[str]) -> MediaWatch:
+    """The watch with the GIDs of its new images: the product's media after the write end with the
+    ``last`` the line wrote, in its order."""
+    if len(media) < watch.last:
+        return watch
+    tail = media[len(media) - watch.last:]
+    return dataclasses.replace(watch, media_ids=tuple(tail[position] for position, _ in watch.new))
+
+
+def amend_outcomes(outcomes: Outcomes, workdir: Path) -> Outcomes:
+    """``outcomes`` with the image verdicts of the run in ``workdir`` applied (the same dict when there
+    are none)."""
+    path = workdir / VERDICTS_FILE
+    if not path.is_file():
+        return outcomes
+    amended = json.loads(path.read_text(encoding="utf-8"))
+    if not amended:
+        return outcomes
+    out = dict(outcomes)
+    for file, line, status, reason in amended:
+        if (file, line) in out:
+            out[(file, line)] = (OutcomeStatus(status), reason)
+    return out

@@ -1,0 +1,251 @@
+"""The follow-up of a run's new images: what is read, how it is batched, when it stops waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from graphql import build_schema, parse, validate
+
+from bulk.catalog import CatalogStore
+from bulk.clock import ManualClock
+from bulk.journal import Outcome
+from bulk.lanes.bulk.reconcile import media_ids
+from bulk.lanes.media_check import (
+    MAX_ALIASES,
+    QUERY_BUDGET,
+    MediaFollower,
+    MediaWatch,
+    batches,
+    follow_media,
+    judge,
+    query_cost,
+    status_document,
+    watch_of,
+)
+from bulk.lanes.media_ids import MAX_IDS, id_document, id_groups, tail_of
+from bulk.models import Lane, OutcomeStatus
+from bulk.plan import PlannedLine
+from bulk.submit.media_followup import MediaFollowUp, amend_outcomes
+
+SCHEMA = Path(__file__).resolve().parents[2] / "bulk" / "schema" / "2026-04-admin-schema.graphql"
+ROW = ("f.csv", 2)
+
+
+def node(status: str, *, code: str | None = None, gid: str = "gid://shopify/MediaImage/9") -> dict[str, Any]:
+    errors = [] if code is None else [{"code": code, "message": "Media could not be processed."}]
+    return {"id": gid, "status": status, "mediaErrors": errors}
+
+
+def test_a_line_is_watched_for_the_images_it_adds_only() -> None:
+    append = PlannedLine("media", {"product": {"id": "P"}, "media": [
+        {"originalSource": "https://a/1.jpg"}, {"originalSource": "https://a/2.jpg"}]}, (ROW,), (ROW,))
+    assert watch_of(append) == MediaWatch("P", 2, ((0, "https://a/1.jpg"), (1, "https://a/2.jpg")), (ROW,))
+    replace = PlannedLine("set", {"identifier": {"id": "P"}, "input": {"files": [
+        {"id": "gid://shopify/MediaImage/1"}, {"originalSource": "https://a/3.jpg"}]}}, (ROW,))
+    assert watch_of(replace) == MediaWatch("P", 2, ((1, "https://a/3.jpg"),), (ROW,))
+    only_kept = PlannedLine("set", {"identifier": {"id": "P"}, "input": {"files": [{"id": "M"}]}}, (ROW,))
+    description = PlannedLine("product", {"product": {"id": "P", "descriptionHtml": "x"}}, (ROW,))
+    assert watch_of(only_kept) is None and watch_of(description) is None
+
+
+def test_the_verdict_reads_the_last_images_and_names_shopifys_reason() -> None:
+    watch = MediaWatch("P", 2, ((0, "https://a/1.jpg"), (1, "https://bad/2.jpg")), (ROW,))
+    older = node("READY", gid="old")
+    failed = judge(watch, [older, node("READY"), node("FAILED", code="IMAGE_DOWNLOAD_FAILURE")])
+    assert failed.state == "failed"
+    assert "https://bad/2.jpg" in failed.reason and "IMAGE_DOWNLOAD_FAILURE" in failed.reason
+    assert judge(watch, [node("READY"), node("PROCESSING")]).state == "processing"
+    assert judge(watch, [node("READY"), node("READY")]).state == "ready"
+    assert judge(watch, [node("READY")]).state == "unread"  # fewer images than the line wrote
+    assert judge(watch, None).state == "unread"
+
+
+def test_batches_stay_under_the_query_budget_and_the_alias_limit() -> None:
+    watches = [MediaWatch(f"P{i}", 1 + i % 7, ((0, "u"),), (ROW,)) for i in range(500)]
+    groups = batches(watches)
+    assert sorted(w.product_id for g in groups for w in g) == sorted(w.product_id for w in watches)
+    for group in groups:
+        assert len(group) <= MAX_ALIASES
+        assert query_cost(max(w.last for w in group), len(group)) <= QUERY_BUDGET
+    assert len(groups) < 60  # many products per query, not one query each
+
+
+def test_the_aliased_query_is_valid_against_the_admin_schema() -> None:
+    errors = validate(build_schema(SCHEMA.read_text(encoding="utf-8")), parse(status_document(3)))
+    assert not errors, errors
+
+
+class FakeShop:
+    """Answers the follow-up query: product P's last image is PROCESSING until ``ready_at`` (shop
+    time), then READY; records each query's cost and priority."""
+
+    def __init__(self, clock: ManualClock, ready_at: float | None) -> None:
+        self.clock, self.ready_at = clock, ready_at
+        self.asked: list[tuple[float, Lane, Mapping[str, Any]]] = []
+
+    async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
+                      priority: Lane, token_index: int | None = None) -> Any:
+        assert variables is not None
+        self.asked.append((cost, priority, variables))
+        done = self.ready_at is not None and self.clock.now() >= self.ready_at
+        nodes = [node("READY" if done else "PROCESSING")]
+        aliases = [k[2:] for k in variables if k.startswith("id")]
+        return SimpleNamespace(data={f"p{i}": {"id": variables[f"id{i}"], "media": {"nodes": nodes}}
+                                     for i in aliases})
+
+
+async def follow(ready_at: float | None, wait_s: float) -> tuple[Any, FakeShop, ManualClock]:
+    clock = ManualClock()
+    shop = FakeShop(clock, ready_at)
+    watch = MediaWatch("P", 1, ((0, "https://a/1.jpg"),), (ROW,))
+    task = asyncio.create_task(follow_media(shop, [watch], clock=clock, wait_s=wait_s, poll_s=2.0))
+    await clock.advance_until(task.done, step=1.0)
+    return task.result(), shop, clock
+
+
+async def test_images_are_read_again_until_ready_at_low_priority() -> None:
+    report, shop, clock = await follow(ready_at=5.0, wait_s=60.0)
+    assert report.counts() == {"ready": 1, "failed": 0, "processing": 0, "unread": 0}
+    assert len(shop.asked) == 4 and clock.now() == 6.0  # read at 0, 2, 4 (processing) and 6
+    assert {priority for _, priority, _ in shop.asked} == {Lane.BULK}
+
+
+async def test_the_wait_is_bounded_and_what_still_processes_says_so() -> None:
+    report, shop, clock = await follow(ready_at=None, wait_s=10.0)
+    (verdict,) = report.verdicts.values()
+    assert verdict.state == "processing" and "still processing" in verdict.reason
+    assert clock.now() == 10.0 and len(shop.asked) == 5  # read at 0, 2, 4, 6, 8; at 10 it stops
+
+
+async def test_the_follower_reads_while_the_run_goes_on_backing_off() -> None:
+    clock = ManualClock()
+    shop = FakeShop(clock, ready_at=7.0)
+    follower = MediaFollower(shop, clock=clock, first_read_s=2.0, poll_s=2.0)
+    task = asyncio.create_task(follower.run(wait_s=60.0))
+    follower.add([MediaWatch("P", 1, ((0, "https://a/1.jpg"),), (ROW,))])
+    await clock.advance_until(lambda: len(shop.asked) == 3, step=0.5)
+    assert clock.now() == 8.0  # read 2 s after the line was done, then 2 and 4 s later: 2, 4, 8
+    assert follower.report.counts()["ready"] == 1 and not task.done()  # the run is not over yet
+    follower.finish()
+    await clock.run_until_idle()
+    assert task.done() and len(shop.asked) == 3
+
+
+def test_amended_rows_are_applied_to_the_report(tmp_path: Path) -> None:
+    outcomes = {ROW: (OutcomeStatus.APPLIED, ""), ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
+    assert amend_outcomes(outcomes, tmp_path) is outcomes
+    (tmp_path / "media.json").write_text('[["f.csv", 2, "rejected", "image FAILED"]]')
+    assert amend_outcomes(outcomes, tmp_path) == {ROW: (OutcomeStatus.REJECTED, "image FAILED"),
+                                                 ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
+
+
+class FakeExport:
+    """A bulk query port whose export holds products P0..P2 (one READY image each) and finishes
+    after ``polls`` status calls (never, for None)."""
+
+    def __init__(self, polls: int | None) -> None:
+        self.polls, self.queries = polls, []  # type: ignore[var-annotated]
+
+    async def start_query(self, query: str, *, token_index: int) -> str:
+        self.queries.append(query)
+        return "op"
+
+    async def status(self, op_id: str, *, token_index: int) -> Any:
+        self.polls = None if self.polls is None else self.polls - 1
+        done = self.polls is not None and self.polls <= 0
+        return SimpleNamespace(status="COMPLETED" if done else "RUNNING", url="u" if done else None,
+                               error_code=None)
+
+    async def results(self, url: str) -> Any:
+        for i in range(3):
+            yield {"id": f"P{i}"}
+            yield {**node("READY"), "__parentId": f"P{i}"}
+
+
+async def test_many_products_due_at_the_end_are_read_with_one_bulk_query(monkeypatch: Any) -> None:
+    monkeypatch.setattr("bulk.lanes.media_check.EXPORT_ABOVE", 2)
+    clock = ManualClock()
+    shop, export = FakeShop(clock, ready_at=None), FakeExport(polls=3)
+    follower = MediaFollower(shop, clock=clock, export=export, since="2026-12-06T08:00:00Z")
+    follower.add([MediaWatch(f"P{i}", 1, ((0, "https://a/1.jpg"),), (ROW,)) for i in range(3)])
+    follower.finish()
+    task = asyncio.create_task(follower.run(wait_s=60.0))
+    await clock.advance_until(task.done, step=0.5)
+    assert task.result().counts()["ready"] == 3 and task.result().exports == 1
+    assert shop.asked == []  # no direct query: no bucket points
+    assert "updated_at:>='2026-12-06T08:00:00Z'" in export.queries[0]
+
+
+async def test_an_export_not_finished_by_the_deadline_gives_way_to_direct_reads(monkeypatch: Any) -> None:
+    monkeypatch.setattr("bulk.lanes.media_check.EXPORT_ABOVE", 2)
+    clock = ManualClock()
+    shop, export = FakeShop(clock, ready_at=0.0), FakeExport(polls=None)
+    follower = MediaFollower(shop, clock=clock, export=export)
+    follower.add([MediaWatch(f"P{i}", 1, ((0, "https://a/1.jpg"),), (ROW,)) for i in range(3)])
+    follower.finish()
+    task = asyncio.create_task(follower.run(wait_s=20.0))
+    await clock.advance_until(task.done, step=0.5)
+    assert task.result().counts()["ready"] == 3 and task.result().exports == 1
+    assert clock.now() == 12.0 and len(shop.asked) == 1  # export given up at 10 (half the wait), read at 12
+
+
+class IdShop:
+    """Answers by-id queries: image m-bad FAILED, the others READY; records (fragment, cost)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, float]] = []
+
+    async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
+                      priority: Lane, token_index: int | None = None) -> Any:
+        assert variables is not None and priority is Lane.BULK
+        detail = "mediaErrors" in document
+        self.asked.append(("MediaFailure" if detail else "MediaStatus", cost))
+        data = {}
+        for alias, mid in variables.items():
+            failed = mid == "m-bad"
+            data[alias] = {"id": mid, "status": "FAILED" if failed else "READY"}
+            if detail:
+                data[alias]["mediaErrors"] = [{"code": "IMAGE_DOWNLOAD_FAILURE", "message": "no"}]
+        return SimpleNamespace(data=data)
+
+
+async def test_images_named_by_the_bulk_results_are_read_by_id_at_one_point_each() -> None:
+    shop = IdShop()
+    follow_up = MediaFollowUp(shop, clock=ManualClock(), wait_s=10.0)
+    append = PlannedLine("media", {"product": {"id": "P"}, "media": [
+        {"originalSource": "https://a/1.jpg"}, {"originalSource": "https://bad/2.jpg"}]}, (ROW,), (ROW,))
+    replace = PlannedLine("set", {"identifier": {"id": "Q"}, "input": {"files": [
+        {"originalSource": "https://a/3.jpg"}, {"id": "m-kept"}]}}, (("f.csv", 3),))
+    follow_up.note_outcomes([Outcome("f.csv", 3, OutcomeStatus.APPLIED, object_id="m-new m-kept")])
+    follow_up.lines_done([append, replace])  # the results of the first line come after it is done
+    follow_up.note_outcomes([Outcome("f.csv", 2, OutcomeStatus.APPLIED, object_id="m-old m-ok m-bad")])
+    outcomes = {ROW: (OutcomeStatus.APPLIED, ""), ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
+    with CatalogStore(":memory:") as catalog, tempfile.TemporaryDirectory() as tmp:
+        counts = await follow_up.finish(catalog, outcomes, Path(tmp), lambda _n, _d: None)
+        amended = amend_outcomes(outcomes, Path(tmp))
+    assert counts == {"ready": 1, "failed": 1, "processing": 0, "unread": 0}
+    assert amended[ROW][0] is OutcomeStatus.REJECTED and "https://bad/2.jpg" in amended[ROW][1]
+    assert shop.asked == [("MediaStatus", 3), ("MediaFailure", 2)]  # m-ok, m-bad, m-new; then m-bad
+
+
+def test_a_bulk_result_line_names_the_products_media() -> None:
+    line = {"__lineNumber": 0, "data": {"productSet": {"product": {"id": "P", "media": {"nodes": [
+        {"id": "gid://shopify/MediaImage/1"}, {"id": "gid://shopify/MediaImage/2"}]}}, "userErrors": []}}}
+    assert media_ids(line) == "gid://shopify/MediaImage/1 gid://shopify/MediaImage/2"
+    assert media_ids({"__lineNumber": 0, "data": {"productVariantsBulkUpdate": {"userErrors": []}}}) is None
+
+
+def test_by_id_queries_hold_at_most_max_ids_images_and_are_valid() -> None:
+    watches = [MediaWatch(f"P{i}", 3, ((0, "u"), (1, "v")), (ROW,), (f"a{i}", f"b{i}")) for i in range(400)]
+    groups = id_groups(watches)
+    assert all(sum(len(w.media_ids) for w in g) <= MAX_IDS for g in groups) and len(groups) == 4
+    schema = build_schema(SCHEMA.read_text(encoding="utf-8"))
+    for fragment in ("MediaStatus", "MediaFailure"):
+        assert not validate(schema, parse(id_document(3, fragment)))
+    assert tail_of(watches[0], {"a0": {"status": "READY"}}) is None  # b0 not read
+    assert tail_of(watches[0], {"a0": {"status": "READY"}, "b0": {}}) == [{"status": "READY"}, {}, {}]
