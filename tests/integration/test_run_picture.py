@@ -29,7 +29,8 @@ def test_the_page_of_a_rehearsal_names_every_operation_and_its_predicted_duratio
     code = main(["submit", str(file), "--shop", "sim://?products=1200", "--route", "bulk",
                  "--state-dir", str(state), "--json"])
     result = json.loads(capsys.readouterr().out)
-    assert code == 0 and result["picture"] == str(tmp_path / "prices.report.html")
+    # a rehearsal's report (and its picture beside it) goes to the state dir, never beside the input
+    assert code == 0 and result["picture"] == str(state / "reports" / "prices.report.html")
     ops = [op["id"] for op in result["operations"]]
     assert len(ops) >= 2
     page = parse(Path(result["picture"]))
