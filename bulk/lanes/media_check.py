@@ -53,7 +53,7 @@ from bulk.plan import PlannedLine
 from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
 from bulk.shopify.requester import Requester
 
-MEDIA_WAIT_S = 120.0  # Shopify processes most images within seconds; a run does not wait past this
+MEDIA_WAIT_S = 30.0  # Shopify processes most images within seconds; a run does not wait past this
 FIRST_READ_S = 2.0  # after a line is done: reading at once would mostly find images still processing
 POLL_S = 2.0  # the first re-read of an image still processing; doubles each time
 MAX_POLL_S = 30.0
@@ -224,8 +224,10 @@ class MediaFollower:
                 # half what is left of the wait: if the export is slow, direct reads get the rest
                 await self._export_round(due, deadline=now + (wait_s - (now - ended_at)) / 2)
                 continue
-            if due:
-                await self._read_round(due)
+            if due:  # a round stops at the bound too: the run's end never waits past ``wait_s``
+                await self._read_round(due, deadline=None if ended_at is None else ended_at + wait_s)
+                if ended_at is not None and clock.now() - ended_at >= wait_s:
+                    break
                 continue
             self._wake.clear()
             until = min(self._due.values(), default=now + self._max_poll_s) - now
@@ -259,13 +261,17 @@ class MediaFollower:
             else:
                 self._due[i] = now + next_read_s(reads, self._poll_s, self._max_poll_s)
 
-    async def _read_round(self, due: list[int]) -> None:
+    async def _read_round(self, due: list[int], *, deadline: float | None = None) -> None:
         index = {id(self.watches[i]): i for i in due}
         for by_id in id_groups(self.watches[i] for i in due if self.watches[i].media_ids):
+            if deadline is not None and self._clock.now() >= deadline:
+                return  # the rest stays unread: reported as not verified
             found, queries = await read_ids(self._requester, [m for w in by_id for m in w.media_ids])
             self.report.queries += queries
             self._settle([(index[id(watch)], judge(watch, tail_of(watch, found))) for watch in by_id])
         for group in batches(self.watches[i] for i in due if not self.watches[i].media_ids):
+            if deadline is not None and self._clock.now() >= deadline:
+                return
             nodes = await _read(self._requester, group, self.report)
             self._settle([(index[id(watch)], judge(watch, nodes.get(at))) for at, watch in enumerate(group)])
 

@@ -38,7 +38,7 @@ class SubmitOptions:
     drain: bool = True  # run the shards here; False = enqueue for `bulk worker` processes
     stall_after_s: float = DEFAULT_STALL_S  # no progress this long (the run's clock): say what it waits
     # for (0: never)
-    media_wait_s: float = 120.0  # how long the end of a run follows new images' processing (shop time)
+    media_wait_s: float = 30.0  # how long the end of a run follows new images' processing (shop time)
 
 
 @dataclass

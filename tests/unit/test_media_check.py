@@ -249,3 +249,27 @@ def test_by_id_queries_hold_at_most_max_ids_images_and_are_valid() -> None:
         assert not validate(schema, parse(id_document(3, fragment)))
     assert tail_of(watches[0], {"a0": {"status": "READY"}}) is None  # b0 not read
     assert tail_of(watches[0], {"a0": {"status": "READY"}, "b0": {}}) == [{"status": "READY"}, {}, {}]
+
+
+class SlowShop(FakeShop):
+    """Each query takes a second of shop time (a busy shop, or a bucket paying for many images)."""
+
+    async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
+                      priority: Lane, token_index: int | None = None) -> Any:
+        await self.clock.sleep(1.0)
+        return await super().request(document, variables, cost=cost, priority=priority)
+
+
+async def test_the_bound_holds_inside_a_round_of_reads() -> None:
+    """Many images due when the run ends: the reads stop at the bound, the rest is 'not verified' —
+    the end of a run never waits for every image of a big run to be read."""
+    clock = ManualClock()
+    shop = SlowShop(clock, ready_at=None)
+    watches = [MediaWatch(f"P{p}", 1, ((0, f"https://a/{p}.jpg"),), (("in.csv", p + 2),)) for p in range(400)]
+    follower = MediaFollower(shop, clock=clock, first_read_s=0.0, poll_s=2.0)
+    follower.add(watches)
+    follower.finish()
+    task = asyncio.create_task(follower.run(wait_s=3.0))
+    await clock.advance_until(task.done, step=0.5)
+    assert clock.now() <= 3.0 + 1.0  # at most one query past the bound
+    assert len(task.result().verdicts) < len(watches) and len(shop.asked) < len(batches(watches))
