@@ -67,6 +67,10 @@ class Nodes:
             "compareAtPrice": None if compare is None else money(compare),
             "updatedAt": iso(c.variant_updated(vid)),
             "inventoryItem": self.item(vid),
+            "selectedOptions": [
+                {"__typename": "SelectedOption", "name": name, "value": value}
+                for name, value in c.selected_options(vid)
+            ],
             "_vid": vid,
         }
 
@@ -258,8 +262,10 @@ SUPPORTED: dict[str, frozenset[str]] = {
             "inventoryItem",
             "product",
             "inventoryQuantity",
+            "selectedOptions",
         }
     ),
+    "SelectedOption": frozenset({"name", "value"}),
     "InventoryItem": frozenset(
         {"id", "sku", "tracked", "updatedAt", "variant", "inventoryLevel", "inventoryLevels"}
     ),
