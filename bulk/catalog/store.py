@@ -28,6 +28,8 @@ from bulk.catalog.media import ProductContent
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far higher
 _JSON_BATCH = 10_000  # keys per json_each(...) query
+# the JSON text of bulk.models.VariantRef.key() (json.dumps with these arguments), one encoder for all
+_key_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _FULL_SYNC_META = "last_full_sync_wall"  # bulk.catalog.sync.LAST_FULL_SYNC (sync imports this module)
 
 
@@ -108,7 +110,8 @@ class CatalogStore:
             # by this version").
             with self._db:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (_FULL_SYNC_META,))
-        self._handles: dict[str, str | None] = {}  # product → handle, while an export loads
+        # product → (handle, option names in position order), while an export loads
+        self._products: dict[str, tuple[str | None, list[str]]] = {}
         self._syncing_incrementally = False  # between begin_sync and finish_sync of an incremental load
 
     def __enter__(self) -> CatalogStore:
@@ -131,6 +134,7 @@ class CatalogStore:
                 self._db.execute("DELETE FROM products")
                 self._db.execute("DELETE FROM variants")
                 self._db.execute("DELETE FROM variant_options")
+                self._db.execute("DELETE FROM product_options")
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS synced_products (id TEXT PRIMARY KEY)")
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS synced_variants (id TEXT PRIMARY KEY)")
             self._db.execute("DELETE FROM synced_products")
@@ -143,12 +147,13 @@ class CatalogStore:
         with self._db:
             dropped = 0
             if self._syncing_incrementally:
+                self._db.execute(  # first, through the variants' product index
+                    "DELETE FROM variant_options WHERE variant_id IN (SELECT variant_id FROM variants "
+                    "WHERE product_id IN (SELECT id FROM synced_products) "
+                    "AND variant_id NOT IN (SELECT id FROM synced_variants))")
                 dropped = self._db.execute(
                     "DELETE FROM variants WHERE product_id IN (SELECT id FROM synced_products) "
                     "AND variant_id NOT IN (SELECT id FROM synced_variants)").rowcount
-                self._db.execute(
-                    "DELETE FROM variant_options WHERE product_id IN (SELECT id FROM synced_products) "
-                    "AND variant_id NOT IN (SELECT id FROM synced_variants)")
             self._db.execute("DELETE FROM synced_products")
             self._db.execute("DELETE FROM synced_variants")
         self._syncing_incrementally = False
@@ -192,6 +197,9 @@ class CatalogStore:
         lines = self.content.tap(lines)  # descriptions and media: bulk/catalog/media.py
         count = 0
         track = self._syncing_incrementally
+        products: list[tuple[str, str]] = []  # (product, option names): written in one go, at the end
+        indexed: list[tuple[str, str, str]] = []  # (variant, product, key)
+        unindexed: list[tuple[str]] = []  # variants without option values
         with self._db:
             for line in lines:
                 gid = str(line.get("id", ""))
@@ -203,9 +211,9 @@ class CatalogStore:
                         "handle = excluded.handle, updated_at = excluded.updated_at",
                         (gid, line.get("handle"), line.get("updatedAt")),
                     )
-                    if len(self._handles) >= 10_000:  # variants follow their product: older ones are done
-                        self._handles.clear()
-                    self._handles[gid] = line.get("handle")
+                    names = self._remember_options(gid, line)
+                    if names is not None:
+                        products.append((gid, names))
                 elif "/ProductVariant/" in gid:
                     if track:
                         self._db.execute("INSERT OR IGNORE INTO synced_variants VALUES (?)", (gid,))
@@ -224,34 +232,54 @@ class CatalogStore:
                             item.get("id"),
                         ),
                     )
-                    self._index_options(gid, line)
+                    entry = self._index_options(gid, line)
+                    if entry is None:
+                        unindexed.append((gid,))
+                    else:
+                        indexed.append(entry)
                 else:
                     continue
                 count += 1
+            self._db.executemany("INSERT OR REPLACE INTO product_options VALUES (?, ?)", products)
+            self._db.executemany("DELETE FROM variant_options WHERE variant_id = ?", unindexed)
+            self._db.executemany(
+                "INSERT INTO variant_options VALUES (?, ?, ?) ON CONFLICT (variant_id) DO UPDATE SET "
+                "product_id = excluded.product_id, key = excluded.key", indexed)
         return count
 
-    def _index_options(self, gid: str, line: Mapping[str, Any]) -> None:
-        """Index a variant line by its product's handle and its ``selectedOptions`` values, in order
-        (the key :meth:`~bulk.models.VariantRef.key` gives such a reference, after ``options:``)."""
+    def _remember_options(self, gid: str, line: Mapping[str, Any]) -> str | None:
+        """Keep a product line's handle and option names (by ``position``) for its variant lines;
+        returns the names as the ``product_options`` table keeps them, None for fewer than two."""
+        options = sorted(line.get("options") or [], key=lambda o: int(o.get("position") or 0))
+        names = [str(o.get("name", "")) for o in options]
+        if len(self._products) >= 10_000:  # variants follow their product: older ones are done
+            self._products.clear()
+        self._products[gid] = (line.get("handle"), names)
+        return _key_text(names) if len(names) > 1 else None
+
+    def _index_options(self, gid: str, line: Mapping[str, Any]) -> tuple[str, str, str] | None:
+        """Index a variant line by its product's handle and its ``selectedOptions`` values in the order
+        of the product's options (``position``; the schema does not promise ``selectedOptions`` come in
+        that order, so we do not rely on it) — the key :meth:`~bulk.models.VariantRef.key` gives such a
+        reference, after ``options:``: ``(variant, product, key)``, or None (nothing to index by)."""
         selected = line.get("selectedOptions")
         product_id = line.get("__parentId") or line.get("productId")
         if not selected or not product_id:
-            self._db.execute("DELETE FROM variant_options WHERE variant_id = ?", (gid,))
-            return
+            return None
         product_id = str(product_id)
-        if product_id in self._handles:
-            handle = self._handles[product_id]
-        else:  # its product line came in an earlier load
-            row = self._db.execute("SELECT handle FROM products WHERE product_id = ?",
+        known = self._products.get(product_id)
+        if known is None:  # its product line came in an earlier load
+            row = self._db.execute("SELECT p.handle, o.names FROM products p LEFT JOIN product_options o "
+                                   "ON o.product_id = p.product_id WHERE p.product_id = ?",
                                    (product_id,)).fetchone()
-            handle = None if row is None else row[0]
+            known = (None, []) if row is None else (row[0], json.loads(row[1] or "[]"))
+        handle, names = known
         if not handle:
-            return
-        named = [handle, *(str(option.get("value", "")) for option in selected)]
-        key = json.dumps(named, ensure_ascii=False, separators=(",", ":"))
-        self._db.execute(
-            "INSERT INTO variant_options VALUES (?, ?, ?) ON CONFLICT (variant_id) DO UPDATE SET "
-            "product_id = excluded.product_id, key = excluded.key", (gid, product_id, key))
+            return None
+        if len(selected) > 1:
+            rank = {name: i for i, name in enumerate(names)}
+            selected = sorted(selected, key=lambda o: rank.get(str(o.get("name", "")), len(rank)))  # stable
+        return gid, product_id, _key_text([handle, *(str(option.get("value", "")) for option in selected)])
 
     def set_meta(self, key: str, value: str) -> None:
         """Remember a value (e.g. the time of the last sync)."""

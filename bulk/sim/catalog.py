@@ -164,6 +164,11 @@ class Catalog:
             return (("Title", "Default Title"),)
         return (("Title", prod.skus[v]),)
 
+    def option_names(self, p: int) -> tuple[str, ...]:
+        """Names of product ``p``'s options in position order (those of its first variant: every
+        variant of a product has a value for each of its options)."""
+        return tuple(name for name, _ in self.selected_options(p * 10))
+
     # -- current values -------------------------------------------------------------------------
     def price_cents(self, vid: int) -> int:
         """Current price of variant ``vid`` in cents."""

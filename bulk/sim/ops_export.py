@@ -41,6 +41,7 @@ MAX_DEPTH = 2
 OBJECT_FIELDS: dict[tuple[str, str], str] = {
     ("ProductVariant", "inventoryItem"): "InventoryItem",
     ("ProductVariant", "product"): "Product",
+    ("Product", "options"): "ProductOption",
     ("ProductVariant", "selectedOptions"): "SelectedOption",
     ("InventoryItem", "variant"): "ProductVariant",
     ("InventoryLevel", "location"): "Location",

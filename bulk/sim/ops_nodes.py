@@ -47,6 +47,10 @@ class Nodes:
             "status": "ACTIVE",
             "createdAt": iso(BASE_TIME),
             "updatedAt": iso(c.product_updated(p)),
+            "options": [
+                {"__typename": "ProductOption", "name": name, "position": i + 1}
+                for i, name in enumerate(c.option_names(p))
+            ],
             "_p": p,
         }
 
@@ -248,8 +252,10 @@ SUPPORTED: dict[str, frozenset[str]] = {
             "variants",
             "media",
             "totalInventory",
+            "options",
         }
     ),
+    "ProductOption": frozenset({"name", "position"}),
     "ProductVariant": frozenset(
         {
             "id",

@@ -23,7 +23,8 @@ V = "gid://shopify/ProductVariant/"
 
 
 def variant(n: int, product: int, *values: str, sku: str | None = None) -> dict[str, Any]:
-    return {"id": f"{V}{n}", "sku": sku, "price": "10.00", "compareAtPrice": None, "__parentId": f"{P}{product}",
+    return {"id": f"{V}{n}", "sku": sku, "price": "10.00", "compareAtPrice": None,
+            "__parentId": f"{P}{product}",
             "selectedOptions": [{"name": f"Option{i + 1}", "value": v} for i, v in enumerate(values)]}
 
 
@@ -59,14 +60,27 @@ def test_the_index_finds_one_variant_says_unknown_and_ambiguous(catalog: Catalog
     assert set(got.ambiguous) == {3} and got.ambiguous[3].matches == (f"{V}30", f"{V}31")
 
 
+def test_values_are_put_in_the_order_of_the_products_options() -> None:
+    # the schema does not promise selectedOptions in option order; the product's positions decide
+    product = {"id": f"{P}5", "handle": "cap", "options": [{"name": "Size", "position": 2},
+                                                             {"name": "Color", "position": 1}]}
+    line = {"id": f"{V}50", "price": "1.00", "__parentId": f"{P}5",
+            "selectedOptions": [{"name": "Size", "value": "L"}, {"name": "Color", "value": "Black"}]}
+    with CatalogStore(":memory:") as store:
+        store.load_export([product])
+        store.load_export([line])  # a later batch: the product's options come from the cache
+        assert store.price_columns([named("cap", "Black", "L"), named("cap", "L", "Black")]).variant_ids == [
+            f"{V}50", None]
+
+
 def test_option_values_and_skus_resolve_side_by_side_in_key_order(catalog: CatalogStore) -> None:
     keys = ["sku:B-S", named("shirt", "Red", "S"), f"{V}20"]
     assert catalog.price_columns(keys).variant_ids == [f"{V}12", f"{V}10", f"{V}20"]
 
 
 def price(line: int, handle: str, *values: str, amount: str = "12.00") -> PriceUpdate:
-    return PriceUpdate(source=Source(file="p.csv", line=line), variant=VariantRef(handle=handle, options=values),
-                       price=Decimal(amount))
+    return PriceUpdate(source=Source(file="p.csv", line=line),
+                       variant=VariantRef(handle=handle, options=values), price=Decimal(amount))
 
 
 def test_the_planner_sends_found_ones_and_rejects_unknown_and_ambiguous_rows(catalog: CatalogStore) -> None:
@@ -94,7 +108,8 @@ def test_an_incremental_sync_reindexes_a_changed_product(catalog: CatalogStore) 
     catalog.load_export([{"id": f"{P}1", "handle": "tee", "updatedAt": "2026-02-01T00:00:00Z"},
                          variant(10, 1, "Red", "S")])  # renamed; variant 11 deleted in the shop
     catalog.finish_sync()
-    got = catalog.price_columns([named("tee", "Red", "S"), named("shirt", "Red", "S"), named("tee", "Red", "M")])
+    got = catalog.price_columns([named("tee", "Red", "S"), named("shirt", "Red", "S"),
+                                 named("tee", "Red", "M")])
     assert got.variant_ids == [f"{V}10", None, None]
     catalog.begin_sync(full=True)
     catalog.finish_sync()

@@ -118,5 +118,6 @@ def test_variants_without_sku_are_seeded_with_their_option_values() -> None:
     assert catalog.selected_options(shirt[1]) == (("Option1", "Red"), ("Option2", "S"))
     assert catalog.selected_options(cap[0]) == (("Title", "Default Title"),)
     assert catalog.selected_options(30) == (("Title", "Default Title"),)  # product 3: one variant
-    assert [catalog.selected_options(v) for v in catalog.variant_ids(2)] == [(("Size", "S"),), (("Size", "M"),),
-                                                                            (("Size", "L"),)]
+    sizes = [catalog.selected_options(v) for v in catalog.variant_ids(2)]
+    assert sizes == [(("Size", "S"),), (("Size", "M"),), (("Size", "L"),)]
+    assert catalog.option_names(2) == ("Size",) and catalog.option_names(7) == ("Title",)

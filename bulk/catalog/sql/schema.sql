@@ -36,4 +36,9 @@ CREATE TABLE IF NOT EXISTS variant_options (
     key         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS variant_options_key ON variant_options (key);
-CREATE INDEX IF NOT EXISTS variant_options_product ON variant_options (product_id);
+-- Option names in position order (JSON array) of each product with several options: selectedOptions
+-- are put in this order (with one option there is nothing to order).
+CREATE TABLE IF NOT EXISTS product_options (
+    product_id  TEXT PRIMARY KEY,
+    names       TEXT NOT NULL
+);
