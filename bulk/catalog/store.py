@@ -7,7 +7,9 @@ docs/catalog.md), and told the values our own writes set as their answers arrive
 no-op changes before anything is sent.
 
 SKUs are not unique in every shop: a SKU that names several variants resolves to :class:`Ambiguous`,
-which the planner turns into a per-row rejection rather than guessing.
+which the planner turns into a per-row rejection rather than guessing. Variants without SKU are found
+by product handle + option values (``variant_options``, from each variant's ``selectedOptions``), as
+Shopify's own CSV import names them; two variants with the same handle and values are ambiguous too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from bulk.catalog.media import ProductContent
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far higher
 _JSON_BATCH = 10_000  # keys per json_each(...) query
+# the JSON text of bulk.models.VariantRef.key() (json.dumps with these arguments), one encoder for all
+_key_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_FULL_SYNC_META = "last_full_sync_wall"  # bulk.catalog.sync.LAST_FULL_SYNC (sync imports this module)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +100,18 @@ class CatalogStore:
             # readers (the planner, the reading process) and the writer of our applied values work
             # side by side: with a write-ahead log neither blocks the other
             self._db.execute("PRAGMA journal_mode=WAL")
+        had_options = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'variant_options'").fetchone()
         self._db.executescript(resources.files("bulk.catalog").joinpath("sql/schema.sql").read_text())
+        if had_options is None:
+            # a cache from before the option index: its variants have no option values, and an
+            # incremental sync would bring only those of changed products. Forgetting its last full
+            # sync makes the next run's sync a full one (bulk.catalog.freshness: "never filled whole
+            # by this version").
+            with self._db:
+                self._db.execute("DELETE FROM meta WHERE key = ?", (_FULL_SYNC_META,))
+        # product → (handle, option names in position order), while an export loads
+        self._products: dict[str, tuple[str | None, list[str]]] = {}
         self._syncing_incrementally = False  # between begin_sync and finish_sync of an incremental load
 
     def __enter__(self) -> CatalogStore:
@@ -117,6 +133,8 @@ class CatalogStore:
             if full:
                 self._db.execute("DELETE FROM products")
                 self._db.execute("DELETE FROM variants")
+                self._db.execute("DELETE FROM variant_options")
+                self._db.execute("DELETE FROM product_options")
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS synced_products (id TEXT PRIMARY KEY)")
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS synced_variants (id TEXT PRIMARY KEY)")
             self._db.execute("DELETE FROM synced_products")
@@ -129,6 +147,10 @@ class CatalogStore:
         with self._db:
             dropped = 0
             if self._syncing_incrementally:
+                self._db.execute(  # first, through the variants' product index
+                    "DELETE FROM variant_options WHERE variant_id IN (SELECT variant_id FROM variants "
+                    "WHERE product_id IN (SELECT id FROM synced_products) "
+                    "AND variant_id NOT IN (SELECT id FROM synced_variants))")
                 dropped = self._db.execute(
                     "DELETE FROM variants WHERE product_id IN (SELECT id FROM synced_products) "
                     "AND variant_id NOT IN (SELECT id FROM synced_variants)").rowcount
@@ -175,6 +197,9 @@ class CatalogStore:
         lines = self.content.tap(lines)  # descriptions and media: bulk/catalog/media.py
         count = 0
         track = self._syncing_incrementally
+        products: list[tuple[str, str]] = []  # (product, option names): written in one go, at the end
+        indexed: list[tuple[str, str, str]] = []  # (variant, product, key)
+        unindexed: list[tuple[str]] = []  # variants without option values
         with self._db:
             for line in lines:
                 gid = str(line.get("id", ""))
@@ -186,6 +211,9 @@ class CatalogStore:
                         "handle = excluded.handle, updated_at = excluded.updated_at",
                         (gid, line.get("handle"), line.get("updatedAt")),
                     )
+                    names = self._remember_options(gid, line)
+                    if names is not None:
+                        products.append((gid, names))
                 elif "/ProductVariant/" in gid:
                     if track:
                         self._db.execute("INSERT OR IGNORE INTO synced_variants VALUES (?)", (gid,))
@@ -204,10 +232,54 @@ class CatalogStore:
                             item.get("id"),
                         ),
                     )
+                    entry = self._index_options(gid, line)
+                    if entry is None:
+                        unindexed.append((gid,))
+                    else:
+                        indexed.append(entry)
                 else:
                     continue
                 count += 1
+            self._db.executemany("INSERT OR REPLACE INTO product_options VALUES (?, ?)", products)
+            self._db.executemany("DELETE FROM variant_options WHERE variant_id = ?", unindexed)
+            self._db.executemany(
+                "INSERT INTO variant_options VALUES (?, ?, ?) ON CONFLICT (variant_id) DO UPDATE SET "
+                "product_id = excluded.product_id, key = excluded.key", indexed)
         return count
+
+    def _remember_options(self, gid: str, line: Mapping[str, Any]) -> str | None:
+        """Keep a product line's handle and option names (by ``position``) for its variant lines;
+        returns the names as the ``product_options`` table keeps them, None for fewer than two."""
+        options = sorted(line.get("options") or [], key=lambda o: int(o.get("position") or 0))
+        names = [str(o.get("name", "")) for o in options]
+        if len(self._products) >= 10_000:  # variants follow their product: older ones are done
+            self._products.clear()
+        self._products[gid] = (line.get("handle"), names)
+        return _key_text(names) if len(names) > 1 else None
+
+    def _index_options(self, gid: str, line: Mapping[str, Any]) -> tuple[str, str, str] | None:
+        """Index a variant line by its product's handle and its ``selectedOptions`` values in the order
+        of the product's options (``position``; the schema does not promise ``selectedOptions`` come in
+        that order, so we do not rely on it) — the key :meth:`~bulk.models.VariantRef.key` gives such a
+        reference, after ``options:``: ``(variant, product, key)``, or None (nothing to index by)."""
+        selected = line.get("selectedOptions")
+        product_id = line.get("__parentId") or line.get("productId")
+        if not selected or not product_id:
+            return None
+        product_id = str(product_id)
+        known = self._products.get(product_id)
+        if known is None:  # its product line came in an earlier load
+            row = self._db.execute("SELECT p.handle, o.names FROM products p LEFT JOIN product_options o "
+                                   "ON o.product_id = p.product_id WHERE p.product_id = ?",
+                                   (product_id,)).fetchone()
+            known = (None, []) if row is None else (row[0], json.loads(row[1] or "[]"))
+        handle, names = known
+        if not handle:
+            return None
+        if len(selected) > 1:
+            rank = {name: i for i, name in enumerate(names)}
+            selected = sorted(selected, key=lambda o: rank.get(str(o.get("name", "")), len(rank)))  # stable
+        return gid, product_id, _key_text([handle, *(str(option.get("value", "")) for option in selected)])
 
     def set_meta(self, key: str, value: str) -> None:
         """Remember a value (e.g. the time of the last sync)."""
@@ -246,7 +318,8 @@ class CatalogStore:
 
     def price_columns(self, keys: Sequence[str]) -> PriceColumns:
         """What the planner needs of each variant, by :meth:`~bulk.models.VariantRef.key` (the GID,
-        or ``sku:`` and the SKU), in the order of ``keys``: see :class:`PriceColumns`.
+        ``sku:`` and the SKU, or ``options:`` and the JSON array of handle and option values), in the
+        order of ``keys``: see :class:`PriceColumns`.
 
         The planner's hot path: each batch is one query (a JSON array of keys joined to the index, so
         rows come back with their key's position) and nothing is converted, no row becomes an object:
@@ -256,18 +329,23 @@ class CatalogStore:
         for column in (out.variant_ids, out.product_ids, out.prices, out.compare_ats):
             column.extend([None] * count)
         skus = [i for i, key in enumerate(out.keys) if key.startswith("sku:")]
-        ids = [i for i, key in enumerate(out.keys) if not key.startswith("sku:")]
-        self._fill(out, "sku", skus, [out.keys[i][4:] for i in skus])
-        self._fill(out, "variant_id", ids, [out.keys[i] for i in ids])
+        named = [i for i, key in enumerate(out.keys) if key.startswith("options:")]
+        ids = [i for i, key in enumerate(out.keys) if not key.startswith(("sku:", "options:"))]
+        self._fill(out, "JOIN variants v ON v.sku = j.value", skus, [out.keys[i][4:] for i in skus])
+        self._fill(out, "JOIN variant_options o ON o.key = j.value "
+                   "JOIN variants v ON v.variant_id = o.variant_id", named, [out.keys[i][8:] for i in named])
+        self._fill(out, "JOIN variants v ON v.variant_id = j.value", ids, [out.keys[i] for i in ids])
         return out
 
-    def _fill(self, out: PriceColumns, column: str, positions: list[int], values: list[str]) -> None:
+    def _fill(self, out: PriceColumns, join: str, positions: list[int], values: list[str]) -> None:
         variant_ids, product_ids = out.variant_ids, out.product_ids
         prices, compare_ats = out.prices, out.compare_ats
         shared: dict[str | None, str | None] = {}  # one str per distinct product and amount: pickled once
         same = shared.setdefault
-        sql = (f"SELECT j.key, v.variant_id, v.product_id, v.price, v.compare_at_price FROM json_each(?) j "
-               f"JOIN variants v ON v.{column} = j.value")
+        sql = ("SELECT j.key, v.variant_id, v.product_id, v.price, v.compare_at_price "
+               f"FROM json_each(?) j {join}")
+        if not values:
+            return
         for start in range(0, len(values), _JSON_BATCH):
             batch = values[start : start + _JSON_BATCH]
             rows = self._db.execute(sql, (json.dumps(batch),)).fetchall()

@@ -178,6 +178,9 @@ def _unresolved(key: str, found: Ambiguous | None) -> str:
     if found is None:
         what = f"SKU {key[4:]!r}" if key.startswith("sku:") else f"variant {key}"
         return f"unknown {what}: not in the catalog (run `bulk catalog sync`?)"
+    if key.startswith("options:"):  # a variant without SKU, by handle + option values
+        return (f"ambiguous variant {key}: {len(found.matches)} variants of that product have these option "
+                "values; use the variant ID or a SKU")
     return f"ambiguous SKU {found.key!r}: {len(found.matches)} variants share it; use the variant ID"
 
 

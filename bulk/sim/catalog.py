@@ -143,6 +143,32 @@ class Catalog:
             return skus[v] if v < len(skus) else None
         return f"SKU-{p:07d}-{v}"
 
+    def selected_options(self, vid: int) -> tuple[tuple[str, str], ...]:
+        """``(option name, value)`` of variant ``vid``, in the order of its product's options.
+
+        Generated products: one variant is Shopify's default (``Title`` / ``Default Title``, what a
+        product without options has); several have one option ``Size`` valued ``S``, ``M``, ``L``.
+        Seeded products: a variant without SKU has the values the input named (options named
+        ``Option1``…, or ``Title`` for ``Default Title``); a SKU variant, ``Title`` valued its SKU
+        (unique in the product), or ``Default Title`` when it is the product's only variant."""
+        p, v = divmod(vid, 10)
+        if p <= self.generated:
+            return (("Title", "Default Title"),) if self.variant_count(p) == 1 else (("Size", "SML"[v]),)
+        prod = self.seed.products[p - self.generated - 1]
+        if v >= len(prod.skus) and v - len(prod.skus) < len(prod.options):
+            values = prod.options[v - len(prod.skus)]
+            if values == ("Default Title",):
+                return (("Title", "Default Title"),)
+            return tuple((f"Option{i + 1}", value) for i, value in enumerate(values))
+        if self.variant_count(p) == 1 or v >= len(prod.skus):
+            return (("Title", "Default Title"),)
+        return (("Title", prod.skus[v]),)
+
+    def option_names(self, p: int) -> tuple[str, ...]:
+        """Names of product ``p``'s options in position order (those of its first variant: every
+        variant of a product has a value for each of its options)."""
+        return tuple(name for name, _ in self.selected_options(p * 10))
+
     # -- current values -------------------------------------------------------------------------
     def price_cents(self, vid: int) -> int:
         """Current price of variant ``vid`` in cents."""

@@ -41,6 +41,8 @@ MAX_DEPTH = 2
 OBJECT_FIELDS: dict[tuple[str, str], str] = {
     ("ProductVariant", "inventoryItem"): "InventoryItem",
     ("ProductVariant", "product"): "Product",
+    ("Product", "options"): "ProductOption",
+    ("ProductVariant", "selectedOptions"): "SelectedOption",
     ("InventoryItem", "variant"): "ProductVariant",
     ("InventoryLevel", "location"): "Location",
     ("InventoryLevel", "item"): "InventoryItem",

@@ -47,6 +47,10 @@ class Nodes:
             "status": "ACTIVE",
             "createdAt": iso(BASE_TIME),
             "updatedAt": iso(c.product_updated(p)),
+            "options": [
+                {"__typename": "ProductOption", "name": name, "position": i + 1}
+                for i, name in enumerate(c.option_names(p))
+            ],
             "_p": p,
         }
 
@@ -67,6 +71,10 @@ class Nodes:
             "compareAtPrice": None if compare is None else money(compare),
             "updatedAt": iso(c.variant_updated(vid)),
             "inventoryItem": self.item(vid),
+            "selectedOptions": [
+                {"__typename": "SelectedOption", "name": name, "value": value}
+                for name, value in c.selected_options(vid)
+            ],
             "_vid": vid,
         }
 
@@ -244,8 +252,10 @@ SUPPORTED: dict[str, frozenset[str]] = {
             "variants",
             "media",
             "totalInventory",
+            "options",
         }
     ),
+    "ProductOption": frozenset({"name", "position"}),
     "ProductVariant": frozenset(
         {
             "id",
@@ -258,8 +268,10 @@ SUPPORTED: dict[str, frozenset[str]] = {
             "inventoryItem",
             "product",
             "inventoryQuantity",
+            "selectedOptions",
         }
     ),
+    "SelectedOption": frozenset({"name", "value"}),
     "InventoryItem": frozenset(
         {"id", "sku", "tracked", "updatedAt", "variant", "inventoryLevel", "inventoryLevels"}
     ),

@@ -18,6 +18,9 @@ Grouping, in file order (documented in docs/simulator.md):
   sends one line per SKU, an upper bound on the real shop's lines;
 - at most :data:`MAX_VARIANTS` per product (the simulator's GID scheme); more SKUs under one handle
   continue in a product with handle ``{handle}--2``, ``--3``, …
+- a variant without SKU named by its handle and option values (``Option1 Value``…) becomes a variant
+  without SKU of that handle's product (its newest one), with those option values, after its SKU
+  variants; the same values twice make one variant. A handle the generated catalog has is not seeded.
 
 IDs (``gid://…``) in the input are not seeded: the simulator cannot take a real shop's GIDs.
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
@@ -39,11 +43,13 @@ MAX_VARIANTS = 10  # variant GIDs are p * 10 + v
 
 @dataclass(frozen=True, slots=True)
 class SeedProduct:
-    """One product made for the input: its handle and its variants' SKUs (0..10; a product named
-    only by its handle gets one variant without a SKU, as Shopify gives every product one)."""
+    """One product made for the input: its handle, its variants' SKUs, then the option values of its
+    variants without SKU (0..10 in all; a product named only by its handle gets one variant without a
+    SKU, as Shopify gives every product one)."""
 
     handle: str
     skus: tuple[str, ...]
+    options: tuple[tuple[str, ...], ...] = ()  # variants without SKU, by option values, after the SKUs
 
 
 class CatalogSeed:
@@ -55,7 +61,7 @@ class CatalogSeed:
             sku: (i, v) for i, prod in enumerate(self.products) for v, sku in enumerate(prod.skus)
         }
         self._by_handle = {prod.handle: i for i, prod in enumerate(self.products)}
-        self._variants = sum(max(1, len(prod.skus)) for prod in self.products)
+        self._variants = sum(self.variant_count(i) for i in range(len(self.products)))
 
     def __len__(self) -> int:
         return len(self.products)
@@ -70,7 +76,8 @@ class CatalogSeed:
 
     def variant_count(self, index: int) -> int:
         """Variants of seeded product ``index`` (at least one)."""
-        return max(1, len(self.products[index].skus))
+        prod = self.products[index]
+        return max(1, len(prod.skus) + len(prod.options))
 
     def variants(self) -> int:
         """How many variants the seeded products have (counted once: ``total_variants`` asks often)."""
@@ -83,33 +90,46 @@ class CatalogSeed:
 def seed_from_keys(
     keys: Iterable[tuple[str, str]], *, known_sku: Callable[[str], bool], known_handle: Callable[[str], bool]
 ) -> CatalogSeed:
-    """Build the seed from ``("sku" | "handle", value)`` pairs in file order (see the module doc)."""
-    products: list[tuple[str, int, list[str]]] = []  # (handle, continuation number, skus)
+    """Build the seed from ``("sku" | "handle" | "options", value)`` pairs in file order (see the
+    module doc); an ``options`` value is the JSON array ``[handle, value1, …]``."""
+    products: list[tuple[str, int, list[str], list[tuple[str, ...]]]] = []  # (handle, number, skus, options)
     latest: dict[str, int] = {}  # handle -> index of its newest product (the one SKUs join)
     seen_skus: set[str] = set()
     current: int | None = None  # the product SKUs join; None before a new handle
     for what, value in keys:
+        if what == "options":
+            handle, *values = json.loads(value)
+            if known_handle(handle):
+                continue
+            if handle not in latest:
+                products.append((handle, 1, [], []))
+                latest[handle] = len(products) - 1
+            _, _, skus, options = products[latest[handle]]
+            if tuple(values) not in options and len(skus) + len(options) < MAX_VARIANTS:
+                options.append(tuple(values))
+            continue
         if what == "handle":
             if known_handle(value):
                 current = None  # the generated catalog has it: its SKUs cannot become variants of it
             elif value in latest:
                 current = latest[value]
             else:
-                products.append((value, 1, []))
+                products.append((value, 1, [], []))
                 current = latest[value] = len(products) - 1
             continue
         if value in seen_skus or known_sku(value):
             continue
         seen_skus.add(value)
         if current is None:
-            products.append((_sku_handle(value), 1, [value]))
+            products.append((_sku_handle(value), 1, [value], []))
             continue
-        handle, number, skus = products[current]
-        if len(skus) == MAX_VARIANTS:
-            products.append((handle, number + 1, []))
+        handle, number, skus, options = products[current]
+        if len(skus) + len(options) == MAX_VARIANTS:
+            products.append((handle, number + 1, [], []))
             current = latest[handle] = len(products) - 1
         products[current][2].append(value)
-    return CatalogSeed([SeedProduct(h if n == 1 else f"{h}--{n}", tuple(skus)) for h, n, skus in products])
+    return CatalogSeed([SeedProduct(h if n == 1 else f"{h}--{n}", tuple(skus), tuple(options))
+                        for h, n, skus, options in products])
 
 
 def seed_from_files(
@@ -195,6 +215,8 @@ def _keys_of(item: object) -> Iterable[tuple[str, str]]:
     variant = getattr(item, "variant", None)
     if variant is not None and variant.sku:
         yield "sku", variant.sku
+    elif variant is not None and variant.handle and variant.options:
+        yield "options", json.dumps([variant.handle, *variant.options], ensure_ascii=False)
     sku = getattr(item, "sku", None)  # inventory rows
     if isinstance(sku, str) and sku:
         yield "sku", sku

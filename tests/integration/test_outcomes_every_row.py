@@ -3,8 +3,8 @@
 Real exports (tests/data/csv-samples) against the simulated shop seeded with their own SKUs and
 handles, by both routes: the report has one line per data row — rows that carry nothing to change
 (``unchanged: nothing to change on this row``), continuation rows that only add an image to their
-product (they share the product's image outcome), rows whose price has no SKU (rejected for it, while
-their description and images still go) — counted independently with the csv module.
+product (they share the product's image outcome), rows whose variant has no SKU (named by handle +
+option values) — counted independently with the csv module.
 """
 
 from __future__ import annotations
@@ -77,19 +77,21 @@ async def test_every_data_row_of_a_real_export_has_exactly_one_outcome(
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("route", ["direct", "bulk"])
-async def test_a_row_without_a_sku_is_rejected_for_its_price_and_still_sends_its_image(
+async def test_a_row_without_a_sku_sends_its_price_by_option_values_and_its_image(
         tmp_path: Path, route: str) -> None:
     path = tmp_path / "legacy.csv"
     shutil.copy(CSV_SAMPLES / "shopify_sample_2019_legacy_dialect.csv", path)
     _, report, state = await submit(path, tmp_path, route)
     row = {int(r["line"]): r for r in report}[2]  # example-t-shirt: a price and an image, no SKU
-    assert row["status"] == "rejected"
-    # no SKU: the variant is named by its handle and option values, which the catalog cannot match yet
-    assert row["reason"].startswith('unknown variant options:["example-t-shirt",')
+    # no SKU: the variant is named by its handle and option value, as Shopify's import does (issue 17)
+    assert row["status"] == "applied", row["reason"]
     catalog = state.catalog
     (product,) = [p for p in range(1, catalog.products + 1) if catalog.handle(p) == "example-t-shirt"]
+    (variant,) = [v for v in catalog.variant_ids(product) if catalog.sku(v) is None]
+    assert catalog.selected_options(variant)[0][1].startswith("Lithograph")
+    assert catalog.price_cents(variant) == 2500  # the row's price, on the variant it names
     shirt = "https://cdn.shopify.com/s/images/shopify_shirt.png"
-    assert any(m.url.startswith(shirt) for m in catalog.media(product))  # the image went all the same
+    assert any(m.url.startswith(shirt) for m in catalog.media(product))  # and its image
 
 
 def test_the_samples_hold_rows_of_every_kind_this_checks() -> None:

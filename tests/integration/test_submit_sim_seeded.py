@@ -43,3 +43,19 @@ def test_match_empty_keeps_the_generated_catalog_only(
     code, result = submit(tmp_path, "sim://?match=", capsys)
     assert code == 1 and result["applied"] == 0
     assert all("unknown" in r for r in reasons(tmp_path)) and len(reasons(tmp_path)) == 17
+
+
+def test_variants_without_sku_are_matched_by_handle_and_option_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a real export where 5 of 6 rows have no SKU: each names its variant by handle + "Default Title"
+    # (issue 17); the seeded shop has those variants, the catalog indexes their selectedOptions
+    file = tmp_path / "export.csv"
+    shutil.copy(SAMPLE.with_name("real_export_2025_cjk_handles.csv"), file)
+    code = main(["submit", str(file), "--shop", "sim://", "--state-dir", str(tmp_path / "state"), "--json"])
+    result = json.loads(capsys.readouterr().out)["summary"]
+    assert code == 0, reasons(tmp_path)
+    with (tmp_path / "state" / "reports" / "export.report.csv").open() as f:
+        assert [(row["line"], row["status"]) for row in csv.DictReader(f)] == [
+            (str(line), "applied") for line in range(2, 8)]
+    assert result["applied"] == 6 and result["rejected"] == 0

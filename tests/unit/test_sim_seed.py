@@ -88,7 +88,9 @@ def test_a_real_export_files_each_sku_under_its_own_product() -> None:
 
 def test_both_shopify_dialects_group_a_products_variants_together() -> None:
     legacy = seed_file("shopify_sample_2019_legacy_dialect.csv")
-    assert legacy.products == (SeedProduct("example-t-shirt", ("example-shirt-s", "example-shirt-m")),)
+    # its first variant has no SKU: seeded by its option value (issue 17)
+    assert legacy.products == (SeedProduct("example-t-shirt", ("example-shirt-s", "example-shirt-m"),
+                                           (('Lithograph - Height: 9" x Width: 12"',),)),)
     url_handle = seed_file("shopify_sample_2025_url_handle_dialect.csv")
     assert [(p.handle, len(p.skus)) for p in url_handle.products] == [
         ("physical-product-the-band-t-shirt", 10), ("physical-product-the-band-t-shirt--2", 2),
@@ -102,3 +104,20 @@ def test_a_quantity_file_without_a_location_is_seeded_the_submission_reports_the
     got = seed_from_files([file], known_sku=lambda s: base.variant_by_sku(s) is not None,
                           known_handle=base.has_handle)
     assert [p.skus for p in got.products] == [("NEW-1",), ("NEW-2",)]
+
+
+def test_variants_without_sku_are_seeded_with_their_option_values() -> None:
+    got = seed([("handle", "shirt"), ("options", '["shirt","Red","S"]'), ("sku", "S-1"),
+                ("options", '["shirt","Red","S"]'), ("options", '["cap","Default Title"]'),
+                ("options", '["product-2","Default Title"]')])  # the generated catalog's: not seeded
+    assert got.products == (SeedProduct("shirt", ("S-1",), (("Red", "S"),)),
+                            SeedProduct("cap", (), (("Default Title",),)))
+    catalog = Catalog(products=5 + len(got), seed=got)
+    shirt, cap = catalog.variant_ids(6), catalog.variant_ids(7)
+    assert [catalog.sku(v) for v in shirt] == ["S-1", None]
+    assert catalog.selected_options(shirt[1]) == (("Option1", "Red"), ("Option2", "S"))
+    assert catalog.selected_options(cap[0]) == (("Title", "Default Title"),)
+    assert catalog.selected_options(30) == (("Title", "Default Title"),)  # product 3: one variant
+    sizes = [catalog.selected_options(v) for v in catalog.variant_ids(2)]
+    assert sizes == [(("Size", "S"),), (("Size", "M"),), (("Size", "L"),)]
+    assert catalog.option_names(2) == ("Size",) and catalog.option_names(7) == ("Title",)

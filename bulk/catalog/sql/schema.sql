@@ -28,3 +28,17 @@ CREATE TABLE IF NOT EXISTS applied (
     compare_at_price  TEXT,
     PRIMARY KEY (run_key, variant_id)
 );
+-- Variants by product handle + option values (variants without SKU are named so, as Shopify's CSV
+-- import does): `key` is the JSON array [handle, value1, …] of bulk.models.VariantRef.key().
+CREATE TABLE IF NOT EXISTS variant_options (
+    variant_id  TEXT PRIMARY KEY,
+    product_id  TEXT NOT NULL,
+    key         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS variant_options_key ON variant_options (key);
+-- Option names in position order (JSON array) of each product with several options: selectedOptions
+-- are put in this order (with one option there is nothing to order).
+CREATE TABLE IF NOT EXISTS product_options (
+    product_id  TEXT PRIMARY KEY,
+    names       TEXT NOT NULL
+);
