@@ -73,7 +73,7 @@ def picture(state: Path) -> dict[str, Any]:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimShop]:
-    config = SimConfig(products=40, tokens=TOKENS, seed=3, media_processing_s=0.3,
+    config = SimConfig(products=40, tokens=TOKENS, seed=3, media_processing_s=0.3, speed=5.0,
                        unreachable=("down.example",))
     async with SimShop(config) as shop:
         yield shop
