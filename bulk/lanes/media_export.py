@@ -10,7 +10,7 @@ for are kept.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bulk.catalog.sync import ExportPort
@@ -46,9 +46,11 @@ async def read_by_export(port: ExportPort, products: Sequence[str], since: str |
         if status.status != "COMPLETED" or not status.url:
             return {}
         found: dict[str, list[Mapping[str, Any]]] = {}
-        async for n, line in _numbered(port.results(status.url)):
-            if n % 1000 == 0 and clock.now() >= deadline:
+        read = 0
+        async for line in port.results(status.url):
+            if read % 1000 == 0 and clock.now() >= deadline:
                 break  # a big shop's media file: what is read so far counts, the rest stays unread
+            read += 1
             parent = line.get("__parentId")
             if parent is None:
                 if line.get("id") in wanted:
@@ -59,9 +61,3 @@ async def read_by_export(port: ExportPort, products: Sequence[str], since: str |
     except ShopifyError:
         return {}
 
-
-async def _numbered(lines: AsyncIterator[Mapping[str, Any]]) -> AsyncIterator[tuple[int, Mapping[str, Any]]]:
-    n = 0
-    async for line in lines:
-        yield n, line
-        n += 1
