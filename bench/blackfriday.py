@@ -58,7 +58,7 @@ from bench._stats import loop_lag, percentile
 from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.session.shop import Shop
 from bulk.sources.files import FileInput

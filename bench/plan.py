@@ -3,7 +3,7 @@
 Setup (not timed): a price CSV of ``--rows`` rows over the simulated catalog's SKUs, and a catalog cache
 holding every variant those rows name (what ``bulk catalog sync`` would have stored). Timed: the whole
 planning pipeline ``bulk submit`` runs before sending anything — the file read, validated and looked up
-in the catalog by a second process (``bulk.sources.reader_process``; ``--in-process`` keeps it in one),
+in the catalog by a second process (``bulk.sources._reader_process``; ``--in-process`` keeps it in one),
 planned and sharded by this one. Reports ``rows_per_s``, ``wall_s``, ``peak_rss_mb`` (this process's
 high-water mark, setup included — so it is an upper bound) and ``reader_peak_rss_mb`` (the reading
 process's).
@@ -26,8 +26,8 @@ from bulk.catalog import CatalogStore
 from bulk.plan import ShopProfile, choose_route, write_shards
 from bulk.plan.ordering import ProductBook
 from bulk.plan.stream import StreamPlanner
-from bulk.sim.catalog import Catalog
-from bulk.sources.reader_process import read_chunks
+from bulk.sim._catalog import Catalog
+from bulk.sources._reader_process import read_chunks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@
 Why here: benchmarks, the quick-start fixture and the tests all need price files that match the
 simulated catalog, so the catalog scheme lives in one place:
 
-- product ``p`` (1..N) has ``1 + p % 3`` variants ``v`` = 0, 1, … (as in ``bulk.sim.catalog``);
+- product ``p`` (1..N) has ``1 + p % 3`` variants ``v`` = 0, 1, … (as in ``bulk.sim._catalog``);
 - SKU ``SKU-{p:07d}-{v}``, variant GID ``gid://shopify/ProductVariant/{p*10+v}``, handle ``product-{p}``;
 - current price in cents ``1000 + (p*37 + v*11) % 9000``.
 
@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from bulk.ingest import read_updates
-from bulk.ingest.build import price, price_validated
+from bulk.ingest._build import price, price_validated
 from bulk.models import RowError
 
 
 def variants_of(product: int) -> range:
-    """The variant numbers of ``product`` (0-based, as in ``bulk.sim.catalog``)."""
+    """The variant numbers of ``product`` (0-based, as in ``bulk.sim._catalog``)."""
     return range(1 + product % 3)
 
 

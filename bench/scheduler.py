@@ -31,8 +31,8 @@ from bulk.clock import ScaledClock
 from bulk.models import Lane
 from bulk.scheduler import Scheduler
 from bulk.scheduler import core as bucket_core
-from bulk.scheduler.admission import Granted, State
-from bulk.scheduler.config import SchedulerConfig
+from bulk.scheduler._admission import Granted, State
+from bulk.scheduler._config import SchedulerConfig
 from bulk.sim import SimConfig, SimShop
 
 MUTATION = (

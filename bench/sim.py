@@ -19,7 +19,7 @@ import aiohttp
 import psutil
 
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.schema import admin_schema
+from bulk.sim._schema import admin_schema
 
 # productVariantsBulkUpdate on one variant: the design's most common write (cost 10.2 → 11).
 MUTATION = """mutation($pid: ID!, $v: [ProductVariantsBulkInput!]!) {

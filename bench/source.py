@@ -13,7 +13,7 @@ intervals on one clock (``time.perf_counter``, in the process that submits):
   full) is not slow, it is waiting for us, and is not counted.
 - *in flight* ``W``: a shard of ours between ``shard_claimed`` and ``shard_done`` (or
   ``shard_released``): its staged upload, its bulk operation on the shop, its results read back —
-  from the run's own events (:mod:`bulk.lanes.bulk.operation`).
+  from the run's own events (:mod:`bulk.lanes.bulk._operation`).
 
 Both are cut to the *window* from the first shard claimed to the last batch's arrival: before the first
 batch arrived (and was planned and uploaded) no pipeline could have anything in flight, and after the
@@ -45,7 +45,7 @@ from typing import Any
 
 from bench._simproc import sim_process
 from bench._stats import Interval, both, clip, length
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.models import PriceUpdate, Source, VariantRef
 from bulk.session.shop import Shop

@@ -30,7 +30,7 @@ BulkError
 
 Errors carry data, not just text, and never an access token. Foreign errors are converted at the
 boundary with ``raise … from exc``. What each shop error *means* for a run (retry, wait, take the token
-out, stop the run, reject the row) is one table in :mod:`bulk.shopify.policy` and docs/errors.md.
+out, stop the run, reject the row) is one table in :mod:`bulk.shopify._policy` and docs/errors.md.
 """
 
 from __future__ import annotations

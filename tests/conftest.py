@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bulk.sources import reader_process
+from bulk.sources import _reader_process
 
 REPO = Path(__file__).resolve().parent.parent
 CSV_SAMPLES = REPO / "tests" / "data" / "csv-samples"
@@ -92,5 +92,5 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
         started.append(child)
         return child
 
-    monkeypatch.setattr(reader_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
+    monkeypatch.setattr(_reader_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
     return started

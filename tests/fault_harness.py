@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.fault_schedule import FaultSchedule
+from bulk.sim._fault_schedule import FaultSchedule
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
-"""A tiny GraphQL executor over :class:`bulk.sim.operations.ShopState`, for the shop state's own tests.
+"""A tiny GraphQL executor over :class:`bulk.sim._operations.ShopState`, for the shop state's own tests.
 
-Why our own: the shop state must be testable without the HTTP front (``bulk/sim/gateway.py``), which
+Why our own: the shop state must be testable without the HTTP front (``bulk/sim/_gateway.py``), which
 adds buckets, cost and auth. This runs documents exactly the way the front does — the real 2026-04
 Admin schema, ``graphql.execute`` with a field resolver that looks up ``resolvers()[type][field]`` —
 and is also the ``Executor`` the bulk engine calls for every JSONL line. The schema is built once per
@@ -26,8 +26,8 @@ from graphql import (
     validate,
 )
 
-from bulk.sim.context import SimContext
-from bulk.sim.operations import ShopState
+from bulk.sim._context import SimContext
+from bulk.sim._operations import ShopState
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "bulk" / "schema" / "2026-04-admin-schema.graphql"
 BASE_URL = "http://sim.test"

@@ -1,5 +1,5 @@
 """The local catalog cache (SKU/handle → GID and current values)."""
 
-from bulk.catalog.store import Ambiguous, CatalogStore, PriceColumns, ProductRecord, VariantRecord
+from bulk.catalog._store import Ambiguous, CatalogStore, PriceColumns, ProductRecord, VariantRecord
 
 __all__ = ["Ambiguous", "CatalogStore", "PriceColumns", "ProductRecord", "VariantRecord"]

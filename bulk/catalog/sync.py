@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bulk.catalog.store import CatalogStore
+from bulk.catalog._store import CatalogStore
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import ShopifyError
 from bulk.shopify.bulk_operations import poll_until_finished

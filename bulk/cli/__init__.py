@@ -2,11 +2,11 @@
 
 Each sub-command lives in its own module under ``bulk/cli/`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``handler`` to a coroutine function
-``handler(args) -> int``. ``main`` parses argv (:class:`bulk.cli.options.BulkParser`: no prefix
-abbreviations), fills the shared options from the one configuration (:mod:`bulk.cli.config`: the
+``handler(args) -> int``. ``main`` parses argv (:class:`bulk.cli._options.BulkParser`: no prefix
+abbreviations), fills the shared options from the one configuration (:mod:`bulk.cli._config`: the
 environment and ``.env``, read only after ``--help`` was handled), sets up logging
-(:mod:`bulk.cli.logs`), runs the handler with one ``asyncio.run`` and turns every failure into one
-``bulk: error:`` line in the user's words (:mod:`bulk.cli.failures`) and exit code 2 — never a traceback.
+(:mod:`bulk.cli._logs`), runs the handler with one ``asyncio.run`` and turns every failure into one
+``bulk: error:`` line in the user's words (:mod:`bulk.cli._failures`) and exit code 2 — never a traceback.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every sub-command registered."""
-    from bulk.cli.options import BulkParser
+    from bulk.cli._options import BulkParser
 
     parser = BulkParser(
         prog="bulk",
@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bulk`` console script; returns the process exit code."""
-    from bulk.cli.failures import explain
-    from bulk.cli.logs import configure_logging
-    from bulk.cli.options import resolve
+    from bulk.cli._failures import explain
+    from bulk.cli._logs import configure_logging
+    from bulk.cli._options import resolve
 
     parser = build_parser()
     args = parser.parse_args(argv)  # --help and --version exit here, before any setting is read

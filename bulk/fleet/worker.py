@@ -4,7 +4,7 @@ Why a loop of our own around the lanes: any number of workers, on any machine, c
 claims units (bulk shards, direct batches) from the shared journal under a lease, works them through
 the shop's one shared scheduler, says it is alive (``touch_worker``), and marks a run done once no
 unit of it is left. An idle worker waits for the journal's work notices (PostgreSQL LISTEN/NOTIFY;
-see :mod:`bulk.journal.wakeups`) and re-checks on its own only as a fallback (``idle_wait_s``).
+see :mod:`bulk.journal._wakeups`) and re-checks on its own only as a fallback (``idle_wait_s``).
 Nothing is migrated here (``bulk db upgrade`` does that, once, deliberately).
 
 Shutdown (SIGTERM, or :meth:`Worker.stop`) is graceful: no new claims, no new bulk operation started

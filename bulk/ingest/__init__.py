@@ -17,9 +17,9 @@ import os
 from collections.abc import Collection
 from typing import IO, Literal
 
+from bulk.ingest._reader import UpdateReader
 from bulk.ingest.csv_reader import MAX_CELL_BYTES
 from bulk.ingest.dialects import DIALECTS, KINDS, IgnoredColumn
-from bulk.ingest.reader import UpdateReader
 from bulk.ingest.statistics import Format, IngestStatistics
 
 __all__ = [

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bulk.ingest import build
+from bulk.ingest import _build
 from bulk.ingest.values import Rejected, is_plain_code, is_plain_money, parse_gid, plain_money_text
 from bulk.models import PriceUpdate
 
@@ -59,7 +59,7 @@ class PriceRows:
             if not key.startswith("sku:"):
                 sku, variant_id = self.skus_beside_ids.get(i), key
             price, compare_at = self.prices[i], self.compare_ats[i]
-            yield build.price(self.file, self.lines[i], sku, variant_id, Decimal(price),
+            yield _build.price(self.file, self.lines[i], sku, variant_id, Decimal(price),
                               None if compare_at is None else Decimal(compare_at), False)
 
 

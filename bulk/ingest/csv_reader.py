@@ -4,13 +4,13 @@ Why not ``csv.DictReader`` over a text file: we need (1) the *physical* 1-based 
 starts — a quoted cell may span lines, and users fix files in editors that count lines —, (2) to name
 the line of a byte that cannot be decoded instead of dying on the first one, and (3) constant memory
 on a 1.5M-row file. So bytes are decoded with an escaping error handler (a bad byte becomes a lone
-surrogate, which valid text never holds: :data:`bulk.ingest.encoding.ERRORS`), each physical line is
+surrogate, which valid text never holds: :data:`bulk.ingest._encoding.ERRORS`), each physical line is
 checked cheaply (``isascii`` first), and the stdlib ``csv`` reader's ``line_num`` gives where each
 record ends; the next one starts one after.
 
 The delimiter is sniffed from the header line (``,``, ``;`` or tab): spreadsheets in comma-decimal
 locales save with ``;``, Excel's "Unicode Text" with tabs. The text arrives decoded (the encoding is
-chosen by :mod:`bulk.ingest.encoding`); a BOM left in it is dropped; CRLF, LF and CR line ends are all
+chosen by :mod:`bulk.ingest._encoding`); a BOM left in it is dropped; CRLF, LF and CR line ends are all
 accepted.
 
 Big cells: Shopify accepts a product description of up to 512 KB (:data:`MAX_CELL_BYTES`), and the

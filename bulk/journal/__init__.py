@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 
 from bulk.clock import Clock
-from bulk.journal.locations import default_sqlite_path, mask, parse_location
-from bulk.journal.postgres import PostgresJournal
-from bulk.journal.protocol import Journal
-from bulk.journal.records import (
+from bulk.journal._postgres import PostgresJournal
+from bulk.journal._protocol import Journal
+from bulk.journal._records import (
     ROW_ORDER,
     AppliedValue,
     Claim,
@@ -36,7 +35,8 @@ from bulk.journal.records import (
     WorkerRecord,
     WorkUnit,
 )
-from bulk.journal.sqlite import SqliteJournal, WallClock
+from bulk.journal._sqlite import SqliteJournal, WallClock
+from bulk.journal.locations import default_sqlite_path, mask, parse_location
 
 __all__ = [
     "ROW_ORDER",

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from bulk.errors import JournalError, LeaseLostError, OutcomeConflictError
-from bulk.journal.records import (
+from bulk.journal._records import (
     Claim,
     JournalStatistics,
     Outcome,
@@ -29,7 +29,7 @@ from bulk.journal.records import (
     WorkUnit,
     check_run_transition,
 )
-from bulk.journal.wakeups import WorkSignal
+from bulk.journal._wakeups import WorkSignal
 
 logger = logging.getLogger("bulk.journal")
 Row = Sequence[Any]
@@ -53,7 +53,7 @@ class JournalBase:
         self._units_claimed = 0
         self._leases_lost = 0
         self._outcomes_recorded = 0
-        self._signal = WorkSignal()  # work notices seen by this handle (see bulk.journal.wakeups)
+        self._signal = WorkSignal()  # work notices seen by this handle (see bulk.journal._wakeups)
 
     async def close(self) -> None:
         """Release the connection (implemented by each backend)."""
@@ -64,7 +64,7 @@ class JournalBase:
         matched rows also raises a work notice (implemented by each backend)."""
         raise NotImplementedError
 
-    # -- work notices (bulk.journal.wakeups) ------------------------------------------------------
+    # -- work notices (bulk.journal._wakeups) ------------------------------------------------------
     async def _start_listening(self) -> None:
         """Begin receiving other handles' notices (Postgres: LISTEN); nothing to do by default."""
 
@@ -222,7 +222,7 @@ class JournalBase:
 
     @staticmethod
     def check_transition(run_id: int, old: str, new: RunStatus) -> None:
-        """See :func:`bulk.journal.records.check_run_transition`."""
+        """See :func:`bulk.journal._records.check_run_transition`."""
         check_run_transition(run_id, RunStatus(old), new)
 
     @staticmethod

@@ -8,7 +8,7 @@ really applied when its images are READY; one whose image FAILED is ``rejected``
 How (docs/input-formats.md, "Images are verified"):
 
 - **What is read**: the new images by id when a bulk operation's results named the product's media
-  (:mod:`bulk.lanes.media_ids`: 1 point an image), else the *last n* images of each product, where n
+  (:mod:`bulk.lanes._media_ids`: 1 point an image), else the *last n* images of each product, where n
   is how many images the line wrote (append: the images added, which Shopify puts after the existing
   ones; replace: the whole new list). Position i of what was written is position i of those n: that
   is also how a new image's GID is tied to the URL we sent
@@ -46,8 +46,8 @@ from typing import Any, Literal
 from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, wait_event
 from bulk.errors import ShopifyError
-from bulk.lanes.media_export import read_by_export
-from bulk.lanes.media_ids import id_groups, read_ids, tail_of
+from bulk.lanes._media_export import read_by_export
+from bulk.lanes._media_ids import id_groups, read_ids, tail_of
 from bulk.models import Lane, RowId
 from bulk.plan import PlannedLine
 from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document

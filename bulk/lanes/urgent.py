@@ -4,7 +4,7 @@ Why micro-batching: 10,000 changes sent one by one would cost 10,000 calls of 10
 the ≤ 250 input-list limit they cost 40. A change waits at most ``window_s`` for company (a full
 batch leaves at once), so latency stays close to the shop's own.
 
-Rules (pure functions in :mod:`bulk.lanes.urgent_rules`, carried out by :class:`UrgentLane`):
+Rules (pure functions in :mod:`bulk.lanes._urgent_rules`, carried out by :class:`UrgentLane`):
 
 - a batch holds at most one change per (item, location): Shopify refuses duplicates, and two changes
   to one pair must land in arrival order, so a later one waits for the batch holding the earlier one;
@@ -33,7 +33,7 @@ from typing import Any, Self, TypeVar
 
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import RunStoppedError, ShopifyError
-from bulk.lanes.urgent_rules import (  # the lane's vocabulary and pure decisions, re-exported
+from bulk.lanes._urgent_rules import (  # the lane's vocabulary and pure decisions, re-exported
     DEADLINE_CODE,
     STALE_CODES,
     InventoryResult,

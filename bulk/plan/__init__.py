@@ -3,10 +3,10 @@
 Everything here is pure or writes only local files; nothing talks to the shop.
 """
 
-from bulk.plan.coalesce import Coalescer, RowId
+from bulk.plan._coalesce import Coalescer, RowId
+from bulk.plan._shard import ShardFile, read_rows, write_shards
 from bulk.plan.diff import Plan, PlannedLine, RowOutcome, build_plan
 from bulk.plan.route import Route, ShopProfile, choose_route, line_cost
-from bulk.plan.shard import ShardFile, read_rows, write_shards
 
 __all__ = [
     "Coalescer",

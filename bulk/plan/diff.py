@@ -1,9 +1,9 @@
 """Resolve coalesced objects against the catalog cache, drop no-ops, and emit mutation lines.
 
-Input: a :class:`~bulk.plan.coalesce.Coalescer` (last write per object field). Output: a
+Input: a :class:`~bulk.plan._coalesce.Coalescer` (last write per object field). Output: a
 :class:`Plan` — mutation lines (one ``productVariantsBulkUpdate`` per product, variants grouped, at
 most 250 per line; one ``productUpdate`` per product for its description and appended images, or one
-``productSet`` when its image set is replaced: :mod:`bulk.plan.products`), the old values for the undo
+``productSet`` when its image set is replaced: :mod:`bulk.plan._products`), the old values for the undo
 file, and the final outcome of every row that will *not* be sent (unknown or ambiguous key,
 unchanged value, superseded by a later row). Rows that are sent get their outcome from the result.
 
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from bulk.catalog import Ambiguous, CatalogStore, PriceColumns
 from bulk.ingest.values import money_text
 from bulk.models import Image, OutcomeStatus
-from bulk.plan.coalesce import (
+from bulk.plan._coalesce import (
     COMPARE_AT,
     DESCRIPTION,
     MEDIA,
@@ -33,7 +33,7 @@ from bulk.plan.coalesce import (
     VariantFields,
     variant_keys,
 )
-from bulk.plan.products import ProductOverlay, ShopState, fill_undo, plan_product
+from bulk.plan._products import ProductOverlay, ShopState, fill_undo, plan_product
 
 MAX_VARIANTS_PER_LINE = 250  # Shopify's input-list limit
 
@@ -81,7 +81,7 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class LookedUp:
     """A chunk's variants as worked out ahead by the process that reads the file
-    (:mod:`bulk.sources.reader_process`): their catalog rows, in the order the coalescer sees them, and
+    (:mod:`bulk.sources._reader_process`): their catalog rows, in the order the coalescer sees them, and
     which of them the run named before (``named_before[i]`` is 1) — only those can be in the overlay,
     so the others skip a lookup in its millions of entries."""
 
@@ -273,7 +273,7 @@ def _reject_all(plan: Plan, fields: dict[str, FieldValue], reason: str) -> None:
 
 def _plan_products(plan: Plan, objects: dict[str, dict[str, FieldValue]], catalog: CatalogStore,
                    overlay: ProductOverlay) -> None:
-    """Resolve each product, then decide its description and image set (:mod:`bulk.plan.products`)."""
+    """Resolve each product, then decide its description and image set (:mod:`bulk.plan._products`)."""
     handles = [k[7:] for k in objects if k.startswith("handle:")]
     by_handle = catalog.products_by_handle(handles)
     by_id = catalog.products_by_id(k for k in objects if not k.startswith("handle:"))

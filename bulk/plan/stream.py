@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from bulk.catalog import CatalogStore
 from bulk.ingest.batch import PriceRows
 from bulk.models import InventoryUpdate, OutcomeStatus, RowError, RowNote, Update
-from bulk.plan.coalesce import Coalescer
+from bulk.plan._coalesce import Coalescer
 from bulk.plan.diff import LookedUp, Overlay, Plan, RowOutcome, build_plan
 from bulk.plan.gcpause import cyclic_gc_paused
 
@@ -47,7 +47,7 @@ class StreamPlanner:
     def plan_chunk(self, items: Iterable[Update | RowError | PriceRows | LookedUp]) -> ChunkPlan:
         """Coalesce and plan one chunk (CPU work: call it from a worker thread). ``items`` come in input
         order, as a reader yields them, as :meth:`bulk.ingest.UpdateReader.chunks` groups them, or as
-        :func:`bulk.sources.reader_process.read_chunks` sends them (with the chunk's catalog rows)."""
+        :func:`bulk.sources._reader_process.read_chunks` sends them (with the chunk's catalog rows)."""
         coalescer = Coalescer()
         inventory: list[InventoryUpdate] = []
         rejected: list[RowOutcome] = []

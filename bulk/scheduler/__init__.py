@@ -3,10 +3,10 @@
 Public names only; the modules behind them are private details (see docs/scheduler.md).
 """
 
-from bulk.scheduler.config import SchedulerConfig
-from bulk.scheduler.grant import Grant
+from bulk.scheduler._config import SchedulerConfig
+from bulk.scheduler._grant import Grant
+from bulk.scheduler._scheduler import Scheduler
 from bulk.scheduler.protocol import Backend, SchedulerStatistics, TokenStatistics
-from bulk.scheduler.scheduler import Scheduler
 
 __all__ = [
     "Backend",

@@ -1,7 +1,7 @@
 """What a coordination backend must do, and the snapshot every backend reports.
 
-The facade (:mod:`bulk.scheduler.scheduler`) only talks to this Protocol; the in-process backend and
-the Redis backend both run the :class:`~bulk.scheduler.admission.State` machine (one in Python, one in
+The facade (:mod:`bulk.scheduler._scheduler`) only talks to this Protocol; the in-process backend and
+the Redis backend both run the :class:`~bulk.scheduler._admission.State` machine (one in Python, one in
 Lua) and wake waiters through a :class:`Notifier` when something they wait for may have changed.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from bulk.clock import Clock
 from bulk.scheduler import core
-from bulk.scheduler.admission import Granted, State, Wait
-from bulk.scheduler.config import SchedulerConfig
+from bulk.scheduler._admission import Granted, State, Wait
+from bulk.scheduler._config import SchedulerConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,7 @@ class Notifier:
 
     A change either names the waiter now first in line (``notify(target)``: only that waiter wakes,
     so a freed permit costs one retry, not one per waiter) or is broadcast (``notify()``); a permit
-    the store already handed to a waiter (:mod:`bulk.scheduler.handoff`) comes with its grant
+    the store already handed to a waiter (:mod:`bulk.scheduler._handoff`) comes with its grant
     (``hand(waiter, granted)``), which the waiter takes (``take``) instead of asking again.
     ``mark(waiter)`` before an attempt, ``wait(mark, within, waiter)`` after a failed one: a change
     in between is never missed because the counters have already moved.

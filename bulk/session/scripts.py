@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bulk.lanes.urgent import InventoryResult
-from bulk.session.inventory import InventoryChange
+from bulk.session._inventory import InventoryChange
 from bulk.session.shop import Shop, ShopConfig
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import ConfigError
 from bulk.lanes.urgent import UrgentConfig
-from bulk.session.inventory import Inventory, InventoryStatistics
+from bulk.session._inventory import Inventory, InventoryStatistics
 from bulk.shopify.client import RetryPolicy, SchedulerLike, ShopifyClient
 from bulk.shopify.endpoint import parse_shop, parse_tokens
 from bulk.shopify.simulated import Simulation, probe

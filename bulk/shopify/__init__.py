@@ -3,9 +3,9 @@
 Layers, bottom up (each module says why it exists):
 
 - :mod:`~bulk.shopify.documents` — every GraphQL document, from ``queries/*.graphql``;
-- :mod:`~bulk.shopify.cost` / :mod:`~bulk.shopify.mapping` — pure: ``extensions.cost`` (parsed by
+- :mod:`~bulk.shopify._cost` / :mod:`~bulk.shopify.mapping` — pure: ``extensions.cost`` (parsed by
   the scheduler's one parser), and an HTTP answer → data or a typed :mod:`bulk.errors` error;
-- :mod:`~bulk.shopify.policy` — pure: every documented answer → class → policy (docs/errors.md), the
+- :mod:`~bulk.shopify._policy` — pure: every documented answer → class → policy (docs/errors.md), the
   per-lane budgets in seconds and the THROTTLED wait;
 - :mod:`~bulk.shopify.transport` — one gql/aiohttp pool per shop, one request, no retry;
 - :mod:`~bulk.shopify.client` — scheduler grant → send → settle; tenacity for transient faults on the
@@ -14,13 +14,13 @@ Layers, bottom up (each module says why it exists):
 - :mod:`~bulk.shopify.inventory` / :mod:`~bulk.shopify.resolve` — the urgent lane's operations.
 """
 
+from bulk.shopify._cost import CostReport, ThrottleStatus, parse_cost
+from bulk.shopify._policy import CAUSES, Action, LaneBudget, action_for
 from bulk.shopify.client import Grant, RetryPolicy, SchedulerLike, ShopifyClient
-from bulk.shopify.cost import CostReport, ThrottleStatus, parse_cost
 from bulk.shopify.documents import document
 from bulk.shopify.endpoint import Endpoint, parse_shop, parse_tokens
 from bulk.shopify.inventory import QuantityChange
 from bulk.shopify.mapping import raise_for_user_errors
-from bulk.shopify.policy import CAUSES, Action, LaneBudget, action_for
 from bulk.shopify.transport import API_VERSION, Response, Transport, TransportConfig
 
 __all__ = [

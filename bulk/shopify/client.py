@@ -1,14 +1,14 @@
 """Every request to the shop goes through the scheduler: acquire a grant, send, settle, retry.
 
 Why here and not in the transport: the *decisions* differ by fault, and each one is a row of
-:mod:`bulk.shopify.policy` (docs/errors.md):
+:mod:`bulk.shopify._policy` (docs/errors.md):
 
 - transient (5xx, ``INTERNAL_SERVER_ERROR`` on 200, network faults, timeouts): retried by tenacity
   *on the same token* inside the same grant, with exponential back-off and jitter, never sooner than
   the answer's ``Retry-After``, until the lane's budget in *seconds* is spent (a mutation is only safe
   to resend because it carries an ``@idempotent`` key, which the shop scopes per app);
 - pacing (THROTTLED, 429): the grant reports the answer's cost (the model re-syncs), the request waits
-  :func:`~bulk.shopify.policy.throttle_wait` — the longest of ``Retry-After``, the answer's own refill
+  :func:`~bulk.shopify._policy.throttle_wait` — the longest of ``Retry-After``, the answer's own refill
   time and an exponential back-off — *outside* the grant, then queues again asking the scheduler for
   the answer's ``requestedQueryCost`` (not our lower estimate) at the same priority, until the lane's
   pacing budget is spent;
@@ -33,7 +33,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import NoTokenLeftError, ThrottledError, TokenRefusedError, TransientError
 from bulk.models import Lane
-from bulk.shopify.policy import LaneBudget, RetryPolicy, requested_cost, throttle_wait
+from bulk.shopify._policy import LaneBudget, RetryPolicy, requested_cost, throttle_wait
 from bulk.shopify.transport import Response, Transport
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Turn one HTTP answer of the Admin GraphQL API into data or a typed error (pure; no I/O).
 
 Why a separate pure function: the transport, the vcrpy cassettes and the tests all agree on one table
-(its policies are in :mod:`bulk.shopify.policy`, the full table in docs/errors.md):
+(its policies are in :mod:`bulk.shopify._policy`, the full table in docs/errors.md):
 
 =============================================  ==========================================
 answer                                         error
@@ -45,7 +45,7 @@ from bulk.errors import (
     TokenRefusedError,
     UserErrorsError,
 )
-from bulk.shopify.cost import cost_dict, cost_of
+from bulk.shopify._cost import cost_dict, cost_of
 
 SHOP_MESSAGE_LIMIT = 300  # characters of the shop's own text kept in a message
 

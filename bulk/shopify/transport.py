@@ -4,7 +4,7 @@ Why this shape: gql's :class:`~gql.transport.aiohttp.AIOHTTPTransport` owns one 
 pool of keep-alive connections) and the token travels per request in ``X-Shopify-Access-Token``, so
 three tokens share one pool instead of opening three. :meth:`Transport.execute` sends exactly one request
 and converts every answer or fault into data or a typed error of :mod:`bulk.errors` (the table is in
-:mod:`bulk.shopify.mapping`, the policies in :mod:`bulk.shopify.policy`); it never retries: retrying is
+:mod:`bulk.shopify.mapping`, the policies in :mod:`bulk.shopify._policy`); it never retries: retrying is
 the caller's decision (see :mod:`bulk.shopify.client`). A failed status's body (its ``errors`` text,
 e.g. "This store is unavailable") and its ``Retry-After`` are read into the error.
 
@@ -30,9 +30,9 @@ from gql.transport.exceptions import TransportConnectionFailed, TransportError, 
 from graphql import DocumentNode, parse
 
 from bulk.errors import ConfigError, NetworkError, ShopifyError
-from bulk.shopify.cost import CostReport, cost_of
+from bulk.shopify._cost import CostReport, cost_of
+from bulk.shopify._policy import parse_retry_after
 from bulk.shopify.mapping import error_for_payload, error_for_status
-from bulk.shopify.policy import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ ERROR_BODY_LIMIT = 64 * 1024  # bytes of a failed answer's body read for its mes
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransportConfig:
     """How requests are sent. ``timeout_s`` bounds one whole request (connect + answer) unless the
-    caller gives its own (the urgent lane's is shorter: see :class:`bulk.shopify.policy.LaneBudget`)."""
+    caller gives its own (the urgent lane's is shorter: see :class:`bulk.shopify._policy.LaneBudget`)."""
 
     timeout_s: float = 30.0
     connection_limit: int = 32  # keep-alive connections in the pool (the shop caps concurrency too)

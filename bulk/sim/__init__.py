@@ -9,7 +9,7 @@ Public API (everything else in ``bulk.sim`` is private)::
 See docs/simulator.md for what is simulated and every choice made where Shopify's docs are silent.
 """
 
-from bulk.sim.config import DEFAULT_TOKENS, SimConfig, parse_sim_url
-from bulk.sim.shop import SimShop
+from bulk.sim._config import DEFAULT_TOKENS, SimConfig, parse_sim_url
+from bulk.sim._shop import SimShop
 
 __all__ = ["DEFAULT_TOKENS", "SimConfig", "SimShop", "parse_sim_url"]

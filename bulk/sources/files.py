@@ -2,7 +2,7 @@
 
 Why: reading and validating a big file is CPU work, and in the process that also runs the urgent lane
 and the bulk lane's polls it holds the event loop's interpreter for seconds (urgent inventory p99 was
-~900 ms at a third of Black Friday's scale). :func:`bulk.sources.reader_process.read_chunks` reads,
+~900 ms at a third of Black Friday's scale). :func:`bulk.sources._reader_process.read_chunks` reads,
 validates and looks the catalog up in a child process instead; this module makes a submission of
 one or more files out of it.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bulk.ingest.statistics import IngestStatistics
-from bulk.sources.reader_process import ChunkReader, Item, ReaderOptions, read_chunks
+from bulk.sources._reader_process import ChunkReader, Item, ReaderOptions, read_chunks
 
 __all__ = ["FileChunks", "FileInput", "ReaderOptions"]
 
@@ -34,7 +34,7 @@ class FileInput:
     """Files of changes for one submission, read one after the other, each as ``options`` say.
 
     ``in_process``: None reads a file in this process when it is small (see
-    :func:`~bulk.sources.reader_process.read_chunks`); False always in a second process (where the
+    :func:`~bulk.sources._reader_process.read_chunks`); False always in a second process (where the
     platform allows); True never."""
 
     paths: tuple[Path, ...]
@@ -60,7 +60,7 @@ class FileInput:
     def open(self, *, catalog: str | os.PathLike[str] | None, rows: int | Callable[[int], int],
              on_read: Callable[[IngestStatistics], None] | None = None) -> FileChunks:
         """The files' chunks, each with its variants' rows of the ``catalog`` file (open it only once
-        the catalog is synced); ``rows`` as for :func:`~bulk.sources.reader_process.read_chunks`.
+        the catalog is synced); ``rows`` as for :func:`~bulk.sources._reader_process.read_chunks`.
         ``on_read`` hears each file's account once it is read (dialect, encoding, columns used and
         ignored, what was cleaned): nothing a reader does goes unsaid."""
         return FileChunks(self, catalog=catalog, rows=rows, on_read=on_read)

@@ -1,6 +1,6 @@
 """How the library asks for one run (:class:`RunOptions`), and where a run keeps its state by default.
 
-The CLI has its own request object (:class:`bulk.cli.request.SubmitRequest`: a file, a shop, tokens…);
+The CLI has its own request object (:class:`bulk.cli._request.SubmitRequest`: a file, a shop, tokens…);
 it turns into these options once the shop is open. The library's ``shop.submit`` builds them directly.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from bulk.catalog.freshness import DEFAULT_MAX_AGE_S, SyncChoice
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.submit.watchdog import DEFAULT_STALL_S
+from bulk.submit._watchdog import DEFAULT_STALL_S
 
 RouteChoice = Literal["auto", "bulk", "direct"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from bulk.plan import ShopProfile
 from bulk.plan.route import eta_bulk
+from bulk.submit._types import SubmissionResult
 from bulk.submit.timeline import Timeline, build_timeline, load_events
-from bulk.submit.types import SubmissionResult
 
 _TOKEN_COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 

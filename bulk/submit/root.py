@@ -1,6 +1,6 @@
 """The composition root of a submission: journal, catalog cache, ports — wired once, here.
 
-``bulk submit`` (:mod:`bulk.cli.request`) and ``Shop.submit`` (:mod:`bulk.session.runs`) both end up in
+``bulk submit`` (:mod:`bulk.cli._request`) and ``Shop.submit`` (:mod:`bulk.session.runs`) both end up in
 :func:`run_submission`, given an open shop session: this module never builds one (that is the session
 layer's job), it only needs the narrow :class:`SessionPort`. For simulated shops embedded in the process
 the state (journal, catalog cache, shards) goes to a throwaway directory unless one is given: a fresh
@@ -10,7 +10,7 @@ opened here, after the catalog sync: they are read in a second process that look
 Every run decides from the shop's truth (invariant 7): the catalog cache of *this* shop (keyed on its
 identity, :attr:`SessionPort.identity`) is brought up to date before planning
 (:func:`bulk.catalog.freshness.decide_sync`, :func:`bulk.catalog.sync.sync_catalog`), and the values our
-writes set go into it as the answers arrive (:mod:`bulk.submit.catalog_tap`).
+writes set go into it as the answers arrive (:mod:`bulk.submit._catalog_tap`).
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from bulk.shopify.simulated import Simulation
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
 from bulk.submit import picture
-from bulk.submit.catalog_tap import CatalogTap
+from bulk.submit._catalog_tap import CatalogTap
+from bulk.submit._types import InventoryUndo
 from bulk.submit.options import RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 from bulk.submit.timeline import EVENTS_FILE, RunRecorder, cancelled
-from bulk.submit.types import InventoryUndo
 
 
 class InventoryFront(Protocol):

@@ -2,7 +2,7 @@
 
 The CLI's ``bulk submit`` and the library's ``shop.submit`` both run this. What it decides is pure
 (planning, routing); what it does goes through ports: a :class:`Requester` for direct mutations (the
-scheduler-backed client), a :class:`~bulk.lanes.bulk.lane.BulkOpsPort` for bulk operations, and an
+scheduler-backed client), a :class:`~bulk.lanes.bulk._lane.BulkOpsPort` for bulk operations, and an
 ``inventory`` callable for the urgent lane. Every input row ends in exactly one outcome (invariant 5):
 rejected at reading or planning, unchanged, or decided by the shop's answer.
 
@@ -41,18 +41,18 @@ from bulk.plan.ordering import KindAdmission
 from bulk.plan.stream import ChunkPlan, StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
-from bulk.submit.dry_run import DryRunBook
-from bulk.submit.media_followup import MediaFollowUp, amend_outcomes
-from bulk.submit.outcome_book import OutcomeBook
-from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
-from bulk.submit.types import (
+from bulk.submit._dry_run import DryRunBook
+from bulk.submit._media_followup import MediaFollowUp, amend_outcomes
+from bulk.submit._outcome_book import OutcomeBook
+from bulk.submit._types import (
     InventorySender,
     InventoryUndo,
     SubmissionResult,
     SubmitOptions,
     run_key_for,
 )
-from bulk.submit.watchdog import Waiting, Watchdog, WatchedPort
+from bulk.submit._watchdog import Waiting, Watchdog, WatchedPort
+from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
 
 __all__ = ["InventorySender", "Requester", "Submission", "SubmissionResult", "SubmitOptions", "run_key_for"]
 
@@ -212,7 +212,7 @@ class Submission:
 
     async def _report(self, workdir: Path) -> tuple[Outcomes, Path]:
         """Every row's outcome the journal holds for this run — rows whose images Shopify could not
-        process made ``rejected`` (:mod:`bulk.submit.media_followup`) — written to the report CSV."""
+        process made ``rejected`` (:mod:`bulk.submit._media_followup`) — written to the report CSV."""
         outcomes = await asyncio.to_thread(amend_outcomes, await self.book.all(), workdir)
         report = self._options.report_path or workdir / "report.csv"
         await asyncio.to_thread(write_report_csv, report, outcomes)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk.cli.request import SubmitRequest, submit_file
+from bulk.cli._request import SubmitRequest, submit_file
 from bulk.journal import RunStatus, UnitState, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.sim import SimConfig, SimShop

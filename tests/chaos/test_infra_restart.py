@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bulk.cli.request import SubmitRequest, submit_file
+from bulk.cli._request import SubmitRequest, submit_file
 from bulk.journal import RunStatus, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.bulk import BulkLaneConfig

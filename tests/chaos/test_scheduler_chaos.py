@@ -25,10 +25,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bulk.scheduler._config import SchedulerConfig
 from bulk.scheduler.backends.redis_backend import RedisBackend
-from bulk.scheduler.config import SchedulerConfig
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.faults import Fault
+from bulk.sim._faults import Fault
 
 WORKERS = 16
 CAP = 8
@@ -61,7 +61,7 @@ class Fleet:
     def __init__(self, redis_url: str, graphql_url: str, tokens: str, logs: Path) -> None:
         self.logs = logs
         self.args = [
-            sys.executable, "-m", "bulk.scheduler.chaos_worker",
+            sys.executable, "-m", "bulk.scheduler._chaos_worker",
             "--redis", redis_url, "--shop", SHOP, "--graphql-url", graphql_url,
             "--max-in-flight", str(CAP), "--lease", str(LEASE), "--waiter-ttl", "0.2", "--concurrency", "3",
         ]  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.session.shop import Shop
 from bulk.shopify.documents import document

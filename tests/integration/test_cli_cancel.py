@@ -16,7 +16,7 @@ from bulk.journal import OutcomeStatus, RunStatus, open_journal
 from bulk.session.runs import CANCELLED_REASON, RunHandle
 from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.operations import ShopState
+from bulk.sim._operations import ShopState
 from bulk.sources.files import FileInput
 from tests.csv_helpers import price_csv
 

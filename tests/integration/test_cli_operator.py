@@ -195,7 +195,7 @@ def test_a_refused_connection_names_the_host(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_a_network_fault_during_a_run_names_the_host_too() -> None:
-    from bulk.cli.failures import explain
+    from bulk.cli._failures import explain
     from bulk.errors import NetworkError
 
     dns = NetworkError("network fault talking to the shop: ClientConnectorDNSError", token_index=0)

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from bulk.cli import main
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.clock import ScaledClock
 from bulk.errors import ThrottledError
 from bulk.ingest import read_updates
 from bulk.journal import RunStatus, UnitState, open_journal
 from bulk.lanes.urgent import DEADLINE_CODE, InventoryStatus, UrgentConfig
 from bulk.session.shop import Shop, ShopConfig
-from bulk.shopify.policy import NORMAL_BUDGET, throttle_wait
+from bulk.shopify._policy import NORMAL_BUDGET, throttle_wait
 from bulk.sim import SimConfig, SimShop
 from bulk.submit.root import run_submission
 from tests.fault_harness import ServedSim

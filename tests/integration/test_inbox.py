@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bulk.cli import main
-from bulk.cli.run import EXIT_LOCKED
+from bulk.cli._run import EXIT_LOCKED
 from bulk.fleet.inbox import inbox_lock, pending_files, report_path
 from tests.csv_helpers import price_csv as write
 

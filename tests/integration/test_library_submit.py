@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.errors import BulkError
 from bulk.journal import RunStatus, open_journal
 from bulk.lanes.bulk import BulkLaneConfig

@@ -17,10 +17,10 @@ from typing import Any, Literal, cast
 import pytest
 
 from bulk.catalog import CatalogStore, VariantRecord
-from bulk.cli.request import SubmitRequest, submit_file
+from bulk.cli._request import SubmitRequest, submit_file
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.operations import ShopState
+from bulk.sim._operations import ShopState
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=2.0)

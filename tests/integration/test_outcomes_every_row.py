@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from bulk.cli.request import SubmitRequest
-from bulk.cli.submit import matching_sim_url
+from bulk.cli._request import SubmitRequest
+from bulk.cli._submit import matching_sim_url
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.session.shop import Shop
+from bulk.sources._reader_process import ReaderOptions
 from bulk.sources.files import FileInput
-from bulk.sources.reader_process import ReaderOptions
 from bulk.submit.root import run_submission
 from tests.conftest import CSV_SAMPLES
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.journal import RunStatus, UnitState, open_journal
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.models import PriceUpdate, Source, VariantRef

@@ -24,7 +24,7 @@ from bulk.clock import ManualClock
 from bulk.errors import CoordinationUnavailableError, PermitLostError, SchedulerError
 from bulk.models import Lane
 from bulk.scheduler import Scheduler, SchedulerConfig
-from bulk.scheduler.admission import Granted
+from bulk.scheduler._admission import Granted
 from bulk.scheduler.backends.inprocess import InProcessBackend
 from bulk.scheduler.backends.redis_backend import RedisBackend
 from bulk.scheduler.protocol import Backend
@@ -565,14 +565,14 @@ async def test_wake_ups_come_back_after_a_redis_restart(tmp_path: Path, opened: 
     """Redis went away and came back. While it is away nothing is admitted (a waiter and a new
     request both fail closed); once it is back the wake-up channel is subscribed again, so a waiter
     is woken by the next release, not by its once-per-lease fallback re-check (60 s here)."""
-    from bulk.scheduler.backends import keys
+    from bulk.scheduler.backends import _keys
 
     server = PrivateRedis(tmp_path)
     await server.start()
     config = SchedulerConfig(token_count=1, max_in_flight=1, lease=60, waiter_ttl=60)
     holder = await enter(opened, Scheduler(RedisBackend(server.url, shop="restart", config=config)))
     waiter = await enter(opened, Scheduler(RedisBackend(server.url, shop="restart", config=config)))
-    channel = keys.wake_channel("restart", waiter.client_id)
+    channel = _keys.wake_channel("restart", waiter.client_id)
     try:
         held = await holder.acquire(10, Lane.NORMAL).__aenter__()
         queued = asyncio.create_task(waiter.acquire(10, Lane.NORMAL).__aenter__())

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.scheduler import Scheduler
 from bulk.session.connect import shop_session

@@ -18,9 +18,9 @@ import pytest
 
 from bulk.clock import ManualClock
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.faults import Fault, FaultPlan
-from bulk.sim.gateway import THROTTLED_DOCS
-from bulk.sim.stats import InFlight
+from bulk.sim._faults import Fault, FaultPlan
+from bulk.sim._gateway import THROTTLED_DOCS
+from bulk.sim._stats import InFlight
 
 TOKENS = ("tok-a", "tok-b")
 SHOP_QUERY = "{ shop { name } }"
@@ -102,17 +102,17 @@ async def test_a_staged_file_is_parsed_while_the_shop_answers_other_requests(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Starting a bulk mutation parses its whole file (25k lines: ~0.5 s); other apps' requests — an
     urgent inventory change — are answered meanwhile, as a real shop's would be."""
-    from bulk.sim import ops_bulk
+    from bulk.sim import _ops_bulk
 
     parsing, answered = threading.Event(), threading.Event()
-    parse = ops_bulk.parse_staged_jsonl
+    parse = _ops_bulk.parse_staged_jsonl
 
     def slow_parse(data: bytes) -> Any:
         parsing.set()
         assert answered.wait(10), "the shop answered nothing while it parsed the file"
         return parse(data)
 
-    monkeypatch.setattr(ops_bulk, "parse_staged_jsonl", slow_parse)
+    monkeypatch.setattr(_ops_bulk, "parse_staged_jsonl", slow_parse)
     async with SimShop(SimConfig(products=20, tokens=TOKENS)) as shop, aiohttp.ClientSession() as session:
         stage = {"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl",
                  "httpMethod": "POST"}

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
@@ -202,7 +202,7 @@ async def run_lane(
                 assert isinstance(item, PriceUpdate)
                 coalescer.add(item)
             plan = build_plan(coalescer, catalog)
-        from bulk.sim.operations import ShopState
+        from bulk.sim._operations import ShopState
 
         cast(ShopState, sim.state).engine.fault_rate = bulk_fault_rate  # from now on ops may die part-way
         written = write_shards(plan.lines, tmp_path / "shards", shards=shards)
@@ -261,7 +261,7 @@ async def test_a_holder_killed_right_after_the_start_is_adopted_by_the_next(
     from bulk.clock import ManualClock
     from bulk.ingest import read_updates
     from bulk.journal import NewUnit, UnitKind
-    from bulk.journal.sqlite import SqliteJournal
+    from bulk.journal._sqlite import SqliteJournal
     from bulk.lanes.bulk import BulkLane
     from bulk.lanes.bulk.shop_port import ShopBulkOps
     from bulk.models import PriceUpdate
@@ -355,7 +355,7 @@ async def test_a_held_line_goes_when_the_operation_before_it_completed_not_after
                                       on_event=on_event)
     assert order[0] == "held line pooled"
     assert result.summary["applied"] == result.summary["rows"] == len(catalog_rows(range(1, 11))) + 1
-    from bulk.sim.operations import ShopState
+    from bulk.sim._operations import ShopState
 
     variant = cast(ShopState, sim.state).nodes.variant(5 * 10 + 2)  # product 5's third: the later line won
     assert variant is not None and variant["price"] == "777.00"

@@ -13,15 +13,15 @@ from typing import Any, cast
 
 import pytest
 
-from bulk.cli.request import SubmitRequest
+from bulk.cli._request import SubmitRequest
 from bulk.errors import InputError
 from bulk.journal import RunStatus, open_journal
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.operations import ShopState
+from bulk.sim._operations import ShopState
+from bulk.sources._reader_process import ReaderOptions
 from bulk.sources.files import FileInput
-from bulk.sources.reader_process import ReaderOptions
 from bulk.submit.root import run_submission
 from tests.csv_helpers import price_csv
 

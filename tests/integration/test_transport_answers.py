@@ -38,8 +38,8 @@ from bulk.errors import (
 from bulk.models import Lane
 from bulk.scheduler import Scheduler
 from bulk.shopify import staged
+from bulk.shopify._policy import LaneBudget, throttle_wait
 from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
-from bulk.shopify.policy import LaneBudget, throttle_wait
 from bulk.shopify.transport import TOKEN_HEADER, Transport
 from tests.integration.test_transport_errors import assert_no_token
 

@@ -17,11 +17,11 @@ from bulk.errors import NoTokenLeftError, ServerError
 from bulk.models import Lane
 from bulk.scheduler import Scheduler
 from bulk.shopify import documents
+from bulk.shopify._policy import LaneBudget
 from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
-from bulk.shopify.policy import LaneBudget
 from bulk.shopify.transport import Transport
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.faults import Fault
+from bulk.sim._faults import Fault
 
 TOKENS = ("shpat_retry_0", "shpat_retry_1", "shpat_retry_2")
 LOCATIONS = documents.document(documents.LOCATIONS)

@@ -16,7 +16,7 @@ from bulk.models import InventoryUpdate, Source
 from bulk.session.scripts import set_inventory
 from bulk.session.shop import Shop, ShopConfig
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.faults import Fault
+from bulk.sim._faults import Fault
 
 TOKENS = ("shpat_urgent_0", "shpat_urgent_1", "shpat_urgent_2")
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from bulk.cli.request import SubmitRequest, submit_file
+from bulk.cli._request import SubmitRequest, submit_file
 from bulk.fleet.worker import Worker, WorkerConfig
 from bulk.journal import Journal, RunStatus, UnitKind, UnitState, open_journal
 from bulk.journal.migrations import upgrade_postgres
@@ -24,7 +24,7 @@ from bulk.lanes.bulk import BulkLaneConfig
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.session.connect import shop_session
 from bulk.sim import SimConfig, SimShop
-from bulk.sim.operations import ShopState
+from bulk.sim._operations import ShopState
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=5.0, idle_wait_s=0.05)

@@ -89,7 +89,7 @@ def test_an_incremental_load_replaces_the_products_it_brings() -> None:
 
 
 def test_a_finished_input_is_answered_with_when_and_how_to_send_it_again() -> None:
-    from bulk.cli.submit_progress import describe
+    from bulk.cli._submit_progress import describe
 
     line = describe("already_done", {"run": 3, "at": "2026-12-06T08:00:00+00:00"})
     assert "at 2026-12-06T08:00:00+00:00" in line and "--again" in line

@@ -89,7 +89,7 @@ def test_the_planner_sends_found_ones_and_rejects_unknown_and_ambiguous_rows(cat
     c = Coalescer()
     for u in chunk:
         c.add(u)
-    # looked up here, and ahead by the reading process (bulk.sources.reader_process)
+    # looked up here, and ahead by the reading process (bulk.sources._reader_process)
     ahead = LookedUp.of_chunk(catalog, chunk, set())
     assert ahead.shop.variant_ids[0] == f"{V}10"
     for plan in (build_plan(c, catalog), build_plan(c, catalog, known=ahead)):

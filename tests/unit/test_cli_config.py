@@ -1,13 +1,13 @@
 """One configuration: every ``SHOPIFY_*`` / ``BULK_*`` variable the package reads is declared in
-:class:`bulk.cli.config.Settings`, and every shared option names a declared field."""
+:class:`bulk.cli._config.Settings`, and every shared option names a declared field."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from bulk.cli.config import Settings, env_name
-from bulk.cli.options import SHARED
+from bulk.cli._config import Settings, env_name
+from bulk.cli._options import SHARED
 
 PACKAGE = Path(__file__).parents[2] / "bulk"
 READ = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|getenv\()\s*["']((?:BULK|SHOPIFY)_[A-Z_]+)""")
@@ -17,7 +17,7 @@ NOT_SETTINGS = {"BULK_CHAOS_TOKENS"}  # the chaos test's worker processes, not t
 def test_no_variable_is_read_outside_the_settings_model() -> None:
     read = {(path.relative_to(PACKAGE).as_posix(), name) for path in PACKAGE.rglob("*.py")
             for name in READ.findall(path.read_text(encoding="utf-8"))}
-    assert ("scheduler/chaos_worker.py", "BULK_CHAOS_TOKENS") in read  # the scan does find reads
+    assert ("scheduler/_chaos_worker.py", "BULK_CHAOS_TOKENS") in read  # the scan does find reads
     assert {name for _, name in read} <= NOT_SETTINGS, sorted(read)
 
 

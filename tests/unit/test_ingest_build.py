@@ -8,9 +8,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulk.ingest import build
+from bulk.ingest import _build
+from bulk.ingest._rows import Counters, RowBuilder
 from bulk.ingest.dialects import SIMPLE, bind
-from bulk.ingest.rows import Counters, RowBuilder
 from bulk.ingest.values import Rejected, parse_code, parse_money
 from bulk.models import PriceUpdate, RowError
 
@@ -45,8 +45,8 @@ def test_fast_price_equals_validated(
     if not (sku or variant) or (price is None and compare is None and not clear):
         return  # the reader never builds these: it reports a RowError instead (tested elsewhere)
     assert not isinstance(price, Rejected) and not isinstance(compare, Rejected)
-    fast = build.price("f.csv", line, sku, variant, price, compare, clear)
-    full = build.price_validated("f.csv", line, sku, variant, price, compare, clear)
+    fast = _build.price("f.csv", line, sku, variant, price, compare, clear)
+    full = _build.price_validated("f.csv", line, sku, variant, price, compare, clear)
     assert fast == full
     assert fast.model_fields_set == full.model_fields_set
     assert fast.variant.model_fields_set == full.variant.model_fields_set

@@ -184,7 +184,7 @@ def test_a_corrupt_gzip_is_an_input_error_not_a_traceback(tmp_path: Path) -> Non
 
 
 def test_a_pipe_sample_cut_in_the_middle_of_a_character_is_still_utf8() -> None:
-    from bulk.ingest.encoding import SAMPLE_BYTES
+    from bulk.ingest._encoding import SAMPLE_BYTES
 
     head = b"sku,price\n" + b"A,1\n" * ((SAMPLE_BYTES - 11) // 4)
     data = head + b"x" * (SAMPLE_BYTES - 1 - len(head)) + "é,2\n".encode()  # é straddles the sample's end

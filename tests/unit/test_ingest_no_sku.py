@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from bulk.ingest import read_updates
 from bulk.models import InventoryUpdate, PriceUpdate, RowError, Source, VariantRef
-from bulk.plan.coalesce import variant_keys
+from bulk.plan._coalesce import variant_keys
 
 LEGACY = ("Handle", "Title", "Option1 Name", "Option1 Value", "Option2 Name", "Option2 Value", "Option3 Name",
           "Option3 Value", "Variant SKU", "Variant Price", "Image Src")

@@ -13,7 +13,7 @@ import bulk.ingest
 from bench.plan_data import current_price_cents, write_fixture, write_price_csv
 from bulk.ingest import read_updates
 from bulk.models import PriceUpdate, RowError
-from bulk.sim.catalog import Catalog
+from bulk.sim._catalog import Catalog
 
 REPO = Path(__file__).resolve().parents[2]
 

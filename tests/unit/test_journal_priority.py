@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 from bulk.journal import Outcome, UnitKind
-from bulk.journal.priority_thread import BACKGROUND, FIRST, PriorityThread
-from bulk.journal.sqlite import SqliteJournal
+from bulk.journal._priority_thread import BACKGROUND, FIRST, PriorityThread
+from bulk.journal._sqlite import SqliteJournal
 from bulk.lanes.bulk.shard_data import ShardData, inline_unit
 from bulk.models import OutcomeStatus
 

@@ -6,9 +6,9 @@ import pytest
 
 from bulk.errors import ConfigError, JournalError
 from bulk.journal import NewUnit, Outcome, OutcomeStatus, RunStatus, UnitKind
+from bulk.journal._records import check_run_transition, scrub_secrets
 from bulk.journal.locations import default_sqlite_path, mask, parse_location
 from bulk.journal.migrations import check_version, latest_version, migrations, parse_queries, pending, queries
-from bulk.journal.records import check_run_transition, scrub_secrets
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from bulk.clock import ManualClock
 from bulk.errors import ShopUnavailableError, StorageRefusedError, TokenRefusedError
 from bulk.journal import Journal, NewUnit, SqliteJournal, UnitKind, UnitState
 from bulk.lanes.bulk import BulkLane, BulkLaneConfig, OpStatus
-from bulk.lanes.bulk.operation import split_to_fit
-from bulk.lanes.bulk.sizing import Pace, cut_sizes
+from bulk.lanes.bulk._operation import split_to_fit
+from bulk.lanes.bulk._sizing import Pace, cut_sizes
 
 FAST = BulkLaneConfig(tokens=2, ops_per_token=1, poll_initial_s=0.01, poll_max_s=0.02, poll_fine_s=0.01,
                       idle_wait_s=0.02, look_ahead_s=0.0, min_op_lines=1)

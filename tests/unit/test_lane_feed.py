@@ -15,7 +15,7 @@ from bulk.lanes.bulk.feed import LinePool, ResumeIndex, digest, root_of
 from bulk.models import OutcomeStatus
 from bulk.plan import PlannedLine
 from bulk.plan.ordering import KindAdmission
-from bulk.submit.outcome_book import OutcomeBook
+from bulk.submit._outcome_book import OutcomeBook
 
 
 def price(product: int, row: int) -> PlannedLine:

@@ -1,4 +1,4 @@
-"""Cutting bulk operations so every slot ends together (``bulk.lanes.bulk.sizing``): pure, no clock."""
+"""Cutting bulk operations so every slot ends together (``bulk.lanes.bulk._sizing``): pure, no clock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulk.lanes.bulk.sizing import Pace, balanced_end, cut_sizes
+from bulk.lanes.bulk._sizing import Pace, balanced_end, cut_sizes
 
 PACE = Pace(lines_per_s=50.0, overhead_s=1.0)
 

@@ -1,10 +1,10 @@
-"""The lane's picture of its operation slots (``bulk.lanes.bulk.slots``): openings, reservations, pace."""
+"""The lane's picture of its operation slots (``bulk.lanes.bulk._slots``): openings, reservations, pace."""
 
 from __future__ import annotations
 
 import pytest
 
-from bulk.lanes.bulk.slots import MIN_MEASURED_S, Opening, PaceMeter, SlotBoard
+from bulk.lanes.bulk._slots import MIN_MEASURED_S, Opening, PaceMeter, SlotBoard
 
 
 def test_free_slots_open_now_and_running_ones_at_their_expected_end() -> None:
@@ -55,7 +55,7 @@ def test_the_overhead_is_a_running_average_of_what_operations_took_to_begin() ->
 
 
 def test_the_lead_grows_to_cover_slow_uploads_and_shrinks_back() -> None:
-    from bulk.lanes.bulk.slots import LEAD_MARGIN, LEAD_WINDOW, LeadMeter
+    from bulk.lanes.bulk._slots import LEAD_MARGIN, LEAD_WINDOW, LeadMeter
 
     lead = LeadMeter(2.0)
     assert lead.lead_s == 2.0  # nothing measured: the configured lead

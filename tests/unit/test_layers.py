@@ -1,5 +1,6 @@
 """The code map holds: packages import only downwards (docs/architecture.md), no module imports itself
-back through others, and the wheel's package list names every package folder."""
+back through others, a private module (``_name.py``) is imported only inside its own package, and the
+wheel's package list names every package folder."""
 
 from __future__ import annotations
 
@@ -43,6 +44,39 @@ def test_every_package_of_bulk_has_its_layer() -> None:
 def test_no_module_imports_itself_back() -> None:
     graph = grimp.build_graph("bulk", exclude_type_checking_imports=True, cache_dir=None)
     assert import_cycles(graph) == []
+
+
+def private_reaches(graph: grimp.ImportGraph) -> list[tuple[str, str]]:
+    """Every import of a private module (``pkg._name``) from outside ``pkg`` (and its sub-packages)."""
+    reaches = []
+    for module in sorted(graph.modules):
+        parent, _, name = module.rpartition(".")
+        if not name.startswith("_") or name.startswith("__"):
+            continue
+        for importer in sorted(graph.find_modules_that_directly_import(module)):
+            if importer != parent and not importer.startswith(parent + "."):
+                reaches.append((importer, module))
+    return reaches
+
+
+def test_private_modules_are_imported_only_inside_their_package() -> None:
+    graph = grimp.build_graph("bulk", cache_dir=None)
+    assert private_reaches(graph) == []
+
+
+def test_a_private_reach_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: a sibling package importing another's private module is caught."""
+    for folder, text in (("reach_pkg", ""), ("reach_pkg/inner", ""), ("reach_pkg/other", "")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "__init__.py").write_text(text)
+    (tmp_path / "reach_pkg/inner/_hidden.py").write_text("")
+    (tmp_path / "reach_pkg/inner/facade.py").write_text("from reach_pkg.inner import _hidden\n")
+    (tmp_path / "reach_pkg/other/user.py").write_text("from reach_pkg.inner._hidden import *\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    graph = grimp.build_graph("reach_pkg", cache_dir=None)
+    assert private_reaches(graph) == [("reach_pkg.other.user", "reach_pkg.inner._hidden")]
+    for name in [m for m in sys.modules if m.startswith("reach_pkg")]:
+        sys.modules.pop(name)
 
 
 def test_a_cycle_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ from graphql import build_schema, parse, validate
 from bulk.catalog import CatalogStore
 from bulk.clock import ManualClock
 from bulk.journal import Outcome
+from bulk.lanes._media_ids import MAX_IDS, id_document, id_groups, tail_of
 from bulk.lanes.bulk.reconcile import media_ids
 from bulk.lanes.media_check import (
     MAX_ALIASES,
@@ -27,10 +28,9 @@ from bulk.lanes.media_check import (
     status_document,
     watch_of,
 )
-from bulk.lanes.media_ids import MAX_IDS, id_document, id_groups, tail_of
 from bulk.models import Lane, OutcomeStatus
 from bulk.plan import PlannedLine
-from bulk.submit.media_followup import MediaFollowUp, amend_outcomes
+from bulk.submit._media_followup import MediaFollowUp, amend_outcomes
 
 SCHEMA = Path(__file__).resolve().parents[2] / "bulk" / "schema" / "2026-04-admin-schema.graphql"
 ROW = ("f.csv", 2)

@@ -16,8 +16,8 @@ from bulk.errors import ConfigError, InputError
 from bulk.ingest import read_updates
 from bulk.plan.diff import LookedUp
 from bulk.plan.stream import StreamPlanner
+from bulk.sources._reader_process import ReaderOptions, read_chunks
 from bulk.sources.readahead import ReadAhead, Source, chunks
-from bulk.sources.reader_process import ReaderOptions, read_chunks
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from bulk.models import Lane
 from bulk.scheduler import core
-from bulk.scheduler.admission import Granted, State, Wait
-from bulk.scheduler.config import SchedulerConfig
+from bulk.scheduler._admission import Granted, State, Wait
+from bulk.scheduler._config import SchedulerConfig
 
 
 def make(**options: float) -> State:

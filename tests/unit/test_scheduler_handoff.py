@@ -8,8 +8,8 @@ from hypothesis.stateful import invariant, rule
 
 from bulk.models import Lane
 from bulk.scheduler import core
-from bulk.scheduler.admission import Granted, Wait
-from bulk.scheduler.handoff import hand_over, held_by
+from bulk.scheduler._admission import Granted, Wait
+from bulk.scheduler._handoff import hand_over, held_by
 from tests.unit.test_scheduler_admission import AdmissionMachine, make
 
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulk.clock import ManualClock
-from bulk.sim.bucket import CostBucket, Plan
+from bulk.sim._bucket import CostBucket, Plan
 
 
 @pytest.mark.parametrize(

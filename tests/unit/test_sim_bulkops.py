@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.sim.operations import ShopState
+from bulk.sim._operations import ShopState
 from tests.simshop_helpers import (
     BULK_OPERATION,
     PRICE_UPDATE,

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulk.clock import ManualClock
-from bulk.sim.catalog import BASE_TIME, LOCATIONS, Catalog
-from bulk.sim.files import MAX_UPLOAD_BYTES, FileStore
-from bulk.sim.operations import ShopState
-from bulk.sim.values import cents_of, gid_number, iso, money, parse_iso
+from bulk.sim._catalog import BASE_TIME, LOCATIONS, Catalog
+from bulk.sim._files import MAX_UPLOAD_BYTES, FileStore
+from bulk.sim._operations import ShopState
+from bulk.sim._values import cents_of, gid_number, iso, money, parse_iso
 
 
 def test_scheme_of_a_product_and_its_variants() -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from bulk.errors import GraphQLRequestError
-from bulk.sim.cost import CostCalculator
-from bulk.sim.limits import MAX_QUERY_COST, oversized_input
-from bulk.sim.schema import admin_schema, prepare
+from bulk.sim._cost import CostCalculator
+from bulk.sim._limits import MAX_QUERY_COST, oversized_input
+from bulk.sim._schema import admin_schema, prepare
 
 
 def _calc(doc: str, variables: dict[str, Any] | None = None) -> tuple[CostCalculator, Any]:

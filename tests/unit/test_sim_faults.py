@@ -10,9 +10,9 @@ import pytest
 
 from bulk.errors import ConfigError
 from bulk.sim import SimConfig, parse_sim_url
-from bulk.sim.fault_schedule import FaultSchedule
-from bulk.sim.fault_specs import parse_fault, parse_faults
-from bulk.sim.storage import UploadPolicy, content_length_range, decode_policy
+from bulk.sim._fault_schedule import FaultSchedule
+from bulk.sim._fault_specs import parse_fault, parse_faults
+from bulk.sim._storage import UploadPolicy, content_length_range, decode_policy
 
 
 def schedule(*texts: str, seed: int = 0) -> FaultSchedule:

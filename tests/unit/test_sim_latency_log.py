@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bulk.sim.latency_log import LatencyLog, root_field
+from bulk.sim._latency_log import LatencyLog, root_field
 
 
 def test_the_root_field_is_the_operations_first_selection() -> None:

@@ -11,13 +11,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk.cli.sim import config_from_args, register
+from bulk.cli._sim import config_from_args, register
 from bulk.clock import ManualClock
 from bulk.sim import SimConfig, SimShop, parse_sim_url
-from bulk.sim.cost import CostCalculator
-from bulk.sim.media import MEDIA_PROCESSING_S, MEDIA_UPLOADED_S, MediaTiming
-from bulk.sim.operations import ShopState
-from bulk.sim.schema import admin_schema, prepare
+from bulk.sim._cost import CostCalculator
+from bulk.sim._media import MEDIA_PROCESSING_S, MEDIA_UPLOADED_S, MediaTiming
+from bulk.sim._operations import ShopState
+from bulk.sim._schema import admin_schema, prepare
 from tests.simshop_helpers import BULK_OPERATION, RUN_QUERY, SimExecutor, run_bulk_mutation
 
 Shop = tuple[ShopState, SimExecutor, ManualClock]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.sim.catalog import MEDIA_PROCESSING_S
-from bulk.sim.operations import ShopState
+from bulk.sim._catalog import MEDIA_PROCESSING_S
+from bulk.sim._operations import ShopState
 from tests.simshop_helpers import PRICE_UPDATE, SimExecutor
 
 P2 = "gid://shopify/Product/2"

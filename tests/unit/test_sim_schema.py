@@ -7,7 +7,7 @@ import pytest
 import bulk.sim
 from bulk.errors import ConfigError
 from bulk.sim import SimConfig, parse_sim_url
-from bulk.sim.schema import SupportChecker, admin_schema, prepare
+from bulk.sim._schema import SupportChecker, admin_schema, prepare
 
 
 def test_schema_is_the_2026_04_admin_schema_with_idempotent_directive() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bulk.sim.catalog import Catalog
-from bulk.sim.seed import CatalogSeed, SeedProduct, seed_from_files, seed_from_keys
+from bulk.sim._catalog import Catalog
+from bulk.sim._seed import CatalogSeed, SeedProduct, seed_from_files, seed_from_keys
 from tests.conftest import CSV_SAMPLES
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.sim.operations import ShopState
-from bulk.sim.values import iso
+from bulk.sim._operations import ShopState
+from bulk.sim._values import iso
 from tests.simshop_helpers import BULK_OPERATION, PRICE_UPDATE, RUN_QUERY, SimExecutor, run_bulk_mutation
 
 Shop = tuple[ShopState, SimExecutor, ManualClock]

@@ -13,9 +13,9 @@ from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
 from bulk.ingest import read_updates
 from bulk.plan.diff import LookedUp
+from bulk.sources._reader_process import ReaderOptions
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import ReadAhead, chunks
-from bulk.sources.reader_process import ReaderOptions
 
 CONFIG = ReadAhead(chunk_rows=1000, first_chunk_rows=250)
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from bulk.cli.logs import configure_logging
-from bulk.cli.submit_progress import SubmitProgress, describe
+from bulk.cli._logs import configure_logging
+from bulk.cli._submit_progress import SubmitProgress, describe
 
 ROUTE = SimpleNamespace(kind="bulk", eta_bulk_s=12.0, eta_direct_s=80.0, shards=2)
 

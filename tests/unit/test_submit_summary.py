@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bulk.cli.submit import _duration, _took
+from bulk.cli._submit import _duration, _took
 from bulk.shopify.simulated import stats_url
 
 

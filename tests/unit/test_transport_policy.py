@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 import bulk.errors
-import bulk.scheduler.admission
-import bulk.shopify.cost
+import bulk.scheduler._admission
+import bulk.shopify._cost
 from bulk.errors import (
     InternalServerError,
     LimitReachedError,
@@ -29,10 +29,11 @@ from bulk.errors import (
 )
 from bulk.models import Lane
 from bulk.scheduler import core
-from bulk.scheduler.admission import OVER_CAPACITY, Granted, State, Wait
-from bulk.scheduler.config import SchedulerConfig
-from bulk.shopify import mapping, policy, staged
-from bulk.shopify.policy import CAUSES, Action, RetryPolicy, action_for, throttle_wait
+from bulk.scheduler._admission import OVER_CAPACITY, Granted, State, Wait
+from bulk.scheduler._config import SchedulerConfig
+from bulk.shopify import _policy as policy
+from bulk.shopify import mapping, staged
+from bulk.shopify._policy import CAUSES, Action, RetryPolicy, action_for, throttle_wait
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 NORMAL = RetryPolicy().normal
@@ -248,23 +249,23 @@ def test_other_control_user_errors_stay_user_errors() -> None:
 
 
 def test_there_is_one_cost_parser_and_it_rejects_nan_and_infinity() -> None:
-    assert bulk.shopify.cost.parse_cost is core.parse_cost
+    assert bulk.shopify._cost.parse_cost is core.parse_cost
     nan = core.parse_cost({"requestedQueryCost": math.nan, "actualQueryCost": math.inf,
                            "throttleStatus": {"maximumAvailable": 2000, "currentlyAvailable": math.nan,
                                               "restoreRate": 100}})
     assert nan == core.CostReport(None, None, None)
-    ok = bulk.shopify.cost.cost_of({"cost": {"requestedQueryCost": 12, "actualQueryCost": 5,
+    ok = bulk.shopify._cost.cost_of({"cost": {"requestedQueryCost": 12, "actualQueryCost": 5,
                                              "throttleStatus": {"maximumAvailable": 2000.0,
                                                                 "currentlyAvailable": 1995,
                                                                 "restoreRate": 100.0}}})
     assert ok == core.CostReport(12.0, 5.0, core.ThrottleStatus(2000.0, 1995.0, 100.0))
-    assert bulk.shopify.cost.cost_of({"cost": {"actualQueryCost": 5}}) is None
+    assert bulk.shopify._cost.cost_of({"cost": {"actualQueryCost": 5}}) is None
     report = core.CostReport(252.0, None, core.ThrottleStatus(2000, 52, 100))
     assert core.seconds_until_affordable(report) == 2.0
 
 
 def test_choose_token_has_one_definition_that_admission_uses() -> None:
-    source = inspect.getsource(bulk.scheduler.admission)
+    source = inspect.getsource(bulk.scheduler._admission)
     assert "core.choose_token(" in source
     assert "core.wait_for(" not in source  # the choice is not computed a second time
     buckets = [core.Bucket(level=900, at=0.0), core.Bucket(level=100, at=0.0), core.Bucket(level=500, at=0.0)]

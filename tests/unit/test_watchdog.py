@@ -15,14 +15,14 @@ import pytest
 from rich.console import Console
 
 from bulk.catalog import CatalogStore
-from bulk.cli.logs import configure_logging
-from bulk.cli.submit_progress import SubmitProgress
+from bulk.cli._logs import configure_logging
+from bulk.cli._submit_progress import SubmitProgress
 from bulk.clock import ManualClock
 from bulk.journal import SqliteJournal
 from bulk.lanes.bulk import BulkLaneConfig, OpStatus
 from bulk.models import PriceUpdate, Source, VariantRef
+from bulk.submit._watchdog import StallTimer, Waiting, Watchdog
 from bulk.submit.submission import Submission, SubmitOptions
-from bulk.submit.watchdog import StallTimer, Waiting, Watchdog
 
 STALL_S = 300.0
 LANE = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=1.0, poll_max_s=5.0, poll_fine_s=1.0,
@@ -139,8 +139,8 @@ async def test_a_stalled_run_says_what_it_waits_for(catalog: CatalogStore, tmp_p
                                 options=SubmitOptions(state_dir=tmp_path, route="bulk", lane=LANE,
                                                       stall_after_s=STALL_S),
                                 on_event=on_event, clock=clock)
-        caplog.set_level(logging.WARNING, logger="bulk.submit.watchdog")
-        logger = logging.getLogger("bulk.submit.watchdog")
+        caplog.set_level(logging.WARNING, logger="bulk.submit._watchdog")
+        logger = logging.getLogger("bulk.submit._watchdog")
         records, disabled = Records(), logger.disabled
         # directly, and enabled: an earlier test's logging setup may have disabled existing loggers
         logger.addHandler(records)
@@ -182,7 +182,7 @@ def test_the_cli_prints_a_stall_as_one_plain_line(capsys: pytest.CaptureFixture[
                                   for n in range(7)], units=["rk/variants-ab submitted by local"], held=12,
                       source="read to the end (50000 rows)")
     message = waiting.message(900.0)
-    configure_logging(0, "plain")  # off a terminal, progress is log records (bulk/cli/logs.py)
+    configure_logging(0, "plain")  # off a terminal, progress is log records (bulk/cli/_logs.py)
     with SubmitProgress(Console(file=io.StringIO(), force_terminal=False, width=80)) as progress:
         progress.event("stalled", {"message": message, **waiting.fields()})
     (line,) = capsys.readouterr().err.splitlines()  # one line, however long

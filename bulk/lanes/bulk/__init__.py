@@ -2,7 +2,7 @@
 reconcile). :mod:`.lane` drives the slots; :mod:`.operation` is one operation's life; :mod:`.feed` cuts
 shards; :mod:`.reconcile` turns result files into row outcomes; :mod:`.shop_port` talks to the shop."""
 
-from bulk.lanes.bulk.lane import (
+from bulk.lanes.bulk._lane import (
     BulkLane,
     BulkLaneConfig,
     BulkOpsPort,

@@ -1,7 +1,7 @@
 """Planned lines waiting to become bulk shards: cut just in time, each line into exactly one shard.
 
 Why not shard each chunk as soon as it is planned: a shard's size is best decided when a slot frees
-(:mod:`bulk.lanes.bulk.sizing`), and the lane asks this pool for shards of the sizes it needs
+(:mod:`bulk.lanes.bulk._sizing`), and the lane asks this pool for shards of the sizes it needs
 (:class:`bulk.lanes.bulk.ports.LineFeed`). A cut writes the shard file and adds its unit to the journal at
 once, so from then on the journal owns it exactly as before (claims, adoption, retries).
 

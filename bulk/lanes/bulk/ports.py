@@ -1,6 +1,6 @@
 """The bulk lane's vocabulary: the port onto the shop, the feed of planned lines, its configuration.
 
-Kept apart from the lane's machinery (:mod:`bulk.lanes.bulk.lane`) so that ports, workers and tests depend
+Kept apart from the lane's machinery (:mod:`bulk.lanes.bulk._lane`) so that ports, workers and tests depend
 on these small types only.
 """
 
@@ -79,7 +79,7 @@ class BulkLaneConfig:
     max_claims: int = 10  # a shard never started is given up (rows rejected) after this many claims
     idle_wait_s: float = 1.0  # drain mode: wait between claims while other workers hold units
     poll_fine_s: float = 0.1  # polls of an operation at or past its estimated end
-    # how operations are sized and prepared (see bulk/lanes/bulk/sizing.py); in the lane's clock
+    # how operations are sized and prepared (see bulk/lanes/bulk/_sizing.py); in the lane's clock
     lines_per_s: float = 50.0  # one operation's pace until polls have measured it
     op_overhead_s: float = 1.5  # start, CREATED -> RUNNING, detecting the end
     look_ahead_s: float = 2.0  # cut, claim and upload the next shard this long before a slot frees

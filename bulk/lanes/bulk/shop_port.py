@@ -31,7 +31,7 @@ RESULT_CHUNK = 1 << 20  # bytes of a result file read at a time
 
 
 class ShopBulkOps:
-    """Implements :class:`bulk.lanes.bulk.lane.BulkOpsPort` and :class:`bulk.catalog.sync.ExportPort`."""
+    """Implements :class:`bulk.lanes.bulk._lane.BulkOpsPort` and :class:`bulk.catalog.sync.ExportPort`."""
 
     def __init__(self, client: Requester, session: aiohttp.ClientSession) -> None:
         self._client = client

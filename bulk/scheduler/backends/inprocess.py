@@ -2,7 +2,7 @@
 
 Why it exists: one worker needs no Redis, and tests get a backend whose time moves only when they
 say so (``ManualClock``), so lease expiry and bucket refills are tested without sleeping. Several
-:class:`~bulk.scheduler.scheduler.Scheduler` facades may share one instance to play several workers.
+:class:`~bulk.scheduler._scheduler.Scheduler` facades may share one instance to play several workers.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Collection
 
 from bulk.clock import Clock, MonotonicClock
 from bulk.scheduler import core
-from bulk.scheduler.admission import Granted, State, Wait
-from bulk.scheduler.config import SchedulerConfig
-from bulk.scheduler.handoff import hand_over, held_by
+from bulk.scheduler._admission import Granted, State, Wait
+from bulk.scheduler._config import SchedulerConfig
+from bulk.scheduler._handoff import hand_over, held_by
 from bulk.scheduler.protocol import Notifier, SchedulerStatistics, statistics_of
 
 

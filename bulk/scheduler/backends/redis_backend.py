@@ -2,9 +2,9 @@
 
 Why Lua over one key: every decision (purge expired leases, queue, admit, refund, re-sync) must be
 atomic across all workers of a shop; a script does it in one round trip, with the server's ``TIME``
-so worker clocks never matter. Waiters are woken through pub/sub (``keys.wake_channel``), never by
+so worker clocks never matter. Waiters are woken through pub/sub (``_keys.wake_channel``), never by
 sleep-polling; a release hands its freed permit straight to the head of the line in the same script
-and publishes the grant itself (:mod:`bulk.scheduler.handoff`). Any Redis failure becomes
+and publishes the grant itself (:mod:`bulk.scheduler._handoff`). Any Redis failure becomes
 :class:`CoordinationUnavailableError`: we fail closed, and a holder that cannot renew loses its
 permits when its lease runs out (self-fencing).
 """
@@ -25,9 +25,9 @@ from redis.exceptions import RedisError
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import CoordinationUnavailableError
 from bulk.scheduler import core
-from bulk.scheduler.admission import Client, Granted, Permit, State, Wait, Waiter
-from bulk.scheduler.backends import keys
-from bulk.scheduler.config import SchedulerConfig
+from bulk.scheduler._admission import Client, Granted, Permit, State, Wait, Waiter
+from bulk.scheduler._config import SchedulerConfig
+from bulk.scheduler.backends import _keys
 from bulk.scheduler.protocol import Notifier, SchedulerStatistics, statistics_of
 
 log = logging.getLogger("bulk.scheduler.redis")
@@ -58,8 +58,8 @@ class RedisBackend:
         self.notifier = Notifier(self.clock)
         self._url = url
         self._timeout = timeout
-        self._keys = [keys.state(shop)]
-        self._wake_prefix = keys.wake_prefix(shop)
+        self._keys = [_keys.state(shop)]
+        self._wake_prefix = _keys.wake_prefix(shop)
         self._config_json = json.dumps(
             {
                 "token_count": config.token_count,
@@ -87,7 +87,7 @@ class RedisBackend:
             self._url, socket_connect_timeout=self._timeout, socket_timeout=self._timeout
         )
         self._script = self._redis.register_script(SCRIPT)
-        channel = keys.wake_channel(self.shop, client)
+        channel = _keys.wake_channel(self.shop, client)
         try:
             await self._redis.script_load(SCRIPT)
             sub = await self._subscribe(channel)

@@ -1,0 +1,124 @@
+"""A tiny worker for the chaos test: ``python -m bulk.scheduler._chaos_worker --redis URL …``.
+
+Why it exists: invariants 3 and 4 are about *processes* that get killed (-9) or paused (SIGSTOP)
+while holding permits, so the chaos test runs many of these against the simulator. Each runs
+``--concurrency`` loops that acquire a permit through the Redis scheduler and send one request with
+plain aiohttp, forever. Access tokens come from the ``BULK_CHAOS_TOKENS`` environment variable
+(comma separated), never from argv, so they do not show in ``ps``.
+
+Self-fencing is the point: the lease is checked synchronously right before the request is handed to
+aiohttp, and :meth:`Grant.guard` cancels a request whose lease runs out mid-flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from bulk.errors import BulkError, PermitLostError
+from bulk.models import Lane
+from bulk.scheduler._grant import Grant
+from bulk.scheduler._scheduler import Scheduler
+
+QUERY = "{ shop { name } }"  # 1 point: the cap, not the buckets, is what the chaos test stresses
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The worker's options."""
+    p = argparse.ArgumentParser(prog="python -m bulk.scheduler._chaos_worker")
+    p.add_argument("--redis", required=True, help="Redis URL shared by every worker")
+    p.add_argument("--shop", required=True)
+    p.add_argument("--graphql-url", required=True)
+    p.add_argument("--max-in-flight", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=3, help="request loops in this process")
+    p.add_argument("--lease", type=float, default=1.0)
+    p.add_argument("--waiter-ttl", type=float, default=0.3)
+    p.add_argument("--cost", type=float, default=1.0)
+    return p.parse_args(argv)
+
+
+async def _send(
+    session: aiohttp.ClientSession, url: str, token: str, grant: Grant, need: float
+) -> dict[str, Any]:
+    grant.check(need)  # last look at the lease, with no await between it and the request going out
+    # No client timeout: a live holder keeps renewing its lease while the request runs, and giving
+    # up early would free the permit while the shop may still be serving the request.
+    async with session.post(
+        url, json={"query": QUERY}, headers={"X-Shopify-Access-Token": token}
+    ) as response:
+        body: dict[str, Any] = await response.json(content_type=None)
+        body["_status"] = response.status
+        return body
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Acquire, send, settle — in ``--concurrency`` loops, until killed."""
+    tokens = [t for t in os.environ.get("BULK_CHAOS_TOKENS", "").split(",") if t]
+    if not tokens:
+        raise SystemExit("BULK_CHAOS_TOKENS is empty")
+    counts = {"ok": 0, "throttled": 0, "lost": 0}
+    sched = Scheduler.redis(
+        args.redis,
+        shop=args.shop,
+        token_count=len(tokens),
+        max_in_flight=args.max_in_flight,
+        lease=args.lease,
+        waiter_ttl=args.waiter_ttl,
+    )
+    connector = aiohttp.TCPConnector(limit=0)
+    async with sched, aiohttp.ClientSession(connector=connector) as session:
+
+        async def loop() -> None:
+            while True:
+                try:
+                    async with sched.acquire(args.cost, Lane.NORMAL) as grant:
+                        token = tokens[grant.token_index]
+                        need = args.lease / 2  # the chaos test keeps every request shorter than this
+                        body = await grant.guard(_send(session, args.graphql_url, token, grant, need))
+                        if body["_status"] != 200:
+                            counts[f"http_{body['_status']}"] = counts.get(f"http_{body['_status']}", 0) + 1
+                            continue  # e.g. 503 over the cap: nothing was charged
+                        cost = (body.get("extensions") or {}).get("cost")
+                        errors: list[Any] = body["errors"] if isinstance(body.get("errors"), list) else []
+                        codes = [(e.get("extensions") or {}).get("code") for e in errors]
+                        if "THROTTLED" in codes:
+                            grant.throttled(cost)
+                            counts["throttled"] += 1
+                        else:
+                            grant.settle(cost)
+                            counts["ok"] += 1
+                except PermitLostError:
+                    counts["lost"] += 1
+                except (aiohttp.ClientError, TimeoutError, ValueError, BulkError) as exc:
+                    name = type(exc).__name__
+                    counts[name] = counts.get(name, 0) + 1
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(5)
+                print(json.dumps(counts), flush=True)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(report(), name="report")
+            for i in range(args.concurrency):
+                group.create_task(loop(), name=f"loop-{i}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    try:
+        asyncio.run(run(parse_args(argv)))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""Plain dicts for the shop's objects, as graphql-core's default resolver wants them.
+
+Why dicts built on demand: the catalog holds numbers, not objects; a node is made only when a query
+asks for it (O(1) each), and its keys are the GraphQL field names so nested scalars need no resolver.
+Fields that cost more (connections, sums) have resolvers in :meth:`Nodes.type_resolvers`, which the
+bulk query exporter reuses so a bulk export and a normal query can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bulk.sim._catalog import BASE_TIME, LOCATIONS, Catalog, Media
+from bulk.sim._ops_common import ShopCore, connection, list_source
+from bulk.sim._values import (
+    ITEM_GID,
+    LOCATION_GID,
+    MEDIA_GID,
+    PRODUCT_GID,
+    VARIANT_GID,
+    gid_number,
+    iso,
+    level_key,
+    money,
+)
+
+
+class Nodes:
+    """Builds the node dict of any catalog object from its number."""
+
+    def __init__(self, core: ShopCore) -> None:
+        self.core = core
+        self.catalog: Catalog = core.catalog
+
+    def product(self, p: int) -> dict[str, Any] | None:
+        """Product ``p`` or None if it does not exist."""
+        c = self.catalog
+        if not c.has_product(p):
+            return None
+        return {
+            "__typename": "Product",
+            "id": f"{PRODUCT_GID}{p}",
+            "handle": c.handle(p),
+            "title": f"Product {p}",
+            "descriptionHtml": c.description_html(p),
+            "status": "ACTIVE",
+            "createdAt": iso(BASE_TIME),
+            "updatedAt": iso(c.product_updated(p)),
+            "options": [
+                {"__typename": "ProductOption", "name": name, "position": i + 1}
+                for i, name in enumerate(c.option_names(p))
+            ],
+            "_p": p,
+        }
+
+    def variant(self, vid: int) -> dict[str, Any] | None:
+        """Variant ``vid`` (with its inventory item inline) or None."""
+        c = self.catalog
+        if not c.has_variant(vid):
+            return None
+        p, v = divmod(vid, 10)
+        compare = c.compare_at_cents(vid)
+        return {
+            "__typename": "ProductVariant",
+            "id": f"{VARIANT_GID}{vid}",
+            "sku": c.sku(vid),
+            "title": f"Variant {v}",
+            "displayName": f"Product {p} - Variant {v}",
+            "price": money(c.price_cents(vid)),
+            "compareAtPrice": None if compare is None else money(compare),
+            "updatedAt": iso(c.variant_updated(vid)),
+            "inventoryItem": self.item(vid),
+            "selectedOptions": [
+                {"__typename": "SelectedOption", "name": name, "value": value}
+                for name, value in c.selected_options(vid)
+            ],
+            "_vid": vid,
+        }
+
+    def item(self, vid: int) -> dict[str, Any] | None:
+        """Inventory item ``vid`` or None."""
+        c = self.catalog
+        if not c.has_variant(vid):
+            return None
+        return {
+            "__typename": "InventoryItem",
+            "id": f"{ITEM_GID}{vid}",
+            "sku": c.sku(vid),
+            "tracked": True,
+            "updatedAt": iso(c.item_updated(vid)),
+            "_vid": vid,
+        }
+
+    @staticmethod
+    def location(loc: int) -> dict[str, Any] | None:
+        """Location ``loc`` or None."""
+        name = LOCATIONS.get(loc)
+        if name is None:
+            return None
+        return {"__typename": "Location", "id": f"{LOCATION_GID}{loc}", "name": name, "isActive": True}
+
+    def level(self, vid: int, loc: int) -> dict[str, Any] | None:
+        """The inventory level of item ``vid`` at ``loc`` or None."""
+        location = self.location(loc)
+        if location is None or not self.catalog.has_variant(vid):
+            return None
+        return {
+            "__typename": "InventoryLevel",
+            "id": level_key(vid, loc),
+            "location": location,
+            "item": self.item(vid),
+            "_vid": vid,
+            "_loc": loc,
+        }
+
+    def media(self, p: int) -> list[dict[str, Any]]:
+        """Product ``p``'s images as MediaImage dicts, in position order."""
+        now = self.core.wall()
+        return [self.media_node(m, now) for m in self.catalog.media(p)]
+
+    def media_node(self, m: Media, now: float | None = None) -> dict[str, Any]:
+        """One image as a MediaImage dict, its status as of ``now`` (wall time; default: now).
+
+        ``image`` and ``preview.image`` stay null until the image is READY, as Shopify serves them
+        while it downloads and processes the source; ``originalSource.url`` is what was given."""
+        status = m.status(self.core.wall() if now is None else now)
+        ready = status == "READY"
+        image = {"id": f"gid://shopify/ImageSource/{m.id}", "url": m.url, "altText": m.alt} if ready else None
+        return {
+            "__typename": "MediaImage",
+            "id": f"{MEDIA_GID}{m.id}",
+            "alt": m.alt,
+            "mediaContentType": "IMAGE",
+            "status": status,
+            "fileStatus": status,  # FileStatus has the same four values
+            "image": image,
+            "preview": {"image": image, "status": status},
+            "originalSource": {"url": m.url},
+            "mediaErrors": m.errors(self.core.wall() if now is None else now),
+            "mediaWarnings": [],
+        }
+
+    def media_by_id(self, mid: int) -> dict[str, Any] | None:
+        """Image ``mid`` as a MediaImage dict, or None."""
+        m = self.catalog.find_media(mid)
+        return None if m is None else self.media_node(m)
+
+    def by_gid(self, gid: str) -> dict[str, Any] | None:
+        """Any catalog node by GID (None if unknown)."""
+        for prefix, build in self._by_prefix():
+            n = gid_number(gid, prefix)
+            if n is not None:
+                return build(n)
+        return None
+
+    def _by_prefix(self) -> list[tuple[str, Callable[[int], dict[str, Any] | None]]]:
+        return [
+            (PRODUCT_GID, self.product),
+            (VARIANT_GID, self.variant),
+            (ITEM_GID, self.item),
+            (LOCATION_GID, self.location),
+            (MEDIA_GID, self.media_by_id),
+        ]
+
+    # -- field resolvers (parent, info, **args) ---------------------------------------------------
+    def product_variants(self, parent: dict[str, Any], info: Any, **args: Any) -> dict[str, Any]:
+        """``Product.variants``."""
+        p = parent["_p"]
+        return connection(list_source(list(self.catalog.variant_ids(p)), self.variant), **args)
+
+    def product_media(self, parent: dict[str, Any], info: Any, **args: Any) -> dict[str, Any]:
+        """``Product.media``."""
+        nodes = self.media(parent["_p"])
+        return connection(list_source(list(range(len(nodes))), lambda i: nodes[i]), **args)
+
+    def product_total_inventory(self, parent: dict[str, Any], info: Any) -> int:
+        """``Product.totalInventory``: available summed over variants and locations."""
+        c = self.catalog
+        return sum(c.available(vid, loc) for vid in c.variant_ids(parent["_p"]) for loc in LOCATIONS)
+
+    def variant_product(self, parent: dict[str, Any], info: Any) -> dict[str, Any] | None:
+        """``ProductVariant.product``."""
+        return self.product(parent["_vid"] // 10)
+
+    def variant_inventory_quantity(self, parent: dict[str, Any], info: Any) -> int:
+        """``ProductVariant.inventoryQuantity``: available summed over locations."""
+        return sum(self.catalog.available(parent["_vid"], loc) for loc in LOCATIONS)
+
+    def item_variant(self, parent: dict[str, Any], info: Any) -> dict[str, Any] | None:
+        """``InventoryItem.variant``."""
+        return self.variant(parent["_vid"])
+
+    def item_level(self, parent: dict[str, Any], info: Any, *, locationId: str, **_: Any) -> Any:
+        """``InventoryItem.inventoryLevel(locationId:)``."""
+        loc = gid_number(locationId, LOCATION_GID)
+        return None if loc is None else self.level(parent["_vid"], loc)
+
+    def item_levels(self, parent: dict[str, Any], info: Any, **args: Any) -> dict[str, Any]:
+        """``InventoryItem.inventoryLevels``."""
+        args.pop("includeInactive", None)
+        vid = parent["_vid"]
+        return connection(list_source(sorted(LOCATIONS), lambda loc: self.level(vid, loc)), **args)
+
+    def level_quantities(self, parent: dict[str, Any], info: Any, *, names: list[str]) -> list[Any]:
+        """``InventoryLevel.quantities(names:)``: ``available`` and ``on_hand`` (equal: nothing is
+        committed in the simulated shop); other names are served as 0."""
+        qty = self.catalog.available(parent["_vid"], parent["_loc"])
+        return [
+            {
+                "id": f"gid://shopify/InventoryQuantity/{parent['_loc']}?inventory_item_id="
+                f"{parent['_vid']}&name={name}",
+                "name": name,
+                "quantity": qty if name in ("available", "on_hand") else 0,
+                "updatedAt": iso(self.catalog.item_updated(parent["_vid"])),
+            }
+            for name in names
+        ]
+
+    def type_resolvers(self) -> dict[str, dict[str, Callable[..., Any]]]:
+        """Resolvers of non-root fields."""
+        return {
+            "Product": {
+                "variants": self.product_variants,
+                "media": self.product_media,
+                "totalInventory": self.product_total_inventory,
+            },
+            "ProductVariant": {
+                "product": self.variant_product,
+                "inventoryQuantity": self.variant_inventory_quantity,
+            },
+            "InventoryItem": {
+                "variant": self.item_variant,
+                "inventoryLevel": self.item_level,
+                "inventoryLevels": self.item_levels,
+            },
+            "InventoryLevel": {"quantities": self.level_quantities},
+        }
+
+
+SUPPORTED: dict[str, frozenset[str]] = {
+    "Node": frozenset({"id"}),
+    "Product": frozenset(
+        {
+            "id",
+            "handle",
+            "title",
+            "descriptionHtml",
+            "status",
+            "createdAt",
+            "updatedAt",
+            "variants",
+            "media",
+            "totalInventory",
+            "options",
+        }
+    ),
+    "ProductOption": frozenset({"name", "position"}),
+    "ProductVariant": frozenset(
+        {
+            "id",
+            "sku",
+            "title",
+            "displayName",
+            "price",
+            "compareAtPrice",
+            "updatedAt",
+            "inventoryItem",
+            "product",
+            "inventoryQuantity",
+            "selectedOptions",
+        }
+    ),
+    "SelectedOption": frozenset({"name", "value"}),
+    "InventoryItem": frozenset(
+        {"id", "sku", "tracked", "updatedAt", "variant", "inventoryLevel", "inventoryLevels"}
+    ),
+    "InventoryLevel": frozenset({"id", "location", "item", "quantities"}),
+    "InventoryQuantity": frozenset({"id", "name", "quantity", "updatedAt"}),
+    "Location": frozenset({"id", "name", "isActive"}),
+    "Media": frozenset(
+        {"id", "alt", "mediaContentType", "status", "preview", "mediaErrors", "mediaWarnings"}
+    ),
+    "MediaImage": frozenset(
+        {
+            "id",
+            "alt",
+            "mediaContentType",
+            "status",
+            "fileStatus",
+            "image",
+            "preview",
+            "originalSource",
+            "mediaErrors",
+            "mediaWarnings",
+        }
+    ),
+    "File": frozenset({"id", "alt", "fileStatus"}),
+    "MediaImageOriginalSource": frozenset({"url"}),
+    "MediaPreviewImage": frozenset({"image", "status"}),
+    "Image": frozenset({"id", "url", "altText"}),
+    "MediaError": frozenset({"code", "details", "message"}),
+    "MediaWarning": frozenset({"code", "message"}),
+    "PageInfo": frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}),
+    **{
+        f"{t}Connection": frozenset({"edges", "nodes", "pageInfo"})
+        for t in (
+            "Product",
+            "ProductVariant",
+            "InventoryItem",
+            "InventoryLevel",
+            "Location",
+            "Media",
+            "BulkOperation",
+        )
+    },
+    **{
+        f"{t}Edge": frozenset({"cursor", "node"})
+        for t in (
+            "Product",
+            "ProductVariant",
+            "InventoryItem",
+            "InventoryLevel",
+            "Location",
+            "Media",
+            "BulkOperation",
+        )
+    },
+}
+"""Fields this module serves, for ``ShopState.SUPPORTED_FIELDS``."""
