@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=version())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(f"bulk.cli.{name}").register(subparsers)
+        importlib.import_module(f"bulk.cli._{name}").register(subparsers)
     return parser
 
 
