@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -28,6 +27,7 @@ from bulk.cli._watch import RunCancelled, unless_cancelled
 from bulk.errors import ConfigError
 from bulk.journal.locations import default_sqlite_path
 from bulk.lanes.bulk import BulkLaneConfig
+from bulk.submit.options import rehearsal_outputs as library_rehearsal_outputs
 
 log = logging.getLogger(PROGRESS)
 
@@ -112,15 +112,13 @@ def watched_journal(request: SubmitRequest) -> str | None:
 
 
 def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None) -> tuple[Path, Path] | None:
-    """Where a ``sim://`` rehearsal's report and undo file go: never beside the input (a rehearsal of
-    ``fixtures/prices.csv`` must not write into the checkout), but in ``STATE_DIR/reports/`` or a new
-    temporary folder, which the summary names. None for a real (or served) shop: its files stay
+    """Where a ``sim://`` rehearsal's report and undo file go: never beside the input, but in
+    ``STATE_DIR/reports/`` or a new temporary folder, which the summary names (the library's rule:
+    :func:`bulk.submit.options.rehearsal_outputs`). None for a real (or served) shop: its files stay
     beside the input, as documented."""
     if not shop or urlsplit(shop).scheme != "sim":
         return None
-    folder = state_dir / "reports" if state_dir is not None else Path(tempfile.mkdtemp(prefix="bulk-sim-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{file.stem}.report.csv", folder / f"{file.stem}.undo.jsonl"
+    return library_rehearsal_outputs(str(file), state_dir)
 
 
 async def handle(args: argparse.Namespace) -> int:

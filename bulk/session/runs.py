@@ -28,7 +28,7 @@ from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.models import OutcomeStatus
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
-from bulk.submit.options import RunOptions
+from bulk.submit.options import RunOptions, rehearsal_outputs
 from bulk.submit.root import run_submission
 from bulk.submit.submission import SubmissionResult
 
@@ -220,10 +220,20 @@ def start_run(
     route: Literal["auto", "bulk", "direct"] = "auto",
     state_dir: Path | None = None,
     journal: str | None = None,
+    report: Path | None = None,
+    undo: Path | None = None,
 ) -> RunHandle:
-    """Start applying ``updates`` on ``shop`` in the background; see :meth:`bulk.session.shop.Shop.submit`."""
+    """Start applying ``updates`` on ``shop`` in the background; see :meth:`bulk.session.shop.Shop.submit`.
+
+    The report and undo file go where ``report``/``undo`` say; by default beside the input when
+    ``name`` is its path — except on an embedded simulated shop (``sim://``), where they go where
+    ``bulk submit`` puts a rehearsal's (:func:`bulk.submit.options.rehearsal_outputs`)."""
     handle = RunHandle(name, shop)
-    options = RunOptions(route=route, state_dir=state_dir, journal=journal,
+    simulation = shop.simulation
+    if simulation is not None and simulation.embedded and (report is None or undo is None):
+        default_report, default_undo = rehearsal_outputs(name, state_dir)
+        report, undo = report or default_report, undo or default_undo
+    options = RunOptions(route=route, state_dir=state_dir, journal=journal, report=report, undo=undo,
                          run_key=run_key or f"lib-{uuid.uuid4().hex[:16]}")
     handle._task = asyncio.create_task(
         run_submission(shop, options, updates, input_name=name, on_event=handle._on_event),

@@ -200,6 +200,8 @@ class Shop:
         route: Literal["auto", "bulk", "direct"] = "auto",
         state_dir: Path | None = None,
         journal: str | None = None,
+        report: Path | None = None,
+        undo: Path | None = None,
     ) -> RunHandle:
         """Apply mass changes (prices, descriptions, images; inventory goes to the urgent lane).
 
@@ -208,11 +210,16 @@ class Shop:
         ``FileInput(paths=(Path("prices.csv"),))`` from :mod:`bulk.sources.files`, read and validated in a
         second process so this one stays responsive. Returns at once with a
         :class:`~bulk.session.runs.RunHandle`: ``progress()``, ``await run.wait()``, ``outcomes()``,
-        ``cancel()``. Give ``run_key`` to make a re-submission resume instead of starting again."""
+        ``cancel()``. Give ``run_key`` to make a re-submission resume instead of starting again.
+
+        The per-row report and the undo file go to ``report``/``undo``; by default beside the input
+        file when ``name`` is its path, but for an embedded simulated shop (``sim://``) never beside
+        it: to ``STATE_DIR/reports/`` or a temporary folder, as ``bulk submit`` does
+        (``result.report_path`` / ``result.undo_path`` say where)."""
         from bulk.session.runs import start_run
 
         return start_run(self, updates, name=name, run_key=run_key, route=route, state_dir=state_dir,
-                         journal=journal)
+                         journal=journal, report=report, undo=undo)
 
     def statistics(self) -> ShopStatistics:
         """The client's, the urgent lane's and the resolver's counters."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,8 @@ class RunOptions:
     run_key: str | None = None  # default: a hash of the input, the shop and the options
     route: RouteChoice = "auto"
     dry_run: bool = False
-    report: Path | None = None  # default: beside the input file, else in the run's state
-    undo: Path | None = None  # default: beside the input file, else in the run's state
+    report: Path | None = None  # default: beside the input file, else in the run's state; a sim://
+    undo: Path | None = None  # rehearsal's never beside its input: see :func:`rehearsal_outputs`
     state_dir: Path | None = None  # default: ~/.local/share/bulk (a throwaway dir for sim://)
     journal: str | None = None  # a SQLite path or a PostgreSQL URL (default: in the state dir)
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
@@ -51,6 +52,19 @@ def default_state_dir() -> Path:
     """``$XDG_DATA_HOME/bulk`` (``~/.local/share/bulk``)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "bulk"
+
+
+def rehearsal_outputs(input_name: str, state_dir: Path | None) -> tuple[Path, Path]:
+    """Where a run on an embedded simulated shop (``sim://``) writes its report and undo file.
+
+    Never beside its input: a rehearsal of ``fixtures/prices.csv`` must not write into a checkout, and
+    a library user's input folder may be read-only. They go to ``STATE_DIR/reports/`` when a state
+    directory is given, else to a new temporary folder (it outlives the run: the result's
+    ``report_path`` names it). ``bulk submit`` and ``shop.submit`` both use this rule."""
+    folder = state_dir / "reports" if state_dir is not None else Path(tempfile.mkdtemp(prefix="bulk-sim-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(input_name).stem or "run"
+    return folder / f"{stem}.report.csv", folder / f"{stem}.undo.jsonl"
 
 
 def shop_id(shop: str) -> str:
