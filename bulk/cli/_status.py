@@ -1,5 +1,6 @@
 """``bulk status``: runs and their progress, workers seen recently, bulk operations running, and (with
-``--redis-url``) each token's bucket level and the permits in flight. A thin shell over
+``--redis-url``) each token's bucket level and the permits in flight. A run ``bulk cancel`` stopped
+shows as ``cancelled``, a failed one with its error (tokens never printed). A thin shell over
 :func:`bulk.fleet.status.collect_status`; ``--json`` for scripts.
 """
 
@@ -79,12 +80,13 @@ async def scheduler_snapshot(args: argparse.Namespace) -> SchedulerStatistics:
 def print_status(console: Console, status: FleetStatus) -> None:
     """The human view."""
     runs = Table(title="runs")
-    for col in ("run", "input", "status", "progress", "applied", "unchanged", "rejected", "units p/a/d/f"):
+    for col in ("run", "input", "status", "progress", "applied", "unchanged", "rejected", "units p/a/d/f",
+                "error"):
         runs.add_column(col)
     for r in status.runs:
         runs.add_row(str(r.run_id), r.input_name, r.status, f"{r.progress:.0%}", str(r.applied),
                      str(r.unchanged), str(r.rejected),
-                     f"{r.units_pending}/{r.units_active}/{r.units_done}/{r.units_failed}")
+                     f"{r.units_pending}/{r.units_active}/{r.units_done}/{r.units_failed}", r.error or "")
     console.print(runs)
     workers = Table(title="workers seen recently")
     for col in ("worker", "host", "pid", "last seen"):

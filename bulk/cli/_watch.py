@@ -19,7 +19,7 @@ from typing import TypeVar
 from bulk.clock import MonotonicClock
 from bulk.errors import BulkError
 from bulk.journal import Journal, RunStatus, open_journal
-from bulk.session.runs import CANCELLED_REASON
+from bulk.submit.options import CANCELLED_REASON
 
 T = TypeVar("T")
 WATCH_S = 2.0

@@ -7,20 +7,44 @@ only ever named by their index, URLs are masked.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from bulk.journal import Journal, Run, RunStatus, UnitState, WorkerRecord
+from bulk.journal import Journal, Run, RunStatus, UnitState, WorkerRecord, mask
 from bulk.lanes.bulk import decode_remote
 from bulk.scheduler import SchedulerStatistics
+from bulk.submit.options import CANCELLED_REASON
 
 ACTIVE = (RunStatus.PLANNING, RunStatus.RUNNING)
+CANCELLED = RunStatus.CANCELLED.value
+
+_TOKEN = re.compile(r"shp(at|ca|pa|ss)_[0-9A-Za-z]+")  # Shopify access tokens and shared secrets
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def shown_status(run: Run) -> str:
+    """The run's status as operators know it: a run ``bulk cancel`` stopped is ``cancelled`` (the
+    journal keeps it ``failed`` with :data:`~bulk.submit.options.CANCELLED_REASON`, so that the same
+    submission may resume it)."""
+    if run.status is RunStatus.FAILED and run.error == CANCELLED_REASON:
+        return CANCELLED
+    return run.status.value
+
+
+def shown_error(run: Run) -> str | None:
+    """Why a failed run failed, fit to print: tokens replaced by ``***`` and passwords masked in URLs
+    (an error text may quote a foreign library's message); None for a run that did not fail."""
+    if run.status is not RunStatus.FAILED or not run.error or shown_status(run) == CANCELLED:
+        return None
+    return _URL.sub(lambda m: mask(m.group(0)), _TOKEN.sub("***", run.error))
 
 
 @dataclass(frozen=True, slots=True)
 class RunProgress:
-    """One run and how far it got."""
+    """One run and how far it got. ``status`` is the journal's, except ``cancelled`` for a run that
+    ``bulk cancel`` stopped (:func:`shown_status`)."""
 
     run_id: int
     run_key: str
@@ -34,6 +58,7 @@ class RunProgress:
     units_done: int
     units_failed: int
     updated_at: datetime
+    error: str | None = None  # why a failed run failed (tokens never shown)
 
     @property
     def progress(self) -> float:
@@ -47,8 +72,9 @@ class RunProgress:
     def of(cls, run: Run) -> RunProgress:
         """From the journal's record."""
         c = run.counters
-        return cls(run.run_id, run.run_key, run.input_name, run.status.value, c.applied, c.unchanged,
-                   c.rejected, c.units_pending, c.units_active, c.units_done, c.units_failed, run.updated_at)
+        return cls(run.run_id, run.run_key, run.input_name, shown_status(run), c.applied, c.unchanged,
+                   c.rejected, c.units_pending, c.units_active, c.units_done, c.units_failed, run.updated_at,
+                   shown_error(run))
 
 
 @dataclass(frozen=True, slots=True)

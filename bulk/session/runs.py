@@ -28,7 +28,7 @@ from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.models import OutcomeStatus
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
-from bulk.submit.options import RunOptions, rehearsal_outputs
+from bulk.submit.options import CANCELLED_REASON, RunOptions, rehearsal_outputs
 from bulk.submit.root import run_submission
 from bulk.submit.submission import SubmissionResult
 
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from bulk.session.shop import Shop
 
 log = logging.getLogger(__name__)
-
-CANCELLED_REASON = "cancelled by the operator"
 
 
 class CancelPort(Protocol):

@@ -20,6 +20,11 @@ from bulk.submit._watchdog import DEFAULT_STALL_S
 
 RouteChoice = Literal["auto", "bulk", "direct"]
 
+CANCELLED_REASON = "cancelled by the operator"
+"""The error a cancelled run is marked ``failed`` with (a *failed* run may resume, the journal's
+``cancelled`` status is final): ``bulk status`` shows such a run as ``cancelled``, ``bulk submit``
+watching it stops."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:

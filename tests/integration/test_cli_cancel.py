@@ -13,11 +13,12 @@ import pytest
 
 from bulk.cli import main
 from bulk.journal import OutcomeStatus, RunStatus, open_journal
-from bulk.session.runs import CANCELLED_REASON, RunHandle
+from bulk.session.runs import RunHandle
 from bulk.session.shop import Shop
 from bulk.sim import SimConfig, SimShop
 from bulk.sim._operations import ShopState
 from bulk.sources.files import FileInput
+from bulk.submit.options import CANCELLED_REASON
 from tests.csv_helpers import price_csv
 
 TOKENS = ("tok-a", "tok-b")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from bulk.journal import NewUnit, RunStatus, UnitKind, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.bulk import encode_remote
 from bulk.scheduler import Scheduler
+from bulk.session.runs import cancel_run
 from bulk.submit.options import shop_id
 
 SHOP = "http://127.0.0.1:9/"
@@ -62,3 +64,47 @@ def test_bulk_status_json(database_url: str, redis_url: str, capsys: pytest.Capt
     assert doc["operations"][0]["token_index"] == 2
     assert doc["workers"][0]["worker_id"] == "w1"
     assert doc["scheduler"]["max_in_flight"] == 8 and len(doc["scheduler"]["tokens"]) == 3
+
+
+class NoOperations:
+    """A shop port for :func:`cancel_run` of a run with no bulk operation running (never asked)."""
+
+    async def cancel(self, op_id: str, *, token_index: int) -> str:
+        raise AssertionError("no operation to cancel")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def journal_args(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
+    """``bulk status`` arguments naming an embedded journal or a PostgreSQL one (migrated)."""
+    if request.param == "sqlite":
+        return ["--journal", str(tmp_path / "journal.sqlite3")]
+    url = request.getfixturevalue("database_url")
+    asyncio.run(upgrade_postgres(url))
+    return ["--database-url", url]
+
+
+async def cancelled_and_failed(location: str) -> None:
+    """Run 1 cancelled by the operator, run 2 failed with an error quoting a token and a password."""
+    async with open_journal(location) as journal:
+        first, _ = await journal.create_run("a", input_name="prices.csv", input_hash="a", options={})
+        await journal.set_run_status(first.run_id, RunStatus.RUNNING)
+        second, _ = await journal.create_run("b", input_name="images.csv", input_hash="b", options={})
+        await journal.set_run_status(second.run_id, RunStatus.FAILED,
+                                     error="refused: shpat_0123abcdef at postgresql://bulk:hunter2@db/bulk")
+        report = await cancel_run(journal, NoOperations(), first.run_id)
+    assert report.previous_status == "running"
+
+
+def test_a_cancelled_run_shows_cancelled_and_a_failed_one_its_error(
+        journal_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(cancelled_and_failed(journal_args[1]))
+    assert main(["status", *journal_args, "--json"]) == 0
+    runs = {r["input_name"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert (runs["prices.csv"]["status"], runs["prices.csv"]["error"]) == ("cancelled", None)
+    assert runs["images.csv"]["status"] == "failed"
+    assert runs["images.csv"]["error"] == "refused: *** at postgresql://bulk:***@db/bulk"
+
+    assert main(["status", *journal_args]) == 0
+    table = capsys.readouterr().out
+    assert "cancelled" in table and "refused: *** at postgresql://bulk:***@db/bulk" in table
+    assert "shpat_0123abcdef" not in table and "hunter2" not in table
