@@ -13,13 +13,17 @@ product's ``media``, one export line per image with ``__parentId``, in position 
 **Which image is "the same image" (the source rule).** An image is matched by its source URL,
 normalised by :func:`source_key`: scheme and host lower-cased, the default port and the ``#fragment``
 dropped; path and query kept as they are (a CDN may serve different images for ``?v=1`` and ``?v=2``).
-Which URL an image *has*: the one we sent, when this tool created it (remembered per media GID in
-``media_sources`` by the follow-up that reads new images back: :meth:`ProductContent.remember_sources`),
-else the export's ``originalSource.url``. Shopify documents that URL as "the URL of the original image,
-valid only for a short period" — a signed copy, not the URL given — so the remembered one is what makes
-a re-run find images this tool added, on a real shop as on the simulated one (which serves the URL given).
-An image also matches the URL of its processed image (``image { url }``: the ``Image Src`` of Shopify's
-own product CSV export), so a file exported from the shop and submitted again adds nothing.
+Which URL an image *has* (its ``source``): the one we sent, when this tool created it (remembered per
+media GID in ``media_sources`` by the follow-up that reads new images back:
+:meth:`ProductContent.remember_sources`), else the URL of its processed image on Shopify's CDN
+(``image { url }``: the ``Image Src`` of Shopify's own product CSV export, so a file exported from the
+shop and submitted again adds nothing), else — an image not processed yet — the export's
+``originalSource.url``. Shopify never shows the URL we gave: ``originalSource.url`` is documented as
+"the URL of the original image, valid only for a short period", a signed link to Shopify's stored
+original (changelog 2023-07-14), and ``image.url`` is its CDN copy; the simulated shop serves both that
+way. So the remembered URL is what makes a re-run find the images this tool added, and the CDN URL —
+stable, unlike a signature — is what an undo file restores an image set from. An image matches its
+source and its CDN URL (:attr:`ShopImage.keys`).
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ class ShopImage:
     """One image of a product as the catalog has it."""
 
     media_id: str
-    source: str | None  # source key (see :func:`source_key`), None if the shop gave none
+    source: str | None  # source key (see :func:`source_key` and the module docstring), None if none
     alt: str
     status: str | None  # MediaStatus: UPLOADED, PROCESSING, READY, FAILED
     error: str | None = None  # the first mediaErrors code of a FAILED image
@@ -186,7 +190,9 @@ class ProductContent:
         for batch in _batches(product_ids):
             known = f"SELECT product_id FROM product_descriptions WHERE product_id IN ({_marks(batch)})"
             out.update((pid, []) for (pid,) in self._db.execute(known, batch))
-            sql = ("SELECT m.product_id, m.media_id, coalesce(s.source, m.source), m.alt, m.status, m.error, "
+            # the source: remembered (ours), else the CDN copy's (stable), else the signed original's
+            sql = ("SELECT m.product_id, m.media_id, coalesce(s.source, m.image_url, m.source), m.alt, "
+                   "m.status, m.error, "
                    "m.image_url "
                    "FROM product_media m LEFT JOIN media_sources s ON s.media_id = m.media_id "
                    f"WHERE m.product_id IN ({_marks(batch)}) ORDER BY m.product_id, m.position")

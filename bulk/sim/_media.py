@@ -13,19 +13,37 @@ under one of the shop's *unreachable* hosts (``bulk sim --unreachable-host HOST`
 
 Base images (the generated catalog's) are READY from the start. Ids: base image ``i`` of product ``p``
 is ``p*10+i``; added images are numbered above every base id (:class:`MediaStore`).
+
+**Which URLs the shop shows** (:meth:`Media.image_url`, :meth:`Media.original_url`): never the one
+given. Shopify hosts a media image on its CDN (``MediaImage``: "an image hosted on Shopify's content
+delivery network") and documents ``MediaImageOriginalSource.url`` as "the URL of the original image,
+valid only for a short period" — "a signed URL that is valid only for a short period of time", giving
+access to the originally uploaded image (changelog, 2023-07-14, "url available on
+MediaImage.originalSource"). So ``image.url`` is the shop's own copy, and ``originalSource.url`` a
+signed link to its stored original. Where the docs are silent (what those URLs look like, whether a
+read signs anew) the stricter choice: a new signature and expiry on every read, so no two reads — and
+no read and the URL given — are ever equal; a client must know which image is which URL by itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 MEDIA_UPLOADED_S = 0.5
 """An added image is ``UPLOADED`` for this long (simulated seconds), then ``PROCESSING``."""
 MEDIA_PROCESSING_S = 2.0
 """An added image ends (``READY`` or ``FAILED``) this long after it was added."""
+
+CDN_FILES = "https://cdn.shopify.sim/s/files/1/0000/0001/files/"
+"""Where an added image's processed copy is served (``Image.url``), as ``cdn.shopify.com/s/files/…``."""
+ORIGINALS = "https://storage.shopify.sim/s/files/1/0000/0001/originals/"
+"""Where the signed links to stored originals point (``MediaImageOriginalSource.url``)."""
+ORIGINAL_URL_TTL_S = 300
+"""How long a signed ``originalSource.url`` is said to be valid (its ``expires``), in seconds."""
 
 DOWNLOAD_FAILURE: dict[str, Any] = {
     "code": "IMAGE_DOWNLOAD_FAILURE",
@@ -64,6 +82,7 @@ class Media:
     processing_at: float = 0.0
     done_at: float = 0.0
     failed: bool = False  # the source cannot be downloaded: ends FAILED instead of READY
+    hosted: bool = False  # ``url`` is the shop's own CDN copy already (the generated catalog's)
 
     def status(self, now: float) -> str:
         """``MediaStatus`` at wall time ``now``."""
@@ -72,6 +91,24 @@ class Media:
         if now < self.done_at:
             return "PROCESSING"
         return "FAILED" if self.failed else "READY"
+
+    def image_url(self) -> str:
+        """``Image.url``: the processed copy on the shop's CDN, named after the source's file name
+        (``?v=`` tells copies of one name apart, as Shopify's ``?v=`` does); a generated image's own."""
+        if self.hosted:
+            return self.url
+        return f"{CDN_FILES}{quote(self._file_name())}?v={self.id}"
+
+    def original_url(self, now: float) -> str:
+        """``MediaImageOriginalSource.url`` read at wall time ``now``: a link to the stored original,
+        signed anew on every read (see the module docstring), never the URL given."""
+        expires = int(now) + ORIGINAL_URL_TTL_S
+        signature = hashlib.sha256(f"{self.id}:{now!r}".encode()).hexdigest()[:32]
+        return f"{ORIGINALS}{self.id}/{quote(self._file_name())}?expires={expires}&signature={signature}"
+
+    def _file_name(self) -> str:
+        name = unquote(urlsplit(self.url).path.rsplit("/", 1)[-1])
+        return name or "image"
 
     def errors(self, now: float) -> list[dict[str, Any]]:
         """``mediaErrors`` at wall time ``now`` (only a FAILED image has one)."""
@@ -97,7 +134,8 @@ class MediaStore:
         """Product ``p``'s generated images (``1 + p % 2`` of them)."""
         return [
             Media(
-                p * 10 + i, f"Product {p} image {i}", f"https://cdn.shopify.sim/products/product-{p}-{i}.jpg"
+                p * 10 + i, f"Product {p} image {i}", f"https://cdn.shopify.sim/products/product-{p}-{i}.jpg",
+                hosted=True,
             )
             for i in range(1 + p % 2)
         ]
@@ -148,7 +186,7 @@ class MediaStore:
         """``fileUpdate(originalSource:)``: the image is fetched and processed again."""
         t = self.timing
         m.url, m.processing_at, m.done_at = url, now + t.uploaded_s, now + t.processing_s
-        m.failed = not t.reachable(url)
+        m.failed, m.hosted = not t.reachable(url), False
 
     def set_list(self, p: int, items: Iterable[Media]) -> None:
         """Product ``p``'s media become exactly ``items``, in order (a product holds an image once)."""

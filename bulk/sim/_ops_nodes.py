@@ -123,10 +123,13 @@ class Nodes:
         """One image as a MediaImage dict, its status as of ``now`` (wall time; default: now).
 
         ``image`` and ``preview.image`` stay null until the image is READY, as Shopify serves them
-        while it downloads and processes the source; ``originalSource.url`` is what was given."""
-        status = m.status(self.core.wall() if now is None else now)
+        while it downloads and processes the source. Neither ``image.url`` nor ``originalSource.url`` is
+        the URL given: the shop's CDN copy, and a signed link to the stored original (sim/_media.py)."""
+        now = self.core.wall() if now is None else now
+        status = m.status(now)
         ready = status == "READY"
-        image = {"id": f"gid://shopify/ImageSource/{m.id}", "url": m.url, "altText": m.alt} if ready else None
+        image = {"id": f"gid://shopify/ImageSource/{m.id}", "url": m.image_url(), "altText": m.alt} \
+            if ready else None
         return {
             "__typename": "MediaImage",
             "id": f"{MEDIA_GID}{m.id}",
@@ -136,8 +139,8 @@ class Nodes:
             "fileStatus": status,  # FileStatus has the same four values
             "image": image,
             "preview": {"image": image, "status": status},
-            "originalSource": {"url": m.url},
-            "mediaErrors": m.errors(self.core.wall() if now is None else now),
+            "originalSource": {"url": m.original_url(now)},
+            "mediaErrors": m.errors(now),
             "mediaWarnings": [],
         }
 

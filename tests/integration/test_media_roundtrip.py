@@ -168,3 +168,32 @@ async def test_the_undo_file_restores_inventory_quantities(sim: SimShop, tmp_pat
     restored = await submit(sim, undo, tmp_path / "state", "direct")
     assert restored.summary["applied"] == len(lines)
     assert {p: catalog.available(p * 10, 1) for p in PRODUCTS} == before
+
+
+@pytest.mark.parametrize("route", ["direct", "bulk"])
+async def test_images_are_known_by_the_urls_sent_never_by_what_the_shop_shows(
+        sim: SimShop, tmp_path: Path, route: Literal["direct", "bulk"]) -> None:
+    """The shop shows neither URL we sent: ``image.url`` is its CDN copy, ``originalSource.url`` a link
+    signed anew on each read (Shopify's documented shapes). A client that took ``originalSource.url``
+    for ours would add the same images again and replace them by new downloads: this one knows which
+    media GID is which URL it sent (``ProductContent.remember_sources``)."""
+    catalog = cast(ShopState, sim.state).catalog
+    state = tmp_path / "state"
+    first = await submit(sim, write(tmp_path / "add.jsonl", changes("append")), state, route)
+    assert first.summary["applied"] == len(PRODUCTS)
+    sent = {f"https://img.example/{p}/new-{x}.jpg" for p in PRODUCTS for x in "ab"}
+    added = {p: [m.id for m in catalog.media(p)][-2:] for p in PRODUCTS}
+    shown = [node for p in PRODUCTS for node in cast(ShopState, sim.state).nodes.media(p)]
+    assert not sent & {node["originalSource"]["url"] for node in shown}
+    assert not sent & {node["image"]["url"] for node in shown if node["image"]}
+
+    again = await submit(sim, write(tmp_path / "add-again.jsonl", changes("append")), state, route)
+    assert again.summary["unchanged"] == len(PRODUCTS), again.outcomes  # a sync in between: still known
+
+    swapped = [{"kind": "image", "handle": f"product-{p}", "mode": "replace",
+                "images": [{"url": f"https://img.example/{p}/new-b.jpg", "alt": "new b"},
+                           {"url": f"https://img.example/{p}/new-a.jpg", "alt": "new a"}]} for p in PRODUCTS]
+    replaced = await submit(sim, write(tmp_path / "swap.jsonl", swapped), state, route)
+    assert replaced.summary["applied"] == len(PRODUCTS), replaced.outcomes  # sent: the order differs
+    for p in PRODUCTS:  # the same two images, swapped: kept by id, never downloaded again
+        assert [m.id for m in catalog.media(p)] == added[p][::-1]

@@ -15,7 +15,7 @@ from bulk.cli._sim import config_from_args, register
 from bulk.clock import ManualClock
 from bulk.sim import SimConfig, SimShop, parse_sim_url
 from bulk.sim._cost import CostCalculator
-from bulk.sim._media import MEDIA_PROCESSING_S, MEDIA_UPLOADED_S, MediaTiming
+from bulk.sim._media import CDN_FILES, MEDIA_PROCESSING_S, MEDIA_UPLOADED_S, ORIGINALS, MediaTiming
 from bulk.sim._operations import ShopState
 from bulk.sim._schema import admin_schema, prepare
 from tests.simshop_helpers import BULK_OPERATION, RUN_QUERY, SimExecutor, run_bulk_mutation
@@ -73,9 +73,32 @@ async def test_added_image_goes_uploaded_processing_ready_on_the_shops_clock(sho
         if last["status"] != "READY":
             assert last["image"] is None and last["preview"] == {"image": None, "status": last["status"]}
     assert seen == ["UPLOADED", "PROCESSING", "READY"]
-    assert last["image"] == {"url": url} and last["originalSource"] == {"url": url}
-    assert last["preview"] == {"image": {"url": url}, "status": "READY"} and last["mediaErrors"] == []
+    copy = f"{CDN_FILES}new.jpg?v={last['id'].rsplit('/', 1)[1]}"  # Shopify's CDN copy, not our URL
+    assert last["image"] == {"url": copy} and last["originalSource"]["url"].startswith(ORIGINALS)
+    assert last["preview"] == {"image": {"url": copy}, "status": "READY"} and last["mediaErrors"] == []
     assert [m["alt"] for m in await media(ex)] == ["Product 3 image 0", "Product 3 image 1", "New"]
+
+
+async def test_the_shop_never_shows_the_url_given(shop: Shop) -> None:
+    """``MediaImageOriginalSource.url`` is documented as "the URL of the original image, valid only
+    for a short period" (a signed link), ``image.url`` is the shop's CDN copy: neither is the URL we
+    sent, and the signed link changes from one read to the next (the stricter reading)."""
+    _state, ex, clock = shop
+    url = "https://img.example/photos/Front%20view.jpg?size=large"
+    await ex.run(APPEND, {"product": {"id": P3}, "media": [image(url, "New")]})
+    clock.advance(MEDIA_PROCESSING_S)
+    first = (await media(ex))[-1]
+    clock.advance(0.5)
+    second = (await media(ex))[-1]
+    mid = first["id"].rsplit("/", 1)[1]
+    assert first["image"] == second["image"] == {"url": f"{CDN_FILES}Front%20view.jpg?v={mid}"}
+    signed = [m["originalSource"]["url"] for m in (first, second)]
+    assert all(u.startswith(f"{ORIGINALS}{mid}/Front%20view.jpg?expires=") and "signature=" in u
+               for u in signed)
+    assert signed[0] != signed[1] and url not in signed
+    base = (await media(ex))[0]  # a generated image: its URL is the shop's CDN already
+    assert base["image"] == {"url": "https://cdn.shopify.sim/products/product-3-0.jpg"}
+    assert base["originalSource"]["url"].startswith(ORIGINALS)
 
 
 async def test_unreachable_host_ends_failed_with_the_download_failure_code(shop: Shop) -> None:
@@ -91,7 +114,7 @@ async def test_unreachable_host_ends_failed_with_the_download_failure_code(shop:
         "message": "Media could not be processed because the image could not be downloaded.",
     }
     assert a["status"] == b["status"] == "FAILED" and a["mediaErrors"] == b["mediaErrors"] == [failure]
-    assert a["image"] is None and a["originalSource"] == {"url": sources[0]}
+    assert a["image"] is None and a["originalSource"]["url"] != sources[0]
     assert c["status"] == "READY" and c["mediaErrors"] == []
 
 
@@ -195,8 +218,8 @@ async def test_product_set_runs_in_bulk_and_the_export_carries_media(shop: Shop)
         ("ok", "READY", []),
         ("bad", "FAILED", [{"code": "IMAGE_DOWNLOAD_FAILURE"}]),
     ]
-    assert of3[0]["image"] == {"url": "https://img.example/3.jpg"} and of3[1]["image"] is None
-    assert of3[1]["originalSource"] == {"url": f"https://{BAD_HOST}/3.jpg"}
+    assert of3[0]["image"]["url"].startswith(f"{CDN_FILES}3.jpg?v=") and of3[1]["image"] is None
+    assert of3[1]["originalSource"]["url"].startswith(ORIGINALS)
 
 
 async def test_description_round_trips_through_product_update_and_product_set(shop: Shop) -> None:

@@ -240,7 +240,7 @@ async def test_product_update_description_and_media(shop: Shop) -> None:
     )
     assert later["product"]["media"]["nodes"][-1] == {
         "status": "READY",
-        "image": {"url": "https://img.example/a.jpg"},
+        "image": {"url": "https://cdn.shopify.sim/s/files/1/0000/0001/files/a.jpg?v=510"},  # the shop's copy
     }
     bad = await ex.run(
         PRODUCT_UPDATE,
