@@ -5,7 +5,8 @@
         python examples/nightly_prices.py prices.csv
 
 Running it again after a crash resumes the same run (its key is the file's content), so no change is
-applied twice. For a folder of files use `bulk run --inbox DIR` instead (see docs/operations.md).
+applied twice. The report goes beside the file (against `sim://`, to a temporary folder: it prints
+where). For a folder of files use `bulk run --inbox DIR` instead (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main(path: str) -> int:
     result = bulk.submit_sync(shop, os.environ.get("SHOPIFY_ACCESS_TOKENS"), read_updates(path),
                               name=path, run_key=key)
     print(f"{path}: {result.summary}")
+    print(f"report: {result.report_path}")  # beside the file; a sim:// rehearsal's in a temporary folder
     return 1 if result.rejected else 0
 
 

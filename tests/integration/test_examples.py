@@ -40,7 +40,7 @@ def test_slow_generator_applies_every_batch() -> None:
 def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHOPIFY_SHOP"}
     env["PYTHONPATH"] = str(REPO)  # this checkout's package, whatever `pip install -e` points at
-    prices = tmp_path / "bad-rows.csv"  # a copy: the script writes its report beside its input
+    prices = tmp_path / "bad-rows.csv"  # a copy: a real shop's report would go beside its input
     shutil.copy(REPO / "fixtures" / "bad-rows.csv", prices)
     done = subprocess.run(
         [sys.executable, str(REPO / "examples" / "nightly_prices.py"), str(prices)],
@@ -52,7 +52,10 @@ def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr[-2000:]
     assert "'rejected': 3" in done.stdout
-    assert (tmp_path / "bad-rows.report.csv").is_file()
+    (report,) = [Path(line.removeprefix("report: ")) for line in done.stdout.splitlines()
+                 if line.startswith("report: ")]
+    assert report.name == "bad-rows.report.csv" and report.is_file()
+    assert report.parent != tmp_path  # a sim:// rehearsal never writes beside its input
 
 
 async def test_webhook_sets_inventory_and_refuses_a_stale_change() -> None:
