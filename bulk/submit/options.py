@@ -33,8 +33,10 @@ class RunOptions:
     run_key: str | None = None  # default: a hash of the input, the shop and the options
     route: RouteChoice = "auto"
     dry_run: bool = False
-    report: Path | None = None  # default: beside the input file, else in the run's state; a sim://
-    undo: Path | None = None  # rehearsal's never beside its input: see :func:`rehearsal_outputs`
+    # the report and undo file; default: beside the input file, else in the run's state (``shop.submit``
+    # and ``bulk submit`` on sim:// give them: :func:`rehearsal_outputs`)
+    report: Path | None = None
+    undo: Path | None = None
     state_dir: Path | None = None  # default: ~/.local/share/bulk (a throwaway dir for sim://)
     journal: str | None = None  # a SQLite path or a PostgreSQL URL (default: in the state dir)
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
