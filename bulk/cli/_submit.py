@@ -28,6 +28,7 @@ from bulk.errors import ConfigError
 from bulk.journal.locations import default_sqlite_path
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.submit.options import rehearsal_outputs as library_rehearsal_outputs
+from bulk.submit.root import DRY_RUN_SUFFIX
 
 log = logging.getLogger(PROGRESS)
 
@@ -130,8 +131,10 @@ async def handle(args: argparse.Namespace) -> int:
     report, undo = args.report, None
     if args.file is not None:
         check_input_file(args.file)  # before the simulator is seeded from it
-        outputs = None if args.dry_run else rehearsal_outputs(shop, args.file, args.state_dir)
-        if outputs is not None:
+        outputs = rehearsal_outputs(shop, args.file, args.state_dir)
+        if outputs is not None and args.dry_run:  # a rehearsal's dry run writes where its run would
+            report = report or outputs[0].with_name(args.file.stem + DRY_RUN_SUFFIX)
+        elif outputs is not None:
             report = report or outputs[0]
             undo = outputs[1]
         if (matched := matching_sim_url(shop, args.file)) != shop:

@@ -22,9 +22,11 @@ def dry_run(file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> t
 
 
 def report(file: Path) -> list[dict[str, str]]:
-    # not FILE.report.csv: that name tells `bulk run --inbox` the file was submitted
+    # not FILE.report.csv: that name tells `bulk run --inbox` the file was submitted; and a rehearsal
+    # (sim://) writes nothing beside its input: its reports go to STATE_DIR/reports/
     assert not file.with_name(file.stem + ".report.csv").exists()
-    with file.with_name(file.stem + ".dry-run.report.csv").open() as f:
+    assert not file.with_name(file.stem + ".dry-run.report.csv").exists()
+    with (file.parent / "state" / "reports" / (file.stem + ".dry-run.report.csv")).open() as f:
         return list(csv.DictReader(f))
 
 

@@ -59,3 +59,18 @@ def test_variants_without_sku_are_matched_by_handle_and_option_values(
         assert [(row["line"], row["status"]) for row in csv.DictReader(f)] == [
             (str(line), "applied") for line in range(2, 8)]
     assert result["applied"] == 6 and result["rejected"] == 0
+
+
+def test_a_rehearsals_dry_run_writes_nothing_beside_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    file = inputs / "export.csv"
+    shutil.copy(SAMPLE, file)
+    code = main(["submit", str(file), "--shop", "sim://", "--dry-run", "--state-dir",
+                 str(tmp_path / "state"), "--json"])
+    capsys.readouterr()
+    assert code == 0
+    assert sorted(p.name for p in inputs.iterdir()) == ["export.csv"]  # a checkout stays clean
+    assert (tmp_path / "state" / "reports" / "export.dry-run.report.csv").exists()
