@@ -76,7 +76,7 @@ async def test_5xx_is_retried_with_jittered_backoff_on_the_same_token() -> None:
         shop.app.faults = ScriptedFaults(Fault.FAIL_502, Fault.REFUSE_503)  # type: ignore[assignment]
         response = await client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.URGENT)
         assert response.data["locations"]["nodes"]
-        assert client.statistics()["retried"] == 2
+        assert client.statistics().retried == 2
         # exponential from 0.1 s with up to 0.1 s of jitter: never at once, never long
         assert len(clock.sleeps) == 2 and all(0.1 <= s <= 0.3 for s in clock.sleeps)
         touched = [t["token_index"] for t in shop.stats()["tokens"] if t["requests"] or t["server_errors"]]
@@ -101,7 +101,7 @@ async def test_a_refused_only_token_stops_with_no_token_left() -> None:
         assert info.value.refused == (0,)
         assert "shpat_not_a_token" not in f"{info.value} {info.value!r} {vars(info.value)}"
         assert clock.sleeps == []
-        assert client.statistics()["retried"] == 0
+        assert client.statistics().retried == 0
 
 
 async def test_a_refused_token_is_out_and_the_request_goes_on_another() -> None:
@@ -112,7 +112,7 @@ async def test_a_refused_token_is_out_and_the_request_goes_on_another() -> None:
         await asyncio.gather(
             *(client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.NORMAL) for _ in range(6))
         )
-        assert client.statistics()["refused_tokens"] == [1]
+        assert client.statistics().refused_tokens == (1,)
         stats = sched.statistics()
         assert stats.tokens[1].capacity == 0  # the model took token #1 out for the run
         assert [t["requests"] for t in shop.stats()["tokens"]][1] == 0
@@ -179,7 +179,7 @@ async def test_throttled_goes_back_through_the_scheduler_not_tenacity() -> None:
         # one wait, as long as the answer's own refill time (252 - available) / 100, before resending
         refill = (252 - status["currentlyAvailable"]) / 100
         assert clock.sleeps == [pytest.approx(max(refill, RetryPolicy().normal.pace_initial_s))]
-        assert client.statistics()["throttled"] == 1
+        assert client.statistics().throttled == 1
 
 
 async def test_a_pinned_request_is_granted_and_sent_on_its_token() -> None:
