@@ -93,7 +93,12 @@ class JournalBase:
             units_claimed=self._units_claimed,
             leases_lost=self._leases_lost,
             outcomes_recorded=self._outcomes_recorded,
+            waiting=self._waiting(),
         )
+
+    def _waiting(self) -> int:
+        """Calls queued for the database and not yet running (0 unless a backend queues them)."""
+        return 0
 
     def __repr__(self) -> str:
         state = "open" if self._open else "closed"

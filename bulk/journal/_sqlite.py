@@ -125,6 +125,9 @@ class SqliteJournal(JournalBase):
         await self.open()
         return self
 
+    def _waiting(self) -> int:
+        return self._executor.queued if self._executor is not None else 0
+
     async def _in_thread(self, fn: Callable[[], T], *, priority: int = FIRST) -> T:
         if self._executor is None:
             raise JournalError(f"journal {self._location} is not open")
