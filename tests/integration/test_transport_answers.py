@@ -41,6 +41,7 @@ from bulk.shopify import staged
 from bulk.shopify._policy import LaneBudget, throttle_wait
 from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
 from bulk.shopify.transport import TOKEN_HEADER, Transport
+from tests.client_doubles import JumpClock
 from tests.integration.test_transport_errors import assert_no_token
 
 SECRET = "shpat_ANSWERSECRET"
@@ -66,21 +67,6 @@ MAX_COST = {"errors": [{"message": "Query cost is 2003, which exceeds the single
                                    "(1000).",
                         "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 2003, "maxCost": 1000,
                                        "documentation": "https://shopify.dev/api/usage/rate-limits"}}]}
-
-
-class JumpClock:
-    """Time jumps by exactly what is slept (trio's autojump, in miniature)."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
 
 
 @dataclass

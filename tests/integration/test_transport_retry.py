@@ -22,6 +22,7 @@ from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
 from bulk.shopify.transport import Transport
 from bulk.sim import SimConfig, SimShop
 from bulk.sim._faults import Fault
+from tests.client_doubles import JumpClock, ScriptedFaults
 
 TOKENS = ("shpat_retry_0", "shpat_retry_1", "shpat_retry_2")
 LOCATIONS = documents.document(documents.LOCATIONS)
@@ -29,34 +30,6 @@ EXPENSIVE = "query Expensive { inventoryItems(first: 250) { nodes { id } } }"
 # The urgent lane's figures with a 2 s transient budget: short enough to run out in a test.
 SHORT = LaneBudget(transient_s=2.0, pacing_s=8.0, timeout_s=4.0, backoff_initial_s=0.1, backoff_max_s=1.0,
                    jitter_s=0.1, pace_initial_s=0.25, pace_max_s=4.0)
-
-
-class JumpClock:
-    """Time jumps by exactly what is slept; records the sleeps (trio's autojump, in miniature)."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
-
-
-class ScriptedFaults:
-    """Replaces the simulator's random fault plan with a fixed script (then no faults)."""
-
-    def __init__(self, *script: Fault) -> None:
-        self.script = list(script)
-
-    def latency_s(self) -> float:
-        return 0.0
-
-    def fault(self) -> Fault:
-        return self.script.pop(0) if self.script else Fault.NONE
 
 
 @asynccontextmanager
