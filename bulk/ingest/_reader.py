@@ -26,7 +26,8 @@ from typing import IO, Literal, TypeVar, cast
 from bulk.errors import ConfigError, InputError
 from bulk.ingest import _encoding as encoding_
 from bulk.ingest import dialects
-from bulk.ingest._rows import Counters, RowBuilder
+from bulk.ingest._cells import Counters
+from bulk.ingest._rows import RowBuilder
 from bulk.ingest.batch import PriceRows
 from bulk.ingest.csv_reader import CsvRecords
 from bulk.ingest.jsonl_reader import read_jsonl
