@@ -54,13 +54,14 @@ from typing import Any
 
 from bench._optimeline import breakdown, describe, max_parallel, op_timeline
 from bench._simproc import sim_server, sim_stats
-from bench._stats import loop_lag, percentile
+from bench._stats import loop_lag
 from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
 from bulk.cli._request import SubmitRequest
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.session.shop import Shop
+from bulk.sim.percentiles import nearest_rank
 from bulk.sources.files import FileInput
 from bulk.submit.options import shop_id
 from bulk.submit.root import run_submission
@@ -198,14 +199,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bulk_ops": len(result.operations), "max_parallel_ops": max_parallel(ops),
         "urgent_changes": len(every),
         "urgent_p50_ms": round(statistics.median(every), 1) if every else None,
-        "urgent_p99_ms": round(percentile(every, 99), 1) if every else None,
+        "urgent_p99_ms": round(nearest_rank(every, 99), 1) if every else None,
         "urgent_max_ms": round(max(every), 1) if every else None,
         "urgent_sim_p99_ms": _sim_latency_p99(stats, "inventorySetQuantities"),
         # a change for a SKU seen before is one request; a first-seen SKU waits for its lookup too
         "urgent_known": _summary(latencies["known"]),
         "urgent_first_seen": _summary(latencies["first_seen"]),
         "sim_lookup_p99_ms": _sim_latency_p99(stats, "inventoryItems"),
-        "loop_lag_p99_ms": round(percentile(lags, 99), 1) if lags else None,
+        "loop_lag_p99_ms": round(nearest_rank(lags, 99), 1) if lags else None,
         "throttled": _throttled(stats),
         "media": result.media,  # products whose new image ended ready / failed / still processing
         "media_tail_s": _media_tail(events, args.speed),
@@ -223,7 +224,7 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
     if not values:
         return {"count": 0, "p50_ms": None, "p99_ms": None}
     return {"count": len(values), "p50_ms": round(statistics.median(values), 1),
-            "p99_ms": round(percentile(values, 99), 1)}
+            "p99_ms": round(nearest_rank(values, 99), 1)}
 
 
 def _sim_latency_p99(stats: dict[str, Any], operation: str) -> float | None:

@@ -109,11 +109,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 store.set_meta(LAST_SYNC, next_since(None, time.time(), 120.0))
                 store.set_meta(LAST_FULL_SYNC, repr(time.time()))
                 await change_prices(sim, changed)
-                before = dict(shop.client.statistics())
+                before = shop.client.statistics()
                 wall = time.perf_counter()
                 synced = await sync_catalog(ShopBulkOps(shop.client, session), store, clock=shop.shop_clock)
                 seconds = time.perf_counter() - wall
-                after = dict(shop.client.statistics())
+                after = shop.client.statistics()
                 cached = store.variants_by_id([f"gid://shopify/ProductVariant/{p * 10}" for p in changed])
                 fresh = sum(1 for p in changed
                             if str(cached[f"gid://shopify/ProductVariant/{p * 10}"].price) == new_price(p))
@@ -127,7 +127,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "full": synced.full,
             "seconds": round(seconds, 2),
             "shop_seconds": None if shop_seconds is None else round(shop_seconds, 2),
-            "requests": after["requests"] - before["requests"],
+            "requests": after.requests - before.requests,
             "lines": synced.lines,
             "since": synced.since,
         },

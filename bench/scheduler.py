@@ -26,7 +26,6 @@ from typing import Any
 import aiohttp
 from aiolimiter import AsyncLimiter
 
-from bench._stats import percentile
 from bulk.clock import ScaledClock
 from bulk.models import Lane
 from bulk.scheduler import Scheduler
@@ -34,6 +33,7 @@ from bulk.scheduler import core as bucket_core
 from bulk.scheduler._admission import Granted, State
 from bulk.scheduler._config import SchedulerConfig
 from bulk.sim import SimConfig, SimShop
+from bulk.sim.percentiles import nearest_rank
 
 MUTATION = (
     'mutation { productVariantsBulkUpdate(productId: "gid://shopify/Product/1", '
@@ -235,8 +235,8 @@ async def _run_strategy(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "unspent_at_end": round(sum(t["currently_available"] for t in stats["tokens"]), 1),
         "urgent_requests": len(waits),
         # from wanting to send to the answer, shop milliseconds (the request's own latency included)
-        "urgent_p50_ms": round(percentile(waits, 50), 1) if waits else None,
-        "urgent_p99_ms": round(percentile(waits, 99), 1) if waits else None,
+        "urgent_p50_ms": round(nearest_rank(waits, 50), 1) if waits else None,
+        "urgent_p99_ms": round(nearest_rank(waits, 99), 1) if waits else None,
         "urgent_max_ms": round(max(waits), 1) if waits else None,
     }
 

@@ -29,7 +29,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench._stats import percentile
 from bulk.errors import ShopifyError, ThrottledError
 from bulk.lanes.urgent import InventoryStatus
 from bulk.models import Lane
@@ -38,6 +37,7 @@ from bulk.shopify import documents
 from bulk.shopify.inventory import QuantityChange, set_quantities_variables
 from bulk.shopify.transport import Transport
 from bulk.sim import SimConfig, SimShop
+from bulk.sim.percentiles import nearest_rank
 
 TOKENS = ("shpat_bench_0", "shpat_bench_1", "shpat_bench_2")
 
@@ -144,14 +144,14 @@ async def _run_strategy(
     samples_ms = [s * 1000 for s in probe.samples]
     return {
         f"{name}_urgent_p50_ms": round(statistics.median(latencies), 1),
-        f"{name}_urgent_p99_ms": round(percentile(latencies, 99), 1),
+        f"{name}_urgent_p99_ms": round(nearest_rank(latencies, 99), 1),
         f"{name}_urgent_max_ms": round(max(latencies), 1),
-        f"{name}_sim_latency_ms": round(percentile(own_ms, 99), 1),
+        f"{name}_sim_latency_ms": round(nearest_rank(own_ms, 99), 1),
         f"{name}_sim_latency_p50_ms": round(statistics.median(own_ms), 1) if own_ms else None,
         f"{name}_urgent_overhead_p50_ms": round(statistics.median(overhead_ms), 1) if overhead_ms else None,
-        f"{name}_urgent_overhead_p99_ms": round(percentile(overhead_ms, 99), 1),
+        f"{name}_urgent_overhead_p99_ms": round(nearest_rank(overhead_ms, 99), 1),
         f"{name}_sim_latency_all_p50_ms": round(statistics.median(samples_ms), 1),
-        f"{name}_sim_latency_all_p99_ms": round(percentile(samples_ms, 99), 1),
+        f"{name}_sim_latency_all_p99_ms": round(nearest_rank(samples_ms, 99), 1),
         f"{name}_background_requests": next(background_done),
         f"{name}_warmup_s": round(warmup, 1),
         f"{name}_bucket_levels_end": [round(t["currently_available"]) for t in stats["tokens"]],

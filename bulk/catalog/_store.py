@@ -9,82 +9,27 @@ no-op changes before anything is sent.
 SKUs are not unique in every shop: a SKU that names several variants resolves to :class:`Ambiguous`,
 which the planner turns into a per-row rejection rather than guessing. Variants without SKU are found
 by product handle + option values (``variant_options``, from each variant's ``selectedOptions``), as
-Shopify's own CSV import names them; two variants with the same handle and values are ambiguous too.
+Shopify's own CSV import names them (:mod:`bulk.catalog._options`); two variants with the same handle
+and values are ambiguous too. The records it answers are in :mod:`bulk.catalog._records`, the planner's
+column-wise lookup in :mod:`bulk.catalog._price_columns`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bulk.catalog._options import OptionIndex
+from bulk.catalog._price_columns import price_columns
+from bulk.catalog._records import Ambiguous, PriceColumns, ProductRecord, VariantRecord, variant_of_row
 from bulk.catalog.media import ProductContent
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far higher
-_JSON_BATCH = 10_000  # keys per json_each(...) query
-# the JSON text of bulk.models.VariantRef.key() (json.dumps with these arguments), one encoder for all
-_key_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _FULL_SYNC_META = "last_full_sync_wall"  # bulk.catalog.sync.LAST_FULL_SYNC (sync imports this module)
-
-
-@dataclass(frozen=True, slots=True)
-class VariantRecord:
-    """A variant as the shop had it at the last sync."""
-
-    variant_id: str
-    product_id: str
-    sku: str | None
-    price: Decimal | None
-    compare_at_price: Decimal | None
-    inventory_item_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ProductRecord:
-    """A product as the shop had it at the last sync."""
-
-    product_id: str
-    handle: str | None
-    updated_at: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Ambiguous:
-    """A key (SKU or handle) that names more than one object."""
-
-    key: str
-    matches: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PriceColumns:
-    """What the catalog holds for some variant keys, column by column: row ``i`` is the variant of
-    ``keys[i]`` — its GID (None: unknown, or ambiguous when ``ambiguous`` has ``i``), product GID,
-    price and compare-at price as stored (text, not parsed).
-
-    Why columns: the planner walks its variants in one order and needs four values of each; lined
-    up with the walk there is no dict to probe and no object per variant, and they pickle cheaply
-    (the reading process looks them up ahead: :mod:`bulk.sources._reader_process`)."""
-
-    keys: list[str]
-    variant_ids: list[str | None] = field(default_factory=list)
-    product_ids: list[str | None] = field(default_factory=list)
-    prices: list[str | None] = field(default_factory=list)
-    compare_ats: list[str | None] = field(default_factory=list)
-    ambiguous: dict[int, Ambiguous] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
-def _money(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
 
 
 class CatalogStore:
@@ -110,8 +55,7 @@ class CatalogStore:
             # by this version").
             with self._db:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (_FULL_SYNC_META,))
-        # product → (handle, option names in position order), while an export loads
-        self._products: dict[str, tuple[str | None, list[str]]] = {}
+        self._options = OptionIndex(self._db)  # variants without SKU: bulk/catalog/_options.py
         self._syncing_incrementally = False  # between begin_sync and finish_sync of an incremental load
 
     def __enter__(self) -> CatalogStore:
@@ -211,7 +155,7 @@ class CatalogStore:
                         "handle = excluded.handle, updated_at = excluded.updated_at",
                         (gid, line.get("handle"), line.get("updatedAt")),
                     )
-                    names = self._remember_options(gid, line)
+                    names = self._options.remember(gid, line)
                     if names is not None:
                         products.append((gid, names))
                 elif "/ProductVariant/" in gid:
@@ -232,7 +176,7 @@ class CatalogStore:
                             item.get("id"),
                         ),
                     )
-                    entry = self._index_options(gid, line)
+                    entry = self._options.entry(gid, line)
                     if entry is None:
                         unindexed.append((gid,))
                     else:
@@ -246,40 +190,6 @@ class CatalogStore:
                 "INSERT INTO variant_options VALUES (?, ?, ?) ON CONFLICT (variant_id) DO UPDATE SET "
                 "product_id = excluded.product_id, key = excluded.key", indexed)
         return count
-
-    def _remember_options(self, gid: str, line: Mapping[str, Any]) -> str | None:
-        """Keep a product line's handle and option names (by ``position``) for its variant lines;
-        returns the names as the ``product_options`` table keeps them, None for fewer than two."""
-        options = sorted(line.get("options") or [], key=lambda o: int(o.get("position") or 0))
-        names = [str(o.get("name", "")) for o in options]
-        if len(self._products) >= 10_000:  # variants follow their product: older ones are done
-            self._products.clear()
-        self._products[gid] = (line.get("handle"), names)
-        return _key_text(names) if len(names) > 1 else None
-
-    def _index_options(self, gid: str, line: Mapping[str, Any]) -> tuple[str, str, str] | None:
-        """Index a variant line by its product's handle and its ``selectedOptions`` values in the order
-        of the product's options (``position``; the schema does not promise ``selectedOptions`` come in
-        that order, so we do not rely on it) — the key :meth:`~bulk.models.VariantRef.key` gives such a
-        reference, after ``options:``: ``(variant, product, key)``, or None (nothing to index by)."""
-        selected = line.get("selectedOptions")
-        product_id = line.get("__parentId") or line.get("productId")
-        if not selected or not product_id:
-            return None
-        product_id = str(product_id)
-        known = self._products.get(product_id)
-        if known is None:  # its product line came in an earlier load
-            row = self._db.execute("SELECT p.handle, o.names FROM products p LEFT JOIN product_options o "
-                                   "ON o.product_id = p.product_id WHERE p.product_id = ?",
-                                   (product_id,)).fetchone()
-            known = (None, []) if row is None else (row[0], json.loads(row[1] or "[]"))
-        handle, names = known
-        if not handle:
-            return None
-        if len(selected) > 1:
-            rank = {name: i for i, name in enumerate(names)}
-            selected = sorted(selected, key=lambda o: rank.get(str(o.get("name", "")), len(rank)))  # stable
-        return gid, product_id, _key_text([handle, *(str(option.get("value", "")) for option in selected)])
 
     def set_meta(self, key: str, value: str) -> None:
         """Remember a value (e.g. the time of the last sync)."""
@@ -300,7 +210,7 @@ class CatalogStore:
         found: dict[str, list[VariantRecord]] = {}
         for rows in self._chunked("SELECT * FROM variants WHERE sku IN ({})", skus):
             for row in rows:
-                rec = _variant(row)
+                rec = variant_of_row(row)
                 found.setdefault(str(rec.sku), []).append(rec)
         return {
             sku: recs[0] if len(recs) == 1 else Ambiguous(sku, tuple(r.variant_id for r in recs))
@@ -312,66 +222,16 @@ class CatalogStore:
         out: dict[str, VariantRecord] = {}
         for rows in self._chunked("SELECT * FROM variants WHERE variant_id IN ({})", ids):
             for row in rows:
-                rec = _variant(row)
+                rec = variant_of_row(row)
                 out[rec.variant_id] = rec
         return out
 
     def price_columns(self, keys: Sequence[str]) -> PriceColumns:
         """What the planner needs of each variant, by :meth:`~bulk.models.VariantRef.key` (the GID,
         ``sku:`` and the SKU, or ``options:`` and the JSON array of handle and option values), in the
-        order of ``keys``: see :class:`PriceColumns`.
-
-        The planner's hot path: each batch is one query (a JSON array of keys joined to the index, so
-        rows come back with their key's position) and nothing is converted, no row becomes an object:
-        3× faster than :meth:`variants_by_sku`."""
-        out = PriceColumns(list(keys))
-        count = len(out.keys)
-        for column in (out.variant_ids, out.product_ids, out.prices, out.compare_ats):
-            column.extend([None] * count)
-        skus = [i for i, key in enumerate(out.keys) if key.startswith("sku:")]
-        named = [i for i, key in enumerate(out.keys) if key.startswith("options:")]
-        ids = [i for i, key in enumerate(out.keys) if not key.startswith(("sku:", "options:"))]
-        self._fill(out, "JOIN variants v ON v.sku = j.value", skus, [out.keys[i][4:] for i in skus])
-        self._fill(out, "JOIN variant_options o ON o.key = j.value "
-                   "JOIN variants v ON v.variant_id = o.variant_id", named, [out.keys[i][8:] for i in named])
-        self._fill(out, "JOIN variants v ON v.variant_id = j.value", ids, [out.keys[i] for i in ids])
-        return out
-
-    def _fill(self, out: PriceColumns, join: str, positions: list[int], values: list[str]) -> None:
-        variant_ids, product_ids = out.variant_ids, out.product_ids
-        prices, compare_ats = out.prices, out.compare_ats
-        shared: dict[str | None, str | None] = {}  # one str per distinct product and amount: pickled once
-        same = shared.setdefault
-        sql = ("SELECT j.key, v.variant_id, v.product_id, v.price, v.compare_at_price "
-               f"FROM json_each(?) j {join}")
-        if not values:
-            return
-        for start in range(0, len(values), _JSON_BATCH):
-            batch = values[start : start + _JSON_BATCH]
-            rows = self._db.execute(sql, (json.dumps(batch),)).fetchall()
-            at = positions[start : start + len(batch)]
-            if rows and len(rows) == len(batch) and at[-1] - at[0] == len(batch) - 1:
-                indexes, *found = zip(*rows, strict=True)
-                if indexes == tuple(range(len(batch))):  # the common case: each key once, in order
-                    span = slice(at[0], at[-1] + 1)  # ...at consecutive positions: whole columns at once
-                    variant_ids[span] = found[0]
-                    for into, taken in zip((product_ids, prices, compare_ats), found[1:], strict=True):
-                        into[span] = map(same, taken, taken)
-                    continue
-            for index, variant_id, product_id, price, compare_at in rows:
-                here = at[index]
-                if here in out.ambiguous:  # a third (or later) variant with this SKU
-                    seen = out.ambiguous[here]
-                    out.ambiguous[here] = Ambiguous(seen.key, (*seen.matches, variant_id))
-                    continue
-                if variant_ids[here] is not None:  # a second one
-                    out.ambiguous[here] = Ambiguous(batch[index], (str(variant_ids[here]), variant_id))
-                    variant_ids[here] = product_ids[here] = prices[here] = compare_ats[here] = None
-                    continue
-                variant_ids[here] = variant_id
-                product_ids[here] = same(product_id, product_id)
-                prices[here] = same(price, price)
-                compare_ats[here] = same(compare_at, compare_at)
+        order of ``keys``: see :class:`PriceColumns` (one query a batch, nothing converted: 3× faster
+        than :meth:`variants_by_sku`; :mod:`bulk.catalog._price_columns`)."""
+        return price_columns(self._db, keys)
 
     def products_by_handle(self, handles: Iterable[str]) -> dict[str, ProductRecord | Ambiguous]:
         """Resolve URL handles (unique in Shopify, but a stale cache may disagree)."""
@@ -416,7 +276,3 @@ class CatalogStore:
 
     def __repr__(self) -> str:
         return f"CatalogStore(path={self.path!r})"
-
-
-def _variant(row: tuple[Any, ...]) -> VariantRecord:
-    return VariantRecord(row[0], row[1], row[2], _money(row[3]), _money(row[4]), row[5])

@@ -14,19 +14,19 @@ the caller has them — so nothing accepted is lost.
 
 from __future__ import annotations
 
-import gzip
 import io
 import itertools
 import os
 from collections.abc import Callable, Collection, Generator, Iterator
-from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
-from pathlib import Path
-from typing import IO, Literal, TypeVar, cast
+from contextlib import closing, contextmanager, suppress
+from typing import IO, Literal, TypeVar
 
 from bulk.errors import ConfigError, InputError
 from bulk.ingest import _encoding as encoding_
 from bulk.ingest import dialects
-from bulk.ingest._rows import Counters, RowBuilder
+from bulk.ingest._cells import Counters
+from bulk.ingest._rows import RowBuilder
+from bulk.ingest._source import forced_encoding, guess_format, open_source
 from bulk.ingest.batch import PriceRows
 from bulk.ingest.csv_reader import CsvRecords
 from bulk.ingest.jsonl_reader import read_jsonl
@@ -35,7 +35,6 @@ from bulk.models import RowError, RowNote, Update
 
 Chunk = list[Update | RowError | PriceRows]  # what UpdateReader.chunks yields
 _T = TypeVar("_T")
-_JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _DECIMAL_COMMA_DELIMITERS = (";", "\t")  # a comma in a cell cannot be a delimiter there
 
 
@@ -66,8 +65,8 @@ class UpdateReader(Iterator["Update | RowError"]):
                 raise ConfigError(f"unknown kind {k!r}: choose from {', '.join(dialects.KINDS)}")
         self._source = source
         self.file = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<stream>")
-        self.format: Format = format or _guess_format(self.file)
-        self._forced = _forced_encoding(encoding, self.format)
+        self.format: Format = format or guess_format(self.file)
+        self._forced = forced_encoding(encoding, self.format)
         self._encoding: encoding_.Encoding | None = None
         self._dialect = dialects.get(dialect) if dialect else None
         self.kinds = kinds
@@ -173,14 +172,14 @@ class UpdateReader(Iterator["Update | RowError"]):
             raise InputError(f"cannot read the file: {exc}", file=self.file, line=line) from exc
 
     def _run(self) -> Generator[Update | RowError, None, None]:
-        with _open(self._source) as stream, self._unreadable():
+        with open_source(self._source) as stream, self._unreadable():
             items = self._jsonl(stream) if self.format == "jsonl" else self._csv_text(stream, self._csv_rows)
             with closing(items):  # close it before its stream, even if our caller stops early
                 yield from self._counted(items)
         self._finished = True
 
     def _run_chunks(self, size_of: Callable[[int], int]) -> Generator[Chunk, None, None]:
-        with _open(self._source) as stream, self._unreadable():
+        with open_source(self._source) as stream, self._unreadable():
             if self.format == "jsonl":
                 with closing(self._jsonl(stream)) as items:
                     counted = self._counted(items)
@@ -226,7 +225,7 @@ class UpdateReader(Iterator["Update | RowError"]):
         try:
             yield from body(text)
         finally:
-            # The binary stream belongs to _open (or to our caller): detach so the wrapper does not
+            # The binary stream belongs to open_source (or to our caller): detach so the wrapper does not
             # close it. If the garbage collector finalized the stream first, there is nothing to do.
             with suppress(ValueError):
                 text.detach()
@@ -300,33 +299,5 @@ class UpdateReader(Iterator["Update | RowError"]):
             yield chunk
 
 
-def _forced_encoding(name: str | None, format: Format) -> encoding_.Encoding | None:
-    """The encoding a caller forced, checked: JSON text is UTF-8 by definition (RFC 8259)."""
-    if name is None:
-        return None
-    forced = encoding_.forced(name)
-    if format == "jsonl" and forced.name != "UTF-8":
-        raise ConfigError(f"JSONL files are UTF-8 (RFC 8259): encoding {name!r} cannot apply to them")
-    return forced
-
-
 def _fixed(rows: int) -> Callable[[int], int]:
     return lambda _index: rows
-
-
-def _guess_format(name: str) -> Format:
-    suffixes = Path(name.removesuffix(".gz")).suffixes
-    return "jsonl" if suffixes and suffixes[-1].lower() in _JSONL_SUFFIXES else "csv"
-
-
-def _open(source: str | os.PathLike[str] | IO[bytes]) -> AbstractContextManager[IO[bytes]]:
-    """A binary stream; ``.gz`` files are decompressed on the fly. A caller's stream stays open."""
-    if not isinstance(source, (str, os.PathLike)):
-        return nullcontext(source)
-    path = Path(source)
-    try:
-        if path.suffix == ".gz":
-            return cast("IO[bytes]", gzip.open(path, "rb"))
-        return path.open("rb")
-    except OSError as exc:
-        raise ConfigError(f"cannot open {path}: {exc.strerror}") from exc

@@ -3,7 +3,7 @@
 Why grouping: a Shopify export spreads one product over several rows that share its handle — the
 first carries the description, each may carry one image — so a :class:`RowBuilder` keeps the current
 :class:`~bulk.ingest._groups.ProductGroup` and emits its images when the handle changes. The same rules
-serve every dialect:
+serve every dialect (each cell is parsed by :mod:`bulk.ingest._cells`):
 
 - A row with any bad cell yields only its errors: nothing from a half-understood row is sent.
 - A price or quantity needs a variant (SKU or variant ID; inventory item ID for quantities); a row
@@ -21,44 +21,25 @@ serve every dialect:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
 from bulk.ingest import _build
+from bulk.ingest._cells import Cells, Counters
 from bulk.ingest._groups import MAX_IMAGES, ProductGroup
 from bulk.ingest.batch import MoneyTexts, PriceRows, plain_price
 from bulk.ingest.dialects import OPTIONS, ColumnMap, Field
 from bulk.ingest.values import (
     Rejected,
-    parse_code,
-    parse_gid,
     parse_location,
-    parse_money,
     parse_quantity,
     parse_url,
 )
 from bulk.models import Image, RowError, RowNote, Update
 
 Out = list[Update | RowError]
-_MODES: dict[str, Literal["append", "replace"]] = {
-    "append": "append", "merge": "append", "replace": "replace"
-}
 _COMMANDS_OK = {"", "MERGE", "UPDATE"}
 _PRICE_ONLY = {Field.SKU, Field.VARIANT_ID, Field.PRICE, Field.COMPARE_AT}
-
-
-@dataclass
-class Counters:
-    """Mutable tallies kept while reading (snapshotted into the reader's statistics)."""
-
-    apostrophes_stripped: int = 0
-    untracked_skipped: int = 0
-    quantities_not_applied: int = 0  # quantity cells of a file read without a location
-    variants_by_options: int = 0  # price updates naming their variant by handle + option values
-    updates: dict[str, int] = field(
-        default_factory=lambda: {"price": 0, "description": 0, "image": 0, "inventory": 0}
-    )
 
 
 class RowBuilder:
@@ -88,6 +69,7 @@ class RowBuilder:
         self._options = tuple(columns.index[f] for f in OPTIONS if f in columns.index)
         self._unlocated = (columns.unlocated_quantity, columns.unlocated_tracker)
         self._money_texts = MoneyTexts()
+        self._cells = Cells(columns, counters, decimal_comma=decimal_comma)  # one cell → value or error
         ix = columns.index
         # Price-only files (the 1.5M-row case) take a short path for plain rows: see _feed_prices.
         fast = Field.PRICE in ix and (Field.SKU in ix or Field.VARIANT_ID in ix) and set(ix) <= _PRICE_ONLY
@@ -134,10 +116,10 @@ class RowBuilder:
         def bad(f: Field, reason: str) -> None:
             errors.append(RowError(file=self.file, line=line, column=self._col(f), reason=reason))
 
-        sku = self._code(get(Field.SKU, ""), "SKU", Field.SKU, bad)
-        self._code(get(Field.BARCODE, ""), "barcode", Field.BARCODE, bad)
-        variant_id = self._gid(get(Field.VARIANT_ID, ""), "ProductVariant", Field.VARIANT_ID, bad)
-        product_id = self._gid(get(Field.PRODUCT_ID, ""), "Product", Field.PRODUCT_ID, bad)
+        sku = self._cells.code(get(Field.SKU, ""), "SKU", Field.SKU, bad)
+        self._cells.code(get(Field.BARCODE, ""), "barcode", Field.BARCODE, bad)
+        variant_id = self._cells.gid(get(Field.VARIANT_ID, ""), "ProductVariant", Field.VARIANT_ID, bad)
+        product_id = self._cells.gid(get(Field.PRODUCT_ID, ""), "Product", Field.PRODUCT_ID, bad)
         handle = get(Field.HANDLE, "").strip() or None
         for f in (Field.COMMAND, Field.VARIANT_COMMAND):
             if (command := get(f, "").strip().upper()) not in _COMMANDS_OK:
@@ -155,8 +137,8 @@ class RowBuilder:
         price_text, compare_text = get(Field.PRICE, "").strip(), get(Field.COMPARE_AT, "").strip()
         if price_text or compare_text:
             clear = compare_text.lower() == "clear"
-            price = self._money(price_text, Field.PRICE, bad)
-            compare = None if clear else self._money(compare_text, Field.COMPARE_AT, bad)
+            price = self._cells.money(price_text, Field.PRICE, bad)
+            compare = None if clear else self._cells.money(compare_text, Field.COMPARE_AT, bad)
             if sku or variant_id:
                 plan.append(lambda: _build.price(self.file, line, sku, variant_id, price, compare, clear))
             elif handle and (options := self._option_values(cells)):
@@ -188,7 +170,7 @@ class RowBuilder:
                 bad(Field.IMAGE_SRC, f"more than {MAX_IMAGES} images for one product")
             else:
                 image = _build.image(url, get(Field.IMAGE_ALT, "").strip())
-            mode = self._mode(get(Field.IMAGE_MODE, "") or get(Field.IMAGE_COMMAND, ""), bad)
+            mode = self._cells.mode(get(Field.IMAGE_MODE, "") or get(Field.IMAGE_COMMAND, ""), bad)
             if group is not None and group.mode is not None and mode is not None and mode != group.mode:
                 bad(Field.IMAGE_SRC, f"image mode {mode!r} differs from {group.mode!r} above")
 
@@ -258,7 +240,8 @@ class RowBuilder:
             return True
         quantity = parse_quantity(quantity_text)
         change_from = parse_quantity(text) if (text := get(Field.CHANGE_FROM, "").strip()) else None
-        item_id = self._gid(get(Field.INVENTORY_ITEM_ID, ""), "InventoryItem", Field.INVENTORY_ITEM_ID, bad)
+        item_id = self._cells.gid(
+            get(Field.INVENTORY_ITEM_ID, ""), "InventoryItem", Field.INVENTORY_ITEM_ID, bad)
         location_id, location_name = self.default_location
         if where := get(Field.LOCATION, "").strip():
             location_id, location_name = parse_location(where)
@@ -275,45 +258,6 @@ class RowBuilder:
             plan.append(lambda: _build.inventory(
                 self.file, line, item_id, sku, location_id, location_name, quantity, change_from))
         return False
-
-    def _mode(self, text: str, bad: Callable[[Field, str], None]) -> Literal["append", "replace"] | None:
-        if not (text := text.strip()):
-            return None
-        mode = _MODES.get(text.lower())
-        if mode is None:
-            f = Field.IMAGE_MODE if Field.IMAGE_MODE in self.columns.index else Field.IMAGE_COMMAND
-            bad(f, f"image mode {text!r} is not one of append, replace")
-        return mode
-
-    def _money(self, text: str, f: Field, bad: Callable[[Field, str], None]) -> Decimal | None:
-        if not text:
-            return None
-        value = parse_money(text, decimal_comma=self.decimal_comma)
-        if isinstance(value, Rejected):
-            bad(f, value.reason if f is Field.PRICE else value.reason.replace("price", "compare-at price", 1))
-            return None
-        return value
-
-    def _code(self, text: str, what: str, f: Field, bad: Callable[[Field, str], None]) -> str | None:
-        if not text:
-            return None
-        value = parse_code(text, what)
-        if isinstance(value, Rejected):
-            bad(f, value.reason)
-            return None
-        if text.lstrip().startswith("'"):
-            self.counters.apostrophes_stripped += 1
-        return value or None
-
-    @staticmethod
-    def _gid(text: str, resource: str, f: Field, bad: Callable[[Field, str], None]) -> str | None:
-        if not text.strip():
-            return None
-        value = parse_gid(text, resource)
-        if isinstance(value, Rejected):
-            bad(f, value.reason)
-            return None
-        return value
 
     def _close(self) -> Out:
         """End the current product group: its images become one update (or one error)."""

@@ -3,7 +3,8 @@
 Why: the same change arrives under four spellings — our own ``simple`` columns, Shopify's product CSV
 (the legacy ``Handle, Body (HTML), Variant SKU, Variant Price`` and the 2025 ``URL handle, Description,
 SKU, Price`` exports) and Matrixify's ``ID, Variant ID, Command``. Each dialect maps a header name to
-one canonical :class:`Field`; everything downstream speaks fields only.
+one canonical :class:`Field` (the fields and the update kind each serves: ``_fields.py``); everything
+downstream speaks fields only.
 
 Only columns we act on are mapped; a Shopify/Matrixify export has dozens of others, which are ignored
 and listed (``ignored``) so a user can see what was not used. The ``simple`` dialect is ours, so an
@@ -14,60 +15,33 @@ change the user asked for. Header names match case-insensitively and trimmed.
 from __future__ import annotations
 
 import difflib
-import enum
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from bulk.errors import ConfigError, InputError
+from bulk.ingest._fields import FIELD_KIND, KINDS, OPTIONS, Field
 
-
-class Field(enum.StrEnum):
-    """A column we act on, whatever the dialect calls it."""
-
-    SKU = "sku"
-    VARIANT_ID = "variant_id"
-    HANDLE = "handle"
-    PRODUCT_ID = "product_id"
-    PRICE = "price"
-    COMPARE_AT = "compare_at_price"
-    DESCRIPTION = "description_html"
-    IMAGE_SRC = "image_src"
-    IMAGE_ALT = "image_alt"
-    IMAGE_MODE = "image_mode"
-    INVENTORY_ITEM_ID = "inventory_item_id"
-    LOCATION = "location"
-    QUANTITY = "quantity"
-    CHANGE_FROM = "change_from"
-    BARCODE = "barcode"  # never sent: read only to flag spreadsheet damage
-    INVENTORY_TRACKER = "inventory_tracker"  # empty = untracked: no inventory update
-    COMMAND = "command"  # Matrixify product command
-    VARIANT_COMMAND = "variant_command"
-    IMAGE_COMMAND = "image_command"
-    # Option values: with the handle they name a variant that has no SKU, as Shopify's import does.
-    OPTION1 = "option1_value"
-    OPTION2 = "option2_value"
-    OPTION3 = "option3_value"
-
-
-OPTIONS = (Field.OPTION1, Field.OPTION2, Field.OPTION3)
-KINDS = ("price", "description", "image", "inventory")
-
-# Which update kind a field serves; fields not listed (identifiers, barcode, commands) are always read.
-FIELD_KIND: Mapping[Field, str] = {
-    Field.PRICE: "price",
-    Field.COMPARE_AT: "price",
-    Field.DESCRIPTION: "description",
-    Field.IMAGE_SRC: "image",
-    Field.IMAGE_ALT: "image",
-    Field.IMAGE_MODE: "image",
-    Field.IMAGE_COMMAND: "image",
-    Field.INVENTORY_ITEM_ID: "inventory",
-    Field.LOCATION: "inventory",
-    Field.QUANTITY: "inventory",
-    Field.CHANGE_FROM: "inventory",
-    Field.INVENTORY_TRACKER: "inventory",
-}
+__all__ = [
+    "DIALECTS",
+    "FIELD_KIND",
+    "KINDS",
+    "MATRIXIFY",
+    "NEEDS_LOCATION",
+    "NOT_UPDATED",
+    "NO_NAME",
+    "OPTIONS",
+    "SHOPIFY_2025",
+    "SHOPIFY_LEGACY",
+    "SIMPLE",
+    "ColumnMap",
+    "Dialect",
+    "Field",
+    "IgnoredColumn",
+    "bind",
+    "detect",
+    "get",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,22 +60,28 @@ _NOT_SIMPLE = {
 }
 SIMPLE = Dialect("simple", {f.value: f for f in Field if f not in _NOT_SIMPLE}, strict=True)
 
+# The variant, image, inventory and option columns of Shopify's legacy product CSV, which Matrixify's
+# product sheets keep under the same names.
+_SHOPIFY_PRODUCT_CSV: Mapping[str, Field] = {
+    "Variant SKU": Field.SKU,
+    "Variant Barcode": Field.BARCODE,
+    "Variant Price": Field.PRICE,
+    "Variant Compare At Price": Field.COMPARE_AT,
+    "Image Src": Field.IMAGE_SRC,
+    "Image Alt Text": Field.IMAGE_ALT,
+    "Variant Inventory Qty": Field.QUANTITY,
+    "Variant Inventory Tracker": Field.INVENTORY_TRACKER,
+    "Option1 Value": Field.OPTION1,
+    "Option2 Value": Field.OPTION2,
+    "Option3 Value": Field.OPTION3,
+}
+
 SHOPIFY_LEGACY = Dialect(
     "shopify-legacy",
     {
         "Handle": Field.HANDLE,
         "Body (HTML)": Field.DESCRIPTION,
-        "Variant SKU": Field.SKU,
-        "Variant Barcode": Field.BARCODE,
-        "Variant Price": Field.PRICE,
-        "Variant Compare At Price": Field.COMPARE_AT,
-        "Image Src": Field.IMAGE_SRC,
-        "Image Alt Text": Field.IMAGE_ALT,
-        "Variant Inventory Qty": Field.QUANTITY,
-        "Variant Inventory Tracker": Field.INVENTORY_TRACKER,
-        "Option1 Value": Field.OPTION1,
-        "Option2 Value": Field.OPTION2,
-        "Option3 Value": Field.OPTION3,
+        **_SHOPIFY_PRODUCT_CSV,
     },
 )
 
@@ -133,19 +113,9 @@ MATRIXIFY = Dialect(
         "Body HTML": Field.DESCRIPTION,
         "Variant ID": Field.VARIANT_ID,
         "Variant Command": Field.VARIANT_COMMAND,
-        "Variant SKU": Field.SKU,
-        "Variant Barcode": Field.BARCODE,
-        "Variant Price": Field.PRICE,
-        "Variant Compare At Price": Field.COMPARE_AT,
-        "Image Src": Field.IMAGE_SRC,
-        "Image Alt Text": Field.IMAGE_ALT,
         "Image Command": Field.IMAGE_COMMAND,
         "Variant Inventory Item ID": Field.INVENTORY_ITEM_ID,
-        "Variant Inventory Qty": Field.QUANTITY,
-        "Variant Inventory Tracker": Field.INVENTORY_TRACKER,
-        "Option1 Value": Field.OPTION1,
-        "Option2 Value": Field.OPTION2,
-        "Option3 Value": Field.OPTION3,
+        **_SHOPIFY_PRODUCT_CSV,
     },
 )
 

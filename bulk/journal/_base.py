@@ -1,46 +1,27 @@
-"""What both journal backends share: turning rows into records, the fence check, statistics, repr.
+"""What both journal backends share: claims and the fence check (counted), statistics, repr, and the
+operations that are one named query on either backend.
 
-The backends differ only in how they talk to their database and how a row encodes times and JSON
-(Postgres hands back ``datetime`` and decoded ``jsonb``; SQLite stores seconds and JSON text), which
-each backend says by overriding :meth:`JournalBase.to_datetime` and :meth:`JournalBase.from_json`.
+The backends differ only in how they talk to their database (``_rows``) and how a row encodes times
+and JSON (:class:`~bulk.journal._row_codec.RowCodec`, which turns rows into records).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from bulk.errors import JournalError, LeaseLostError, OutcomeConflictError
-from bulk.journal._records import (
-    Claim,
-    JournalStatistics,
-    Outcome,
-    OutcomeStatus,
-    Run,
-    RunCounters,
-    RunStatus,
-    UnitKind,
-    UnitState,
-    WorkerRecord,
-    WorkUnit,
-    check_run_transition,
-)
+from bulk.errors import JournalError, LeaseLostError
+from bulk.journal._records import Claim, JournalStatistics, Run, UnitKind, UnitState, WorkerRecord, WorkUnit
+from bulk.journal._row_codec import Row, RowCodec, worker_record
 from bulk.journal._wakeups import WorkSignal
 
 logger = logging.getLogger("bulk.journal")
-Row = Sequence[Any]
 
 
-def worker_record(row: Row, to_datetime: Callable[[Any], datetime]) -> WorkerRecord:
-    """A ``workers`` row as a record."""
-    return WorkerRecord(str(row[0]), str(row[1]), int(row[2]), to_datetime(row[3]), to_datetime(row[4]))
-
-
-class JournalBase:
+class JournalBase(RowCodec):
     """Shared state and row mapping; subclasses implement :class:`bulk.journal.Journal`."""
 
     backend = "?"
@@ -93,7 +74,12 @@ class JournalBase:
             units_claimed=self._units_claimed,
             leases_lost=self._leases_lost,
             outcomes_recorded=self._outcomes_recorded,
+            waiting=self._waiting(),
         )
+
+    def _waiting(self) -> int:
+        """Calls queued for the database and not yet running (0 unless a backend queues them)."""
+        return 0
 
     def __repr__(self) -> str:
         state = "open" if self._open else "closed"
@@ -101,52 +87,6 @@ class JournalBase:
             f"{type(self).__name__}({self._location!r}, {state}, schema={self._schema_version}, "
             f"claimed={self._units_claimed}, leases_lost={self._leases_lost}, "
             f"outcomes={self._outcomes_recorded})"
-        )
-
-    # -- encoding, per backend ------------------------------------------------------------------
-    def to_datetime(self, value: Any) -> datetime:
-        """A stored time as an aware ``datetime`` (default: seconds since the epoch)."""
-        if isinstance(value, datetime):
-            return value
-        return datetime.fromtimestamp(float(value), UTC)
-
-    def from_json(self, value: Any) -> Any:
-        """A stored JSON value decoded (default: text)."""
-        return None if value is None else json.loads(value)
-
-    # -- rows to records ------------------------------------------------------------------------
-    def run_from_row(self, row: Row) -> Run:
-        """A ``runs`` row (run columns, then seven counters) as a :class:`Run`."""
-        return Run(
-            run_id=int(row[0]),
-            run_key=row[1],
-            input_name=row[2],
-            input_hash=row[3],
-            options=dict(self.from_json(row[4]) or {}),
-            status=RunStatus(row[5]),
-            error=row[6],
-            created_at=self.to_datetime(row[7]),
-            updated_at=self.to_datetime(row[8]),
-            counters=RunCounters(*(int(n) for n in row[9:16])),
-        )
-
-    def unit_from_row(self, row: Row) -> WorkUnit:
-        """A unit row (the column order of every unit query) as a :class:`WorkUnit`."""
-        return WorkUnit(
-            unit_id=int(row[0]),
-            run_id=int(row[1]),
-            kind=UnitKind(row[2]),
-            client_identifier=row[3],
-            payload_path=row[4],
-            payload=self.from_json(row[5]),
-            line_count=int(row[6]),
-            state=UnitState(row[7]),
-            attempt=int(row[8]),
-            remote_id=row[9],
-            lease_owner=row[10],
-            lease_expires_at=None if row[11] is None else self.to_datetime(row[11]),
-            fence=int(row[12]),
-            error=row[13],
         )
 
     def claims_from_rows(self, worker_id: str, rows: Sequence[Row]) -> list[Claim]:
@@ -191,61 +131,6 @@ class JournalBase:
     def renewed(self, claim: Claim, unit: WorkUnit) -> Claim:
         """The claim, after a successful write, with the unit's new state and lease."""
         return Claim(unit, claim.worker_id, claim.fence, self._lease_end(unit))
-
-    def outcome_from_row(self, row: Row) -> Outcome:
-        """An ``outcomes`` row as an :class:`Outcome`."""
-        return Outcome(
-            file=row[0],
-            line=int(row[1]),
-            status=OutcomeStatus(row[2]),
-            reason=row[3],
-            object_id=row[4],
-            unit_id=None if row[5] is None else int(row[5]),
-        )
-
-    @staticmethod
-    def applied_from_rows(rows: Sequence[Row]) -> dict[str, dict[str, str]]:
-        """``(object_id, field, value, …)`` rows as ``{object_id: {field: value}}``."""
-        result: dict[str, dict[str, str]] = {}
-        for row in rows:
-            result.setdefault(row[0], {})[row[1]] = row[2]
-        return result
-
-    # -- checks ---------------------------------------------------------------------------------
-    @staticmethod
-    def check_same_input(run_key: str, stored_hash: str, input_hash: str) -> None:
-        """A run key names one input: reusing it for other content is refused."""
-        if stored_hash != input_hash:
-            raise JournalError(
-                f"run key {run_key!r} already names an input with hash {stored_hash}, not {input_hash}"
-            )
-
-    @staticmethod
-    def check_transition(run_id: int, old: str, new: RunStatus) -> None:
-        """See :func:`bulk.journal._records.check_run_transition`."""
-        check_run_transition(run_id, RunStatus(old), new)
-
-    @staticmethod
-    def check_units_belong(run_id: int, units: list[WorkUnit]) -> list[WorkUnit]:
-        """Refuse client identifiers already used by another run (they must be unique per unit)."""
-        for unit in units:
-            if unit.run_id != run_id:
-                raise JournalError(
-                    f"client identifier {unit.client_identifier!r} already belongs to run {unit.run_id}"
-                )
-        return units
-
-    @staticmethod
-    def conflict_error(run_id: int, row: Row) -> OutcomeConflictError:
-        """The error for an ``outcomes_conflict`` row ``(file, line, existing, new)``."""
-        file, line, existing, new = row[0], int(row[1]), str(row[2]), str(row[3])
-        return OutcomeConflictError(
-            f"{file}:{line}: run {run_id} already recorded this row as {existing}, not {new}",
-            file=file,
-            line=line,
-            existing=existing,
-            new=new,
-        )
 
     # -- the operations that are one named query on either backend --------------------------------
     async def get_run(self, run_id: int) -> Run:

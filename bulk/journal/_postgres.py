@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from bulk.errors import JournalError
 from bulk.journal import migrations
-from bulk.journal._base import JournalBase, Row
+from bulk.journal._base import JournalBase
 from bulk.journal._records import (
     AppliedValue,
     NewUnit,
@@ -37,6 +37,7 @@ from bulk.journal._records import (
     WorkUnit,
     scrub_secrets,
 )
+from bulk.journal._row_codec import Row
 from bulk.journal._wakeups import CLAIMABLE
 from bulk.journal.locations import mask
 from bulk.models import STATUS_TEXT

@@ -38,6 +38,11 @@ class PriorityThread:
         self._queue.put((priority, next(self._order), fn, future))
         return future
 
+    @property
+    def queued(self) -> int:
+        """Calls given and not yet taken by the thread (approximate while they are being given)."""
+        return self._queue.qsize()
+
     def shutdown(self) -> None:
         """Stop the thread once every call given before has run (does not wait for it)."""
         self._queue.put((LAST + 1, next(self._order), None, None))

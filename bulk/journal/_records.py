@@ -250,3 +250,4 @@ class JournalStatistics:
     units_claimed: int
     leases_lost: int
     outcomes_recorded: int  # new outcome rows (idempotent repeats not counted)
+    waiting: int = 0  # calls queued for the database, not yet running (SQLite: for its one thread)

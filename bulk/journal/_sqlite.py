@@ -24,7 +24,7 @@ from typing import Any, Self, TypeVar
 from bulk.clock import Clock
 from bulk.errors import JournalError
 from bulk.journal import migrations
-from bulk.journal._base import JournalBase, Row
+from bulk.journal._base import JournalBase
 from bulk.journal._priority_thread import BACKGROUND, FIRST, LAST, PriorityThread
 from bulk.journal._records import (
     AppliedValue,
@@ -36,6 +36,7 @@ from bulk.journal._records import (
     WorkUnit,
     scrub_secrets,
 )
+from bulk.journal._row_codec import Row
 from bulk.journal._wakeups import CLAIMABLE, shared_signal
 from bulk.models import STATUS_TEXT
 
@@ -124,6 +125,9 @@ class SqliteJournal(JournalBase):
     async def __aenter__(self) -> Self:
         await self.open()
         return self
+
+    def _waiting(self) -> int:
+        return self._executor.queued if self._executor is not None else 0
 
     async def _in_thread(self, fn: Callable[[], T], *, priority: int = FIRST) -> T:
         if self._executor is None:

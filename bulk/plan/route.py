@@ -61,7 +61,7 @@ PLAN_BUCKETS = {"standard": (2000.0, 100.0), "advanced": (4000.0, 200.0), "plus"
 # Measured against the served simulator at speed 1 (docs/simulator.md has the table and the commands).
 SIM_LINES_PER_S = 4900.0  # mutation lines the simulator executes per second, all operations together
 # (one Python process: far below its nominal 2,000 per operation × 15 operations)
-SIM_START_S = 1.0  # bulk.sim._bulkops.START_LATENCY_S: CREATED → RUNNING, in the shop's time
+SIM_START_S = 1.0  # bulk.sim._bulk_op_state.START_LATENCY_S: CREATED → RUNNING, in the shop's time
 SIM_SEEN_S = 0.4  # from the shop's end to our having the results (poll, download, reconcile)
 SIM_WAVE_S = 6.7  # each later wave (fitted: the simulator runs a second wave of mid-sized operations
 # slower than its total pace; docs/simulator.md)

@@ -13,7 +13,7 @@ the block). :mod:`bulk.session.scripts` has the same for scripts without an even
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +24,7 @@ from bulk.clock import Clock, MonotonicClock
 from bulk.errors import ConfigError
 from bulk.lanes.urgent import UrgentConfig
 from bulk.session._inventory import Inventory, InventoryStatistics
-from bulk.shopify.client import RetryPolicy, SchedulerLike, ShopifyClient
+from bulk.shopify.client import ClientStatistics, RetryPolicy, SchedulerLike, ShopifyClient
 from bulk.shopify.endpoint import parse_shop, parse_tokens
 from bulk.shopify.simulated import Simulation, probe
 from bulk.shopify.transport import Transport, TransportConfig
@@ -54,7 +54,7 @@ class ShopStatistics:
     """A snapshot of one shop session: the client's counters (requests, retries, throttled) and
     ``shop.inventory``'s."""
 
-    client: Mapping[str, Any] | None  # None while the session is closed
+    client: ClientStatistics | None  # None while the session is closed
     inventory: InventoryStatistics
 
 
@@ -223,7 +223,7 @@ class Shop:
 
     def statistics(self) -> ShopStatistics:
         """The client's, the urgent lane's and the resolver's counters."""
-        return ShopStatistics(client=dict(self._client.statistics()) if self._client else None,
+        return ShopStatistics(client=self._client.statistics() if self._client else None,
                               inventory=self.inventory.statistics())
 
     def __repr__(self) -> str:

@@ -16,17 +16,18 @@ Layers, bottom up (each module says why it exists):
 
 from bulk.shopify._cost import CostReport, ThrottleStatus, parse_cost
 from bulk.shopify._policy import CAUSES, Action, LaneBudget, action_for
-from bulk.shopify.client import Grant, RetryPolicy, SchedulerLike, ShopifyClient
+from bulk.shopify.client import ClientStatistics, Grant, RetryPolicy, SchedulerLike, ShopifyClient
 from bulk.shopify.documents import document
 from bulk.shopify.endpoint import Endpoint, parse_shop, parse_tokens
 from bulk.shopify.inventory import QuantityChange
 from bulk.shopify.mapping import raise_for_user_errors
-from bulk.shopify.transport import API_VERSION, Response, Transport, TransportConfig
+from bulk.shopify.transport import API_VERSION, Response, Transport, TransportConfig, TransportStatistics
 
 __all__ = [
     "API_VERSION",
     "CAUSES",
     "Action",
+    "ClientStatistics",
     "CostReport",
     "Endpoint",
     "Grant",
@@ -39,6 +40,7 @@ __all__ = [
     "ThrottleStatus",
     "Transport",
     "TransportConfig",
+    "TransportStatistics",
     "action_for",
     "document",
     "parse_cost",

@@ -34,17 +34,29 @@ from bulk.clock import Clock, MonotonicClock
 from bulk.errors import NoTokenLeftError, ThrottledError, TokenRefusedError, TransientError
 from bulk.models import Lane
 from bulk.shopify._policy import LaneBudget, RetryPolicy, requested_cost, throttle_wait
-from bulk.shopify.transport import Response, Transport
+from bulk.shopify.transport import Response, Transport, TransportStatistics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-__all__ = ["Grant", "RetryPolicy", "SchedulerLike", "ShopifyClient"]
+__all__ = ["ClientStatistics", "Grant", "RetryPolicy", "SchedulerLike", "ShopifyClient"]
 
 NO_TOKEN_HINT = (
     "give the run valid Admin API access tokens (--tokens or SHOPIFY_ACCESS_TOKENS) with the scopes it "
     "needs; then run the same command again"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatistics:
+    """A snapshot of one client: requests asked for, tenacity retries, THROTTLED answers, the token
+    indexes the shop refused (401/403) and the transport's counters."""
+
+    requests: int
+    retried: int
+    throttled: int
+    refused_tokens: tuple[int, ...]  # sorted
+    transport: TransportStatistics
 
 
 class Grant(Protocol):
@@ -279,16 +291,16 @@ class ShopifyClient:
             },
         )
 
-    def statistics(self) -> dict[str, Any]:
+    def statistics(self) -> ClientStatistics:
         """Requests asked for, tenacity retries, THROTTLED answers, refused tokens, the transport's
         counters."""
-        return {
-            "requests": self._requests,
-            "retried": self._retried,
-            "throttled": self._throttled,
-            "refused_tokens": sorted(self._refused),
-            "transport": self.transport.statistics(),
-        }
+        return ClientStatistics(
+            requests=self._requests,
+            retried=self._retried,
+            throttled=self._throttled,
+            refused_tokens=tuple(sorted(self._refused)),
+            transport=self.transport.statistics(),
+        )
 
     def __repr__(self) -> str:
         return (

@@ -51,6 +51,17 @@ class TransportConfig:
     user_agent: str = "shopify-bulk/0.1"
 
 
+@dataclass(frozen=True, slots=True)
+class TransportStatistics:
+    """A snapshot of one transport's counters (never a token: only how many there are)."""
+
+    sent: int  # requests that ran (an answer came back, whatever it said)
+    failed: dict[str, int]  # error type name -> count
+    in_flight: int
+    peak_in_flight: int
+    tokens: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Response:
     """A request that ran: its ``data``, its ``extensions`` and the parsed cost."""
@@ -204,15 +215,15 @@ class Transport:
         name = type(error).__name__
         self._failed[name] = self._failed.get(name, 0) + 1
 
-    def statistics(self) -> dict[str, Any]:
+    def statistics(self) -> TransportStatistics:
         """Counters for dashboards and tests: requests that ran, failures by error type, in flight."""
-        return {
-            "sent": self._sent,
-            "failed": dict(self._failed),
-            "in_flight": self._in_flight,
-            "peak_in_flight": self._peak_in_flight,
-            "tokens": len(self.__tokens),
-        }
+        return TransportStatistics(
+            sent=self._sent,
+            failed=dict(self._failed),
+            in_flight=self._in_flight,
+            peak_in_flight=self._peak_in_flight,
+            tokens=len(self.__tokens),
+        )
 
     def __repr__(self) -> str:
         state = "open" if self._gql is not None else "closed"

@@ -6,6 +6,9 @@ Public API (everything else in ``bulk.sim`` is private)::
         shop.graphql_url, shop.url, shop.stats(), shop.state
     parse_sim_url("sim://?products=1000&plan=plus") -> SimConfig
 
+and :mod:`bulk.sim.percentiles` (``nearest_rank``), the percentile its ``/_sim/stats`` and the
+benchmarks report.
+
 See docs/simulator.md for what is simulated and every choice made where Shopify's docs are silent.
 """
 

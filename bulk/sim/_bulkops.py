@@ -7,8 +7,8 @@ changing any ratio.
 
 Behaviour (where Shopify's docs are silent the stricter choice is made):
 
-- CREATED → RUNNING after :data:`START_LATENCY_S` → COMPLETED / FAILED / CANCELED. At most
-  :data:`MAX_RUNNING_PER_APP` CREATED/RUNNING/CANCELING operations per app (token), queries and
+- CREATED → RUNNING after ``START_LATENCY_S`` → COMPLETED / FAILED / CANCELED. At most
+  ``MAX_RUNNING_PER_APP`` CREATED/RUNNING/CANCELING operations per app (token), queries and
   mutations counted together.
 - Mutation lines run in a shuffled order, in concurrent chunks; results are written in completion
   order as ``{"data": …, "__lineNumber": n}`` (0-based, the line's position in the upload), with
@@ -20,6 +20,8 @@ Behaviour (where Shopify's docs are silent the stricter choice is made):
 - Cancel: CANCELING at once, CANCELED at the next chunk boundary, partial results kept.
 - An operation running longer than 24 h (sim time) ends FAILED / TIMEOUT.
 - A query with no objects completes with ``url`` null, like Shopify.
+
+One operation's state, its statuses and these limits: :mod:`bulk.sim._bulk_op_state`.
 """
 
 from __future__ import annotations
@@ -30,55 +32,13 @@ import itertools
 import json
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bulk.sim._bulk_op_state import ACTIVE, MAX_DURATION_S, START_LATENCY_S, TERMINAL, BulkOp, Lines
 from bulk.sim._context import Executor
 from bulk.sim._files import FileStore
 from bulk.sim._ops_common import ShopCore
-
-START_LATENCY_S = 1.0
-MAX_RUNNING_PER_APP = 5
-MAX_DURATION_S = 24 * 3600.0
-ACTIVE = frozenset({"CREATED", "RUNNING", "CANCELING"})
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
-BULK_GID = "gid://shopify/BulkOperation/"
-
-
-@dataclass(eq=False)
-class BulkOp:
-    """One bulk operation's state."""
-
-    num: int
-    token: int
-    type: str  # "QUERY" | "MUTATION"
-    query: str
-    created: float  # sim time
-    base_url: str
-    client_identifier: str | None = None
-    status: str = "CREATED"
-    completed: float | None = None
-    object_count: int = 0
-    root_object_count: int = 0
-    file_size: int | None = None
-    url: str | None = None
-    partial_url: str | None = None
-    error_code: str | None = None
-    cancel_requested: bool = False
-    crash: BaseException | None = None
-    running: asyncio.Event = field(default_factory=asyncio.Event)  # set on leaving CREATED
-    done: asyncio.Event = field(default_factory=asyncio.Event)  # set on reaching a terminal status
-    progress: asyncio.Event = field(default_factory=asyncio.Event)  # pulsed after each chunk
-
-    @property
-    def gid(self) -> str:
-        """``gid://shopify/BulkOperation/{num}``."""
-        return f"{BULK_GID}{self.num}"
-
-
-Lines = Callable[[], Iterator[tuple[bool, bytes]]]
-"""A bulk query's output: ``(is_root, jsonl_line)`` in order, produced lazily."""
 
 
 class BulkEngine:

@@ -21,29 +21,20 @@ returned; the front refunds ``requested - actual`` after execution.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLField,
-    GraphQLInterfaceType,
     GraphQLObjectType,
-    GraphQLSchema,
-    GraphQLUnionType,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     get_named_type,
-    is_abstract_type,
     is_leaf_type,
-    value_from_ast_untyped,
 )
-from graphql.execution.collect_fields import collect_fields
 
+from bulk.sim._cost_walk import SelectionWalker, is_connection, real_fields, response_key
 from bulk.sim._limits import MAX_QUERY_COST, CostProblem, max_cost_problem
 
 MUTATION_COST = 10
@@ -53,22 +44,13 @@ CONNECTION_BASE_COST = 2
 _PVBU_TENTHS = {"variant": 2, "variant_image": 6, "metafield": 4, "product_image": 19}
 
 
-class CostCalculator:
+class CostCalculator(SelectionWalker):
     """Requested and actual cost of one operation, given coerced variables.
 
-    Build one per request (it holds the request's variables); the schema walk it performs is small
-    for the small documents a client sends per request.
+    Build one per request from the schema, the document's fragments and the request's variables
+    (:class:`~bulk.sim._cost_walk.SelectionWalker`); the schema walk it performs is small for the
+    small documents a client sends per request.
     """
-
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        fragments: Mapping[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
-    ) -> None:
-        self._schema = schema
-        self._fragments = dict(fragments)
-        self._variables = dict(variables)
 
     # -- requested ---------------------------------------------------------------------------
     def requested(self, operation: OperationDefinitionNode) -> int:
@@ -81,7 +63,7 @@ class CostCalculator:
             cost = math.ceil(tenths / 10)
         else:
             cost = sum(
-                self._field_cost(root.fields[nodes[0].name.value], nodes) for nodes in _real_fields(fields)
+                self._field_cost(root.fields[nodes[0].name.value], nodes) for nodes in real_fields(fields)
             )
         if cost > MAX_QUERY_COST:
             raise max_cost_problem(cost).as_error()
@@ -114,7 +96,7 @@ class CostCalculator:
         named = get_named_type(field.type)
         if is_leaf_type(named):
             return 0
-        if _is_connection(named):
+        if is_connection(named):
             size = self._page_size(nodes[0])
             return CONNECTION_BASE_COST + size * self._node_cost(named, nodes)
         return 1 + self._selection_cost(named, nodes)
@@ -125,7 +107,7 @@ class CostCalculator:
         best = 0
         for runtime in self._runtime_candidates(named, selections):
             fields = self._collect(runtime, selections)
-            total = sum(self._field_cost(runtime.fields[ns[0].name.value], ns) for ns in _real_fields(fields))
+            total = sum(self._field_cost(runtime.fields[ns[0].name.value], ns) for ns in real_fields(fields))
             best = max(best, total)
         return best
 
@@ -134,7 +116,7 @@ class CostCalculator:
         assert isinstance(connection, GraphQLObjectType)
         fields = self._collect(connection, [n.selection_set for n in nodes if n.selection_set])
         per_node = 0
-        for key_nodes in _real_fields(fields):
+        for key_nodes in real_fields(fields):
             name = key_nodes[0].name.value
             if name == "nodes":
                 per_node += self._field_cost(connection.fields["nodes"], key_nodes)
@@ -144,7 +126,7 @@ class CostCalculator:
                 edge_fields = self._collect(
                     edge_type, [n.selection_set for n in key_nodes if n.selection_set]
                 )
-                for edge_nodes in _real_fields(edge_fields):
+                for edge_nodes in real_fields(edge_fields):
                     if edge_nodes[0].name.value == "node":
                         per_node += self._field_cost(edge_type.fields["node"], edge_nodes)
         # pageInfo, cursor and any other connection field are free beyond the base cost.
@@ -168,15 +150,15 @@ class CostCalculator:
         root = self._root_type(operation)
         fields = self._collect(root, [operation.selection_set])
         return sum(
-            self._actual_field(root.fields[ns[0].name.value], ns, data.get(_key(ns[0])))
-            for ns in _real_fields(fields)
+            self._actual_field(root.fields[ns[0].name.value], ns, data.get(response_key(ns[0])))
+            for ns in real_fields(fields)
         )
 
     def _actual_field(self, field: GraphQLField, nodes: list[FieldNode], value: Any) -> int:
         named = get_named_type(field.type)
         if is_leaf_type(named):
             return 0
-        if _is_connection(named):
+        if is_connection(named):
             return CONNECTION_BASE_COST + self._actual_connection(named, nodes, value)
         if value is None:
             return 1  # the lookup happened; the object was absent
@@ -202,7 +184,7 @@ class CostCalculator:
         loose: list[tuple[GraphQLObjectType, dict[str, list[FieldNode]]]] = []
         for runtime in candidates:
             fields = self._collect(runtime, selections)
-            keys = {_key(ns[0]) for ns in fields.values()}
+            keys = {response_key(ns[0]) for ns in fields.values()}
             if keys == returned:
                 exact.append((runtime, fields))
             elif keys.issuperset(returned):
@@ -210,8 +192,8 @@ class CostCalculator:
         return max(
             (
                 sum(
-                    self._actual_field(runtime.fields[ns[0].name.value], ns, value.get(_key(ns[0])))
-                    for ns in _real_fields(fields)
+                    self._actual_field(runtime.fields[ns[0].name.value], ns, value.get(response_key(ns[0])))
+                    for ns in real_fields(fields)
                 )
                 for runtime, fields in exact or loose
             ),
@@ -224,8 +206,8 @@ class CostCalculator:
         assert isinstance(connection, GraphQLObjectType)
         total = 0
         fields = self._collect(connection, [n.selection_set for n in nodes if n.selection_set])
-        for ns in _real_fields(fields):
-            name, got = ns[0].name.value, value.get(_key(ns[0]))
+        for ns in real_fields(fields):
+            name, got = ns[0].name.value, value.get(response_key(ns[0]))
             if name == "nodes" and isinstance(got, list):
                 node_type = get_named_type(connection.fields["nodes"].type)
                 total += sum(1 + self._actual_object(node_type, ns, item) for item in got)
@@ -233,88 +215,11 @@ class CostCalculator:
                 edge_type = get_named_type(connection.fields["edges"].type)
                 assert isinstance(edge_type, GraphQLObjectType)
                 edge_fields = self._collect(edge_type, [n.selection_set for n in ns if n.selection_set])
-                for edge_nodes in _real_fields(edge_fields):
+                for edge_nodes in real_fields(edge_fields):
                     if edge_nodes[0].name.value != "node":
                         continue
                     node_type = get_named_type(edge_type.fields["node"].type)
                     for edge in got:
-                        item = edge.get(_key(edge_nodes[0])) if isinstance(edge, Mapping) else None
+                        item = edge.get(response_key(edge_nodes[0])) if isinstance(edge, Mapping) else None
                         total += 1 + self._actual_object(node_type, edge_nodes, item)
         return total
-
-    # -- helpers -----------------------------------------------------------------------------
-    def _root_type(self, operation: OperationDefinitionNode) -> GraphQLObjectType:
-        root = self._schema.get_root_type(operation.operation)
-        assert root is not None  # validation already rejected operations the schema lacks
-        return root
-
-    def _collect(self, runtime: GraphQLObjectType, selections: Iterable[Any]) -> dict[str, list[FieldNode]]:
-        merged: dict[str, list[FieldNode]] = {}
-        for selection_set in selections:
-            for key, nodes in collect_fields(
-                self._schema, self._fragments, self._variables, runtime, selection_set
-            ).items():
-                merged.setdefault(key, []).extend(nodes)
-        return merged
-
-    def _runtime_candidates(self, named: Any, selections: list[SelectionSetNode]) -> list[GraphQLObjectType]:
-        """The object types a value of ``named`` may have, one per distinct selection.
-
-        ``Node`` has 200+ members, but members matching the same type conditions select the same
-        fields; so one representative per group of matched conditions is enough (and fast).
-        """
-        if isinstance(named, GraphQLObjectType):
-            return [named]
-        if not isinstance(named, GraphQLInterfaceType | GraphQLUnionType):
-            return []
-        conditions = [
-            t for name in self._conditions(selections) if (t := self._schema.get_type(name)) is not None
-        ]
-        groups: dict[frozenset[str], GraphQLObjectType] = {}
-        for member in self._schema.get_possible_types(named):
-            matched = frozenset(
-                c.name
-                for c in conditions
-                if c is member or (is_abstract_type(c) and self._schema.is_sub_type(c, member))  # type: ignore[arg-type]
-            )
-            groups.setdefault(matched, member)
-        return list(groups.values())
-
-    def _conditions(self, selections: list[SelectionSetNode]) -> set[str]:
-        """Type-condition names of the fragments at this level (not inside sub-selections)."""
-        names: set[str] = set()
-        stack: list[SelectionSetNode] = list(selections)
-        seen: set[str] = set()
-        while stack:
-            for sel in stack.pop().selections:
-                if isinstance(sel, InlineFragmentNode):
-                    if sel.type_condition is not None:
-                        names.add(sel.type_condition.name.value)
-                    stack.append(sel.selection_set)
-                elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
-                    seen.add(sel.name.value)
-                    fragment = self._fragments.get(sel.name.value)
-                    if fragment is not None:
-                        names.add(fragment.type_condition.name.value)
-                        stack.append(fragment.selection_set)
-        return names
-
-    def _arguments(self, node: FieldNode) -> dict[str, Any]:
-        return {a.name.value: value_from_ast_untyped(a.value, self._variables) for a in node.arguments}
-
-
-def _is_connection(named: Any) -> bool:
-    return (
-        isinstance(named, GraphQLObjectType)
-        and named.name.endswith("Connection")
-        and ("edges" in named.fields or "nodes" in named.fields)
-    )
-
-
-def _real_fields(fields: Mapping[str, list[FieldNode]]) -> Iterable[list[FieldNode]]:
-    """Field groups other than introspection meta-fields (``__typename`` is free)."""
-    return (nodes for nodes in fields.values() if not nodes[0].name.value.startswith("__"))
-
-
-def _key(node: FieldNode) -> str:
-    return node.alias.value if node.alias else node.name.value

@@ -7,9 +7,10 @@ simulated delay divided by the clock's speed: what a client actually waits)."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections import deque
+
+from bulk.sim.percentiles import nearest_rank
 
 WINDOW = 20_000  # latest requests kept per root field
 _ROOT = re.compile(r"\{\s*(?:\w+\s*:\s*)?(\w+)")  # the first field of the operation (an alias skipped)
@@ -37,13 +38,6 @@ class LatencyLog:
         """``{root field: {"count", "p50_ms", "p99_ms", "max_ms"}}`` over the kept window."""
         out = {}
         for name, samples in sorted(self._samples.items()):
-            ordered = sorted(samples)
-            n = len(ordered)
-            out[name] = {"count": n, "p50_ms": round(_nearest_rank(ordered, 50), 2),
-                         "p99_ms": round(_nearest_rank(ordered, 99), 2), "max_ms": round(ordered[-1], 2)}
+            out[name] = {"count": len(samples), "p50_ms": round(nearest_rank(samples, 50), 2),
+                         "p99_ms": round(nearest_rank(samples, 99), 2), "max_ms": round(max(samples), 2)}
         return out
-
-
-def _nearest_rank(ordered: list[float], q: float) -> float:
-    """The nearest-rank ``q``-th percentile of sorted values: the ⌈q/100 · n⌉-th smallest."""
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]

@@ -1,5 +1,6 @@
 """Bulk-operation control calls: ``bulkOperationRunMutation``, ``bulkOperationRunQuery``,
-``bulkOperationCancel``, ``bulkOperation(id:)``, ``bulkOperations`` (the engine is ``bulkops.py``).
+``bulkOperationCancel``, ``bulkOperation(id:)``, ``bulkOperations`` (the engine is ``_bulkops.py``; what
+a mutation's document and staged file must be: ``_bulk_input.py``).
 
 Why every check happens before an operation exists: Shopify refuses a bad upload, mutation or query
 with userErrors and creates nothing, so a client can always tell "never started" from "ran and
@@ -18,19 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from graphql import (
-    FieldNode,
-    GraphQLError,
-    GraphQLSchema,
-    OperationDefinitionNode,
-    OperationType,
-    parse,
-    validate,
-)
-
 from bulk.sim import _ops_uploads
-from bulk.sim._bulkops import ACTIVE, BULK_GID, MAX_RUNNING_PER_APP, BulkEngine, BulkOp
+from bulk.sim._bulk_input import mutation_problem, parse_staged_jsonl
+from bulk.sim._bulk_op_state import ACTIVE, BULK_GID, MAX_RUNNING_PER_APP, BulkOp
+from bulk.sim._bulkops import BulkEngine
 from bulk.sim._files import FileStore
 from bulk.sim._ops_common import (
     ShopCore,
@@ -44,12 +36,6 @@ from bulk.sim._ops_common import (
 )
 from bulk.sim._ops_export import Exporter, ExportError, compile_query
 from bulk.sim._values import gid_number, iso, parse_iso
-
-BULK_MUTATIONS = frozenset({"productVariantsBulkUpdate", "productUpdate", "productSet"})
-"""Mutations the simulator runs in bulk (a subset of Shopify's list; ``inventorySetQuantities`` is
-refused: its required per-call ``@idempotent`` key has no per-line form; ``productSet``'s schema text
-says it "always run[s] synchronously" in a bulk operation; ``fileUpdate`` is not documented in bulk)."""
-
 
 _SEARCH_FIELDS = frozenset({"status", "operation_type", "created_at", "id", "client_identifier"})
 
@@ -181,7 +167,7 @@ class BulkOps:
     ) -> dict[str, Any]:
         """``bulkOperationRunMutation``."""
         ctx = info.context
-        problem = _mutation_problem(mutation, info.schema)
+        problem = mutation_problem(mutation, info.schema)
         if problem:
             return _refused(["mutation"], problem, "INVALID_MUTATION")
         data = self.files.get(stagedUploadPath)
@@ -265,51 +251,6 @@ class BulkOps:
 
 def _refused(field: list[str] | None, message: str, code: str) -> dict[str, Any]:
     return {"bulkOperation": None, "userErrors": [user_error(field, message, code)]}
-
-
-def _mutation_problem(text: str, schema: GraphQLSchema) -> str | None:
-    """Why ``text`` cannot run as a bulk mutation, or None (checked against the schema up front)."""
-    try:
-        doc = parse(text)
-    except GraphQLError as exc:
-        return f"Invalid mutation: {exc.message}"
-    invalid = validate(schema, doc)
-    if invalid:
-        return f"Invalid mutation: {invalid[0].message}"
-    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
-    if len(ops) != 1 or ops[0].operation != OperationType.MUTATION:
-        return "The document must contain exactly one mutation operation"
-    roots = ops[0].selection_set.selections
-    if len(roots) != 1 or not isinstance(roots[0], FieldNode):
-        return "A bulk mutation must have exactly one root field"
-    if roots[0].name.value not in BULK_MUTATIONS:
-        return (
-            f"Mutation '{roots[0].name.value}' is not supported in bulk (simulator: {sorted(BULK_MUTATIONS)})"
-        )
-    return None
-
-
-def parse_staged_jsonl(data: bytes) -> list[dict[str, Any]] | str:
-    """Variables per line, or why the file is invalid (checked whole before anything runs)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "The file is not UTF-8"
-    rows = text.split("\n")
-    while rows and rows[-1].strip() == "":
-        rows.pop()
-    if not rows:
-        return "The file is empty"
-    out = []
-    for n, row in enumerate(rows):
-        try:
-            value = orjson.loads(row)
-        except orjson.JSONDecodeError:
-            return f"Line {n} is not valid JSON"
-        if not isinstance(value, dict):
-            return f"Line {n} is not a JSON object of variables"
-        out.append(value)
-    return out
 
 
 SUPPORTED: dict[str, frozenset[str]] = {

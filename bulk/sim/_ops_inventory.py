@@ -4,7 +4,8 @@
 Why so strict: this is the urgent lane's only write. In API 2026-04 the idempotency key is required,
 ``changeFromQuantity`` is the compare-and-set guard, and a call is atomic here (one stale or invalid
 quantity and nothing in the call is applied), so the client must get retries and conflicts right
-against the simulator before it meets a real shop.
+against the simulator before it meets a real shop. What a call's input must be, change by change,
+and its idempotency key: :mod:`bulk.sim._inventory_input`.
 """
 
 from __future__ import annotations
@@ -15,47 +16,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from graphql import get_directive_values
-
 from bulk.sim._catalog import LOCATIONS
+from bulk.sim._inventory_input import idempotency_key, plan_quantities
 from bulk.sim._ops_common import (
     ShopCore,
-    bad_request,
     connection,
     list_source,
     not_implemented,
     parse_search,
     range_source,
-    reject_unknown_keys,
     user_error,
 )
 from bulk.sim._ops_nodes import Nodes
 from bulk.sim._values import ITEM_GID, LOCATION_GID, gid_number, iso
-
-REASONS = frozenset(
-    {
-        "correction",
-        "cycle_count_available",
-        "damaged",
-        "movement_created",
-        "movement_updated",
-        "movement_received",
-        "movement_canceled",
-        "other",
-        "promotion",
-        "quality_control",
-        "received",
-        "reservation_created",
-        "reservation_deleted",
-        "reservation_updated",
-        "restock",
-        "safety_stock",
-        "shrinkage",
-    }
-)
-MAX_QUANTITY = 1_000_000_000
-SET_INPUT = frozenset({"name", "reason", "referenceDocumentUri", "quantities"})
-QUANTITY_INPUT = frozenset({"inventoryItemId", "locationId", "quantity", "changeFromQuantity"})
 
 
 class InventoryOps:
@@ -156,85 +129,7 @@ class InventoryOps:
         return payload
 
     def _apply(self, data: dict[str, Any]) -> dict[str, Any]:
-        reject_unknown_keys(data, SET_INPUT, "InventorySetQuantitiesInput")
-        errors: list[dict[str, Any]] = []
-        if data["name"] != "available":
-            errors.append(
-                user_error(
-                    ["input", "name"],
-                    "The quantity name must be 'available' in the simulated shop",
-                    "INVALID_NAME",
-                )
-            )
-        if data["reason"] not in REASONS:
-            errors.append(
-                user_error(["input", "reason"], "The specified reason is invalid", "INVALID_REASON")
-            )
-        planned: list[tuple[int, int, int]] = []
-        pairs: set[tuple[int, int]] = set()
-        for i, q in enumerate(data["quantities"]):
-            reject_unknown_keys(q, QUANTITY_INPUT, "InventoryQuantityInput")
-            path = ["input", "quantities", str(i)]
-            vid = gid_number(q["inventoryItemId"], ITEM_GID)
-            loc = gid_number(q["locationId"], LOCATION_GID)
-            if not self.catalog.has_variant(vid):
-                errors.append(
-                    user_error(
-                        [*path, "inventoryItemId"],
-                        "The specified inventory item could not be found.",
-                        "INVALID_INVENTORY_ITEM",
-                    )
-                )
-                continue
-            if loc not in LOCATIONS:
-                errors.append(
-                    user_error(
-                        [*path, "locationId"],
-                        "The specified location could not be found.",
-                        "INVALID_LOCATION",
-                    )
-                )
-                continue
-            assert vid is not None and loc is not None
-            if (vid, loc) in pairs:
-                errors.append(
-                    user_error(
-                        path,
-                        "The combination of inventoryItemId and locationId must be unique.",
-                        "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
-                    )
-                )
-                continue
-            pairs.add((vid, loc))
-            quantity = q["quantity"]
-            if quantity < 0:
-                errors.append(
-                    user_error(
-                        [*path, "quantity"], "The quantity can't be negative.", "INVALID_QUANTITY_NEGATIVE"
-                    )
-                )
-                continue
-            if quantity > MAX_QUANTITY:
-                errors.append(
-                    user_error(
-                        [*path, "quantity"],
-                        f"The quantity can't be higher than {MAX_QUANTITY:,}.",
-                        "INVALID_QUANTITY_TOO_HIGH",
-                    )
-                )
-                continue
-            current = self.catalog.available(vid, loc)
-            expected = q.get("changeFromQuantity")
-            if expected is not None and expected != current:
-                errors.append(
-                    user_error(
-                        [*path, "changeFromQuantity"],
-                        "The specified compare quantity does not match the current quantity.",
-                        "CHANGE_FROM_QUANTITY_STALE",
-                    )
-                )
-                continue
-            planned.append((vid, loc, quantity))
+        planned, errors = plan_quantities(data, self.catalog)
         if errors:
             return {"inventoryAdjustmentGroup": None, "userErrors": errors}
         return {"inventoryAdjustmentGroup": self._commit(data, planned), "userErrors": []}
@@ -286,20 +181,6 @@ class InventoryOps:
             },
             {"inventorySetQuantities": self.set_quantities},
         )
-
-
-def idempotency_key(info: Any) -> str:
-    """The ``@idempotent(key:)`` on this field (variables resolved); a GraphQL error if missing."""
-    directive = info.schema.get_directive("idempotent")
-    values = get_directive_values(directive, info.field_nodes[0], info.variable_values) if directive else None
-    key = (values or {}).get("key")
-    if not isinstance(key, str) or not key:
-        raise bad_request(
-            "The @idempotent directive with a non-empty key is required for inventorySetQuantities "
-            "(API 2026-04)",
-            "IDEMPOTENCY_KEY_REQUIRED",
-        )
-    return key
 
 
 SUPPORTED: dict[str, frozenset[str]] = {

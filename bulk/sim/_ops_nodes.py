@@ -2,7 +2,8 @@
 
 Why dicts built on demand: the catalog holds numbers, not objects; a node is made only when a query
 asks for it (O(1) each), and its keys are the GraphQL field names so nested scalars need no resolver.
-Fields that cost more (connections, sums) have resolvers in :meth:`Nodes.type_resolvers`, which the
+Fields that cost more (connections, sums) have resolvers (:mod:`bulk.sim._node_fields`, through
+:meth:`Nodes.type_resolvers`), which the
 bulk query exporter reuses so a bulk export and a normal query can never disagree.
 """
 
@@ -12,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bulk.sim._catalog import BASE_TIME, LOCATIONS, Catalog, Media
-from bulk.sim._ops_common import ShopCore, connection, list_source
+from bulk.sim._node_fields import FieldResolvers
+from bulk.sim._ops_common import ShopCore
 from bulk.sim._values import (
     ITEM_GID,
     LOCATION_GID,
@@ -166,79 +168,9 @@ class Nodes:
             (MEDIA_GID, self.media_by_id),
         ]
 
-    # -- field resolvers (parent, info, **args) ---------------------------------------------------
-    def product_variants(self, parent: dict[str, Any], info: Any, **args: Any) -> dict[str, Any]:
-        """``Product.variants``."""
-        p = parent["_p"]
-        return connection(list_source(list(self.catalog.variant_ids(p)), self.variant), **args)
-
-    def product_media(self, parent: dict[str, Any], info: Any, **args: Any) -> dict[str, Any]:
-        """``Product.media``."""
-        nodes = self.media(parent["_p"])
-        return connection(list_source(list(range(len(nodes))), lambda i: nodes[i]), **args)
-
-    def product_total_inventory(self, parent: dict[str, Any], info: Any) -> int:
-        """``Product.totalInventory``: available summed over variants and locations."""
-        c = self.catalog
-        return sum(c.available(vid, loc) for vid in c.variant_ids(parent["_p"]) for loc in LOCATIONS)
-
-    def variant_product(self, parent: dict[str, Any], info: Any) -> dict[str, Any] | None:
-        """``ProductVariant.product``."""
-        return self.product(parent["_vid"] // 10)
-
-    def variant_inventory_quantity(self, parent: dict[str, Any], info: Any) -> int:
-        """``ProductVariant.inventoryQuantity``: available summed over locations."""
-        return sum(self.catalog.available(parent["_vid"], loc) for loc in LOCATIONS)
-
-    def item_variant(self, parent: dict[str, Any], info: Any) -> dict[str, Any] | None:
-        """``InventoryItem.variant``."""
-        return self.variant(parent["_vid"])
-
-    def item_level(self, parent: dict[str, Any], info: Any, *, locationId: str, **_: Any) -> Any:
-        """``InventoryItem.inventoryLevel(locationId:)``."""
-        loc = gid_number(locationId, LOCATION_GID)
-        return None if loc is None else self.level(parent["_vid"], loc)
-
-    def item_levels(self, parent: dict[str, Any], info: Any, **args: Any) -> dict[str, Any]:
-        """``InventoryItem.inventoryLevels``."""
-        args.pop("includeInactive", None)
-        vid = parent["_vid"]
-        return connection(list_source(sorted(LOCATIONS), lambda loc: self.level(vid, loc)), **args)
-
-    def level_quantities(self, parent: dict[str, Any], info: Any, *, names: list[str]) -> list[Any]:
-        """``InventoryLevel.quantities(names:)``: ``available`` and ``on_hand`` (equal: nothing is
-        committed in the simulated shop); other names are served as 0."""
-        qty = self.catalog.available(parent["_vid"], parent["_loc"])
-        return [
-            {
-                "id": f"gid://shopify/InventoryQuantity/{parent['_loc']}?inventory_item_id="
-                f"{parent['_vid']}&name={name}",
-                "name": name,
-                "quantity": qty if name in ("available", "on_hand") else 0,
-                "updatedAt": iso(self.catalog.item_updated(parent["_vid"])),
-            }
-            for name in names
-        ]
-
     def type_resolvers(self) -> dict[str, dict[str, Callable[..., Any]]]:
-        """Resolvers of non-root fields."""
-        return {
-            "Product": {
-                "variants": self.product_variants,
-                "media": self.product_media,
-                "totalInventory": self.product_total_inventory,
-            },
-            "ProductVariant": {
-                "product": self.variant_product,
-                "inventoryQuantity": self.variant_inventory_quantity,
-            },
-            "InventoryItem": {
-                "variant": self.item_variant,
-                "inventoryLevel": self.item_level,
-                "inventoryLevels": self.item_levels,
-            },
-            "InventoryLevel": {"quantities": self.level_quantities},
-        }
+        """Resolvers of non-root fields (:mod:`bulk.sim._node_fields`)."""
+        return FieldResolvers(self).table()
 
 
 SUPPORTED: dict[str, frozenset[str]] = {

@@ -179,7 +179,7 @@ async def run_submission(
             # resumed run plans against the picture it was first planned from)
             await asyncio.to_thread(tap.store.merge_applied, run_key)
             result.elapsed_s = shop.clock.now() - started
-            result.refused_tokens = list(shop.client.statistics().get("refused_tokens", []))
+            result.refused_tokens = list(shop.client.statistics().refused_tokens)
             if simulation is not None:
                 result.simulated_at = simulation.served_at or "sim://"
                 result.shop_elapsed_s = simulation.shop_seconds(result.elapsed_s)

@@ -11,7 +11,6 @@ twice. Real time by nature: the servers and workers are real processes.
 from __future__ import annotations
 
 import asyncio
-import csv
 import glob
 import os
 import shutil
@@ -29,6 +28,7 @@ from bulk.journal import RunStatus, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.sim import SimConfig, SimShop
+from tests.csv_helpers import seeded_price_csv
 
 TOKENS = ("infra-a", "infra-b", "infra-c")
 PRODUCTS = range(1, 601)  # 1,200 rows: product p has 1 + p % 3 variants
@@ -92,12 +92,7 @@ def restart_postgres(directory: Path) -> None:
 
 
 def price_file(path: Path) -> int:
-    rows = [(f"SKU-{p:07d}-{v}", f"{700 + p % 50}.{v}5") for p in PRODUCTS for v in range(1 + p % 3)]
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["sku", "price"])
-        w.writerows(rows)
-    return len(rows)
+    return seeded_price_csv(path, PRODUCTS, lambda p, v: f"{700 + p % 50}.{v}5")
 
 
 async def attempts(sim: SimShop) -> int:

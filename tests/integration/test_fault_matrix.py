@@ -22,7 +22,6 @@ Outcomes, by fault:
 from __future__ import annotations
 
 import asyncio
-import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import pytest
 from bulk.cli import main
 from bulk.journal import RunStatus, open_journal
 from bulk.sim import SimConfig
+from tests.csv_helpers import seeded_price_csv, status_counts
 from tests.fault_harness import ServedSim
 
 TOKENS = "tok-a,tok-b,tok-c"
@@ -67,27 +67,13 @@ PATHS = ("urgent", "direct", "bulk", "catalog", "worker")
 
 
 def price_file(path: Path) -> int:
-    rows = [(f"SKU-{p:07d}-{v}", f"{300 + p}.{v}5") for p in PRODUCTS for v in range(1 + p % 3)]
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["sku", "price"])
-        w.writerows(rows)
-    return len(rows)
+    return seeded_price_csv(path, PRODUCTS, lambda p, v: f"{300 + p}.{v}5")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(argv)
     out = capsys.readouterr()
     return code, out.out, out.err
-
-
-def report(path: Path) -> dict[str, int]:
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    return counts
 
 
 def answers(stats: dict[str, Any]) -> dict[str, int]:
@@ -157,7 +143,7 @@ def _submit(route: str, sim: ServedSim, tmp: Path, capsys: pytest.CaptureFixture
                           "--sync-catalog", "never", "--journal", str(tmp / "journal.sqlite3"),
                           "--report", str(out_path)], capsys)
     status = asyncio.run(_run_status(str(tmp / "journal.sqlite3")))
-    return Outcome(code, out, err, rows, report(out_path) if out_path.exists() else None, status)
+    return Outcome(code, out, err, rows, status_counts(out_path) if out_path.exists() else None, status)
 
 
 async def _run_status(journal_url: str) -> RunStatus | None:

@@ -7,7 +7,6 @@ is back; an urgent change meets its deadline even when the shop never answers.""
 from __future__ import annotations
 
 import asyncio
-import csv
 import re
 import time
 from pathlib import Path
@@ -26,33 +25,26 @@ from bulk.session.shop import Shop, ShopConfig
 from bulk.shopify._policy import NORMAL_BUDGET, throttle_wait
 from bulk.sim import SimConfig, SimShop
 from bulk.submit.root import run_submission
+from tests.csv_helpers import seeded_price_csv, status_counts
 from tests.fault_harness import ServedSim
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 TOKENS_ARG = ",".join(TOKENS)
 
 
-def price_file(path: Path, products: range) -> int:
-    rows = [(f"SKU-{p:07d}-{v}", f"{500 + p}.{v}5") for p in products for v in range(1 + p % 3)]
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["sku", "price"])
-        w.writerows(rows)
-    return len(rows)
-
-
-def statuses(path: Path) -> dict[str, int]:
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    out: dict[str, int] = {}
-    for row in rows:
-        out[row["status"]] = out.get(row["status"], 0) + 1
-    return out
-
-
-def sync_catalog(sim: ServedSim, state: Path) -> None:
+def prepared(sim: ServedSim, tmp_path: Path, products: range = range(1, 61)) -> tuple[Path, Path, int]:
+    """A price file for ``products`` and a catalog synced from ``sim``: ``(state dir, file, rows)``."""
+    state, file = tmp_path / "state", tmp_path / "prices.csv"
+    rows = seeded_price_csv(file, products, lambda p, v: f"{500 + p}.{v}5")
     argv = ["catalog", "sync", "--shop", sim.url, "--tokens", TOKENS_ARG, "--state-dir", str(state)]
     assert main(argv) == 0
+    return state, file, rows
+
+
+def bulk_submit(sim: ServedSim, file: Path, state: Path, *more: str) -> list[str]:
+    """``bulk submit`` of ``file`` by the bulk route, with the catalog as it is."""
+    return ["submit", str(file), "--shop", sim.url, "--tokens", TOKENS_ARG, "--route", "bulk",
+            "--state-dir", str(state), "--sync-catalog", "never", *more]
 
 
 def allowed_attempts(window_s: float, cost: float, restore_rate: float) -> int:
@@ -76,9 +68,7 @@ def test_throttled_to_everything_for_30s_is_waited_out_then_the_run_completes(tm
     products = range(3, 12, 3)  # 3 products of 1 variant: 3 direct mutations
     config = SimConfig(products=20, tokens=TOKENS, speed=speed, seed=1, faults=("throttle:at=0,for=30",))
     with ServedSim(config) as sim:
-        state, file = tmp_path / "state", tmp_path / "prices.csv"
-        rows = price_file(file, products)
-        sync_catalog(sim, state)
+        state, file, rows = prepared(sim, tmp_path, products)
         sim.arm()
         report = tmp_path / "report.csv"
 
@@ -92,7 +82,7 @@ def test_throttled_to_everything_for_30s_is_waited_out_then_the_run_completes(tm
 
         result = asyncio.run(submit())
         stats = sim.stats()
-    assert result.summary["applied"] == rows and statuses(report) == {"applied": rows}
+    assert result.summary["applied"] == rows and status_counts(report) == {"applied": rows}
     tokens = stats["tokens"]
     in_window = [[a for a in t["recent"] if a[0] < 30.0] for t in tokens]
     throttled = sum(1 for attempts in in_window for a in attempts if a[3] == "throttle")
@@ -107,17 +97,14 @@ def test_a_3s_5xx_burst_in_the_middle_of_a_bulk_run_loses_nothing(
     config = SimConfig(products=60, tokens=TOKENS, speed=10.0, seed=2, bulk_lines_per_s=30.0,
                        faults=("5xx:at=3,for=3",))
     with ServedSim(config) as sim:
-        state, file = tmp_path / "state", tmp_path / "prices.csv"
-        rows = price_file(file, range(1, 61))
-        sync_catalog(sim, state)
+        state, file, rows = prepared(sim, tmp_path)
         sim.arm()
         report = tmp_path / "report.csv"
-        code = main(["submit", str(file), "--shop", sim.url, "--tokens", TOKENS_ARG, "--route", "bulk",
-                     "--state-dir", str(state), "--sync-catalog", "never", "--report", str(report)])
+        code = main(bulk_submit(sim, file, state, "--report", str(report)))
         stats = sim.stats()
     err = capsys.readouterr().err
     assert code == 0, err
-    assert statuses(report) == {"applied": rows}  # nothing rejected
+    assert status_counts(report) == {"applied": rows}  # nothing rejected
     recent = [a for t in stats["tokens"] for a in t["recent"]]
     assert any(a[2] == "503" for a in recent)  # the burst was met…
     assert any(a[2] == "200" and a[0] > 6.0 for a in recent)  # …and the run went on after it
@@ -158,18 +145,15 @@ def test_a_token_revoked_mid_run_leaves_the_run_to_the_two_others_which_says_so(
     config = SimConfig(products=60, tokens=TOKENS, speed=10.0, seed=3, bulk_lines_per_s=30.0,
                        faults=("revoke:token=0,after=3",))
     with ServedSim(config) as sim:
-        state, file = tmp_path / "state", tmp_path / "prices.csv"
-        rows = price_file(file, range(1, 61))
-        sync_catalog(sim, state)
+        state, file, rows = prepared(sim, tmp_path)
         before = sim.stats()["tokens"][0]["statuses"].get("200", 0)  # the catalog sync's
         sim.arm()
         report = tmp_path / "report.csv"
-        code = main(["submit", str(file), "--shop", sim.url, "--tokens", TOKENS_ARG, "--route", "bulk",
-                     "--state-dir", str(state), "--sync-catalog", "never", "--report", str(report)])
+        code = main(bulk_submit(sim, file, state, "--report", str(report)))
         stats = sim.stats()
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert statuses(report) == {"applied": rows}
+    assert status_counts(report) == {"applied": rows}
     assert "access token #0 was refused" in captured.err  # the event, as it happens
     assert re.search(r"tokens refused\s*│\s*#0", captured.out)  # and the summary
     revoked = stats["tokens"][0]["statuses"]
@@ -184,13 +168,10 @@ def test_a_locked_shop_stops_the_run_cleanly_and_the_same_command_resumes_when_i
     config = SimConfig(products=60, tokens=TOKENS, speed=10.0, seed=4, bulk_lines_per_s=30.0,
                        faults=("locked:at=0,for=20",))
     with ServedSim(config) as sim:
-        state, file = tmp_path / "state", tmp_path / "prices.csv"
-        rows = price_file(file, range(1, 61))
-        sync_catalog(sim, state)
+        state, file, rows = prepared(sim, tmp_path)
         journal = str(tmp_path / "journal.sqlite3")
-        command = ["submit", str(file), "--shop", sim.url, "--tokens", TOKENS_ARG, "--route", "bulk",
-                   "--state-dir", str(state), "--sync-catalog", "never", "--journal", journal,
-                   "--report", str(tmp_path / "report.csv")]
+        report = str(tmp_path / "report.csv")
+        command = bulk_submit(sim, file, state, "--journal", journal, "--report", report)
         sim.arm()
         code = main(command)
         err = capsys.readouterr().err
@@ -212,7 +193,7 @@ def test_a_locked_shop_stops_the_run_cleanly_and_the_same_command_resumes_when_i
         run, _ = asyncio.run(_run_and_units(journal))
     assert code == 0, capsys.readouterr().err
     assert run.status is RunStatus.DONE
-    assert statuses(tmp_path / "report.csv") == {"applied": rows}
+    assert status_counts(tmp_path / "report.csv") == {"applied": rows}
     assert took < 15.0  # at once: nothing waits for a lease to expire
 
 

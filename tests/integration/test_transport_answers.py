@@ -41,6 +41,7 @@ from bulk.shopify import staged
 from bulk.shopify._policy import LaneBudget, throttle_wait
 from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
 from bulk.shopify.transport import TOKEN_HEADER, Transport
+from tests.client_doubles import JumpClock
 from tests.integration.test_transport_errors import assert_no_token
 
 SECRET = "shpat_ANSWERSECRET"
@@ -66,21 +67,6 @@ MAX_COST = {"errors": [{"message": "Query cost is 2003, which exceeds the single
                                    "(1000).",
                         "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 2003, "maxCost": 1000,
                                        "documentation": "https://shopify.dev/api/usage/rate-limits"}}]}
-
-
-class JumpClock:
-    """Time jumps by exactly what is slept (trio's autojump, in miniature)."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
 
 
 @dataclass
@@ -250,7 +236,7 @@ async def test_internal_server_error_on_200_is_retried_then_succeeds(
         response = await client.request(QUERY, cost=10, priority=Lane.URGENT)
         assert response.data == OK["data"]
         assert len(shop.seen) == 3 and {s.token for s in shop.seen} == {0}  # same token, same grant
-        assert client.statistics()["retried"] == 2
+        assert client.statistics().retried == 2
         assert len(clock.sleeps) == 2 and all(s > 0 for s in clock.sleeps)
         assert sched.asked == [10]
         assert_no_token(exc=None, transport=client.transport, caplog=caplog)
@@ -305,7 +291,7 @@ async def test_a_hung_answer_costs_one_timeout_per_try_within_the_budget(
         # the test clock counts only the back-off (the timeouts are real time): 0.1 + 0.2 + 0.2 fills
         # the 0.5 s budget, one more would pass it
         assert clock.sleeps == pytest.approx([0.1, 0.2, 0.2])
-        assert transport.statistics()["failed"] == {"NetworkError": 4}
+        assert transport.statistics().failed == {"NetworkError": 4}
         assert_no_token(exc=info.value, transport=transport, caplog=caplog)
 
 
@@ -327,7 +313,7 @@ async def test_401_on_one_token_takes_it_out_and_the_others_carry_on(
         refusals = sum(1 for s in shop.seen if s.token == 1)
         assert 1 <= refusals <= 3  # the requests already in flight on #1 when the first 401 came back
         await asyncio.gather(*(client.request(QUERY, cost=10, priority=Lane.NORMAL) for _ in range(9)))
-        assert client.statistics()["refused_tokens"] == [1]
+        assert client.statistics().refused_tokens == (1,)
         assert sum(1 for s in shop.seen if s.token == 1) == refusals  # then never again
         assert sum(1 for s in shop.seen if s.token != 1) == 18  # every request applied on #0 or #2
         assert scheduler.statistics().tokens[1].capacity == 0
@@ -345,7 +331,7 @@ async def test_a_refused_token_is_out_for_every_worker_sharing_redis(redis_url: 
     second = Scheduler.redis(redis_url, shop="answers", token_count=3, max_in_flight=8)
     async with first, second, client_for(answer, scheduler=first) as (client, shop, _clock, _):
         await client.request(QUERY, cost=10, priority=Lane.NORMAL)  # token 0 is chosen first: refused
-        assert client.statistics()["refused_tokens"] == [0]
+        assert client.statistics().refused_tokens == (0,)
         for _ in range(6):
             async with second.acquire(10, Lane.NORMAL) as grant:
                 assert grant.token_index != 0
@@ -384,7 +370,7 @@ async def test_a_request_a_5xx_may_have_applied_is_not_resent_on_another_token_a
             await client.request(QUERY, cost=10, priority=Lane.NORMAL)
         assert info.value.token_index == 0
         assert [s.token for s in shop.seen] == [0, 0]  # the idempotency key is per app: not on #1 or #2
-        assert client.statistics()["refused_tokens"] == [0]
+        assert client.statistics().refused_tokens == (0,)
         assert_no_token(exc=info.value, transport=client.transport, caplog=caplog)
 
 

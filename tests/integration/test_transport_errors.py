@@ -96,7 +96,7 @@ async def test_a_request_that_runs_returns_data_and_its_cost(caplog: pytest.LogC
         assert response.cost is not None and response.cost.requested == 12
         assert response.cost.status is not None
         assert response.cost.status.maximum == 2000
-        assert transport.statistics()["sent"] == 1
+        assert transport.statistics().sent == 1
         assert_no_token(exc=None, transport=transport, caplog=caplog)
 
 
@@ -118,7 +118,7 @@ async def test_5xx_is_server_error_with_its_status(caplog: pytest.LogCaptureFixt
             statuses.add(info.value.status)
             assert_no_token(exc=info.value, transport=transport, caplog=caplog)
         assert statuses == {502, 503}
-        assert transport.statistics()["failed"] == {"ServerError": 6}
+        assert transport.statistics().failed == {"ServerError": 6}
 
 
 async def test_dropped_connection_is_network_error(caplog: pytest.LogCaptureFixture) -> None:
@@ -206,6 +206,7 @@ def test_the_public_names_of_bulk_shopify_are_pinned() -> None:
         "API_VERSION",
         "Action",
         "CAUSES",
+        "ClientStatistics",
         "CostReport",
         "Endpoint",
         "Grant",
@@ -218,6 +219,7 @@ def test_the_public_names_of_bulk_shopify_are_pinned() -> None:
         "ThrottleStatus",
         "Transport",
         "TransportConfig",
+        "TransportStatistics",
         "action_for",
         "document",
         "parse_cost",

@@ -22,6 +22,7 @@ from bulk.shopify.client import Grant, RetryPolicy, ShopifyClient
 from bulk.shopify.transport import Transport
 from bulk.sim import SimConfig, SimShop
 from bulk.sim._faults import Fault
+from tests.client_doubles import JumpClock, ScriptedFaults
 
 TOKENS = ("shpat_retry_0", "shpat_retry_1", "shpat_retry_2")
 LOCATIONS = documents.document(documents.LOCATIONS)
@@ -29,34 +30,6 @@ EXPENSIVE = "query Expensive { inventoryItems(first: 250) { nodes { id } } }"
 # The urgent lane's figures with a 2 s transient budget: short enough to run out in a test.
 SHORT = LaneBudget(transient_s=2.0, pacing_s=8.0, timeout_s=4.0, backoff_initial_s=0.1, backoff_max_s=1.0,
                    jitter_s=0.1, pace_initial_s=0.25, pace_max_s=4.0)
-
-
-class JumpClock:
-    """Time jumps by exactly what is slept; records the sleeps (trio's autojump, in miniature)."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
-
-
-class ScriptedFaults:
-    """Replaces the simulator's random fault plan with a fixed script (then no faults)."""
-
-    def __init__(self, *script: Fault) -> None:
-        self.script = list(script)
-
-    def latency_s(self) -> float:
-        return 0.0
-
-    def fault(self) -> Fault:
-        return self.script.pop(0) if self.script else Fault.NONE
 
 
 @asynccontextmanager
@@ -76,7 +49,7 @@ async def test_5xx_is_retried_with_jittered_backoff_on_the_same_token() -> None:
         shop.app.faults = ScriptedFaults(Fault.FAIL_502, Fault.REFUSE_503)  # type: ignore[assignment]
         response = await client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.URGENT)
         assert response.data["locations"]["nodes"]
-        assert client.statistics()["retried"] == 2
+        assert client.statistics().retried == 2
         # exponential from 0.1 s with up to 0.1 s of jitter: never at once, never long
         assert len(clock.sleeps) == 2 and all(0.1 <= s <= 0.3 for s in clock.sleeps)
         touched = [t["token_index"] for t in shop.stats()["tokens"] if t["requests"] or t["server_errors"]]
@@ -101,7 +74,7 @@ async def test_a_refused_only_token_stops_with_no_token_left() -> None:
         assert info.value.refused == (0,)
         assert "shpat_not_a_token" not in f"{info.value} {info.value!r} {vars(info.value)}"
         assert clock.sleeps == []
-        assert client.statistics()["retried"] == 0
+        assert client.statistics().retried == 0
 
 
 async def test_a_refused_token_is_out_and_the_request_goes_on_another() -> None:
@@ -112,7 +85,7 @@ async def test_a_refused_token_is_out_and_the_request_goes_on_another() -> None:
         await asyncio.gather(
             *(client.request(LOCATIONS, {"first": 5}, cost=12, priority=Lane.NORMAL) for _ in range(6))
         )
-        assert client.statistics()["refused_tokens"] == [1]
+        assert client.statistics().refused_tokens == (1,)
         stats = sched.statistics()
         assert stats.tokens[1].capacity == 0  # the model took token #1 out for the run
         assert [t["requests"] for t in shop.stats()["tokens"]][1] == 0
@@ -179,7 +152,7 @@ async def test_throttled_goes_back_through_the_scheduler_not_tenacity() -> None:
         # one wait, as long as the answer's own refill time (252 - available) / 100, before resending
         refill = (252 - status["currentlyAvailable"]) / 100
         assert clock.sleeps == [pytest.approx(max(refill, RetryPolicy().normal.pace_initial_s))]
-        assert client.statistics()["throttled"] == 1
+        assert client.statistics().throttled == 1
 
 
 async def test_a_pinned_request_is_granted_and_sent_on_its_token() -> None:

@@ -17,19 +17,9 @@ from bulk.session.scripts import set_inventory
 from bulk.session.shop import Shop, ShopConfig
 from bulk.sim import SimConfig, SimShop
 from bulk.sim._faults import Fault
+from tests.client_doubles import ScriptedFaults
 
 TOKENS = ("shpat_urgent_0", "shpat_urgent_1", "shpat_urgent_2")
-
-
-class ScriptedFaults:
-    def __init__(self, *script: Fault) -> None:
-        self.script = list(script)
-
-    def latency_s(self) -> float:
-        return 0.0
-
-    def fault(self) -> Fault:
-        return self.script.pop(0) if self.script else Fault.NONE
 
 
 @asynccontextmanager

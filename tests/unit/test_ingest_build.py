@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulk.ingest import _build
-from bulk.ingest._rows import Counters, RowBuilder
+from bulk.ingest._cells import Counters
+from bulk.ingest._rows import RowBuilder
 from bulk.ingest.dialects import SIMPLE, bind
 from bulk.ingest.values import Rejected, parse_code, parse_money
 from bulk.models import PriceUpdate, RowError

@@ -30,6 +30,25 @@ def prices(updates: list[Update]) -> list[tuple[int, str | None, Decimal | None,
             for u in updates if isinstance(u, PriceUpdate)]
 
 
+class OneWay(io.RawIOBase):
+    """Bytes as a pipe gives them: readable once, no seek."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def pipe(data: bytes) -> io.BufferedReader:
+    return io.BufferedReader(OneWay(data))
+
+
 def test_windows_1252_file_with_accents_reads_every_row() -> None:
     updates, errors, stats = read(DATA / "windows1252_accents.csv")
     assert errors == []
@@ -126,19 +145,7 @@ def test_forced_encoding_errors_are_config_errors(tmp_path: Path) -> None:
 def test_streams_and_gzip_are_detected_too(tmp_path: Path) -> None:
     data = "sku,price\nÉté,1\n".encode("cp1252")
 
-    class OneWay(io.RawIOBase):  # a pipe: no seek
-        def __init__(self) -> None:
-            self.data = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: Any) -> int:
-            chunk = self.data.read(len(buffer))
-            buffer[: len(chunk)] = chunk
-            return len(chunk)
-
-    for source in (io.BufferedReader(OneWay()), io.BytesIO(data)):
+    for source in (pipe(data), io.BytesIO(data)):
         updates, errors, stats = read(source, name="s.csv")
         assert errors == [] and stats.encoding == "Windows-1252", source
         assert prices(updates) == [(2, "Été", Decimal("1"), None)]
@@ -189,19 +196,7 @@ def test_a_pipe_sample_cut_in_the_middle_of_a_character_is_still_utf8() -> None:
     head = b"sku,price\n" + b"A,1\n" * ((SAMPLE_BYTES - 11) // 4)
     data = head + b"x" * (SAMPLE_BYTES - 1 - len(head)) + "é,2\n".encode()  # é straddles the sample's end
 
-    class OneWay(io.RawIOBase):
-        def __init__(self) -> None:
-            self.data = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: Any) -> int:
-            chunk = self.data.read(len(buffer))
-            buffer[: len(chunk)] = chunk
-            return len(chunk)
-
-    updates, errors, stats = read(io.BufferedReader(OneWay()), name="pipe.csv")
+    updates, errors, stats = read(pipe(data), name="pipe.csv")
     assert stats.encoding == "UTF-8" and errors == []
     last = updates[-1]
     assert isinstance(last, PriceUpdate) and last.variant.sku is not None and last.variant.sku.endswith("é")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from pathlib import Path
 
-from bulk.journal import Outcome, UnitKind
+from bulk.journal import Outcome, SqliteJournal, UnitKind
 from bulk.journal._priority_thread import BACKGROUND, FIRST, PriorityThread
-from bulk.journal._sqlite import SqliteJournal
 from bulk.lanes.bulk.shard_data import ShardData, inline_unit
 from bulk.models import OutcomeStatus
 
@@ -41,20 +41,37 @@ def test_an_error_reaches_the_caller() -> None:
     worker.shutdown()
 
 
+class HeldClock:
+    """Wall time; once :meth:`hold` is called, the next reading taken off the caller's thread (the
+    journal's own thread, starting a transaction) waits for :attr:`release`: the thread is busy."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self._held_from: int | None = None
+
+    def hold(self) -> None:
+        self._held_from = threading.get_ident()
+
+    def now(self) -> float:
+        if self._held_from is not None and threading.get_ident() != self._held_from:
+            self._held_from = None
+            self.entered.set()
+            self.release.wait(10)
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
-    async with SqliteJournal(tmp_path / "journal.sqlite3") as journal:
+    clock = HeldClock()
+    async with SqliteJournal(tmp_path / "journal.sqlite3", clock=clock) as journal:
         run, _ = await journal.create_run("k", input_name="in.csv", input_hash="k", options={})
         shard = ShardData("variants", [b"{}\n"], [[("in.csv", 1)]])
         await journal.add_units(run.run_id, [inline_unit("k/0", shard)])
-        gate, entered = threading.Event(), threading.Event()
-
-        def busy() -> None:
-            entered.set()
-            gate.wait()
-
-        assert journal._executor is not None
-        blocked = asyncio.wrap_future(journal._executor.submit(busy))
-        assert await asyncio.to_thread(entered.wait, 10)  # the thread is busy: nothing queued is taken
+        clock.hold()
+        blocked = asyncio.create_task(journal.get_run(run.run_id))
+        assert await asyncio.to_thread(clock.entered.wait, 10)  # the thread is busy: nothing queued is taken
         finished: list[str] = []
 
         async def record(n: int) -> None:
@@ -68,9 +85,8 @@ async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
 
         async def queued(n: int) -> None:
             """Yield until ``n`` calls wait for the blocked thread (no guess at how long that takes)."""
-            assert journal._executor is not None
             for _ in range(10_000):
-                if journal._executor._queue.qsize() >= n:
+                if journal.statistics().waiting >= n:
                     return
                 await asyncio.sleep(0)
             raise AssertionError(f"{n} calls never got queued")
@@ -79,7 +95,8 @@ async def test_claim_overtakes_queued_outcome_records(tmp_path: Path) -> None:
         await queued(3)  # the records are queued first
         claiming = asyncio.create_task(claim())
         await queued(4)
-        gate.set()
+        clock.release.set()
         await asyncio.gather(blocked, claiming, *records)
         assert finished[0] == "claim"
         assert len(await journal.list_outcomes(run.run_id)) == 3000
+        assert journal.statistics().waiting == 0

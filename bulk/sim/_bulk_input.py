@@ -1,0 +1,68 @@
+"""What ``bulkOperationRunMutation`` checks of what it is given, before an operation exists: the mutation
+document (one mutation, one root field the simulator runs in bulk, valid against the schema) and the
+staged JSONL file (UTF-8, one JSON object of variables per line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    validate,
+)
+
+BULK_MUTATIONS = frozenset({"productVariantsBulkUpdate", "productUpdate", "productSet"})
+"""Mutations the simulator runs in bulk (a subset of Shopify's list; ``inventorySetQuantities`` is
+refused: its required per-call ``@idempotent`` key has no per-line form; ``productSet``'s schema text
+says it "always run[s] synchronously" in a bulk operation; ``fileUpdate`` is not documented in bulk)."""
+
+
+def mutation_problem(text: str, schema: GraphQLSchema) -> str | None:
+    """Why ``text`` cannot run as a bulk mutation, or None (checked against the schema up front)."""
+    try:
+        doc = parse(text)
+    except GraphQLError as exc:
+        return f"Invalid mutation: {exc.message}"
+    invalid = validate(schema, doc)
+    if invalid:
+        return f"Invalid mutation: {invalid[0].message}"
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(ops) != 1 or ops[0].operation != OperationType.MUTATION:
+        return "The document must contain exactly one mutation operation"
+    roots = ops[0].selection_set.selections
+    if len(roots) != 1 or not isinstance(roots[0], FieldNode):
+        return "A bulk mutation must have exactly one root field"
+    if roots[0].name.value not in BULK_MUTATIONS:
+        return (
+            f"Mutation '{roots[0].name.value}' is not supported in bulk (simulator: {sorted(BULK_MUTATIONS)})"
+        )
+    return None
+
+
+def parse_staged_jsonl(data: bytes) -> list[dict[str, Any]] | str:
+    """Variables per line, or why the file is invalid (checked whole before anything runs)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "The file is not UTF-8"
+    rows = text.split("\n")
+    while rows and rows[-1].strip() == "":
+        rows.pop()
+    if not rows:
+        return "The file is empty"
+    out = []
+    for n, row in enumerate(rows):
+        try:
+            value = orjson.loads(row)
+        except orjson.JSONDecodeError:
+            return f"Line {n} is not valid JSON"
+        if not isinstance(value, dict):
+            return f"Line {n} is not a JSON object of variables"
+        out.append(value)
+    return out
