@@ -103,9 +103,9 @@ async def test_a_staged_file_is_parsed_while_the_shop_answers_other_requests(
     """Starting a bulk mutation parses its whole file (25k lines: ~0.5 s); other apps' requests — an
     urgent inventory change — are answered meanwhile, as a real shop's would be."""
     from bulk.sim import _ops_bulk
+    from bulk.sim._bulk_input import parse_staged_jsonl as parse
 
     parsing, answered = threading.Event(), threading.Event()
-    parse = _ops_bulk.parse_staged_jsonl
 
     def slow_parse(data: bytes) -> Any:
         parsing.set()
