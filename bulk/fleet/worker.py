@@ -24,56 +24,23 @@ import contextlib
 import logging
 import os
 import socket
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import JournalError, RunStoppedError, SchedulerError
+from bulk.fleet import _lease
+from bulk.fleet._config import WorkerConfig, WorkerStatistics, default_worker_id
+from bulk.fleet._stoppable import StoppablePort, run_stopper
 from bulk.journal import Claim, Journal, RunStatus, UnitKind
-from bulk.lanes.bulk import BulkLane, BulkLaneConfig, BulkOpsPort, OpStatus
+from bulk.lanes.bulk import BulkLane, BulkOpsPort
 from bulk.lanes.direct import send_batch
 from bulk.models import OnEvent
 from bulk.shopify.requester import Requester
 
+__all__ = ["Worker", "WorkerConfig", "WorkerStatistics", "default_worker_id"]
+
 log = logging.getLogger(__name__)
 
-
-
-def default_worker_id() -> str:
-    """``host-pid-random``: unique across machines and restarts."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerConfig:
-    """How one worker runs. Frozen and keyword-only."""
-
-    worker_id: str = field(default_factory=default_worker_id)
-    lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
-    direct_units: int = 2  # direct batches held at once
-    direct_concurrency: int = 4  # requests queued at the scheduler per direct batch
-    heartbeat_s: float = 5.0  # touch_worker period
-    idle_wait_s: float = 1.0  # fallback re-check when idle: journal notices wake a worker sooner
-    shutdown_grace_s: float = 30.0
-    drain: bool = False
-    run_id: int | None = None  # only this run (tests); None = every run
-    workdir: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerStatistics:
-    """A snapshot of one worker."""
-
-    worker_id: str
-    held: int
-    claimed: int
-    completed: int
-    released: int
-    runs_finished: int
-    stopping: bool
 
 
 class Worker:
@@ -96,7 +63,7 @@ class Worker:
         self._on_event = on_event or (lambda _name, _data: None)
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._lane = BulkLane(_StoppablePort(port, self._stopping), journal, self.config.lane,
+        self._lane = BulkLane(StoppablePort(port, self._stopping), journal, self.config.lane,
                               worker_id=self.config.worker_id, workdir=self.config.workdir,
                               clock=self._clock, on_event=self._on_event)
         self._held: dict[asyncio.Task[None], Claim] = {}
@@ -204,11 +171,11 @@ class Worker:
             else:
                 await self._direct(claim)
         except Exception as exc:
-            stop = _run_stopper(exc)
+            stop = run_stopper(exc)
             if stop is not None:
                 await self._run_stopped(claim, stop)
                 return
-            if _run_stopper(exc, SchedulerError) is not None:
+            if run_stopper(exc, SchedulerError) is not None:
                 # the coordination store is away (fail closed: nothing was sent without a permit):
                 # wait a moment before the unit is given back, not a hot loop of claims
                 log.warning("scheduler unavailable; unit given back", extra={
@@ -236,7 +203,8 @@ class Worker:
         self.stop()
 
     async def _direct(self, claim: Claim) -> None:
-        async with self._lease(claim) as fenced:
+        async with _lease.held(self._journal, claim, lease_s=self.config.lane.lease_s,
+                               clock=self._clock, stopping=self._stopping) as fenced:
             finished = await send_batch(claim, self._journal, self._requester,
                                         concurrency=self.config.direct_concurrency, stopping=fenced)
             if fenced.is_set() and not self._stopping.is_set():
@@ -246,38 +214,6 @@ class Worker:
             else:
                 await self._journal.release(claim)
                 self._counts["released"] += 1
-
-    @contextlib.asynccontextmanager
-    async def _lease(self, claim: Claim) -> AsyncIterator[asyncio.Event]:
-        """Renew ``claim``'s lease while the block runs; the yielded event is set on shutdown or when
-        the lease is lost (then the holder must stop at once: self-fencing)."""
-        fenced = asyncio.Event()
-        lease_s = self.config.lane.lease_s
-
-        async def keep() -> None:
-            current = claim
-            with contextlib.suppress(asyncio.CancelledError):
-                while not fenced.is_set():
-                    await self._clock.sleep(lease_s / 3)
-                    try:
-                        current = await self._journal.heartbeat(current, lease_s=lease_s)
-                    except JournalError:
-                        log.warning("lease lost; the unit's next holder finishes it",
-                                    extra={"action": "worker.lease_lost", "unit": claim.unit_id})
-                        fenced.set()
-
-        async with asyncio.TaskGroup() as tg:
-            keeper = tg.create_task(keep(), name=f"lease-{claim.unit_id}")
-            relay = tg.create_task(self._relay_stop(fenced), name=f"stop-{claim.unit_id}")
-            try:
-                yield fenced
-            finally:
-                keeper.cancel()
-                relay.cancel()
-
-    async def _relay_stop(self, fenced: asyncio.Event) -> None:
-        await self._stopping.wait()
-        fenced.set()
 
     # -- runs, liveness, shutdown --------------------------------------------------------------
     async def _finish_runs(self) -> None:
@@ -355,57 +291,3 @@ class Worker:
             tasks = [tg.create_task(w) for w in waits]
             for t in tasks:
                 t.add_done_callback(lambda _t: [o.cancel() for o in tasks if o is not _t])
-
-
-def _run_stopper(exc: BaseException, kind: type[Exception] = RunStoppedError) -> Any:
-    """The first error of type ``kind`` in ``exc`` (itself, or inside an exception group), or None."""
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _run_stopper(inner, kind)
-            if found is not None:
-                return found
-    return None
-
-
-class _StoppablePort:
-    """The shop port, refusing to *begin* any new upload, start or poll once the worker is stopping.
-
-    A refused call ends the shard's task as cancelled, at a safe point: the bulk operation was not
-    started (the shard goes back to ``pending``) or was started and recorded (it stays ``submitted``
-    and is adopted). Calls already under way finish; result downloads and reconciling are never cut.
-    """
-
-    def __init__(self, port: BulkOpsPort, stopping: asyncio.Event) -> None:
-        self._port = port
-        self._stopping = stopping
-
-    def _check(self) -> None:
-        if self._stopping.is_set():
-            raise asyncio.CancelledError("worker stopping")
-
-    async def upload(self, path: Path, *, token_index: int) -> str:
-        """See :meth:`BulkOpsPort.upload`."""
-        self._check()
-        return await self._port.upload(path, token_index=token_index)
-
-    async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
-        """See :meth:`BulkOpsPort.start`."""
-        self._check()
-        return await self._port.start(kind, staged_path, client_identifier=client_identifier,
-                                      token_index=token_index)
-
-    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
-        """See :meth:`BulkOpsPort.find`."""
-        self._check()
-        return await self._port.find(client_identifier, token_index=token_index)
-
-    async def status(self, op_id: str, *, token_index: int) -> OpStatus:
-        """See :meth:`BulkOpsPort.status`."""
-        self._check()
-        return await self._port.status(op_id, token_index=token_index)
-
-    def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
-        """See :meth:`BulkOpsPort.results`."""
-        return self._port.results(url)
