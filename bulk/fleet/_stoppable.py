@@ -1,5 +1,6 @@
-"""Two small pieces of the worker: the shop port that refuses new work once the worker stops, and
-finding the error that stops a whole run inside whatever a unit raised.
+"""Small pieces of the worker: the shop port that refuses new work once the worker stops, finding
+the error that stops a whole run inside whatever a unit raised, and waiting for the first of several
+things.
 
 Why apart: both are plain helpers of :mod:`bulk.fleet.worker` with no state of the worker's own.
 """
@@ -13,6 +14,14 @@ from typing import Any
 
 from bulk.errors import RunStoppedError
 from bulk.lanes.bulk import BulkOpsPort, OpStatus
+
+
+async def race(*waits: Any) -> None:
+    """Run ``waits`` until the first one ends; cancel the others."""
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(w) for w in waits]
+        for t in tasks:
+            t.add_done_callback(lambda _t: [o.cancel() for o in tasks if o is not _t])
 
 
 def run_stopper(exc: BaseException, kind: type[Exception] = RunStoppedError) -> Any:

@@ -30,7 +30,7 @@ from bulk.clock import Clock, MonotonicClock
 from bulk.errors import JournalError, RunStoppedError, SchedulerError
 from bulk.fleet import _lease
 from bulk.fleet._config import WorkerConfig, WorkerStatistics, default_worker_id
-from bulk.fleet._stoppable import StoppablePort, run_stopper
+from bulk.fleet._stoppable import StoppablePort, race, run_stopper
 from bulk.journal import Claim, Journal, RunStatus, UnitKind
 from bulk.lanes.bulk import BulkLane, BulkOpsPort
 from bulk.lanes.direct import send_batch
@@ -67,6 +67,7 @@ class Worker:
                               worker_id=self.config.worker_id, workdir=self.config.workdir,
                               clock=self._clock, on_event=self._on_event)
         self._held: dict[asyncio.Task[None], Claim] = {}
+        self._draining: set[asyncio.Task[Any]] = set()  # direct batches with no line left to start
         self._counts = {"claimed": 0, "completed": 0, "released": 0, "runs_finished": 0}
         self._finished_since_check = False
         self._next_runs_check = 0.0
@@ -121,16 +122,14 @@ class Worker:
     # -- the claim loop -----------------------------------------------------------------------
     async def _loop(self, tg: asyncio.TaskGroup) -> None:
         lane = self.config.lane
-        bulk_capacity = lane.tokens * lane.ops_per_token
         while not self._stopping.is_set():
             self._wake.clear()
             claimed = 0
             mark: int | None = None
             try:
                 mark = await self._journal.work_mark()  # before claiming: no notice is missed
-                for kind, capacity in ((UnitKind.BULK_SHARD, bulk_capacity),
-                                       (UnitKind.DIRECT_BATCH, self.config.direct_units)):
-                    free = capacity - sum(1 for c in self._held.values() if c.unit.kind == kind)
+                for kind in (UnitKind.BULK_SHARD, UnitKind.DIRECT_BATCH):
+                    free = self._free(kind)
                     if free > 0 and not self._stopping.is_set():
                         claims = await self._journal.claim(self.worker_id, [kind], lease_s=lane.lease_s,
                                                            limit=free, run_id=self.config.run_id)
@@ -146,6 +145,21 @@ class Worker:
             if not claimed:
                 await self._wait(self.config.idle_wait_s, mark)
 
+    def _free(self, kind: UnitKind) -> int:
+        """How many units of ``kind`` to claim now. Direct batches: ``direct_units`` sending, plus a
+        prefetch of one — a batch with no line left to start (its last requests in flight) no longer
+        counts, so the next one is claimed and its senders queue for permits while it ends."""
+        held = [task for task, c in self._held.items() if c.unit.kind == kind]
+        if kind == UnitKind.BULK_SHARD:
+            return self.config.lane.tokens * self.config.lane.ops_per_token - len(held)
+        sending = sum(1 for task in held if task not in self._draining)
+        return min(self.config.direct_units - sending, self.config.direct_units + 1 - len(held))
+
+    def _drained(self, task: asyncio.Task[None] | None) -> None:
+        if task is not None and task in self._held:
+            self._draining.add(task)
+            self._wake.set()
+
     def _start(self, tg: asyncio.TaskGroup, claim: Claim) -> None:
         self._counts["claimed"] += 1
         task = tg.create_task(self._guard(claim), name=f"unit-{claim.unit_id}")
@@ -153,6 +167,7 @@ class Worker:
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        self._draining.discard(task)
         claim = self._held.get(task)
         if claim is not None and not task.cancelled() and task.exception() is None:
             del self._held[task]  # finished (completed, failed or handed back by the lane itself)
@@ -205,8 +220,10 @@ class Worker:
     async def _direct(self, claim: Claim) -> None:
         async with _lease.held(self._journal, claim, lease_s=self.config.lane.lease_s,
                                clock=self._clock, stopping=self._stopping) as fenced:
+            task = asyncio.current_task()
             finished = await send_batch(claim, self._journal, self._requester,
-                                        concurrency=self.config.direct_concurrency, stopping=fenced)
+                                        concurrency=self.config.direct_concurrency, stopping=fenced,
+                                        on_drained=lambda: self._drained(task))
             if fenced.is_set() and not self._stopping.is_set():
                 return  # lease lost: the next holder finishes it; never write on it again
             if finished:
@@ -280,14 +297,7 @@ class Worker:
         waits: list[Any] = [self._clock.sleep(seconds), self._wake.wait()]
         if mark is not None:
             waits.append(self._journal.wait_for_work(mark))
-        await self._race(*waits)
+        await race(*waits)
 
     async def _wait_stop(self, seconds: float) -> None:
-        await self._race(self._clock.sleep(seconds), self._stopping.wait())
-
-    @staticmethod
-    async def _race(*waits: Any) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(w) for w in waits]
-            for t in tasks:
-                t.add_done_callback(lambda _t: [o.cancel() for o in tasks if o is not _t])
+        await race(self._clock.sleep(seconds), self._stopping.wait())
