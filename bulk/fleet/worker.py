@@ -251,13 +251,10 @@ class Worker:
                     self._on_event("run_done", {"run": run.run_id})
 
     async def _work_left(self) -> bool:
-        for run in await self._journal.list_runs(limit=50):
-            if self.config.run_id is not None and run.run_id != self.config.run_id:
-                continue
-            if run.status in (RunStatus.PLANNING, RunStatus.RUNNING) and (
-                    run.counters.units_pending or run.counters.units_active):
-                return True
-        return False
+        return any(self.config.run_id in (None, run.run_id)
+                   and run.status in (RunStatus.PLANNING, RunStatus.RUNNING)
+                   and (run.counters.units_pending or run.counters.units_active)
+                   for run in await self._journal.list_runs(limit=50))
 
     async def _heartbeat(self) -> None:
         host, pid = socket.gethostname(), os.getpid()
@@ -270,10 +267,9 @@ class Worker:
 
     async def _settle(self) -> None:
         """Let held units reach a safe point (bounded by ``shutdown_grace_s``), then cancel the rest."""
-        tasks = list(self._held)
-        if not tasks:
+        if not self._held:
             return
-        _, late = await asyncio.wait(tasks, timeout=self.config.shutdown_grace_s)
+        _, late = await asyncio.wait(list(self._held), timeout=self.config.shutdown_grace_s)
         for task in late:
             task.cancel()
         if late:
