@@ -17,6 +17,10 @@ pause) and the time from the start of ``add_units`` to the moment the unit is se
 (seen by polling the unit every 2 ms from here: a few ms of the figure are the probe's own). Idle
 workers wait for the journal's LISTEN/NOTIFY notices; their fallback re-check (``--idle-wait-s``,
 5 s here) is far longer than the figure, so it measures the notice, not a poll.
+``idle_slot_s`` says where the cap's slots sat empty (slot-seconds): ``ramp`` before the cap was
+first full, ``tail`` after it was last full, ``gaps`` between, split into ``gaps_queued`` (requests
+waited for a permit meanwhile: the release -> hand-over -> send chain across processes) and
+``gaps_unasked`` (no request waited: between units, journal writes, the workers' own loops).
 Needs PostgreSQL and Redis: ``--database-url`` (an admin URL: a database is created per
 measurement) and ``--redis-url``, or ``BULK_TEST_DATABASE_URL`` / ``BULK_TEST_REDIS_URL`` as set by
 ``source scripts/servers.sh; start_servers``.
@@ -26,6 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import itertools
+import math
 import os
 import random
 import statistics
@@ -41,7 +48,10 @@ from bulk.journal import Journal, RunStatus, UnitState, open_journal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.direct import direct_units
 from bulk.plan import PlannedLine
+from bulk.scheduler._config import SchedulerConfig
+from bulk.scheduler.backends.redis_backend import RedisBackend
 from bulk.sim import SimConfig, SimShop
+from bulk.submit.options import shop_id
 
 TOKENS = ("shpat_fleet_0", "shpat_fleet_1", "shpat_fleet_2")
 
@@ -124,12 +134,17 @@ async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             units = direct_units("fleet", _lines(args.lines), batch=args.batch)
             sim.app.gateway.reset_statistics()
             sim.app.inflight.reset(sim.clock.now())
+            timeline = _Timeline(sim.app.inflight, sim.clock.now())
+            sampler = asyncio.create_task(timeline.sample_waiters(args.redis_url, sim.url, sim.clock))
             started = time.perf_counter()  # from the moment the work is there: claim latency counts
             await journal.add_units(work.run_id, units)
             await journal.set_run_status(work.run_id, RunStatus.RUNNING)
             await _until(all_sent, 0.02)
             elapsed = time.perf_counter() - started
             stats = sim.stats()
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
+            idle = timeline.idle(sim.clock.now(), args.cap)
             await _until(run_done, 0.1)
             final = await journal.get_run(work.run_id)
             claim_ms = await _probe_claims(journal, args.probes, args.lines)
@@ -150,9 +165,76 @@ async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "applied": final.counters.applied,
         "written_twice": stats["shop"]["objects_written_more_than_once"],
         "elapsed_s": round(elapsed, 2),
+        "idle_slot_s": idle,
         "enqueue_to_claim_p50_ms": round(statistics.median(claim_ms), 1) if claim_ms else None,
         "enqueue_to_claim_max_ms": round(max(claim_ms), 1) if claim_ms else None,
     }
+
+
+class _Timeline:
+    """Where the cap's slots sat empty, from the simulator's own enter/leave calls (it runs in this
+    process): ``ramp`` until the cap is first full, ``tail`` after it was last full (the work runs
+    out), ``gaps`` in between (a slot waiting for the next request), with how many dips below the
+    cap there were and their median length in ms. The gaps are split by the shared scheduler's queue,
+    sampled every 10 ms: ``gaps_queued`` while requests waited for a permit (the permit is on its way:
+    release, hand-over, the holder's loop, the HTTP send), ``gaps_unasked`` while none did (no sender
+    asked: between units, journal writes, the workers' own loops)."""
+
+    def __init__(self, inflight: Any, now: float) -> None:
+        self.events: list[tuple[float, int]] = [(now, inflight.current)]
+        self.waiting: list[tuple[float, int]] = []  # (time, requests queued at the scheduler)
+        enter, leave = inflight.enter, inflight.leave
+
+        def on_enter(at: float) -> bool:
+            ok: bool = enter(at)
+            self.events.append((at, inflight.current))
+            return ok
+
+        def on_leave(at: float) -> None:
+            leave(at)
+            self.events.append((at, inflight.current))
+
+        inflight.enter, inflight.leave = on_enter, on_leave
+
+    async def sample_waiters(self, redis_url: str, shop_url: str, clock: Any) -> None:
+        """Sample the shared scheduler's queue length until cancelled."""
+        backend = RedisBackend(redis_url, shop=shop_id(shop_url), config=SchedulerConfig(
+            token_count=len(TOKENS), max_in_flight=1))
+        await backend.open(f"bench-observer-{uuid.uuid4().hex[:6]}")
+        try:
+            while True:
+                stats = await backend.snapshot()
+                self.waiting.append((clock.now(), sum(stats.waiters.values())))
+                await asyncio.sleep(0.01)
+        finally:
+            await backend.close()
+
+    def _queued(self, at: float) -> bool:
+        i = bisect.bisect_right(self.waiting, (at, math.inf)) - 1
+        return i >= 0 and self.waiting[i][1] > 0
+
+    def idle(self, now: float, cap: int) -> dict[str, float]:
+        """Empty slot-seconds by phase, and the dips below the cap between the first and last full."""
+        events = [*self.events, (now, self.events[-1][1])]
+        full = [i for i, (_, n) in enumerate(events) if n >= cap]
+        first, last = (full[0], full[-1]) if full else (len(events) - 1, len(events) - 1)
+        phases = {"ramp": 0.0, "gaps": 0.0, "gaps_queued": 0.0, "gaps_unasked": 0.0, "tail": 0.0}
+        dips: list[float] = []
+        dip_start: float | None = None
+        for i, ((t0, n), (t1, _)) in enumerate(itertools.pairwise(events)):
+            phase = "ramp" if i < first else "tail" if i >= last else "gaps"
+            phases[phase] += (cap - n) * (t1 - t0)
+            if phase == "gaps":
+                phases["gaps_queued" if self._queued(t0) else "gaps_unasked"] += (cap - n) * (t1 - t0)
+            if phase == "gaps" and n < cap and dip_start is None:
+                dip_start = t0
+            elif n >= cap and dip_start is not None:
+                dips.append(t0 - dip_start)
+                dip_start = None
+        out = {k: round(v, 2) for k, v in phases.items()}
+        out["dips"] = len(dips)
+        out["dip_p50_ms"] = round(statistics.median(dips) * 1000, 1) if dips else 0.0
+        return out
 
 
 async def _probe_claims(journal: Journal, probes: int, offset: int) -> list[float]:

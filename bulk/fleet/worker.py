@@ -24,56 +24,23 @@ import contextlib
 import logging
 import os
 import socket
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import JournalError, RunStoppedError, SchedulerError
+from bulk.fleet import _lease
+from bulk.fleet._config import WorkerConfig, WorkerStatistics, default_worker_id
+from bulk.fleet._stoppable import StoppablePort, race, run_stopper
 from bulk.journal import Claim, Journal, RunStatus, UnitKind
-from bulk.lanes.bulk import BulkLane, BulkLaneConfig, BulkOpsPort, OpStatus
+from bulk.lanes.bulk import BulkLane, BulkOpsPort
 from bulk.lanes.direct import send_batch
 from bulk.models import OnEvent
 from bulk.shopify.requester import Requester
 
+__all__ = ["Worker", "WorkerConfig", "WorkerStatistics", "default_worker_id"]
+
 log = logging.getLogger(__name__)
 
-
-
-def default_worker_id() -> str:
-    """``host-pid-random``: unique across machines and restarts."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerConfig:
-    """How one worker runs. Frozen and keyword-only."""
-
-    worker_id: str = field(default_factory=default_worker_id)
-    lane: BulkLaneConfig = field(default_factory=BulkLaneConfig)
-    direct_units: int = 2  # direct batches held at once
-    direct_concurrency: int = 4  # requests queued at the scheduler per direct batch
-    heartbeat_s: float = 5.0  # touch_worker period
-    idle_wait_s: float = 1.0  # fallback re-check when idle: journal notices wake a worker sooner
-    shutdown_grace_s: float = 30.0
-    drain: bool = False
-    run_id: int | None = None  # only this run (tests); None = every run
-    workdir: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerStatistics:
-    """A snapshot of one worker."""
-
-    worker_id: str
-    held: int
-    claimed: int
-    completed: int
-    released: int
-    runs_finished: int
-    stopping: bool
 
 
 class Worker:
@@ -96,10 +63,11 @@ class Worker:
         self._on_event = on_event or (lambda _name, _data: None)
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._lane = BulkLane(_StoppablePort(port, self._stopping), journal, self.config.lane,
+        self._lane = BulkLane(StoppablePort(port, self._stopping), journal, self.config.lane,
                               worker_id=self.config.worker_id, workdir=self.config.workdir,
                               clock=self._clock, on_event=self._on_event)
         self._held: dict[asyncio.Task[None], Claim] = {}
+        self._draining: set[asyncio.Task[Any]] = set()  # direct batches with no line left to start
         self._counts = {"claimed": 0, "completed": 0, "released": 0, "runs_finished": 0}
         self._finished_since_check = False
         self._next_runs_check = 0.0
@@ -154,16 +122,14 @@ class Worker:
     # -- the claim loop -----------------------------------------------------------------------
     async def _loop(self, tg: asyncio.TaskGroup) -> None:
         lane = self.config.lane
-        bulk_capacity = lane.tokens * lane.ops_per_token
         while not self._stopping.is_set():
             self._wake.clear()
             claimed = 0
             mark: int | None = None
             try:
                 mark = await self._journal.work_mark()  # before claiming: no notice is missed
-                for kind, capacity in ((UnitKind.BULK_SHARD, bulk_capacity),
-                                       (UnitKind.DIRECT_BATCH, self.config.direct_units)):
-                    free = capacity - sum(1 for c in self._held.values() if c.unit.kind == kind)
+                for kind in (UnitKind.BULK_SHARD, UnitKind.DIRECT_BATCH):
+                    free = self._free(kind)
                     if free > 0 and not self._stopping.is_set():
                         claims = await self._journal.claim(self.worker_id, [kind], lease_s=lane.lease_s,
                                                            limit=free, run_id=self.config.run_id)
@@ -179,6 +145,21 @@ class Worker:
             if not claimed:
                 await self._wait(self.config.idle_wait_s, mark)
 
+    def _free(self, kind: UnitKind) -> int:
+        """How many units of ``kind`` to claim now. Direct batches: ``direct_units`` sending, plus a
+        prefetch of one — a batch with no line left to start (its last requests in flight) no longer
+        counts, so the next one is claimed and its senders queue for permits while it ends."""
+        held = [task for task, c in self._held.items() if c.unit.kind == kind]
+        if kind == UnitKind.BULK_SHARD:
+            return self.config.lane.tokens * self.config.lane.ops_per_token - len(held)
+        sending = sum(1 for task in held if task not in self._draining)
+        return min(self.config.direct_units - sending, self.config.direct_units + 1 - len(held))
+
+    def _drained(self, task: asyncio.Task[None] | None) -> None:
+        if task is not None and task in self._held:
+            self._draining.add(task)
+            self._wake.set()
+
     def _start(self, tg: asyncio.TaskGroup, claim: Claim) -> None:
         self._counts["claimed"] += 1
         task = tg.create_task(self._guard(claim), name=f"unit-{claim.unit_id}")
@@ -186,6 +167,7 @@ class Worker:
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        self._draining.discard(task)
         claim = self._held.get(task)
         if claim is not None and not task.cancelled() and task.exception() is None:
             del self._held[task]  # finished (completed, failed or handed back by the lane itself)
@@ -204,11 +186,11 @@ class Worker:
             else:
                 await self._direct(claim)
         except Exception as exc:
-            stop = _run_stopper(exc)
+            stop = run_stopper(exc)
             if stop is not None:
                 await self._run_stopped(claim, stop)
                 return
-            if _run_stopper(exc, SchedulerError) is not None:
+            if run_stopper(exc, SchedulerError) is not None:
                 # the coordination store is away (fail closed: nothing was sent without a permit):
                 # wait a moment before the unit is given back, not a hot loop of claims
                 log.warning("scheduler unavailable; unit given back", extra={
@@ -236,9 +218,12 @@ class Worker:
         self.stop()
 
     async def _direct(self, claim: Claim) -> None:
-        async with self._lease(claim) as fenced:
+        async with _lease.held(self._journal, claim, lease_s=self.config.lane.lease_s,
+                               clock=self._clock, stopping=self._stopping) as fenced:
+            task = asyncio.current_task()
             finished = await send_batch(claim, self._journal, self._requester,
-                                        concurrency=self.config.direct_concurrency, stopping=fenced)
+                                        concurrency=self.config.direct_concurrency, stopping=fenced,
+                                        on_drained=lambda: self._drained(task))
             if fenced.is_set() and not self._stopping.is_set():
                 return  # lease lost: the next holder finishes it; never write on it again
             if finished:
@@ -246,38 +231,6 @@ class Worker:
             else:
                 await self._journal.release(claim)
                 self._counts["released"] += 1
-
-    @contextlib.asynccontextmanager
-    async def _lease(self, claim: Claim) -> AsyncIterator[asyncio.Event]:
-        """Renew ``claim``'s lease while the block runs; the yielded event is set on shutdown or when
-        the lease is lost (then the holder must stop at once: self-fencing)."""
-        fenced = asyncio.Event()
-        lease_s = self.config.lane.lease_s
-
-        async def keep() -> None:
-            current = claim
-            with contextlib.suppress(asyncio.CancelledError):
-                while not fenced.is_set():
-                    await self._clock.sleep(lease_s / 3)
-                    try:
-                        current = await self._journal.heartbeat(current, lease_s=lease_s)
-                    except JournalError:
-                        log.warning("lease lost; the unit's next holder finishes it",
-                                    extra={"action": "worker.lease_lost", "unit": claim.unit_id})
-                        fenced.set()
-
-        async with asyncio.TaskGroup() as tg:
-            keeper = tg.create_task(keep(), name=f"lease-{claim.unit_id}")
-            relay = tg.create_task(self._relay_stop(fenced), name=f"stop-{claim.unit_id}")
-            try:
-                yield fenced
-            finally:
-                keeper.cancel()
-                relay.cancel()
-
-    async def _relay_stop(self, fenced: asyncio.Event) -> None:
-        await self._stopping.wait()
-        fenced.set()
 
     # -- runs, liveness, shutdown --------------------------------------------------------------
     async def _finish_runs(self) -> None:
@@ -298,13 +251,10 @@ class Worker:
                     self._on_event("run_done", {"run": run.run_id})
 
     async def _work_left(self) -> bool:
-        for run in await self._journal.list_runs(limit=50):
-            if self.config.run_id is not None and run.run_id != self.config.run_id:
-                continue
-            if run.status in (RunStatus.PLANNING, RunStatus.RUNNING) and (
-                    run.counters.units_pending or run.counters.units_active):
-                return True
-        return False
+        return any(self.config.run_id in (None, run.run_id)
+                   and run.status in (RunStatus.PLANNING, RunStatus.RUNNING)
+                   and (run.counters.units_pending or run.counters.units_active)
+                   for run in await self._journal.list_runs(limit=50))
 
     async def _heartbeat(self) -> None:
         host, pid = socket.gethostname(), os.getpid()
@@ -317,10 +267,9 @@ class Worker:
 
     async def _settle(self) -> None:
         """Let held units reach a safe point (bounded by ``shutdown_grace_s``), then cancel the rest."""
-        tasks = list(self._held)
-        if not tasks:
+        if not self._held:
             return
-        _, late = await asyncio.wait(tasks, timeout=self.config.shutdown_grace_s)
+        _, late = await asyncio.wait(list(self._held), timeout=self.config.shutdown_grace_s)
         for task in late:
             task.cancel()
         if late:
@@ -344,68 +293,7 @@ class Worker:
         waits: list[Any] = [self._clock.sleep(seconds), self._wake.wait()]
         if mark is not None:
             waits.append(self._journal.wait_for_work(mark))
-        await self._race(*waits)
+        await race(*waits)
 
     async def _wait_stop(self, seconds: float) -> None:
-        await self._race(self._clock.sleep(seconds), self._stopping.wait())
-
-    @staticmethod
-    async def _race(*waits: Any) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(w) for w in waits]
-            for t in tasks:
-                t.add_done_callback(lambda _t: [o.cancel() for o in tasks if o is not _t])
-
-
-def _run_stopper(exc: BaseException, kind: type[Exception] = RunStoppedError) -> Any:
-    """The first error of type ``kind`` in ``exc`` (itself, or inside an exception group), or None."""
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _run_stopper(inner, kind)
-            if found is not None:
-                return found
-    return None
-
-
-class _StoppablePort:
-    """The shop port, refusing to *begin* any new upload, start or poll once the worker is stopping.
-
-    A refused call ends the shard's task as cancelled, at a safe point: the bulk operation was not
-    started (the shard goes back to ``pending``) or was started and recorded (it stays ``submitted``
-    and is adopted). Calls already under way finish; result downloads and reconciling are never cut.
-    """
-
-    def __init__(self, port: BulkOpsPort, stopping: asyncio.Event) -> None:
-        self._port = port
-        self._stopping = stopping
-
-    def _check(self) -> None:
-        if self._stopping.is_set():
-            raise asyncio.CancelledError("worker stopping")
-
-    async def upload(self, path: Path, *, token_index: int) -> str:
-        """See :meth:`BulkOpsPort.upload`."""
-        self._check()
-        return await self._port.upload(path, token_index=token_index)
-
-    async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
-        """See :meth:`BulkOpsPort.start`."""
-        self._check()
-        return await self._port.start(kind, staged_path, client_identifier=client_identifier,
-                                      token_index=token_index)
-
-    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
-        """See :meth:`BulkOpsPort.find`."""
-        self._check()
-        return await self._port.find(client_identifier, token_index=token_index)
-
-    async def status(self, op_id: str, *, token_index: int) -> OpStatus:
-        """See :meth:`BulkOpsPort.status`."""
-        self._check()
-        return await self._port.status(op_id, token_index=token_index)
-
-    def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
-        """See :meth:`BulkOpsPort.results`."""
-        return self._port.results(url)
+        await race(self._clock.sleep(seconds), self._stopping.wait())

@@ -21,7 +21,7 @@ window wider than one journal write; prefer the bulk route when exactly-once wri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bulk.errors import RunStoppedError, ShopifyError
@@ -49,10 +49,13 @@ def direct_units(run_key: str, lines: Sequence[PlannedLine], *, batch: int = 200
 
 
 async def send_batch(
-    claim: Claim, journal: Journal, requester: Requester, *, concurrency: int, stopping: asyncio.Event
+    claim: Claim, journal: Journal, requester: Requester, *, concurrency: int, stopping: asyncio.Event,
+    on_drained: Callable[[], None] | None = None,
 ) -> bool:
     """Send the unit's lines; ``True`` when every line was sent (the caller completes the unit),
-    ``False`` when ``stopping`` was set first (the caller gives it back)."""
+    ``False`` when ``stopping`` was set first (the caller gives it back). ``on_drained`` is called
+    once, when no line is left to start (the last ones are in flight): a worker claims its next unit
+    then, so its senders do not sit idle while this one ends."""
     unit = claim.unit
     lines: list[dict[str, Any]] = list(unit.payload["lines"])
     if unit.attempt > 1:  # a previous holder may have sent some lines already
@@ -69,7 +72,10 @@ async def send_batch(
                 pending.clear()
                 await journal.record_outcomes(unit.run_id, batch)
 
+    drained = False
+
     async def sender() -> None:
+        nonlocal drained
         for line in queue:
             if stopping.is_set():
                 return
@@ -77,6 +83,9 @@ async def send_batch(
             pending.extend(Outcome(f, n, status, reason or None, unit_id=unit.unit_id)
                            for f, n in line["rows"])
             await flush(False)
+        if not drained and on_drained is not None:
+            drained = True
+            on_drained()
 
     async with asyncio.TaskGroup() as tg:
         for i in range(max(1, concurrency)):

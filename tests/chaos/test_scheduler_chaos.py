@@ -2,11 +2,16 @@
 
 The simulator is the referee: it refuses (and counts) every request beyond its hard cap of 8, and
 integrates in-flight over time. Invariants 3 and 4: zero violations, and permits of dead or paused
-workers come back: time-averaged in-flight stays >= 75 % of the cap while work always waits. Were a
-dead worker's permits never returned, three kills would leak the whole cap and in-flight would fall
-towards 0; 75 % tells the two apart on any machine. The figure itself (92-95 % on the 2-core box: a
-paused holder keeps up to 3 permits for up to a lease) depends on how loaded the machine is, so it is
-printed and recorded in docs/scheduler.md, not asserted at a bar the load can cross.
+workers come back. Were a dead worker's permits never returned, kills would leak the cap and
+in-flight would fall towards 0. Two checks tell that apart on any machine, however loaded:
+
+- after the chaos (every paused worker continued, no more kills) the shop sees the cap full again
+  within ten leases — a permit leaked for good never comes back;
+- the chaos run's time-averaged in-flight is at least 80 % of the same fleet's in a calm run of
+  10 s right after it. What the kills and pauses cost is measured against the machine as it is: the
+  average itself follows the machine's load (7.36 of 8 at load 3, 5.9 of 8 at load 20-25 on the
+  2-core box: each release -> hand-over -> send crosses three processes), so an absolute bar fails
+  on a loaded machine (a 75 % bar did, at 74 %) or says nothing on an idle one.
 
 ``BULK_CHAOS_SECONDS`` shortens the run for local use; CI runs the full 60 s.
 """
@@ -34,6 +39,8 @@ WORKERS = 16
 CAP = 8
 LEASE = 0.8
 SHOP = "chaos"
+CALM_SECONDS = 10.0
+CHAOS_SHARE = 0.8  # the chaos run's average in-flight, at least this share of the calm run's
 
 pytestmark = [pytest.mark.chaos, pytest.mark.redis]
 
@@ -107,6 +114,17 @@ class Fleet:
         return [p.returncode for p in self.procs if p.returncode is not None and p.returncode != -9]
 
 
+async def fills_the_cap(session: aiohttp.ClientSession, url: str, *, within: float) -> bool:
+    """Whether the shop sees ``CAP`` requests in flight at once within ``within`` seconds: a permit
+    leaked for good (a dead holder's never returned) would keep it below the cap for ever."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if (await sim_stats(session, url))["concurrency"]["in_flight"] >= CAP:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 async def sim_stats(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     async with session.get(url + "/_sim/stats") as response:
         stats: dict[str, Any] = await response.json()
@@ -144,6 +162,13 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
                     task.add_done_callback(pauses.discard)
             stats = await sim_stats(session, shop.url)
             assert not fleet.crashed(), f"workers crashed: see {tmp_path}"
+            # The calm after the chaos: every paused worker continues, nobody is killed any more.
+            await asyncio.gather(*list(pauses), return_exceptions=True)
+            refilled = await fills_the_cap(session, shop.url, within=10 * LEASE)
+            async with session.post(shop.url + "/_sim/reset-stats") as response:
+                assert response.status < 300
+            await asyncio.sleep(CALM_SECONDS)
+            calm = (await sim_stats(session, shop.url))["concurrency"]["avg_in_flight"]
         finally:
             for task in list(pauses):
                 task.cancel()
@@ -160,10 +185,14 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
         f"chaos {duration:.0f}s: kills={fleet.kills} stops={fleet.stops} "
         f"requests={stats['totals']['requests']} avg_in_flight={concurrency['avg_in_flight']} "
         f"max_in_flight={concurrency['max_in_flight']} violations={concurrency['violations']} "
-        f"expired_permits={sched.expired_permits} throttled={stats['totals']['throttled']}"
+        f"expired_permits={sched.expired_permits} throttled={stats['totals']['throttled']} "
+        f"calm_avg_in_flight={calm} chaos/calm={concurrency['avg_in_flight'] / calm:.3f}"
     )
     assert fleet.kills >= duration / 8 and fleet.stops >= duration / 8
     assert concurrency["violations"] == 0
     assert concurrency["max_in_flight"] <= CAP
     assert sched.expired_permits > 0  # dead and paused holders' permits really came back by lease
-    assert concurrency["avg_in_flight"] >= 0.75 * CAP  # permits came back (see the module docstring)
+    assert refilled, "the cap was never full again after the chaos: permits leaked"
+    # what the kills and pauses cost, against the same fleet on the same machine just after (see the
+    # module docstring): a load-independent figure, unlike the average itself
+    assert concurrency["avg_in_flight"] >= CHAOS_SHARE * calm

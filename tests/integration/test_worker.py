@@ -223,6 +223,41 @@ async def test_an_idle_worker_is_woken_by_new_units_not_by_polling(sim: SimShop,
     assert worker.statistics().claimed == 2
 
 
+async def test_a_worker_claims_its_next_direct_batch_while_the_last_lines_of_one_are_in_flight(
+        db: str) -> None:
+    """A prefetch of one: once a batch has no line left to start, the next batch's senders queue
+    for permits at once, rather than after the batch's last answer and its journal writes."""
+    from bulk.lanes.direct import direct_units
+    from bulk.plan import PlannedLine
+
+    lines = [PlannedLine("variants", {"productId": f"gid://shopify/Product/{p}", "variants": [
+        {"id": f"gid://shopify/ProductVariant/{p * 10}", "price": "1.00"}]}, (("in.csv", p + 1),))
+        for p in range(1, 5)]
+    last_of_first = "gid://shopify/Product/2"  # batch 1 is products 1-2, batch 2 is products 3-4
+    hold = asyncio.Event()
+    asked: list[str] = []
+
+    class Gated:
+        async def request(self, document: str, variables: Any = None, **_: Any) -> None:
+            asked.append(variables["productId"])
+            if variables["productId"] == last_of_first:
+                await hold.wait()
+            elif last_of_first in asked:
+                hold.set()  # batch 2 was started while batch 1's last request was still out
+
+    async with open_journal(db) as journal:
+        run, _ = await journal.create_run("prefetch", input_name="in.csv", input_hash="h", options={})
+        await journal.add_units(run.run_id, direct_units("prefetch", lines, batch=2))
+        await journal.set_run_status(run.run_id, RunStatus.RUNNING)
+        worker = Worker(journal=journal, port=cast(Any, None), requester=Gated(), config=WorkerConfig(
+            worker_id="p", drain=True, lane=FAST_LANE, idle_wait_s=3600, direct_units=1,
+            direct_concurrency=2))
+        await asyncio.wait_for(worker.run(), 20)  # without the prefetch: batch 1 never ends
+        assert hold.is_set()
+        assert (await journal.get_run(run.run_id)).status is RunStatus.DONE
+        assert worker.statistics().completed == 2
+
+
 def test_the_metrics_endpoint_reports_the_worker() -> None:
     import urllib.request
 
