@@ -4,6 +4,7 @@ wheel's package list names every package folder."""
 
 from __future__ import annotations
 
+import ast
 import sys
 import tomllib
 from pathlib import Path
@@ -62,6 +63,24 @@ def private_reaches(graph: grimp.ImportGraph) -> list[tuple[str, str]]:
 def test_private_modules_are_imported_only_inside_their_package() -> None:
     graph = grimp.build_graph("bulk", cache_dir=None)
     assert private_reaches(graph) == []
+
+
+def private_imports(source: str) -> list[str]:
+    """The modules with a private part (``bulk.x._y``) a script's source imports."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+    return [n for n in names if n.startswith("bulk.") and any(part.startswith("_") for part in n.split("."))]
+
+
+def test_the_examples_use_public_names_only() -> None:
+    assert private_imports("from bulk.sim._catalog import Catalog\nimport bulk.cli._submit") == [
+        "bulk.sim._catalog", "bulk.sim._catalog.Catalog", "bulk.cli._submit"]
+    for example in sorted((REPO / "examples").glob("*.py")):
+        assert private_imports(example.read_text()) == [], example.name
 
 
 def test_a_private_reach_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
