@@ -177,7 +177,8 @@ class Submission:
         if self._options.drain:
             self._pool = LinePool(self._journal, run_id, run_key=run_key, directory=workdir / "shards",
                                   inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
-                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
+                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines,
+                                  all_known=self._read_done)
         async with asyncio.TaskGroup() as tg:
             if self._options.drain:
                 tg.create_task(lane.drain(run_id, until=planning_done, feed=self._pool,
