@@ -13,9 +13,9 @@ How (docs/input-formats.md, "Images are verified"):
   ones; replace: the whole new list). Position i of what was written is position i of those n: that
   is also how a new image's GID is tied to the URL we sent
   (:meth:`bulk.catalog.media.ProductContent.remember_sources`).
-- **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many products
-  (``queries/product_media_status.graphql``), up to :data:`QUERY_BUDGET` requested points each, sent
-  through the scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).
+- **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many images (by id) or
+  products (:mod:`bulk.lanes._media_products`, at most 700 requested points), sent through the
+  scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).
 - **Alongside the run**: a :class:`MediaFollower` takes each line's images as soon as the line is done
   (a direct answer, a finished bulk operation) and reads them ``first_read_s`` later, while the rest of
   the run is still being sent (bulk operations cost no points: the buckets are free for this),
@@ -29,38 +29,39 @@ How (docs/input-formats.md, "Images are verified"):
   for what is due once the run's last line is done only when it ends within half the wait left and
   before the direct reads would. What is still processing after it is read directly.
 - **Bounded**: once the run's last line is done the follower goes on for at most ``wait_s`` (shop
-  time, default :data:`MEDIA_WAIT_S`); what is still processing then is reported as such (the row stays
-  ``applied``, its reason says the image was still processing).
+  time, default :data:`MEDIA_WAIT_S`), checked before every query — reads queued while the run went
+  on included; what is still processing then is reported as such (the row stays ``applied``, its
+  reason says the image was still processing).
 
-The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`, :func:`next_read_s`) are pure;
+The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`, :func:`next_read_s`,
+:func:`export_pays`) are pure;
 :class:`MediaFollower` only carries them out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, wait_event
-from bulk.errors import ShopifyError
 from bulk.lanes._media_export import read_by_export
 from bulk.lanes._media_ids import id_groups, read_ids, tail_of
-from bulk.models import Lane, RowId
+from bulk.lanes._media_products import (
+    batches,
+    query_cost,
+    read_products,
+)
+from bulk.models import RowId
 from bulk.plan import PlannedLine
-from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
 from bulk.shopify.requester import Requester
 
 MEDIA_WAIT_S = 30.0  # Shopify processes most images within seconds; a run does not wait past this
 FIRST_READ_S = 2.0  # after a line is done: reading at once would mostly find images still processing
 POLL_S = 2.0  # the first re-read of an image still processing; doubles each time
 MAX_POLL_S = 30.0
-QUERY_BUDGET = 700.0  # requested points per follow-up query (a query may cost at most 1000)
-MAX_ALIASES = 100
 READS_IN_FLIGHT = 2  # follow-up queries at once: one waits for points while the other's answer comes
 # the bulk query at the end (export_pays): it costs no points but exports every product written since
 # the run started (prices included), and it is all or nothing: one not finished by the bound reads nothing
@@ -68,8 +69,6 @@ EXPORT_START_S = 5.0  # its CREATED delay, polls and the download, at the least
 EXPORT_LINES_PER_S = 2_000.0  # Shopify documents no export pace: the simulator's (real ones may be slower)
 EXPORT_LINES_PER_PRODUCT = 3.0  # a product line and its media lines
 READ_POINTS_PER_S = 100.0  # one Standard plan token's restore rate: the least any shop reads at
-NODE_COST = 1.0  # the product node
-MEDIA_NODE_COST = 2.0  # one media node with its mediaErrors (the Media interface's dearest member)
 
 State = Literal["ready", "failed", "processing", "unread"]
 
@@ -153,35 +152,6 @@ def judge(watch: MediaWatch, nodes: Sequence[Mapping[str, Any]] | None) -> Verdi
     return Verdict("ready", "", tuple(media))
 
 
-def query_cost(last: int, products: int) -> float:
-    """Requested cost of reading the last ``last`` media of ``products`` products in one query."""
-    return products * (NODE_COST + 2 + last * MEDIA_NODE_COST)
-
-
-def batches(watches: Iterable[MediaWatch]) -> list[list[MediaWatch]]:
-    """Watches grouped into queries: by how many images each reads (one ``$last`` per query), at most
-    :data:`QUERY_BUDGET` points and :data:`MAX_ALIASES` products each."""
-    out: list[list[MediaWatch]] = []
-    for watch in sorted(watches, key=lambda w: w.last):
-        group = out[-1] if out else None
-        if group is not None and len(group) < MAX_ALIASES and \
-                query_cost(watch.last, len(group) + 1) <= QUERY_BUDGET:
-            group.append(watch)
-        else:
-            out.append([watch])
-    return out
-
-
-def status_document(count: int) -> str:
-    """The follow-up query for ``count`` products: ``p0 … p{count-1}`` aliases of ``node(id:)`` sharing
-    the fragment of ``queries/product_media_status.graphql``."""
-    text = document(PRODUCT_MEDIA_STATUS)
-    fragment = text[text.index("fragment ProductMediaStatus"):]
-    params = ", ".join(f"$id{i}: ID!" for i in range(count))
-    fields = "\n".join(f"  p{i}: node(id: $id{i}) {{ ...ProductMediaStatus }}" for i in range(count))
-    return f"query ProductMediaStatus({params}, $last: Int!) {{\n{fields}\n}}\n\n{fragment}"
-
-
 def export_s(products: int) -> float:
     """Shop seconds a bulk query reading ``products`` products with their media takes, about."""
     return EXPORT_START_S + products * EXPORT_LINES_PER_PRODUCT / EXPORT_LINES_PER_S
@@ -204,8 +174,9 @@ class MediaFollower:
     """Follows the images of lines handed to it (:meth:`add`) until each is settled, while the run goes
     on; :meth:`finish` says the run's last line is done and returns the report after the bounded wait.
 
-    One query at a time, at :attr:`~bulk.models.Lane.BULK`: the follow-up never holds up urgent work,
-    and never asks the buckets for more than one query's points at once."""
+    :data:`READS_IN_FLIGHT` queries at a time, at :attr:`~bulk.models.Lane.BULK`: the follow-up never
+    holds up urgent work (the scheduler keeps urgent's reserve), and never asks the buckets for more
+    than those queries' points at once."""
 
     def __init__(self, requester: Requester, *, clock: Clock, first_read_s: float = FIRST_READ_S,
                  poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S, export: ExportPort | None = None,
@@ -314,7 +285,8 @@ class MediaFollower:
             async with gate:
                 if self._past_bound():
                     return
-                nodes = await _read(self._requester, group, self.report)
+                self.report.queries += 1
+                nodes = await read_products(self._requester, group)
                 self._settle([(index[id(w)], judge(w, nodes.get(at))) for at, w in enumerate(group)])
 
         async with asyncio.TaskGroup() as tg:
@@ -338,33 +310,3 @@ async def follow_media(
     follower.add(watches)
     follower.finish()
     return await follower.run(wait_s)
-
-
-_ALIAS = re.compile(r"p(\d+)")
-
-
-async def _read(requester: Requester, group: list[MediaWatch],
-                report: MediaReport) -> dict[int, list[Mapping[str, Any]] | None]:
-    """Each watch's last images, by its position in ``group`` (absent: not read)."""
-    last = max(w.last for w in group)
-    variables: dict[str, Any] = {f"id{i}": w.product_id for i, w in enumerate(group)}
-    variables["last"] = last
-    report.queries += 1
-    try:
-        response = await requester.request(status_document(len(group)), variables,
-                                           cost=math.ceil(query_cost(last, len(group))), priority=Lane.BULK)
-    except ShopifyError:
-        return {}
-    data = getattr(response, "data", None) or {}
-    out: dict[int, list[Mapping[str, Any]] | None] = {}
-    for alias, node in data.items():
-        match = _ALIAS.fullmatch(alias)
-        if match is None or not isinstance(node, dict):
-            continue
-        at = int(match[1])
-        watch = group[at]
-        media = (node.get("media") or {}).get("nodes")
-        nodes: list[Mapping[str, Any]] | None = list(media) if isinstance(media, list) else None
-        # $last is the group's largest: keep only this product's own last images
-        out[at] = None if nodes is None else nodes[max(0, len(nodes) - watch.last):]
-    return out

@@ -15,21 +15,17 @@ from bulk.catalog import CatalogStore
 from bulk.clock import ManualClock
 from bulk.journal import Outcome
 from bulk.lanes._media_ids import MAX_IDS, id_document, id_groups, tail_of
+from bulk.lanes._media_products import MAX_ALIASES, QUERY_BUDGET, batches, query_cost, status_document
 from bulk.lanes.bulk.reconcile import media_ids
 from bulk.lanes.media_check import (
     EXPORT_START_S,
-    MAX_ALIASES,
-    QUERY_BUDGET,
     READS_IN_FLIGHT,
     MediaFollower,
     MediaWatch,
-    batches,
     export_pays,
     export_s,
     follow_media,
     judge,
-    query_cost,
-    status_document,
     watch_of,
 )
 from bulk.models import Lane, OutcomeStatus
