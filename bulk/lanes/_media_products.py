@@ -64,7 +64,8 @@ async def read_products(requester: Requester,
     variables["last"] = last
     try:
         response = await requester.request(status_document(len(group)), variables,
-                                           cost=math.ceil(query_cost(last, len(group))), priority=Lane.BULK)
+                                           cost=math.ceil(query_cost(last, len(group))),
+                                           priority=Lane.BACKGROUND)
     except ShopifyError:
         return {}
     data = getattr(response, "data", None) or {}

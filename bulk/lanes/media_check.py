@@ -13,9 +13,12 @@ How (docs/input-formats.md, "Images are verified"):
   ones; replace: the whole new list). Position i of what was written is position i of those n: that
   is also how a new image's GID is tied to the URL we sent
   (:meth:`bulk.catalog.media.ProductContent.remember_sources`).
-- **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many images (by id) or
-  products (:mod:`bulk.lanes._media_products`, at most 700 requested points), sent through the
-  scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).
+- **Batched, cost-aware, lowest priority**: one query aliases ``node(id:)`` for many images (by id)
+  or products (:mod:`bulk.lanes._media_products`, at most 700 requested points), sent through the
+  scheduler at :attr:`~bulk.models.Lane.BACKGROUND`: behind urgent work (which keeps its reserve) and
+  behind the bulk operations' control calls — a poll or a start queued behind a follow-up query
+  would wait for that query's points (the scheduler serves the head of its queue), so an operation's
+  end would be seen late and its slot would idle.
 - **Alongside the run**: a :class:`MediaFollower` takes each line's images as soon as the line is done
   (a direct answer, a finished bulk operation) and reads them ``first_read_s`` later, while the rest of
   the run is still being sent (bulk operations cost no points: the buckets are free for this),
@@ -174,9 +177,9 @@ class MediaFollower:
     """Follows the images of lines handed to it (:meth:`add`) until each is settled, while the run goes
     on; :meth:`finish` says the run's last line is done and returns the report after the bounded wait.
 
-    :data:`READS_IN_FLIGHT` queries at a time, at :attr:`~bulk.models.Lane.BULK`: the follow-up never
-    holds up urgent work (the scheduler keeps urgent's reserve), and never asks the buckets for more
-    than those queries' points at once."""
+    :data:`READS_IN_FLIGHT` queries at a time, at :attr:`~bulk.models.Lane.BACKGROUND`: the follow-up
+    never holds up urgent work or the bulk operations' control calls, and never asks the buckets for
+    more than those queries' points at once."""
 
     def __init__(self, requester: Requester, *, clock: Clock, first_read_s: float = FIRST_READ_S,
                  poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S, export: ExportPort | None = None,

@@ -108,11 +108,11 @@ async def follow(ready_at: float | None, wait_s: float) -> tuple[Any, FakeShop, 
     return task.result(), shop, clock
 
 
-async def test_images_are_read_again_until_ready_at_low_priority() -> None:
+async def test_images_are_read_again_until_ready_at_the_lowest_priority() -> None:
     report, shop, clock = await follow(ready_at=5.0, wait_s=60.0)
     assert report.counts() == {"ready": 1, "failed": 0, "processing": 0, "unread": 0}
     assert len(shop.asked) == 4 and clock.now() == 6.0  # read at 0, 2, 4 (processing) and 6
-    assert {priority for _, priority, _ in shop.asked} == {Lane.BULK}
+    assert {priority for _, priority, _ in shop.asked} == {Lane.BACKGROUND}
 
 
 async def test_the_wait_is_bounded_and_what_still_processes_says_so() -> None:
@@ -213,7 +213,7 @@ class IdShop:
 
     async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
                       priority: Lane, token_index: int | None = None) -> Any:
-        assert variables is not None and priority is Lane.BULK
+        assert variables is not None and priority is Lane.BACKGROUND
         detail = "mediaErrors" in document
         self.asked.append(("MediaFailure" if detail else "MediaStatus", cost))
         data = {}
@@ -297,7 +297,7 @@ class GatedShop:
 
     async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
                       priority: Lane, token_index: int | None = None) -> Any:
-        assert variables is not None and priority is Lane.BULK
+        assert variables is not None and priority is Lane.BACKGROUND
         self.asked += 1
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
@@ -313,7 +313,7 @@ def id_watches(count: int, images: int) -> list[MediaWatch]:
 
 async def test_follow_up_reads_go_a_few_at_a_time_never_more() -> None:
     """Several queries in flight (one waits for points while another's answer comes), never more than
-    READS_IN_FLIGHT: the follow-up shares the BULK lane with the operations' control calls."""
+    READS_IN_FLIGHT: every follow-up query asks the buckets for its points."""
     clock = ManualClock()
     shop = GatedShop()
     follower = MediaFollower(shop, clock=clock, first_read_s=0.0)
