@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bulk.errors import ShopifyError
+from bulk.lanes._media_ids import HEADROOM
 from bulk.models import Lane
 from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
 from bulk.shopify.requester import Requester
@@ -64,7 +65,7 @@ async def read_products(requester: Requester,
     variables["last"] = last
     try:
         response = await requester.request(status_document(len(group)), variables,
-                                           cost=math.ceil(query_cost(last, len(group))),
+                                           cost=math.ceil(query_cost(last, len(group))) + HEADROOM,
                                            priority=Lane.BACKGROUND)
     except ShopifyError:
         return {}
