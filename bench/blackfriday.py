@@ -16,7 +16,9 @@ Reported (simulated seconds, i.e. real × ``--speed``):
 - ``overhead_ratio = total_s / sim_processing_s`` (goal ≤ 1.05);
 - ``bulk_ops`` and ``max_parallel_ops``, ``throttled``;
 - ``media``: products whose new image ended ready / failed / still processing (the run follows them
-  up: ``bulk/lanes/media_check.py``), and ``media_tail_s``: what that added after the last line;
+  up: ``bulk/lanes/media_check.py``), ``media_settled_in_run``: how many of them were settled before
+  the last line was done, ``media_tail_s``: what the follow-up added after the last line, and
+  ``end_after_last_op_s``: the whole end of the run after the last operation finished;
 - ``urgent_p50_ms`` / ``urgent_p99_ms`` / ``urgent_max_ms`` (real ms, from the call to its result), next
   to ``urgent_sim_p99_ms``: the simulator's own latency p99 for ``inventorySetQuantities``, the requests
   those changes made (goal: ``urgent_p99_ms`` ≤ ``urgent_sim_p99_ms`` + 50), split into changes for
@@ -210,6 +212,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "throttled": _throttled(stats),
         "media": result.media,  # products whose new image ended ready / failed / still processing
         "media_tail_s": _media_tail(events, args.speed),
+        "media_settled_in_run": _media_settled_in_run(events),
+        "end_after_last_op_s": round(total_sim - max((op.finished or 0.0 for op in ops), default=0.0), 1),
         "sim_cpu_share": round(sim_cpu / total_real, 2),  # near 1.0: the shop itself is the bottleneck
         "goal": {"overhead_ratio": 1.02, "urgent_p99_ms": "<= urgent_sim_p99_ms + 50", "throttled": 0},
         "slot_seconds": breakdown(ops, total_s=total_sim, slots=SLOTS, lines_per_s=args.bulk_lines_per_s),
@@ -239,6 +243,12 @@ def _media_tail(events: list[tuple[float, str, dict[str, Any]]], speed: float) -
     if len(marks) < 2:
         return None
     return round((marks["media_checked"] - marks["media_follow_up"]) * speed, 1)
+
+
+def _media_settled_in_run(events: list[tuple[float, str, dict[str, Any]]]) -> int | None:
+    """Watched products whose new images were READY or FAILED before the run's last line was done."""
+    checked = [data for _, name, data in events if name == "media_checked"]
+    return int(checked[-1].get("settled_in_run", 0)) if checked else None
 
 
 def _throttled(stats: dict[str, Any]) -> int:

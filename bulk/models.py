@@ -22,6 +22,7 @@ class Lane(enum.IntEnum):
     URGENT = 0  # inventory that must reach the shop within a second or two
     NORMAL = 1  # small direct batches of mass changes
     BULK = 2  # bulk-operation control calls (staged upload, run, poll)
+    BACKGROUND = 3  # what may wait for every other lane: reading back a run's new images (media_check)
 
 
 class Source(BaseModel):

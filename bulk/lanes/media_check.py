@@ -13,58 +13,65 @@ How (docs/input-formats.md, "Images are verified"):
   ones; replace: the whole new list). Position i of what was written is position i of those n: that
   is also how a new image's GID is tied to the URL we sent
   (:meth:`bulk.catalog.media.ProductContent.remember_sources`).
-- **Batched, cost-aware, low priority**: one query aliases ``node(id:)`` for many products
-  (``queries/product_media_status.graphql``), up to :data:`QUERY_BUDGET` requested points each, sent
-  through the scheduler at :attr:`~bulk.models.Lane.BULK` (urgent work is never held up by it).
+- **Batched, cost-aware, lowest priority**: one query aliases ``node(id:)`` for many images (by id)
+  or products (:mod:`bulk.lanes._media_products`, at most 700 requested points), sent through the
+  scheduler at :attr:`~bulk.models.Lane.BACKGROUND`: behind urgent work (which keeps its reserve) and
+  behind the bulk operations' control calls — a poll or a start queued behind a follow-up query
+  would wait for that query's points (the scheduler serves the head of its queue), so an operation's
+  end would be seen late and its slot would idle.
 - **Alongside the run**: a :class:`MediaFollower` takes each line's images as soon as the line is done
   (a direct answer, a finished bulk operation) and reads them ``first_read_s`` later, while the rest of
-  the run is still being sent (bulk operations cost no points: the buckets are free for this), one
-  query at a time; what is still processing is read again after 2, 4, 8… s (at most ``max_poll_s``).
-- **Many at the end: one bulk query**: direct reads cost about 7 points a product (2 images), so
-  200k products would take over an hour of a Standard plan's 300 points/s. When more than
-  :data:`EXPORT_ABOVE` products are due once the run's last line is done, they are read with one
-  bulk query (``queries/media_export.graphql``: products written since the run started, with their
-  media), which costs no bucket points but exports every product the run wrote (prices too); what
-  is still processing after it is read directly.
+  the run is still being sent (bulk operations cost no points: the buckets are free for this),
+  :data:`READS_IN_FLIGHT` queries at a time; what is still processing is read again after 2, 4, 8… s
+  (at most ``max_poll_s``). Reading costs a point an image and the buckets restore a few hundred a
+  second, so the images must come back *early*: the bulk lane cuts lines that add images first, in
+  short shards (:mod:`bulk.lanes.bulk.feed`), and the last operations of a run carry the other kinds.
+- **At the end, a bulk query only when it pays**: a bulk query (``queries/media_export.graphql``:
+  products written since the run started, with their media) costs no bucket points but exports every
+  product the run wrote (prices too) and reads nothing unless it finishes; :func:`export_pays` takes it
+  for what is due once the run's last line is done only when it ends within half the wait left and
+  before the direct reads would. What is still processing after it is read directly.
 - **Bounded**: once the run's last line is done the follower goes on for at most ``wait_s`` (shop
-  time, default :data:`MEDIA_WAIT_S`); what is still processing then is reported as such (the row stays
-  ``applied``, its reason says the image was still processing).
+  time, default :data:`MEDIA_WAIT_S`), checked before every query — reads queued while the run went
+  on included; what is still processing then is reported as such (the row stays ``applied``, its
+  reason says the image was still processing).
 
-The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`, :func:`next_read_s`) are pure;
+The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`, :func:`next_read_s`,
+:func:`export_pays`) are pure;
 :class:`MediaFollower` only carries them out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, wait_event
-from bulk.errors import ShopifyError
 from bulk.lanes._media_export import read_by_export
 from bulk.lanes._media_ids import id_groups, read_ids, tail_of
-from bulk.models import Lane, RowId
+from bulk.lanes._media_products import (
+    batches,
+    query_cost,
+    read_products,
+)
+from bulk.models import RowId
 from bulk.plan import PlannedLine
-from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
 from bulk.shopify.requester import Requester
 
 MEDIA_WAIT_S = 30.0  # Shopify processes most images within seconds; a run does not wait past this
 FIRST_READ_S = 2.0  # after a line is done: reading at once would mostly find images still processing
 POLL_S = 2.0  # the first re-read of an image still processing; doubles each time
 MAX_POLL_S = 30.0
-QUERY_BUDGET = 700.0  # requested points per follow-up query (a query may cost at most 1000)
-MAX_ALIASES = 100
-# products due at the end of a run above which one bulk query reads them: ~5 minutes of a Standard
-# plan's 300 points/s read directly; a bulk query costs no points but exports every product written
-# since the run started (prices included), so it pays only for really many
-EXPORT_ABOVE = 20_000
-NODE_COST = 1.0  # the product node
-MEDIA_NODE_COST = 2.0  # one media node with its mediaErrors (the Media interface's dearest member)
+READS_IN_FLIGHT = 2  # follow-up queries at once: one waits for points while the other's answer comes
+# the bulk query at the end (export_pays): it costs no points but exports every product written since
+# the run started (prices included), and it is all or nothing: one not finished by the bound reads nothing
+EXPORT_START_S = 5.0  # its CREATED delay, polls and the download, at the least
+EXPORT_LINES_PER_S = 2_000.0  # Shopify documents no export pace: the simulator's (real ones may be slower)
+EXPORT_LINES_PER_PRODUCT = 3.0  # a product line and its media lines
+READ_POINTS_PER_S = 100.0  # one Standard plan token's restore rate: the least any shop reads at
 
 State = Literal["ready", "failed", "processing", "unread"]
 
@@ -97,6 +104,7 @@ class MediaReport:
     queries: int = 0
     exports: int = 0  # bulk queries
     waited_s: float = 0.0
+    settled_in_run: int = 0  # watches READY or FAILED before the run's last line was done
 
     def counts(self) -> dict[str, int]:
         """Watched products by final state."""
@@ -147,33 +155,17 @@ def judge(watch: MediaWatch, nodes: Sequence[Mapping[str, Any]] | None) -> Verdi
     return Verdict("ready", "", tuple(media))
 
 
-def query_cost(last: int, products: int) -> float:
-    """Requested cost of reading the last ``last`` media of ``products`` products in one query."""
-    return products * (NODE_COST + 2 + last * MEDIA_NODE_COST)
+def export_s(products: int) -> float:
+    """Shop seconds a bulk query reading ``products`` products with their media takes, about."""
+    return EXPORT_START_S + products * EXPORT_LINES_PER_PRODUCT / EXPORT_LINES_PER_S
 
 
-def batches(watches: Iterable[MediaWatch]) -> list[list[MediaWatch]]:
-    """Watches grouped into queries: by how many images each reads (one ``$last`` per query), at most
-    :data:`QUERY_BUDGET` points and :data:`MAX_ALIASES` products each."""
-    out: list[list[MediaWatch]] = []
-    for watch in sorted(watches, key=lambda w: w.last):
-        group = out[-1] if out else None
-        if group is not None and len(group) < MAX_ALIASES and \
-                query_cost(watch.last, len(group) + 1) <= QUERY_BUDGET:
-            group.append(watch)
-        else:
-            out.append([watch])
-    return out
-
-
-def status_document(count: int) -> str:
-    """The follow-up query for ``count`` products: ``p0 … p{count-1}`` aliases of ``node(id:)`` sharing
-    the fragment of ``queries/product_media_status.graphql``."""
-    text = document(PRODUCT_MEDIA_STATUS)
-    fragment = text[text.index("fragment ProductMediaStatus"):]
-    params = ", ".join(f"$id{i}: ID!" for i in range(count))
-    fields = "\n".join(f"  p{i}: node(id: $id{i}) {{ ...ProductMediaStatus }}" for i in range(count))
-    return f"query ProductMediaStatus({params}, $last: Int!) {{\n{fields}\n}}\n\n{fragment}"
+def export_pays(points: float, written: int, wait_left_s: float) -> bool:
+    """Whether the images still due at the end of a run (``points`` to read them directly) are read with
+    one bulk query of the ``written`` products instead: only when it ends within half the wait left (the
+    other half is the direct reads' if it does not) and sooner than the direct reads would."""
+    took = export_s(written)
+    return took <= wait_left_s / 2 and took < points / READ_POINTS_PER_S
 
 
 def next_read_s(reads: int, poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S) -> float:
@@ -185,8 +177,9 @@ class MediaFollower:
     """Follows the images of lines handed to it (:meth:`add`) until each is settled, while the run goes
     on; :meth:`finish` says the run's last line is done and returns the report after the bounded wait.
 
-    One query at a time, at :attr:`~bulk.models.Lane.BULK`: the follow-up never holds up urgent work,
-    and never asks the buckets for more than one query's points at once."""
+    :data:`READS_IN_FLIGHT` queries at a time, at :attr:`~bulk.models.Lane.BACKGROUND`: the follow-up
+    never holds up urgent work or the bulk operations' control calls, and never asks the buckets for
+    more than those queries' points at once."""
 
     def __init__(self, requester: Requester, *, clock: Clock, first_read_s: float = FIRST_READ_S,
                  poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S, export: ExportPort | None = None,
@@ -200,6 +193,8 @@ class MediaFollower:
         self._reads: dict[int, int] = {}
         self._wake = asyncio.Event()
         self._ended_at: float | None = None
+        self._wait_s = MEDIA_WAIT_S
+        self.written = 0  # lines the run wrote so far (all kinds): what a bulk query would read back
 
     def add(self, watches: Iterable[MediaWatch]) -> None:
         """Follow these lines' images, the first read ``first_read_s`` from now."""
@@ -213,6 +208,7 @@ class MediaFollower:
         """Read what is due until :meth:`finish` was called and every watch is settled, or ``wait_s``
         has passed since then."""
         clock = self._clock
+        self._wait_s = wait_s
         while True:
             now, ended_at = clock.now(), self._ended_at
             if ended_at is not None and (not self._due or now - ended_at >= wait_s):
@@ -220,12 +216,13 @@ class MediaFollower:
             # due now; once the run is done, also whatever was never read (no point waiting for it)
             due = [i for i, at in self._due.items()
                    if at <= now or (ended_at is not None and i not in self.report.verdicts)]
-            if due and ended_at is not None and len(due) > EXPORT_ABOVE and self._export is not None:
+            if due and ended_at is not None and self._export is not None and export_pays(
+                    sum(self._points(i) for i in due), self.written, wait_s - (now - ended_at)):
                 # half what is left of the wait: if the export is slow, direct reads get the rest
                 await self._export_round(due, deadline=now + (wait_s - (now - ended_at)) / 2)
                 continue
             if due:  # a round stops at the bound too: the run's end never waits past ``wait_s``
-                await self._read_round(due, deadline=None if ended_at is None else ended_at + wait_s)
+                await self._read_round(due)
                 if ended_at is not None and clock.now() - ended_at >= wait_s:
                     break
                 continue
@@ -237,9 +234,21 @@ class MediaFollower:
         self.report.waited_s = 0.0 if self._ended_at is None else clock.now() - self._ended_at
         return self.report
 
+    def _points(self, i: int) -> float:
+        """Bucket points reading watch ``i`` directly costs."""
+        watch = self.watches[i]
+        return len(watch.media_ids) if watch.media_ids else query_cost(watch.last, 1)
+
+    def _past_bound(self) -> bool:
+        """The run is done and its wait is over: no more reads (checked before each query, so a round
+        begun while the run went on stops at the bound too)."""
+        return self._ended_at is not None and self._clock.now() - self._ended_at >= self._wait_s
+
     def finish(self) -> None:
         """The run's last line is done: from now on, wait at most ``wait_s`` for what is pending."""
         self._ended_at = self._clock.now()
+        verdicts = self.report.verdicts.values()
+        self.report.settled_in_run = sum(v.state in ("ready", "failed") for v in verdicts)
         self._wake.set()
 
     async def _export_round(self, due: list[int], *, deadline: float) -> None:
@@ -261,19 +270,33 @@ class MediaFollower:
             else:
                 self._due[i] = now + next_read_s(reads, self._poll_s, self._max_poll_s)
 
-    async def _read_round(self, due: list[int], *, deadline: float | None = None) -> None:
+    async def _read_round(self, due: list[int]) -> None:
+        """Read these watches: by id where the results named their images, else by product; up to
+        :data:`READS_IN_FLIGHT` queries at once."""
         index = {id(self.watches[i]): i for i in due}
-        for by_id in id_groups(self.watches[i] for i in due if self.watches[i].media_ids):
-            if deadline is not None and self._clock.now() >= deadline:
-                return  # the rest stays unread: reported as not verified
-            found, queries = await read_ids(self._requester, [m for w in by_id for m in w.media_ids])
-            self.report.queries += queries
-            self._settle([(index[id(watch)], judge(watch, tail_of(watch, found))) for watch in by_id])
-        for group in batches(self.watches[i] for i in due if not self.watches[i].media_ids):
-            if deadline is not None and self._clock.now() >= deadline:
-                return
-            nodes = await _read(self._requester, group, self.report)
-            self._settle([(index[id(watch)], judge(watch, nodes.get(at))) for at, watch in enumerate(group)])
+        gate = asyncio.Semaphore(READS_IN_FLIGHT)
+
+        async def by_ids(group: list[MediaWatch]) -> None:
+            async with gate:
+                if self._past_bound():
+                    return  # the rest stays unread: reported as not verified
+                found, queries = await read_ids(self._requester, [m for w in group for m in w.media_ids])
+                self.report.queries += queries
+                self._settle([(index[id(watch)], judge(watch, tail_of(watch, found))) for watch in group])
+
+        async def by_products(group: list[MediaWatch]) -> None:
+            async with gate:
+                if self._past_bound():
+                    return
+                self.report.queries += 1
+                nodes = await read_products(self._requester, group)
+                self._settle([(index[id(w)], judge(w, nodes.get(at))) for at, w in enumerate(group)])
+
+        async with asyncio.TaskGroup() as tg:
+            for group in id_groups(self.watches[i] for i in due if self.watches[i].media_ids):
+                tg.create_task(by_ids(group))
+            for group in batches(self.watches[i] for i in due if not self.watches[i].media_ids):
+                tg.create_task(by_products(group))
 
 
 async def follow_media(
@@ -290,33 +313,3 @@ async def follow_media(
     follower.add(watches)
     follower.finish()
     return await follower.run(wait_s)
-
-
-_ALIAS = re.compile(r"p(\d+)")
-
-
-async def _read(requester: Requester, group: list[MediaWatch],
-                report: MediaReport) -> dict[int, list[Mapping[str, Any]] | None]:
-    """Each watch's last images, by its position in ``group`` (absent: not read)."""
-    last = max(w.last for w in group)
-    variables: dict[str, Any] = {f"id{i}": w.product_id for i, w in enumerate(group)}
-    variables["last"] = last
-    report.queries += 1
-    try:
-        response = await requester.request(status_document(len(group)), variables,
-                                           cost=math.ceil(query_cost(last, len(group))), priority=Lane.BULK)
-    except ShopifyError:
-        return {}
-    data = getattr(response, "data", None) or {}
-    out: dict[int, list[Mapping[str, Any]] | None] = {}
-    for alias, node in data.items():
-        match = _ALIAS.fullmatch(alias)
-        if match is None or not isinstance(node, dict):
-            continue
-        at = int(match[1])
-        watch = group[at]
-        media = (node.get("media") or {}).get("nodes")
-        nodes: list[Mapping[str, Any]] | None = list(media) if isinstance(media, list) else None
-        # $last is the group's largest: keep only this product's own last images
-        out[at] = None if nodes is None else nodes[max(0, len(nodes) - watch.last):]
-    return out

@@ -62,6 +62,8 @@ class MediaFollowUp:
 
     def lines_done(self, lines: Iterable[PlannedLine]) -> None:
         """These lines are done (applied or not: only applied rows get a verdict, at the end)."""
+        lines = list(lines)
+        self._follower.written += len(lines)  # what a bulk query at the end would read back
         watches = [w for w in map(watch_of, lines) if w is not None]
         if not watches:
             return
@@ -111,7 +113,7 @@ class MediaFollowUp:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([[f, n, s, r] for (f, n), (s, r) in amended.items()]), encoding="utf-8")
         on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
-                                   "waited_s": report.waited_s})
+                                   "waited_s": report.waited_s, "settled_in_run": report.settled_in_run})
         return counts
 
 

@@ -17,46 +17,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from bulk.catalog import CatalogStore
 from bulk.catalog.sync import ExportPort
-from bulk.clock import Clock, MonotonicClock, wait_event
+from bulk.clock import Clock, MonotonicClock
 from bulk.errors import BulkError
-from bulk.journal import Journal, Outcome, RunStatus, UnitState
+from bulk.journal import Journal, RunStatus, UnitState
 from bulk.lanes.bulk import BulkLane, BulkOpsPort
-from bulk.lanes.bulk.feed import LinePool, ResumeIndex, root_of
-from bulk.lanes.bulk.reconcile import all_processed
-from bulk.lanes.bulk.shard_data import from_shard_file
-from bulk.lanes.direct import direct_units, send_line
-from bulk.models import InventoryUpdate, OnEvent, Outcomes, OutcomeStatus
-from bulk.plan import PlannedLine, Route, choose_route, line_cost
-from bulk.plan import write_shards as _write_shards
+from bulk.lanes.bulk.feed import LinePool, ResumeIndex
+from bulk.models import OnEvent, Outcomes, OutcomeStatus
+from bulk.plan import PlannedLine, Route, choose_route
 from bulk.plan.ordering import KindAdmission
-from bulk.plan.stream import ChunkPlan, StreamPlanner
+from bulk.plan.stream import StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
 from bulk.submit._dry_run import DryRunBook
 from bulk.submit._media_followup import MediaFollowUp, amend_outcomes
 from bulk.submit._outcome_book import OutcomeBook
+from bulk.submit._sending import Sending
 from bulk.submit._types import (
     InventorySender,
-    InventoryUndo,
     SubmissionResult,
     SubmitOptions,
     run_key_for,
 )
 from bulk.submit._watchdog import Waiting, Watchdog, WatchedPort
-from bulk.submit.report import append_undo, summarize, write_report_csv, write_undo
+from bulk.submit.report import summarize, write_report_csv
 
 __all__ = ["InventorySender", "Requester", "Submission", "SubmissionResult", "SubmitOptions", "run_key_for"]
 
-class Submission:
+class Submission(Sending):
     """Runs one submission against one shop, durably: its state lives in the journal.
 
     The source is read ahead in chunks; each chunk is planned (against the catalog and what earlier
@@ -177,7 +170,8 @@ class Submission:
         if self._options.drain:
             self._pool = LinePool(self._journal, run_id, run_key=run_key, directory=workdir / "shards",
                                   inline=self._options.inline_shards, on_unit=self._unit_lines.__setitem__,
-                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines)
+                                  on_event=self._on_event, min_lines=self._options.lane.min_op_lines,
+                                  all_known=self._read_done)
         async with asyncio.TaskGroup() as tg:
             if self._options.drain:
                 tg.create_task(lane.drain(run_id, until=planning_done, feed=self._pool,
@@ -265,173 +259,6 @@ class Submission:
         result.summary, result.dry_run = book.summary(), True
         return result
 
-    def _count(self, part: ChunkPlan) -> None:
-        for key, value in part.plan.statistics().items():
-            self._stats[key] += value
-        self._stats["rejected"] += len(part.rejected)  # rows refused at reading count as rejected too
-        self._stats["unchanged"] += len(part.nothing)  # and rows with nothing to change as unchanged
-
-    async def _stream(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane,
-                      tg: asyncio.TaskGroup) -> None:
-        undo = self._undo_file = self._undo_path(workdir)
-        await asyncio.to_thread(write_undo, undo, [])  # a fresh file; each chunk appends its old values
-        number = 0
-        async for chunk in chunks(source, self._options.read_ahead):
-            self._progress()
-            part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
-            self._count(part)
-            self._source_state = f"waiting for chunk {number + 2} ({self._planner.rows} rows read)"
-            decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
-                       for o in [*part.rejected, *part.nothing, *part.plan.outcomes]]
-            await self.book.record(decided)
-            async with self._undo_lock:
-                await asyncio.to_thread(append_undo, undo, part.plan.undo)
-            if part.inventory:
-                tg.create_task(self._send_inventory(part.inventory, run_id))
-            ready = self._admission.release_held() + self._admission.admit(part.plan.lines)
-            self._on_event("planned", {"plan": dict(self._stats), "route": self._route(part.plan.lines),
-                                       "chunk": number, "held": self._admission.held})
-            await self._dispatch(ready, f"{run_key}/{number}", run_id, workdir, lane, tg)
-            number += 1
-        # read and planned: only lines held behind running ones of their product will come (a handful
-        # at chunk boundaries); the lane's cuts are final from now on, not once those are released
-        self._source_state = f"read to the end ({self._planner.rows} rows)"
-        self._read_done.set()
-        while self._admission.held:  # lines waiting behind in-flight lines of their product
-            self._released.clear()
-            if self._options.drain:
-                await self._released.wait()  # our own lane reports each finished shard
-            else:
-                # the fleet's workers run the shards: watch the journal for finished ones
-                await self._release_finished_units(run_id)
-                await wait_event(self._released, self._options.lane.idle_wait_s, self._wait_clock)
-            ready = self._admission.release_held()
-            await self._dispatch(ready, f"{run_key}/h{_digest(ready)}", run_id, workdir, lane, tg)
-
-    async def _dispatch(self, lines: list[PlannedLine], ident: str, run_id: int, workdir: Path,
-                        lane: BulkLane, tg: asyncio.TaskGroup) -> None:
-        if not lines:
-            return
-        route = self._route(lines)
-        self._routes.append(route)
-        if route.kind == "direct":
-            if self._options.drain:
-                tg.create_task(self._send_direct(lines, run_id))
-            else:
-                await self._enqueue_direct(lines, ident, run_id)
-            return
-        if self._pool is not None:
-            self._pool_lines(lines, lane)
-            return
-        shards = await asyncio.to_thread(_write_shards, lines, workdir / "shards", shards=route.shards,
-                                         prefix=ident.rsplit("/", 1)[-1])
-        units = []
-        for i, shard in enumerate(shards):
-            unit_ident = f"{ident}/{i}"
-            self._unit_lines[unit_ident] = [lines[n] for n in shard.line_indexes]
-            units.append(await asyncio.to_thread(from_shard_file, unit_ident, shard,
-                                                 inline=self._options.inline_shards))
-        await self._journal.add_units(run_id, units)
-        lane.notify()
-        self._on_event("sharded", {"shards": len(shards), "lines": len(lines)})
-
-    def _pool_lines(self, lines: list[PlannedLine], lane: BulkLane) -> None:
-        """Hand bulk lines to the pool the lane cuts its shards from (after a crash, only lines that
-        are in no shard yet: the others wait for their shard, or are finished)."""
-        assert self._pool is not None
-        if self._resume is not None:
-            lines, in_shards, finished = self._resume.sort(lines)
-            for root, mine in in_shards.items():
-                if root in self._ended:
-                    # the shard (an adopted operation, often) ended before its lines were planned
-                    # again: nothing will release them later, and every later line of their
-                    # products would be held for ever (the resume hang of issue 15)
-                    finished += mine
-                else:
-                    self._unit_lines.setdefault(root, []).extend(mine)
-            self._finished(finished)
-        self._pool.add(lines)
-        lane.notify()
-        self._on_event("pooled", {"lines": len(lines), "pooled": self._pool.pooled})
-
-    async def _release_finished_units(self, run_id: int) -> None:
-        """Release the lines of shards finished elsewhere (with every retry shard they spawned)."""
-        open_roots = {root_of(u.client_identifier)
-                      for u in await self._journal.list_units(run_id)
-                      if u.state not in (UnitState.DONE, UnitState.FAILED)}
-        for root in [r for r in self._unit_lines if r not in open_roots]:
-            self._finished(self._unit_lines.pop(root))
-
-    def _lane_outcomes(self, outcomes: Sequence[Outcome]) -> None:
-        self.book.note(outcomes)
-        self._media_follow_up.note_outcomes(outcomes)  # media GIDs the results named
-
-    def _lane_event(self, name: str, data: dict[str, Any]) -> None:
-        finished = name == "op_finished" and all_processed(
-            str(data.get("status")), int(data.get("objects", 0)), int(data.get("lines", 1 << 62)))
-        if finished or (name == "shard_done" and not data.get("retried")):
-            root = root_of(str(data.get("ident", "")))
-            self._ended.add(root)
-            self._finished(self._unit_lines.pop(root, []))
-        self._progress()
-        self._on_event(name, data)
-
-    def _finished(self, lines: list[PlannedLine]) -> None:
-        if lines:
-            self._admission.done(lines)
-            self._released.set()
-            self._media_follow_up.lines_done(lines)
-
-    async def _send_direct(self, lines: list[PlannedLine], run_id: int) -> None:
-        # a re-run after a crash skips lines whose rows all had their outcome before it started (not
-        # rows decided in this run: a row without a SKU is rejected for its price at planning, and
-        # its description and images are still sent)
-        done = self._resume.finished if self._resume is not None else set()
-        todo = [line for line in lines if not all(row in done for row in line.rows)]
-        gate = asyncio.Semaphore(self._options.direct_concurrency)
-
-        async def send(line: PlannedLine) -> None:
-            async with gate:
-                self._direct_in_flight += 1
-                try:
-                    status, reason = await self._send_line(line)
-                finally:
-                    self._direct_in_flight -= 1
-            await self.book.record([Outcome(f, n, status, reason or None) for f, n in line.rows])
-            self._on_event("line_done", {"rows": len(line.rows)})
-
-        async with asyncio.TaskGroup() as tg:
-            for line in todo:
-                tg.create_task(send(line))
-        self._finished(lines)
-
-    async def _send_line(self, line: PlannedLine) -> tuple[OutcomeStatus, str]:
-        return await send_line(self._requester, line.kind, line.variables, cost=line_cost(line))
-
-    async def _enqueue_direct(self, lines: list[PlannedLine], ident: str, run_id: int) -> None:
-        """A fleet's run: the direct lines become journal units the workers send (this process sends
-        nothing); a unit's lines are released to the per-product order once the unit is finished."""
-        units = direct_units(ident, lines, batch=self._options.direct_batch)
-        for unit, start in zip(units, range(0, len(lines), self._options.direct_batch), strict=True):
-            self._unit_lines[unit.client_identifier] = lines[start:start + self._options.direct_batch]
-        await self._journal.add_units(run_id, units)
-        self._on_event("direct_enqueued", {"units": len(units), "lines": len(lines)})
-
-    async def _send_inventory(self, updates: list[InventoryUpdate], run_id: int) -> None:
-        if self._inventory is None:
-            reason = "inventory rows need the urgent lane (use `bulk inventory submit`)"
-            results: Sequence[tuple[OutcomeStatus, str, InventoryUndo | None]] = [
-                (OutcomeStatus.REJECTED, reason, None)] * len(updates)
-        else:
-            results = await self._inventory(updates)
-        await self.book.record([Outcome(u.source.file, u.source.line, status, reason or None)
-                                for u, (status, reason, _) in zip(updates, results, strict=True)])
-        undo = [{"kind": "inventory", "inventoryItemId": r[2][0], "locationId": r[2][1], "quantity": r[2][2]}
-                for r in results if r[2] is not None]
-        if undo and self._undo_file is not None:
-            async with self._undo_lock:  # chunks' old values are appended to the same file meanwhile
-                await asyncio.to_thread(append_undo, self._undo_file, undo)
-
 
 def _export_port(port: BulkOpsPort) -> ExportPort | None:
     """The bulk port as a bulk *query* port, when it is one (the shop's is; a test's fake may not be)."""
@@ -445,11 +272,3 @@ def _first_cause(group: BaseExceptionGroup[BulkError]) -> BulkError:
         first = first.exceptions[0]
     assert isinstance(first, BulkError)
     return first
-
-
-def _digest(lines: list[PlannedLine]) -> str:
-    """A content hash: held lines released in the same groups get the same unit identity on a re-run."""
-    h = hashlib.sha256()
-    for line in lines:
-        h.update(json.dumps(line.variables, sort_keys=True).encode())
-    return h.hexdigest()[:16]

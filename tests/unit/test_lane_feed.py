@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from bulk.clock import ManualClock
 from bulk.journal import Journal, Outcome, SqliteJournal, UnitState
 from bulk.lanes.bulk import shard_data
-from bulk.lanes.bulk.feed import LinePool, ResumeIndex, digest, root_of
+from bulk.lanes.bulk.feed import LinePool, ResumeIndex, digest, pick_kind, root_of
 from bulk.models import OutcomeStatus
 from bulk.plan import PlannedLine
 from bulk.plan.ordering import KindAdmission
@@ -43,8 +44,8 @@ async def new_pool(journal: Journal, tmp_path: Path,
     return pool, run.run_id
 
 
-async def test_cuts_take_lines_first_planned_first_cut_one_kind_per_shard(journal: Journal,
-                                                                          tmp_path: Path) -> None:
+async def test_cuts_take_image_lines_first_then_first_planned_first_cut_one_kind_per_shard(
+        journal: Journal, tmp_path: Path) -> None:
     units: dict[str, list[PlannedLine]] = {}
     pool, run_id = await new_pool(journal, tmp_path, units)
     prices = [price(p, p) for p in range(1, 8)]
@@ -54,12 +55,11 @@ async def test_cuts_take_lines_first_planned_first_cut_one_kind_per_shard(journa
     pool.add(prices[4:])
     assert pool.pooled == 10
     assert await pool.cut([3, 3]) == 2
-    # the oldest kind first; the second cut still fits in it
-    assert [units[u] for u in units] == [prices[:3], prices[3:6]]
-    # the oldest kind (one price line left) cannot fill 3, the images can
-    assert await pool.cut([3]) == 1
-    assert list(units.values())[-1] == images
-    assert await pool.cut([3, 3]) == 1 and pool.pooled == 0  # the pool ran dry
+    # the images first, though planned after the first prices; then the oldest kind
+    assert [units[u] for u in units] == [images, prices[:3]]
+    assert await pool.cut([3, 3]) == 2
+    assert list(units.values())[-2:] == [prices[3:6], prices[6:]]
+    assert await pool.cut([3]) == 0 and pool.pooled == 0  # the pool ran dry
     stored = await journal.list_units(run_id)
     assert [u.client_identifier for u in stored] == list(units)
     assert all(u.client_identifier.startswith(("rk/variants-", "rk/product-")) for u in stored)
@@ -76,6 +76,47 @@ async def test_a_kinds_rest_too_small_for_an_operation_goes_with_the_cut_before_
     pool.add([price(p, p) for p in range(1, 6)])
     assert await pool.cut([3]) == 1 and pool.pooled == 0  # 3 of 5 would leave 2 < 3 behind
     assert [len(lines) for lines in units.values()] == [5]
+
+
+def test_image_kinds_are_cut_first_unless_too_few_for_an_operation() -> None:
+    """The pure choice: (lines queued, arrival of the oldest) per kind."""
+    queued = {"variants": (5_000, 0), "set": (3_000, 10)}
+    assert pick_kind(queued, 2_000, min_lines=100) == "set"  # planned later, cut first
+    assert pick_kind({"variants": (5_000, 0), "set": (150, 10)}, 2_000, min_lines=100) == "set"  # short
+    assert pick_kind({"variants": (5_000, 0), "set": (50, 10)}, 2_000, min_lines=100) == "variants"
+    assert pick_kind({"variants": (5, 0), "set": (50, 10)}, 2_000, min_lines=100) == "set"  # the end
+    assert pick_kind({"variants": (5_000, 3), "product": (10, 1), "media": (900, 2)}, 500,
+                     min_lines=100) == "media"  # the oldest image kind that can make an operation
+    assert pick_kind({}, 10, min_lines=1) is None
+
+
+async def test_image_shards_are_short_so_their_images_come_back_early(journal: Journal,
+                                                                      tmp_path: Path) -> None:
+    units: dict[str, list[PlannedLine]] = {}
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    pool = LinePool(journal, run.run_id, run_key="rk", directory=tmp_path / "shards", inline=False,
+                    on_unit=units.__setitem__, min_lines=2, media_lines=4)
+    pool.add([price(p, p) for p in range(1, 11)] + [image(p, 100 + p) for p in range(1, 11)])
+    assert await pool.cut([10, 10, 10]) == 3
+    # 10 image lines in shards of at most 4 (the rest of 2 still makes an operation); then the prices
+    assert [len(lines) for lines in units.values()] == [4, 4, 2]
+    assert await pool.cut([10]) == 1 and pool.pooled == 0
+    assert [lines[0].kind for lines in units.values()] == ["product", "product", "product", "variants"]
+
+
+async def test_while_the_input_is_read_no_shard_is_long(journal: Journal, tmp_path: Path) -> None:
+    """Lines planned later (images after a file of prices) must not wait for long operations cut to
+    end with the lines known so far."""
+    units: dict[str, list[PlannedLine]] = {}
+    read = asyncio.Event()
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    pool = LinePool(journal, run.run_id, run_key="rk", directory=tmp_path / "shards", inline=False,
+                    on_unit=units.__setitem__, open_lines=3, all_known=read)
+    pool.add([price(p, p) for p in range(1, 11)])
+    await pool.cut([5])
+    read.set()  # every line known: cuts are the lane's sizes again
+    await pool.cut([7])
+    assert [len(lines) for lines in units.values()] == [3, 7]
 
 
 def test_a_shards_identity_is_a_hash_of_its_rows() -> None:

@@ -14,18 +14,18 @@ from graphql import build_schema, parse, validate
 from bulk.catalog import CatalogStore
 from bulk.clock import ManualClock
 from bulk.journal import Outcome
-from bulk.lanes._media_ids import MAX_IDS, id_document, id_groups, tail_of
+from bulk.lanes._media_ids import HEADROOM, MAX_IDS, id_document, id_groups, tail_of
+from bulk.lanes._media_products import MAX_ALIASES, QUERY_BUDGET, batches, query_cost, status_document
 from bulk.lanes.bulk.reconcile import media_ids
 from bulk.lanes.media_check import (
-    MAX_ALIASES,
-    QUERY_BUDGET,
+    EXPORT_START_S,
+    READS_IN_FLIGHT,
     MediaFollower,
     MediaWatch,
-    batches,
+    export_pays,
+    export_s,
     follow_media,
     judge,
-    query_cost,
-    status_document,
     watch_of,
 )
 from bulk.models import Lane, OutcomeStatus
@@ -108,11 +108,11 @@ async def follow(ready_at: float | None, wait_s: float) -> tuple[Any, FakeShop, 
     return task.result(), shop, clock
 
 
-async def test_images_are_read_again_until_ready_at_low_priority() -> None:
+async def test_images_are_read_again_until_ready_at_the_lowest_priority() -> None:
     report, shop, clock = await follow(ready_at=5.0, wait_s=60.0)
     assert report.counts() == {"ready": 1, "failed": 0, "processing": 0, "unread": 0}
     assert len(shop.asked) == 4 and clock.now() == 6.0  # read at 0, 2, 4 (processing) and 6
-    assert {priority for _, priority, _ in shop.asked} == {Lane.BULK}
+    assert {priority for _, priority, _ in shop.asked} == {Lane.BACKGROUND}
 
 
 async def test_the_wait_is_bounded_and_what_still_processes_says_so() -> None:
@@ -167,8 +167,19 @@ class FakeExport:
             yield {**node("READY"), "__parentId": f"P{i}"}
 
 
+def test_the_bulk_query_at_the_end_only_when_it_ends_in_time_and_before_the_direct_reads() -> None:
+    # 1/5 Black Friday: 20,000 images due, 112,000 lines written (prices too): ~173 s of export
+    assert not export_pays(20_000, 112_000, wait_left_s=30.0)
+    assert not export_pays(10_000, 112_000, wait_left_s=1_000.0)  # in time, but the reads are sooner
+    # a run of images only: 10,000 products, 10,000 images by id (100 s at 100 points/s) vs a 20 s export
+    assert export_pays(10_000, 10_000, wait_left_s=60.0)
+    assert not export_pays(10_000, 10_000, wait_left_s=30.0)  # it would not end within half the wait left
+    assert not export_pays(1_000, 10_000, wait_left_s=60.0)  # 10 s of direct reads
+    assert export_s(0) == EXPORT_START_S
+
+
 async def test_many_products_due_at_the_end_are_read_with_one_bulk_query(monkeypatch: Any) -> None:
-    monkeypatch.setattr("bulk.lanes.media_check.EXPORT_ABOVE", 2)
+    monkeypatch.setattr("bulk.lanes.media_check.READ_POINTS_PER_S", 1.0)  # reads slower than the export
     clock = ManualClock()
     shop, export = FakeShop(clock, ready_at=None), FakeExport(polls=3)
     follower = MediaFollower(shop, clock=clock, export=export, since="2026-12-06T08:00:00Z")
@@ -182,7 +193,7 @@ async def test_many_products_due_at_the_end_are_read_with_one_bulk_query(monkeyp
 
 
 async def test_an_export_not_finished_by_the_deadline_gives_way_to_direct_reads(monkeypatch: Any) -> None:
-    monkeypatch.setattr("bulk.lanes.media_check.EXPORT_ABOVE", 2)
+    monkeypatch.setattr("bulk.lanes.media_check.READ_POINTS_PER_S", 1.0)
     clock = ManualClock()
     shop, export = FakeShop(clock, ready_at=0.0), FakeExport(polls=None)
     follower = MediaFollower(shop, clock=clock, export=export)
@@ -202,7 +213,7 @@ class IdShop:
 
     async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
                       priority: Lane, token_index: int | None = None) -> Any:
-        assert variables is not None and priority is Lane.BULK
+        assert variables is not None and priority is Lane.BACKGROUND
         detail = "mediaErrors" in document
         self.asked.append(("MediaFailure" if detail else "MediaStatus", cost))
         data = {}
@@ -230,7 +241,9 @@ async def test_images_named_by_the_bulk_results_are_read_by_id_at_one_point_each
         amended = amend_outcomes(outcomes, Path(tmp))
     assert counts == {"ready": 1, "failed": 1, "processing": 0, "unread": 0}
     assert amended[ROW][0] is OutcomeStatus.REJECTED and "https://bad/2.jpg" in amended[ROW][1]
-    assert shop.asked == [("MediaStatus", 3), ("MediaFailure", 2)]  # m-ok, m-bad, m-new; then m-bad
+    # m-ok, m-bad, m-new; then m-bad: a point an image (two with mediaErrors), and the headroom asked
+    # on top (refunded with the answer) that keeps an urgent burst's points in the buckets
+    assert shop.asked == [("MediaStatus", 3 + HEADROOM), ("MediaFailure", 2 + HEADROOM)]
 
 
 def test_a_bulk_result_line_names_the_products_media() -> None:
@@ -243,7 +256,8 @@ def test_a_bulk_result_line_names_the_products_media() -> None:
 def test_by_id_queries_hold_at_most_max_ids_images_and_are_valid() -> None:
     watches = [MediaWatch(f"P{i}", 3, ((0, "u"), (1, "v")), (ROW,), (f"a{i}", f"b{i}")) for i in range(400)]
     groups = id_groups(watches)
-    assert all(sum(len(w.media_ids) for w in g) <= MAX_IDS for g in groups) and len(groups) == 4
+    assert all(sum(len(w.media_ids) for w in g) <= MAX_IDS for g in groups)
+    assert len(groups) == -(-800 // MAX_IDS)
     schema = build_schema(SCHEMA.read_text(encoding="utf-8"))
     for fragment in ("MediaStatus", "MediaFailure"):
         assert not validate(schema, parse(id_document(3, fragment)))
@@ -265,11 +279,67 @@ async def test_the_bound_holds_inside_a_round_of_reads() -> None:
     the end of a run never waits for every image of a big run to be read."""
     clock = ManualClock()
     shop = SlowShop(clock, ready_at=None)
-    watches = [MediaWatch(f"P{p}", 1, ((0, f"https://a/{p}.jpg"),), (("in.csv", p + 2),)) for p in range(400)]
+    watches = [MediaWatch(f"P{p}", 1, ((0, f"https://a/{p}.jpg"),), (("in.csv", p + 2),))
+               for p in range(1_000)]
     follower = MediaFollower(shop, clock=clock, first_read_s=0.0, poll_s=2.0)
     follower.add(watches)
     follower.finish()
     task = asyncio.create_task(follower.run(wait_s=3.0))
     await clock.advance_until(task.done, step=0.5)
-    assert clock.now() <= 3.0 + 1.0  # at most one query past the bound
+    assert clock.now() <= 3.0 + 1.0  # at most one query (of those in flight) past the bound
     assert len(task.result().verdicts) < len(watches) and len(shop.asked) < len(batches(watches))
+
+
+class GatedShop:
+    """By-id queries held until released, all READY; counts the queries in flight at once."""
+
+    def __init__(self) -> None:
+        self.in_flight = self.peak = self.asked = 0
+        self.gate = asyncio.Event()
+
+    async def request(self, document: str, variables: Mapping[str, Any] | None = None, *, cost: float,
+                      priority: Lane, token_index: int | None = None) -> Any:
+        assert variables is not None and priority is Lane.BACKGROUND
+        self.asked += 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await self.gate.wait()
+        self.in_flight -= 1
+        return SimpleNamespace(data={a: {"id": m, "status": "READY"} for a, m in variables.items()})
+
+
+def id_watches(count: int, images: int) -> list[MediaWatch]:
+    return [MediaWatch(f"P{p}", images, tuple((i, f"u{p}-{i}") for i in range(images)), (("in.csv", p),),
+                       tuple(f"m{p}-{i}" for i in range(images))) for p in range(count)]
+
+
+async def test_follow_up_reads_go_a_few_at_a_time_never_more() -> None:
+    """Several queries in flight (one waits for points while another's answer comes), never more than
+    READS_IN_FLIGHT: every follow-up query asks the buckets for its points."""
+    clock = ManualClock()
+    shop = GatedShop()
+    follower = MediaFollower(shop, clock=clock, first_read_s=0.0)
+    follower.add(id_watches(5 * MAX_IDS, 1))  # five queries' worth
+    task = asyncio.create_task(follower.run(wait_s=60.0))
+    await clock.run_until_idle()
+    assert shop.in_flight == READS_IN_FLIGHT == shop.peak > 1
+    shop.gate.set()
+    await clock.run_until_idle()
+    follower.finish()
+    await clock.run_until_idle()
+    assert task.done() and shop.peak == READS_IN_FLIGHT and shop.asked == 5
+    assert task.result().counts()["ready"] == 5 * MAX_IDS and task.result().settled_in_run == 5 * MAX_IDS
+
+
+async def test_a_round_begun_during_the_run_stops_at_the_bound_after_it() -> None:
+    """Reads queued while the run went on do not hold its end past ``wait_s`` (measured: a round of
+    40,000 images begun 2 s before the last line held the end 166 s)."""
+    clock = ManualClock()
+    shop = SlowShop(clock, ready_at=0.0)
+    follower = MediaFollower(shop, clock=clock, first_read_s=0.0)
+    follower.add(id_watches(50 * MAX_IDS, 1))  # 50 queries of a second each
+    task = asyncio.create_task(follower.run(wait_s=5.0))
+    await clock.advance_until(lambda: bool(shop.asked), step=0.5)
+    follower.finish()
+    await clock.advance_until(task.done, step=0.5)
+    assert clock.now() <= 5.0 + 1.5 and len(shop.asked) < 50

@@ -5,6 +5,14 @@ Why not shard each chunk as soon as it is planned: a shard's size is best decide
 (:class:`bulk.lanes.bulk.ports.LineFeed`). A cut writes the shard file and adds its unit to the journal at
 once, so from then on the journal owns it exactly as before (claims, adoption, retries).
 
+Lines that add images go first, in short shards (:func:`pick_kind`, :data:`MEDIA_SHARD_LINES`): their
+images are read back once their operation ends (:mod:`bulk.lanes.media_check`), at a point an image
+from the buckets' restore rate, so the run's end waits for them unless their operations end early and
+often; the last operations carry the other kinds. While the input is still being read no shard is
+long (:data:`OPEN_SHARD_LINES`), so image lines planned late (a file of images read after a file of
+prices) find a slot soon. The shop's time is the same, only the order changes; the per-product order
+(:mod:`bulk.plan.ordering`) is the admission's, not the pool's, so it holds whatever is cut first.
+
 Exactly once across a crash: what was cut depends on timing, so a shard's identity is a hash of the
 rows it holds (``RUNKEY/KIND-DIGEST``), and a submission planned again after a crash must not pool a
 line that is already in a shard: :class:`ResumeIndex` tells, from the journal, which lines are in an
@@ -18,7 +26,7 @@ import asyncio
 import hashlib
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_args
@@ -31,6 +39,34 @@ from bulk.plan import PlannedLine, RowId, write_shards
 from bulk.plan.diff import LineKind
 
 OnUnit = Callable[[str, list[PlannedLine]], None]
+
+# kinds whose lines may add images (productUpdate media, productSet files): cut before the others
+MEDIA_KINDS = frozenset({"product", "media", "set"})
+# lines of such a shard at most: its images come back when it ends, so a shard sized to end with the
+# run (the lane's balanced share) would leave every read for the end; 1,000 lines is 20 s at 50 lines a
+# second, and costs one more operation (~1 s of the shop's CREATED delay) per 1,000 image lines
+MEDIA_SHARD_LINES = 1_000
+# lines of any shard at most while the input is still being read: the lane sizes a cut to end with the
+# lines known so far, and lines planned later (the images of a file read after the prices) would wait
+# for every slot's long operation; 2,000 lines is 40 s at 50 lines a second
+OPEN_SHARD_LINES = 2_000
+
+
+def pick_kind(queued: Mapping[str, tuple[int, int]], size: int, *, min_lines: int) -> str | None:
+    """The kind the next cut of ``size`` lines takes, from each kind's (lines queued, arrival of its
+    oldest line); None when nothing is queued.
+
+    Kinds that add images first, whenever they have ``min_lines`` lines or can fill the size (a shorter
+    image shard is worth it: see :data:`MEDIA_SHARD_LINES`); then the kind planned first that can fill
+    the size; else the first of them all, images first."""
+    kinds = sorted((k for k, (n, _) in queued.items() if n > 0),
+                   key=lambda k: (k not in MEDIA_KINDS, queued[k][1]))
+    if not kinds:
+        return None
+    for kind in kinds:
+        if kind in MEDIA_KINDS and queued[kind][0] >= min(size, min_lines):
+            return kind
+    return next((k for k in kinds if queued[k][0] >= size), kinds[0])
 
 
 def root_of(client_identifier: str) -> str:
@@ -48,11 +84,16 @@ def digest(lines: Iterable[PlannedLine]) -> str:
 
 
 class LinePool:
-    """Lines of one run waiting to be cut, first planned first cut, one queue per kind."""
+    """Lines of one run waiting to be cut, one queue per kind: lines that add images first, else first
+    planned first cut."""
 
     def __init__(self, journal: Journal, run_id: int, *, run_key: str, directory: Path, inline: bool,
-                 on_unit: OnUnit, on_event: OnEvent | None = None, min_lines: int = 1) -> None:
+                 on_unit: OnUnit, on_event: OnEvent | None = None, min_lines: int = 1,
+                 media_lines: int = MEDIA_SHARD_LINES, open_lines: int = OPEN_SHARD_LINES,
+                 all_known: asyncio.Event | None = None) -> None:
         self._journal = journal
+        self._media_lines, self._open_lines = media_lines, open_lines
+        self._all_known = all_known  # set once the input is read (None: every line is known)
         self._min_lines = min_lines  # a kind's rest smaller than this goes with the cut before it
         self._on_event = on_event or (lambda _name, _data: None)
         self._run_id = run_id
@@ -75,12 +116,17 @@ class LinePool:
         return sum(len(q) for q in self._queues.values())
 
     def _take(self, size: int) -> list[PlannedLine]:
-        """``size`` lines of one kind: the kind planned first, unless only another can fill the size."""
-        kinds = sorted((k for k, q in self._queues.items() if q), key=lambda k: self._queues[k][0][0])
-        if not kinds:
+        """At most ``size`` lines of one kind (:func:`pick_kind`; image shards at most
+        ``media_lines``, any shard at most ``open_lines`` while the input is still being read)."""
+        kind = pick_kind({k: (len(q), q[0][0]) for k, q in self._queues.items() if q}, size,
+                         min_lines=self._min_lines)
+        if kind is None:
             return []
-        kind = next((k for k in kinds if len(self._queues[k]) >= size), kinds[0])
         queue = self._queues[kind]
+        if kind in MEDIA_KINDS:
+            size = min(size, self._media_lines)
+        if self._all_known is not None and not self._all_known.is_set():
+            size = min(size, self._open_lines)
         if len(queue) - size < self._min_lines:
             size = len(queue)  # a tiny rest of this kind would be an operation of its own later
         return [queue.popleft()[1] for _ in range(size)]
