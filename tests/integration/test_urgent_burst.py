@@ -43,7 +43,7 @@ async def test_a_burst_of_calls_shares_one_location_read_and_batched_sku_lookups
 async def test_a_failed_lookup_answers_every_waiting_call_and_is_asked_again() -> None:
     async with SimShop(SimConfig(products=50, tokens=TOKENS)) as sim, Shop.connect(sim.url, TOKENS) as shop:
         await shop.inventory.set([change(1, 1)])  # locations known
-        original = shop.client.request
+        original = shop.urgent_client.request  # the urgent lane's own client
         failing = True
 
         async def request(document: str, variables: Any = None, **kw: Any) -> Any:
@@ -51,7 +51,7 @@ async def test_a_failed_lookup_answers_every_waiting_call_and_is_asked_again() -
                 raise ServerError("HTTP 503 from the shop", status=503, token_index=0)
             return await original(document, variables, **kw)
 
-        shop.client.request = request  # type: ignore[method-assign]
+        shop.urgent_client.request = request  # type: ignore[method-assign]
         results = await burst(shop, range(2, 12))
         assert {r.status for r in results} == {InventoryStatus.REJECTED}
         assert all("lookup failed" in (r.reason or "") for r in results)
