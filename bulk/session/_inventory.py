@@ -98,9 +98,11 @@ class Inventory:
                 reason = "; ".join(e["msg"] for e in exc.errors())
                 results[i] = InventoryResult(status=InventoryStatus.REJECTED, reason=reason)
         due = asked + self._lane.config.deadline_s
+        cached = self._resolver.resolve_cached([u for _, u in valid])
         try:
             resolved: list[QuantityChange | str] = (
-                list(await self._lane.before(due, self._resolver.resolve([u for _, u in valid])))
+                cached if cached is not None
+                else list(await self._lane.before(due, self._resolver.resolve([u for _, u in valid])))
                 if valid else []
             )
         except RunStoppedError:  # the shop refuses every request (frozen, locked, no token left)

@@ -304,7 +304,9 @@ async def test_an_ambiguous_sku_is_rejected_never_guessed() -> None:
         )
         for n, sku in enumerate(["SKU-A", "SKU-B"], start=1)
     ]
+    assert resolver.resolve_cached(updates) is None  # not known yet: a lookup is needed
     resolved = await resolver.resolve(updates)
     assert isinstance(resolved[0], str) and "ambiguous SKU 'SKU-A'" in resolved[0]
     assert isinstance(resolved[1], QuantityChange) and resolved[1].inventory_item_id.endswith("/3")
     assert len(client.calls) == 1  # both SKUs in one call (the search is not exact: sku compared)
+    assert resolver.resolve_cached(updates) == resolved and len(client.calls) == 1  # known: at once
