@@ -214,6 +214,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "urgent_first_seen": _summary(latencies["first_seen"]),
         "sim_lookup_p99_ms": _sim_latency_p99(stats, "inventoryItems"),
         "loop_lag_p99_ms": round(percentile(lags, 99), 1) if lags else None,
+        "loop_lag_max_ms": round(max(lags), 1) if lags else None,  # one long block hides in a p99
         "urgent_split": split,
         "shop_probe_p50_ms": round(percentile(probed, 50), 1) if probed else None,
         "shop_probe_p99_ms": round(percentile(probed, 99), 1) if probed else None,
@@ -238,11 +239,14 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
 
 
 def _urgent_split(shop: Shop) -> dict[str, Any]:
-    """Where the urgent changes' time went (the lane's own timings, ms), and the loop lag seen by
-    the urgent lane's loop when it has one."""
+    """Where the urgent changes' time went (the lane's own timings, ms); ``client_*``: each change's
+    time minus its requests' time on the wire and its lookups — the part that is ours alone."""
     timings = shop.inventory.timings()
     stats = shop.inventory.statistics().lane
+    ours = [(t.total_s - t.http_s - t.lookup_s) * 1000 for t in timings]  # neither the wire nor lookups
     return {"phases": dict(stats.phases) if stats else {},
+            "client_p50_ms": round(percentile(ours, 50), 1) if ours else None,
+            "client_p99_ms": round(percentile(ours, 99), 1) if ours else None,
             "pair_waits": sum(t.pair_wait for t in timings),
             "requests_per_change_max": max((t.requests for t in timings), default=0)}
 
