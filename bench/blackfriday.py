@@ -24,7 +24,12 @@ Reported (simulated seconds, i.e. real × ``--speed``):
   those changes made (goal: ``urgent_p99_ms`` ≤ ``urgent_sim_p99_ms`` + 50), split into changes for
   SKUs seen before (one request) and first-seen SKUs (a lookup first: compare with
   ``sim_lookup_p99_ms`` + ``urgent_sim_p99_ms``), and ``loop_lag_p99_ms``: how late this process's event
-  loop woke a 5 ms sleeper during the run;
+  loop woke a 5 ms sleeper during the run; ``urgent_split``: where those changes' time went, per phase
+  (p50/p99/max ms: lookups, window, loop, the scheduler's grant, the wire, the rest;
+  :class:`bulk.lanes.urgent.ChangeTiming`), and how many waited for an earlier change to their pair;
+  ``shop_probe_p50_ms`` / ``shop_probe_p99_ms``: the shop's answer time as an idle client in a process
+  of its own sees it (a 1-point query every 200 ms, ``bench/_shopprobe.py``) — the simulator's drawn
+  latency plus its own processing and queueing, which ``urgent_sim_p99_ms`` leaves out;
 - ``slot_seconds``: where the time went — every slot-second of the run as processing, the shop's
   CREATED delay, operations ending later than their pace, or a slot idle at the start, between
   operations, in the uneven tail or after the last operation (``bench/_optimeline.py``), and the
@@ -55,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._optimeline import breakdown, describe, max_parallel, op_timeline
+from bench._shopprobe import shop_probe
 from bench._simproc import sim_server, sim_stats
 from bench._stats import loop_lag
 from bench.plan import fill_catalog
@@ -171,7 +177,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                     journal=str(state / "journal.sqlite3"), sync_catalog="never",
                                     lane=lane_config(args.bulk_lines_per_s))
             source = FileInput(paths=(root / "prices.csv", root / "images.jsonl"), in_process=False)
-            async with Shop.connect(url, TOKENS) as shop:
+            probed: list[float] = []  # the shop's answer time as an idle client in another process sees it
+            async with shop_probe(url, TOKENS.split(",")[-1], probed), Shop.connect(url, TOKENS) as shop:
                 started = time.perf_counter()
                 sim_cpu_before = server.cpu_s()
                 sub = asyncio.create_task(run_submission(
@@ -187,6 +194,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 done.set()
                 await urgent
                 await lag
+                split = _urgent_split(shop)
             stats = await sim_stats(url)
     lines = result.plan.get("lines", 0)
     sim_processing = lines / (args.bulk_lines_per_s * SLOTS)
@@ -209,6 +217,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "urgent_first_seen": _summary(latencies["first_seen"]),
         "sim_lookup_p99_ms": _sim_latency_p99(stats, "inventoryItems"),
         "loop_lag_p99_ms": round(nearest_rank(lags, 99), 1) if lags else None,
+        "loop_lag_max_ms": round(max(lags), 1) if lags else None,  # one long block hides in a p99
+        "urgent_split": split,
+        "shop_probe_p50_ms": round(nearest_rank(probed, 50), 1) if probed else None,
+        "shop_probe_p99_ms": round(nearest_rank(probed, 99), 1) if probed else None,
         "throttled": _throttled(stats),
         "media": result.media,  # products whose new image ended ready / failed / still processing
         "media_tail_s": _media_tail(events, args.speed),
@@ -229,6 +241,19 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
         return {"count": 0, "p50_ms": None, "p99_ms": None}
     return {"count": len(values), "p50_ms": round(statistics.median(values), 1),
             "p99_ms": round(nearest_rank(values, 99), 1)}
+
+
+def _urgent_split(shop: Shop) -> dict[str, Any]:
+    """Where the urgent changes' time went (the lane's own timings, ms); ``client_*``: each change's
+    time minus its requests' time on the wire and its lookups — the part that is ours alone."""
+    timings = shop.inventory.timings()
+    stats = shop.inventory.statistics().lane
+    ours = [(t.total_s - t.http_s - t.lookup_s) * 1000 for t in timings]  # neither the wire nor lookups
+    return {"phases": dict(stats.phases) if stats else {},
+            "client_p50_ms": round(nearest_rank(ours, 50), 1) if ours else None,
+            "client_p99_ms": round(nearest_rank(ours, 99), 1) if ours else None,
+            "pair_waits": sum(t.pair_wait for t in timings),
+            "requests_per_change_max": max((t.requests for t in timings), default=0)}
 
 
 def _sim_latency_p99(stats: dict[str, Any], operation: str) -> float | None:

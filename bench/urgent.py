@@ -15,7 +15,8 @@ simulator itself drew *for those urgent requests* in the same run (each matched 
 so the goal reads ``urgent_p99_ms <= sim_latency_ms + 50``. Why matched: with 50 samples a p99 is the
 maximum, and the simulator's lognormal tail lands on an urgent request or not by chance; the per-request
 ``urgent_overhead_*`` (latency minus its own draw) is the part the client is responsible for.
-``sim_latency_all_*`` are over every request of the run.
+``sim_latency_all_*`` are over every request of the run; ``ours_urgent_split`` says where our changes'
+time went, per phase (:class:`bulk.lanes.urgent.ChangeTiming`).
 """
 
 from __future__ import annotations
@@ -212,7 +213,10 @@ async def _ours(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 return results[0].status is InventoryStatus.APPLIED
 
-            return await _run_strategy(args, "ours", background, urgent, sim, probe)
+            figures = await _run_strategy(args, "ours", background, urgent, sim, probe)
+            lane = shop.inventory.statistics().lane
+            figures["ours_urgent_split"] = dict(lane.phases) if lane else {}  # where the time went
+            return figures
 
 
 async def _seed(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The urgent lane's vocabulary and pure decisions: what one change's result is, the lane's knobs,
-how changes are grouped into batches, their idempotency key, and what one answer means per item.
+how changes are grouped into batches (and two to one pair merged), their idempotency key, and what
+one answer means per item.
 No I/O and no clock: :mod:`bulk.lanes.urgent` carries them out.
 """
 
@@ -10,7 +11,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bulk.shopify.inventory import MAX_QUANTITIES, QuantityChange
@@ -102,6 +103,36 @@ def take_batch(
         taken.append(i)
         blocked.add(change.pair)
     return taken, waiting
+
+
+def merge(earlier: QuantityChange, later: QuantityChange) -> QuantityChange | None:
+    """One change with the effect of ``earlier`` then ``later`` on their (one) pair, or None.
+
+    Why: two changes to one pair cannot travel in one call, so the later one used to wait a whole
+    round trip for the earlier — in a burst of 50 web hooks over a few hundred busy items, one change in
+    twenty, and the p99 was two round trips. While both still wait to leave, sending only the later
+    quantity ends in the same shop state. A compare-and-set ``later`` merges only when it expects
+    ``earlier``'s quantity (it would then surely pass); the merged change keeps ``earlier``'s check.
+    """
+    if earlier.pair != later.pair:
+        raise ValueError("only changes to one (item, location) merge")
+    if later.change_from is not None and later.change_from != earlier.quantity:
+        return None
+    return QuantityChange(inventory_item_id=later.inventory_item_id, location_id=later.location_id,
+                          quantity=later.quantity, change_from=earlier.change_from)
+
+
+def split_result(result: InventoryResult, quantities: Sequence[int]) -> list[InventoryResult]:
+    """The applied ``result`` of a merged change, as one result per change merged into it (their
+    ``quantities`` in arrival order): each replaced the quantity before it (``previous``: the shop's
+    for the first, the one before it for the others; None when it did not change the quantity)."""
+    final = quantities[-1]
+    before = result.previous if result.previous is not None else final  # unchanged: it was the final
+    out = []
+    for quantity in quantities:
+        out.append(replace(result, quantity=quantity, previous=before if before != quantity else None))
+        before = quantity
+    return out
 
 
 def _item_index(error: Mapping[str, Any], size: int) -> int | None:

@@ -7,7 +7,9 @@ batch leaves at once), so latency stays close to the shop's own.
 Rules (pure functions in :mod:`bulk.lanes._urgent_rules`, carried out by :class:`UrgentLane`):
 
 - a batch holds at most one change per (item, location): Shopify refuses duplicates, and two changes
-  to one pair must land in arrival order, so a later one waits for the batch holding the earlier one;
+  to one pair must land in arrival order, so a later one waits for the batch holding the earlier one —
+  unless both still wait to leave: then they merge (:func:`merge`: the later quantity, the earlier
+  check) and travel as one item, each answered as if sent in turn (:func:`split_result`);
 - each batch carries ``@idempotent(key:)`` = a hash of its content (and the lane's ``scope``), so a
   retry after a dropped connection is applied at most once, whatever the transport retries;
 - per-item answers: ``userErrors[].field = ["input", "quantities", i, …]`` names item *i*; a stale
@@ -19,6 +21,10 @@ Rules (pure functions in :mod:`bulk.lanes._urgent_rules`, carried out by :class:
   (the batch carried an idempotency key, so sending the same change again cannot apply it twice);
 - a shop that refuses the whole run (402 frozen, 423 locked, every token refused: a
   :class:`~bulk.errors.RunStoppedError`) is not a per-change answer: the changes' futures raise it.
+
+Every answered change leaves a :class:`ChangeTiming` (where its time went: lookups, window, loop,
+grant, wire; :mod:`bulk.lanes._urgent_timing`); :meth:`UrgentLane.statistics` summarizes the last
+``TIMINGS_KEPT`` of them.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -42,18 +49,55 @@ from bulk.lanes._urgent_rules import (  # the lane's vocabulary and pure decisio
     change_result,
     idempotency_key,
     interpret,
+    merge,
+    split_result,
     take_batch,
+)
+from bulk.lanes._urgent_timing import (  # where a change's time goes, re-exported
+    PHASES,
+    ChangeTiming,
+    SendTimes,
+    add_http,
+    add_permit,
+    recording,
+    summarize,
 )
 from bulk.shopify.inventory import QuantityChange
 
-__all__ = ["DEADLINE_CODE", "STALE_CODES", "InventoryResult", "InventoryStatus", "Sender", "UrgentConfig",
-           "UrgentLane", "UrgentStatistics", "idempotency_key", "interpret", "take_batch"]
+__all__ = ["DEADLINE_CODE", "PHASES", "STALE_CODES", "ChangeTiming", "InventoryResult", "InventoryStatus",
+           "SendTimes", "Sender", "UrgentConfig", "UrgentLane", "UrgentStatistics", "add_http", "add_permit",
+           "idempotency_key", "interpret", "merge", "recording", "split_result", "summarize",
+           "take_batch"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Sender = Callable[[Sequence[QuantityChange], str], Awaitable[Mapping[str, Any]]]
 """Sends one batch with its idempotency key; returns the ``inventorySetQuantities`` payload."""
+
+TIMINGS_KEPT = 10_000  # the latest changes' timings kept for statistics() and timings()
+
+
+@dataclass(slots=True)
+class _Track:
+    """One pending change's times on the lane's clock (its deadline counts from ``since``)."""
+
+    since: float  # asked (before its lookups)
+    entered: float  # handed to the lane
+    pair_wait: bool = False
+
+
+Member = tuple[QuantityChange, "asyncio.Future[InventoryResult]"]
+_BatchTimes = tuple[float, float, float, SendTimes]  # batch created, started, seconds sending, its sends
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    """One item of a batch: a change, or several changes to one pair merged (``members``, in order)."""
+
+    change: QuantityChange
+    members: list[Member]
+    mergeable: bool = True  # False once a merged send failed: its members then go one by one
 
 
 # -- the lane ------------------------------------------------------------------------------------
@@ -69,6 +113,10 @@ class UrgentStatistics:
     results: Mapping[str, int]  # results by status ("applied", "stale", "rejected")
     pending: int  # waiting for the micro-batch window
     in_flight_batches: int
+    merged: int = 0  # changes that travelled merged into an earlier one to the same pair
+    phases: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Where the latest answered changes' time went: ``{phase: {"p50_ms", "p99_ms", "max_ms"}}``
+    for :data:`PHASES` (see :class:`ChangeTiming`)."""
 
 
 class UrgentLane:
@@ -80,8 +128,10 @@ class UrgentLane:
         self._send = send
         self.config = config or UrgentConfig()
         self.clock: Clock = clock or MonotonicClock()
-        self._pending: list[tuple[QuantityChange, asyncio.Future[InventoryResult]]] = []
-        self._submitted_at: dict[int, float] = {}  # id(future) → when its change was submitted
+        self._pending: list[_Entry] = []
+        self._last: dict[tuple[str, str], _Entry] = {}  # pair → its latest pending entry
+        self._tracks: dict[int, _Track] = {}  # id(future) → its change's times
+        self._timings: deque[ChangeTiming] = deque(maxlen=TIMINGS_KEPT)
         self._busy: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
@@ -90,6 +140,7 @@ class UrgentLane:
         self._submitted = 0
         self._by_status: dict[str, int] = {}
         self._largest_batch = 0
+        self._merged = 0
 
     async def __aenter__(self) -> Self:
         self._open = True
@@ -106,9 +157,11 @@ class UrgentLane:
                     await asyncio.gather(*list(self._tasks), return_exceptions=True)
         for task in [*self._tasks, *([self._timer] if self._timer else [])]:
             task.cancel()
-        for _, future in self._pending:
-            future.cancel()
+        for entry in self._pending:
+            for _, future in entry.members:
+                future.cancel()
         self._pending.clear()
+        self._last.clear()
 
     def submit(
         self, change: QuantityChange, *, since: float | None = None
@@ -119,10 +172,19 @@ class UrgentLane:
         if not self._open:
             raise RuntimeError("UrgentLane is not open: use 'async with'")
         future: asyncio.Future[InventoryResult] = asyncio.get_running_loop().create_future()
-        self._submitted_at[id(future)] = self.clock.now() if since is None else since
-        future.add_done_callback(lambda f: self._submitted_at.pop(id(f), None))
-        self._pending.append((change, future))
+        now = self.clock.now()
+        self._tracks[id(future)] = _Track(since=now if since is None else since, entered=now)
+        future.add_done_callback(lambda f: self._tracks.pop(id(f), None))
         self._submitted += 1
+        entry = self._last.get(change.pair)
+        merged = merge(entry.change, change) if entry is not None and entry.mergeable else None
+        if entry is not None and merged is not None:
+            entry.change = merged
+            entry.members.append((change, future))
+            self._merged += 1
+            return future
+        entry = self._last[change.pair] = _Entry(change, [(change, future)])
+        self._pending.append(entry)
         if len(self._pending) >= self.config.max_batch:
             self._flush()
         elif self._timer is None:
@@ -144,58 +206,74 @@ class UrgentLane:
     def _flush(self) -> None:
         """Start every batch that may leave now (waiting pairs stay pending)."""
         while self._pending:
-            taken, waiting = take_batch([c for c, _ in self._pending], self._busy, self.config.max_batch)
-            if not taken:
-                return
+            taken, waiting = take_batch([e.change for e in self._pending], self._busy, self.config.max_batch)
             batch = [self._pending[i] for i in taken]
             self._pending = [self._pending[i] for i in waiting]
-            self._busy.update(change.pair for change, _ in batch)
-            task = asyncio.create_task(self._run_batch(batch), name=f"urgent-batch-{self._batches}")
+            for entry in batch:
+                self._busy.add(entry.change.pair)
+                if self._last.get(entry.change.pair) is entry:
+                    del self._last[entry.change.pair]  # on its way: later changes wait, not merge
+            for entry in self._pending:  # an earlier change to its pair holds it back
+                for _, future in entry.members if entry.change.pair in self._busy else ():
+                    if (track := self._tracks.get(id(future))) is not None:
+                        track.pair_wait = True
+            if not batch:
+                return
+            task = asyncio.create_task(self._run_batch(batch, self.clock.now()),
+                                       name=f"urgent-batch-{self._batches}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run_batch(self, batch: list[tuple[QuantityChange, asyncio.Future[InventoryResult]]]) -> None:
+    async def _run_batch(self, batch: list[_Entry], created: float) -> None:
+        started = self.clock.now()
+        times = SendTimes()
+        sending = 0.0  # seconds spent in sends (grants, wire and the rest)
         try:
             while batch:
-                changes = [c for c, _ in batch]
+                changes = [e.change for e in batch]
                 key = idempotency_key(changes, scope=self.config.scope)
                 self._batches += 1
                 self._largest_batch = max(self._largest_batch, len(batch))
-                due = min(self._submitted_at.get(id(f), self.clock.now()) for _, f in batch) \
-                    + self.config.deadline_s
+                due = min(self._since(f) for e in batch for _, f in e.members) + self.config.deadline_s
+                sent = self.clock.now()
                 try:
-                    payload = await self.before(due, self._send(changes, key))
+                    with recording(times):  # the send's tasks inherit it: grants and wire add to it
+                        payload = await self.before(due, self._send(changes, key))
                 except RunStoppedError as exc:  # the whole run stops: not a per-change answer
-                    for _, future in batch:
+                    for _, future in _members(batch):
                         if not future.done():
                             future.set_exception(exc)
                     return
                 except ShopifyError as exc:
-                    for change, future in batch:
-                        self._resolve(future, change_result(change, InventoryStatus.REJECTED, str(exc), None))
+                    sending += self.clock.now() - sent
+                    for change, future in _members(batch):
+                        self._resolve(future, change_result(change, InventoryStatus.REJECTED, str(exc), None),
+                                      (created, started, sending, times))
                     return
                 except TimeoutError:
+                    sending += self.clock.now() - sent
                     reason = (f"no answer from the shop within the {self.config.deadline_s:g}s deadline: "
                               "the change may or may not have been applied; check the shop before "
                               "sending it again")
-                    for change, future in batch:
+                    for change, future in _members(batch):
                         self._resolve(future, change_result(change, InventoryStatus.REJECTED, reason,
-                                                      DEADLINE_CODE))
+                                                      DEADLINE_CODE), (created, started, sending, times))
                     return
+                sending += self.clock.now() - sent
                 results, resend = interpret(changes, payload)
                 for i, result in results.items():
-                    self._resolve(batch[i][1], result)
+                    self._answer(batch[i], result, (created, started, sending, times))
                 batch = [batch[i] for i in resend]
         except Exception as exc:  # a bug, not a shop answer: fail the callers loudly, not silently
-            for _, future in batch:
+            for _, future in _members(batch):
                 if not future.done():
                     future.set_exception(exc)
         except BaseException:
-            for _, future in batch:
+            for _, future in _members(batch):
                 future.cancel()
             raise
         finally:
-            self._busy.difference_update(change.pair for change, _ in batch)
+            self._busy.difference_update(e.change.pair for e in batch)
             if self._pending and self._open:
                 self._flush()
 
@@ -216,7 +294,40 @@ class UrgentLane:
             raise TimeoutError
         return sending.result()
 
-    def _resolve(self, future: asyncio.Future[InventoryResult], result: InventoryResult) -> None:
+    def _answer(self, entry: _Entry, result: InventoryResult, batch: _BatchTimes) -> None:
+        """Answer an entry's changes. A merged entry the shop refused goes again one change at a
+        time, first in line (which of its changes would have passed is not known)."""
+        if len(entry.members) == 1:
+            self._resolve(entry.members[0][1], result, batch)
+        elif result.status is InventoryStatus.APPLIED:
+            for (_, future), own in zip(entry.members, split_result(result, [c.quantity for c, _ in
+                                                                             entry.members]), strict=True):
+                self._resolve(future, own, batch)
+        else:
+            self._pending[:0] = [_Entry(c, [(c, f)], mergeable=False) for c, f in entry.members]
+            self._busy.discard(entry.change.pair)  # answered: they leave when this batch ends
+
+    def _since(self, future: asyncio.Future[InventoryResult]) -> float:
+        track = self._tracks.get(id(future))
+        return self.clock.now() if track is None else track.since
+
+    def _resolve(
+        self,
+        future: asyncio.Future[InventoryResult],
+        result: InventoryResult,
+        batch: _BatchTimes,
+    ) -> None:
+        """Answer one change and keep its timing. ``batch``: when its batch was created and started,
+        the seconds its sends took so far, and what they spent on grants and on the wire."""
+        created, started, sending, times = batch
+        track = self._tracks.get(id(future))
+        if track is not None and not future.done():
+            now = self.clock.now()
+            self._timings.append(ChangeTiming(
+                lookup_s=track.entered - track.since, queued_s=created - track.entered,
+                start_s=started - created, permit_s=times.permit_s, http_s=times.http_s,
+                other_s=max(0.0, sending - times.permit_s - times.http_s), total_s=now - track.since,
+                pair_wait=track.pair_wait, requests=times.requests))
         self._by_status[result.status.value] = self._by_status.get(result.status.value, 0) + 1
         self._busy.discard((result.inventory_item_id or "", result.location_id or ""))
         if not future.done():
@@ -226,10 +337,21 @@ class UrgentLane:
         """Changes submitted, batches sent, results by status, what is pending and in flight."""
         return UrgentStatistics(submitted=self._submitted, batches=self._batches,
                                 largest_batch=self._largest_batch, results=dict(self._by_status),
-                                pending=len(self._pending), in_flight_batches=len(self._tasks))
+                                pending=sum(len(e.members) for e in self._pending),
+                                in_flight_batches=len(self._tasks), merged=self._merged,
+                                phases=summarize(self._timings))
+
+    def timings(self) -> list[ChangeTiming]:
+        """The latest answered changes' timings (at most ``TIMINGS_KEPT``), oldest first."""
+        return list(self._timings)
 
     def __repr__(self) -> str:
         return (
             f"UrgentLane(window_s={self.config.window_s}, submitted={self._submitted}, "
             f"batches={self._batches}, pending={len(self._pending)}, in_flight={len(self._tasks)})"
         )
+
+
+def _members(batch: Sequence[_Entry]) -> list[Member]:
+    """Every change of ``batch`` with its future (merged entries' changes in order)."""
+    return [member for entry in batch for member in entry.members]

@@ -1,22 +1,38 @@
 """``shop.inventory``: urgent inventory changes — validated, SKUs resolved, micro-batched by the urgent
-lane, one result per change (nothing raises per item)."""
+lane, one result per change (nothing raises per item).
+
+The lane has a client of its own (:func:`urgent_client`): the shop's scheduler (one set of buckets,
+one in-flight cap) but its own HTTP connection pool, measured — each grant's wait and each request's
+time on the wire go to the change's :class:`~bulk.lanes.urgent.ChangeTiming`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import ValidationError
 
+from bulk.clock import Clock
 from bulk.errors import RunStoppedError, ShopifyError
-from bulk.lanes.urgent import InventoryResult, InventoryStatus, UrgentLane, UrgentStatistics
+from bulk.lanes.urgent import (
+    ChangeTiming,
+    InventoryResult,
+    InventoryStatus,
+    UrgentLane,
+    UrgentStatistics,
+    add_http,
+    add_permit,
+)
 from bulk.models import InventoryUpdate, Lane, Source
 from bulk.shopify import inventory as ops
+from bulk.shopify.client import Grant, RetryPolicy, SchedulerLike, ShopifyClient
 from bulk.shopify.inventory import QuantityChange
 from bulk.shopify.resolve import InventoryResolver
+from bulk.shopify.transport import Response, Transport, TransportConfig
 
 if TYPE_CHECKING:
     from bulk.session.shop import Shop
@@ -41,7 +57,7 @@ class Inventory:
         self._resolver: InventoryResolver | None = None
 
     async def __aenter__(self) -> Self:
-        client = self._shop.client
+        client = self._shop.urgent_client
         self._resolver = InventoryResolver(client, priority=Lane.URGENT)
 
         async def send(changes: Sequence[QuantityChange], key: str) -> Mapping[str, Any]:
@@ -82,9 +98,11 @@ class Inventory:
                 reason = "; ".join(e["msg"] for e in exc.errors())
                 results[i] = InventoryResult(status=InventoryStatus.REJECTED, reason=reason)
         due = asked + self._lane.config.deadline_s
+        cached = self._resolver.resolve_cached([u for _, u in valid])
         try:
             resolved: list[QuantityChange | str] = (
-                list(await self._lane.before(due, self._resolver.resolve([u for _, u in valid])))
+                cached if cached is not None
+                else list(await self._lane.before(due, self._resolver.resolve([u for _, u in valid])))
                 if valid else []
             )
         except RunStoppedError:  # the shop refuses every request (frozen, locked, no token left)
@@ -119,8 +137,71 @@ class Inventory:
             lane=self._lane.statistics() if self._lane else None,
             resolver=dict(self._resolver.statistics()) if self._resolver else None)
 
+    def timings(self) -> list[ChangeTiming]:
+        """The latest answered changes' timings (where each one's time went), oldest first."""
+        return self._lane.timings() if self._lane else []
+
     def __repr__(self) -> str:
         return f"Inventory(lane={self._lane!r}, resolver={self._resolver!r})"
+
+
+class _TimedTransport(Transport):
+    """The urgent lane's transport: its own connection pool; each request's time on the wire goes to
+    the batch being sent (:func:`bulk.lanes.urgent.add_http`)."""
+
+    def __init__(
+        self, graphql_url: str, tokens: Sequence[str], *, config: TransportConfig, clock: Clock
+    ) -> None:
+        super().__init__(graphql_url, tokens, config=config)
+        self._clock = clock
+
+    async def execute(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        token_index: int,
+        timeout_s: float | None = None,
+    ) -> Response:
+        """:meth:`Transport.execute`, timed."""
+        started = self._clock.now()
+        try:
+            return await super().execute(document, variables, token_index=token_index, timeout_s=timeout_s)
+        finally:
+            add_http(self._clock.now() - started)
+
+
+class _TimedScheduler:
+    """The shop's scheduler as the urgent client sees it: each grant's wait goes to the batch being
+    sent (:func:`bulk.lanes.urgent.add_permit`). Same grants, same order, same cap."""
+
+    def __init__(self, scheduler: SchedulerLike, clock: Clock) -> None:
+        self._scheduler = scheduler
+        self._clock = clock
+
+    @contextlib.asynccontextmanager
+    async def acquire(
+        self, *, cost: float, priority: Lane, token_index: int | None = None
+    ) -> AsyncIterator[Grant]:
+        """:meth:`SchedulerLike.acquire`, timed until the grant comes."""
+        started = self._clock.now()
+        async with self._scheduler.acquire(cost=cost, priority=priority, token_index=token_index) as grant:
+            add_permit(self._clock.now() - started)
+            yield grant
+
+
+def urgent_transport(
+    graphql_url: str, tokens: Sequence[str], *, config: TransportConfig, clock: Clock
+) -> Transport:
+    """The urgent lane's own transport (open it with ``async with``): the bulk lane's requests, however
+    many, never hold the connections an urgent change needs."""
+    return _TimedTransport(graphql_url, tokens, config=config, clock=clock)
+
+
+def urgent_client(transport: Transport, scheduler: SchedulerLike, *, retry: RetryPolicy,
+                  clock: Clock) -> ShopifyClient:
+    """The urgent lane's client: the shop's ``scheduler`` (its buckets and cap), measured."""
+    return ShopifyClient(transport, _TimedScheduler(scheduler, clock), retry=retry, clock=clock)
 
 
 def _as_update(change: InventoryChange, index: int) -> InventoryUpdate:

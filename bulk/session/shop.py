@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import ConfigError
 from bulk.lanes.urgent import UrgentConfig
-from bulk.session._inventory import Inventory, InventoryStatistics
+from bulk.session._inventory import Inventory, InventoryStatistics, urgent_client, urgent_transport
 from bulk.shopify.client import ClientStatistics, RetryPolicy, SchedulerLike, ShopifyClient
 from bulk.shopify.endpoint import parse_shop, parse_tokens
 from bulk.shopify.simulated import Simulation, probe
@@ -41,10 +41,13 @@ SchedulerFactory = Callable[[int, float], "Scheduler"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShopConfig:
-    """Per-shop settings. ``max_in_flight`` is the global cap the scheduler enforces."""
+    """Per-shop settings. ``max_in_flight`` is the global cap the scheduler enforces.
+    ``urgent_transport``: the urgent lane's own connection pool (docs/urgent-lane.md)."""
 
     max_in_flight: int = 8
     transport: TransportConfig = field(default_factory=TransportConfig)
+    urgent_transport: TransportConfig = field(
+        default_factory=lambda: TransportConfig(connection_limit=8, keepalive_s=120.0))
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     urgent: UrgentConfig = field(default_factory=UrgentConfig)
 
@@ -83,6 +86,7 @@ class Shop:
         self._scheduler_factory = scheduler_factory
         self._stack: AsyncExitStack | None = None
         self._client: ShopifyClient | None = None
+        self._urgent_client: ShopifyClient | None = None
         self._sim: Any = None
         self._simulation: Simulation | None = None
         self.inventory = Inventory(self)  # the urgent lane opens with the session
@@ -113,6 +117,13 @@ class Shop:
         if self._client is None:
             raise RuntimeError("Shop is not open: use 'async with Shop.connect(...) as shop'")
         return self._client
+
+    @property
+    def urgent_client(self) -> ShopifyClient:
+        """The urgent lane's client: the same scheduler as :attr:`client`, its own connections."""
+        if self._urgent_client is None:
+            raise RuntimeError("Shop is not open: use 'async with Shop.connect(...) as shop'")
+        return self._urgent_client
 
     @property
     def identity(self) -> str:
@@ -155,6 +166,10 @@ class Shop:
                 make = self._scheduler_factory or self._in_process_scheduler
                 scheduler = await stack.enter_async_context(make(len(tokens), speed))
             self._client = ShopifyClient(transport, scheduler, retry=self.config.retry, clock=self.clock)
+            # urgent changes get connections of their own: no bulk-lane request can hold theirs
+            fast = await stack.enter_async_context(urgent_transport(
+                graphql_url, tokens, config=self.config.urgent_transport, clock=self.clock))
+            self._urgent_client = urgent_client(fast, scheduler, retry=self.config.retry, clock=self.clock)
             await stack.enter_async_context(self.inventory)
         except BaseException:
             await stack.aclose()
@@ -189,7 +204,7 @@ class Shop:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.__aexit__(exc_type, exc, tb)
-        self._client = None
+        self._client = self._urgent_client = None
 
     def submit(
         self,

@@ -48,6 +48,7 @@ class TransportConfig:
 
     timeout_s: float = 30.0
     connection_limit: int = 32  # keep-alive connections in the pool (the shop caps concurrency too)
+    keepalive_s: float = 15.0  # an idle connection is closed after this long (aiohttp's default)
     user_agent: str = "shopify-bulk/0.1"
 
 
@@ -151,7 +152,8 @@ class Transport:
             client_session_args={
                 "raise_for_status": _raise_for_status,
                 "timeout": aiohttp.ClientTimeout(total=self.config.timeout_s),
-                "connector": aiohttp.TCPConnector(limit=self.config.connection_limit),
+                "connector": aiohttp.TCPConnector(limit=self.config.connection_limit,
+                                                keepalive_timeout=self.config.keepalive_s),
             },
         )
         await self._gql.connect()

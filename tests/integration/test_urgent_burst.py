@@ -9,7 +9,9 @@ from typing import Any
 
 from bulk.errors import ServerError
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
-from bulk.session.shop import Shop
+from bulk.models import Lane
+from bulk.scheduler import Scheduler
+from bulk.session.shop import Shop, ShopConfig
 from bulk.sim import SimConfig, SimShop
 
 TOKENS = ("shpat_burst_0", "shpat_burst_1", "shpat_burst_2")
@@ -43,7 +45,7 @@ async def test_a_burst_of_calls_shares_one_location_read_and_batched_sku_lookups
 async def test_a_failed_lookup_answers_every_waiting_call_and_is_asked_again() -> None:
     async with SimShop(SimConfig(products=50, tokens=TOKENS)) as sim, Shop.connect(sim.url, TOKENS) as shop:
         await shop.inventory.set([change(1, 1)])  # locations known
-        original = shop.client.request
+        original = shop.urgent_client.request  # the urgent lane's own client
         failing = True
 
         async def request(document: str, variables: Any = None, **kw: Any) -> Any:
@@ -51,10 +53,33 @@ async def test_a_failed_lookup_answers_every_waiting_call_and_is_asked_again() -
                 raise ServerError("HTTP 503 from the shop", status=503, token_index=0)
             return await original(document, variables, **kw)
 
-        shop.client.request = request  # type: ignore[method-assign]
+        shop.urgent_client.request = request  # type: ignore[method-assign]
         results = await burst(shop, range(2, 12))
         assert {r.status for r in results} == {InventoryStatus.REJECTED}
         assert all("lookup failed" in (r.reason or "") for r in results)
         failing = False
         results = await burst(shop, range(2, 12))
         assert {r.status for r in results} == {InventoryStatus.APPLIED}
+
+
+async def test_urgent_changes_have_their_own_connections_but_share_the_shops_in_flight_cap() -> None:
+    config = ShopConfig(max_in_flight=1)
+    async with SimShop(SimConfig(products=50, tokens=TOKENS)) as sim, \
+            Shop.connect(sim.url, TOKENS, config=config) as shop:
+        await shop.inventory.set([change(1, 1)])  # locations and SKU-0000001 known
+        assert shop.urgent_client.transport is not shop.client.transport
+        assert shop.client.transport.statistics().sent == 0  # nothing urgent on the bulk lane's pool
+        scheduler = shop.client.scheduler
+        assert isinstance(scheduler, Scheduler)
+        async with scheduler.acquire(cost=10, priority=Lane.NORMAL):  # the shop's one permit is taken
+            call = asyncio.ensure_future(shop.inventory.set([change(1, 2)]))
+            for _ in range(10_000):  # steps of the loop (the SKU is known: no request before the grant)
+                if scheduler.statistics().waiters.get(Lane.URGENT, 0):
+                    break
+                await asyncio.sleep(0)
+            assert scheduler.statistics().waiters == {Lane.URGENT: 1}  # it waits for the permit: one cap
+            assert not call.done()
+        [result] = await call
+        assert result.status is InventoryStatus.APPLIED
+        [_, timing] = shop.inventory.timings()
+        assert timing.permit_s > 0 and timing.requests == 1

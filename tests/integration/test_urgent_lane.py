@@ -10,11 +10,15 @@ from typing import Any
 from bulk.clock import ManualClock
 from bulk.errors import ServerError
 from bulk.lanes.urgent import (
+    PHASES,
     InventoryStatus,
     UrgentConfig,
     UrgentLane,
+    add_http,
+    add_permit,
     idempotency_key,
     interpret,
+    merge,
     take_batch,
 )
 from bulk.shopify.inventory import QuantityChange
@@ -80,19 +84,101 @@ async def test_changes_arriving_within_the_window_share_one_call() -> None:
     assert len(sender.batches[0][0]) == 2
 
 
-async def test_two_changes_to_one_pair_go_in_order_in_separate_calls() -> None:
+async def test_a_change_to_a_pair_in_flight_waits_for_it() -> None:
     sender = RecordingSender()
     sender.gate = asyncio.Event()
     async with UrgentLane(sender, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
         a = lane.submit(change(7, qty=1))
-        b = lane.submit(change(7, qty=2))
         c = lane.submit(change(8, qty=3))
         await sender.arrived.wait()
-        assert len(sender.batches) == 1  # the second change to item 7 waits for the first
-        assert [x.quantity for x in sender.batches[0][0]] == [1, 3]
+        b = lane.submit(change(7, qty=2))  # item 7's first change is on its way: this one waits
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(sender.batches) == 1
         sender.gate.set()
         await asyncio.gather(a, b, c)
+        assert lane.statistics().merged == 0
     assert [[x.quantity for x in batch] for batch, _ in sender.batches] == [[1, 3], [2]]
+    assert [t.pair_wait for t in lane.timings()] == [False, False, True]
+
+
+def applied_with_previous(before: int) -> Any:
+    """An answer that applied every change, each replacing ``before``."""
+    def answer(changes: Sequence[QuantityChange]) -> Mapping[str, Any]:
+        return {"inventoryAdjustmentGroup": {"id": "g", "changes": [
+            {"name": "available", "delta": c.quantity - before, "quantityAfterChange": c.quantity,
+             "item": {"id": c.inventory_item_id}, "location": {"id": c.location_id}} for c in changes]},
+            "userErrors": []}
+    return answer
+
+
+async def test_changes_to_one_pair_waiting_together_travel_as_one_item_in_order() -> None:
+    sender = RecordingSender()
+    sender.answer = applied_with_previous(before=4)
+    async with UrgentLane(sender, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
+        results = await lane.set([change(7, qty=1), change(8, qty=3), change(7, qty=2),
+                                  change(7, qty=6, change_from=2)])  # expects the one before: merges
+        assert lane.statistics().merged == 2
+    sent = [[(x.quantity, x.change_from) for x in batch] for batch, _ in sender.batches]
+    assert sent == [[(6, None), (3, None)]]
+    assert [r.status for r in results] == [InventoryStatus.APPLIED] * 4
+    assert [(r.quantity, r.previous) for r in results] == [(1, 4), (3, 4), (2, 1), (6, 2)]  # undo in turn
+
+
+def test_a_compare_and_set_expecting_another_quantity_does_not_merge() -> None:
+    assert merge(change(7, qty=1, change_from=5), change(7, qty=2)) == change(7, qty=2, change_from=5)
+    assert merge(change(7, qty=1), change(7, qty=2, change_from=1)) == change(7, qty=2)
+    assert merge(change(7, qty=1), change(7, qty=2, change_from=9)) is None
+
+
+async def test_a_merged_change_the_shop_refuses_goes_again_one_change_at_a_time() -> None:
+    def answer(changes: Sequence[QuantityChange]) -> Mapping[str, Any]:  # the shop holds 5
+        errors = [{"field": ["input", "quantities", str(i), "changeFromQuantity"], "message": "stale",
+                   "code": "CHANGE_FROM_QUANTITY_STALE"}
+                  for i, c in enumerate(changes) if c.change_from is not None and c.change_from != 5]
+        return {"inventoryAdjustmentGroup": None if errors else {"id": "g"}, "userErrors": errors}
+
+    sender = RecordingSender()
+    sender.answer = answer
+    async with UrgentLane(sender, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
+        results = await lane.set([change(7, qty=1, change_from=3), change(7, qty=2)])
+    # merged (2, check 3): stale; then alone, in order: the first is stale, the second applies
+    assert [[(x.quantity, x.change_from) for x in b] for b, _ in sender.batches] == [
+        [(2, 3)], [(1, 3)], [(2, None)]]
+    assert [r.status for r in results] == [InventoryStatus.STALE, InventoryStatus.APPLIED]
+
+
+async def test_each_change_says_where_its_time_went() -> None:
+    clock = ManualClock()
+    sender = RecordingSender()
+    sender.gate = asyncio.Event()
+
+    async def send(changes: Sequence[QuantityChange], key: str) -> Mapping[str, Any]:
+        await clock.sleep(0.020)  # waiting for the scheduler's grant
+        add_permit(0.020)
+        started = clock.now()
+        answer = await sender(changes, key)  # on the wire until the gate opens
+        add_http(clock.now() - started)
+        return answer
+
+    async with UrgentLane(send, config=UrgentConfig(window_s=0.005), clock=clock) as lane:
+        asked = clock.now()
+        clock.advance(0.040)  # its lookups
+        future = lane.submit(change(1), since=asked)
+        await clock.run_until_idle()
+        clock.advance(0.005)  # the window
+        await clock.run_until_idle()
+        clock.advance(0.020)  # the grant
+        await sender.arrived.wait()
+        clock.advance(0.050)  # the wire
+        sender.gate.set()
+        assert (await future).status is InventoryStatus.APPLIED
+    [timing] = lane.timings()
+    ms = {name: round(getattr(timing, f"{name}_s") * 1000, 6) for name in PHASES}
+    assert ms == {"lookup": 40, "queued": 5, "start": 0, "permit": 20, "http": 50, "other": 0, "total": 115}
+    assert timing.requests == 1 and not timing.pair_wait
+    phases = lane.statistics().phases
+    assert set(phases) == set(PHASES) and phases["http"] == {"p50_ms": 50.0, "p99_ms": 50.0, "max_ms": 50.0}
 
 
 def test_take_batch_keeps_per_pair_order_and_the_size_limit() -> None:
@@ -218,7 +304,9 @@ async def test_an_ambiguous_sku_is_rejected_never_guessed() -> None:
         )
         for n, sku in enumerate(["SKU-A", "SKU-B"], start=1)
     ]
+    assert resolver.resolve_cached(updates) is None  # not known yet: a lookup is needed
     resolved = await resolver.resolve(updates)
     assert isinstance(resolved[0], str) and "ambiguous SKU 'SKU-A'" in resolved[0]
     assert isinstance(resolved[1], QuantityChange) and resolved[1].inventory_item_id.endswith("/3")
     assert len(client.calls) == 1  # both SKUs in one call (the search is not exact: sku compared)
+    assert resolver.resolve_cached(updates) == resolved and len(client.calls) == 1  # known: at once
