@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import resource
 import tempfile
 import time
@@ -67,7 +68,7 @@ def plan_file(csv_path: Path, store: CatalogStore, out: Path, *, chunk_rows: int
         for number, chunk in enumerate(reader):
             part = planner.plan_chunk(chunk)
             totals["read_errors"] += len(part.rejected)
-            for key, value in part.plan.statistics().items():
+            for key, value in dataclasses.asdict(part.plan.statistics()).items():
                 totals[key] = totals.get(key, 0) + value
             ready = book.admit(part.plan.lines)
             route = choose_route(ready, ShopProfile())

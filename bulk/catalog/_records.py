@@ -65,3 +65,11 @@ def variant_of_row(row: tuple[Any, ...]) -> VariantRecord:
 
 def _money(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogStatistics:
+    """A snapshot of the cache's size."""
+
+    products: int
+    variants: int

@@ -25,7 +25,14 @@ from typing import Any
 
 from bulk.catalog._options import OptionIndex
 from bulk.catalog._price_columns import price_columns
-from bulk.catalog._records import Ambiguous, PriceColumns, ProductRecord, VariantRecord, variant_of_row
+from bulk.catalog._records import (
+    Ambiguous,
+    CatalogStatistics,
+    PriceColumns,
+    ProductRecord,
+    VariantRecord,
+    variant_of_row,
+)
 from bulk.catalog.media import ProductContent
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far higher
@@ -268,11 +275,11 @@ class CatalogStore:
         """Descriptions and image sets of products (:mod:`bulk.catalog.media`), in the same file."""
         return ProductContent(self._db)
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> CatalogStatistics:
         """How many products and variants the cache holds."""
         products = self._db.execute("SELECT count(*) FROM products").fetchone()[0]
         variants = self._db.execute("SELECT count(*) FROM variants").fetchone()[0]
-        return {"products": int(products), "variants": int(variants)}
+        return CatalogStatistics(products=int(products), variants=int(variants))
 
     def __repr__(self) -> str:
         return f"CatalogStore(path={self.path!r})"

@@ -82,6 +82,14 @@ def description_digest(html: str) -> bytes:
     return hashlib.blake2b(html.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentStatistics:
+    """A snapshot of the descriptions and images the cache holds."""
+
+    descriptions: int
+    media: int
+
+
 @dataclass(frozen=True, slots=True)
 class ShopImage:
     """One image of a product as the catalog has it."""
@@ -200,15 +208,16 @@ class ProductContent:
                 out.setdefault(pid, []).append(ShopImage(mid, source, alt or "", status, error, shown))
         return out
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> ContentStatistics:
         """Descriptions and images held."""
         count = self._db.execute
-        return {"descriptions": int(count("SELECT count(*) FROM product_descriptions").fetchone()[0]),
-                "media": int(count("SELECT count(*) FROM product_media").fetchone()[0])}
+        return ContentStatistics(
+            descriptions=int(count("SELECT count(*) FROM product_descriptions").fetchone()[0]),
+            media=int(count("SELECT count(*) FROM product_media").fetchone()[0]))
 
     def __repr__(self) -> str:
         s = self.statistics()
-        return f"ProductContent(descriptions={s['descriptions']}, media={s['media']})"
+        return f"ProductContent(descriptions={s.descriptions}, media={s.media})"
 
 
 def _is_media(gid: str) -> bool:

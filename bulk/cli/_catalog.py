@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -49,7 +50,8 @@ async def handle(args: argparse.Namespace) -> int:
             synced = await sync_catalog(ShopBulkOps(shop.client, session), store, full=args.full,
                                         clock=shop.shop_clock)
             lines = synced.lines
-            result = {"synced_objects": lines, "full": synced.full, **store.statistics(), "cache": store.path}
+            result = {"synced_objects": lines, "full": synced.full, **dataclasses.asdict(store.statistics()),
+                      "cache": store.path}
     print(json.dumps(result) if args.json else
           f"synced {lines} objects; the cache holds {result['products']} products and "
           f"{result['variants']} variants ({result['cache']})")

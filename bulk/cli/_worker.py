@@ -35,6 +35,7 @@ from bulk.cli._options import add_shared
 from bulk.errors import ConfigError
 from bulk.fleet.worker import Worker, WorkerConfig, default_worker_id
 from bulk.journal import mask, open_journal
+from bulk.journal.locations import parse_location
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.session.connect import shop_session
@@ -99,8 +100,10 @@ async def handle(args: argparse.Namespace) -> int:
         worker_id=args.worker_id or default_worker_id(), drain=args.drain, idle_wait_s=args.idle_wait_s,
         shutdown_grace_s=args.shutdown_grace_s, direct_concurrency=args.direct_concurrency,
         lane=BulkLaneConfig(tokens=tokens, lease_s=args.lease_s, poll_max_s=args.poll_max_s))
-    await wait_until_up("PostgreSQL", args.database_url, lambda: postgres_probe(args.database_url),
-                        bound_s=args.start_wait_s, setting="--database-url / BULK_DATABASE_URL")
+    journal_at = parse_location(args.database_url)
+    if journal_at.backend == "pg":  # a SQLite journal is a file: nothing to wait for
+        await wait_until_up("PostgreSQL", args.database_url, lambda: postgres_probe(journal_at.target),
+                            bound_s=args.start_wait_s, setting="--database-url / BULK_DATABASE_URL")
     if args.redis_url:
         await wait_until_up("Redis", args.redis_url, lambda: redis_probe(args.redis_url),
                             bound_s=args.start_wait_s, setting="--redis-url / BULK_REDIS_URL")

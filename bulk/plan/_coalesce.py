@@ -35,6 +35,15 @@ VariantFields = list[Any]
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoalesceStatistics:
+    """A snapshot of a coalescer: rows read, live object fields, rows superseded by later ones."""
+
+    rows_in: int
+    fields: int
+    superseded_rows: int
+
+
 @dataclass(slots=True)
 class FieldValue:
     """The winning value of one product field and the rows that contributed to it."""
@@ -141,15 +150,15 @@ class Coalescer:
         rows.update(r for fields in self._products.values() for value in fields.values() for r in value.rows)
         return rows
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> CoalesceStatistics:
         """Rows read, live object fields, rows superseded by later ones."""
         fields = sum((slot[1] is not None) + (slot[3] is not None) for slot in self.variants.values())
         fields += sum(len(f) for f in self._products.values())
-        return {"rows_in": self.rows_in, "fields": fields, "superseded_rows": len(self.superseded)}
+        return CoalesceStatistics(rows_in=self.rows_in, fields=fields, superseded_rows=len(self.superseded))
 
     def __repr__(self) -> str:
         s = self.statistics()
-        return f"Coalescer(rows_in={s['rows_in']}, fields={s['fields']}, superseded={s['superseded_rows']})"
+        return f"Coalescer(rows_in={s.rows_in}, fields={s.fields}, superseded={s.superseded_rows})"
 
 
 def variant_keys(items: Iterable[object]) -> list[str]:

@@ -41,6 +41,17 @@ LineKind = Literal["variants", "product", "media", "set"]
 SAME = "the shop already has this value"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanStatistics:
+    """A snapshot of one plan: lines to send, the rows they carry, rows already decided by status."""
+
+    lines: int
+    rows_in_lines: int
+    applied: int
+    unchanged: int
+    rejected: int
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedLine:
     """One mutation's variables, and the input rows whose outcome it decides."""
@@ -70,12 +81,15 @@ class Plan:
     outcomes: list[RowOutcome] = field(default_factory=list)
     undo: list[dict[str, Any]] = field(default_factory=list)
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> PlanStatistics:
         """Lines to send and rows already decided, by status."""
-        by_status = {s.value: 0 for s in OutcomeStatus}
+        by_status = {s: 0 for s in OutcomeStatus}
         for o in self.outcomes:
-            by_status[o.status.value] += 1
-        return {"lines": len(self.lines), "rows_in_lines": sum(len(x.rows) for x in self.lines), **by_status}
+            by_status[o.status] += 1
+        return PlanStatistics(lines=len(self.lines), rows_in_lines=sum(len(x.rows) for x in self.lines),
+                              applied=by_status[OutcomeStatus.APPLIED],
+                              unchanged=by_status[OutcomeStatus.UNCHANGED],
+                              rejected=by_status[OutcomeStatus.REJECTED])
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from bulk.models import InventoryUpdate, Lane, Source
 from bulk.shopify import inventory as ops
 from bulk.shopify.client import Grant, RetryPolicy, SchedulerLike, ShopifyClient
 from bulk.shopify.inventory import QuantityChange
-from bulk.shopify.resolve import InventoryResolver
+from bulk.shopify.resolve import InventoryResolver, ResolverStatistics
 from bulk.shopify.transport import Response, Transport, TransportConfig
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class InventoryStatistics:
     """A snapshot of ``shop.inventory``: the urgent lane's counters and the SKU resolver's."""
 
     lane: UrgentStatistics | None
-    resolver: Mapping[str, int] | None  # lookups, cache hits, unknown SKUs
+    resolver: ResolverStatistics | None  # cached SKUs and locations, lookups sent
 
 
 class Inventory:
@@ -135,7 +135,7 @@ class Inventory:
         """The urgent lane's and the resolver's counters (None while the session is closed)."""
         return InventoryStatistics(
             lane=self._lane.statistics() if self._lane else None,
-            resolver=dict(self._resolver.statistics()) if self._resolver else None)
+            resolver=self._resolver.statistics() if self._resolver else None)
 
     def timings(self) -> list[ChangeTiming]:
         """The latest answered changes' timings (where each one's time went), oldest first."""

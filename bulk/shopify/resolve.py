@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bulk.models import InventoryUpdate, Lane
 from bulk.shopify import inventory
@@ -22,6 +23,15 @@ from bulk.shopify.client import ShopifyClient
 from bulk.shopify.inventory import QuantityChange
 
 ITEM_GID_PREFIX = "gid://shopify/InventoryItem/"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolverStatistics:
+    """A snapshot of the resolver: cached SKUs and locations, and how many lookups were sent."""
+
+    skus: int
+    locations: int
+    lookups: int
 
 
 class Unresolved(Exception):
@@ -176,9 +186,10 @@ class InventoryResolver:
             return folded[0]
         raise Unresolved(f"unknown location {name!r} (known: {', '.join(sorted(known)) or 'none'})")
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> ResolverStatistics:
         """Cached SKUs and locations, and how many lookups were sent."""
-        return {"skus": len(self._skus), "locations": len(self._locations or {}), "lookups": self.lookups}
+        return ResolverStatistics(skus=len(self._skus), locations=len(self._locations or {}),
+                                  lookups=self.lookups)
 
     def __repr__(self) -> str:
         return f"InventoryResolver(skus={len(self._skus)}, locations={len(self._locations or {})})"

@@ -8,6 +8,7 @@ short).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -75,7 +76,7 @@ class Sending:
         raise NotImplementedError
 
     def _count(self, part: ChunkPlan) -> None:
-        for key, value in part.plan.statistics().items():
+        for key, value in dataclasses.asdict(part.plan.statistics()).items():
             self._stats[key] += value
         self._stats["rejected"] += len(part.rejected)  # rows refused at reading count as rejected too
         self._stats["unchanged"] += len(part.nothing)  # and rows with nothing to change as unchanged

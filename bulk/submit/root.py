@@ -139,7 +139,7 @@ async def run_submission(
                     run_key_for, paths, key, {"route": request.route, **read, "input": input_name})
             run_key, anew = await _run_to_plan(journal, run_key, request, input_name, on_event)
             if anew:
-                decision = decide_sync(request.sync_catalog, empty=catalog.statistics()["variants"] == 0,
+                decision = decide_sync(request.sync_catalog, empty=catalog.statistics().variants == 0,
                                        last_full_at=last_full_sync(catalog), now=time.time(),
                                        max_age_s=request.catalog_max_age_s, new_shop=embedded)
                 if decision.mode != "none":

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bulk.catalog import CatalogStore, VariantRecord
+from bulk.catalog import CatalogStatistics, CatalogStore, VariantRecord
 from bulk.catalog.sync import LAST_SYNC, sync_catalog
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.models import Lane
@@ -33,7 +33,7 @@ async def test_full_then_incremental_sync(sim: SimShop, tmp_path: Path) -> None:
             synced = await sync_catalog(port, store, poll_s=0.02)
             variants = sum(1 + p % 3 for p in range(1, 121))
             assert synced.full and synced.lines == 120 + variants
-            assert store.statistics() == {"products": 120, "variants": variants}
+            assert store.statistics() == CatalogStatistics(products=120, variants=variants)
             sku = store.variants_by_sku(["SKU-0000007-1"])["SKU-0000007-1"]
             assert isinstance(sku, VariantRecord) and sku.variant_id == "gid://shopify/ProductVariant/71"
             assert sku.product_id == "gid://shopify/Product/7"
@@ -57,4 +57,4 @@ async def test_result_file_read_in_small_pieces(sim: SimShop, tmp_path: Path,
         with CatalogStore(tmp_path / "catalog.sqlite3") as store:
             synced = await sync_catalog(ShopBulkOps(shop.client, session), store, poll_s=0.02)
             assert synced.lines == 120 + sum(1 + p % 3 for p in range(1, 121))
-            assert store.statistics()["products"] == 120
+            assert store.statistics().products == 120

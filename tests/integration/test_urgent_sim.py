@@ -67,7 +67,8 @@ async def test_sku_and_location_name_resolve_and_results_keep_input_order() -> N
             [{"sku": "SKU-0000004-1", "location_name": "Overflow", "quantity": 2}]
         )
         assert again[0].status is InventoryStatus.APPLIED
-        assert (shop.inventory.statistics().resolver or {})["lookups"] == 2  # cached: no new lookup
+        resolver = shop.inventory.statistics().resolver
+        assert resolver is not None and resolver.lookups == 2  # cached: no new lookup
 
 
 async def test_compare_and_set_reports_stale_per_item_and_applies_the_rest() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bulk.catalog import CatalogStore
+from bulk.catalog import CatalogStatistics, CatalogStore
 from bulk.catalog.applied import applied_variants
 from bulk.catalog.freshness import decide_sync
 from bulk.catalog.sync import export_query, next_since
@@ -84,7 +84,7 @@ def test_an_incremental_load_replaces_the_products_it_brings() -> None:
         store.begin_sync(full=True)  # a full load forgets what the shop no longer has
         store.load_export([{"id": f"{p}2", "handle": "b"}])
         store.finish_sync()
-        assert store.statistics() == {"products": 1, "variants": 0}
+        assert store.statistics() == CatalogStatistics(products=1, variants=0)
         assert store.apply_variants([(f"{v}11", "2.00", None)]) == 0  # unknown now: left to the next sync
 
 

@@ -260,4 +260,4 @@ def test_a_row_changing_price_and_compare_at_counts_once(catalog: CatalogStore) 
     c.add(price(2, "S3-0", "15.00", compare_at="20.00"))
     plan = build_plan(c, catalog)
     assert plan.lines[0].rows == (("p.csv", 2),)
-    assert plan.statistics()["rows_in_lines"] == 1
+    assert plan.statistics().rows_in_lines == 1
