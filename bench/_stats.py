@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 
 async def loop_lag(samples: list[float], stop: asyncio.Event, *, interval_s: float = 0.005) -> None:
@@ -51,3 +54,28 @@ def both(first: Sequence[Interval], second: Sequence[Interval]) -> float:
         else:
             j += 1
     return total
+
+
+@contextlib.contextmanager
+def gc_pauses(out: dict[str, Any]) -> Iterator[None]:
+    """Time this process's cyclic collections while the block runs: ``out`` gets, for full (gen-2) and
+    gen-1 collections, how many, the longest and the total (ms). A collection stops every thread, the
+    event loop's too, so these are loop stalls no ``await`` can avoid."""
+    started: dict[str, float] = {}
+    times: dict[int, list[float]] = {1: [], 2: []}
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started["t"] = time.perf_counter()
+        elif info["generation"] in times and "t" in started:
+            times[info["generation"]].append((time.perf_counter() - started.pop("t")) * 1000)
+
+    gc.callbacks.append(timed)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(timed)
+        for generation, name in ((2, "full"), (1, "gen1")):
+            values = times[generation]
+            out[name] = {"count": len(values), "max_ms": round(max(values, default=0.0), 1),
+                         "total_ms": round(sum(values), 1)}

@@ -24,7 +24,9 @@ Reported (simulated seconds, i.e. real × ``--speed``):
   those changes made (goal: ``urgent_p99_ms`` ≤ ``urgent_sim_p99_ms`` + 50), split into changes for
   SKUs seen before (one request) and first-seen SKUs (a lookup first: compare with
   ``sim_lookup_p99_ms`` + ``urgent_sim_p99_ms``), and ``loop_lag_p99_ms``: how late this process's event
-  loop woke a 5 ms sleeper during the run; ``urgent_split``: where those changes' time went, per phase
+  loop woke a 5 ms sleeper during the run (``loop_lag_max_ms``: the longest; ``gc_pauses``: this
+  process's full and gen-1 cyclic collections during the run — count, longest, total ms: each stops the
+  loop); ``urgent_split``: where those changes' time went, per phase
   (p50/p99/max ms: lookups, window, loop, the scheduler's grant, the wire, the rest;
   :class:`bulk.lanes.urgent.ChangeTiming`), and how many waited for an earlier change to their pair;
   ``shop_probe_p50_ms`` / ``shop_probe_p99_ms``: the shop's answer time as an idle client in a process
@@ -62,7 +64,7 @@ from typing import Any
 from bench._optimeline import breakdown, describe, max_parallel, op_timeline
 from bench._shopprobe import shop_probe
 from bench._simproc import sim_server, sim_stats
-from bench._stats import loop_lag
+from bench._stats import gc_pauses, loop_lag
 from bench.plan import fill_catalog
 from bench.plan_data import write_price_csv
 from bulk.catalog import CatalogStore
@@ -177,6 +179,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                     journal=str(state / "journal.sqlite3"), sync_catalog="never",
                                     lane=lane_config(args.bulk_lines_per_s))
             source = FileInput(paths=(root / "prices.csv", root / "images.jsonl"), in_process=False)
+            collections: dict[str, Any] = {}  # this process's cyclic collections during the run
             probed: list[float] = []  # the shop's answer time as an idle client in another process sees it
             async with shop_probe(url, TOKENS.split(",")[-1], probed), Shop.connect(url, TOKENS) as shop:
                 started = time.perf_counter()
@@ -188,7 +191,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 urgent = asyncio.create_task(
                     urgent_bursts(shop, args.urgent, args.urgent_every, latencies, done))
                 lag = asyncio.create_task(loop_lag(lags, done))
-                result = await sub
+                with gc_pauses(collections):
+                    result = await sub
                 total_real = time.perf_counter() - started
                 sim_cpu = server.cpu_s() - sim_cpu_before
                 done.set()
@@ -218,6 +222,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sim_lookup_p99_ms": _sim_latency_p99(stats, "inventoryItems"),
         "loop_lag_p99_ms": round(nearest_rank(lags, 99), 1) if lags else None,
         "loop_lag_max_ms": round(max(lags), 1) if lags else None,  # one long block hides in a p99
+        "gc_pauses": collections,  # full / gen-1 collections: count, longest, total ms (they stop the loop)
         "urgent_split": split,
         "shop_probe_p50_ms": round(nearest_rank(probed, 50), 1) if probed else None,
         "shop_probe_p99_ms": round(nearest_rank(probed, 99), 1) if probed else None,
