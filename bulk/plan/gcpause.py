@@ -1,4 +1,5 @@
-"""Pause the cyclic garbage collector while reading and planning.
+"""Pause the cyclic garbage collector while reading and planning; keep its full collections short while
+a submission runs (:func:`survivors_frozen`).
 
 Reading and planning allocate millions of small, acyclic objects (rows, models, slots, dicts) that live
 until a chunk is planned. The cyclic collector would walk them again and again as they accumulate —
@@ -41,3 +42,40 @@ def cyclic_gc_paused() -> Iterator[None]:
             if _depth == 0 and _was_enabled:
                 gc.freeze()
                 gc.enable()
+
+
+class _SurvivorsFrozen:
+    """While at least one submission runs, what survives a full collection is frozen at once."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _after(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    @contextmanager
+    def during_run(self) -> Iterator[None]:
+        """A full (gen-2) collection walks every long-lived object; a run's heap grows to millions
+        (catalog picture, plan, pool, outcomes), so each one stopped the process for up to ~470 ms
+        (23 a 1/10-scale Black Friday run, 3 s in all: docs/urgent-lane.md) — an urgent change that
+        met one waited that long. Freezing the survivors of each full collection leaves the next one
+        only what arrived since (Python starts one when that has grown by a quarter). Cycles among
+        frozen objects wait until the last run ends, when everything is handed back to the collector."""
+        with self.lock:
+            if self.users == 0:
+                gc.callbacks.append(self._after)
+            self.users += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    gc.callbacks.remove(self._after)
+                    gc.unfreeze()
+
+
+survivors_frozen = _SurvivorsFrozen().during_run

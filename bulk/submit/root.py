@@ -36,6 +36,7 @@ from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
 from bulk.models import InventoryUpdate, OnEvent, OutcomeStatus
 from bulk.plan import ShopProfile
+from bulk.plan.gcpause import survivors_frozen
 from bulk.shopify.client import ShopifyClient
 from bulk.shopify.simulated import Simulation
 from bulk.sources.files import FileInput
@@ -94,6 +95,7 @@ async def run_submission(
     run ends, however it ends."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(_responsive_event_loop())
+        stack.enter_context(survivors_frozen())  # full collections stay short: see gcpause
         started = shop.clock.now()
         simulation = shop.simulation
         # sim://: a throwaway state dir and journal, like the shop

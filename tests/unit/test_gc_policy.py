@@ -1,0 +1,33 @@
+"""While a submission runs, a full collection freezes its survivors (the next one walks only what is
+new); when the last run ends, the collector gets everything back."""
+
+from __future__ import annotations
+
+import gc
+
+from bulk.plan.gcpause import survivors_frozen
+
+
+def test_a_full_collection_during_a_run_freezes_what_survived() -> None:
+    gc.unfreeze()
+    kept = [[i] for i in range(5_000)]  # long-lived objects of the run
+    with survivors_frozen():
+        assert gc.get_freeze_count() == 0  # nothing frozen until a full collection ran
+        gc.collect(1)
+        assert gc.get_freeze_count() == 0  # a young collection freezes nothing
+        gc.collect(2)
+        assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_freeze_count() == 0  # the run ended: the collector sees them again
+    assert kept[-1] == [4_999]
+
+
+def test_runs_side_by_side_keep_it_until_the_last_one_ends() -> None:
+    gc.unfreeze()
+    with survivors_frozen():
+        with survivors_frozen():
+            gc.collect()
+        gc.collect()
+        assert gc.get_freeze_count() > 0  # the first run still runs
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert gc.get_freeze_count() == 0  # no callback left behind
