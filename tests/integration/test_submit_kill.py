@@ -32,8 +32,10 @@ def free_port() -> int:
 
 
 async def wait_until_up(url: str) -> None:
+    """Until the simulator answers (a hang guard of 1,200 tries, not a budget: a loaded machine takes
+    long to start a Python process)."""
     async with aiohttp.ClientSession() as session:
-        for _ in range(300):
+        for _ in range(1200):
             try:
                 async with session.get(f"{url}/_sim/stats") as resp:
                     if resp.status == 200:
@@ -99,8 +101,9 @@ async def test_a_killed_submit_resumes_without_applying_twice(tmp_path: Path) ->
 
 
 async def wait_for_no_running_operation(url: str) -> None:
-    """The shop finishes what it was given after the client went away: wait until it has."""
-    for _ in range(600):
+    """The shop finishes what it was given after the client went away: wait until it has (1,800
+    tries: a hang guard, not a budget)."""
+    for _ in range(1800):
         shop_state = (await stats(url))["shop"]
         assert isinstance(shop_state, dict)
         if not {"CREATED", "RUNNING"} & set(shop_state["bulk_by_status"]):
