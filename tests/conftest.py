@@ -1,6 +1,10 @@
 """Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test, and the reading
 processes a test started (``children``).
 
+The suite runs in parallel (pytest-xdist, ``scripts/test``): every fixture here is isolated per test
+and per worker process (own Redis database index, own PostgreSQL database), and a test that stops or
+restarts a server starts servers of its own (tests/chaos/test_infra_restart.py).
+
 The servers come from ``scripts/test`` (``BULK_TEST_REDIS_URL`` / ``BULK_TEST_DATABASE_URL``).
 Without them a test that needs one is skipped locally, but fails under ``CI=true``: CI must never
 pass by skipping the real-server tests.
@@ -8,6 +12,7 @@ pass by skipping the real-server tests.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import uuid
@@ -33,16 +38,35 @@ def _server_url(var: str) -> str:
     return url
 
 
-_redis_db_counter = iter(range(1, 1_000_000))
+REDIS_DATABASES = 64  # scripts/servers.sh starts Redis with --databases 64; 0 is left alone
+
+
+def _redis_databases() -> list[int]:
+    """The Redis database indexes this pytest process may use: all of 1..63 in a plain run; under
+    pytest-xdist (``-n``) worker ``gwK`` of N takes K+1, K+1+N, ...: no two workers ever flush or
+    fill the same database, whatever runs at the same time."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker.removeprefix("gw"))
+    mine = list(range(1 + index, REDIS_DATABASES, count))
+    if not mine:
+        pytest.fail(f"{count} xdist workers but Redis has {REDIS_DATABASES - 1} test databases")
+    return mine
+
+
+_redis_db_counter = itertools.count()
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """URL of a flushed Redis database, distinct per test (the server runs with 64 databases)."""
+    """URL of a flushed Redis database, distinct per test and per xdist worker (see
+    ``_redis_databases``). Pub/sub channels are server-wide, not per database: the scheduler's are
+    named per client id, so tests on other workers never hear each other."""
     import redis
 
     base = _server_url("BULK_TEST_REDIS_URL").rsplit("/", 1)[0]
-    db = 1 + next(_redis_db_counter) % 63
+    mine = _redis_databases()
+    db = mine[next(_redis_db_counter) % len(mine)]
     url = f"{base}/{db}"
     client = redis.Redis.from_url(url)
     client.flushdb()

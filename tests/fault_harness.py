@@ -4,7 +4,9 @@ and arm its documented faults at the moment the path under test begins.
 
 Why arm later: the faults' windows count from the shop's start, but a path (the direct route, the
 bulk lane, a fleet worker) first needs a catalog cache synced from the same shop; arming restarts the
-fault clock, so ``5xx:at=0,for=3`` means "the first 3 s of *this* path". What the shop answers is
+fault clock at the path's *first request*, so ``5xx:at=0,for=3`` means "the first 3 s of *this* path's
+traffic". Not at ``arm()`` itself: at 20x a 3 s window is 0.15 s of real time, less than a loaded
+machine may take to start a command, which then met no fault at all. What the shop answers is
 unchanged: only when the window opens.
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bulk.sim import SimConfig, SimShop
-from bulk.sim._fault_schedule import FaultSchedule
+from bulk.sim._fault_schedule import Decision, FaultSchedule
 
 T = TypeVar("T")
 
@@ -53,7 +55,7 @@ class ServedSim:
 
     def __enter__(self) -> ServedSim:
         self._thread.start()
-        if not self._ready.wait(30) or self._error is not None:
+        if not self._ready.wait(120) or self._error is not None:  # a hang guard, not a budget
             raise RuntimeError(f"the simulated shop did not start: {self._error!r}")
         return self
 
@@ -70,15 +72,16 @@ class ServedSim:
         async def run() -> T:
             return fn(shop)
 
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(30)
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(120)  # a hang guard
 
     def arm(self) -> None:
-        """The configured faults from now on; their windows count from now (the shop's clock)."""
+        """The configured faults from now on; their windows (and the shop's ``started``, which its
+        counters' times count from) start at the next request the shop receives."""
         armed = self._armed
 
         def go(shop: SimShop) -> None:
             assert armed is not None
-            shop.app.schedule = armed
+            shop.app.schedule = _FromFirstRequest(armed, shop)
             shop.app.started = shop.clock.now()
 
         self.call(go)
@@ -91,3 +94,32 @@ class ServedSim:
             return stats
 
         return self.call(read)
+
+
+class _FromFirstRequest(FaultSchedule):
+    """The armed schedule, its clock restarted by the first request it sees (that request is at 0),
+    and ``shop.app.started`` moved to the same moment, so the counters' times and the windows agree.
+    The time is read from the shop's clock here rather than taken from ``elapsed``, which the server
+    computed from the ``started`` of before."""
+
+    def __init__(self, armed: FaultSchedule, shop: SimShop) -> None:
+        super().__init__(armed.specs)
+        self._armed = armed
+        self._shop = shop
+        self._origin: float | None = None  # the shop-clock time of the first request
+
+    @property
+    def active(self) -> bool:
+        return self._armed.active
+
+    def _since_first(self) -> float:
+        now = self._shop.clock.now()
+        if self._origin is None:
+            self._origin = self._shop.app.started = now
+        return now - self._origin
+
+    def shop_wide(self, elapsed: float) -> Decision | None:
+        return self._armed.shop_wide(self._since_first())
+
+    def decide(self, token: int, elapsed: float) -> Decision:
+        return self._armed.decide(token, self._since_first())

@@ -1,6 +1,8 @@
 """Chaos: our own infrastructure fails too. Two ``bulk worker`` processes apply a bulk submission while
 the real Redis (the shared scheduler) and then the real PostgreSQL (the shared journal) are restarted
-under them — the servers ``scripts/servers.sh`` started, found through ``$BULK_SERVERS_DIR``.
+under them. The servers are this test's own, started and stopped with ``scripts/servers.sh`` (the same
+functions the suite's servers come from), so the rest of the suite — running beside it under
+pytest-xdist — never loses its connections to a restart.
 
 What users rely on: while Redis is away nothing is sent to the shop (no permit, no request: we fail
 closed); work resumes when it is back (Redis restarts empty: ``--save ''``); the journal's restart
@@ -18,9 +20,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 from bulk.cli._request import SubmitRequest, submit_file
@@ -35,11 +40,32 @@ PRODUCTS = range(1, 601)  # 1,200 rows: product p has 1 + p % 3 variants
 OUTAGE_S = 2.0
 
 
-def servers_dir() -> Path:
-    found = os.environ.get("BULK_SERVERS_DIR")
-    if not found:
-        pytest.skip("BULK_SERVERS_DIR not set (run through scripts/test: the test restarts those servers)")
-    return Path(found)
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Servers(NamedTuple):
+    directory: Path  # $BULK_SERVERS_DIR: redis.pid, pg/data, pg/log
+    redis_url: str
+    database_url: str  # the server's admin database
+
+
+def _servers_sh(script: str, **env: str) -> str:
+    return subprocess.run(["bash", "-c", f"source scripts/servers.sh && {script}"], cwd=REPO, check=True,
+                          capture_output=True, text=True, env={**os.environ, **env}, timeout=120).stdout
+
+
+@pytest.fixture
+def servers() -> Iterator[Servers]:
+    """A Redis and a PostgreSQL of this test's own (``start_servers`` on free ports), stopped after."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not found")
+    out = _servers_sh('start_servers >/dev/null && printf "%s\\n" "$BULK_SERVERS_DIR" "$BULK_TEST_REDIS_URL" '
+                      '"$BULK_TEST_DATABASE_URL"', BULK_TEST_REDIS_PORT="0", BULK_TEST_PG_PORT="0")
+    directory, redis_url, database_url = out.split()
+    try:
+        yield Servers(Path(directory), redis_url, database_url)
+    finally:
+        _servers_sh("stop_servers", BULK_SERVERS_DIR=directory)
 
 
 def _as_pg(*args: str) -> list[str]:
@@ -56,9 +82,9 @@ def _pg_ctl() -> str:
     return candidates[-1]
 
 
-def stop_redis(directory: Path) -> int:
-    """Stop the test Redis; returns its port."""
-    port = urlsplit(os.environ["BULK_TEST_REDIS_URL"]).port
+def stop_redis(directory: Path, redis_url: str) -> int:
+    """Stop the test's Redis; returns its port."""
+    port = urlsplit(redis_url).port
     assert port is not None
     pid = int((directory / "redis.pid").read_text())
     os.kill(pid, signal.SIGTERM)
@@ -99,9 +125,14 @@ async def attempts(sim: SimShop) -> int:
     return int(sim.stats()["totals"]["attempts"])
 
 
+@pytest.mark.timeout(600)  # a hang guard: real servers and processes, on a machine of any load
 async def test_redis_and_postgres_restarted_mid_run_lose_nothing_and_send_nothing_without_a_permit(
-        tmp_path: Path, database_url: str, redis_url: str) -> None:
-    directory = servers_dir()
+        tmp_path: Path, servers: Servers) -> None:
+    directory = servers.directory
+    database_url = servers.database_url.rsplit("/", 1)[0] + "/infra"
+    redis_url = servers.redis_url.rsplit("/", 1)[0] + "/1"
+    async with await psycopg.AsyncConnection.connect(servers.database_url, autocommit=True) as admin:
+        await admin.execute("CREATE DATABASE infra")
     await upgrade_postgres(database_url)
     config = SimConfig(products=len(PRODUCTS), tokens=TOKENS, seed=11, bulk_lines_per_s=60.0,
                        max_concurrency=8)
@@ -133,11 +164,16 @@ async def test_redis_and_postgres_restarted_mid_run_lose_nothing_and_send_nothin
         try:
             async with open_journal(database_url) as journal:
                 (run,) = await journal.list_runs()
-                for _ in range(300):  # until the fleet is busy with bulk operations
-                    if (await journal.get_run(run.run_id)).counters.units_active:
-                        break
+                # until the fleet is busy with bulk operations, as the shop sees it (not for a fixed
+                # number of polls: on a loaded machine the workers start late, and the outage then
+                # came after the run had ended, when there was nothing left to resume)
+                guard = time.monotonic() + 180  # a hang guard, not a budget
+                while not sim.state.statistics()["bulk_by_status"].get("RUNNING"):
+                    current = await journal.get_run(run.run_id)
+                    assert current.status is not RunStatus.DONE, "the run ended before any outage"
+                    assert time.monotonic() < guard, "the workers started no bulk operation"
                     await asyncio.sleep(0.05)
-                port = await asyncio.to_thread(stop_redis, directory)
+                port = await asyncio.to_thread(stop_redis, directory, redis_url)
                 await asyncio.sleep(0.5)  # requests sent under permits granted before the stop finish
                 before = await attempts(sim)
                 await asyncio.sleep(OUTAGE_S)

@@ -143,7 +143,7 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
         try:
             for _ in range(WORKERS):
                 await fleet.spawn()
-            warm_until = time.monotonic() + 30
+            warm_until = time.monotonic() + 180  # a hang guard: 16 processes start slowly on a loaded box
             while (await sim_stats(session, shop.url))["concurrency"]["in_flight"] < CAP:
                 assert time.monotonic() < warm_until, "workers never filled the cap"
                 await asyncio.sleep(0.1)

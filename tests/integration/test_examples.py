@@ -31,7 +31,7 @@ def test_slow_generator_applies_every_batch() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a hang guard: 85 s were seen on a loaded box
         check=True,
     )
     assert "done: {'applied': 150, 'unchanged': 0, 'rejected': 0, 'rows': 150}" in done.stdout
@@ -47,7 +47,7 @@ def test_nightly_prices_reports_bad_rows_and_exits_1(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a hang guard: 85 s were seen on a loaded box
         cwd=tmp_path,
     )
     assert done.returncode == 1, done.stderr[-2000:]

@@ -45,7 +45,9 @@ async def submit(
         route="bulk",
         state_dir=tmp_path / "state",
         journal=str(tmp_path / "journal.sqlite3"),
-        lane=lane or BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0),
+        # a crashing run's claims end soon after it (1 s), so the next run takes over at once; any
+        # other run's claims last (a 1 s lease of a live run lapsed under load: LeaseLostError)
+        lane=lane or BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0 if on_event else 30.0),
     )
 
     async with Shop.connect(sim.url, TOKENS) as shop:
@@ -147,20 +149,21 @@ async def test_a_crash_while_still_planning_resumes_without_applying_twice(
             await started.wait()  # the second part only comes once the first operation runs
         yield list(read_updates(second))
 
-    async def run(wait: bool, on_event: Any) -> Any:
+    async def run(wait: bool, on_event: Any, lease_s: float) -> Any:
         request = SubmitRequest(file=first, shop=sim.url, tokens=TOKENS, route="bulk", run_key="two-parts",
                                 state_dir=tmp_path / "state", journal=str(tmp_path / "journal.sqlite3"),
-                                lane=BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=1.0))
+                                lane=BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=lease_s))
         async with Shop.connect(sim.url, TOKENS) as shop:
             return await run_submission(shop, request.run_options(), source(wait), input_name="two-parts",
                                         on_event=on_event)
 
     with pytest.raises(ExceptionGroup) as info:
-        await run(True, crash)
+        await run(True, crash, 1.0)  # the crashed run's claims end soon after it
     assert info.group_contains(Crash)
     async with open_journal(tmp_path / "journal.sqlite3") as journal:
         (before,) = await journal.list_units((await journal.list_runs())[0].run_id)
-    result = await run(False, lambda _n, _d: None)
+    # the resuming run's own claims last: a 1 s lease lapsed under load (LeaseLostError, fence 2)
+    result = await run(False, lambda _n, _d: None, 30.0)
     rows = len(catalog_rows(range(1, 301)))
     assert result.summary["applied"] == result.summary["rows"] == rows
     async with open_journal(tmp_path / "journal.sqlite3") as journal:

@@ -27,6 +27,8 @@ from tests.csv_helpers import price_csv
 
 TOKENS = ("tok-a", "tok-b", "tok-c")
 FAST_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=2.0)
+# no takeover expected: a lease a loaded machine cannot miss renewing (2 s lapsed under load)
+STEADY_LANE = BulkLaneConfig(poll_initial_s=0.02, poll_max_s=0.1, lease_s=60.0)
 FIRST_CHUNK = 5_000  # ReadAhead().first_chunk_rows: rows past it come from the child
 
 
@@ -57,10 +59,10 @@ async def sim() -> AsyncIterator[SimShop]:
 
 
 async def submit(sim: SimShop, files: FileInput, state: Path, *, input_name: str, dry_run: bool = False,
-                 on_event: Any = None, report: Path | None = None) -> Any:
+                 on_event: Any = None, report: Path | None = None, lane: BulkLaneConfig = FAST_LANE) -> Any:
     request = SubmitRequest(file=files.paths[0], shop=sim.url, tokens=TOKENS, route="bulk", dry_run=dry_run,
                             state_dir=state, journal=str(state / "journal.sqlite3"), report=report,
-                            lane=FAST_LANE)
+                            lane=lane)
     async with Shop.connect(sim.url, TOKENS) as shop:
         return await run_submission(shop, request.run_options(), files, input_name=input_name,
                                     on_event=on_event or (lambda _n, _d: None))
@@ -78,7 +80,8 @@ async def test_reading_in_a_second_process_gives_the_same_outcomes(tmp_path: Pat
         async with SimShop(SimConfig(products=400, tokens=TOKENS, seed=7)) as sim:
             state = tmp_path / f"state-{in_process}"
             result = await submit(sim, FileInput(paths=(file,), in_process=in_process), state,
-                                  input_name=str(file), dry_run=dry_run, report=state / "report.csv")
+                                  input_name=str(file), dry_run=dry_run, report=state / "report.csv",
+                                  lane=STEADY_LANE)
             results.append((result, None if dry_run else sim.state.statistics()["objects_written"]))
     (here, _), (there, written) = results
     assert len(children) == 1 and children[0].poll() is not None

@@ -32,8 +32,10 @@ def free_port() -> int:
 
 
 async def wait_until_up(url: str) -> None:
+    """Until the simulator answers (a hang guard of 1,200 tries, not a budget: a loaded machine takes
+    long to start a Python process)."""
     async with aiohttp.ClientSession() as session:
-        for _ in range(300):
+        for _ in range(1200):
             try:
                 async with session.get(f"{url}/_sim/stats") as resp:
                     if resp.status == 200:
@@ -48,6 +50,11 @@ async def stats(url: str) -> dict[str, object]:
     async with aiohttp.ClientSession() as session, session.get(f"{url}/_sim/stats") as resp:
         data: dict[str, object] = await resp.json()
         return data
+
+
+def interruptible() -> None:
+    """In the child: SIGINT as in a terminal, whatever the suite inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def submit_args(file: Path, url: str, state: Path) -> list[str]:
@@ -99,8 +106,9 @@ async def test_a_killed_submit_resumes_without_applying_twice(tmp_path: Path) ->
 
 
 async def wait_for_no_running_operation(url: str) -> None:
-    """The shop finishes what it was given after the client went away: wait until it has."""
-    for _ in range(600):
+    """The shop finishes what it was given after the client went away: wait until it has (1,800
+    tries: a hang guard, not a budget)."""
+    for _ in range(1800):
         shop_state = (await stats(url))["shop"]
         assert isinstance(shop_state, dict)
         if not {"CREATED", "RUNNING"} & set(shop_state["bulk_by_status"]):
@@ -130,9 +138,12 @@ async def test_ctrl_c_then_the_same_command_finishes_a_file_with_held_lines(tmp_
             csv.writer(f).writerows([("sku", "price"), *rows])
         state = tmp_path / "state"
         env = {**os.environ, "BULK_LOG": "info"}
+        # Ctrl-C as in a terminal: a suite started in the background (nohup, `&` without job control)
+        # hands its children SIGINT ignored, and the first run then finished (exit 0, not 130)
         first = await asyncio.create_subprocess_exec(*submit_args(file, url, state), env=env,
                                                      stdout=asyncio.subprocess.PIPE,
-                                                     stderr=asyncio.subprocess.PIPE)
+                                                     stderr=asyncio.subprocess.PIPE,
+                                                     preexec_fn=interruptible)
         assert first.stderr is not None
         async for raw in first.stderr:
             if b"bulk operation started" in raw:
