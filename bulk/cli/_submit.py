@@ -28,7 +28,6 @@ from bulk.errors import ConfigError
 from bulk.journal.locations import default_sqlite_path
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.submit.options import rehearsal_outputs as library_rehearsal_outputs
-from bulk.submit.root import DRY_RUN_SUFFIX
 
 log = logging.getLogger(PROGRESS)
 
@@ -112,14 +111,15 @@ def watched_journal(request: SubmitRequest) -> str | None:
     return str(default_sqlite_path())  # where run_submission opens it (bulk.journal.locations)
 
 
-def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None) -> tuple[Path, Path] | None:
+def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None, *,
+                      dry_run: bool = False) -> tuple[Path, Path | None] | None:
     """Where a ``sim://`` rehearsal's report and undo file go: never beside the input, but in
     ``STATE_DIR/reports/`` or a new temporary folder, which the summary names (the library's rule:
     :func:`bulk.submit.options.rehearsal_outputs`). None for a real (or served) shop: its files stay
     beside the input, as documented."""
     if not shop or urlsplit(shop).scheme != "sim":
         return None
-    return library_rehearsal_outputs(str(file), state_dir)
+    return library_rehearsal_outputs(str(file), state_dir, dry_run=dry_run)
 
 
 async def handle(args: argparse.Namespace) -> int:
@@ -131,12 +131,9 @@ async def handle(args: argparse.Namespace) -> int:
     report, undo = args.report, None
     if args.file is not None:
         check_input_file(args.file)  # before the simulator is seeded from it
-        outputs = rehearsal_outputs(shop, args.file, args.state_dir)
-        if outputs is not None and args.dry_run:  # a rehearsal's dry run writes where its run would
-            report = report or outputs[0].with_name(args.file.stem + DRY_RUN_SUFFIX)
-        elif outputs is not None:
-            report = report or outputs[0]
-            undo = outputs[1]
+        outputs = rehearsal_outputs(shop, args.file, args.state_dir, dry_run=args.dry_run)
+        if outputs is not None:
+            report, undo = report or outputs[0], outputs[1]
         if (matched := matching_sim_url(shop, args.file)) != shop:
             log.info("simulated shop: seeded with the SKUs and handles of %s", args.file,
                      extra={"action": "sim_seeded"})

@@ -61,16 +61,23 @@ def default_state_dir() -> Path:
     return Path(base) / "bulk"
 
 
-def rehearsal_outputs(input_name: str, state_dir: Path | None) -> tuple[Path, Path]:
+DRY_RUN_SUFFIX = ".dry-run.report.csv"  # prices.csv → prices.dry-run.report.csv
+
+
+def rehearsal_outputs(input_name: str, state_dir: Path | None, *,
+                      dry_run: bool = False) -> tuple[Path, Path | None]:
     """Where a run on an embedded simulated shop (``sim://``) writes its report and undo file.
 
     Never beside its input: a rehearsal of ``fixtures/prices.csv`` must not write into a checkout, and
     a library user's input folder may be read-only. They go to ``STATE_DIR/reports/`` when a state
     directory is given, else to a new temporary folder (it outlives the run: the result's
-    ``report_path`` names it). ``bulk submit`` and ``shop.submit`` both use this rule."""
+    ``report_path`` names it). ``bulk submit`` and ``shop.submit`` both use this rule. A dry run's
+    report takes :data:`DRY_RUN_SUFFIX` (never the run's name) and it has no undo file."""
     folder = state_dir / "reports" if state_dir is not None else Path(tempfile.mkdtemp(prefix="bulk-sim-"))
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(input_name).stem or "run"
+    if dry_run:
+        return folder / f"{stem}{DRY_RUN_SUFFIX}", None
     return folder / f"{stem}.report.csv", folder / f"{stem}.undo.jsonl"
 
 

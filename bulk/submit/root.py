@@ -44,7 +44,7 @@ from bulk.sources.readahead import Source
 from bulk.submit import picture
 from bulk.submit._catalog_tap import CatalogTap
 from bulk.submit._types import InventoryUndo
-from bulk.submit.options import RunOptions, default_state_dir, shop_id
+from bulk.submit.options import DRY_RUN_SUFFIX, RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 from bulk.submit.timeline import EVENTS_FILE, RunRecorder, cancelled
 
@@ -195,7 +195,6 @@ async def run_submission(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-DRY_RUN_SUFFIX = ".dry-run.report.csv"  # prices.csv → prices.dry-run.report.csv
 
 
 def input_account(stats: IngestStatistics) -> dict[str, Any]:
