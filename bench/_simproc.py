@@ -47,7 +47,7 @@ async def sim_server(*options: str) -> AsyncIterator[SimServer]:
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(600):
+            for _ in range(1200):  # a hang guard, not a budget: a loaded box starts Python slowly
                 if proc.returncode is not None:
                     err = await proc.stderr.read() if proc.stderr else b""
                     raise RuntimeError(f"bulk sim exited: {err.decode()[-500:]}")

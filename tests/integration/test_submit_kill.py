@@ -15,41 +15,14 @@ import csv
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
+from bench._simproc import sim_process, sim_stats
+
 TOKENS = "kill-a,kill-b,kill-c"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_until_up(url: str) -> None:
-    """Until the simulator answers (a hang guard of 1,200 tries, not a budget: a loaded machine takes
-    long to start a Python process)."""
-    async with aiohttp.ClientSession() as session:
-        for _ in range(1200):
-            try:
-                async with session.get(f"{url}/_sim/stats") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the simulator did not start")
-
-
-async def stats(url: str) -> dict[str, object]:
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/_sim/stats") as resp:
-        data: dict[str, object] = await resp.json()
-        return data
 
 
 def interruptible() -> None:
@@ -65,14 +38,8 @@ def submit_args(file: Path, url: str, state: Path) -> list[str]:
 
 @pytest.mark.timeout(180)
 async def test_a_killed_submit_resumes_without_applying_twice(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     # slow bulk operations, so the kill lands while one runs
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulk", "sim", "--port", str(port), "--products", "2000", "--tokens", TOKENS,
-        "--bulk-lines-per-s", "300", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        await wait_until_up(url)
+    async with sim_process("--products", "2000", "--tokens", TOKENS, "--bulk-lines-per-s", "300") as url:
         file = tmp_path / "prices.csv"
         rows = [(f"SKU-{p:07d}-{v}", f"{100 + p % 50}.00") for p in range(1, 1201) for v in range(1 + p % 3)]
         with file.open("w", newline="") as f:
@@ -96,20 +63,17 @@ async def test_a_killed_submit_resumes_without_applying_twice(tmp_path: Path) ->
         assert second.returncode == 0, err.decode()[-2000:]
         result = json.loads(out)
         assert result["summary"] == {"applied": len(rows), "unchanged": 0, "rejected": 0, "rows": len(rows)}
-        shop_state = (await stats(url))["shop"]
+        shop_state = (await sim_stats(url))["shop"]
         assert isinstance(shop_state, dict)
         assert shop_state["objects_written_more_than_once"] == 0
         assert shop_state["objects_written"] == len(rows)
-    finally:
-        sim.send_signal(signal.SIGTERM)
-        await sim.wait()
 
 
 async def wait_for_no_running_operation(url: str) -> None:
     """The shop finishes what it was given after the client went away: wait until it has (1,800
     tries: a hang guard, not a budget)."""
     for _ in range(1800):
-        shop_state = (await stats(url))["shop"]
+        shop_state = (await sim_stats(url))["shop"]
         assert isinstance(shop_state, dict)
         if not {"CREATED", "RUNNING"} & set(shop_state["bulk_by_status"]):
             return
@@ -124,13 +88,7 @@ async def test_ctrl_c_then_the_same_command_finishes_a_file_with_held_lines(tmp_
     The file holds two rows per product (variant 0, then variant 1 past the first 5,000-row chunk), so
     the second chunk's lines wait behind the first chunk's: what the re-run must release, when the
     operations it adopts have ended already. Every row one outcome, nothing written twice."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulk", "sim", "--port", str(port), "--products", "7500", "--tokens", TOKENS,
-        "--bulk-lines-per-s", "2500", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        await wait_until_up(url)
+    async with sim_process("--products", "7500", "--tokens", TOKENS, "--bulk-lines-per-s", "2500") as url:
         file = tmp_path / "prices.csv"
         multi = [p for p in range(1, 7501) if p % 3]  # 5,000 products with two or three variants
         rows = [(f"SKU-{p:07d}-{v}", f"{200 + p % 50}.00") for v in (0, 1) for p in multi]
@@ -162,10 +120,7 @@ async def test_ctrl_c_then_the_same_command_finishes_a_file_with_held_lines(tmp_
         with (tmp_path / "prices.report.csv").open(newline="") as f:
             lines = [int(r["line"]) for r in csv.DictReader(f)]
         assert sorted(lines) == list(range(2, len(rows) + 2))
-        shop_state = (await stats(url))["shop"]
+        shop_state = (await sim_stats(url))["shop"]
         assert isinstance(shop_state, dict)
         assert shop_state["objects_written_more_than_once"] == 0
         assert shop_state["objects_written"] == len(rows)
-    finally:
-        sim.send_signal(signal.SIGTERM)
-        await sim.wait()
