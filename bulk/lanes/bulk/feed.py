@@ -6,9 +6,9 @@ Why not shard each chunk as soon as it is planned: a shard's size is best decide
 once, so from then on the journal owns it exactly as before (claims, adoption, retries).
 
 Lines that add images go first, in short shards (:func:`pick_kind`, :data:`MEDIA_SHARD_LINES`): their
-images are read back once their operation ends (:mod:`bulk.lanes.media_check`), at a point an image
-from the buckets' restore rate, so the run's end waits for them unless their operations end early and
-often; the last operations carry the other kinds. While the input is still being read no shard is
+images are read back once their operation ends (:mod:`bulk.lanes.media_check`), at one point an image
+out of the buckets' restore rate, so the run's end waits for them unless their operations end early
+and often; the last operations carry the other kinds. While the input is still being read no shard is
 long (:data:`OPEN_SHARD_LINES`), so image lines planned late (a file of images read after a file of
 prices) find a slot soon. The shop's time is the same, only the order changes; the per-product order
 (:mod:`bulk.plan.ordering`) is the admission's, not the pool's, so it holds whatever is cut first.
