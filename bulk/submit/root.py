@@ -31,7 +31,7 @@ from bulk.catalog.freshness import decide_sync
 from bulk.catalog.sync import last_full_sync, sync_catalog
 from bulk.clock import Clock
 from bulk.ingest.statistics import IngestStatistics
-from bulk.journal import Journal, RunStatus, open_journal
+from bulk.journal import Journal, Run, RunStatus, open_journal
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
 from bulk.models import InventoryUpdate, OnEvent, OutcomeStatus
@@ -139,7 +139,8 @@ async def run_submission(
                     paths, read = list(source.paths), source.run_key_options()
                 run_key = await asyncio.to_thread(
                     run_key_for, paths, key, {"route": request.route, **read, "input": input_name})
-            run_key, anew = await _run_to_plan(journal, run_key, request, input_name, on_event)
+            run_key, anew = await _run_to_plan(journal, run_key, request, input_name, on_event,
+                                               runs_dir=state_dir / "runs")
             if anew:
                 decision = decide_sync(request.sync_catalog, empty=catalog.statistics().variants == 0,
                                        last_full_at=last_full_sync(catalog), now=time.time(),
@@ -239,15 +240,17 @@ _responsive_event_loop = _SwitchInterval().shortened
 
 
 async def _run_to_plan(journal: Journal, run_key: str, request: RunOptions, input_name: str,
-                       on_event: OnEvent) -> tuple[str, bool]:
+                       on_event: OnEvent, *, runs_dir: Path) -> tuple[str, bool]:
     """The run key this submission uses, and whether it plans from a picture brought up to date now.
 
     A new run does (a dry run too); an interrupted one plans again against the cache as it was (its
     decisions must not change: rows in its running operations would turn ``unchanged`` once their
     writes are in the shop); a finished one plans nothing. ``--again``: the first run of the chain
     ``KEY``, ``KEY+again1``, ``KEY+again2``… that has not finished — an interrupted ``--again`` run
-    resumes, a finished one is followed by a new run that compares with the shop anew. The run is
-    created here as the submission would create it."""
+    resumes, a finished one is followed by a new run that compares with the shop anew. An interrupted
+    run that never got past its catalog sync (Ctrl-C while a big shop was exported) planned nothing:
+    it is brought up to date like a new one, never planned against a half-synced or stale cache. The
+    run is created here as the submission would create it."""
     if request.dry_run:
         return run_key, True
     key, n = run_key, 0
@@ -259,9 +262,20 @@ async def _run_to_plan(journal: Journal, run_key: str, request: RunOptions, inpu
         n += 1
         key = f"{run_key}+again{n}"
     if not created and run.status is not RunStatus.DONE:
+        if not _planned_before(run, runs_dir):
+            return key, True
         on_event("catalog_kept", {"run": run.run_id,
                                   "reason": "an interrupted run resumes on the picture it was planned from"})
     return key, created
+
+
+def _planned_before(run: Run, runs_dir: Path) -> bool:
+    """Whether an interrupted run got past its catalog sync: the journal holds something of it (an
+    outcome, a unit), or it began recording its events, which happens right after the sync (a direct
+    batch may have been sent before its outcomes were recorded: that run resumes on its picture too)."""
+    c = run.counters
+    progress = c.rows_finished + c.units_pending + c.units_active + c.units_done + c.units_failed
+    return progress > 0 or (runs_dir / run.run_key / EVENTS_FILE).exists()
 
 
 def _input_paths(input_name: str) -> list[Path]:

@@ -115,3 +115,30 @@ async def test_an_interrupted_run_resumes_to_one_outcome_per_row(tmp_path: Path,
     async with open_journal(tmp_path / "journal.sqlite3") as journal:
         (run,) = await journal.list_runs()
         assert run.status is RunStatus.DONE
+
+
+@pytest.mark.timeout(60)
+async def test_a_run_interrupted_during_its_catalog_sync_syncs_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while a big shop's catalog is exported: the run exists in the journal but planned
+    nothing. The same input again must bring the cache up to date and apply every row — not plan
+    against the empty cache (every row "unknown SKU") as if it resumed a planned run."""
+    import bulk.submit.root as root
+
+    syncing = asyncio.Event()
+
+    async def hangs(*_args: Any, **_kwargs: Any) -> Any:
+        syncing.set()
+        await asyncio.Event().wait()
+
+    async with Shop.connect(SHOP) as shop:
+        with monkeypatch.context() as patched:
+            patched.setattr(root, "sync_catalog", hangs)
+            first = asyncio.create_task(submit(shop, tmp_path, source(), lambda _n, _d: None))
+            await syncing.wait()
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+        result = await asyncio.wait_for(submit(shop, tmp_path, source(), lambda _n, _d: None), 20)
+
+    assert result.summary == {"applied": ROWS, "unchanged": 0, "rejected": 0, "rows": ROWS}
