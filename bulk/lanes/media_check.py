@@ -44,7 +44,7 @@ The decisions (:func:`watch_of`, :func:`judge`, :func:`batches`, :func:`next_rea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -183,8 +183,9 @@ class MediaFollower:
 
     def __init__(self, requester: Requester, *, clock: Clock, first_read_s: float = FIRST_READ_S,
                  poll_s: float = POLL_S, max_poll_s: float = MAX_POLL_S, export: ExportPort | None = None,
-                 since: str | None = None) -> None:
+                 since: str | None = None, on_settled: Callable[[int, Verdict], None] | None = None) -> None:
         self._requester, self._clock = requester, clock
+        self._on_settled = on_settled or (lambda _i, _v: None)  # a watch READY or FAILED, as it happens
         self._export, self._since = export, since  # the bulk query path, and its updated_at bound
         self._first_read_s, self._poll_s, self._max_poll_s = first_read_s, poll_s, max_poll_s
         self.watches: list[MediaWatch] = []
@@ -267,6 +268,7 @@ class MediaFollower:
             self._reads[i] = reads = self._reads.get(i, 0) + 1
             if verdict.state in ("ready", "failed"):
                 self._due.pop(i, None)
+                self._on_settled(i, verdict)
             else:
                 self._due[i] = now + next_read_s(reads, self._poll_s, self._max_poll_s)
 

@@ -6,6 +6,12 @@ reason]`` per amended row), and applied to the outcomes whenever the report is w
 report when the same input is submitted again after the run finished. What :mod:`bulk.lanes.media_check`
 reads back of applied rows also goes into the catalog: which media GID is which URL we sent, and each
 image's status. A resumed run (after a crash) follows only the lines it sends itself.
+
+Those catalog writes happen while the run goes on, a few thousand images at a time as they settle, on
+a connection of their own (:class:`CatalogWrites`): written at the end, 200,000 images held a Black
+Friday run's end for 3 s. Only images read by id go in early — their ids came from an applied line's
+results, so they are ours whatever the verdict; the rest (read as a product's newest images) wait for
+the end, where a row's outcome tells whether its line added them at all.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +34,53 @@ from bulk.shopify.requester import Requester
 
 VERDICTS_FILE = "media.json"
 SINCE_MARGIN_S = 120.0
+FLUSH_IMAGES = 5_000  # settled images written to the catalog at once while the run goes on
+
+MediaRecord = tuple[str, str, str, str | None]  # (media GID, URL sent, status, error code)
+
+
+class CatalogWrites:
+    """Settled images go into the catalog while the run goes on, off the event loop, through a
+    connection of their own (the planner reads through the run's; SQLite's write-ahead log lets both
+    work). An in-memory catalog (tests) has no second connection: everything waits for the end."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = None if path in (None, ":memory:") else path
+        self._pending: list[MediaRecord] = []
+        self._store: CatalogStore | None = None
+        self._flush: asyncio.Task[None] | None = None
+
+    def add(self, media: Iterable[MediaRecord]) -> bool:
+        """Keep these for the catalog; False when they must wait for the end (no second connection)."""
+        if self._path is None:
+            return False
+        self._pending.extend(media)
+        if len(self._pending) >= FLUSH_IMAGES and (self._flush is None or self._flush.done()):
+            batch, self._pending = self._pending, []
+            self._flush = asyncio.create_task(asyncio.to_thread(self._write, batch), name="media-catalog")
+        return True
+
+    def _write(self, media: list[MediaRecord]) -> None:
+        if self._store is None:
+            self._store = CatalogStore(self._path or ":memory:")
+        write_media(self._store, media)
+
+    async def close(self) -> None:
+        """Write what is pending and let the connection go."""
+        if self._flush is not None:
+            await self._flush
+        if self._pending:
+            batch, self._pending = self._pending, []
+            await asyncio.to_thread(self._write, batch)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def write_media(catalog: CatalogStore, media: Sequence[MediaRecord]) -> None:
+    """Which media GID is which URL we sent, and each image's status (blocking)."""
+    catalog.content.remember_sources([(gid, url) for gid, url, _, _ in media])
+    catalog.content.set_status([(gid, status, code) for gid, _, status, code in media])
 
 
 class MediaFollowUp:
@@ -35,11 +88,15 @@ class MediaFollowUp:
     read while the run goes on; :meth:`finish` waits (bounded) for the rest and amends the rows."""
 
     def __init__(self, requester: Requester, *, clock: Clock, wait_s: float,
-                 export: ExportPort | None = None) -> None:
+                 export: ExportPort | None = None, catalog_path: str | None = None) -> None:
         # products written since a little before now: what a bulk query reads back (clocks differ a
         # little, updatedAt has whole seconds; reading more products than ours is harmless)
         since = (datetime.now(UTC) - timedelta(seconds=SINCE_MARGIN_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._follower = MediaFollower(requester, clock=clock, export=export, since=since)
+        self._follower = MediaFollower(requester, clock=clock, export=export, since=since,
+                                       on_settled=self._settled)
+        self._writes = CatalogWrites(catalog_path)
+        self._written: set[int] = set()  # watches whose images are in the catalog already
+        self._unwritten: list[MediaRecord] = []  # what finish() leaves for store()
         self._wait_s = wait_s
         self._task: asyncio.Task[MediaReport] | None = None
         self._media_of: dict[RowId, list[str]] = {}  # a row → its product's media GIDs after the write
@@ -78,15 +135,20 @@ class MediaFollowUp:
                 self._waiting[watch.rows[0]] = start + i
         self._follower.add(watches)
 
-    def cancel(self) -> None:
-        """The run failed: stop reading."""
+    def _settled(self, index: int, verdict: Verdict) -> None:
+        if self._follower.watches[index].media_ids and self._writes.add(verdict.media):
+            self._written.add(index)
+
+    async def cancel(self) -> None:
+        """The run failed, or others send its lines: stop reading (what settled is in the catalog)."""
         if self._task is not None:
             self._task.cancel()
+        await self._writes.close()
 
-    async def finish(self, catalog: CatalogStore, outcomes: Outcomes, workdir: Path,
-                     on_event: OnEvent) -> dict[str, int]:
+    async def finish(self, outcomes: Outcomes, workdir: Path, on_event: OnEvent) -> dict[str, int]:
         """Wait for the images still processing (at most ``wait_s``), then amend the rows (see the
-        module docstring); returns watched products by final state (empty: the run added no image)."""
+        module docstring); returns watched products by final state (empty: the run added no image).
+        What is left to write to the catalog waits for :meth:`store`."""
         if self._task is None:
             return {}
         follower = self._follower
@@ -94,7 +156,6 @@ class MediaFollowUp:
         follower.finish()
         report = await self._task
         amended: dict[RowId, tuple[str, str]] = {}
-        media: list[tuple[str, str, str, str | None]] = []
         counts = {"ready": 0, "failed": 0, "processing": 0, "unread": 0}
         for i, watch in enumerate(follower.watches):
             verdict = report.verdicts.get(i) or Verdict("unread", "its images were not read back")
@@ -102,19 +163,24 @@ class MediaFollowUp:
                                          for row in watch.rows):
                 continue  # not applied: the images were not added
             counts[verdict.state] += 1
-            media += verdict.media
+            if i not in self._written:
+                self._unwritten += verdict.media
             if verdict.state != "ready":
                 status = OutcomeStatus.REJECTED if verdict.state == "failed" else OutcomeStatus.APPLIED
                 amended.update((row, (status.value, verdict.reason)) for row in watch.rows)
-        content = catalog.content
-        await asyncio.to_thread(content.remember_sources, [(gid, url) for gid, url, _, _ in media])
-        await asyncio.to_thread(content.set_status, [(gid, status, code) for gid, _, status, code in media])
         path = workdir / VERDICTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([[f, n, s, r] for (f, n), (s, r) in amended.items()]), encoding="utf-8")
         on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
                                    "waited_s": report.waited_s, "settled_in_run": report.settled_in_run})
         return counts
+
+    async def store(self, catalog: CatalogStore) -> None:
+        """Write what :meth:`finish` left for the catalog (the report does not wait for this)."""
+        await self._writes.close()
+        media, self._unwritten = self._unwritten, []
+        if media:
+            await asyncio.to_thread(write_media, catalog, media)
 
 
 def _with_ids(watch: MediaWatch, media: list[str]) -> MediaWatch:

@@ -167,7 +167,10 @@ async def run_submission(
                 requester=tap.requester(shop.client), port=tap.bulk_port(port), catalog=catalog,
                 journal=journal, options=options,
                 inventory=recorder.timed(inventory) if recorder else inventory,
-                on_event=recorder.listener(on_event) if recorder else on_event, clock=shop_clock)
+                on_event=recorder.listener(on_event) if recorder else on_event, clock=shop_clock,
+                # what the run applied becomes the cache's picture (never before its lines are all
+                # done, so a resumed run plans against the picture it was first planned from)
+                settle=lambda: asyncio.to_thread(tap.store.merge_applied, run_key))
             statistics = getattr(shop.client.scheduler, "statistics", None)
             sampler = recorder and statistics and asyncio.create_task(recorder.sample(statistics))
             try:
@@ -178,9 +181,6 @@ async def run_submission(
                 if recorder:
                     recorder.close()
             result.inputs = inputs
-            # the run is over: what it applied becomes the cache's picture (never before, so a
-            # resumed run plans against the picture it was first planned from)
-            await asyncio.to_thread(tap.store.merge_applied, run_key)
             result.elapsed_s = shop.clock.now() - started
             result.refused_tokens = list(shop.client.statistics().refused_tokens)
             if simulation is not None:

@@ -12,7 +12,7 @@ import pytest
 from bulk.clock import ManualClock
 from bulk.journal import Journal, Outcome, SqliteJournal, UnitState
 from bulk.lanes.bulk import shard_data
-from bulk.lanes.bulk.feed import LinePool, ResumeIndex, digest, pick_kind, root_of
+from bulk.lanes.bulk.feed import LinePool, ResumeIndex, digest, media_cap, pick_kind, root_of
 from bulk.models import OutcomeStatus
 from bulk.plan import PlannedLine
 from bulk.plan.ordering import KindAdmission
@@ -102,6 +102,21 @@ async def test_image_shards_are_short_so_their_images_come_back_early(journal: J
     assert [len(lines) for lines in units.values()] == [4, 4, 2]
     assert await pool.cut([10]) == 1 and pool.pooled == 0
     assert [lines[0].kind for lines in units.values()] == ["product", "product", "product", "variants"]
+
+
+async def test_image_shards_grow_a_round_at_a_time(journal: Journal, tmp_path: Path) -> None:
+    """Short image shards first (their images come back early), then each round of the lane's slots as
+    long as every image line cut before it, a slot's share: fewer operations, each with the shop's
+    CREATED delay, and the follow-up still has the last round's images to read when the next ends."""
+    units: dict[str, list[PlannedLine]] = {}
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    pool = LinePool(journal, run.run_id, run_key="rk", directory=tmp_path / "shards", inline=False,
+                    on_unit=units.__setitem__, media_lines=4, slots=2)
+    pool.add([image(p, 100 + p) for p in range(1, 61)])
+    for _ in range(4):  # four rounds of the two slots, each asking for more than any cap
+        await pool.cut([100, 100])
+    assert [len(lines) for lines in units.values()] == [4, 4, 4, 4, 8, 8, 16, 12]
+    assert [media_cap(cuts, 15) for cuts in (0, 14, 15, 29, 30, 45)] == [1_000] * 4 + [2_000, 4_000]
 
 
 async def test_while_the_input_is_read_no_shard_is_long(journal: Journal, tmp_path: Path) -> None:

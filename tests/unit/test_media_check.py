@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -237,7 +239,8 @@ async def test_images_named_by_the_bulk_results_are_read_by_id_at_one_point_each
     follow_up.note_outcomes([Outcome("f.csv", 2, OutcomeStatus.APPLIED, object_id="m-old m-ok m-bad")])
     outcomes = {ROW: (OutcomeStatus.APPLIED, ""), ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
     with CatalogStore(":memory:") as catalog, tempfile.TemporaryDirectory() as tmp:
-        counts = await follow_up.finish(catalog, outcomes, Path(tmp), lambda _n, _d: None)
+        counts = await follow_up.finish(outcomes, Path(tmp), lambda _n, _d: None)
+        await follow_up.store(catalog)
         amended = amend_outcomes(outcomes, Path(tmp))
     assert counts == {"ready": 1, "failed": 1, "processing": 0, "unread": 0}
     assert amended[ROW][0] is OutcomeStatus.REJECTED and "https://bad/2.jpg" in amended[ROW][1]
@@ -343,3 +346,31 @@ async def test_a_round_begun_during_the_run_stops_at_the_bound_after_it() -> Non
     follower.finish()
     await clock.advance_until(task.done, step=0.5)
     assert clock.now() <= 5.0 + 1.5 and len(shop.asked) < 50
+
+
+async def test_images_settled_while_the_run_goes_on_reach_the_catalog_before_its_end(
+        monkeypatch: Any, tmp_path: Path) -> None:
+    monkeypatch.setattr("bulk.submit._media_followup.FLUSH_IMAGES", 2)
+    clock = ManualClock()
+    path = tmp_path / "catalog.sqlite3"
+    with CatalogStore(path) as catalog:
+        assert catalog.content.descriptions([]) == {}  # the catalog and its tables exist, as a run's do
+    follow_up = MediaFollowUp(IdShop(), clock=clock, wait_s=10.0, catalog_path=str(path))
+    lines = [PlannedLine("media", {"product": {"id": f"P{i}"}, "media": [
+        {"originalSource": f"https://a/{i}.jpg"}]}, (("f.csv", i),), (("f.csv", i),)) for i in range(3)]
+    follow_up.note_outcomes([Outcome("f.csv", i, OutcomeStatus.APPLIED, object_id=f"m-{i}")
+                             for i in range(3)])
+    follow_up.lines_done(lines)
+
+    def remembered() -> int:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return int(db.execute("SELECT count(*) FROM media_sources").fetchone()[0])
+
+    # read FIRST_READ_S after the lines are done, then written
+    await clock.advance_until(lambda: remembered() >= 2, step=1.0, max_s=60.0)
+    assert remembered() == 2  # two written while the run goes on; the third waits for the next two
+    outcomes = {("f.csv", i): (OutcomeStatus.APPLIED, "") for i in range(3)}
+    counts = await follow_up.finish(outcomes, tmp_path, lambda _n, _d: None)
+    with CatalogStore(path) as catalog:
+        await follow_up.store(catalog)
+    assert counts["ready"] == 3 and remembered() == 3  # each image written once, none lost

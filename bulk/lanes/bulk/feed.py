@@ -5,7 +5,7 @@ Why not shard each chunk as soon as it is planned: a shard's size is best decide
 (:class:`bulk.lanes.bulk.ports.LineFeed`). A cut writes the shard file and adds its unit to the journal at
 once, so from then on the journal owns it exactly as before (claims, adoption, retries).
 
-Lines that add images go first, in short shards (:func:`pick_kind`, :data:`MEDIA_SHARD_LINES`): their
+Lines that add images go first, in short shards at first (:func:`pick_kind`, :func:`media_cap`): their
 images are read back once their operation ends (:mod:`bulk.lanes.media_check`), at one point an image
 out of the buckets' restore rate, so the run's end waits for them unless their operations end early
 and often; the last operations carry the other kinds. While the input is still being read no shard is
@@ -42,9 +42,12 @@ OnUnit = Callable[[str, list[PlannedLine]], None]
 
 # kinds whose lines may add images (productUpdate media, productSet files): cut before the others
 MEDIA_KINDS = frozenset({"product", "media", "set"})
-# lines of such a shard at most: its images come back when it ends, so a shard sized to end with the
-# run (the lane's balanced share) would leave every read for the end; 1,000 lines is 20 s at 50 lines a
-# second, and costs one more operation (~1 s of the shop's CREATED delay) per 1,000 image lines
+# lines of such a shard at most, at first: its images come back when it ends, so a shard sized to end
+# with the run (the lane's balanced share) would leave every read for the end; 1,000 lines is 20 s at
+# 50 lines a second. Later rounds of image shards grow (:func:`media_cap`): each shard costs an
+# operation (~1 s of the shop's CREATED delay), and a round of shards ending leaves the follow-up more
+# to read than it reads while the next round runs (reads take a bucket point an image, a few hundred a
+# second; the slots write 50 lines a second each)
 MEDIA_SHARD_LINES = 1_000
 # lines of any shard at most while the input is still being read: the lane sizes a cut to end with the
 # lines known so far, and lines planned later (the images of a file read after the prices) would wait
@@ -69,6 +72,16 @@ def pick_kind(queued: Mapping[str, tuple[int, int]], size: int, *, min_lines: in
     return next((k for k in kinds if queued[k][0] >= size), kinds[0])
 
 
+def media_cap(cuts_before: int, slots: int, first: int = MEDIA_SHARD_LINES) -> int:
+    """Lines an image shard may hold after ``cuts_before`` image shards: ``first`` lines in the first two
+    rounds of the lane's ``slots``, then twice as many each round (1,000, 1,000, 2,000, 4,000… lines),
+    so each round is about as long as all before it: the images of the rounds that ended are still
+    being read when the next round ends, and a run of 200,000 images takes 5 operations a slot
+    instead of 14."""
+    rounds = cuts_before // max(1, slots)
+    return first << min(max(0, rounds - 1), 20)
+
+
 def root_of(client_identifier: str) -> str:
     """The shard a retry shard descends from (``…/retry/retry`` → ``…``)."""
     return client_identifier.split("/retry", 1)[0]
@@ -90,9 +103,11 @@ class LinePool:
     def __init__(self, journal: Journal, run_id: int, *, run_key: str, directory: Path, inline: bool,
                  on_unit: OnUnit, on_event: OnEvent | None = None, min_lines: int = 1,
                  media_lines: int = MEDIA_SHARD_LINES, open_lines: int = OPEN_SHARD_LINES,
-                 all_known: asyncio.Event | None = None) -> None:
+                 all_known: asyncio.Event | None = None, slots: int = 1) -> None:
         self._journal = journal
         self._media_lines, self._open_lines = media_lines, open_lines
+        self._slots = slots  # the lane's operation slots: image shards grow a round at a time
+        self._media_cuts = 0  # image shards cut so far
         self._all_known = all_known  # set once the input is read (None: every line is known)
         self._min_lines = min_lines  # a kind's rest smaller than this goes with the cut before it
         self._on_event = on_event or (lambda _name, _data: None)
@@ -117,18 +132,20 @@ class LinePool:
 
     def _take(self, size: int) -> list[PlannedLine]:
         """At most ``size`` lines of one kind (:func:`pick_kind`; image shards at most
-        ``media_lines``, any shard at most ``open_lines`` while the input is still being read)."""
+        :func:`media_cap`, any shard at most ``open_lines`` while the input is still being read)."""
         kind = pick_kind({k: (len(q), q[0][0]) for k, q in self._queues.items() if q}, size,
                          min_lines=self._min_lines)
         if kind is None:
             return []
         queue = self._queues[kind]
         if kind in MEDIA_KINDS:
-            size = min(size, self._media_lines)
+            size = min(size, media_cap(self._media_cuts, self._slots, self._media_lines))
         if self._all_known is not None and not self._all_known.is_set():
             size = min(size, self._open_lines)
         if len(queue) - size < self._min_lines:
             size = len(queue)  # a tiny rest of this kind would be an operation of its own later
+        if kind in MEDIA_KINDS:
+            self._media_cuts += 1
         return [queue.popleft()[1] for _ in range(size)]
 
     async def cut(self, sizes: Sequence[int]) -> int:
