@@ -181,7 +181,7 @@ def test_the_bulk_query_at_the_end_only_when_it_ends_in_time_and_before_the_dire
 
 
 async def test_many_products_due_at_the_end_are_read_with_one_bulk_query(monkeypatch: Any) -> None:
-    monkeypatch.setattr("bulk.lanes.media_check.READ_POINTS_PER_S", 1.0)  # reads slower than the export
+    monkeypatch.setattr("bulk.lanes._media_rules.READ_POINTS_PER_S", 1.0)  # reads slower than the export
     clock = ManualClock()
     shop, export = FakeShop(clock, ready_at=None), FakeExport(polls=3)
     follower = MediaFollower(shop, clock=clock, export=export, since="2026-12-06T08:00:00Z")
@@ -195,7 +195,7 @@ async def test_many_products_due_at_the_end_are_read_with_one_bulk_query(monkeyp
 
 
 async def test_an_export_not_finished_by_the_deadline_gives_way_to_direct_reads(monkeypatch: Any) -> None:
-    monkeypatch.setattr("bulk.lanes.media_check.READ_POINTS_PER_S", 1.0)
+    monkeypatch.setattr("bulk.lanes._media_rules.READ_POINTS_PER_S", 1.0)
     clock = ManualClock()
     shop, export = FakeShop(clock, ready_at=0.0), FakeExport(polls=None)
     follower = MediaFollower(shop, clock=clock, export=export)
