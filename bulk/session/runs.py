@@ -69,8 +69,9 @@ class CancelReport:
 
     @property
     def finished_before(self) -> bool:
-        """True when the run had already ended (done, or cancelled): nothing was cancelled."""
-        return self.previous_status in (RunStatus.DONE.value, RunStatus.CANCELLED.value)
+        """True when the run had already ended (done, or cancelled) and nothing was cancelled now."""
+        ended = self.previous_status in (RunStatus.DONE.value, RunStatus.CANCELLED.value)
+        return ended and not self.operations
 
 
 async def cancel_operations(port: CancelPort, running: Mapping[str, int | None],
@@ -106,14 +107,21 @@ async def cancel_run(journal: Journal, port: CancelPort, run_id: int) -> CancelR
     if run.status in (RunStatus.DONE, RunStatus.CANCELLED):
         return CancelReport(run_id=run_id, input_name=run.input_name, previous_status=run.status.value,
                             counters=run.counters)
-    previous = run.status.value
-    await journal.set_run_status(run_id, RunStatus.FAILED, error=CANCELLED_REASON)
+    # cancelled before (a failed run with the operator's reason): said as such, and only an operation
+    # the first cancel could not stop is asked again
+    cancelled_before = run.status is RunStatus.FAILED and run.error == CANCELLED_REASON
+    previous = RunStatus.CANCELLED.value if cancelled_before else run.status.value
+    if not cancelled_before:
+        await journal.set_run_status(run_id, RunStatus.FAILED, error=CANCELLED_REASON)
     units = await journal.list_units(run_id)
     running: dict[str, int | None] = {}
     for unit in units:
         if unit.state is UnitState.SUBMITTED and unit.remote_id:
             token, op = decode_remote(unit.remote_id)
             running[op] = token
+    if cancelled_before and not running:
+        return CancelReport(run_id=run_id, input_name=run.input_name, previous_status=previous,
+                            counters=run.counters)
     operations = await cancel_operations(port, running, tokens=1)
     left = [u for u in units if u.state not in (UnitState.DONE, UnitState.FAILED)]
     run = await journal.get_run(run_id)

@@ -114,6 +114,11 @@ async def test_bulk_cancel_in_words_and_a_finished_run(tmp_path: Path,
     assert code == 0
     assert out.splitlines()[0] == f"run {idle.run_id} (idle.csv) cancelled by the operator"
     assert "no bulk operation was running on the shop" in out and "to resume: run the same" in out
+    code = await asyncio.to_thread(main, ["cancel", "idle", "--journal", journal])  # once more
+    out = capsys.readouterr().out
+    assert code == 0 and "had already ended (cancelled): nothing to cancel" in out
+    async with open_journal(journal) as j:  # still resumable: the same submission takes it up again
+        assert (await j.get_run(idle.run_id)).error == CANCELLED_REASON
     code = await asyncio.to_thread(main, ["cancel", str(done.run_id), "--journal", journal])
     assert code == 0 and "had already ended (done): nothing to cancel" in capsys.readouterr().out
     code = await asyncio.to_thread(main, ["cancel", "nosuch", "--journal", journal])
