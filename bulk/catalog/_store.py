@@ -127,7 +127,13 @@ class CatalogStore:
             count = self._db.execute(
                 "UPDATE variants SET price = a.price, compare_at_price = a.compare_at_price FROM applied a "
                 "WHERE a.run_key = ? AND variants.variant_id = a.variant_id", (run_key,)).rowcount
-            self._db.execute("DELETE FROM applied WHERE run_key = ?", (run_key,))
+            others = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM applied WHERE run_key < ?1) "
+                "OR EXISTS (SELECT 1 FROM applied WHERE run_key > ?1)", (run_key,)).fetchone()[0]
+            # the only run's values (the usual case): a DELETE without WHERE drops the table's pages
+            # whole (SQLite's truncate optimisation) instead of deleting 750k rows one by one (~0.7 s)
+            self._db.execute("DELETE FROM applied WHERE run_key = ?" if others else "DELETE FROM applied",
+                             (run_key,) if others else ())
         return int(count)
 
     def apply_variants(self, values: Iterable[tuple[str, str | None, str | None]]) -> int:
