@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from bulk.catalog import CatalogStore
 from bulk.catalog.sync import ExportPort
@@ -37,6 +38,11 @@ SINCE_MARGIN_S = 120.0
 FLUSH_IMAGES = 5_000  # settled images written to the catalog at once while the run goes on
 
 MediaRecord = tuple[str, str, str, str | None]  # (media GID, URL sent, status, error code)
+
+
+def export_of(port: object) -> ExportPort | None:
+    """The bulk port as a bulk *query* port, when it is one (the shop's is; a test's fake may not be)."""
+    return cast(ExportPort, port) if hasattr(port, "start_query") else None
 
 
 class CatalogWrites:

@@ -20,10 +20,8 @@ import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import cast
 
 from bulk.catalog import CatalogStore
-from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import BulkError
 from bulk.journal import Journal, RunStatus, UnitState
@@ -36,7 +34,7 @@ from bulk.plan.stream import StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
 from bulk.submit._dry_run import DryRunBook
-from bulk.submit._media_followup import MediaFollowUp, amend_outcomes
+from bulk.submit._media_followup import MediaFollowUp, amend_outcomes, export_of
 from bulk.submit._outcome_book import OutcomeBook
 from bulk.submit._sending import Sending
 from bulk.submit._types import (
@@ -98,7 +96,7 @@ class Submission(Sending):
         self._stats: Counter[str] = Counter()
         # images the run adds, read back while it goes on (a sped-up simulator's clock: shop time)
         self._media_follow_up = MediaFollowUp(requester, clock=self._wait_clock, wait_s=options.media_wait_s,
-                                              export=_export_port(port), catalog_path=catalog.path)
+                                              export=export_of(port), catalog_path=catalog.path)
         self._media: dict[str, int] = {}
         self._undo_file: Path | None = None
         self._undo_lock = asyncio.Lock()
@@ -167,11 +165,12 @@ class Submission(Sending):
                 # every line is done and the run is RUNNING: started again, it would not plan again,
                 # so what it applied may become the catalog's picture now — beside the images'
                 # follow-up and the report, not after them (a Black Friday run's 750k prices: ~3 s)
-                settling.append(asyncio.create_task(self._settle_catalog(), name="catalog-merge"))
+                merge = asyncio.create_task(self._settle_catalog(), name="catalog-merge")
+                settling.append(merge)
                 outcomes = await self.book.all()
                 self._media = await self._media_follow_up.finish(outcomes, workdir, self._on_event)
-                settling.append(asyncio.create_task(self._media_follow_up.store(self._catalog),
-                                                    name="media-store"))
+                # the images' last catalog writes after the merge: one writer at a time on the file
+                settling.append(asyncio.create_task(self._store_media_after(merge), name="media-store"))
                 await self._journal.set_run_status(run.run_id, RunStatus.DONE)
             outcomes, report = await self._report(workdir, outcomes)
         finally:
@@ -225,6 +224,11 @@ class Submission(Sending):
 
     async def _settle_catalog(self) -> object:
         return await self._settle() if self._settle is not None else None
+
+    async def _store_media_after(self, merge: asyncio.Task[object]) -> object:
+        await asyncio.wait([merge])
+        await self._media_follow_up.store(self._catalog)
+        return None
 
     async def _report(self, workdir: Path, outcomes: Outcomes | None = None) -> tuple[Outcomes, Path]:
         """Every row's outcome the journal holds for this run (``outcomes``: read already) — rows
@@ -283,11 +287,6 @@ class Submission(Sending):
         result = self._result(run_key, outcomes, report, None)
         result.summary, result.dry_run = book.summary(), True
         return result
-
-
-def _export_port(port: BulkOpsPort) -> ExportPort | None:
-    """The bulk port as a bulk *query* port, when it is one (the shop's is; a test's fake may not be)."""
-    return cast(ExportPort, port) if hasattr(port, "start_query") else None
 
 
 def _first_cause(group: BaseExceptionGroup[BulkError]) -> BulkError:
