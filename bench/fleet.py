@@ -176,8 +176,8 @@ class _Timeline:
     process): ``ramp`` until the cap is first full, ``tail`` after it was last full (the work runs
     out), ``gaps`` in between (a slot waiting for the next request), with how many dips below the
     cap there were and their median length in ms. The gaps are split by the shared scheduler's queue,
-    sampled every 10 ms: ``gaps_queued`` while requests waited for a permit (the permit is on its way:
-    release, hand-over, the holder's loop, the HTTP send), ``gaps_unasked`` while none did (no sender
+    sampled every 10 ms: ``gaps_queued`` while requests waited for a permit or on standby (the permit
+    is on its way: release, hand-over, the holder's loop, the HTTP send), ``gaps_unasked`` while none did (no sender
     asked: between units, journal writes, the workers' own loops)."""
 
     def __init__(self, inflight: Any, now: float) -> None:
@@ -204,7 +204,7 @@ class _Timeline:
         try:
             while True:
                 stats = await backend.snapshot()
-                self.waiting.append((clock.now(), sum(stats.waiters.values())))
+                self.waiting.append((clock.now(), sum(stats.waiters.values()) + stats.standby))
                 await asyncio.sleep(0.01)
         finally:
             await backend.close()

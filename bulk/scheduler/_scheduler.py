@@ -53,6 +53,7 @@ class Scheduler:
         self.waits: dict[str, int] = {}
         self.lost_permits = 0
         self.handed = 0  # grants the store handed us on a release, without our asking again
+        self.standbys_started = 0  # standby grants started here the moment their carrier's request ended
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -176,10 +177,21 @@ class Scheduler:
         except SchedulerError:
             log.warning("could not cancel a waiter", extra={"action": "cancel_failed"})
 
+    def _ended(self, grant: Grant) -> None:
+        """``grant``'s request is over: start the standby riding on its permit at once, before the
+        release reaches the store (one request per permit, in sequence, in this process). Not if
+        the permit was lost: the store then dropped the standby with it (same client, same lease)."""
+        notifier = self.backend.notifier
+        if grant.lost.is_set() or grant.remaining() <= 0:
+            notifier.drop_standby(grant.permit_id)
+        elif notifier.start(grant.permit_id):
+            self.standbys_started += 1
+
     async def release(self, grant: Grant) -> None:
         """Give ``grant``'s permit back now, with what its request reported (``acquire``'s block does
         this on exit; a caller that keeps a grant past the block — a test choreographing a hand-over —
         calls it itself). Never raises: unreachable coordination leaves the permit to its lease."""
+        self._ended(grant)  # (the block already did, synchronously: then this finds nothing)
         self._grants.pop(grant.permit_id, None)
         if grant.lost.is_set():
             self.lost_permits += 1
@@ -216,6 +228,7 @@ class Scheduler:
             # Only permits whose grant reply we already had can be judged by this heartbeat: a
             # grant still on its way may be executed by the store after the heartbeat.
             known = list(self._grants.items())
+            riding = self.backend.notifier.standbys()
             try:
                 held = set(await self.backend.heartbeat(self.client_id, sorted(self._forget)))
             except SchedulerError:
@@ -229,6 +242,9 @@ class Scheduler:
                     else:
                         self._forget[waiter] = left - 1
             now = clock.now()
+            for on, sid in riding.items():
+                if held is not None and (on not in held or sid not in held):
+                    self.backend.notifier.drop_standby(on)  # the store lost it (a restart): never start it
             for pid, grant in known:
                 if pid not in self._grants:
                     continue  # released meanwhile
@@ -258,7 +274,8 @@ class Scheduler:
     def __repr__(self) -> str:
         return (
             f"Scheduler(client={self.client_id!r}, held={len(self._grants)}, "
-            f"lost={self.lost_permits}, handed={self.handed}, backend={self.backend!r})"
+            f"lost={self.lost_permits}, handed={self.handed}, standbys={self.standbys_started}, "
+            f"backend={self.backend!r})"
         )
 
 
@@ -280,4 +297,5 @@ class _Acquisition:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._grant is not None:
+            self._scheduler._ended(self._grant)  # now, not a loop turn later inside the shielded task
             await asyncio.shield(self._scheduler.release(self._grant))

@@ -44,6 +44,7 @@ class SchedulerStatistics:
     throttled: int
     expired_permits: int
     clients: int
+    standby: int = 0  # requests admitted onto a permit of their own client, to start when it ends
 
 
 def statistics_of(state: State, now: float) -> SchedulerStatistics:
@@ -69,6 +70,7 @@ def statistics_of(state: State, now: float) -> SchedulerStatistics:
         throttled=sum(state.throttled),
         expired_permits=state.expired,
         clients=len(state.clients),
+        standby=len(state.standbys),
     )
 
 
@@ -123,7 +125,9 @@ class Notifier:
     A change either names the waiter now first in line (``notify(target)``: only that waiter wakes,
     so a freed permit costs one retry, not one per waiter) or is broadcast (``notify()``); a permit
     the store already handed to a waiter (:mod:`bulk.scheduler._handoff`) comes with its grant
-    (``hand(waiter, granted)``), which the waiter takes (``take``) instead of asking again.
+    (``hand(waiter, granted)``), which the waiter takes (``take``) instead of asking again. A
+    standby grant (``standby(waiter, granted, on)``) is kept until the request on the permit ``on``
+    ends in this process (``start(on)`` hands it then, without asking the store).
     ``mark(waiter)`` before an attempt, ``wait(mark, within, waiter)`` after a failed one: a change
     in between is never missed because the counters have already moved.
     """
@@ -135,6 +139,7 @@ class Notifier:
         self._pokes: dict[str, int] = {}
         self._events: dict[str, asyncio.Event] = {}
         self._handed: dict[str, Granted] = {}
+        self._standby: dict[str, tuple[str, Granted]] = {}  # carrier permit -> (waiter, its grant)
 
     def register(self, waiter: str) -> None:
         """``waiter`` lives in this process: targeted wake-ups for it are kept."""
@@ -146,6 +151,8 @@ class Notifier:
         self._pokes.pop(waiter, None)
         self._events.pop(waiter, None)
         self._handed.pop(waiter, None)
+        for on in [on for on, (w, _) in self._standby.items() if w == waiter]:
+            del self._standby[on]
 
     def hand(self, waiter: str, granted: Granted) -> None:
         """The store admitted ``waiter`` on its own (a freed permit went straight to it): keep the
@@ -154,6 +161,29 @@ class Notifier:
         if waiter in self._events:
             self._handed[waiter] = granted
             self.notify(waiter)
+
+    def standby(self, waiter: str, granted: Granted, on: str) -> None:
+        """The store admitted ``waiter`` ahead of time onto our permit ``on``: keep the grant until
+        that request ends (:meth:`start`). No wake-up: the waiter has nothing to do until then.
+        Ignored if the waiter is not ours (any more)."""
+        if waiter in self._events and granted.permit not in {g.permit for _, g in self._standby.values()}:
+            self._standby[on] = (waiter, granted)
+
+    def start(self, on: str) -> bool:
+        """The request on our permit ``on`` ended: hand its standby (if any) to its waiter now."""
+        entry = self._standby.pop(on, None)
+        if entry is None:
+            return False
+        self.hand(*entry)
+        return True
+
+    def standbys(self) -> dict[str, str]:
+        """Carrier permit -> the standby permit riding on it, as this process knows them."""
+        return {on: granted.permit for on, (_, granted) in self._standby.items()}
+
+    def drop_standby(self, on: str) -> None:
+        """Forget the standby on ``on`` (the store no longer lists it): never start it."""
+        self._standby.pop(on, None)
 
     def take(self, waiter: str) -> Granted | None:
         """The grant handed to ``waiter``, if any (once)."""
