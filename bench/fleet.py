@@ -177,8 +177,8 @@ class _Timeline:
     out), ``gaps`` in between (a slot waiting for the next request), with how many dips below the
     cap there were and their median length in ms. The gaps are split by the shared scheduler's queue,
     sampled every 10 ms: ``gaps_queued`` while requests waited for a permit or on standby (the permit
-    is on its way: release, hand-over, the holder's loop, the HTTP send), ``gaps_unasked`` while none did (no sender
-    asked: between units, journal writes, the workers' own loops)."""
+    is on its way: release, hand-over, the holder's loop, the HTTP send), ``gaps_unasked`` while none
+    did (no sender asked: between units, journal writes, the workers' own loops)."""
 
     def __init__(self, inflight: Any, now: float) -> None:
         self.events: list[tuple[float, int]] = [(now, inflight.current)]
