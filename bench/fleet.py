@@ -166,6 +166,9 @@ async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "written_twice": stats["shop"]["objects_written_more_than_once"],
         "elapsed_s": round(elapsed, 2),
         "idle_slot_s": idle,
+        # mean standby grants at the scheduler (of the cap's permits, how many had their next
+        # request admitted onto them), sampled every 10 ms while the work ran
+        "standby_mean": round(statistics.fmean(timeline.standby), 2) if timeline.standby else None,
         "enqueue_to_claim_p50_ms": round(statistics.median(claim_ms), 1) if claim_ms else None,
         "enqueue_to_claim_max_ms": round(max(claim_ms), 1) if claim_ms else None,
     }
@@ -183,6 +186,7 @@ class _Timeline:
     def __init__(self, inflight: Any, now: float) -> None:
         self.events: list[tuple[float, int]] = [(now, inflight.current)]
         self.waiting: list[tuple[float, int]] = []  # (time, requests queued at the scheduler)
+        self.standby: list[int] = []  # of those, admitted as standbys (riding on a busy permit)
         enter, leave = inflight.enter, inflight.leave
 
         def on_enter(at: float) -> bool:
@@ -205,6 +209,7 @@ class _Timeline:
             while True:
                 stats = await backend.snapshot()
                 self.waiting.append((clock.now(), sum(stats.waiters.values()) + stats.standby))
+                self.standby.append(stats.standby)
                 await asyncio.sleep(0.01)
         finally:
             await backend.close()
