@@ -42,8 +42,9 @@ class Permit:
 
 @dataclass(slots=True)
 class Standby:
-    """An admitted request that rides on ``on``, a permit of the same client still in use; it keeps
-    its place in line (``priority``, ``seq``) for a free slot."""
+    """An admitted request that rides on ``on``, a permit of the same client still in use, or
+    (``on`` None: detached) waits for a free slot only; it keeps its place in line (``priority``,
+    ``seq``) for a free slot."""
 
     client: str
     token: int
@@ -51,7 +52,7 @@ class Standby:
     fence: int
     priority: int
     seq: int
-    on: str
+    on: str | None
 
 
 @dataclass(slots=True)
@@ -268,12 +269,17 @@ class State:
         report: core.CostReport | None,
         throttled: bool,
         now: float,
+        *,
+        started: str | None = None,
     ) -> bool:
         """A request is over. ``report`` None = it failed before the shop charged anything (refund
         all); with a report, refund ``requested - actual`` and re-sync to its throttle status.
-        Returns False if the permit had already been lost (its lease ended). A standby riding on
-        the permit takes its slot (its process started it when this request ended): the slot is
-        never free in between, and the cap counts one request for it, as it was."""
+        Returns False if the permit had already been lost (its lease ended).
+
+        ``started`` names the standby the client started when this request ended: it takes the
+        slot (never free in between; the cap counts one request for it, as it was). Any other
+        standby riding on the permit was not started (the client had not heard of it, or heard it
+        was revoked) and never will be on it: it is detached, and waits for a free slot in line."""
         self.purge(now)
         self.touch(client, now)
         model_now = self._model(now)
@@ -292,10 +298,13 @@ class State:
                 refund = max(0.0, permit.cost - report.actual)
             b = self.buckets[permit.token]
             self.buckets[permit.token] = core.finish(b, permit.cost, refund, model_now)
-            riding = [sid for sid, st in self.standbys.items() if st.on == permit_id]
-            for sid in riding:  # at most one: its process started it when this request ended
-                wid = sid.removeprefix("p:")
-                self.promoted.append((wid, self.promote(sid)))
+        if isinstance(permit, Permit):
+            go = self.standbys.get(started) if started is not None else None
+            if started is not None and go is not None and go.client == client and go.on in (permit_id, None):
+                self.promoted.append((started.removeprefix("p:"), self.promote(started)))
+            for st in self.standbys.values():
+                if st.on == permit_id:
+                    st.on = None
         if throttled:
             self.throttled[token] += 1
         if report is not None and report.status is not None:

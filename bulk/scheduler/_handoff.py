@@ -18,6 +18,13 @@ the store, and the carrier's release moves it into the carrier's slot — one re
 sequence, in one process, so the cap holds and the release -> hand-over -> send chain across
 processes is off the path. A free slot goes to the first of the line and the standbys by (priority,
 arrival), so a standby never starts after a later, lower-lane request that found a free slot.
+
+Revoked: a head that finds no slot and no permit of its own to ride on would otherwise wait behind
+every lower-lane standby (each carrier's slot passing to its standby). So the store revokes the
+lower-lane standbys still riding, and tells their processes: a process that hears of it before the
+carrier's request ends does not start it, its release says so (``started``), and the slot is free for
+the head; one that started it already says so too, and the standby takes the slot (the cap holds
+either way). A revoked standby stays paid and fenced, and takes a free slot in its turn.
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ from bulk.scheduler._admission import Granted, State
 
 @dataclass(frozen=True, slots=True)
 class Handed:
-    """What the store admitted on its own: ``granted`` to ``waiter``, on a slot now (``on`` None) or
-    as a standby riding on the permit ``on`` of the same client."""
+    """What the store decided on its own: ``granted`` to ``waiter``, on a slot now (``on`` None) or
+    as a standby riding on the permit ``on`` of the same client; or (``revoked``) that standby must
+    not be started when ``on``'s request ends."""
 
     waiter: str
     granted: Granted
     on: str | None = None
+    revoked: bool = False
 
 
 def hand_over(state: State, now: float, pins: Mapping[str, int | None]) -> list[Handed]:
@@ -45,10 +54,11 @@ def hand_over(state: State, now: float, pins: Mapping[str, int | None]) -> list[
     slot is free, it goes to the first of the live line and the live standbys by (priority, arrival):
     a standby takes it as it is (already paid), the head is admitted as its own ``acquire`` would
     be. While every slot is taken, the head is admitted as a standby onto its client's oldest permit
-    that carries nobody. A head that cannot be admitted (no place, or its bucket cannot pay yet)
-    stops it all: nobody may pass it. A head no bucket can *ever* pay is dropped by ``admit`` (it
-    learns so when it asks again) and the next one is tried. ``pins`` gives the token a waiter asked
-    for (a bulk operation's calls belong to one app).
+    that carries nobody; with no such permit, the lower-lane standbys still riding are revoked (and
+    the head may then ride on a permit of its own freed so). A head that cannot be admitted (no
+    place, or its bucket cannot pay yet) stops it all: nobody may pass it. A head no bucket can
+    *ever* pay is dropped by ``admit`` (it learns so when it asks again) and the next one is tried.
+    ``pins`` gives the token a waiter asked for (a bulk operation's calls belong to one app).
     """
     handed = [Handed(wid, granted) for wid, granted in state.promoted]
     state.promoted.clear()
@@ -59,14 +69,19 @@ def hand_over(state: State, now: float, pins: Mapping[str, int | None]) -> list[
         free = len(state.permits) < state.config.max_in_flight
         if free and (sid := _first_standby(state, now)) is not None:
             s = state.standbys[sid]
-            w = state.waiters[head] if head is not None else None
-            if w is None or (s.priority, s.seq) < (w.priority, w.seq):
+            first = state.waiters[head] if head is not None else None
+            if first is None or (s.priority, s.seq) < (first.priority, first.seq):
                 handed.append(Handed(sid.removeprefix("p:"), state.promote(sid)))
                 continue
         if head is None:
             break
-        on = None if free else _free_carrier(state, state.waiters[head].client)
+        w = state.waiters[head]
+        on = None if free else _free_carrier(state, w.client)
         if not free and on is None:
+            revoked = _revoke_below(state, w.priority)
+            handed += revoked
+            if revoked:
+                continue  # a permit of the head's own client may carry nobody now
             break  # every slot taken and no permit of the head's client to ride on: it waits
         result = state.admit(head, now, token=pins.get(head), on=on)
         if isinstance(result, Granted):
@@ -74,6 +89,18 @@ def hand_over(state: State, now: float, pins: Mapping[str, int | None]) -> list[
         elif head in state.waiters:
             break  # the head waits for points: nobody may pass it
     return handed
+
+
+def _revoke_below(state: State, priority: int) -> list[Handed]:
+    """Detach every standby of a lane below ``priority`` still riding on a permit: the first slot
+    that frees goes to the higher lane, not to work admitted ahead of time before it came."""
+    revoked = []
+    for sid, s in sorted(state.standbys.items()):
+        if s.on is not None and s.priority > priority:
+            granted = Granted(sid, s.token, s.fence)
+            revoked.append(Handed(sid.removeprefix("p:"), granted, s.on, revoked=True))
+            s.on = None
+    return revoked
 
 
 def _first_standby(state: State, now: float) -> str | None:

@@ -105,9 +105,11 @@ class Backend(Protocol):
         ...
 
     async def release(
-        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool
+        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool,
+        *, started: str | None = None,
     ) -> bool:
-        """End a permit (refund/re-sync); False if it had already been lost."""
+        """End a permit (refund/re-sync); False if it had already been lost. ``started``: the
+        standby the client started when this request ended (it takes the slot)."""
         ...
 
     async def snapshot(self) -> SchedulerStatistics:
@@ -140,6 +142,7 @@ class Notifier:
         self._events: dict[str, asyncio.Event] = {}
         self._handed: dict[str, Granted] = {}
         self._standby: dict[str, tuple[str, Granted]] = {}  # carrier permit -> (waiter, its grant)
+        self._over: set[str] = set()  # our permits whose request ended, not yet released
 
     def register(self, waiter: str) -> None:
         """``waiter`` lives in this process: targeted wake-ups for it are kept."""
@@ -166,16 +169,30 @@ class Notifier:
         """The store admitted ``waiter`` ahead of time onto our permit ``on``: keep the grant until
         that request ends (:meth:`start`). No wake-up: the waiter has nothing to do until then.
         Ignored if the waiter is not ours (any more)."""
-        if waiter in self._events and granted.permit not in {g.permit for _, g in self._standby.values()}:
-            self._standby[on] = (waiter, granted)
+        if waiter in self._events and on not in self._over:
+            self._standby[on] = (waiter, granted)  # (a newer message for the same permit replaces it)
 
-    def start(self, on: str) -> bool:
-        """The request on our permit ``on`` ended: hand its standby (if any) to its waiter now."""
+    def start(self, on: str) -> str | None:
+        """The request on our permit ``on`` ended: hand its standby (if any) to its waiter now; the
+        standby's permit id, which the release must name. Nothing is started on ``on`` after this
+        (a standby message arriving later is ignored until :meth:`released`)."""
+        self._over.add(on)
         entry = self._standby.pop(on, None)
         if entry is None:
-            return False
+            return None
         self.hand(*entry)
-        return True
+        return entry[1].permit
+
+    def released(self, on: str) -> None:
+        """The permit ``on`` was released: forget that its request ended."""
+        self._over.discard(on)
+
+    def revoke(self, on: str, permit: str) -> None:
+        """The store revoked the standby ``permit`` riding on ``on`` (a higher lane waits): do not
+        start it when ``on``'s request ends. Too late if it already started; the release says so."""
+        entry = self._standby.get(on)
+        if entry is not None and entry[1].permit == permit:
+            del self._standby[on]
 
     def standbys(self) -> dict[str, str]:
         """Carrier permit -> the standby permit riding on it, as this process knows them."""

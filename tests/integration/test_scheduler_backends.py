@@ -263,6 +263,33 @@ async def test_a_standby_is_never_started_on_a_permit_whose_lease_ran_out(
     await other.release(handed_on)
 
 
+async def test_an_urgent_request_revokes_a_lower_lane_standby_and_takes_the_slot_first(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    """Priority holds at the start too: a BULK request admitted ahead of time onto a busy permit
+    must not take that slot from an urgent request that came after it. The store revokes the
+    standby, its worker does not start it when the permit's request ends, and the urgent request
+    gets the slot; the revoked one (paid, fenced) goes next."""
+    bulk = await enter(opened, harness.worker(max_in_flight=1))
+    urgent = await enter(opened, harness.worker(max_in_flight=1))
+    carrier = bulk.acquire(10, Lane.BULK)
+    held = await carrier.__aenter__()
+    behind = asyncio.create_task(bulk.acquire(10, Lane.BULK).__aenter__())
+    await waiting(bulk, 1)
+    assert (await bulk.backend.snapshot()).standby == 1
+    first = asyncio.create_task(urgent.acquire(10, Lane.URGENT).__aenter__())
+    await waiting(bulk, 2)
+    await until(lambda: asyncio.sleep(0, not bulk.backend.notifier.standbys()))  # heard of the revoke
+    await carrier.__aexit__(None, None, None)
+    assert bulk.standbys_started == 0
+    granted = await asyncio.wait_for(first, 10)
+    assert not behind.done() and granted.fence > held.fence
+    await urgent.release(granted)
+    later = await asyncio.wait_for(behind, 10)  # revoked, not dropped: it keeps its place and payment
+    assert later.fence < granted.fence
+    await bulk.release(later)
+
+
 async def test_a_cancelled_standby_gives_its_points_back(harness: Harness, opened: list[Scheduler]) -> None:
     sched = await enter(opened, harness.worker(max_in_flight=1, token_count=1, time_scale=1e-6))
     held = await sched.acquire(10, Lane.NORMAL).__aenter__()
@@ -533,9 +560,9 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
     rng = __import__("random").Random(3)
     held: list[tuple[str, str, int]] = []
     waiting: list[tuple[str, str, float, int]] = []
-    refused = 0
+    refused = standbys = detached = 0
     try:
-        for step in range(300):
+        for step in range(1000):
             op = rng.choice(["ask", "retry", "retry", "release", "release", "cancel", "heartbeat"])
             if op == "ask" or (op == "retry" and waiting):
                 if op == "ask":
@@ -571,8 +598,12 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
                     ]
                 )
                 throttled = report is not None and rng.random() < 0.2
+                riding = [sid for sid, x in python.state.standbys.items() if x.on == permit]
+                detached += sum(1 for x in python.state.standbys.values() if x.on is None)
+                started = riding[0] if riding and rng.random() < 0.7 else None  # heard of it in time?
+                standbys += len(riding)
                 for b in (python, lua):
-                    assert await b.release(client, permit, token, report, throttled)
+                    assert await b.release(client, permit, token, report, throttled, started=started)
             elif op == "cancel" and waiting:
                 client, wid, _, _ = waiting.pop(rng.randrange(len(waiting)))
                 for b in (python, lua):
@@ -586,11 +617,13 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
             mine.throttled,
             mine.in_flight,
         )
-        assert theirs.waiters == mine.waiters
+        assert theirs.waiters == mine.waiters and theirs.standby == mine.standby
         for py, lu in zip(mine.tokens, theirs.tokens, strict=True):
             assert lu.level == pytest.approx(py.level, abs=0.01)
             assert (lu.capacity, lu.outstanding, lu.learned) == (py.capacity, py.outstanding, py.learned)
         assert mine.admitted > 30 and mine.throttled > 0 and refused > 0  # every kind of decision ran
+        print("standbys", standbys, "detached", detached)
+        assert standbys > 0  # admitted ahead of time, started (or not) on their carrier's release
     finally:
         await lua.close()
 

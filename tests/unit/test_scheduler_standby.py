@@ -29,9 +29,43 @@ def test_the_head_rides_on_its_own_clients_busy_permit_and_takes_its_slot_on_rel
     assert s.admitted == 2
     again = s.acquire("a", "next", 10, Lane.NORMAL, 0.1)  # its process asks again: never twice
     assert isinstance(again, Wait) and again.reason == STANDBY
-    s.release("a", held.permit, held.token, None, False, 0.2)
+    s.release("a", held.permit, held.token, None, False, 0.2, started="p:next")
     assert list(s.permits) == ["p:next"] and not s.standbys  # it took the slot: never free between
     assert hand_over(s, 0.2, {}) == [Handed("next", h.granted)]  # told, in case the message was lost
+
+
+def test_a_standby_its_process_did_not_start_waits_for_a_free_slot_in_line() -> None:
+    s = make(max_in_flight=1)
+    held = s.acquire("a", "held", 10, Lane.NORMAL, 0.0)
+    assert isinstance(held, Granted)
+    s.acquire("a", "next", 10, Lane.NORMAL, 0.0)
+    hand_over(s, 0.0, {})
+    s.acquire("b", "later", 10, Lane.NORMAL, 0.0)
+    s.release("a", held.permit, held.token, None, False, 0.1)  # it had not heard of its standby
+    assert not s.permits and s.standbys["p:next"].on is None  # never started on that permit
+    assert [(h.waiter, h.on) for h in hand_over(s, 0.1, {})] == [("next", None)]  # first in line
+    assert list(s.permits) == ["p:next"] and list(s.waiters) == ["later"]
+
+
+def test_an_urgent_head_revokes_lower_lane_standbys_so_it_takes_the_first_slot_that_ends() -> None:
+    s = make(max_in_flight=2)
+    a = s.acquire("a", "a1", 10, Lane.BULK, 0.0)
+    b = s.acquire("b", "b1", 10, Lane.BULK, 0.0)
+    assert isinstance(a, Granted) and isinstance(b, Granted)
+    s.acquire("a", "a2", 10, Lane.BULK, 0.0)
+    s.acquire("b", "b2", 10, Lane.BULK, 0.0)
+    assert [h.on for h in hand_over(s, 0.0, {})] == [a.permit, b.permit]
+    s.acquire("c", "urgent", 10, Lane.URGENT, 0.0)
+    revoked = hand_over(s, 0.0, {})
+    assert sorted((h.waiter, h.on, h.revoked) for h in revoked) == [
+        ("a2", a.permit, True), ("b2", b.permit, True)
+    ]
+    # a's process heard it in time and starts nothing; b's had started b2 already and says so
+    s.release("b", b.permit, b.token, None, False, 0.1, started="p:b2")
+    s.release("a", a.permit, a.token, None, False, 0.1)
+    handed = hand_over(s, 0.1, {})
+    assert [(h.waiter, h.on) for h in handed] == [("b2", None), ("urgent", None)]  # b2 keeps its slot
+    assert sorted(s.permits) == ["p:b2", "p:urgent"] and s.standbys["p:a2"].on is None
 
 
 def test_no_standby_on_another_clients_permit() -> None:
@@ -110,22 +144,25 @@ def test_a_standby_that_ended_before_its_carriers_release_is_released_on_its_own
 
 
 class StandbyMachine(AdmissionMachine):
-    """Random workers with hand-overs and standbys between any two steps, and each process's wire:
-    a request starts when its grant reaches its process (a hand-over, or its carrier's end for a
-    standby) and ends before its release reaches the store."""
+    """Random workers with hand-overs, standbys and revocations between any two steps, and each
+    process's wire: a request starts when its grant reaches its process (a hand-over, or its
+    carrier's end for a standby it has heard of) and ends before its release reaches the store,
+    which names the standby it started. Messages may come too late (``late``): the process then
+    starts a standby the store has revoked, or none it was given."""
 
     def __init__(self) -> None:
         super().__init__()
         self.running: set[str] = set()  # requests on the wire
-        self.ended: set[str] = set()  # requests over, release not yet in the store
+        self.ended: dict[str, str | None] = {}  # requests over, release not yet in the store -> started
+        self.known: dict[str, str] = {}  # carrier -> the standby its process will start on it
 
     def attempt(self, wid: str) -> None:
         super().attempt(wid)
         if f"p:{wid}" in self.s.permits:
             self.running.add(f"p:{wid}")
 
-    @rule()
-    def hand_over(self) -> None:
+    @rule(late=st.booleans())
+    def hand_over(self, late: bool) -> None:
         self.s.purge(self.now)
         self._forget_the_dead()
         line = sorted(
@@ -147,41 +184,55 @@ class StandbyMachine(AdmissionMachine):
             if h.on is not None:
                 assert self.s.permits[h.on].client == client  # only on its own client's permit
         for h in handed:
-            if h.on is None and h.granted.permit not in self.ended:
-                self.running.add(h.granted.permit)  # a slot of its own: its process sends it now
+            if h.revoked:
+                assert self.s.standbys[h.granted.permit].on is None
+                if not late and self.known.get(str(h.on)) == h.granted.permit:
+                    del self.known[str(h.on)]
+            elif h.on is None:
+                if h.granted.permit not in self.ended:
+                    self.running.add(h.granted.permit)  # a slot of its own: its process sends it now
+            elif not late and h.on not in self.ended:
+                self.known[h.on] = h.granted.permit
         assert {cid: (c.expires, c.seen) for cid, c in self.s.clients.items()} == clients
 
     @precondition(lambda self: bool(self.running))
     @rule(data=st.data())
     def request_ends(self, data: st.DataObject) -> None:
-        """A request's answer arrives: its process starts the standby riding on it at once, before
-        the release reaches the store."""
+        """A request's answer arrives: its process starts the standby it knows on it at once,
+        before the release reaches the store."""
         pid = data.draw(st.sampled_from(sorted(self.running)))
         self.running.discard(pid)
-        self.ended.add(pid)
-        for sid, standby in self.s.standbys.items():
-            if standby.on == pid:
-                self.running.add(sid)
+        started = self.known.pop(pid, None)
+        if started is not None and (started in self.s.standbys or started in self.s.permits):
+            self.running.add(started)
+        self.ended[pid] = started
 
     @precondition(lambda self: bool(self.ended))
     @rule(data=st.data())
     def release_ended(self, data: st.DataObject) -> None:
         pid = data.draw(st.sampled_from(sorted(self.ended)))
-        self.ended.discard(pid)
+        started = self.ended.pop(pid)
         p = self.s.permits.get(pid) or self.s.standbys.get(pid)
         if p is not None:
-            self.s.release(p.client, pid, p.token, None, False, self.now)
+            self.s.release(p.client, pid, p.token, None, False, self.now, started=started)
 
     @precondition(lambda self: bool(self.s.permits))
     @rule(data=st.data(), available=st.floats(-50, 2000), actual=st.none() | st.floats(0, 400))
     def release(self, data: st.DataObject, available: float, actual: float | None) -> None:
-        """The admission machine's release: a request's end and its release at once."""
-        before = set(self.s.permits)
-        super().release(data, available, actual)
-        for pid in before - set(self.s.permits):
-            self.running.discard(pid)
-            self.ended.discard(pid)
-        self.running.update(sid for sid in self.s.permits if sid not in before)  # a promoted standby
+        """A request's end and its release at once (the admission machine's release, with the
+        standby its process started)."""
+        pid = data.draw(st.sampled_from(sorted(self.s.permits)))
+        p = self.s.permits[pid]
+        report = data.draw(
+            st.none() | st.just(core.CostReport(p.cost, actual, core.ThrottleStatus(2000, available, 100)))
+        )
+        throttled = report is not None and actual is None and data.draw(st.booleans())
+        started = self.known.pop(pid, None) if pid in self.running else self.ended.get(pid)
+        if started is not None and (started in self.s.standbys or started in self.s.permits):
+            self.running.add(started)
+        self.running.discard(pid)
+        self.ended.pop(pid, None)
+        self.s.release(p.client, pid, p.token, report, throttled, self.now, started=started)
 
     @rule(dt=st.floats(0, 3))
     def advance(self, dt: float) -> None:
@@ -192,20 +243,22 @@ class StandbyMachine(AdmissionMachine):
         # a client whose lease ended: the premise is that its requests ended within the lease
         alive = set(self.s.permits) | set(self.s.standbys)
         self.running &= alive
-        self.ended &= alive
+        self.ended = {pid: sid for pid, sid in self.ended.items() if pid in alive}
+        self.known = {on: sid for on, sid in self.known.items() if on in alive}
 
     @invariant()
     def one_request_per_slot(self) -> None:
         self._forget_the_dead()  # (any operation may have ended a lease)
         assert len(self.running) <= self.s.config.max_in_flight  # invariant 3, on the wire
-        carriers = [s.on for s in self.s.standbys.values()]
+        carriers = [s.on for s in self.s.standbys.values() if s.on is not None]
         assert len(carriers) == len(set(carriers))  # at most one standby per permit
         for sid, standby in self.s.standbys.items():
-            carrier = self.s.permits.get(standby.on)
-            assert carrier is not None and carrier.client == standby.client
             assert self.s.clients[standby.client].expires > self.now  # invariant 4
-            if sid in self.running:  # started early: only once its carrier's request ended
-                assert standby.on not in self.running
+            if standby.on is not None:
+                carrier = self.s.permits.get(standby.on)
+                assert carrier is not None and carrier.client == standby.client
+            if sid in self.running:  # started early: on a carrier whose request ended, not released
+                assert any(started == sid for started in self.ended.values())
         for pid in self.running:
             assert pid in self.s.permits or pid in self.s.standbys
 

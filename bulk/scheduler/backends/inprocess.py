@@ -69,7 +69,9 @@ class InProcessBackend:
         handed = hand_over(self.state, now, self._pins)
         for h in handed:
             self.handed += 1
-            if h.on is None:
+            if h.revoked:
+                self.notifier.revoke(str(h.on), h.granted.permit)
+            elif h.on is None:
                 self.notifier.hand(h.waiter, h.granted)
             else:
                 self.notifier.standby(h.waiter, h.granted, h.on)
@@ -99,12 +101,14 @@ class InProcessBackend:
         return held
 
     async def release(
-        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool
+        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool,
+        *, started: str | None = None,
     ) -> bool:
-        """End a permit and hand it (or the points it refunded) to the head of the line."""
+        """End a permit and hand it (or the points it refunded) to the head of the line; the standby
+        ``started`` when its request ended takes its slot."""
         self._count("release")
         now = self.clock.now()
-        held = self.state.release(client, permit, token, report, throttled, now)
+        held = self.state.release(client, permit, token, report, throttled, now, started=started)
         self._settle(now, True)
         return held
 

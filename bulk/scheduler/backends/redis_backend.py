@@ -148,13 +148,16 @@ class RedisBackend:
 
     def _deliver(self, data: Any) -> None:
         """A wake-up: ``waiter`` (now first in line: ask again), ``waiter\tpermit\ttoken\tfence``
-        (a freed permit was handed to that waiter: here is its grant, no need to ask again) or the
-        same with ``\tcarrier`` (a standby grant, to start when our request on ``carrier`` ends)."""
+        (a freed permit was handed to that waiter: here is its grant, no need to ask again), the
+        same with ``\tcarrier`` (a standby grant, to start when our request on ``carrier`` ends), or
+        with ``\tcarrier\t-`` (that standby is revoked: do not start it)."""
         text = data.decode() if isinstance(data, bytes) else str(data)
         waiter, *grant = text.split("\t")
         if len(grant) >= 3:
             granted = Granted(permit=grant[0], token=int(grant[1]), fence=int(grant[2]))
-            if len(grant) == 4:
+            if len(grant) == 5:
+                self.notifier.revoke(grant[3], granted.permit)
+            elif len(grant) == 4:
                 self.notifier.standby(waiter, granted, grant[3])
             else:
                 self.notifier.hand(waiter, granted)
@@ -208,11 +211,13 @@ class RedisBackend:
         return r[2:]
 
     async def release(
-        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool
+        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool,
+        *, started: str | None = None,
     ) -> bool:
-        """End a permit with its refund and re-sync."""
+        """End a permit with its refund and re-sync (``started``: the standby that takes its slot)."""
         payload = "" if report is None else json.dumps(_report_json(report))
-        r = await self._run("release", client, permit, str(token), payload, "1" if throttled else "0")
+        r = await self._run("release", client, permit, str(token), payload, "1" if throttled else "0",
+                            started or "")
         self._deliver_all(r[1:])
         return r[0] == "released"
 
@@ -268,7 +273,7 @@ def state_from_json(d: dict[str, Any], config: SchedulerConfig) -> State:
         },
         standbys={
             sid: Standby(client=x["c"], token=x["t"], cost=x["cost"], fence=x["f"], priority=x["p"],
-                         seq=x["s"], on=x["on"])
+                         seq=x["s"], on=x.get("on"))
             for sid, x in table(d.get("standbys")).items()
         },
         clients={cid: Client(expires=c["exp"], seen=c["seen"]) for cid, c in table(d["clients"]).items()},

@@ -210,7 +210,9 @@ end
 -- The oldest permit of client `cid` that carries no standby, or nil (_handoff._free_carrier).
 local function free_carrier(cid)
   local carrying = {}
-  for _, x in pairs(s.standbys) do carrying[x.on] = true end
+  for _, x in pairs(s.standbys) do
+    if x.on ~= nil then carrying[x.on] = true end
+  end
   local best, bf = nil, INF
   for pid, p in pairs(s.permits) do
     if p.c == cid and not carrying[pid] and p.f < bf then best, bf = pid, p.f end
@@ -297,12 +299,16 @@ elseif op == 'release' then
     s.permits[pid] = nil
   end
   if carrier then
-    -- the standby riding on it takes its slot: its process started it when this request ended
-    for sid, x in pairs(s.standbys) do
-      if x.on == pid then
-        local r = promote(sid)
-        handed[#handed + 1] = {x.c, string.sub(sid, 3) .. '\t' .. r[2] .. '\t' .. r[3] .. '\t' .. r[4]}
-      end
+    -- the standby the client started when this request ended takes its slot (ARGV[9]); any other
+    -- riding on it was not started and never will be on it: detached, it waits for a free slot
+    local started = ARGV[9] or ''
+    local go = s.standbys[started]
+    if started ~= '' and go ~= nil and go.c == cid and (go.on == nil or go.on == pid) then
+      local r = promote(started)
+      handed[#handed + 1] = {cid, string.sub(started, 3) .. '\t' .. r[2] .. '\t' .. r[3] .. '\t' .. r[4]}
+    end
+    for _, x in pairs(s.standbys) do
+      if x.on == pid then x.on = nil end
     end
   end
   if throttled then s.throttled[token + 1] = s.throttled[token + 1] + 1 end
@@ -339,17 +345,37 @@ while op ~= 'stats' do  -- (stats only reads, like Python's snapshot)
     if head == nil then break end
     local cid = w.c
     local on = nil
+    local revoked = 0
     if not free then
       on = free_carrier(cid)
-      if on == nil then break end  -- every slot taken, no permit of the head's client to ride on
+      if on == nil then
+        -- revoke the lower-lane standbys still riding (_handoff._revoke_below), in permit id order
+        local ids = {}
+        for sid, x in pairs(s.standbys) do
+          if x.on ~= nil and x.p > w.p then ids[#ids + 1] = sid end
+        end
+        table.sort(ids)
+        for _, sid in ipairs(ids) do
+          local x = s.standbys[sid]
+          handed[#handed + 1] = {x.c, string.sub(sid, 3) .. '\t' .. sid .. '\t' .. tostring(x.t) .. '\t' ..
+                                 tostring(x.f) .. '\t' .. x.on .. '\t-'}
+          x.on = nil
+          changed = true
+        end
+        revoked = #ids
+      end
     end
-    local r = pay(head, on)
-    if r[1] == 'granted' then
-      local msg = head .. '\t' .. r[2] .. '\t' .. r[3] .. '\t' .. r[4]
-      if on ~= nil then msg = msg .. '\t' .. on end
-      handed[#handed + 1] = {cid, msg}
-    elseif s.waiters[head] ~= nil then
-      break  -- the head waits for points: nobody may pass it
+    if on == nil and not free then
+      if revoked == 0 then break end  -- every slot taken, no permit of the head's client to ride on
+    else
+      local r = pay(head, on)
+      if r[1] == 'granted' then
+        local msg = head .. '\t' .. r[2] .. '\t' .. r[3] .. '\t' .. r[4]
+        if on ~= nil then msg = msg .. '\t' .. on end
+        handed[#handed + 1] = {cid, msg}
+      elseif s.waiters[head] ~= nil then
+        break  -- the head waits for points: nobody may pass it
+      end
     end
   end
 end
