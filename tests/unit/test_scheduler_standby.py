@@ -9,10 +9,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
+from bulk.clock import ManualClock
 from bulk.models import Lane
 from bulk.scheduler import core
 from bulk.scheduler._admission import STANDBY, Granted, Wait
 from bulk.scheduler._handoff import Handed, hand_over
+from bulk.scheduler.protocol import Notifier
 from tests.unit.test_scheduler_admission import AdmissionMachine, make
 
 
@@ -141,6 +143,23 @@ def test_a_standby_that_ended_before_its_carriers_release_is_released_on_its_own
     assert s.buckets[0].outstanding == 10
     s.release("a", held.permit, 0, None, False, 0.2)
     assert not s.permits and s.buckets[0].outstanding == 0
+
+
+async def test_a_process_starts_a_standby_only_at_its_carriers_end_and_only_once() -> None:
+    notifier = Notifier(ManualClock())
+    notifier.register("w")
+    granted = Granted("p:w", 0, 2)
+    notifier.standby("w", granted, "p:carrier")
+    assert notifier.take("w") is None  # nothing to do until the carrier's request ends
+    assert notifier.start("p:carrier") == "p:w" and notifier.take("w") == granted
+    notifier.register("late")
+    notifier.standby("late", Granted("p:late", 0, 3), "p:carrier")  # heard of after the end
+    assert notifier.start("p:carrier") is None and notifier.take("late") is None  # never on it
+    notifier.released("p:carrier")
+    notifier.register("r")
+    notifier.standby("r", Granted("p:r", 0, 4), "p:other")
+    notifier.revoke("p:other", "p:r")  # a higher lane came: not started when p:other ends
+    assert notifier.start("p:other") is None and notifier.take("r") is None
 
 
 class StandbyMachine(AdmissionMachine):
