@@ -166,6 +166,9 @@ async def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "written_twice": stats["shop"]["objects_written_more_than_once"],
         "elapsed_s": round(elapsed, 2),
         "idle_slot_s": idle,
+        # mean standby grants at the scheduler (of the cap's permits, how many had their next
+        # request admitted onto them), sampled every 10 ms while the work ran
+        "standby_mean": round(statistics.fmean(timeline.standby), 2) if timeline.standby else None,
         "enqueue_to_claim_p50_ms": round(statistics.median(claim_ms), 1) if claim_ms else None,
         "enqueue_to_claim_max_ms": round(max(claim_ms), 1) if claim_ms else None,
     }
@@ -176,13 +179,14 @@ class _Timeline:
     process): ``ramp`` until the cap is first full, ``tail`` after it was last full (the work runs
     out), ``gaps`` in between (a slot waiting for the next request), with how many dips below the
     cap there were and their median length in ms. The gaps are split by the shared scheduler's queue,
-    sampled every 10 ms: ``gaps_queued`` while requests waited for a permit (the permit is on its way:
-    release, hand-over, the holder's loop, the HTTP send), ``gaps_unasked`` while none did (no sender
-    asked: between units, journal writes, the workers' own loops)."""
+    sampled every 10 ms: ``gaps_queued`` while requests waited for a permit or on standby (the permit
+    is on its way: release, hand-over, the holder's loop, the HTTP send), ``gaps_unasked`` while none
+    did (no sender asked: between units, journal writes, the workers' own loops)."""
 
     def __init__(self, inflight: Any, now: float) -> None:
         self.events: list[tuple[float, int]] = [(now, inflight.current)]
         self.waiting: list[tuple[float, int]] = []  # (time, requests queued at the scheduler)
+        self.standby: list[int] = []  # of those, admitted as standbys (riding on a busy permit)
         enter, leave = inflight.enter, inflight.leave
 
         def on_enter(at: float) -> bool:
@@ -204,7 +208,8 @@ class _Timeline:
         try:
             while True:
                 stats = await backend.snapshot()
-                self.waiting.append((clock.now(), sum(stats.waiters.values())))
+                self.waiting.append((clock.now(), sum(stats.waiters.values()) + stats.standby))
+                self.standby.append(stats.standby)
                 await asyncio.sleep(0.01)
         finally:
             await backend.close()

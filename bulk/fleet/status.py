@@ -110,7 +110,7 @@ class FleetStatus:
             sched = {
                 "in_flight": s.in_flight, "max_in_flight": s.max_in_flight, "admitted": s.admitted,
                 "throttled": s.throttled, "expired_permits": s.expired_permits, "clients": s.clients,
-                "waiters": {str(k): v for k, v in s.waiters.items()},
+                "waiters": {str(k): v for k, v in s.waiters.items()}, "standby": s.standby,
                 "tokens": [{"index": t.index, "level": t.level, "capacity": t.capacity,
                             "restore_rate": t.restore_rate, "outstanding": t.outstanding,
                             "throttled": t.throttled} for t in s.tokens],

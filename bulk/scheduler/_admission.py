@@ -12,6 +12,11 @@ been heard from for ``waiter_ttl`` is skipped, not dropped: a paused worker must
 Permits are leased per *client* (one scheduler instance, usually one process): any call from a client
 renews all of its permits. When a client's lease ends, its permits return (invariant 4) and their
 points stay spent — we cannot know whether the shop charged them.
+
+A *standby* is a waiter admitted ahead of time onto a permit its own client still uses (the decision
+is :mod:`bulk.scheduler._handoff`'s): it is paid, fenced and counted as admitted at that moment, but
+holds no slot of the cap; it takes its carrier's slot when the carrier is released (its process has
+started it the moment the carrier's request ended), or a free slot in line order before that.
 """
 
 from __future__ import annotations
@@ -33,6 +38,21 @@ class Permit:
     cost: float
     fence: int
     priority: int
+
+
+@dataclass(slots=True)
+class Standby:
+    """An admitted request that rides on ``on``, a permit of the same client still in use, or
+    (``on`` None: detached) waits for a free slot only; it keeps its place in line (``priority``,
+    ``seq``) for a free slot."""
+
+    client: str
+    token: int
+    cost: float
+    fence: int
+    priority: int
+    seq: int
+    on: str | None
 
 
 @dataclass(slots=True)
@@ -63,6 +83,7 @@ class Granted:
 
 
 OVER_CAPACITY = "over_capacity"  # a Wait that will never end: the request is refused
+STANDBY = "standby"  # admitted onto a permit of its own client: its process starts it, no need to ask
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +101,7 @@ class State:
     config: SchedulerConfig
     buckets: list[core.Bucket] = field(default_factory=list)
     permits: dict[str, Permit] = field(default_factory=dict)
+    standbys: dict[str, Standby] = field(default_factory=dict)  # permit id -> request riding on a permit
     clients: dict[str, Client] = field(default_factory=dict)
     waiters: dict[str, Waiter] = field(default_factory=dict)
     seq: int = 0
@@ -87,6 +109,8 @@ class State:
     admitted: int = 0
     throttled: list[int] = field(default_factory=list)
     expired: int = 0
+    # standbys moved into their released carrier's slot, for the backend to tell (not shared state)
+    promoted: list[tuple[str, Granted]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.buckets:
@@ -111,6 +135,12 @@ class State:
                 b = self.buckets[permit.token]
                 self.buckets[permit.token] = core.finish(b, permit.cost, 0.0, model_now)
                 self.expired += 1
+        for pid, standby in list(self.standbys.items()):
+            if standby.client in dead:
+                del self.standbys[pid]
+                b = self.buckets[standby.token]
+                self.buckets[standby.token] = core.finish(b, standby.cost, 0.0, model_now)
+                self.expired += 1
         for wid, waiter in list(self.waiters.items()):
             if waiter.client in dead:
                 del self.waiters[wid]
@@ -128,9 +158,12 @@ class State:
         self, client: str, waiter: str, cost: float, priority: int, now: float, *, token: int | None = None
     ) -> Granted | Wait:
         """Queue ``waiter`` if new, then admit it if it is the live head, a permit is free and a
-        token can pay ``cost`` above the priority's floor."""
+        token can pay ``cost`` above the priority's floor. A waiter already admitted as a standby
+        waits for its process to start it (``STANDBY``): it must not be granted a second time."""
         self.purge(now)
         self.touch(client, now)
+        if (standby := self.standbys.get(f"p:{waiter}")) is not None and standby.client == client:
+            return Wait(retry_after=math.inf, reason=STANDBY)
         if waiter not in self.waiters:
             self.seq += 1
             self.waiters[waiter] = Waiter(client=client, priority=priority, seq=self.seq, cost=cost)
@@ -145,27 +178,50 @@ class State:
         if len(self.permits) >= self.config.max_in_flight:
             first_expiry = min(self.clients[p.client].expires for p in self.permits.values())
             return Wait(retry_after=max(0.0, first_expiry - now), reason="in_flight")
+        return self.admit(waiter, now, token=token)
+
+    def admit(
+        self, waiter: str, now: float, *, token: int | None = None, on: str | None = None
+    ) -> Granted | Wait:
+        """Pay for the queued ``waiter`` (the caller checked it is the live head) and admit it: onto a
+        free slot, or, with ``on``, as a standby riding on that permit of the same client. Waits
+        while no token can pay above the floor; refuses what no bucket can ever pay."""
+        w = self.waiters[waiter]
         model_now = self._model(now)
-        floors = [self.config.floor(priority, b.capacity) for b in self.buckets]
+        floors = [self.config.floor(w.priority, b.capacity) for b in self.buckets]
         pinned = token
-        token, wait = core.choose_token(self.buckets, cost, floors, model_now, only=pinned)
+        token, wait = core.choose_token(self.buckets, w.cost, floors, model_now, only=pinned)
         if wait == math.inf and all(
-            cost + floors[i] > b.capacity for i, b in enumerate(self.buckets) if pinned in (None, i)
+            w.cost + floors[i] > b.capacity for i, b in enumerate(self.buckets) if pinned in (None, i)
         ):
             # No bucket can ever pay it: refuse rather than block everyone queued behind it.
             del self.waiters[waiter]
             return Wait(retry_after=math.inf, reason=OVER_CAPACITY)
         if wait > 0:
             return Wait(retry_after=wait / self.config.time_scale, reason="points")
-        self.buckets[token] = core.debit(self.buckets[token], cost, model_now)
+        self.buckets[token] = core.debit(self.buckets[token], w.cost, model_now)
         self.fence += 1
         self.admitted += 1
         del self.waiters[waiter]
         permit_id = f"p:{waiter}"
-        self.permits[permit_id] = Permit(
-            client=client, token=token, cost=cost, fence=self.fence, priority=priority
-        )
+        if on is None:
+            self.permits[permit_id] = Permit(
+                client=w.client, token=token, cost=w.cost, fence=self.fence, priority=w.priority
+            )
+        else:
+            self.standbys[permit_id] = Standby(
+                client=w.client, token=token, cost=w.cost, fence=self.fence, priority=w.priority,
+                seq=w.seq, on=on,
+            )
         return Granted(permit=permit_id, token=token, fence=self.fence)
+
+    def promote(self, permit_id: str) -> Granted:
+        """The standby ``permit_id`` takes a slot of its own (its carrier's, or a free one)."""
+        s = self.standbys.pop(permit_id)
+        self.permits[permit_id] = Permit(
+            client=s.client, token=s.token, cost=s.cost, fence=s.fence, priority=s.priority
+        )
+        return Granted(permit=permit_id, token=s.token, fence=s.fence)
 
     def line(self, now: float) -> list[str]:
         """Live waiters in service order (priority, then arrival); at most the first two."""
@@ -181,9 +237,16 @@ class State:
         self.purge(now)
         self.touch(client, now)
         self.waiters.pop(waiter, None)
+        standby = self.standbys.get(f"p:{waiter}")
+        if standby is not None and standby.client == client:
+            # admitted ahead of time, but its process gave up before starting it: nothing was sent
+            del self.standbys[f"p:{waiter}"]
+            b = self.buckets[standby.token]
+            self.buckets[standby.token] = core.finish(b, standby.cost, standby.cost, self._model(now))
 
     def heartbeat(self, client: str, now: float, forget: Collection[str] = ()) -> list[str]:
-        """Renew every permit of ``client``; returns the ids it still holds (others were lost).
+        """Renew every permit of ``client``; returns the ids it still holds, standbys included
+        (others were lost).
 
         ``forget`` names waiters the client gave up on: a cancelled acquire can race its own
         cancel to the store and leave a ghost waiter behind, which would otherwise block the queue
@@ -195,7 +258,8 @@ class State:
             waiter = self.waiters.get(wid)
             if waiter is not None and waiter.client == client:
                 del self.waiters[wid]
-        return sorted(pid for pid, p in self.permits.items() if p.client == client)
+        mine = [pid for pid, p in self.permits.items() if p.client == client]
+        return sorted(mine + [pid for pid, st in self.standbys.items() if st.client == client])
 
     def release(
         self,
@@ -205,14 +269,24 @@ class State:
         report: core.CostReport | None,
         throttled: bool,
         now: float,
+        *,
+        started: str | None = None,
     ) -> bool:
         """A request is over. ``report`` None = it failed before the shop charged anything (refund
         all); with a report, refund ``requested - actual`` and re-sync to its throttle status.
-        Returns False if the permit had already been lost (its lease ended)."""
+        Returns False if the permit had already been lost (its lease ended).
+
+        ``started`` names the standby the client started when this request ended: it takes the
+        slot (never free in between; the cap counts one request for it, as it was). Any other
+        standby riding on the permit was not started (the client had not heard of it, or heard it
+        was revoked) and never will be on it: it is detached, and waits for a free slot in line."""
         self.purge(now)
         self.touch(client, now)
         model_now = self._model(now)
-        permit = self.permits.pop(permit_id, None)
+        permit: Permit | Standby | None = self.permits.pop(permit_id, None)
+        if permit is None:
+            # a standby ended before its carrier's release arrived, or an orphan given back
+            permit = self.standbys.pop(permit_id, None)
         if permit is not None:
             if report is None:
                 refund = permit.cost
@@ -224,6 +298,13 @@ class State:
                 refund = max(0.0, permit.cost - report.actual)
             b = self.buckets[permit.token]
             self.buckets[permit.token] = core.finish(b, permit.cost, refund, model_now)
+        if isinstance(permit, Permit):
+            go = self.standbys.get(started) if started is not None else None
+            if started is not None and go is not None and go.client == client and go.on in (permit_id, None):
+                self.promoted.append((started.removeprefix("p:"), self.promote(started)))
+            for st in self.standbys.values():
+                if st.on == permit_id:
+                    st.on = None
         if throttled:
             self.throttled[token] += 1
         if report is not None and report.status is not None:

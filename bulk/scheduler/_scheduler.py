@@ -44,6 +44,7 @@ class Scheduler:
         self._grants: dict[str, Grant] = {}
         self._active: set[str] = set()  # waiters inside _acquire (their permit may be on its way)
         self._releasing: set[str] = set()  # permits whose release call is under way
+        self._ends: dict[str, str | None] = {}  # ended requests' permits -> the standby started on each
         self._forget: dict[str, int] = {}  # cancelled waiters -> heartbeats left to drop ghosts
         self._waiters = itertools.count(1)
         # When the last call of ours that the store answered began: the store's lease of this client
@@ -53,6 +54,7 @@ class Scheduler:
         self.waits: dict[str, int] = {}
         self.lost_permits = 0
         self.handed = 0  # grants the store handed us on a release, without our asking again
+        self.standbys_started = 0  # standby grants started here the moment their carrier's request ended
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -176,25 +178,46 @@ class Scheduler:
         except SchedulerError:
             log.warning("could not cancel a waiter", extra={"action": "cancel_failed"})
 
+    def _ended(self, grant: Grant) -> None:
+        """``grant``'s request is over: start the standby riding on its permit at once, before the
+        release reaches the store (one request per permit, in sequence, in this process); the
+        release names it (``started``). Not if the permit was lost: the store then dropped the
+        standby with it (same client, same lease). Once per grant."""
+        if grant.permit_id in self._ends:
+            return
+        notifier = self.backend.notifier
+        if grant.lost.is_set() or grant.remaining() <= 0:
+            notifier.drop_standby(grant.permit_id)
+            self._ends[grant.permit_id] = None
+            return
+        started = notifier.start(grant.permit_id)
+        self._ends[grant.permit_id] = started
+        if started is not None:
+            self.standbys_started += 1
+
     async def release(self, grant: Grant) -> None:
         """Give ``grant``'s permit back now, with what its request reported (``acquire``'s block does
         this on exit; a caller that keeps a grant past the block — a test choreographing a hand-over —
         calls it itself). Never raises: unreachable coordination leaves the permit to its lease."""
+        self._ended(grant)  # (the block already did, synchronously)
+        started = self._ends.pop(grant.permit_id, None)
         self._grants.pop(grant.permit_id, None)
         if grant.lost.is_set():
             self.lost_permits += 1
         self._releasing.add(grant.permit_id)
         try:
-            started = self.backend.clock.now()
+            began = self.backend.clock.now()
             await self.backend.release(
-                self.client_id, grant.permit_id, grant.token_index, grant.report, grant.was_throttled
+                self.client_id, grant.permit_id, grant.token_index, grant.report, grant.was_throttled,
+                started=started,
             )
-            self._answered(started)
+            self._answered(began)
         except SchedulerError:
             # Fail closed: the permit comes back when its lease ends.
             log.warning("could not release a permit", extra={"action": "release_failed"})
         finally:
             self._releasing.discard(grant.permit_id)
+            self.backend.notifier.released(grant.permit_id)
 
     async def _release_orphan(self, pid: str) -> None:
         log.info("orphan permit returned", extra={"action": "orphan_released"})
@@ -216,6 +239,7 @@ class Scheduler:
             # Only permits whose grant reply we already had can be judged by this heartbeat: a
             # grant still on its way may be executed by the store after the heartbeat.
             known = list(self._grants.items())
+            riding = self.backend.notifier.standbys()
             try:
                 held = set(await self.backend.heartbeat(self.client_id, sorted(self._forget)))
             except SchedulerError:
@@ -229,6 +253,9 @@ class Scheduler:
                     else:
                         self._forget[waiter] = left - 1
             now = clock.now()
+            for on, sid in riding.items():
+                if held is not None and (on not in held or sid not in held):
+                    self.backend.notifier.drop_standby(on)  # the store lost it (a restart): never start it
             for pid, grant in known:
                 if pid not in self._grants:
                     continue  # released meanwhile
@@ -258,7 +285,8 @@ class Scheduler:
     def __repr__(self) -> str:
         return (
             f"Scheduler(client={self.client_id!r}, held={len(self._grants)}, "
-            f"lost={self.lost_permits}, handed={self.handed}, backend={self.backend!r})"
+            f"lost={self.lost_permits}, handed={self.handed}, standbys={self.standbys_started}, "
+            f"backend={self.backend!r})"
         )
 
 
@@ -280,4 +308,5 @@ class _Acquisition:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._grant is not None:
+            self._scheduler._ended(self._grant)  # now, not a loop turn later inside the shielded task
             await asyncio.shield(self._scheduler.release(self._grant))

@@ -44,6 +44,7 @@ class SchedulerStatistics:
     throttled: int
     expired_permits: int
     clients: int
+    standby: int = 0  # requests admitted onto a permit of their own client, to start when it ends
 
 
 def statistics_of(state: State, now: float) -> SchedulerStatistics:
@@ -69,6 +70,7 @@ def statistics_of(state: State, now: float) -> SchedulerStatistics:
         throttled=sum(state.throttled),
         expired_permits=state.expired,
         clients=len(state.clients),
+        standby=len(state.standbys),
     )
 
 
@@ -103,9 +105,11 @@ class Backend(Protocol):
         ...
 
     async def release(
-        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool
+        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool,
+        *, started: str | None = None,
     ) -> bool:
-        """End a permit (refund/re-sync); False if it had already been lost."""
+        """End a permit (refund/re-sync); False if it had already been lost. ``started``: the
+        standby the client started when this request ended (it takes the slot)."""
         ...
 
     async def snapshot(self) -> SchedulerStatistics:
@@ -123,7 +127,9 @@ class Notifier:
     A change either names the waiter now first in line (``notify(target)``: only that waiter wakes,
     so a freed permit costs one retry, not one per waiter) or is broadcast (``notify()``); a permit
     the store already handed to a waiter (:mod:`bulk.scheduler._handoff`) comes with its grant
-    (``hand(waiter, granted)``), which the waiter takes (``take``) instead of asking again.
+    (``hand(waiter, granted)``), which the waiter takes (``take``) instead of asking again. A
+    standby grant (``standby(waiter, granted, on)``) is kept until the request on the permit ``on``
+    ends in this process (``start(on)`` hands it then, without asking the store).
     ``mark(waiter)`` before an attempt, ``wait(mark, within, waiter)`` after a failed one: a change
     in between is never missed because the counters have already moved.
     """
@@ -135,6 +141,8 @@ class Notifier:
         self._pokes: dict[str, int] = {}
         self._events: dict[str, asyncio.Event] = {}
         self._handed: dict[str, Granted] = {}
+        self._standby: dict[str, tuple[str, Granted]] = {}  # carrier permit -> (waiter, its grant)
+        self._over: set[str] = set()  # our permits whose request ended, not yet released
 
     def register(self, waiter: str) -> None:
         """``waiter`` lives in this process: targeted wake-ups for it are kept."""
@@ -146,6 +154,8 @@ class Notifier:
         self._pokes.pop(waiter, None)
         self._events.pop(waiter, None)
         self._handed.pop(waiter, None)
+        for on in [on for on, (w, _) in self._standby.items() if w == waiter]:
+            del self._standby[on]
 
     def hand(self, waiter: str, granted: Granted) -> None:
         """The store admitted ``waiter`` on its own (a freed permit went straight to it): keep the
@@ -154,6 +164,43 @@ class Notifier:
         if waiter in self._events:
             self._handed[waiter] = granted
             self.notify(waiter)
+
+    def standby(self, waiter: str, granted: Granted, on: str) -> None:
+        """The store admitted ``waiter`` ahead of time onto our permit ``on``: keep the grant until
+        that request ends (:meth:`start`). No wake-up: the waiter has nothing to do until then.
+        Ignored if the waiter is not ours (any more)."""
+        if waiter in self._events and on not in self._over:
+            self._standby[on] = (waiter, granted)  # (a newer message for the same permit replaces it)
+
+    def start(self, on: str) -> str | None:
+        """The request on our permit ``on`` ended: hand its standby (if any) to its waiter now; the
+        standby's permit id, which the release must name. Nothing is started on ``on`` after this
+        (a standby message arriving later is ignored until :meth:`released`)."""
+        self._over.add(on)
+        entry = self._standby.pop(on, None)
+        if entry is None:
+            return None
+        self.hand(*entry)
+        return entry[1].permit
+
+    def released(self, on: str) -> None:
+        """The permit ``on`` was released: forget that its request ended."""
+        self._over.discard(on)
+
+    def revoke(self, on: str, permit: str) -> None:
+        """The store revoked the standby ``permit`` riding on ``on`` (a higher lane waits): do not
+        start it when ``on``'s request ends. Too late if it already started; the release says so."""
+        entry = self._standby.get(on)
+        if entry is not None and entry[1].permit == permit:
+            del self._standby[on]
+
+    def standbys(self) -> dict[str, str]:
+        """Carrier permit -> the standby permit riding on it, as this process knows them."""
+        return {on: granted.permit for on, (_, granted) in self._standby.items()}
+
+    def drop_standby(self, on: str) -> None:
+        """Forget the standby on ``on`` (the store no longer lists it): never start it."""
+        self._standby.pop(on, None)
 
     def take(self, waiter: str) -> Granted | None:
         """The grant handed to ``waiter``, if any (once)."""

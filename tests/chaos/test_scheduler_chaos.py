@@ -10,8 +10,9 @@ in-flight would fall towards 0. Two checks tell that apart on any machine, howev
 - the chaos run's time-averaged in-flight is at least 80 % of the same fleet's in a calm run of
   10 s right after it. What the kills and pauses cost is measured against the machine as it is: the
   average itself follows the machine's load (7.36 of 8 at load 3, 5.9 of 8 at load 20-25 on the
-  2-core box: each release -> hand-over -> send crosses three processes), so an absolute bar fails
-  on a loaded machine (a 75 % bar did, at 74 %) or says nothing on an idle one.
+  2-core box before standby grants, when each release -> hand-over -> send crossed three processes;
+  7.4-7.5 at load 2-3 with them), so an absolute bar fails on a loaded machine (a 75 % bar did, at
+  74 %) or says nothing on an idle one.
 
 ``BULK_CHAOS_SECONDS`` shortens the run for local use; CI runs the full 60 s.
 """

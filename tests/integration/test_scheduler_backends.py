@@ -85,8 +85,12 @@ async def until(predicate: Callable[[], Awaitable[bool]], within: float = 10.0) 
 
 
 async def waiting(sched: Scheduler, n: int) -> None:
+    """Until ``n`` requests are queued: waiting in line, or admitted as standbys (to start when a
+    busy permit of their own worker ends)."""
+
     async def check() -> bool:
-        return sum((await sched.backend.snapshot()).waiters.values()) == n
+        stats = await sched.backend.snapshot()
+        return sum(stats.waiters.values()) + stats.standby == n
 
     await until(check)
 
@@ -175,6 +179,131 @@ async def test_a_release_hands_its_permit_to_the_waiting_head_in_one_step(
     assert (await holder.backend.snapshot()).in_flight == 0
 
 
+class GatedRelease:
+    """A real backend whose releases wait for ``gate``: the store has not heard of the request's end."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.config = inner.config
+        self.clock = inner.clock
+        self.notifier = inner.notifier
+        self.gate = asyncio.Event()
+        self.acquires = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def acquire(self, *args: Any, **kwargs: Any) -> Any:
+        self.acquires += 1
+        return await self.inner.acquire(*args, **kwargs)
+
+    async def release(self, *args: Any, **kwargs: Any) -> bool:
+        await self.gate.wait()
+        return bool(await self.inner.release(*args, **kwargs))
+
+
+async def test_a_standby_starts_when_its_carriers_request_ends_not_when_the_store_hears_of_it(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    """The cap is full and the head of the line is this worker's: the store admits it onto the
+    worker's busy permit (paid and fenced now), and the worker starts it the moment that request
+    ends — while its release has not reached the store yet, so no slot is ever free in between."""
+    backend = GatedRelease(harness.backend(max_in_flight=1, token_count=1, time_scale=1e-6))
+    sched = await enter(opened, Scheduler(backend))
+    carrier = sched.acquire(10, Lane.NORMAL)
+    held = await carrier.__aenter__()
+    level = (await sched.backend.snapshot()).tokens[0].level
+    task = asyncio.create_task(sched.acquire(20, Lane.NORMAL).__aenter__())
+    await waiting(sched, 1)
+    stats = await sched.backend.snapshot()
+    assert (stats.in_flight, stats.standby, stats.waiters, stats.admitted) == (1, 1, {}, 2)
+    assert stats.tokens[0].level == pytest.approx(level - 20, abs=0.5)  # paid at the decision
+    asked = backend.acquires
+    ending = asyncio.create_task(carrier.__aexit__(None, None, None))  # its answer arrived
+    grant = await asyncio.wait_for(task, 10)  # started, though the release is still on its way
+    assert not ending.done() and (await sched.backend.snapshot()).in_flight == 1
+    assert grant.fence == held.fence + 1 and backend.acquires == asked and sched.standbys_started == 1
+    grant.check()  # a live lease, counted from the worker's own last call
+    backend.gate.set()
+    await asyncio.wait_for(ending, 10)
+    stats = await sched.backend.snapshot()
+    assert (stats.in_flight, stats.standby) == (1, 0)  # the standby took its carrier's slot
+    await sched.release(grant)
+    assert (await sched.backend.snapshot()).in_flight == 0
+
+
+async def test_a_standby_is_never_started_on_a_permit_whose_lease_ran_out(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    """Fencing: a worker cut off from the store (as if SIGSTOPped) past its lease loses its permit
+    and the standby riding on it, which the store hands on; when its request then ends, it must not
+    start the standby."""
+    backend = CutOff(harness.backend(max_in_flight=1, lease=0.5))
+    paused = await enter(opened, Scheduler(backend))
+    other = await enter(opened, harness.worker(max_in_flight=1, lease=0.5))
+    carrier = paused.acquire(10, Lane.NORMAL)
+    held = await carrier.__aenter__()
+    standby = asyncio.create_task(paused.acquire(10, Lane.NORMAL).__aenter__())
+    await waiting(paused, 1)
+    assert (await paused.backend.snapshot()).standby == 1
+    backend.down = True  # nothing it says reaches the store any more
+    taker = asyncio.create_task(other.acquire(10, Lane.NORMAL).__aenter__())
+    await waiting(other, 2)
+    await harness.advance(0.6)
+    handed_on = await asyncio.wait_for(taker, 10)
+    assert held.lost.is_set() or held.remaining() <= 0
+    await carrier.__aexit__(None, None, None)  # its request ends after the lease: no standby starts
+    assert paused.standbys_started == 0
+    assert handed_on.fence > held.fence and (await other.backend.snapshot()).standby == 0
+    if standby.done() and standby.exception() is None:  # whatever it got, it can send nothing
+        with pytest.raises(PermitLostError):
+            standby.result().check()
+    standby.cancel()
+    await asyncio.gather(standby, return_exceptions=True)
+    await other.release(handed_on)
+
+
+async def test_an_urgent_request_revokes_a_lower_lane_standby_and_takes_the_slot_first(
+    harness: Harness, opened: list[Scheduler]
+) -> None:
+    """Priority holds at the start too: a BULK request admitted ahead of time onto a busy permit
+    must not take that slot from an urgent request that came after it. The store revokes the
+    standby, its worker does not start it when the permit's request ends, and the urgent request
+    gets the slot; the revoked one (paid, fenced) goes next."""
+    bulk = await enter(opened, harness.worker(max_in_flight=1))
+    urgent = await enter(opened, harness.worker(max_in_flight=1))
+    carrier = bulk.acquire(10, Lane.BULK)
+    held = await carrier.__aenter__()
+    behind = asyncio.create_task(bulk.acquire(10, Lane.BULK).__aenter__())
+    await waiting(bulk, 1)
+    assert (await bulk.backend.snapshot()).standby == 1
+    first = asyncio.create_task(urgent.acquire(10, Lane.URGENT).__aenter__())
+    await waiting(bulk, 2)
+    await until(lambda: asyncio.sleep(0, not bulk.backend.notifier.standbys()))  # heard of the revoke
+    await carrier.__aexit__(None, None, None)
+    assert bulk.standbys_started == 0
+    granted = await asyncio.wait_for(first, 10)
+    assert not behind.done() and granted.fence > held.fence
+    await urgent.release(granted)
+    later = await asyncio.wait_for(behind, 10)  # revoked, not dropped: it keeps its place and payment
+    assert later.fence < granted.fence
+    await bulk.release(later)
+
+
+async def test_a_cancelled_standby_gives_its_points_back(harness: Harness, opened: list[Scheduler]) -> None:
+    sched = await enter(opened, harness.worker(max_in_flight=1, token_count=1, time_scale=1e-6))
+    held = await sched.acquire(10, Lane.NORMAL).__aenter__()
+    level = (await sched.backend.snapshot()).tokens[0].level
+    task = asyncio.create_task(sched.acquire(30, Lane.NORMAL).__aenter__())
+    await waiting(sched, 1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    stats = await sched.backend.snapshot()
+    assert (stats.in_flight, stats.standby) == (1, 0)
+    assert stats.tokens[0].level == pytest.approx(level, abs=0.5)  # never started: refunded in full
+    await sched.release(held)
+
+
 async def test_a_cancelled_waiter_gives_back_a_permit_handed_to_it(
     harness: Harness, opened: list[Scheduler]
 ) -> None:
@@ -214,12 +343,13 @@ async def test_concurrent_claims_have_exactly_one_winner(harness: Harness, opene
 
 
 async def test_waiters_are_served_by_priority_then_fifo(harness: Harness, opened: list[Scheduler]) -> None:
+    holder = await enter(opened, harness.worker(max_in_flight=1))  # (its own waiters would ride as standbys)
     sched = await enter(opened, harness.worker(max_in_flight=1))
     served: list[str] = []
     hold = asyncio.Event()
 
     async def request(name: str, lane: Lane) -> None:
-        async with sched.acquire(10, lane):
+        async with (holder if name == "holder" else sched).acquire(10, lane):
             served.append(name)
             if name == "holder":
                 await hold.wait()
@@ -334,6 +464,25 @@ class Partitioned:
         return await self.inner.heartbeat(client, forget)
 
 
+class CutOff(Partitioned):
+    """A real backend cut off from the store on demand: every call fails (a paused worker's view)."""
+
+    async def acquire(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise CoordinationUnavailableError("partitioned")
+        return await self.inner.acquire(*args, **kwargs)
+
+    async def cancel(self, client: str, waiter: str) -> None:
+        if self.down:
+            raise CoordinationUnavailableError("partitioned")
+        await self.inner.cancel(client, waiter)
+
+    async def release(self, *args: Any, **kwargs: Any) -> bool:
+        if self.down:
+            raise CoordinationUnavailableError("partitioned")
+        return bool(await self.inner.release(*args, **kwargs))
+
+
 async def test_a_holder_that_cannot_renew_aborts_its_request(
     harness: Harness, opened: list[Scheduler]
 ) -> None:
@@ -411,9 +560,9 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
     rng = __import__("random").Random(3)
     held: list[tuple[str, str, int]] = []
     waiting: list[tuple[str, str, float, int]] = []
-    refused = 0
+    refused = standbys = detached = 0
     try:
-        for step in range(300):
+        for step in range(1000):
             op = rng.choice(["ask", "retry", "retry", "release", "release", "cancel", "heartbeat"])
             if op == "ask" or (op == "retry" and waiting):
                 if op == "ask":
@@ -449,8 +598,12 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
                     ]
                 )
                 throttled = report is not None and rng.random() < 0.2
+                riding = [sid for sid, x in python.state.standbys.items() if x.on == permit]
+                detached += sum(1 for x in python.state.standbys.values() if x.on is None)
+                started = riding[0] if riding and rng.random() < 0.7 else None  # heard of it in time?
+                standbys += len(riding)
                 for b in (python, lua):
-                    assert await b.release(client, permit, token, report, throttled)
+                    assert await b.release(client, permit, token, report, throttled, started=started)
             elif op == "cancel" and waiting:
                 client, wid, _, _ = waiting.pop(rng.randrange(len(waiting)))
                 for b in (python, lua):
@@ -464,11 +617,13 @@ async def test_the_lua_script_makes_the_same_decisions_as_the_python_machine(red
             mine.throttled,
             mine.in_flight,
         )
-        assert theirs.waiters == mine.waiters
+        assert theirs.waiters == mine.waiters and theirs.standby == mine.standby
         for py, lu in zip(mine.tokens, theirs.tokens, strict=True):
             assert lu.level == pytest.approx(py.level, abs=0.01)
             assert (lu.capacity, lu.outstanding, lu.learned) == (py.capacity, py.outstanding, py.learned)
         assert mine.admitted > 30 and mine.throttled > 0 and refused > 0  # every kind of decision ran
+        print("standbys", standbys, "detached", detached)
+        assert standbys > 0  # admitted ahead of time, started (or not) on their carrier's release
     finally:
         await lua.close()
 

@@ -166,7 +166,7 @@ class AdmissionMachine(RuleBasedStateMachine):
     @rule(client=st.sampled_from("abc"))
     def heartbeat(self, client: str) -> None:
         held = self.s.heartbeat(client, self.now)
-        assert all(self.s.permits[pid].client == client for pid in held)
+        assert all((self.s.permits.get(pid) or self.s.standbys[pid]).client == client for pid in held)
 
     @invariant()
     def cap_and_leases_hold(self) -> None:

@@ -21,8 +21,8 @@ def test_a_release_hands_the_permit_to_the_head_not_to_a_lower_lane() -> None:
     assert isinstance(s.acquire("c", "urgent", 10, Lane.URGENT, 0.0), Wait)
     s.release("a", held.permit, held.token, None, False, 0.1)
     handed = hand_over(s, 0.1, {})
-    assert [wid for wid, _ in handed] == ["urgent"]
-    assert held_by(s, "c", "urgent") == handed[0][1]
+    assert [h.waiter for h in handed] == ["urgent"]
+    assert held_by(s, "c", "urgent") == handed[0].granted
     assert s.clients["c"].seen == 0.0  # not renewed by someone else's release
     assert list(s.waiters) == ["bulk"] and len(s.permits) == 1
 
@@ -35,8 +35,8 @@ def test_a_pinned_head_is_handed_its_own_token_or_waits() -> None:
               False, 0.0)  # token `held.token` is now empty
     assert isinstance(s.acquire("b", "pinned", 20, Lane.URGENT, 0.0, token=held.token), Wait)
     assert hand_over(s, 0.0, {"pinned": held.token}) == []  # the other token could pay: not pinned's
-    (wid, granted), = hand_over(s, 0.2, {"pinned": held.token})  # 100 points/s: 20 points in 0.2 s
-    assert wid == "pinned" and granted.token == held.token
+    (h,) = hand_over(s, 0.2, {"pinned": held.token})  # 100 points/s: 20 points in 0.2 s
+    assert h.waiter == "pinned" and h.granted.token == held.token
 
 
 class HandOverMachine(AdmissionMachine):
@@ -52,11 +52,16 @@ class HandOverMachine(AdmissionMachine):
         )
         clients = {cid: (c.expires, c.seen) for cid, c in self.s.clients.items()}
         levels = [core.level_at(b, self.now) for b in self.s.buckets]
-        handed = hand_over(self.s, self.now, {})
-        assert [wid for wid, _ in handed] == [wid for _, _, wid in line[: len(handed)]]  # in order
-        for wid, granted in handed:
+        promoted = set(self.s.standbys) | {granted.permit for _, granted in self.s.promoted}
+        handed = [h for h in hand_over(self.s, self.now, {}) if h.granted.permit not in promoted]
+        assert [h.waiter for h in handed] == [wid for _, _, wid in line[: len(handed)]]  # in order
+        for h in handed:
+            wid, granted = h.waiter, h.granted
             client, cost, priority = self.asks.pop(wid)
-            assert held_by(self.s, client, wid) == granted
+            if h.on is None:
+                assert held_by(self.s, client, wid) == granted
+            else:
+                assert self.s.standbys[granted.permit].on == h.on
             floor = 0.0 if priority == Lane.URGENT else 100.0
             assert levels[granted.token] >= cost + floor - 1e-6  # invariants 1 and 2
             levels[granted.token] -= cost
@@ -64,7 +69,7 @@ class HandOverMachine(AdmissionMachine):
 
     @invariant()
     def handed_heads_left_the_queue(self) -> None:
-        for pid in self.s.permits:
+        for pid in [*self.s.permits, *self.s.standbys]:
             assert pid.removeprefix("p:") not in self.s.waiters
 
 

@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 from bulk.clock import Clock, MonotonicClock
 from bulk.scheduler import core
-from bulk.scheduler._admission import Granted, State, Wait
+from bulk.scheduler._admission import STANDBY, Granted, State, Wait
 from bulk.scheduler._config import SchedulerConfig
 from bulk.scheduler._handoff import hand_over, held_by
 from bulk.scheduler.protocol import Notifier, SchedulerStatistics, statistics_of
@@ -57,16 +57,24 @@ class InProcessBackend:
         before = len(self.state.permits)
         result = self.state.acquire(client, waiter, cost, priority, now, token=token)
         self._settle(now, isinstance(result, Granted) or len(self.state.permits) != before)
+        if isinstance(result, Wait) and f"p:{waiter}" in self.state.standbys:
+            return Wait(retry_after=float("inf"), reason=STANDBY)  # admitted onto its own client's permit
         return result
 
     def _settle(self, now: float, changed: bool) -> None:
-        """Like the Redis script after every operation: hand freed permits to the head of the line
-        (telling each one's process its grant), then, if anything changed, wake the waiter now first
-        in line (only then: a head woken for nothing would ask again, and wake itself again)."""
+        """Like the Redis script after every operation: hand freed permits and standby places down
+        the line (telling each one's process its grant), then, if anything changed, wake the waiter
+        now first in line (only then: a head woken for nothing would ask again, and wake itself
+        again)."""
         handed = hand_over(self.state, now, self._pins)
-        for wid, granted in handed:
+        for h in handed:
             self.handed += 1
-            self.notifier.hand(wid, granted)
+            if h.revoked:
+                self.notifier.revoke(str(h.on), h.granted.permit)
+            elif h.on is None:
+                self.notifier.hand(h.waiter, h.granted)
+            else:
+                self.notifier.standby(h.waiter, h.granted, h.on)
         if handed:
             self._pins = {w: t for w, t in self._pins.items() if w in self.state.waiters}
         line = self.state.line(now)
@@ -77,7 +85,7 @@ class InProcessBackend:
         """Drop a waiter (and give back a permit handed to it that it never learnt of)."""
         self._count("cancel")
         now = self.clock.now()
-        self.state.cancel(client, waiter, now)
+        self.state.cancel(client, waiter, now)  # (a standby it never started returns its points)
         handed = held_by(self.state, client, waiter)
         if handed is not None:
             self.state.release(client, handed.permit, handed.token, None, False, now)
@@ -93,12 +101,14 @@ class InProcessBackend:
         return held
 
     async def release(
-        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool
+        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool,
+        *, started: str | None = None,
     ) -> bool:
-        """End a permit and hand it (or the points it refunded) to the head of the line."""
+        """End a permit and hand it (or the points it refunded) to the head of the line; the standby
+        ``started`` when its request ended takes its slot."""
         self._count("release")
         now = self.clock.now()
-        held = self.state.release(client, permit, token, report, throttled, now)
+        held = self.state.release(client, permit, token, report, throttled, now, started=started)
         self._settle(now, True)
         return held
 
@@ -114,5 +124,6 @@ class InProcessBackend:
         s = self.state
         return (
             f"InProcessBackend(in_flight={len(s.permits)}/{self.config.max_in_flight}, "
-            f"waiters={len(s.waiters)}, handed={self.handed}, clients={len(s.clients)}, clock={self.clock!r})"
+            f"standby={len(s.standbys)}, waiters={len(s.waiters)}, handed={self.handed}, "
+            f"clients={len(s.clients)}, clock={self.clock!r})"
         )

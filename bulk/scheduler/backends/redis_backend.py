@@ -4,9 +4,10 @@ Why Lua over one key: every decision (purge expired leases, queue, admit, refund
 atomic across all workers of a shop; a script does it in one round trip, with the server's ``TIME``
 so worker clocks never matter. Waiters are woken through pub/sub (``_keys.wake_channel``), never by
 sleep-polling; a release hands its freed permit straight to the head of the line in the same script
-and publishes the grant itself (:mod:`bulk.scheduler._handoff`). Any Redis failure becomes
-:class:`CoordinationUnavailableError`: we fail closed, and a holder that cannot renew loses its
-permits when its lease runs out (self-fencing).
+and publishes the grant itself, and a head whose own process holds a busy permit is admitted onto it
+as a standby, started by that process when the permit's request ends (:mod:`bulk.scheduler._handoff`).
+Any Redis failure becomes :class:`CoordinationUnavailableError`: we fail closed, and a holder that
+cannot renew loses its permits when its lease runs out (self-fencing).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from redis.exceptions import RedisError
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import CoordinationUnavailableError
 from bulk.scheduler import core
-from bulk.scheduler._admission import Client, Granted, Permit, State, Wait, Waiter
+from bulk.scheduler._admission import Client, Granted, Permit, Standby, State, Wait, Waiter
 from bulk.scheduler._config import SchedulerConfig
 from bulk.scheduler.backends import _keys
 from bulk.scheduler.protocol import Notifier, SchedulerStatistics, statistics_of
@@ -146,12 +147,20 @@ class RedisBackend:
             backoff = min(backoff * 2, self.config.lease)
 
     def _deliver(self, data: Any) -> None:
-        """A wake-up: ``waiter`` (now first in line: ask again) or ``waiter\tpermit\ttoken\tfence``
-        (a freed permit was handed to that waiter: here is its grant, no need to ask again)."""
+        """A wake-up: ``waiter`` (now first in line: ask again), ``waiter\tpermit\ttoken\tfence``
+        (a freed permit was handed to that waiter: here is its grant, no need to ask again), the
+        same with ``\tcarrier`` (a standby grant, to start when our request on ``carrier`` ends), or
+        with ``\tcarrier\t-`` (that standby is revoked: do not start it)."""
         text = data.decode() if isinstance(data, bytes) else str(data)
         waiter, *grant = text.split("\t")
-        if len(grant) == 3:
-            self.notifier.hand(waiter, Granted(permit=grant[0], token=int(grant[1]), fence=int(grant[2])))
+        if len(grant) >= 3:
+            granted = Granted(permit=grant[0], token=int(grant[1]), fence=int(grant[2]))
+            if len(grant) == 5:
+                self.notifier.revoke(grant[3], granted.permit)
+            elif len(grant) == 4:
+                self.notifier.standby(waiter, granted, grant[3])
+            else:
+                self.notifier.hand(waiter, granted)
         else:
             self.notifier.notify(waiter)
 
@@ -180,12 +189,20 @@ class RedisBackend:
         r = await self._run("acquire", client, waiter, repr(cost), str(priority),
                             str(-1 if token is None else token))
         if r[0] == "granted":
+            self._deliver_all(r[4:])
             return Granted(permit=r[1], token=int(r[2]), fence=int(r[3]))
+        self._deliver_all(r[3:])
         return Wait(retry_after=float(r[1]), reason=r[2])
 
+    def _deliver_all(self, grants: list[str]) -> None:
+        """Grants the script made for our own waiters in this call (standbys too): no need to wait
+        for their pub/sub message."""
+        for grant in grants:
+            self._deliver(grant)
+
     async def cancel(self, client: str, waiter: str) -> None:
-        """Drop a waiter."""
-        await self._run("cancel", client, waiter)
+        """Drop a waiter (and give back a permit or a standby place it never started)."""
+        self._deliver_all((await self._run("cancel", client, waiter))[1:])
 
     async def heartbeat(self, client: str, forget: Collection[str] = ()) -> list[str]:
         """Renew the client's lease, drop its ghost waiters; refreshes the cached statistics too."""
@@ -194,13 +211,14 @@ class RedisBackend:
         return r[2:]
 
     async def release(
-        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool
+        self, client: str, permit: str, token: int, report: core.CostReport | None, throttled: bool,
+        *, started: str | None = None,
     ) -> bool:
-        """End a permit with its refund and re-sync."""
+        """End a permit with its refund and re-sync (``started``: the standby that takes its slot)."""
         payload = "" if report is None else json.dumps(_report_json(report))
-        r = await self._run("release", client, permit, str(token), payload, "1" if throttled else "0")
-        for grant in r[1:]:  # permits it handed to our own waiters: no need to wait for the message
-            self._deliver(grant)
+        r = await self._run("release", client, permit, str(token), payload, "1" if throttled else "0",
+                            started or "")
+        self._deliver_all(r[1:])
         return r[0] == "released"
 
     async def snapshot(self) -> SchedulerStatistics:
@@ -252,6 +270,11 @@ def state_from_json(d: dict[str, Any], config: SchedulerConfig) -> State:
         permits={
             pid: Permit(client=p["c"], token=p["t"], cost=p["cost"], fence=p["f"], priority=p["p"])
             for pid, p in table(d["permits"]).items()
+        },
+        standbys={
+            sid: Standby(client=x["c"], token=x["t"], cost=x["cost"], fence=x["f"], priority=x["p"],
+                         seq=x["s"], on=x.get("on"))
+            for sid, x in table(d.get("standbys")).items()
         },
         clients={cid: Client(expires=c["exp"], seen=c["seen"]) for cid, c in table(d["clients"]).items()},
         waiters={
