@@ -158,7 +158,8 @@ async def test_a_dropped_connection_is_retried_and_applied_exactly_once() -> Non
 
 async def test_a_bad_token_stops_the_changes_with_one_error_and_never_shows_the_token() -> None:
     """Every token refused is not a per-item answer: ``set`` raises the NoTokenLeftError (the CLI
-    prints it on one line and exits 2), after one refused request per token, not one per item."""
+    prints it on one line and exits 2), after the first requests on the token are refused, not one
+    per item."""
     secret = "shpat_WRONGSECRET"
     async with sim_and_shop(tokens=(secret,)) as (sim, shop):
         with pytest.raises(NoTokenLeftError) as caught:
@@ -166,11 +167,15 @@ async def test_a_bad_token_stops_the_changes_with_one_error_and_never_shows_the_
                 [
                     {"inventory_item_id": item(10), "location_id": "gid://shopify/Location/1", "quantity": 1},
                     {"sku": "SKU-0000001-0", "location_name": "Main Warehouse", "quantity": 1},
+                    {"sku": "SKU-0000002-0", "location_name": "Main Warehouse", "quantity": 1},
+                    {"sku": "SKU-0000003-0", "location_name": "Main Warehouse", "quantity": 1},
                 ]
             )
         assert "401" in str(caught.value) and caught.value.refused == (0,)
         assert secret not in str(caught.value) + repr(shop) + repr(shop.statistics())
-        assert sim.stats()["unattributed"] == {"401": 1}  # one unknown token, one refused request
+        # the location read and the SKU lookup go at once (a cold session's two round trips in one):
+        # each is refused, then nothing more is sent — not one request per item (4)
+        assert sim.stats()["unattributed"] == {"401": 2}
 
 
 def test_sync_wrapper_for_scripts() -> None:
