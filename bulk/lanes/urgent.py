@@ -20,7 +20,10 @@ Rules (pure functions in :mod:`bulk.lanes._urgent_rules`, carried out by :class:
   answer by then — applied, or REJECTED with code ``DEADLINE`` saying the shop did not answer in time
   (the batch carried an idempotency key, so sending the same change again cannot apply it twice);
 - a shop that refuses the whole run (402 frozen, 423 locked, every token refused: a
-  :class:`~bulk.errors.RunStoppedError`) is not a per-change answer: the changes' futures raise it.
+  :class:`~bulk.errors.RunStoppedError`) is not a per-change answer: the changes' futures raise it;
+- a send whose permit lost its lease goes again with a fresh permit (the client,
+  :mod:`bulk.shopify.client`; on the same token when it may have reached the shop: the key replays);
+  a permit lost again and again makes the batch's changes REJECTED with the reason, never a raise.
 
 Every answered change leaves a :class:`ChangeTiming` (where its time went: lookups, window, loop,
 grant, wire; :mod:`bulk.lanes._urgent_timing`); :meth:`UrgentLane.statistics` summarizes the last
@@ -38,7 +41,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import RunStoppedError, ShopifyError
+from bulk.errors import PermitLostError, RunStoppedError, ShopifyError
 from bulk.lanes import _urgent_records as records
 from bulk.lanes._urgent_records import BatchTimes, Entry, Track, UrgentStatistics, members
 from bulk.lanes._urgent_rules import (  # the lane's vocabulary and pure decisions, re-exported
@@ -205,7 +208,7 @@ class UrgentLane:
                         if not future.done():
                             future.set_exception(exc)
                     return
-                except ShopifyError as exc:
+                except (ShopifyError, PermitLostError) as exc:  # PermitLostError: lost again and again
                     sending += self.clock.now() - sent
                     for change, future in members(batch):
                         self._resolve(future, change_result(change, InventoryStatus.REJECTED, str(exc), None),

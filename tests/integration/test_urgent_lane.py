@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bulk.clock import ManualClock
-from bulk.errors import ServerError
+from bulk.errors import PermitLostError, ServerError
 from bulk.lanes.urgent import (
     PHASES,
     InventoryStatus,
@@ -268,6 +268,16 @@ async def test_a_failed_call_rejects_its_items_with_the_reason() -> None:
     assert {r.status for r in results} == {InventoryStatus.REJECTED}
     assert all("502" in (r.reason or "") for r in results)
     assert "UrgentLane(" in repr(lane)
+
+
+async def test_a_permit_lost_again_and_again_rejects_its_items_never_raises() -> None:
+    async def losing(changes: Sequence[QuantityChange], key: str) -> Mapping[str, Any]:
+        raise PermitLostError("permit 7 on token 1 lost its lease mid-request")
+
+    async with UrgentLane(losing, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
+        results = await lane.set([change(1), change(2)])
+    assert {r.status for r in results} == {InventoryStatus.REJECTED}
+    assert all("lost its lease" in (r.reason or "") for r in results)
 
 
 async def test_an_ambiguous_sku_is_rejected_never_guessed() -> None:
