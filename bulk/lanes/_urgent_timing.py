@@ -6,65 +6,37 @@ window (or a busy pair), the event loop starting its batch, the scheduler's gran
 bucket), the request on the wire as the client saw it, and the rest (client CPU, retries' back-off).
 
 The send's two inner phases are measured below the lane (the scheduler and the transport the urgent
-client uses) and reach the batch through a :class:`~contextvars.ContextVar`: the lane sets a fresh
-:class:`SendTimes` around each send, the tasks that send starts inherit it, and the measuring
-wrappers add to it. No clock here: callers pass durations.
+client uses) and reach the batch through a :class:`~contextvars.ContextVar`
+(:mod:`bulk.shopify.timing`, re-exported here): the lane sets a fresh :class:`SendTimes` around each
+send, the tasks that send starts inherit it, and the measuring wrappers add to it. The lookups get
+the same split (``lookup_permit``, ``lookup_http``): the resolver records each lookup request the
+same way and hands a change the slowest of those it waited for. No clock here: callers pass
+durations.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
-PHASES = ("lookup", "queued", "start", "permit", "http", "other", "total")
+from bulk.shopify.timing import SendTimes, add_http, add_permit, recording
 
+__all__ = ["PHASES", "ChangeTiming", "SendTimes", "add_http", "add_permit", "as_json", "recording",
+           "summarize"]
 
-@dataclass(slots=True)
-class SendTimes:
-    """What one batch's sends spent, in seconds: waiting for grants, and on the wire."""
-
-    permit_s: float = 0.0
-    http_s: float = 0.0
-    requests: int = 0
-
-
-_current: ContextVar[SendTimes | None] = ContextVar("bulk_urgent_send_times", default=None)
-
-
-@contextlib.contextmanager
-def recording(times: SendTimes) -> Iterator[SendTimes]:
-    """Make ``times`` the record that :func:`add_permit` and :func:`add_http` add to, here and in
-    every task started inside the block."""
-    token = _current.set(times)
-    try:
-        yield times
-    finally:
-        _current.reset(token)
-
-
-def add_permit(seconds: float) -> None:
-    """A grant took ``seconds`` to come (no-op outside :func:`recording`)."""
-    times = _current.get()
-    if times is not None:
-        times.permit_s += seconds
-
-
-def add_http(seconds: float) -> None:
-    """A request took ``seconds`` on the wire (no-op outside :func:`recording`)."""
-    times = _current.get()
-    if times is not None:
-        times.http_s += seconds
-        times.requests += 1
+PHASES = ("lookup", "lookup_permit", "lookup_http", "queued", "start", "permit", "http", "other", "total")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeTiming:
-    """One change's way through the lane, in seconds of the lane's clock (``total_s`` is the sum)."""
+    """One change's way through the lane, in seconds of the lane's clock (``total_s`` is the sum of
+    lookup, queued, start, permit, http and other; ``lookup_permit_s`` and ``lookup_http_s`` are
+    parts of ``lookup_s``)."""
 
     lookup_s: float  # asked → handed to the lane: SKU / location lookups (0 for known ones)
+    lookup_permit_s: float  # of which the slowest lookup it waited for waited for its grants
+    lookup_http_s: float  # of which that lookup's requests were on the wire (the rest: batching, joins, loop)
     queued_s: float  # handed → its batch started: the window, or an earlier change to its pair
     start_s: float  # batch created → its task running: the event loop's delay
     permit_s: float  # waiting for the scheduler's grants (in-flight cap, bucket, reserve)

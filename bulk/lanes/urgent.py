@@ -20,26 +20,30 @@ Rules (pure functions in :mod:`bulk.lanes._urgent_rules`, carried out by :class:
   answer by then — applied, or REJECTED with code ``DEADLINE`` saying the shop did not answer in time
   (the batch carried an idempotency key, so sending the same change again cannot apply it twice);
 - a shop that refuses the whole run (402 frozen, 423 locked, every token refused: a
-  :class:`~bulk.errors.RunStoppedError`) is not a per-change answer: the changes' futures raise it.
+  :class:`~bulk.errors.RunStoppedError`) is not a per-change answer: the changes' futures raise it;
+- a send whose permit lost its lease goes again with a fresh permit (the client,
+  :mod:`bulk.shopify.client`; on the same token when it may have reached the shop: the key replays);
+  a permit lost again and again makes the batch's changes REJECTED with the reason, never a raise.
 
 Every answered change leaves a :class:`ChangeTiming` (where its time went: lookups, window, loop,
 grant, wire; :mod:`bulk.lanes._urgent_timing`); :meth:`UrgentLane.statistics` summarizes the last
-``TIMINGS_KEPT`` of them.
+``TIMINGS_KEPT`` of them. What the lane keeps per change and per batch, and its deadline wait:
+:mod:`bulk.lanes._urgent_records`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import RunStoppedError, ShopifyError
+from bulk.errors import PermitLostError, RunStoppedError, ShopifyError
+from bulk.lanes import _urgent_records as records
+from bulk.lanes._urgent_records import BatchTimes, Entry, Track, UrgentStatistics, members
 from bulk.lanes._urgent_rules import (  # the lane's vocabulary and pure decisions, re-exported
     DEADLINE_CODE,
     STALE_CODES,
@@ -70,53 +74,12 @@ __all__ = ["DEADLINE_CODE", "PHASES", "STALE_CODES", "ChangeTiming", "InventoryR
            "take_batch"]
 
 log = logging.getLogger(__name__)
-
 T = TypeVar("T")
+
 Sender = Callable[[Sequence[QuantityChange], str], Awaitable[Mapping[str, Any]]]
 """Sends one batch with its idempotency key; returns the ``inventorySetQuantities`` payload."""
 
 TIMINGS_KEPT = 10_000  # the latest changes' timings kept for statistics() and timings()
-
-
-@dataclass(slots=True)
-class _Track:
-    """One pending change's times on the lane's clock (its deadline counts from ``since``)."""
-
-    since: float  # asked (before its lookups)
-    entered: float  # handed to the lane
-    pair_wait: bool = False
-
-
-Member = tuple[QuantityChange, "asyncio.Future[InventoryResult]"]
-_BatchTimes = tuple[float, float, float, SendTimes]  # batch created, started, seconds sending, its sends
-
-
-@dataclass(slots=True, eq=False)
-class _Entry:
-    """One item of a batch: a change, or several changes to one pair merged (``members``, in order)."""
-
-    change: QuantityChange
-    members: list[Member]
-    mergeable: bool = True  # False once a merged send failed: its members then go one by one
-
-
-# -- the lane ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UrgentStatistics:
-    """A snapshot of the urgent lane's counters."""
-
-    submitted: int
-    batches: int
-    largest_batch: int
-    results: Mapping[str, int]  # results by status ("applied", "stale", "rejected")
-    pending: int  # waiting for the micro-batch window
-    in_flight_batches: int
-    merged: int = 0  # changes that travelled merged into an earlier one to the same pair
-    phases: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    """Where the latest answered changes' time went: ``{phase: {"p50_ms", "p99_ms", "max_ms"}}``
-    for :data:`PHASES` (see :class:`ChangeTiming`)."""
 
 
 class UrgentLane:
@@ -128,9 +91,9 @@ class UrgentLane:
         self._send = send
         self.config = config or UrgentConfig()
         self.clock: Clock = clock or MonotonicClock()
-        self._pending: list[_Entry] = []
-        self._last: dict[tuple[str, str], _Entry] = {}  # pair → its latest pending entry
-        self._tracks: dict[int, _Track] = {}  # id(future) → its change's times
+        self._pending: list[Entry] = []
+        self._last: dict[tuple[str, str], Entry] = {}  # pair → its latest pending entry
+        self._tracks: dict[int, Track] = {}  # id(future) → its change's times
         self._timings: deque[ChangeTiming] = deque(maxlen=TIMINGS_KEPT)
         self._busy: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -164,16 +127,17 @@ class UrgentLane:
         self._last.clear()
 
     def submit(
-        self, change: QuantityChange, *, since: float | None = None
+        self, change: QuantityChange, *, since: float | None = None, lookups: SendTimes | None = None
     ) -> asyncio.Future[InventoryResult]:
         """Queue one change; the future resolves to its :class:`InventoryResult`. Its deadline counts
         from ``since`` (on the lane's clock; default now): a caller that looked the SKU up first
-        passes when it was asked."""
+        passes when it was asked, and what the slowest lookup it waited for spent (``lookups``)."""
         if not self._open:
             raise RuntimeError("UrgentLane is not open: use 'async with'")
         future: asyncio.Future[InventoryResult] = asyncio.get_running_loop().create_future()
         now = self.clock.now()
-        self._tracks[id(future)] = _Track(since=now if since is None else since, entered=now)
+        self._tracks[id(future)] = Track(since=now if since is None else since, entered=now,
+                                         lookups=lookups or SendTimes())
         future.add_done_callback(lambda f: self._tracks.pop(id(f), None))
         self._submitted += 1
         entry = self._last.get(change.pair)
@@ -183,7 +147,7 @@ class UrgentLane:
             entry.members.append((change, future))
             self._merged += 1
             return future
-        entry = self._last[change.pair] = _Entry(change, [(change, future)])
+        entry = self._last[change.pair] = Entry(change, [(change, future)])
         self._pending.append(entry)
         if len(self._pending) >= self.config.max_batch:
             self._flush()
@@ -224,7 +188,7 @@ class UrgentLane:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run_batch(self, batch: list[_Entry], created: float) -> None:
+    async def _run_batch(self, batch: list[Entry], created: float) -> None:
         started = self.clock.now()
         times = SendTimes()
         sending = 0.0  # seconds spent in sends (grants, wire and the rest)
@@ -240,13 +204,13 @@ class UrgentLane:
                     with recording(times):  # the send's tasks inherit it: grants and wire add to it
                         payload = await self.before(due, self._send(changes, key))
                 except RunStoppedError as exc:  # the whole run stops: not a per-change answer
-                    for _, future in _members(batch):
+                    for _, future in members(batch):
                         if not future.done():
                             future.set_exception(exc)
                     return
-                except ShopifyError as exc:
+                except (ShopifyError, PermitLostError) as exc:  # PermitLostError: lost again and again
                     sending += self.clock.now() - sent
-                    for change, future in _members(batch):
+                    for change, future in members(batch):
                         self._resolve(future, change_result(change, InventoryStatus.REJECTED, str(exc), None),
                                       (created, started, sending, times))
                     return
@@ -255,7 +219,7 @@ class UrgentLane:
                     reason = (f"no answer from the shop within the {self.config.deadline_s:g}s deadline: "
                               "the change may or may not have been applied; check the shop before "
                               "sending it again")
-                    for change, future in _members(batch):
+                    for change, future in members(batch):
                         self._resolve(future, change_result(change, InventoryStatus.REJECTED, reason,
                                                       DEADLINE_CODE), (created, started, sending, times))
                     return
@@ -265,11 +229,11 @@ class UrgentLane:
                     self._answer(batch[i], result, (created, started, sending, times))
                 batch = [batch[i] for i in resend]
         except Exception as exc:  # a bug, not a shop answer: fail the callers loudly, not silently
-            for _, future in _members(batch):
+            for _, future in members(batch):
                 if not future.done():
                     future.set_exception(exc)
         except BaseException:
-            for _, future in _members(batch):
+            for _, future in members(batch):
                 future.cancel()
             raise
         finally:
@@ -280,21 +244,9 @@ class UrgentLane:
     async def before(self, due: float, send: Awaitable[T]) -> T:
         """``send``'s answer, or :class:`TimeoutError` (the send cancelled) once the lane's clock
         reaches ``due``: the deadline is kept on the lane's clock, so tests never sleep."""
-        sending = asyncio.ensure_future(send)
-        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, due - self.clock.now())))
-        try:
-            await asyncio.wait({sending, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not sending.done():
-                sending.cancel()
-                with contextlib.suppress(BaseException):
-                    await sending
-        if sending.cancelled():
-            raise TimeoutError
-        return sending.result()
+        return await records.before(self.clock, due, send)
 
-    def _answer(self, entry: _Entry, result: InventoryResult, batch: _BatchTimes) -> None:
+    def _answer(self, entry: Entry, result: InventoryResult, batch: BatchTimes) -> None:
         """Answer an entry's changes. A merged entry the shop refused goes again one change at a
         time, first in line (which of its changes would have passed is not known)."""
         if len(entry.members) == 1:
@@ -304,7 +256,7 @@ class UrgentLane:
                                                                              entry.members]), strict=True):
                 self._resolve(future, own, batch)
         else:
-            self._pending[:0] = [_Entry(c, [(c, f)], mergeable=False) for c, f in entry.members]
+            self._pending[:0] = [Entry(c, [(c, f)], mergeable=False) for c, f in entry.members]
             self._busy.discard(entry.change.pair)  # answered: they leave when this batch ends
 
     def _since(self, future: asyncio.Future[InventoryResult]) -> float:
@@ -315,19 +267,13 @@ class UrgentLane:
         self,
         future: asyncio.Future[InventoryResult],
         result: InventoryResult,
-        batch: _BatchTimes,
+        batch: BatchTimes,
     ) -> None:
         """Answer one change and keep its timing. ``batch``: when its batch was created and started,
         the seconds its sends took so far, and what they spent on grants and on the wire."""
-        created, started, sending, times = batch
         track = self._tracks.get(id(future))
         if track is not None and not future.done():
-            now = self.clock.now()
-            self._timings.append(ChangeTiming(
-                lookup_s=track.entered - track.since, queued_s=created - track.entered,
-                start_s=started - created, permit_s=times.permit_s, http_s=times.http_s,
-                other_s=max(0.0, sending - times.permit_s - times.http_s), total_s=now - track.since,
-                pair_wait=track.pair_wait, requests=times.requests))
+            self._timings.append(records.change_timing(track, batch, self.clock.now()))
         self._by_status[result.status.value] = self._by_status.get(result.status.value, 0) + 1
         self._busy.discard((result.inventory_item_id or "", result.location_id or ""))
         if not future.done():
@@ -351,7 +297,3 @@ class UrgentLane:
             f"batches={self._batches}, pending={len(self._pending)}, in_flight={len(self._tasks)})"
         )
 
-
-def _members(batch: Sequence[_Entry]) -> list[Member]:
-    """Every change of ``batch`` with its future (merged entries' changes in order)."""
-    return [member for entry in batch for member in entry.members]

@@ -22,6 +22,7 @@ from bulk.lanes.urgent import (
     ChangeTiming,
     InventoryResult,
     InventoryStatus,
+    SendTimes,
     UrgentLane,
     UrgentStatistics,
     add_http,
@@ -99,10 +100,12 @@ class Inventory:
                 results[i] = InventoryResult(status=InventoryStatus.REJECTED, reason=reason)
         due = asked + self._lane.config.deadline_s
         cached = self._resolver.resolve_cached([u for _, u in valid])
+        lookups = SendTimes()  # what the slowest lookup these changes waited for spent (grants, wire)
         try:
             resolved: list[QuantityChange | str] = (
                 cached if cached is not None
-                else list(await self._lane.before(due, self._resolver.resolve([u for _, u in valid])))
+                else list(await self._lane.before(
+                    due, self._resolver.resolve([u for _, u in valid], spent=lookups)))
                 if valid else []
             )
         except RunStoppedError:  # the shop refuses every request (frozen, locked, no token left)
@@ -126,7 +129,7 @@ class Inventory:
                     reason=item,
                 )
             else:
-                futures.append((i, self._lane.submit(item, since=asked)))
+                futures.append((i, self._lane.submit(item, since=asked, lookups=lookups)))
         for i, future in futures:
             results[i] = replace(await future, sku=changes_by_index[i].sku)
         return [r for r in results if r is not None]

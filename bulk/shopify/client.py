@@ -15,6 +15,9 @@ Why here and not in the transport: the *decisions* differ by fault, and each one
 - a refused token (401/403): the grant reports it, the scheduler takes the token out for the run
   (:func:`bulk.scheduler.core.refused`) and the request goes again on another token; none left
   → :class:`~bulk.errors.NoTokenLeftError`;
+- a permit that lost its lease before the answer: again with a fresh permit when that cannot apply
+  anything twice (:mod:`bulk.shopify._permits`: never sent; or a query or ``@idempotent`` mutation,
+  then on the same token), at most a few times; else the :class:`~bulk.errors.PermitLostError` stands;
 - everything else (402/404/423, MAX_COST_EXCEEDED, invalid document) is final for the request.
 
 Every wait sleeps on the injected clock, so tests never sleep.
@@ -31,8 +34,9 @@ from typing import Any, Protocol, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from bulk.clock import Clock, MonotonicClock
-from bulk.errors import NoTokenLeftError, ThrottledError, TokenRefusedError, TransientError
+from bulk.errors import NoTokenLeftError, PermitLostError, ThrottledError, TokenRefusedError, TransientError
 from bulk.models import Lane
+from bulk.shopify._permits import after_permit_lost
 from bulk.shopify._policy import LaneBudget, RetryPolicy, requested_cost, throttle_wait
 from bulk.shopify.transport import Response, Transport, TransportStatistics
 
@@ -50,13 +54,15 @@ NO_TOKEN_HINT = (
 @dataclass(frozen=True, slots=True)
 class ClientStatistics:
     """A snapshot of one client: requests asked for, tenacity retries, THROTTLED answers, the token
-    indexes the shop refused (401/403) and the transport's counters."""
+    indexes the shop refused (401/403), the transport's counters and the permits that lost their
+    lease before the answer (each sent again, or the request failed)."""
 
     requests: int
     retried: int
     throttled: int
     refused_tokens: tuple[int, ...]  # sorted
     transport: TransportStatistics
+    permits_lost: int = 0
 
 
 class Grant(Protocol):
@@ -92,9 +98,11 @@ class SchedulerLike(Protocol):
 
 @dataclass(slots=True)
 class _Sent:
-    """What the tries of one grant did: whether one may have been applied (a transient fault)."""
+    """What the tries of one grant did: whether one may have been applied (a transient fault), and
+    whether one started sending (a permit lost from then on may have been lost mid-request)."""
 
     maybe_applied: bool = False
+    started: bool = False
 
 
 def _answer_pacing(state: RetryCallState) -> float:
@@ -123,6 +131,7 @@ class ShopifyClient:
         self._retried = 0
         self._throttled = 0
         self._refused: dict[int, int] = {}  # token index → the HTTP status that refused it
+        self._permits_lost = 0
 
     async def request(
         self,
@@ -144,11 +153,12 @@ class ShopifyClient:
         self._requests += 1
         budget = self.retry.for_lane(priority)
         started = self.clock.now()
-        throttled = 0
+        throttled = lost = 0
         ask = float(cost)
+        pin = token_index  # the token every try must use (a permit lost mid-request binds it too)
         while True:
-            self._check_tokens(token_index)
-            async with self.scheduler.acquire(cost=ask, priority=priority, token_index=token_index) as grant:
+            self._check_tokens(pin)
+            async with self.scheduler.acquire(cost=ask, priority=priority, token_index=pin) as grant:
                 token = grant.token_index
                 sent = _Sent()
                 try:
@@ -156,6 +166,18 @@ class ShopifyClient:
                 except ThrottledError as exc:  # nothing sent on this grant can have been applied
                     grant.throttled(exc.cost)
                     throttle = exc
+                except PermitLostError:
+                    lost += 1
+                    self._permits_lost += 1
+                    again = after_permit_lost(losses=lost, maybe_sent=sent.started or sent.maybe_applied,
+                                              document=document, token=token, pinned=pin)
+                    if again is None:
+                        raise
+                    log.info("permit lost before the answer: again with a fresh permit",
+                             extra={"action": "graphql.permit_lost", "token_index": token, "attempt": lost,
+                                    "pinned": again.pin})
+                    pin = again.pin
+                    continue
                 except TokenRefusedError as exc:
                     grant.refused()
                     self._refused[token] = exc.status
@@ -163,7 +185,7 @@ class ShopifyClient:
                         "access token refused: out for the run",
                         extra={"action": "token.refused", "token_index": token},
                     )
-                    if token_index is not None or sent.maybe_applied:
+                    if pin is not None or sent.maybe_applied:
                         # a bulk operation's call belongs to its app; and a request an earlier try may
                         # have applied must not go again on another app (idempotency keys are per app)
                         raise
@@ -241,9 +263,7 @@ class ShopifyClient:
         async for attempt in retrying:
             with attempt:
                 try:
-                    return await self._send_once(
-                        grant, token, document, variables, budget, pinned=sent.maybe_applied
-                    )
+                    return await self._send_once(grant, token, document, variables, budget, sent)
                 except TransientError:
                     sent.maybe_applied = True
                     raise
@@ -256,18 +276,22 @@ class ShopifyClient:
         document: str,
         variables: Mapping[str, Any] | None,
         budget: LaneBudget,
-        *,
-        pinned: bool,
+        sent: _Sent,
     ) -> Response:
-        """One send; when ``pinned`` (an earlier try may have applied) wait out THROTTLED on this
-        token, by the same waits and pacing budget as an unpinned request."""
+        """One send; when an earlier try may have applied (``sent.maybe_applied``) wait out THROTTLED
+        on this token, by the same waits and pacing budget as an unpinned request."""
         throttled = 0
         started = self.clock.now()
+        pinned = sent.maybe_applied
+
+        async def execute() -> Response:
+            sent.started = True  # from its first step on, the request may reach the shop
+            return await self.transport.execute(document, variables, token_index=token,
+                                                timeout_s=budget.timeout_s)
+
         while True:
             try:
-                return await grant.guard(
-                    self.transport.execute(document, variables, token_index=token, timeout_s=budget.timeout_s)
-                )
+                return await grant.guard(execute())
             except ThrottledError as exc:
                 if not pinned:
                     raise
@@ -300,6 +324,7 @@ class ShopifyClient:
             throttled=self._throttled,
             refused_tokens=tuple(sorted(self._refused)),
             transport=self.transport.statistics(),
+            permits_lost=self._permits_lost,
         )
 
     def __repr__(self) -> str:

@@ -9,18 +9,25 @@ once). Each asking for its own lookups spent 50 location reads (252 points each)
 100 points — every token's bucket, so the burst after it waited seconds for refills. Now a lookup in
 flight is joined, not repeated (single flight), and SKUs asked for in the same turn of the event loop
 go out together, ≤ 25 per query (≤ 5 on the 20-point document).
+
+Why the location read and the SKU lookups go at once: a first call (a cold session) needs both, and
+they do not depend on each other. One after the other, the first burst of a session paid two round
+trips before its change could leave (at 1/10 scale of ``bench blackfriday``, 84 ms + 130 ms: the
+whole first-seen p99). Each lookup request is measured (:mod:`bulk.shopify.timing`): a caller learns
+what the slowest lookup it waited for spent on grants and on the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from bulk.models import InventoryUpdate, Lane
 from bulk.shopify import inventory
 from bulk.shopify.client import ShopifyClient
 from bulk.shopify.inventory import QuantityChange
+from bulk.shopify.timing import SendTimes, recording
 
 ITEM_GID_PREFIX = "gid://shopify/InventoryItem/"
 
@@ -45,22 +52,35 @@ class InventoryResolver:
         self._client = client
         self._priority = priority
         self._locations: dict[str, str] | None = None
-        self._locations_lookup: asyncio.Task[dict[str, str]] | None = None  # the one in flight
+        self._locations_lookup: asyncio.Task[tuple[dict[str, str], SendTimes]] | None = None  # in flight
         self._skus: dict[str, list[str]] = {}
-        self._asked: dict[str, asyncio.Future[None]] = {}  # SKU → its lookup (queued or in flight)
+        self._asked: dict[str, asyncio.Future[SendTimes]] = {}  # SKU → its lookup (queued or in flight)
         self._queued: list[str] = []  # asked this turn of the loop, not sent yet
         self._lookups: set[asyncio.Task[None]] = set()
         self.lookups = 0
 
-    async def resolve(self, updates: Sequence[InventoryUpdate]) -> list[QuantityChange | str]:
+    async def resolve(
+        self, updates: Sequence[InventoryUpdate], *, spent: SendTimes | None = None
+    ) -> list[QuantityChange | str]:
         """For each update, the resolved :class:`QuantityChange` or the reason it cannot be sent.
 
+        The location read and the SKU lookups it needs go at once. ``spent`` (optional) is added
+        what the slowest lookup this call waited for spent on grants and on the wire.
         A failed lookup raises (the caller reports it per change); the next call tries again."""
+        waits: list[Awaitable[list[SendTimes]]] = []
         if any(u.location_id is None for u in updates) and self._locations is None:
-            await self._read_locations()
+            waits.append(self._read_locations())
         missing = self._missing(updates)
         if missing:
-            await self._look_up(missing)
+            waits.append(self._look_up(missing))
+        if len(waits) == 1:  # the usual case: no task of gather's
+            lookups = await waits[0]
+        elif waits:
+            lookups = [t for done in await asyncio.gather(*waits) for t in done]
+        else:
+            lookups = []
+        if spent is not None and lookups:
+            spent.add(max(lookups, key=lambda t: t.permit_s + t.http_s))
         return self._resolved(updates)
 
     def resolve_cached(self, updates: Sequence[InventoryUpdate]) -> list[QuantityChange | str] | None:
@@ -98,21 +118,25 @@ class InventoryResolver:
                 out.append(str(exc))
         return out
 
-    async def _read_locations(self) -> None:
+    async def _read_locations(self) -> list[SendTimes]:
         if self._locations_lookup is None:
             self.lookups += 1
-            self._locations_lookup = asyncio.ensure_future(
-                inventory.locations(self._client, priority=self._priority))
+            self._locations_lookup = asyncio.ensure_future(self._locations_read())
         lookup = self._locations_lookup
         try:  # shielded: one caller giving up does not cancel the others' lookup
-            self._locations = await asyncio.shield(lookup)
+            self._locations, times = await asyncio.shield(lookup)
         finally:
             if lookup.done() and (lookup.cancelled() or lookup.exception() is not None):
                 self._locations_lookup = None  # failed: the next call asks again
+        return [times]
 
-    async def _look_up(self, skus: set[str]) -> None:
+    async def _locations_read(self) -> tuple[dict[str, str], SendTimes]:
+        with recording(SendTimes()) as times:
+            return await inventory.locations(self._client, priority=self._priority), times
+
+    async def _look_up(self, skus: set[str]) -> list[SendTimes]:
         """Wait for ``skus`` to be known, joining lookups already asked for and queueing the others
-        for one batch sent at the next turn of the event loop."""
+        for one batch sent at the next turn of the event loop; what each lookup spent."""
         loop = asyncio.get_running_loop()
         waits = []
         for sku in sorted(skus):
@@ -124,7 +148,7 @@ class InventoryResolver:
                     loop.call_soon(self._send_queued)
                 self._queued.append(sku)
             waits.append(asyncio.shield(asked))
-        await asyncio.gather(*waits)
+        return list(await asyncio.gather(*waits))
 
     def _send_queued(self) -> None:
         queued, self._queued = self._queued, []
@@ -137,7 +161,8 @@ class InventoryResolver:
     async def _send(self, skus: list[str]) -> None:
         self.lookups += 1
         try:
-            found = await inventory.inventory_items_by_sku(self._client, skus, priority=self._priority)
+            with recording(SendTimes()) as times:
+                found = await inventory.inventory_items_by_sku(self._client, skus, priority=self._priority)
         except Exception as exc:
             for sku in skus:  # every waiter hears why; the SKUs are asked again next time
                 asked = self._asked.pop(sku)
@@ -152,7 +177,7 @@ class InventoryResolver:
             self._skus[sku] = found.get(sku, [])
             asked = self._asked.pop(sku)
             if not asked.done():
-                asked.set_result(None)
+                asked.set_result(times)
 
     async def aclose(self) -> None:
         """Cancel the lookups still in flight (the session is closing)."""
@@ -195,7 +220,7 @@ class InventoryResolver:
         return f"InventoryResolver(skus={len(self._skus)}, locations={len(self._locations or {})})"
 
 
-def _retrieved(future: asyncio.Future[None]) -> None:
+def _retrieved(future: asyncio.Future[SendTimes]) -> None:
     """Mark a lookup's failure as seen: its waiters may all have given up (no "never retrieved" log)."""
     if not future.cancelled():
         future.exception()

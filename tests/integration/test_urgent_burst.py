@@ -85,3 +85,33 @@ async def test_urgent_changes_have_their_own_connections_but_share_the_shops_in_
         assert result.status is InventoryStatus.APPLIED
         [_, timing] = shop.inventory.timings()
         assert timing.permit_s > 0 and timing.requests == 1
+
+
+async def test_a_cold_sessions_location_read_and_sku_lookup_go_at_once() -> None:
+    """A first call needs the locations and its SKUs: two lookups that do not depend on each other,
+    in flight together (one after the other, the first burst of a session paid two round trips).
+    Each change is told what the slowest of them spent on the wire."""
+    async with SimShop(SimConfig(products=50, tokens=TOKENS)) as sim, Shop.connect(sim.url, TOKENS) as shop:
+        original = shop.urgent_client.request
+        in_flight: list[str] = []
+        together: list[list[str]] = []
+
+        async def request(document: str, variables: Any = None, **kw: Any) -> Any:
+            name = ("locations" if "locations(" in document else "sku" if "inventoryItems" in document
+                    else "set")
+            in_flight.append(name)
+            for _ in range(20):  # a few turns of the loop: whatever starts at once is in flight now
+                await asyncio.sleep(0)
+            together.append(sorted(in_flight))
+            try:
+                return await original(document, variables, **kw)
+            finally:
+                in_flight.remove(name)
+
+        shop.urgent_client.request = request  # type: ignore[method-assign]
+        [result] = await shop.inventory.set([change(3, 4)])
+        assert result.status is InventoryStatus.APPLIED
+        assert ["locations", "sku"] in together and together[-1] == ["set"]
+        [timing] = shop.inventory.timings()
+        assert 0 < timing.lookup_http_s <= timing.lookup_s and timing.lookup_permit_s >= 0
+    assert sim.stats()["totals"]["requests"] == 3

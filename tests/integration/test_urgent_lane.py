@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bulk.clock import ManualClock
-from bulk.errors import ServerError
+from bulk.errors import PermitLostError, ServerError
 from bulk.lanes.urgent import (
     PHASES,
     InventoryStatus,
+    SendTimes,
     UrgentConfig,
     UrgentLane,
     add_http,
@@ -163,8 +164,9 @@ async def test_each_change_says_where_its_time_went() -> None:
 
     async with UrgentLane(send, config=UrgentConfig(window_s=0.005), clock=clock) as lane:
         asked = clock.now()
-        clock.advance(0.040)  # its lookups
-        future = lane.submit(change(1), since=asked)
+        clock.advance(0.040)  # its lookups: 10 ms for a grant, 25 ms on the wire, the rest batching
+        future = lane.submit(change(1), since=asked, lookups=SendTimes(permit_s=0.010, http_s=0.025,
+                                                                       requests=1))
         await clock.run_until_idle()
         clock.advance(0.005)  # the window
         await clock.run_until_idle()
@@ -175,7 +177,8 @@ async def test_each_change_says_where_its_time_went() -> None:
         assert (await future).status is InventoryStatus.APPLIED
     [timing] = lane.timings()
     ms = {name: round(getattr(timing, f"{name}_s") * 1000, 6) for name in PHASES}
-    assert ms == {"lookup": 40, "queued": 5, "start": 0, "permit": 20, "http": 50, "other": 0, "total": 115}
+    assert ms == {"lookup": 40, "lookup_permit": 10, "lookup_http": 25, "queued": 5, "start": 0,
+                  "permit": 20, "http": 50, "other": 0, "total": 115}
     assert timing.requests == 1 and not timing.pair_wait
     phases = lane.statistics().phases
     assert set(phases) == set(PHASES) and phases["http"] == {"p50_ms": 50.0, "p99_ms": 50.0, "max_ms": 50.0}
@@ -265,6 +268,16 @@ async def test_a_failed_call_rejects_its_items_with_the_reason() -> None:
     assert {r.status for r in results} == {InventoryStatus.REJECTED}
     assert all("502" in (r.reason or "") for r in results)
     assert "UrgentLane(" in repr(lane)
+
+
+async def test_a_permit_lost_again_and_again_rejects_its_items_never_raises() -> None:
+    async def losing(changes: Sequence[QuantityChange], key: str) -> Mapping[str, Any]:
+        raise PermitLostError("permit 7 on token 1 lost its lease mid-request")
+
+    async with UrgentLane(losing, config=UrgentConfig(window_s=0), clock=ManualClock()) as lane:
+        results = await lane.set([change(1), change(2)])
+    assert {r.status for r in results} == {InventoryStatus.REJECTED}
+    assert all("lost its lease" in (r.reason or "") for r in results)
 
 
 async def test_an_ambiguous_sku_is_rejected_never_guessed() -> None:

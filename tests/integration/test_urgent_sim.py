@@ -4,23 +4,25 @@ idempotent retry after a dropped connection, and per-item rejection without leak
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from bulk.errors import NoTokenLeftError
+from bulk.errors import NoTokenLeftError, PermitLostError
 from bulk.lanes.urgent import InventoryStatus, UrgentConfig
-from bulk.models import InventoryUpdate, Source
+from bulk.models import InventoryUpdate, Lane, Source
 from bulk.scheduler import Scheduler
 from bulk.session.scripts import set_inventory
 from bulk.session.shop import Shop, ShopConfig
+from bulk.shopify.client import Grant
 from bulk.sim import SimConfig, SimShop
 from bulk.sim._faults import Fault
 from tests.client_doubles import ScriptedFaults
 
 TOKENS = ("shpat_urgent_0", "shpat_urgent_1", "shpat_urgent_2")
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -156,9 +158,71 @@ async def test_a_dropped_connection_is_retried_and_applied_exactly_once() -> Non
         assert state.statistics()["idempotent_replays"] == 1
 
 
+class LosesAPermitMidRequest:
+    """The shop's real scheduler, except that the first ``inventorySetQuantities`` grant (cost 10) loses
+    its lease after the shop has applied the request, before its answer is taken (a process paused
+    past its lease, a coordination store out of reach)."""
+
+    def __init__(self, inner: Scheduler) -> None:
+        self.inner = inner
+        self.asked: list[int | None] = []
+        self.granted: list[int] = []
+        self.lost = False
+
+    @asynccontextmanager
+    async def acquire(self, *, cost: float, priority: Lane, token_index: int | None = None
+                      ) -> AsyncIterator[Grant]:
+        outer = self
+        async with self.inner.acquire(cost=cost, priority=priority, token_index=token_index) as grant:
+            if cost == 10:
+                self.asked.append(token_index)
+                self.granted.append(grant.token_index)
+
+            class Losing:
+                token_index = grant.token_index
+
+                async def guard(self, work: Awaitable[T]) -> T:
+                    answer = await grant.guard(work)
+                    if cost == 10 and not outer.lost:
+                        outer.lost = True
+                        raise PermitLostError("lost its lease mid-request")
+                    return answer
+
+                def settle(self, report: Mapping[str, Any]) -> None:
+                    grant.settle(report)
+
+                def throttled(self, report: Mapping[str, Any]) -> None:
+                    grant.throttled(report)
+
+                def refused(self) -> None:
+                    grant.refused()
+
+            yield Losing()
+
+
+async def test_a_permit_lost_mid_request_is_sent_again_on_its_token_and_applied_once() -> None:
+    async with SimShop(SimConfig(products=100, tokens=TOKENS)) as sim, \
+            Scheduler.in_process(token_count=3, max_in_flight=4) as inner:
+        losing = LosesAPermitMidRequest(inner)
+        async with Shop.connect(sim.url, TOKENS, scheduler=losing) as shop:
+            current = available(sim, 70, 1)
+            [result] = await shop.inventory.set([{"inventory_item_id": item(70), "location_id":
+                                                 "gid://shopify/Location/1", "quantity": current + 4,
+                                                 "change_from": current}])
+        # applied by the first send; the second, on the same app with the same key, is replayed: not
+        # applied twice, not a false STALE, and the undo value is the shop's quantity before
+        assert result.status is InventoryStatus.APPLIED and result.previous == current
+        assert losing.lost and losing.asked == [None, losing.granted[0]]
+        state: Any = sim.state
+        assert state.catalog.write_count(item(70), "gid://shopify/Location/1") == 1
+        assert state.statistics()["idempotent_replays"] == 1
+        assert available(sim, 70, 1) == current + 4
+
+
 async def test_a_bad_token_stops_the_changes_with_one_error_and_never_shows_the_token() -> None:
     """Every token refused is not a per-item answer: ``set`` raises the NoTokenLeftError (the CLI
-    prints it on one line and exits 2), after one refused request per token, not one per item."""
+    prints it on one line and exits 2), after the first requests on the token are refused, not one
+    per item."""
     secret = "shpat_WRONGSECRET"
     async with sim_and_shop(tokens=(secret,)) as (sim, shop):
         with pytest.raises(NoTokenLeftError) as caught:
@@ -166,11 +230,15 @@ async def test_a_bad_token_stops_the_changes_with_one_error_and_never_shows_the_
                 [
                     {"inventory_item_id": item(10), "location_id": "gid://shopify/Location/1", "quantity": 1},
                     {"sku": "SKU-0000001-0", "location_name": "Main Warehouse", "quantity": 1},
+                    {"sku": "SKU-0000002-0", "location_name": "Main Warehouse", "quantity": 1},
+                    {"sku": "SKU-0000003-0", "location_name": "Main Warehouse", "quantity": 1},
                 ]
             )
         assert "401" in str(caught.value) and caught.value.refused == (0,)
         assert secret not in str(caught.value) + repr(shop) + repr(shop.statistics())
-        assert sim.stats()["unattributed"] == {"401": 1}  # one unknown token, one refused request
+        # the location read and the SKU lookup go at once (a cold session's two round trips in one):
+        # each is refused, then nothing more is sent — not one request per item (4)
+        assert sim.stats()["unattributed"] == {"401": 2}
 
 
 def test_sync_wrapper_for_scripts() -> None:
