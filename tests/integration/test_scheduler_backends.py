@@ -179,23 +179,12 @@ async def test_a_release_hands_its_permit_to_the_waiting_head_in_one_step(
     assert (await holder.backend.snapshot()).in_flight == 0
 
 
-class GatedRelease:
-    """A real backend whose releases wait for ``gate``: the store has not heard of the request's end."""
+class GatedRelease(Counting):
+    """A counting backend whose releases wait for ``gate``: the store has not heard of the request's end."""
 
     def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.config = inner.config
-        self.clock = inner.clock
-        self.notifier = inner.notifier
+        super().__init__(inner)
         self.gate = asyncio.Event()
-        self.acquires = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def acquire(self, *args: Any, **kwargs: Any) -> Any:
-        self.acquires += 1
-        return await self.inner.acquire(*args, **kwargs)
 
     async def release(self, *args: Any, **kwargs: Any) -> bool:
         await self.gate.wait()
