@@ -281,6 +281,11 @@ class CatalogStore:
         """Descriptions and image sets of products (:mod:`bulk.catalog.media`), in the same file."""
         return ProductContent(self._db)
 
+    def is_empty(self) -> bool:
+        """True while the cache holds no variant: one index probe (:meth:`statistics` counts every
+        row, seconds for a 1.5M-product shop)."""
+        return bool(self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM variants)").fetchone()[0])
+
     def statistics(self) -> CatalogStatistics:
         """How many products and variants the cache holds."""
         products = self._db.execute("SELECT count(*) FROM products").fetchone()[0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,16 @@ def write_report_csv(path: Path, outcomes: Outcomes) -> None:
             by_file.setdefault(file, []).append((line, STATUS_TEXT[status], reason))  # ~2x faster
         for file in sorted(by_file):
             writer.writerows((file, line, status, reason) for line, status, reason in sorted(by_file[file]))
+
+
+def write_report(path: Path, outcomes: Outcomes,
+                 amend: Callable[[Outcomes], Outcomes] | None = None) -> tuple[Outcomes, dict[str, int]]:
+    """The report CSV of ``outcomes`` (``amend``-ed first: a run's image verdicts), and their counts —
+    blocking, for a worker thread: a million rows are seconds of the event loop's time otherwise."""
+    if amend is not None:
+        outcomes = amend(outcomes)
+    write_report_csv(path, outcomes)
+    return outcomes, summarize(outcomes)
 
 
 def write_undo(path: Path, undo: Iterable[Mapping[str, Any]]) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -44,7 +45,7 @@ from bulk.submit._types import (
     run_key_for,
 )
 from bulk.submit._watchdog import Waiting, Watchdog, WatchedPort
-from bulk.submit.report import summarize, write_report_csv
+from bulk.submit.report import summarize, write_report
 
 __all__ = ["InventorySender", "Requester", "Submission", "SubmissionResult", "SubmitOptions", "run_key_for"]
 
@@ -121,9 +122,9 @@ class Submission(Sending):
             # answer is the journal's, and the report is written again
             self._on_event("already_done", {"run": run.run_id,
                                             "at": run.updated_at.isoformat(timespec="seconds")})
-            known, report = await self._report(workdir)
+            known, report, summary = await self._report(workdir)
             await self._settle_catalog()
-            return self._result(run_key, known, report, None, undo=self._undo_path(workdir))
+            return self._result(run_key, known, report, None, undo=self._undo_path(workdir), summary=summary)
         if not created and run.status is RunStatus.FAILED:
             # stopped before (shop locked, tokens refused, cancelled by the operator…): the same command
             # again takes it up at once, planning again around what is already in shards (its units
@@ -172,12 +173,12 @@ class Submission(Sending):
                 # the images' last catalog writes after the merge: one writer at a time on the file
                 settling.append(asyncio.create_task(self._store_media_after(merge), name="media-store"))
                 await self._journal.set_run_status(run.run_id, RunStatus.DONE)
-            outcomes, report = await self._report(workdir, outcomes)
+            outcomes, report, summary = await self._report(workdir, outcomes)
         finally:
             await asyncio.gather(*settling)
         if error is not None:
             raise error
-        return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir))
+        return self._result(run_key, outcomes, report, lane, undo=self._undo_path(workdir), summary=summary)
 
     async def _work(self, source: Source, run_id: int, run_key: str, workdir: Path, lane: BulkLane, *,
                     resume: bool, created: bool) -> BulkError | None:
@@ -230,16 +231,17 @@ class Submission(Sending):
         await self._media_follow_up.store(self._catalog)
         return None
 
-    async def _report(self, workdir: Path, outcomes: Outcomes | None = None) -> tuple[Outcomes, Path]:
+    async def _report(self, workdir: Path, outcomes: Outcomes | None = None
+                      ) -> tuple[Outcomes, Path, dict[str, int]]:
         """Every row's outcome the journal holds for this run (``outcomes``: read already) — rows
         whose images Shopify could not process made ``rejected`` (:mod:`bulk.submit._media_followup`)
-        — written to the report CSV."""
+        — written to the report CSV, and counted (a million rows: in the worker thread too)."""
         if outcomes is None:
             outcomes = await self.book.all()
-        outcomes = await asyncio.to_thread(amend_outcomes, outcomes, workdir)
         report = self._options.report_path or workdir / "report.csv"
-        await asyncio.to_thread(write_report_csv, report, outcomes)
-        return outcomes, report
+        amended, summary = await asyncio.to_thread(
+            write_report, report, outcomes, functools.partial(amend_outcomes, workdir=workdir))
+        return amended, report, summary
 
     @property
     def book(self) -> OutcomeBook:
@@ -248,11 +250,12 @@ class Submission(Sending):
         return self._book
 
     def _result(self, run_key: str, outcomes: Outcomes, report: Path | None, lane: BulkLane | None,
-                *, undo: Path | None = None) -> SubmissionResult:
+                *, undo: Path | None = None, summary: dict[str, int] | None = None) -> SubmissionResult:
         bulk = [r for r in self._routes if r.kind == "bulk"]
         route = Route("bulk" if bulk else "direct", sum(r.eta_bulk_s for r in self._routes),
                       sum(r.eta_direct_s for r in self._routes), sum(r.shards for r in bulk))
-        result = SubmissionResult(run_key, route, dict(self._stats), summarize(outcomes), outcomes, report,
+        result = SubmissionResult(run_key, route, dict(self._stats),
+                                  summarize(outcomes) if summary is None else summary, outcomes, report,
                                   undo, media=dict(self._media))
         if lane is not None:
             result.operations = [{"id": op.id, "status": op.status, "objects": op.object_count,

@@ -1,4 +1,4 @@
-"""A run's applied values become the catalog's picture when it merges them, and only its own."""
+"""The catalog store: a run's applied values become the picture when it merges them; emptiness."""
 
 from __future__ import annotations
 
@@ -34,3 +34,11 @@ def test_merging_a_run_makes_its_values_the_picture_and_leaves_other_runs_waitin
         assert store.merge_applied("run-b") == 1  # still there after run-a's merge, then merged
         assert prices() == [(Decimal("2.00"), Decimal("3.00")), (four, None)]
         assert store.merge_applied("run-b") == 0  # merged once: nothing is kept twice
+
+
+def test_a_cache_is_empty_until_it_holds_a_variant(tmp_path: Path) -> None:
+    """What decides a first sync; one probe, not a count of millions of rows on the event loop."""
+    with CatalogStore(tmp_path / "c.sqlite3") as store:
+        assert store.is_empty()
+        _variant(store, 1)
+        assert not store.is_empty()
