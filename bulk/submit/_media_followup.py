@@ -28,6 +28,7 @@ from bulk.catalog import CatalogStore
 from bulk.catalog.sync import ExportPort
 from bulk.clock import Clock
 from bulk.journal import Outcome
+from bulk.lanes.bulk.feed import MEDIA_KINDS
 from bulk.lanes.media_check import MediaFollower, MediaReport, MediaWatch, Verdict, watch_of
 from bulk.models import OnEvent, Outcomes, OutcomeStatus, RowId
 from bulk.plan import PlannedLine
@@ -127,7 +128,9 @@ class MediaFollowUp:
         """These lines are done (applied or not: only applied rows get a verdict, at the end)."""
         lines = list(lines)
         self._follower.written += len(lines)  # what a bulk query at the end would read back
-        watches = [w for w in map(watch_of, lines) if w is not None]
+        # a price shard's 18,000 lines are not looked at one by one on the event loop
+        watches = [w for w in map(watch_of, (line for line in lines if line.kind in MEDIA_KINDS))
+                   if w is not None]
         if not watches:
             return
         if self._task is None:
@@ -161,9 +164,18 @@ class MediaFollowUp:
         on_event("media_follow_up", {"products": len(follower.watches), "wait_s": self._wait_s})
         follower.finish()
         report = await self._task
+        # 200,000 watches are half a second of Python: in a worker thread (the loop is urgent's too)
+        counts = await asyncio.to_thread(self._judge_rows, report, outcomes, workdir)
+        on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
+                                   "waited_s": report.waited_s, "settled_in_run": report.settled_in_run})
+        return counts
+
+    def _judge_rows(self, report: MediaReport, outcomes: Outcomes, workdir: Path) -> dict[str, int]:
+        """Count the watches of applied rows by verdict, keep their images for :meth:`store` and
+        write the amended rows to ``media.json`` (blocking)."""
         amended: dict[RowId, tuple[str, str]] = {}
         counts = {"ready": 0, "failed": 0, "processing": 0, "unread": 0}
-        for i, watch in enumerate(follower.watches):
+        for i, watch in enumerate(self._follower.watches):
             verdict = report.verdicts.get(i) or Verdict("unread", "its images were not read back")
             if not watch.rows or not all(outcomes.get(row, (None, ""))[0] is OutcomeStatus.APPLIED
                                          for row in watch.rows):
@@ -177,8 +189,6 @@ class MediaFollowUp:
         path = workdir / VERDICTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([[f, n, s, r] for (f, n), (s, r) in amended.items()]), encoding="utf-8")
-        on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
-                                   "waited_s": report.waited_s, "settled_in_run": report.settled_in_run})
         return counts
 
     async def store(self, catalog: CatalogStore) -> None:

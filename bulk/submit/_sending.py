@@ -29,7 +29,7 @@ from bulk.plan import write_shards as _write_shards
 from bulk.plan.ordering import KindAdmission
 from bulk.plan.stream import ChunkPlan, StreamPlanner
 from bulk.shopify.requester import Requester
-from bulk.sources.readahead import Source, chunks
+from bulk.sources.readahead import Item, Source, chunks
 from bulk.submit._media_followup import MediaFollowUp
 from bulk.submit._outcome_book import OutcomeBook
 from bulk.submit._types import InventorySender, InventoryUndo, SubmitOptions
@@ -88,7 +88,7 @@ class Sending:
         number = 0
         async for chunk in chunks(source, self._options.read_ahead):
             self._progress()
-            part = await asyncio.to_thread(self._planner.plan_chunk, chunk)
+            part, route = await asyncio.to_thread(self._plan_chunk, chunk)
             self._count(part)
             self._source_state = f"waiting for chunk {number + 2} ({self._planner.rows} rows read)"
             decided = [Outcome(o.row[0], o.row[1], o.status, o.reason or None)
@@ -99,7 +99,7 @@ class Sending:
             if part.inventory:
                 tg.create_task(self._send_inventory(part.inventory, run_id))
             ready = self._admission.release_held() + self._admission.admit(part.plan.lines)
-            self._on_event("planned", {"plan": dict(self._stats), "route": self._route(part.plan.lines),
+            self._on_event("planned", {"plan": dict(self._stats), "route": route,
                                        "chunk": number, "held": self._admission.held})
             await self._dispatch(ready, f"{run_key}/{number}", run_id, workdir, lane, tg)
             number += 1
@@ -118,11 +118,18 @@ class Sending:
             ready = self._admission.release_held()
             await self._dispatch(ready, f"{run_key}/h{digest_of(ready)}", run_id, workdir, lane, tg)
 
+    def _plan_chunk(self, chunk: list[Item]) -> tuple[ChunkPlan, Route]:
+        """Plan a chunk and route its lines (blocking: a worker thread; the route walks every line)."""
+        part = self._planner.plan_chunk(chunk)
+        return part, self._route(part.plan.lines)
+
     async def _dispatch(self, lines: list[PlannedLine], ident: str, run_id: int, workdir: Path,
                         lane: BulkLane, tg: asyncio.TaskGroup) -> None:
         if not lines:
             return
-        route = self._route(lines)
+        # a chunk's lines (tens of thousands) are routed in a worker thread: the event loop is the
+        # urgent lane's too
+        route = await asyncio.to_thread(self._route, lines) if len(lines) > 1_000 else self._route(lines)
         self._routes.append(route)
         if route.kind == "direct":
             if self._options.drain:

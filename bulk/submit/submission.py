@@ -201,7 +201,10 @@ class Submission(Sending):
                     self._on_event("resumed", {"run": run_id})
                 else:
                     if not created:  # planned before, then interrupted: some lines are in shards already
-                        self._resume = await ResumeIndex.load(self._journal, run_id)
+                        index = await ResumeIndex.load(self._journal, run_id)
+                        # nothing in a shard and no outcome (the composition root created the run just
+                        # now): every line is fresh, and no line need be looked up on the event loop
+                        self._resume = index if index.in_shard or index.finished else None
                     await self._stream(source, run_id, run_key, workdir, lane, tg)
             except BulkError as exc:
                 error = exc
