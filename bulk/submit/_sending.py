@@ -98,10 +98,14 @@ class Sending:
                 await asyncio.to_thread(append_undo, undo, part.plan.undo)
             if part.inventory:
                 tg.create_task(self._send_inventory(part.inventory, run_id))
-            ready = self._admission.release_held() + self._admission.admit(part.plan.lines)
+            released = self._admission.release_held()
+            admitted = self._admission.admit(part.plan.lines)
             self._on_event("planned", {"plan": dict(self._stats), "route": route,
                                        "chunk": number, "held": self._admission.held})
-            await self._dispatch(ready, f"{run_key}/{number}", run_id, workdir, lane, tg)
+            # the usual case, every line of the chunk and nothing else: routed already, with its planning
+            whole = not released and len(admitted) == len(part.plan.lines)
+            await self._dispatch(released + admitted, f"{run_key}/{number}", run_id, workdir, lane, tg,
+                                 route=route if whole else None)
             number += 1
         # read and planned: only lines held behind running ones of their product will come (a handful
         # at chunk boundaries); the lane's cuts are final from now on, not once those are released
@@ -124,12 +128,12 @@ class Sending:
         return part, self._route(part.plan.lines)
 
     async def _dispatch(self, lines: list[PlannedLine], ident: str, run_id: int, workdir: Path,
-                        lane: BulkLane, tg: asyncio.TaskGroup) -> None:
+                        lane: BulkLane, tg: asyncio.TaskGroup, *, route: Route | None = None) -> None:
         if not lines:
             return
-        # a chunk's lines (tens of thousands) are routed in a worker thread: the event loop is the
-        # urgent lane's too
-        route = await asyncio.to_thread(self._route, lines) if len(lines) > 1_000 else self._route(lines)
+        if route is None:  # tens of thousands of lines are routed in a worker thread: the event loop
+            # is the urgent lane's too
+            route = await asyncio.to_thread(self._route, lines) if len(lines) > 1_000 else self._route(lines)
         self._routes.append(route)
         if route.kind == "direct":
             if self._options.drain:
