@@ -67,6 +67,16 @@ class CatalogWrites:
             self._flush = asyncio.create_task(asyncio.to_thread(self._write, batch), name="media-catalog")
         return True
 
+    @property
+    def started(self) -> bool:
+        """Whether a write of settled images has been started while the run goes on."""
+        return self._flush is not None
+
+    async def flushed(self) -> None:
+        """Wait for the write under way, if any (the pending ones wait for the next or the end)."""
+        if self._flush is not None:
+            await self._flush
+
     def _write(self, media: list[MediaRecord]) -> None:
         if self._store is None:
             self._store = CatalogStore(self._path or ":memory:")
@@ -74,8 +84,7 @@ class CatalogWrites:
 
     async def close(self) -> None:
         """Write what is pending and let the connection go."""
-        if self._flush is not None:
-            await self._flush
+        await self.flushed()
         if self._pending:
             batch, self._pending = self._pending, []
             await asyncio.to_thread(self._write, batch)

@@ -366,8 +366,11 @@ async def test_images_settled_while_the_run_goes_on_reach_the_catalog_before_its
         with contextlib.closing(sqlite3.connect(path)) as db:
             return int(db.execute("SELECT count(*) FROM media_sources").fetchone()[0])
 
-    # read FIRST_READ_S after the lines are done, then written
-    await clock.advance_until(lambda: remembered() >= 2, step=1.0, max_s=60.0)
+    # read FIRST_READ_S after the lines are done, then written in a thread: the manual clock moves
+    # until the write starts, then the test waits for the thread itself (a loaded box is slower)
+    writes = follow_up._writes
+    await clock.advance_until(lambda: writes.started, step=1.0, max_s=60.0)
+    await writes.flushed()
     assert remembered() == 2  # two written while the run goes on; the third waits for the next two
     outcomes = {("f.csv", i): (OutcomeStatus.APPLIED, "") for i in range(3)}
     counts = await follow_up.finish(outcomes, tmp_path, lambda _n, _d: None)
