@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from typing import Any
 from xml.sax.saxutils import escape
@@ -110,7 +111,7 @@ class SimApp:
     async def graphql(self, request: web.Request) -> web.StreamResponse:
         """The Admin GraphQL endpoint, behind the concurrency cap; every attempt is counted."""
         token_index = self._tokens.get(request.headers.get("X-Shopify-Access-Token", ""))
-        arrived = self.clock.now()
+        arrived, began = self.clock.now(), time.perf_counter()  # began: real time, for the latency log
         if not self.inflight.enter(arrived):
             response: web.StreamResponse = web.json_response(
                 {
@@ -123,7 +124,7 @@ class SimApp:
             return response
         slot = Slot(self.inflight, self.clock)
         try:
-            response, status, fault = await self._graphql(request, token_index, slot)
+            response, status, fault = await self._graphql(request, token_index, slot, began)
         finally:
             slot.release()
         self._count(token_index, arrived, status, fault)
@@ -137,7 +138,7 @@ class SimApp:
             counters.answered(arrived - self.started, self.clock.now() - self.started, status, fault)
 
     async def _graphql(
-        self, request: web.Request, token_index: int | None, slot: Slot
+        self, request: web.Request, token_index: int | None, slot: Slot, began: float
     ) -> tuple[web.StreamResponse, str, str]:
         """The answer, its status label for the counters, and the fault kind behind it."""
         if request.match_info["version"] != API_VERSION:
@@ -201,7 +202,9 @@ class SimApp:
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=500), "dropped", "drop"  # never reaches the client
-        return web.json_response(body), "200", decision.kind
+        answer = web.json_response(body)
+        self.latency.served(payload["query"], time.perf_counter() - began)
+        return answer, "200", decision.kind
 
     async def upload(self, request: web.Request) -> web.Response:
         """A staged-upload form POST: ``key``, the policy and its other fields, then ``file``.

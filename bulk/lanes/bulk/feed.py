@@ -73,13 +73,14 @@ def pick_kind(queued: Mapping[str, tuple[int, int]], size: int, *, min_lines: in
 
 
 def media_cap(cuts_before: int, slots: int, first: int = MEDIA_SHARD_LINES) -> int:
-    """Lines an image shard may hold after ``cuts_before`` image shards: ``first`` lines in the first two
-    rounds of the lane's ``slots``, then twice as many each round (1,000, 1,000, 2,000, 4,000… lines),
-    so each round is about as long as all before it: the images of the rounds that ended are still
-    being read when the next round ends, and a run of 200,000 images takes 5 operations a slot
-    instead of 14."""
+    """Lines an image shard may hold after ``cuts_before`` image shards: ``first`` lines in the first
+    round of the lane's ``slots``, then twice as many each round (1,000, 2,000, 4,000… lines), so each
+    round is about as long as all before it. The follow-up is never left without images to read: a
+    round's images take longer to read (a point each, a few hundred a second for 15 slots' worth) than
+    the next round takes to run (50 lines a second a slot). A run of 200,000 images takes 4 operations
+    a slot instead of 14."""
     rounds = cuts_before // max(1, slots)
-    return first << min(max(0, rounds - 1), 20)
+    return first << min(rounds, 20)
 
 
 def root_of(client_identifier: str) -> str:
