@@ -8,7 +8,8 @@ BulkError
 │   ├── TransientError          retried with back-off within the lane's budget in seconds
 │   │   ├── ServerError         HTTP 5xx (status, Retry-After if sent)
 │   │   ├── InternalServerError INTERNAL_SERVER_ERROR on HTTP 200 (carries the shop's requestId)
-│   │   └── NetworkError        connection refused / dropped / timed out
+│   │   └── NetworkError        connection refused / dropped / timed out (``maybe_sent``)
+│   ├── MaybeAppliedError       a transient fault after sending a request not safe to send twice: not resent
 │   ├── ThrottledError          THROTTLED on 200, HTTP 429: wait as the answer says, then resend
 │   ├── AuthError               the shop refused a token
 │   │   └── TokenRefusedError   401/403/ACCESS_DENIED: that token is out for the run (token_index)
@@ -107,7 +108,39 @@ class InternalServerError(TransientError):
 
 
 class NetworkError(TransientError):
-    """The connection failed, dropped or timed out; safe to retry an idempotent request."""
+    """The connection failed, dropped or timed out; safe to retry an idempotent request.
+
+    ``maybe_sent`` is False only when the request cannot have reached the shop (the connection never
+    opened); a drop or a timeout after sending may have been applied.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        token_index: int | None = None,
+        retry_after: float | None = None,
+        maybe_sent: bool = True,
+    ) -> None:
+        self.maybe_sent = maybe_sent
+        super().__init__(message, token_index=token_index, retry_after=retry_after)
+
+
+class MaybeAppliedError(ShopifyError):
+    """A transient fault (a 500/502/504, ``INTERNAL_SERVER_ERROR``, a drop or timeout after sending)
+    met a request that is not safe to send twice (an image append, a bulk operation's start): the shop
+    may have applied it, and a resend could apply it again, so it is not resent. The caller decides
+    (reject the rows and say how to check, or adopt the operation by its ``clientIdentifier``).
+
+    ``fault`` is the transient fault's own text; ``status`` its HTTP status (None for a network fault).
+    """
+
+    def __init__(
+        self, message: str, *, fault: str, status: int | None = None, token_index: int | None = None
+    ) -> None:
+        self.fault = fault
+        self.status = status
+        super().__init__(message, token_index=token_index)
 
 
 class ThrottledError(ShopifyError):

@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bulk.errors import RunStoppedError, ShopifyError
+from bulk.errors import MaybeAppliedError, RunStoppedError, ShopifyError
 from bulk.journal import Claim, Journal, NewUnit, Outcome, UnitKind
 from bulk.lanes.bulk import decide
 from bulk.models import Lane, OutcomeStatus
@@ -33,6 +33,14 @@ from bulk.shopify.documents import DIRECT_MUTATIONS, document
 from bulk.shopify.requester import Requester
 
 FLUSH_EVERY = 50  # outcomes per journal write
+# A row whose request may have been applied and must not be sent twice (docs/errors.md, check_shop):
+# only an image append is such a direct line today (the others set values, and are resent).
+MAYBE_APPLIED = {
+    "media": "network fault after sending: the images may have been added; run the file again — a re-run "
+             "compares with the shop and adds only what is missing",
+}
+MAYBE_APPLIED_OTHER = ("network fault after sending: the change may have been applied; run the file again "
+                       "— a re-run compares with the shop and sends only what differs")
 
 
 def direct_units(run_key: str, lines: Sequence[PlannedLine], *, batch: int = 200) -> list[NewUnit]:
@@ -107,12 +115,16 @@ async def send_line(requester: Requester, kind: str, variables: Mapping[str, Any
     An account-level refusal is not a row's answer: a :class:`~bulk.errors.RunStoppedError` (shop
     frozen, locked or not found, every token refused) is raised, and the run stops — a bad token
     must not turn into one refused request per row. (A single refused token is the client's to
-    handle: the request goes again on another token.)"""
+    handle: the request goes again on another token.) A request that may have been applied and is
+    not safe to send twice (:class:`~bulk.errors.MaybeAppliedError`: an image append met a 502 or a
+    dropped connection) is never resent: its rows are rejected with a reason that says what to do."""
     try:
         response = await requester.request(document(DIRECT_MUTATIONS[kind]), variables, cost=cost,
                                             priority=Lane.NORMAL)
     except RunStoppedError:
         raise
+    except MaybeAppliedError as exc:
+        return OutcomeStatus.REJECTED, f"{MAYBE_APPLIED.get(kind, MAYBE_APPLIED_OTHER)} ({exc.fault})"
     except ShopifyError as exc:
         return OutcomeStatus.REJECTED, f"shop refused: {exc}"
     return decide({"data": getattr(response, "data", None) or {}})

@@ -24,6 +24,7 @@ from bulk.errors import (
     InternalServerError,
     LimitReachedError,
     MaxCostExceededError,
+    MaybeAppliedError,
     NetworkError,
     NoTokenLeftError,
     ServerError,
@@ -49,6 +50,7 @@ class Action(enum.StrEnum):
     FAIL_REQUEST = "fail_request"  # final for this request: split it, or reject its rows
     WAIT_SLOT = "wait_slot"  # every bulk-operation slot of the app is busy: wait for one to end
     FAIL_UPLOAD = "fail_upload"  # final for this upload (cut smaller on EntityTooLarge), reason kept
+    CHECK_SHOP = "check_shop"  # may have been applied and not safe to send twice: look, never resend
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,10 @@ CAUSES: tuple[Cause, ...] = (
           "nothing unless the budget runs out; then the reason quotes the shop's requestId"),
     Cause("connection refused, dropped, or no answer within the lane's timeout", NetworkError,
           Action.RETRY, "nothing unless the budget runs out; then \"network fault talking to the shop\""),
+    Cause("a 500/502/504, INTERNAL_SERVER_ERROR, or a connection dropped or timed out after sending, to a "
+          "mutation not safe to send twice (an image append, bulkOperationRunMutation)", MaybeAppliedError,
+          Action.CHECK_SHOP, "an image row rejected: run the file again (a re-run adds only what is "
+                             "missing); a bulk shard's next attempt adopts the operation it started"),
     Cause("HTTP 200 with errors[].extensions.code THROTTLED, or HTTP 429 (Retry-After)", ThrottledError,
           Action.PACE, "a slower run; only a shop throttling for longer than the lane's pacing budget "
                        "fails the request"),

@@ -5,8 +5,11 @@ Why here and not in the transport: the *decisions* differ by fault, and each one
 
 - transient (5xx, ``INTERNAL_SERVER_ERROR`` on 200, network faults, timeouts): retried by tenacity
   *on the same token* inside the same grant, with exponential back-off and jitter, never sooner than
-  the answer's ``Retry-After``, until the lane's budget in *seconds* is spent (a mutation is only safe
-  to resend because it carries an ``@idempotent`` key, which the shop scopes per app);
+  the answer's ``Retry-After``, until the lane's budget in *seconds* is spent, when a second send
+  cannot apply anything twice (:mod:`bulk.shopify._resend`: a 503 or unopened connection ran nothing;
+  a query, an ``@idempotent`` key — scoped per app — or a mutation that sets values is safe twice);
+  else (an image append, ``bulkOperationRunMutation``, after a 502 or a drop) it raises at once
+  :class:`~bulk.errors.MaybeAppliedError`, for the caller to check the shop;
 - pacing (THROTTLED, 429): the grant reports the answer's cost (the model re-syncs), the request waits
   :func:`~bulk.shopify._policy.throttle_wait` — the longest of ``Retry-After``, the answer's own refill
   time and an exponential back-off — *outside* the grant, then queues again asking the scheduler for
@@ -16,7 +19,7 @@ Why here and not in the transport: the *decisions* differ by fault, and each one
   (:func:`bulk.scheduler.core.refused`) and the request goes again on another token; none left
   → :class:`~bulk.errors.NoTokenLeftError`;
 - a permit that lost its lease before the answer: again with a fresh permit when that cannot apply
-  anything twice (:mod:`bulk.shopify._permits`: never sent; or a query or ``@idempotent`` mutation,
+  anything twice (:mod:`bulk.shopify._permits`: never sent; or safe to send twice by the same rule,
   then on the same token), at most a few times; else the :class:`~bulk.errors.PermitLostError` stands;
 - everything else (402/404/423, MAX_COST_EXCEEDED, invalid document) is final for the request.
 
@@ -38,6 +41,7 @@ from bulk.errors import NoTokenLeftError, PermitLostError, ThrottledError, Token
 from bulk.models import Lane
 from bulk.shopify._permits import after_permit_lost
 from bulk.shopify._policy import LaneBudget, RetryPolicy, requested_cost, throttle_wait
+from bulk.shopify._resend import not_resent, resend_after
 from bulk.shopify.transport import Response, Transport, TransportStatistics
 
 log = logging.getLogger(__name__)
@@ -170,7 +174,7 @@ class ShopifyClient:
                     lost += 1
                     self._permits_lost += 1
                     again = after_permit_lost(losses=lost, maybe_sent=sent.started or sent.maybe_applied,
-                                              document=document, token=token, pinned=pin)
+                                              document=document, token=token, pinned=pin, variables=variables)
                     if again is None:
                         raise
                     log.info("permit lost before the answer: again with a fresh permit",
@@ -239,7 +243,9 @@ class ShopifyClient:
 
         Why the same token: a 502 or a dropped connection may have been applied, and the shop scopes
         ``@idempotent`` keys per app (token); a resend on another token would apply it again (or turn a
-        compare-and-set STALE). No retry starts whose back-off would end past the budget.
+        compare-and-set STALE). Such a fault on a request not safe to send twice is not retried at all
+        (:class:`~bulk.errors.MaybeAppliedError`). No retry starts whose back-off would end past the
+        budget.
         """
         start = self.clock.now()
 
@@ -264,8 +270,10 @@ class ShopifyClient:
             with attempt:
                 try:
                     return await self._send_once(grant, token, document, variables, budget, sent)
-                except TransientError:
+                except TransientError as exc:
                     sent.maybe_applied = True
+                    if not resend_after(exc, document, variables):  # may have applied: never twice
+                        raise not_resent(exc, token) from exc
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 

@@ -180,7 +180,8 @@ class Transport:
         :class:`~bulk.errors.ShopifyError` subclasses only (see :mod:`bulk.shopify.mapping`).
         """
         if self._gql is None:
-            raise NetworkError("transport is not open (use 'async with')", token_index=token_index)
+            raise NetworkError("transport is not open (use 'async with')", token_index=token_index,
+                               maybe_sent=False)
         if not 0 <= token_index < len(self.__tokens):
             raise ConfigError(f"token index {token_index} out of range 0..{len(self.__tokens) - 1}")
         request = _Request(document, dict(variables or {}))
@@ -231,9 +232,13 @@ class Transport:
             return NetworkError("the shop sent an answer that is not GraphQL", token_index=token_index)
         if isinstance(exc, TransportConnectionFailed):
             kind = type(cause).__name__ if cause is not None else "connection failed"
+            # only a connection that never opened cannot have carried the request (a drop, a reset or
+            # a timeout after it opened may come after the shop applied it: bulk.shopify._resend)
+            never_opened = isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
             if isinstance(cause, asyncio.TimeoutError):
                 kind = f"timed out after {timeout_s:g}s"
-            return NetworkError(f"network fault talking to the shop: {kind}", token_index=token_index)
+            return NetworkError(f"network fault talking to the shop: {kind}", token_index=token_index,
+                                maybe_sent=not never_opened)
         return NetworkError(f"transport fault: {type(exc).__name__}", token_index=token_index)
 
     def _count_failure(self, error: ShopifyError) -> None:

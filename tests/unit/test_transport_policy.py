@@ -78,6 +78,7 @@ def test_every_shop_error_class_has_exactly_one_row_and_docs_errors_md_names_the
         (LimitReachedError("x"), Action.WAIT_SLOT),
         (StorageRefusedError("x", status=400, code="EntityTooLarge", storage_message="m"),
          Action.FAIL_UPLOAD),
+        (bulk.errors.MaybeAppliedError("x", fault="HTTP 502", status=502), Action.CHECK_SHOP),
     ],
 )
 def test_action_for_reads_the_table(error: ShopifyError, action: Action) -> None:

@@ -1,7 +1,8 @@
 """A permit that loses its lease before the answer: the request goes again with a fresh permit when
-that cannot apply anything twice (never sent; or sent, but a query or an ``@idempotent`` mutation —
-then on the same token, where the shop replays the key), at most ``PERMIT_RETRIES`` times; otherwise
-the PermitLostError stands. Doubles for the scheduler and the transport, a ManualClock: no sleeps."""
+that cannot apply anything twice (never sent; or sent, but safe to send twice — a query, an
+``@idempotent`` mutation, a price update — then on the same token, where the shop replays the key), at
+most ``PERMIT_RETRIES`` times; otherwise (an image append) the PermitLostError stands. Doubles for
+the scheduler and the transport, a ManualClock: no sleeps."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bulk.clock import ManualClock
 from bulk.errors import PermitLostError
 from bulk.models import Lane
 from bulk.shopify import documents
-from bulk.shopify._permits import PERMIT_RETRIES, Again, after_permit_lost, resendable
+from bulk.shopify._permits import PERMIT_RETRIES, Again, after_permit_lost
 from bulk.shopify.client import Grant, ShopifyClient
 from bulk.shopify.inventory import QuantityChange, set_quantities_variables
 from bulk.shopify.transport import Response, Transport
@@ -24,6 +25,9 @@ from bulk.shopify.transport import Response, Transport
 T = TypeVar("T")
 SET = documents.document(documents.INVENTORY_SET_QUANTITIES)
 PRICES = documents.document(documents.PRODUCT_VARIANTS_BULK_UPDATE)
+APPEND = documents.document(documents.PRODUCT_UPDATE)
+IMAGES = {"product": {"id": "gid://shopify/Product/1"},
+          "media": [{"originalSource": "https://img.example/a.png", "mediaContentType": "IMAGE"}]}
 LOCATIONS = documents.document(documents.LOCATIONS)
 CHANGE = QuantityChange(inventory_item_id="gid://shopify/InventoryItem/10",
                         location_id="gid://shopify/Location/1", quantity=5, change_from=3)
@@ -129,12 +133,18 @@ async def test_a_query_lost_mid_request_is_simply_read_again() -> None:
     assert len(sched.asked) == 3 and [token for token, _ in wire.sent] == [0, 0]
 
 
-async def test_a_mutation_without_a_key_lost_mid_request_is_not_sent_again() -> None:
+async def test_an_image_append_lost_mid_request_is_not_sent_again() -> None:
     sched, wire = LosingScheduler("during"), RecordingTransport()
     with pytest.raises(PermitLostError):
-        await client(sched, wire).request(PRICES, {"productId": "gid://shopify/Product/1", "variants": []},
-                                          cost=10, priority=Lane.NORMAL)
-    assert len(wire.sent) == 1  # it may have been applied, and a resend could apply it twice
+        await client(sched, wire).request(APPEND, IMAGES, cost=10, priority=Lane.NORMAL)
+    assert len(wire.sent) == 1  # it may have been applied, and a resend would add the images twice
+
+
+async def test_a_price_update_lost_mid_request_goes_again_on_its_token() -> None:
+    sched, wire = LosingScheduler("during"), RecordingTransport()
+    prices = {"productId": "gid://shopify/Product/1", "variants": []}
+    await client(sched, wire).request(PRICES, prices, cost=10, priority=Lane.NORMAL)
+    assert wire.sent == [(0, prices), (0, prices)]  # sets values: a second apply changes nothing
 
 
 async def test_permits_lost_again_and_again_end_in_the_error() -> None:
@@ -151,14 +161,6 @@ def test_the_decision_table() -> None:
     assert decide(losses=1, maybe_sent=False, document=PRICES, token=2, pinned=None) == Again(None)
     assert decide(losses=1, maybe_sent=False, document=PRICES, token=2, pinned=1) == Again(1)
     assert decide(losses=1, maybe_sent=True, document=SET, token=2, pinned=None) == Again(2)
-    assert decide(losses=1, maybe_sent=True, document=PRICES, token=2, pinned=None) is None
+    assert decide(losses=1, maybe_sent=True, document=PRICES, token=2, pinned=None) == Again(2)
+    assert decide(losses=1, maybe_sent=True, document=APPEND, token=2, pinned=None, variables=IMAGES) is None
     assert decide(losses=PERMIT_RETRIES + 1, maybe_sent=False, document=SET, token=2, pinned=None) is None
-
-
-def test_resendable_documents_are_queries_and_idempotent_mutations() -> None:
-    assert resendable(SET) and resendable(LOCATIONS)
-    assert not resendable(PRICES)
-    mixed = ('mutation M($i: InventorySetQuantitiesInput!) { a: productDelete(input: {id: "x"}) '
-             '{ deletedProductId } b: inventorySetQuantities(input: $i) @idempotent(key: "k") '
-             "{ userErrors { code } } }")
-    assert not resendable(mixed)  # one root field without a key is enough to apply something twice

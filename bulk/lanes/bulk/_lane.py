@@ -29,6 +29,7 @@ from pathlib import Path
 from bulk.clock import Clock, MonotonicClock, wait_event
 from bulk.errors import (
     JournalError,
+    MaybeAppliedError,
     RunStoppedError,
     SchedulerError,
     ShopifyError,
@@ -58,8 +59,9 @@ __all__ = ["BulkLane", "BulkLaneConfig", "BulkOpsPort", "LineFeed", "OpStatus", 
 log = logging.getLogger(__name__)
 
 # faults after which a shard is given back to the journal rather than failing the whole run: the
-# shop's transient faults and pacing past the budget, a lost permit, the coordination store away
-TRANSIENT = (TransientError, ThrottledError, SchedulerError)
+# shop's transient faults and pacing past the budget, a lost permit, the coordination store away, and a
+# start that may have been applied (never resent: the next attempt adopts it by its clientIdentifier)
+TRANSIENT = (TransientError, ThrottledError, SchedulerError, MaybeAppliedError)
 
 
 class BulkLane:
@@ -238,7 +240,9 @@ class BulkLane:
         """Work one shard under its lease; stop touching it the moment the lease is lost.
 
         A transient fault (5xx, network, a lost scheduler permit) gives the shard back: it stays
-        ``submitted`` when its operation was started, so the next claimant adopts that operation."""
+        ``submitted`` when its operation was started, so the next claimant adopts that operation; a
+        start that may have been applied (:class:`~bulk.errors.MaybeAppliedError`) is given back too,
+        and the next claimant finds the operation by its ``clientIdentifier`` before starting one."""
         work = asyncio.ensure_future(self._steps.run(claim, holding))
         keeper = asyncio.ensure_future(self._keep_lease(claim, holding, work))
         try:
