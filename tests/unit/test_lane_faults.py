@@ -6,6 +6,7 @@ parts that fit; a storage refusal rejects the shard's rows with the storage's ow
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.errors import ShopUnavailableError, StorageRefusedError, TokenRefusedError
+from bulk.errors import MaybeAppliedError, ShopUnavailableError, StorageRefusedError, TokenRefusedError
 from bulk.journal import Journal, NewUnit, SqliteJournal, UnitKind, UnitState
 from bulk.lanes.bulk import BulkLane, BulkLaneConfig, OpStatus
 from bulk.lanes.bulk._operation import split_to_fit
@@ -111,6 +112,44 @@ async def test_a_refused_token_is_out_and_its_shard_runs_on_the_other(
     assert ("start", 1) in shop.calls and shop.calls.count(("status", 0)) == 1  # found out once
     outcomes = await journal.list_outcomes(run.run_id)
     assert len(outcomes) == 4 and {o.status.value for o in outcomes} == {"applied"}
+
+
+class StartsThenFails(RefusingShop):
+    """The shop starts the first operation, then the answer is lost (a 502 after it ran: the client
+    raises MaybeAppliedError, never resends); ``find`` sees the operation by its client identifier."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda _t, _s, _p: None)
+        self.idents: dict[str, str] = {}
+
+    async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
+        op = await super().start(kind, staged_path, client_identifier=client_identifier,
+                                 token_index=token_index)
+        self.idents[client_identifier] = op
+        if len(self.ops) == 1:
+            raise MaybeAppliedError("HTTP 502 — may have applied it", fault="HTTP 502", status=502,
+                                    token_index=token_index)
+        return op
+
+    async def find(self, client_identifier: str, *, token_index: int) -> str | None:
+        self._check("find", token_index)
+        return self.idents.get(client_identifier) if token_index == 0 else None
+
+
+async def test_a_start_that_may_have_applied_is_adopted_even_past_max_claims(
+        journal: Journal, tmp_path: Path) -> None:
+    shop = StartsThenFails()
+    run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+    await journal.add_units(run.run_id, [unit("rk/0", range(4))])
+    events: list[str] = []
+    config = dataclasses.replace(FAST, max_claims=1)  # a second claim would give a never-started shard up
+    lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path,
+                    on_event=lambda name, _d: events.append(name))
+    await lane.drain(run.run_id)
+    assert len(shop.ops) == 1  # never started twice
+    assert events.count("shard_released") == 1 and "shard_adopted" in events
+    outcomes = await journal.list_outcomes(run.run_id)
+    assert len(outcomes) == 4 and {o.status.value for o in outcomes} == {"applied"}  # never given up
 
 
 async def test_a_file_over_the_upload_policy_is_cut_into_parts_that_fit(

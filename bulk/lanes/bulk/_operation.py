@@ -111,14 +111,15 @@ class OperationSteps:
         self._p.on_event("shard_claimed", {"unit": unit.unit_id, "ident": unit.client_identifier,
                                          "lines": unit.line_count})
         shard = await asyncio.to_thread(shard_data.load, unit)
-        if not unit.remote_id and unit.attempt > self._p.config.max_claims:
-            await self._give_up(claim, shard)
-            return
         found = None if unit.remote_id or unit.attempt <= 1 else await self._find(unit.client_identifier)
         if found is not None:
-            # an earlier holder died between starting the operation and recording it: adopt it
+            # an earlier holder died between starting the operation and recording it, or its start met a
+            # fault after the shop may have applied it (MaybeAppliedError, never resent): adopt it
             claim = await self._p.journal.mark_submitted(claim, encode_remote(*found))
             unit = claim.unit
+        elif not unit.remote_id and unit.attempt > self._p.config.max_claims:
+            await self._give_up(claim, shard)  # looked for first: a start that ran is never given up
+            return
         if unit.remote_id:
             token, op = decode_remote(unit.remote_id)
             self.unreserve(holding)
