@@ -36,11 +36,11 @@ FLUSH_EVERY = 50  # outcomes per journal write
 # A row whose request may have been applied and must not be sent twice (docs/errors.md, check_shop):
 # only an image append is such a direct line today (the others set values, and are resent).
 MAYBE_APPLIED = {
-    "media": "network fault after sending: the images may have been added; run the file again — a re-run "
-             "compares with the shop and adds only what is missing",
+    "media": "network fault after sending: the images may have been added; submit the file again with "
+             "--again — it compares with the shop and adds only what is missing",
 }
-MAYBE_APPLIED_OTHER = ("network fault after sending: the change may have been applied; run the file again "
-                       "— a re-run compares with the shop and sends only what differs")
+MAYBE_APPLIED_OTHER = ("network fault after sending: the change may have been applied; submit the file again "
+                       "with --again — it compares with the shop and sends only what differs")
 
 
 def direct_units(run_key: str, lines: Sequence[PlannedLine], *, batch: int = 200) -> list[NewUnit]:
