@@ -28,6 +28,7 @@ EXPECTED = {
     "Lane",
     "LimitReachedError",
     "MaxCostExceededError",
+    "MaybeAppliedError",
     "NetworkError",
     "OutcomeStatus",
     "PermitLostError",
