@@ -29,23 +29,22 @@ Every wait sleeps on the injected clock, so tests never sleep.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from bulk.clock import Clock, MonotonicClock
 from bulk.errors import NoTokenLeftError, PermitLostError, ThrottledError, TokenRefusedError, TransientError
 from bulk.models import Lane
+from bulk.shopify._grant import ClientStatistics, Grant, SchedulerLike
 from bulk.shopify._permits import after_permit_lost
 from bulk.shopify._policy import LaneBudget, RetryPolicy, requested_cost, throttle_wait
 from bulk.shopify._resend import not_resent, resend_after
-from bulk.shopify.transport import Response, Transport, TransportStatistics
+from bulk.shopify.transport import Response, Transport
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 __all__ = ["ClientStatistics", "Grant", "RetryPolicy", "SchedulerLike", "ShopifyClient"]
 
@@ -53,51 +52,6 @@ NO_TOKEN_HINT = (
     "give the run valid Admin API access tokens (--tokens or SHOPIFY_ACCESS_TOKENS) with the scopes it "
     "needs; then run the same command again"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ClientStatistics:
-    """A snapshot of one client: requests asked for, tenacity retries, THROTTLED answers, the token
-    indexes the shop refused (401/403), the transport's counters and the permits that lost their
-    lease before the answer (each sent again, or the request failed)."""
-
-    requests: int
-    retried: int
-    throttled: int
-    refused_tokens: tuple[int, ...]  # sorted
-    transport: TransportStatistics
-    permits_lost: int = 0
-
-
-class Grant(Protocol):
-    """What the scheduler hands out: a token index and a way to report what the request cost."""
-
-    @property
-    def token_index(self) -> int: ...
-
-    async def guard(self, coro: Awaitable[T]) -> T:
-        """Run ``coro``; cancel it and raise PermitLostError if the permit's lease is lost."""
-        ...
-
-    def settle(self, cost: Mapping[str, Any]) -> None:
-        """The request ran: re-sync the token's bucket to ``extensions.cost``."""
-        ...
-
-    def throttled(self, cost: Mapping[str, Any]) -> None:
-        """The shop answered THROTTLED: re-sync the bucket; the caller re-acquires."""
-        ...
-
-    def refused(self) -> None:
-        """The shop refused the grant's token (401/403): take it out for the run."""
-        ...
-
-
-class SchedulerLike(Protocol):
-    """The part of :class:`bulk.scheduler.Scheduler` this client uses."""
-
-    def acquire(
-        self, *, cost: float, priority: Lane, token_index: int | None = None
-    ) -> AbstractAsyncContextManager[Grant]: ...
 
 
 @dataclass(slots=True)
