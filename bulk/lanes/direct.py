@@ -36,8 +36,9 @@ FLUSH_EVERY = 50  # outcomes per journal write
 # A row whose request may have been applied and must not be sent twice (docs/errors.md, check_shop):
 # only an image append is such a direct line today (the others set values, and are resent).
 MAYBE_APPLIED = {
-    "media": "network fault after sending: the images may have been added; submit the file again with "
-             "--again — it compares with the shop and adds only what is missing",
+    "media": "network fault after sending: the images may have been added, and Shopify does not give "
+             "back an image's source to tell; check the product, or send its whole image set in "
+             "replace mode, which cannot add an image twice",
 }
 MAYBE_APPLIED_OTHER = ("network fault after sending: the change may have been applied; submit the file again "
                        "with --again — it compares with the shop and sends only what differs")

@@ -74,8 +74,8 @@ CAUSES: tuple[Cause, ...] = (
           Action.RETRY, "nothing unless the budget runs out; then \"network fault talking to the shop\""),
     Cause("a 500/502/504, INTERNAL_SERVER_ERROR, or a connection dropped or timed out after sending, to a "
           "mutation not safe to send twice (an image append, bulkOperationRunMutation)", MaybeAppliedError,
-          Action.CHECK_SHOP, "an image row rejected: submit the file again with --again (it adds only "
-                             "what is missing); a bulk shard's next attempt adopts the operation it started"),
+          Action.CHECK_SHOP, "an image row rejected: check the product, or send its image set in replace "
+                             "mode; a bulk shard's next attempt adopts the operation it started"),
     Cause("HTTP 200 with errors[].extensions.code THROTTLED, or HTTP 429 (Retry-After)", ThrottledError,
           Action.PACE, "a slower run; only a shop throttling for longer than the lane's pacing budget "
                        "fails the request"),

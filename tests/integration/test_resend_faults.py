@@ -76,9 +76,10 @@ async def test_an_image_append_under_a_dropped_connection_is_not_resent_and_its_
                      "media": [{"originalSource": url, "alt": "front", "mediaContentType": "IMAGE"}]}
         status, reason = await send_line(client, "media", variables, cost=10.0)
         assert status is OutcomeStatus.REJECTED
-        assert reason.startswith("network fault after sending: the images may have been added; submit the "
-                                 "file again with --again — it compares with the shop and adds only what is "
-                                 "missing")
+        assert reason.startswith(
+            "network fault after sending: the images may have been added, and Shopify does not give back "
+            "an image's source to tell; check the product, or send its whole image set in replace mode, "
+            "which cannot add an image twice")
         media = state(sim).catalog.media(5)
         assert len(media) == before + 1 and [m.url for m in media].count(url) == 1  # added once
         assert sim.stats()["totals"]["dropped"] == 1
