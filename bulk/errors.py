@@ -26,6 +26,7 @@ BulkError
 │   └── CoordinationUnavailableError   Redis unreachable: we fail closed
 └── JournalError                the journal (SQLite / Postgres) refused or is unreachable
     ├── LeaseLostError          another worker took over a work unit: its old holder must stop
+    ├── RunHeldError            another live process is applying this run (pid, host, since)
     └── OutcomeConflictError    a row already has a different final outcome (invariant 5)
 ```
 
@@ -324,6 +325,20 @@ class LeaseLostError(JournalError):
         self.unit_id = unit_id
         self.fence = fence
         super().__init__(message)
+
+
+class RunHeldError(JournalError):
+    """Another live process holds run ``run_id`` (:mod:`bulk.submit.runlock`): two processes never work
+    one run. ``pid``, ``host`` and ``since`` (epoch seconds) name the holder when it said who it is."""
+
+    def __init__(self, run_id: int, *, pid: int | None, host: str | None, since: float | None,
+                 held_by: str) -> None:
+        self.run_id = run_id
+        self.pid = pid
+        self.host = host
+        self.since = since
+        super().__init__(f"run {run_id} is being applied by another bulk process ({held_by}); wait for it "
+                         f"to end (bulk status shows it) or stop it (bulk cancel {run_id})")
 
 
 class OutcomeConflictError(JournalError):

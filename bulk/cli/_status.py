@@ -1,6 +1,8 @@
 """``bulk status``: runs and their progress, workers seen recently, bulk operations running, and (with
 ``--redis-url``) each token's bucket level and the permits in flight. A run ``bulk cancel`` stopped
-shows as ``cancelled``, a failed one with its error (tokens never printed). A thin shell over
+shows as ``cancelled``, a failed one with its error (tokens never printed), one whose process is still
+exporting the shop's catalog before planning as ``syncing catalog``; a run a live ``bulk submit`` of this
+state directory works names it (``held by``: pid, host, since when). A thin shell over
 :func:`bulk.fleet.status.collect_status`; ``--json`` for scripts.
 """
 
@@ -16,7 +18,7 @@ from rich.table import Table
 from bulk.cli import EXIT_OK
 from bulk.cli._options import add_shared
 from bulk.errors import ConfigError
-from bulk.fleet.status import FleetStatus, collect_status
+from bulk.fleet.status import SYNCING, FleetStatus, collect_status
 from bulk.journal import open_journal
 from bulk.scheduler import Scheduler, SchedulerStatistics
 from bulk.shopify.endpoint import parse_tokens
@@ -41,7 +43,8 @@ async def handle(args: argparse.Namespace) -> int:
     """Print the snapshot."""
     sched = await scheduler_snapshot(args) if args.redis_url and args.shop else None
     async with open_journal(journal_location(args)) as journal:
-        status = await collect_status(journal, sched, runs=args.runs, seen_within_s=args.seen_within_s)
+        status = await collect_status(journal, sched, runs=args.runs, seen_within_s=args.seen_within_s,
+                                      runs_dir=(args.state_dir or default_state_dir()) / "runs")
     if args.json:
         print(json.dumps(status.to_json(), indent=2))
     else:
@@ -81,12 +84,15 @@ def print_status(console: Console, status: FleetStatus) -> None:
     """The human view."""
     runs = Table(title="runs")
     for col in ("run", "input", "status", "progress", "applied", "unchanged", "rejected", "units p/a/d/f",
-                "error"):
+                "held by", "error"):
         runs.add_column(col)
     for r in status.runs:
-        runs.add_row(str(r.run_id), r.input_name, r.status, f"{r.progress:.0%}", str(r.applied),
+        # a catalog export has no unit progress yet: a "0%" would read as stuck
+        progress = "" if r.status == SYNCING else f"{r.progress:.0%}"
+        runs.add_row(str(r.run_id), r.input_name, r.status, progress, str(r.applied),
                      str(r.unchanged), str(r.rejected),
-                     f"{r.units_pending}/{r.units_active}/{r.units_done}/{r.units_failed}", r.error or "")
+                     f"{r.units_pending}/{r.units_active}/{r.units_done}/{r.units_failed}", r.held_by or "",
+                     r.error or "")
     console.print(runs)
     workers = Table(title="workers seen recently")
     for col in ("worker", "host", "pid", "last seen"):

@@ -10,26 +10,32 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bulk.journal import Journal, Run, RunStatus, UnitState, WorkerRecord, mask
 from bulk.lanes.bulk import decode_remote
 from bulk.scheduler import SchedulerStatistics
+from bulk.submit import runlock
 from bulk.submit.options import CANCELLED_REASON
 
 ACTIVE = (RunStatus.PLANNING, RunStatus.RUNNING)
 CANCELLED = RunStatus.CANCELLED.value
+SYNCING = runlock.SYNCING  # shown for a run whose process exports the catalog before planning
 
 _TOKEN = re.compile(r"shp(at|ca|pa|ss)_[0-9A-Za-z]+")  # Shopify access tokens and shared secrets
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
-def shown_status(run: Run) -> str:
+def shown_status(run: Run, holder: runlock.Holder | None = None) -> str:
     """The run's status as operators know it: a run ``bulk cancel`` stopped is ``cancelled`` (the
     journal keeps it ``failed`` with :data:`~bulk.submit.options.CANCELLED_REASON`, so that the same
-    submission may resume it)."""
+    submission may resume it); a run whose process (``holder``) is exporting the shop's catalog before
+    it plans is ``syncing catalog`` (a big shop's first sync takes minutes: not ``planning 0%``)."""
     if run.status is RunStatus.FAILED and run.error == CANCELLED_REASON:
         return CANCELLED
+    if run.status in ACTIVE and holder is not None and holder.phase == runlock.SYNCING:
+        return SYNCING
     return run.status.value
 
 
@@ -59,6 +65,7 @@ class RunProgress:
     units_failed: int
     updated_at: datetime
     error: str | None = None  # why a failed run failed (tokens never shown)
+    held_by: str | None = None  # the live process applying it: "pid 1234 on host x, since 15:02:11"
 
     @property
     def progress(self) -> float:
@@ -69,12 +76,12 @@ class RunProgress:
         return (self.units_done + self.units_failed) / total
 
     @classmethod
-    def of(cls, run: Run) -> RunProgress:
-        """From the journal's record."""
+    def of(cls, run: Run, holder: runlock.Holder | None = None) -> RunProgress:
+        """From the journal's record and the process holding the run's lock, if any."""
         c = run.counters
-        return cls(run.run_id, run.run_key, run.input_name, shown_status(run), c.applied, c.unchanged,
-                   c.rejected, c.units_pending, c.units_active, c.units_done, c.units_failed, run.updated_at,
-                   shown_error(run))
+        return cls(run.run_id, run.run_key, run.input_name, shown_status(run, holder), c.applied,
+                   c.unchanged, c.rejected, c.units_pending, c.units_active, c.units_done, c.units_failed,
+                   run.updated_at, shown_error(run), holder.describe() if holder else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +136,12 @@ async def collect_status(
     *,
     runs: int = 20,
     seen_within_s: float = 60.0,
+    runs_dir: Path | None = None,
 ) -> FleetStatus:
     """Read the snapshot: the latest ``runs`` runs, workers seen in the last ``seen_within_s`` seconds,
-    and the bulk operations of active runs that are started but not yet reconciled."""
+    and the bulk operations of active runs that are started but not yet reconciled. ``runs_dir``: the
+    state directory's ``runs`` folder, where a submitting process holds its run's lock and says what it
+    does (:mod:`bulk.submit.runlock`)."""
     recent = await journal.list_runs(limit=runs)
     operations: list[RunningOperation] = []
     for run in recent:
@@ -143,4 +153,6 @@ async def collect_status(
                 operations.append(RunningOperation(run.run_id, unit.unit_id, token, op, unit.lease_owner,
                                                    unit.lease_expires_at))
     workers = await journal.list_workers(seen_within_s=seen_within_s)
-    return FleetStatus(tuple(RunProgress.of(r) for r in recent), tuple(workers), tuple(operations), scheduler)
+    progress = tuple(RunProgress.of(r, runlock.holder_of(runs_dir, r.run_key)
+                                    if runs_dir is not None and r.status in ACTIVE else None) for r in recent)
+    return FleetStatus(progress, tuple(workers), tuple(operations), scheduler)

@@ -207,6 +207,11 @@ class JournalBase(RowCodec):
         """See :meth:`bulk.journal.Journal.release`."""
         return await self._holder_write("release", claim, notify=True)
 
+    async def release_run_leases(self, run_id: int, worker_id: str) -> int:
+        """See :meth:`bulk.journal.Journal.release_run_leases`."""
+        rows = await self._rows("release_run_leases", {"run_id": run_id, "worker_id": worker_id}, notify=True)
+        return len(rows)
+
     async def touch_worker(self, worker_id: str, *, host: str, pid: int) -> None:
         """See :meth:`bulk.journal.Journal.touch_worker`."""
         await self._rows("touch_worker", {"worker_id": worker_id, "host": host, "pid": pid})

@@ -122,6 +122,13 @@ class Journal(Protocol):
         with an expired lease so another worker adopts the running bulk operation at once."""
         ...
 
+    async def release_run_leases(self, run_id: int, worker_id: str) -> int:
+        """Give back every unit of ``run_id`` that ``worker_id`` holds, as :meth:`release` would, without
+        its claims: for a process that took over a run whose previous holder is known dead (a killed
+        ``bulk submit``: :mod:`bulk.submit.runlock`), so it need not wait for their leases to expire.
+        Returns how many units were given back."""
+        ...
+
     # -- work notices (no polling: bulk.journal._wakeups) -----------------------------------------
     async def work_mark(self) -> int:
         """How many work notices this handle has seen (units added, released or failed for a retry,

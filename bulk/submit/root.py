@@ -31,7 +31,7 @@ from bulk.catalog.freshness import decide_sync
 from bulk.catalog.sync import last_full_sync, sync_catalog
 from bulk.clock import Clock
 from bulk.ingest.statistics import IngestStatistics
-from bulk.journal import Journal, Run, RunStatus, open_journal
+from bulk.journal import Journal, Run, RunStatus, SqliteJournal, open_journal
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
 from bulk.models import InventoryUpdate, OnEvent, OutcomeStatus
@@ -41,12 +41,14 @@ from bulk.shopify.client import ShopifyClient
 from bulk.shopify.simulated import Simulation
 from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
-from bulk.submit import picture
+from bulk.submit import picture, runlock
 from bulk.submit._catalog_tap import CatalogTap
 from bulk.submit._types import InventoryUndo
 from bulk.submit.options import DRY_RUN_SUFFIX, RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 from bulk.submit.timeline import EVENTS_FILE, RunRecorder, cancelled
+
+INLINE_WORKER = "local"  # the lease owner of the units a submission sends itself (Submission's worker_id)
 
 
 class InventoryFront(Protocol):
@@ -139,8 +141,10 @@ async def run_submission(
                     paths, read = list(source.paths), source.run_key_options()
                 run_key = await asyncio.to_thread(
                     run_key_for, paths, key, {"route": request.route, **read, "input": input_name})
-            run_key, anew = await _run_to_plan(journal, run_key, request, input_name, on_event,
-                                               runs_dir=state_dir / "runs")
+            run_key, anew, lock = await _run_to_plan(journal, run_key, request, input_name, on_event,
+                                                     runs_dir=state_dir / "runs")
+            if lock is not None:  # one run, one process (runlock); the kernel frees it if we are killed
+                stack.callback(lock.release)
             if anew:
                 # not `statistics()`: counting 3M variants held the event loop (urgent changes with
                 # it) for 0.4–3 s at the start of every run
@@ -149,10 +153,14 @@ async def run_submission(
                                        last_full_at=last_full_sync(catalog), now=time.time(),
                                        max_age_s=request.catalog_max_age_s, new_shop=embedded)
                 if decision.mode != "none":
+                    if lock is not None:
+                        lock.phase(runlock.SYNCING)  # `bulk status`: not `planning 0%` for minutes
                     synced = await sync_catalog(port, catalog, full=decision.mode == "full", clock=shop_clock)
                     on_event("catalog_synced", {"lines": synced.lines, "full": synced.full,
                                                 "since": synced.since, "seconds": synced.seconds,
                                                 "reason": decision.reason})
+            if lock is not None:
+                lock.phase(runlock.APPLYING)
             tap = CatalogTap(stack.enter_context(CatalogStore(catalog.path)), run_key)
             inputs: list[dict[str, Any]] = []  # what the reader did with each file
 
@@ -243,8 +251,9 @@ _responsive_event_loop = _SwitchInterval().shortened
 
 
 async def _run_to_plan(journal: Journal, run_key: str, request: RunOptions, input_name: str,
-                       on_event: OnEvent, *, runs_dir: Path) -> tuple[str, bool]:
-    """The run key this submission uses, and whether it plans from a picture brought up to date now.
+                       on_event: OnEvent, *, runs_dir: Path) -> tuple[str, bool, runlock.RunLock | None]:
+    """The run key this submission uses, whether it plans from a picture brought up to date now, and the
+    run's lock, taken here (:class:`~bulk.errors.RunHeldError` when another live process holds it).
 
     A new run does (a dry run too); an interrupted one plans again against the cache as it was (its
     decisions must not change: rows in its running operations would turn ``unchanged`` once their
@@ -255,21 +264,35 @@ async def _run_to_plan(journal: Journal, run_key: str, request: RunOptions, inpu
     it is brought up to date like a new one, never planned against a half-synced or stale cache. The
     run is created here as the submission would create it."""
     if request.dry_run:
-        return run_key, True
-    key, n = run_key, 0
+        return run_key, True, None
     while True:
-        run, created = await journal.create_run(key, input_name=input_name, input_hash=key,
-                                                options={"route": request.route})
+        key, n = run_key, 0
+        while True:
+            run, created = await journal.create_run(key, input_name=input_name, input_hash=key,
+                                                    options={"route": request.route})
+            if created or run.status is not RunStatus.DONE or not request.again:
+                break
+            n += 1
+            key = f"{run_key}+again{n}"
+        lock = runlock.hold_run(runs_dir, run.run_id, key)
+        try:  # read again under the lock: its last holder may have finished it meanwhile
+            run = await journal.get_run(run.run_id)
+        except BaseException:
+            lock.release()
+            raise
         if created or run.status is not RunStatus.DONE or not request.again:
             break
-        n += 1
-        key = f"{run_key}+again{n}"
+        lock.release()  # finished by the process that held it: --again goes on to the next run
+    if not created and isinstance(journal, SqliteJournal):
+        # the embedded journal's inline units were this run's last process's, now gone (the lock is
+        # ours): adopt its units at once rather than after their leases (--lease-s) expire
+        await journal.release_run_leases(run.run_id, INLINE_WORKER)
     if not created and run.status is not RunStatus.DONE:
         if not _planned_before(run, runs_dir):
-            return key, True
+            return key, True, lock
         on_event("catalog_kept", {"run": run.run_id,
                                   "reason": "an interrupted run resumes on the picture it was planned from"})
-    return key, created
+    return key, created, lock
 
 
 def _planned_before(run: Run, runs_dir: Path) -> bool:

@@ -226,6 +226,25 @@ async def test_release_and_fail_give_units_back(make_journal: MakeJournal) -> No
     assert (counters.units_failed, counters.units_active, counters.units_pending) == (1, 2, 0)
 
 
+async def test_a_dead_holders_units_of_one_run_are_given_back_at_once(make_journal: MakeJournal) -> None:
+    """A process that took over a run from a killed one (bulk.submit.runlock) adopts its units without
+    waiting for their leases; other runs' units, and other owners', keep theirs."""
+    journal = await make_journal()
+    run_id = await _run_with_units(journal, 3)
+    other = await _run_with_units(journal, 1, key="run-2")
+    a, b = await journal.claim("local", [SHARD], lease_s=300, limit=2, run_id=run_id)
+    (c,) = await journal.claim("w9", [SHARD], lease_s=300, run_id=run_id)
+    (kept,) = await journal.claim("local", [SHARD], lease_s=300, run_id=other)
+    b = await journal.mark_submitted(b, "gid://shopify/BulkOperation/3")
+    assert await journal.release_run_leases(run_id, "local") == 2
+    again = await journal.claim("next", [SHARD], lease_s=300, limit=5)
+    assert sorted(x.unit_id for x in again) == sorted([a.unit_id, b.unit_id])
+    adopted = next(x for x in again if x.unit_id == b.unit_id)
+    assert adopted.unit.remote_id == "gid://shopify/BulkOperation/3" and adopted.fence > b.fence
+    assert (await journal.get_unit(c.unit_id)).lease_owner == "w9"
+    assert (await journal.get_unit(kept.unit_id)).state is UnitState.CLAIMED
+
+
 async def test_concurrent_claims_from_many_connections_take_each_unit_once(make_journal: MakeJournal) -> None:
     """Eight handles (eight connections) claim in parallel until nothing is left."""
     handles = [await make_journal() for _ in range(8)]

@@ -123,6 +123,15 @@ WHERE unit_id = :unit_id AND fence = :fence AND lease_owner = :worker_id
 RETURNING unit_id, run_id, kind, client_identifier, payload_path, payload, line_count, state, attempt,
           remote_id, lease_owner, lease_expires_at, fence, error;
 
+-- name: release_run_leases
+-- The run's previous process is gone (its run lock is ours now): its units are claimable at once.
+UPDATE bulk_units
+SET state = CASE WHEN state = 'submitted' THEN 'submitted' ELSE 'pending' END,
+    lease_expires_at = CASE WHEN state = 'submitted' THEN :now ELSE NULL END,
+    lease_owner = NULL, updated_at = :now
+WHERE run_id = :run_id AND lease_owner = :worker_id AND state IN ('claimed', 'submitted')
+RETURNING unit_id;
+
 -- name: outcomes_staging
 CREATE TEMP TABLE IF NOT EXISTS bulk_outcomes_in (
     source_file TEXT, line INTEGER, status TEXT, reason TEXT, object_id TEXT, unit_id INTEGER

@@ -1,0 +1,179 @@
+"""One run, one process: the exclusive lock a process holds while it applies a run.
+
+Why: the same input gives the same run key, so a second ``bulk submit`` of a file (a cron start
+overlapping a manual one, a second terminal) resumes the run the first is still working — and two
+processes must never work one run (the design forbids it without fencing). The second one is refused
+at once with :class:`~bulk.errors.RunHeldError`, which names the holder (pid, host, since when) and says
+what to do; it does not wait (a cron start that waits would pile up behind a long run).
+
+How: an exclusive ``flock`` on ``STATE_DIR/runs/RUN_KEY/lock``, as the cron inbox does
+(:mod:`bulk.fleet.inbox`). The kernel releases it when its process ends however it ends (SIGKILL, OOM,
+Ctrl-C), so a killed process never leaves its run locked: the next submission takes the lock at once and
+resumes the run — no lease to renew, no expiry to wait for, no clock. ``flock`` locks belong to an open
+file, so two submissions in one process exclude each other too.
+
+The file says who holds it — pid, host, since when and what the holder is doing (``syncing catalog``,
+``applying``) — as one JSON line, for the refusal's message and for ``bulk status`` (:func:`holder_of`).
+It holds no secrets. Emptied on a clean release; after a crash it keeps a dead pid, which
+:func:`holder_of` tells apart.
+
+The lock covers one state directory (where the embedded journal lives, the default). Submissions of one
+input on two machines sharing a PostgreSQL journal each have their own state directory and are not
+excluded by it (docs/journal.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from bulk.errors import RunHeldError
+
+LOCK_FILE = "lock"
+SYNCING = "syncing catalog"  # the holder exports the shop's catalog before planning
+APPLYING = "applying"  # the holder plans and sends the run's changes
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds a run: process id, host name, since when (epoch seconds) and what it is doing."""
+
+    pid: int
+    host: str
+    since: float
+    phase: str = APPLYING
+    phase_since: float | None = None  # when the current phase began
+
+    def describe(self) -> str:
+        """``pid 1234 on host shop-box, since 15:02:11`` (the date too when not today)."""
+        at = datetime.fromtimestamp(self.since)
+        when = at.strftime("%H:%M:%S" if at.date() == datetime.now().date() else "%Y-%m-%d %H:%M:%S")
+        return f"pid {self.pid} on host {self.host}, since {when}"
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON (``bulk status --json``)."""
+        return {"pid": self.pid, "host": self.host, "since": datetime.fromtimestamp(self.since).isoformat(
+            timespec="seconds"), "phase": self.phase}
+
+
+def lock_path(runs_dir: Path, run_key: str) -> Path:
+    """Where the lock of run ``run_key`` lives (beside its recorded events)."""
+    return runs_dir / run_key / LOCK_FILE
+
+
+class RunLock:
+    """The held lock of one run; release it with :meth:`release` or by leaving the ``with`` block.
+
+    Use :func:`hold_run` to take it."""
+
+    def __init__(self, path: Path, fd: int, holder: Holder) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self.holder = holder
+
+    def __repr__(self) -> str:
+        state = "held" if self._fd is not None else "released"
+        return f"<RunLock {self.path} {state} {self.holder.phase!r}>"
+
+    def phase(self, phase: str, *, now: float | None = None) -> None:
+        """Say what the holder does now (``bulk status`` shows it)."""
+        if self._fd is None:
+            return
+        self.holder = Holder(self.holder.pid, self.holder.host, self.holder.since, phase,
+                             time.time() if now is None else now)
+        _write(self._fd, self.holder)
+
+    def release(self) -> None:
+        """Give the run up: the file is emptied, then unlocked. Idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+
+def hold_run(runs_dir: Path, run_id: int, run_key: str, *, phase: str = APPLYING,
+             now: float | None = None) -> RunLock:
+    """Take run ``run_key``'s lock without waiting, or raise :class:`~bulk.errors.RunHeldError` naming
+    the live process that holds it (``run_id`` is for the message)."""
+    path = lock_path(runs_dir, run_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read(fd)
+        os.close(fd)
+        raise RunHeldError(run_id, pid=holder.pid if holder else None, host=holder.host if holder else None,
+                           since=holder.since if holder else None,
+                           held_by=holder.describe() if holder else "a process that is just starting") \
+            from None
+    except BaseException:
+        os.close(fd)
+        raise
+    at = time.time() if now is None else now
+    holder = Holder(os.getpid(), socket.gethostname(), at, phase, at)
+    _write(fd, holder)
+    return RunLock(path, fd, holder)
+
+
+def holder_of(runs_dir: Path, run_key: str) -> Holder | None:
+    """Who holds run ``run_key`` now, or None. Read-only: it never takes the lock (a submission starting
+    at that moment must not be refused because ``bulk status`` looked). A recorded holder on this host
+    whose process is gone (killed) holds nothing."""
+    try:
+        text = lock_path(runs_dir, run_key).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    holder = _parse(text)
+    if holder is None or (holder.host == socket.gethostname() and not _alive(holder.pid)):
+        return None
+    return holder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _write(fd: int, holder: Holder) -> None:
+    data = json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
+                       "phase": holder.phase, "phase_since": holder.phase_since}).encode() + b"\n"
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+
+
+def _read(fd: int) -> Holder | None:
+    return _parse(os.pread(fd, 4096, 0).decode(errors="replace"))
+
+
+def _parse(text: str) -> Holder | None:
+    try:
+        data = json.loads(text)
+        return Holder(int(data["pid"]), str(data["host"]), float(data["since"]), str(data["phase"]),
+                      None if data.get("phase_since") is None else float(data["phase_since"]))
+    except (ValueError, KeyError, TypeError):
+        return None
