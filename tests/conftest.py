@@ -1,5 +1,6 @@
-"""Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test, and the reading
-processes a test started (``children``).
+"""Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test, the reading
+processes a test started (``children``), and the calls a test's event
+loop has in threads (``thread_work``: pass ``thread_work.busy`` to ``ManualClock.advance_until``).
 
 The suite runs in parallel (pytest-xdist, ``scripts/test``): every fixture here is isolated per test
 and per worker process (own Redis database index, own PostgreSQL database), and a test that stops or
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 
 from bulk.sources import _reader_process
+from tests.thread_work import ThreadWork
 
 REPO = Path(__file__).resolve().parent.parent
 CSV_SAMPLES = REPO / "tests" / "data" / "csv-samples"
@@ -118,3 +120,12 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
 
     monkeypatch.setattr(_reader_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
     return started
+
+
+@pytest.fixture
+def thread_work(monkeypatch: pytest.MonkeyPatch) -> ThreadWork:
+    """The calls this test's event loop has handed to threads and not got back yet (tests/thread_work.py)."""
+    work = ThreadWork()
+    work.install(monkeypatch)
+    return work
+
