@@ -1,6 +1,7 @@
 """Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test, the reading
-processes a test started (``children``), and the calls a test's event
-loop has in threads (``thread_work``: pass ``thread_work.busy`` to ``ManualClock.advance_until``).
+processes a test started (``children``), the calls a test's event loop has in threads
+(``thread_work``: pass ``thread_work.busy`` to ``ManualClock.advance_until``), and a loopback port
+kept for the test from the moment it is picked (``own_port``, tests/ports.py).
 
 The suite runs in parallel (pytest-xdist, ``scripts/test``): every fixture here is isolated per test
 and per worker process (own Redis database index, own PostgreSQL database), and a test that stops or
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from bulk.sources import _reader_process
+from tests.ports import reserved_port
 from tests.thread_work import ThreadWork
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,3 +131,11 @@ def thread_work(monkeypatch: pytest.MonkeyPatch) -> ThreadWork:
     work.install(monkeypatch)
     return work
 
+
+@pytest.fixture
+def own_port() -> Iterator[int]:
+    """A loopback port of this test's own until it ends: refused to connections until the test starts
+    a server on it (one that sets ``SO_REUSEADDR``: redis-server, ``asyncio.start_server``), and never
+    taken by another process meanwhile (tests/ports.py)."""
+    with reserved_port() as port:
+        yield port
