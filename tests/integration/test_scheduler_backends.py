@@ -228,7 +228,9 @@ async def test_a_standby_is_never_started_on_a_permit_whose_lease_ran_out(
     start the standby."""
     backend = CutOff(harness.backend(max_in_flight=1, lease=0.5))
     paused = await enter(opened, Scheduler(backend))
-    other = await enter(opened, harness.worker(max_in_flight=1, lease=0.5))
+    # the live worker's lease is long: on a loaded box its heartbeat may come late, and its permit must
+    # not run out during the test (Redis: a lease per client; in-process: one shared config, lease 0.5)
+    other = await enter(opened, harness.worker(max_in_flight=1, lease=60))
     carrier = paused.acquire(10, Lane.NORMAL)
     held = await carrier.__aenter__()
     standby = asyncio.create_task(paused.acquire(10, Lane.NORMAL).__aenter__())
@@ -512,7 +514,9 @@ async def test_a_resumed_worker_does_not_regain_permits_the_store_handed_on(
     store again (a new acquire starts a fresh lease), its old grant must stay lost."""
     backend = Partitioned(harness.backend(max_in_flight=1, lease=0.5))
     paused = await enter(opened, Scheduler(backend))
-    other = await enter(opened, harness.worker(max_in_flight=1, lease=0.5))
+    # the live worker's lease is long: on a loaded box its heartbeat may come late, and its permit must
+    # not run out during the test (Redis: a lease per client; in-process: one shared config, lease 0.5)
+    other = await enter(opened, harness.worker(max_in_flight=1, lease=60))
     old = await paused.acquire(10, Lane.NORMAL).__aenter__()
     backend.down = True  # its heartbeats stop reaching the store (as if SIGSTOPped)
     taker = asyncio.create_task(other.acquire(10, Lane.NORMAL).__aenter__())
