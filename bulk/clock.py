@@ -135,9 +135,15 @@ class ManualClock:
         raise RuntimeError(f"the event loop was still busy after {max_steps} steps")
 
     async def advance_until(self, done: Callable[[], bool], *, step: float, io_wait_s: float = 0.001,
-                            max_s: float = 1e9) -> None:
+                            max_s: float = 1e9, busy: Callable[[], bool] | None = None) -> None:
         """Run the tasks until ``done()``: whenever they are idle, move time by ``step`` if somebody
-        sleeps on this clock, else wait ``io_wait_s`` of real time for I/O (a thread, a socket)."""
+        sleeps on this clock, else wait ``io_wait_s`` of real time for I/O (a thread, a socket).
+
+        ``busy`` says that real work the tasks wait for is still under way (a call in a thread, a
+        process): while it is true, time does not move even if somebody sleeps, the real wait is
+        taken instead. Without it a task that sleeps on this clock beside one that waits for a thread
+        (a poll loop, a lease timer) lets manual time run as fast as the loop turns, so how much of it
+        passes before the thread is back depends on how loaded the machine is."""
         start = self._now
         while not done():
             await self.run_until_idle()
@@ -145,7 +151,7 @@ class ManualClock:
                 return
             if self._now - start > max_s:
                 raise TimeoutError(f"not done after {max_s} s of manual time")
-            if self._sleepers:
+            if self._sleepers and (busy is None or not busy()):
                 self.advance(step)
             else:
                 await asyncio.sleep(io_wait_s)

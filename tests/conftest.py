@@ -1,5 +1,7 @@
-"""Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test, and the reading
-processes a test started (``children``).
+"""Shared fixtures: a clean Redis database and a fresh PostgreSQL database per test, the reading
+processes a test started (``children``), the calls a test's event loop has in threads
+(``thread_work``: pass ``thread_work.busy`` to ``ManualClock.advance_until``), and a loopback port
+kept for the test from the moment it is picked (``own_port``, tests/ports.py).
 
 The suite runs in parallel (pytest-xdist, ``scripts/test``): every fixture here is isolated per test
 and per worker process (own Redis database index, own PostgreSQL database), and a test that stops or
@@ -22,11 +24,21 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bulk.sources import _reader_process
+from tests.ports import reserved_port
+from tests.thread_work import ThreadWork
 
 REPO = Path(__file__).resolve().parent.parent
 CSV_SAMPLES = REPO / "tests" / "data" / "csv-samples"
+
+# Hypothesis measures each example on the wall clock (a 200 ms deadline, a "too slow" health check on
+# generating data): on a loaded 2-core box a slow example, or its faster replay, fails the test
+# ("Unreliable test timings") though nothing is wrong. What a property test checks is its property;
+# the per-test timeout in pyproject.toml still guards against a hang.
+settings.register_profile("bulk", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("bulk")
 
 
 def _server_url(var: str) -> str:
@@ -118,3 +130,20 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
 
     monkeypatch.setattr(_reader_process, "subprocess", SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
     return started
+
+
+@pytest.fixture
+def thread_work(monkeypatch: pytest.MonkeyPatch) -> ThreadWork:
+    """The calls this test's event loop has handed to threads and not got back yet (tests/thread_work.py)."""
+    work = ThreadWork()
+    work.install(monkeypatch)
+    return work
+
+
+@pytest.fixture
+def own_port() -> Iterator[int]:
+    """A loopback port of this test's own until it ends: refused to connections until the test starts
+    a server on it (one that sets ``SO_REUSEADDR``: redis-server, ``asyncio.start_server``), and never
+    taken by another process meanwhile (tests/ports.py)."""
+    with reserved_port() as port:
+        yield port

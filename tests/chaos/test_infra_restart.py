@@ -34,6 +34,7 @@ from bulk.journal.migrations import upgrade_postgres
 from bulk.lanes.bulk import BulkLaneConfig
 from bulk.sim import SimConfig, SimShop
 from tests.csv_helpers import seeded_price_csv
+from tests.ports import reserve
 
 TOKENS = ("infra-a", "infra-b", "infra-c")
 PRODUCTS = range(1, 601)  # 1,200 rows: product p has 1 + p % 3 variants
@@ -174,11 +175,12 @@ async def test_redis_and_postgres_restarted_mid_run_lose_nothing_and_send_nothin
                     assert time.monotonic() < guard, "the workers started no bulk operation"
                     await asyncio.sleep(0.05)
                 port = await asyncio.to_thread(stop_redis, directory, redis_url)
-                await asyncio.sleep(0.5)  # requests sent under permits granted before the stop finish
-                before = await attempts(sim)
-                await asyncio.sleep(OUTAGE_S)
-                during = await attempts(sim) - before
-                await asyncio.to_thread(start_redis, directory, port)
+                with reserve(port):  # while Redis is down, no other process on the box takes its port
+                    await asyncio.sleep(0.5)  # requests sent under permits granted before the stop finish
+                    before = await attempts(sim)
+                    await asyncio.sleep(OUTAGE_S)
+                    during = await attempts(sim) - before
+                    await asyncio.to_thread(start_redis, directory, port)
                 await asyncio.sleep(1.0)
                 await asyncio.to_thread(restart_postgres, directory)
                 deadline = time.monotonic() + 120

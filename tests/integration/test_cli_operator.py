@@ -18,6 +18,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from bulk.cli import main
 from bulk.journal import open_journal
 from tests.csv_helpers import price_csv
+from tests.ports import closed_port
 
 REPO = Path(__file__).parents[2]
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) bulk[\w.]*: ")
@@ -183,11 +184,9 @@ def test_a_shop_name_that_does_not_resolve(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_a_refused_connection_names_the_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code, _, err = run(["submit", str(small_prices(tmp_path)), "--shop", f"http://127.0.0.1:{port}",
-                        "--tokens", "shpat_x"], capsys)
+    with closed_port() as port:  # nothing listens on it, and no other process can take it meanwhile
+        code, _, err = run(["submit", str(small_prices(tmp_path)), "--shop", f"http://127.0.0.1:{port}",
+                            "--tokens", "shpat_x"], capsys)
     assert code == 2
     line = one_error_line(err)
     assert line.startswith(f"bulk: error: cannot connect to 127.0.0.1:{port}: the connection was refused")

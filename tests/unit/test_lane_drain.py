@@ -15,6 +15,7 @@ from bulk.journal import Journal, NewUnit, SqliteJournal, UnitKind
 from bulk.lanes.bulk import BulkLane, BulkLaneConfig, OpStatus
 from bulk.lanes.bulk.feed import LinePool
 from bulk.plan import PlannedLine
+from tests.thread_work import ThreadWork
 
 FAST = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=0.01, poll_max_s=0.02, poll_fine_s=0.01,
                       idle_wait_s=0.02, look_ahead_s=0.0, min_op_lines=1)
@@ -122,7 +123,8 @@ async def test_shards_are_cut_from_the_feed_as_slots_free_each_line_into_one(
     assert len(await journal.list_outcomes(run.run_id)) == 450
 
 
-async def test_a_lease_renewal_that_loses_the_race_with_completion_is_harmless(tmp_path: Path) -> None:
+async def test_a_lease_renewal_that_loses_the_race_with_completion_is_harmless(
+        tmp_path: Path, thread_work: ThreadWork) -> None:
     """The renewal timer fires just as the shard completes: the journal refuses the renewal (the unit
     is done: LeaseLostError). The shard's work is over, so that refusal must not fail the run."""
     from bulk.errors import LeaseLostError
@@ -153,8 +155,9 @@ async def test_a_lease_renewal_that_loses_the_race_with_completion_is_harmless(t
         await journal.add_units(run.run_id, [inline_unit("rk/a", range(0, 3))])
         lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up", clock=clock)
         drain = asyncio.create_task(lane.drain(run.run_id))
-        # the lane's own waits (polls, idle) run on the manual clock
-        await clock.advance_until(drain.done, step=0.01)
+        # the lane's own waits (polls, idle) run on the manual clock; its journal calls, files and
+        # uploads in threads do not let it move
+        await clock.advance_until(drain.done, step=0.01, busy=thread_work.busy)
         await drain
         assert len(await journal.list_outcomes(run.run_id)) == 3
 
@@ -198,7 +201,7 @@ async def test_cuts_are_final_once_everything_is_read_though_held_lines_may_stil
 
 
 async def test_leases_are_renewed_on_the_lease_clock_however_fast_the_shops_clock_runs(
-        tmp_path: Path) -> None:
+        tmp_path: Path, thread_work: ThreadWork) -> None:
     """Against a sped-up simulator the lane polls on the shop's time, but the journal's leases do not
     speed up with it: ten leases of shop time pass without a renewal; a third of one on the lease
     clock brings one."""
@@ -229,14 +232,16 @@ async def test_leases_are_renewed_on_the_lease_clock_however_fast_the_shops_cloc
         lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up", clock=shop_clock,
                         lease_clock=lease_clock)
         drain = asyncio.create_task(lane.drain(run.run_id))
+        # shop time moves only while no thread call (claim, shard file, upload) is under way: else
+        # the lane's idle wake-ups let it run past runs_until before a slow box started the operation
         await shop_clock.advance_until(lambda: bool(shop.started) and shop_clock.now() >= runs_until - 10,
-                                       step=0.25)
+                                       step=0.25, busy=thread_work.busy)
         at_start = journal.renewals
         assert at_start == 0  # claimed a moment ago by the lease clock: no renewal needed to start
         lease_clock.advance(config.lease_s / 3)
         await lease_clock.advance_until(lambda: journal.renewals > at_start, step=0.0)
         assert journal.renewals == at_start + 1
-        await shop_clock.advance_until(drain.done, step=0.25)
+        await shop_clock.advance_until(drain.done, step=0.25, busy=thread_work.busy)
         await drain
         assert len(await journal.list_outcomes(run.run_id)) == 3
 

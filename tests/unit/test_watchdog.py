@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from bulk.lanes.bulk import BulkLaneConfig, OpStatus
 from bulk.models import PriceUpdate, Source, VariantRef
 from bulk.submit._watchdog import StallTimer, Waiting, Watchdog
 from bulk.submit.submission import Submission, SubmitOptions
+from tests.thread_work import ThreadWork
 
 STALL_S = 300.0
 LANE = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=1.0, poll_max_s=5.0, poll_fine_s=1.0,
@@ -79,17 +80,6 @@ class StuckShop:
         raise AssertionError("the operation never ends")
 
 
-async def advance(clock: ManualClock, done: Callable[[], bool], *, step: float, pause_s: float,
-                  max_s: float) -> None:
-    """Move the clock by ``step`` after each real pause of ``pause_s`` until ``done()``."""
-    end = clock.now() + max_s
-    while not done():
-        assert clock.now() < end, f"not done after {max_s} s of manual time"
-        await clock.run_until_idle()
-        await asyncio.sleep(pause_s)
-        clock.advance(step)
-
-
 class Records(logging.Handler):
     """The log records of one logger."""
 
@@ -120,7 +110,7 @@ def catalog() -> Iterator[CatalogStore]:
 @pytest.mark.parametrize("moving_until", [0.0, 600.0], ids=["stuck-at-once", "moving-for-10-min"])
 async def test_a_stalled_run_says_what_it_waits_for(catalog: CatalogStore, tmp_path: Path,
                                                     caplog: pytest.LogCaptureFixture,
-                                                    moving_until: float) -> None:
+                                                    moving_until: float, thread_work: ThreadWork) -> None:
     clock = ManualClock()
     shop = StuckShop(clock, stop_at=moving_until)
     more = asyncio.Event()  # never set: the source waits for its next batch for ever
@@ -147,11 +137,11 @@ async def test_a_stalled_run_says_what_it_waits_for(catalog: CatalogStore, tmp_p
         logger.disabled = False
         run = asyncio.create_task(submission.run(source(), run_key="rk", input_name="p.csv"))
         try:
-            # planning and the journal work in threads, which the manual clock does not wait for: a
-            # real pause before every step lets them finish first (the watchdog reads the journal too)
-            await advance(clock, lambda: shop.polls > 0, step=0.05, pause_s=0.005, max_s=250)
-            await advance(clock, lambda: any(name == "stalled" for name, _ in events), step=1.0,
-                          pause_s=0.001, max_s=3_600)
+            # planning and the journal work in threads (the watchdog reads the journal too): time
+            # moves only while none is under way, however slow the box
+            await clock.advance_until(lambda: shop.polls > 0, step=0.05, max_s=250, busy=thread_work.busy)
+            await clock.advance_until(lambda: any(name == "stalled" for name, _ in events), step=1.0,
+                                      max_s=3_600, busy=thread_work.busy)
         finally:
             logger.removeHandler(records)
             logger.disabled = disabled
