@@ -31,7 +31,7 @@ from bulk.catalog.freshness import decide_sync
 from bulk.catalog.sync import last_full_sync, sync_catalog
 from bulk.clock import Clock
 from bulk.ingest.statistics import IngestStatistics
-from bulk.journal import Journal, Run, RunStatus, SqliteJournal, open_journal
+from bulk.journal import open_journal
 from bulk.lanes.bulk.shop_port import ShopBulkOps
 from bulk.lanes.urgent import InventoryResult, InventoryStatus
 from bulk.models import InventoryUpdate, OnEvent, OutcomeStatus
@@ -43,12 +43,11 @@ from bulk.sources.files import FileInput
 from bulk.sources.readahead import Source
 from bulk.submit import picture, runlock
 from bulk.submit._catalog_tap import CatalogTap
+from bulk.submit._run_choice import run_to_plan
 from bulk.submit._types import InventoryUndo
 from bulk.submit.options import DRY_RUN_SUFFIX, RunOptions, default_state_dir, shop_id
 from bulk.submit.submission import Submission, SubmissionResult, SubmitOptions, run_key_for
 from bulk.submit.timeline import EVENTS_FILE, RunRecorder, cancelled
-
-INLINE_WORKER = "local"  # the lease owner of the units a submission sends itself (Submission's worker_id)
 
 
 class InventoryFront(Protocol):
@@ -141,7 +140,7 @@ async def run_submission(
                     paths, read = list(source.paths), source.run_key_options()
                 run_key = await asyncio.to_thread(
                     run_key_for, paths, key, {"route": request.route, **read, "input": input_name})
-            run_key, anew, lock = await _run_to_plan(journal, run_key, request, input_name, on_event,
+            run_key, anew, lock = await run_to_plan(journal, run_key, request, input_name, on_event,
                                                      runs_dir=state_dir / "runs")
             if lock is not None:  # one run, one process (runlock); the kernel frees it if we are killed
                 stack.callback(lock.release)
@@ -248,60 +247,6 @@ class _SwitchInterval:
 
 
 _responsive_event_loop = _SwitchInterval().shortened
-
-
-async def _run_to_plan(journal: Journal, run_key: str, request: RunOptions, input_name: str,
-                       on_event: OnEvent, *, runs_dir: Path) -> tuple[str, bool, runlock.RunLock | None]:
-    """The run key this submission uses, whether it plans from a picture brought up to date now, and the
-    run's lock, taken here (:class:`~bulk.errors.RunHeldError` when another live process holds it).
-
-    A new run does (a dry run too); an interrupted one plans again against the cache as it was (its
-    decisions must not change: rows in its running operations would turn ``unchanged`` once their
-    writes are in the shop); a finished one plans nothing. ``--again``: the first run of the chain
-    ``KEY``, ``KEY+again1``, ``KEY+again2``… that has not finished — an interrupted ``--again`` run
-    resumes, a finished one is followed by a new run that compares with the shop anew. An interrupted
-    run that never got past its catalog sync (Ctrl-C while a big shop was exported) planned nothing:
-    it is brought up to date like a new one, never planned against a half-synced or stale cache. The
-    run is created here as the submission would create it."""
-    if request.dry_run:
-        return run_key, True, None
-    while True:
-        key, n = run_key, 0
-        while True:
-            run, created = await journal.create_run(key, input_name=input_name, input_hash=key,
-                                                    options={"route": request.route})
-            if created or run.status is not RunStatus.DONE or not request.again:
-                break
-            n += 1
-            key = f"{run_key}+again{n}"
-        lock = runlock.hold_run(runs_dir, run.run_id, key)
-        try:  # read again under the lock: its last holder may have finished it meanwhile
-            run = await journal.get_run(run.run_id)
-        except BaseException:
-            lock.release()
-            raise
-        if created or run.status is not RunStatus.DONE or not request.again:
-            break
-        lock.release()  # finished by the process that held it: --again goes on to the next run
-    if not created and isinstance(journal, SqliteJournal):
-        # the embedded journal's inline units were this run's last process's, now gone (the lock is
-        # ours): adopt its units at once rather than after their leases (--lease-s) expire
-        await journal.release_run_leases(run.run_id, INLINE_WORKER)
-    if not created and run.status is not RunStatus.DONE:
-        if not _planned_before(run, runs_dir):
-            return key, True, lock
-        on_event("catalog_kept", {"run": run.run_id,
-                                  "reason": "an interrupted run resumes on the picture it was planned from"})
-    return key, created, lock
-
-
-def _planned_before(run: Run, runs_dir: Path) -> bool:
-    """Whether an interrupted run got past its catalog sync: the journal holds something of it (an
-    outcome, a unit), or it began recording its events, which happens right after the sync (a direct
-    batch may have been sent before its outcomes were recorded: that run resumes on its picture too)."""
-    c = run.counters
-    progress = c.rows_finished + c.units_pending + c.units_active + c.units_done + c.units_failed
-    return progress > 0 or (runs_dir / run.run_key / EVENTS_FILE).exists()
 
 
 def _input_paths(input_name: str) -> list[Path]:

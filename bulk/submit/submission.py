@@ -49,6 +49,9 @@ from bulk.submit.report import summarize, write_report
 
 __all__ = ["InventorySender", "Requester", "Submission", "SubmissionResult", "SubmitOptions", "run_key_for"]
 
+INLINE_WORKER = "local"  # the lease owner of the units a submission sends itself
+
+
 class Submission(Sending):
     """Runs one submission against one shop, durably: its state lives in the journal.
 
@@ -64,7 +67,7 @@ class Submission(Sending):
         catalog: CatalogStore,
         journal: Journal,
         options: SubmitOptions,
-        worker_id: str = "local",
+        worker_id: str = INLINE_WORKER,
         inventory: InventorySender | None = None,
         on_event: OnEvent | None = None,
         clock: Clock | None = None,
