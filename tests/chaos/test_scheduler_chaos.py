@@ -38,7 +38,11 @@ from bulk.sim._faults import Fault
 
 WORKERS = 16
 CAP = 8
-LEASE = 0.8
+# Each worker sends a request only with half its lease left (0.75 s), and the shop answers in at most
+# 0.35 s: 0.4 s of slack for the embedded shop's own event loop and for a live worker's renewal to be
+# late on a loaded box. At 0.8 s (0.05 s of slack) a fresh-clone CI run beside a full-scale benchmark
+# saw 2 violations: a request still at the shop when its permit went to another worker.
+LEASE = 1.5
 SHOP = "chaos"
 CALM_SECONDS = 10.0
 CHAOS_SHARE = 0.8  # the chaos run's average in-flight, at least this share of the calm run's
@@ -48,7 +52,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.redis]
 
 class RequestsWithinTheLease:
     """Requests of 0.15-0.35 s (a mutation's usual time, 0.25 s on average), never longer than the
-    0.4 s of lease a worker makes sure of before it sends one. That is the scheme's premise: a paused
+    0.75 s of lease a worker makes sure of before it sends one. That is the scheme's premise: a paused
     (SIGSTOP) worker cannot cancel what it already sent, so a request outliving its lease while its
     permit is re-granted is a violation no scheduler can prevent (docs/scheduler.md). The simulator's
     own lognormal latency has a tail: at a 0.25 s mean, 12 % of requests take over 0.4 s."""
