@@ -5,8 +5,10 @@ overlapping start prints who holds it and exits at once with status 75), then fo
 an up-to-date report: submit it (the same file again resumes its unfinished run), and write
 ``NAME.report.csv`` next to it. Without ``--database-url`` the work is done here; with it, the files
 are enqueued for the fleet's ``bulk worker`` processes and this command waits for their runs to finish
-before writing the reports. Exit status: 0 all rows fine, 1 some rows rejected, 2 bad input or
-configuration, 75 another run holds the inbox.
+before writing the reports. A file whose run another ``bulk submit`` is applying right now (a
+merchant ran it by hand) is skipped with a line saying so, and taken up by the next tick. Exit
+status: 0 all rows fine, 1 some rows rejected, 2 bad input or configuration, 75 another run holds
+the inbox, or a file was skipped for that reason (and no row was rejected).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from bulk.cli._failures import check_reachable
 from bulk.cli._options import add_shared
 from bulk.cli._request import SubmitRequest, submit_file
 from bulk.clock import MonotonicClock
-from bulk.errors import ConfigError
+from bulk.errors import ConfigError, RunHeldError
 from bulk.fleet.inbox import InboxFile, inbox_lock, pending_files
 from bulk.journal import Journal, OutcomeStatus, Run, RunStatus, open_journal
 from bulk.submit.report import write_report_csv
@@ -31,7 +33,8 @@ from bulk.submit.report import write_report_csv
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again at the next cron tick
 
 EPILOG = """\
-crontab line (every 10 minutes; an overlapping start exits at once with status 75):
+crontab line (every 10 minutes; an overlapping start exits at once with status 75, and so does a
+run that skipped a file another bulk process was applying):
   */10 * * * * cd /srv/prices && bulk run --inbox /srv/prices/inbox >> /var/log/bulk-run.log 2>&1
 environment: SHOPIFY_SHOP, SHOPIFY_ACCESS_TOKENS, and for a fleet BULK_DATABASE_URL, BULK_REDIS_URL.
 """
@@ -64,10 +67,16 @@ async def handle(args: argparse.Namespace) -> int:
             print(f"bulk run: nothing new in {inbox}")
             return EXIT_OK
         await check_reachable(args.shop)  # only when there is work: a quiet tick needs no network
-        rejected = 0
+        rejected = skipped = 0
         for item in files:
-            rejected += await _process(args, item)
-        return EXIT_REJECTED if rejected else EXIT_OK
+            try:
+                rejected += await _process(args, item)
+            except RunHeldError as exc:  # its report is not written: the next tick finds it pending
+                skipped += 1
+                print(f"bulk run: {item.path.name} skipped: {exc}; the next run takes it up", file=sys.stderr)
+        if rejected:
+            return EXIT_REJECTED
+        return EXIT_LOCKED if skipped else EXIT_OK
 
 
 async def _process(args: argparse.Namespace, item: InboxFile) -> int:
