@@ -129,18 +129,15 @@ class State:
         if not dead:
             return False
         model_now = self._model(now)
-        for pid, permit in list(self.permits.items()):
-            if permit.client in dead:
-                del self.permits[pid]
-                b = self.buckets[permit.token]
-                self.buckets[permit.token] = core.finish(b, permit.cost, 0.0, model_now)
-                self.expired += 1
-        for pid, standby in list(self.standbys.items()):
-            if standby.client in dead:
-                del self.standbys[pid]
-                b = self.buckets[standby.token]
-                self.buckets[standby.token] = core.finish(b, standby.cost, 0.0, model_now)
-                self.expired += 1
+        paid: tuple[dict[str, Permit] | dict[str, Standby], ...] = (self.permits, self.standbys)
+        for held in paid:  # a standby is paid for like a permit
+            for pid in list(held):
+                permit = held[pid]
+                if permit.client in dead:
+                    del held[pid]
+                    b = self.buckets[permit.token]
+                    self.buckets[permit.token] = core.finish(b, permit.cost, 0.0, model_now)
+                    self.expired += 1
         for wid, waiter in list(self.waiters.items()):
             if waiter.client in dead:
                 del self.waiters[wid]

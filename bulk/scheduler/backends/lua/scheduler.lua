@@ -71,18 +71,13 @@ local function purge()
     if c.exp <= now then dead[cid] = true; any = true end
   end
   if not any then return end
-  for pid, p in pairs(s.permits) do
-    if dead[p.c] then
-      finish(s.buckets[p.t + 1], p.cost, 0)
-      s.permits[pid] = nil
-      s.expired = s.expired + 1
-    end
-  end
-  for sid, x in pairs(s.standbys) do
-    if dead[x.c] then
-      finish(s.buckets[x.t + 1], x.cost, 0)
-      s.standbys[sid] = nil
-      s.expired = s.expired + 1
+  for _, held in ipairs({s.permits, s.standbys}) do  -- a standby is paid for like a permit
+    for pid, p in pairs(held) do
+      if dead[p.c] then
+        finish(s.buckets[p.t + 1], p.cost, 0)
+        held[pid] = nil
+        s.expired = s.expired + 1
+      end
     end
   end
   for wid, w in pairs(s.waiters) do
