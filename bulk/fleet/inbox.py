@@ -11,12 +11,13 @@ The decisions (which files, where reports go) are pure functions of a directory 
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bulk.submit.runlock import give_back, take_flock
 
 LOCK_NAME = ".bulk-run.lock"
 INPUT_SUFFIXES = (".csv", ".jsonl")
@@ -72,20 +73,11 @@ def inbox_lock(inbox: Path) -> Iterator[Lock]:
     """Try the inbox's exclusive lock, never waiting: ``lock.held`` says whether this block owns it
     (when it does not, ``lock.holder`` says who does). Not an error: an overlapping cron start is normal."""
     path = inbox / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd, holder = take_flock(path, f"pid {os.getpid()}".encode())
+    if fd is None:
+        yield Lock(path, False, holder.strip() or "unknown process")
+        return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
-            yield Lock(path, False, holder)
-            return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        try:
-            yield Lock(path, True)
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        yield Lock(path, True)
     finally:
-        os.close(fd)
+        give_back(fd)

@@ -69,6 +69,39 @@ def lock_path(runs_dir: Path, run_key: str) -> Path:
     return runs_dir / run_key / LOCK_FILE
 
 
+def take_flock(path: Path, note: bytes) -> tuple[int | None, str]:
+    """Take ``path``'s exclusive ``flock`` without waiting and write ``note`` in the file: ``(its
+    descriptor, "")`` — or, held by another process, ``(None, what that process wrote there)``. The
+    run locks here and the cron inbox's (:mod:`bulk.fleet.inbox`) are both this."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        held_by = os.pread(fd, 4096, 0).decode(errors="replace")
+        os.close(fd)
+        return None, held_by
+    except BaseException:
+        os.close(fd)
+        raise
+    write_note(fd, note)
+    return fd, ""
+
+
+def write_note(fd: int, note: bytes) -> None:
+    """Replace what a held lock's file says."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, note, 0)
+
+
+def give_back(fd: int) -> None:
+    """Empty a held lock's file, unlock it and close it."""
+    try:
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 class RunLock:
     """The held lock of one run; release it with :meth:`release` or by leaving the ``with`` block.
 
@@ -89,18 +122,13 @@ class RunLock:
             return
         self.holder = Holder(self.holder.pid, self.holder.host, self.holder.since, phase,
                              time.time() if now is None else now)
-        _write(self._fd, self.holder)
+        write_note(self._fd, _encode(self.holder))
 
     def release(self) -> None:
         """Give the run up: the file is emptied, then unlocked. Idempotent."""
         fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        if fd is not None:
+            give_back(fd)
 
     def __enter__(self) -> Self:
         return self
@@ -116,22 +144,14 @@ def hold_run(runs_dir: Path, run_id: int, run_key: str, *, phase: str = APPLYING
     the live process that holds it (``run_id`` is for the message)."""
     path = lock_path(runs_dir, run_key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read(fd)
-        os.close(fd)
-        raise RunHeldError(run_id, pid=holder.pid if holder else None, host=holder.host if holder else None,
-                           since=holder.since if holder else None,
-                           held_by=holder.describe() if holder else "a process that is just starting") \
-            from None
-    except BaseException:
-        os.close(fd)
-        raise
     at = time.time() if now is None else now
     holder = Holder(os.getpid(), socket.gethostname(), at, phase, at)
-    _write(fd, holder)
+    fd, held_by = take_flock(path, _encode(holder))
+    if fd is None:
+        other = _parse(held_by)
+        raise RunHeldError(run_id, pid=other.pid if other else None, host=other.host if other else None,
+                           since=other.since if other else None,
+                           held_by=other.describe() if other else "a process that is just starting")
     return RunLock(path, fd, holder)
 
 
@@ -159,15 +179,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write(fd: int, holder: Holder) -> None:
-    data = json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
+def _encode(holder: Holder) -> bytes:
+    return json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
                        "phase": holder.phase, "phase_since": holder.phase_since}).encode() + b"\n"
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
-
-
-def _read(fd: int) -> Holder | None:
-    return _parse(os.pread(fd, 4096, 0).decode(errors="replace"))
 
 
 def _parse(text: str) -> Holder | None:
