@@ -8,9 +8,23 @@ from hypothesis.stateful import invariant, rule
 
 from bulk.models import Lane
 from bulk.scheduler import core
-from bulk.scheduler._admission import Granted, Wait
+from bulk.scheduler._admission import Granted, State, Wait
 from bulk.scheduler._handoff import hand_over, held_by
 from tests.unit.test_scheduler_admission import AdmissionMachine, make
+
+
+def live_line(s: State, now: float) -> list[str]:
+    """The waiters a hand-over may admit, in order (lane, then arrival), those of clients seen within
+    the waiter TTL: the property machines' own reading of the rule, independent of the code's."""
+    return [wid for _, _, wid in sorted(
+        (w.priority, w.seq, wid) for wid, w in s.waiters.items()
+        if now - s.clients[w.client].seen < s.config.waiter_ttl)]
+
+
+def admitted_before(s: State) -> set[str]:
+    """Permit ids of standbys admitted before a hand-over (riding on a permit, or promoted): the
+    hand-overs that are not new admissions."""
+    return set(s.standbys) | {granted.permit for _, granted in s.promoted}
 
 
 def test_a_release_hands_the_permit_to_the_head_not_to_a_lower_lane() -> None:
@@ -45,16 +59,12 @@ class HandOverMachine(AdmissionMachine):
     @rule()
     def hand_over(self) -> None:
         self.s.purge(self.now)
-        line = sorted(
-            (w.priority, w.seq, wid)
-            for wid, w in self.s.waiters.items()
-            if self.now - self.s.clients[w.client].seen < self.s.config.waiter_ttl
-        )
+        line = live_line(self.s, self.now)
         clients = {cid: (c.expires, c.seen) for cid, c in self.s.clients.items()}
         levels = [core.level_at(b, self.now) for b in self.s.buckets]
-        promoted = set(self.s.standbys) | {granted.permit for _, granted in self.s.promoted}
+        promoted = admitted_before(self.s)
         handed = [h for h in hand_over(self.s, self.now, {}) if h.granted.permit not in promoted]
-        assert [h.waiter for h in handed] == [wid for _, _, wid in line[: len(handed)]]  # in order
+        assert [h.waiter for h in handed] == line[: len(handed)]  # in order
         for h in handed:
             wid, granted = h.waiter, h.granted
             client, cost, priority = self.asks.pop(wid)

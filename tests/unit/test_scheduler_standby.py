@@ -16,6 +16,7 @@ from bulk.scheduler._admission import STANDBY, Granted, Wait
 from bulk.scheduler._handoff import Handed, hand_over
 from bulk.scheduler.protocol import Notifier
 from tests.unit.test_scheduler_admission import AdmissionMachine, make
+from tests.unit.test_scheduler_handoff import admitted_before, live_line
 
 
 def test_the_head_rides_on_its_own_clients_busy_permit_and_takes_its_slot_on_release() -> None:
@@ -184,17 +185,13 @@ class StandbyMachine(AdmissionMachine):
     def hand_over(self, late: bool) -> None:
         self.s.purge(self.now)
         self._forget_the_dead()
-        line = sorted(
-            (w.priority, w.seq, wid)
-            for wid, w in self.s.waiters.items()
-            if self.now - self.s.clients[w.client].seen < self.s.config.waiter_ttl
-        )
+        line = live_line(self.s, self.now)
         clients = {cid: (c.expires, c.seen) for cid, c in self.s.clients.items()}
         levels = [core.level_at(b, self.now) for b in self.s.buckets]
-        standbys = set(self.s.standbys) | {granted.permit for _, granted in self.s.promoted}
+        standbys = admitted_before(self.s)
         handed = hand_over(self.s, self.now, {})
         admitted = [h for h in handed if h.granted.permit not in standbys]
-        assert [h.waiter for h in admitted] == [wid for _, _, wid in line[: len(admitted)]]  # in order
+        assert [h.waiter for h in admitted] == line[: len(admitted)]  # in order
         for h in admitted:
             client, cost, priority = self.asks.pop(h.waiter)
             floor = 0.0 if priority == Lane.URGENT else 100.0
