@@ -140,6 +140,11 @@ class JournalBase(RowCodec):
             raise JournalError(f"no run {run_id} in the journal")
         return self.run_from_row(rows[0])
 
+    async def find_run(self, run_key: str) -> Run | None:
+        """See :meth:`bulk.journal.Journal.find_run`."""
+        rows = await self._rows("run_by_key", {"run_key": run_key})
+        return await self.get_run(int(rows[0][0])) if rows else None
+
     async def list_runs(self, *, limit: int = 20) -> list[Run]:
         """See :meth:`bulk.journal.Journal.list_runs`."""
         return [self.run_from_row(r) for r in await self._rows("runs", {"run_id": None, "limit": limit})]

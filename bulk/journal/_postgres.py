@@ -164,12 +164,18 @@ class PostgresJournal(JournalBase):
         """See :meth:`bulk.journal.Journal.create_run`."""
         params = {"run_key": run_key, "input_name": input_name, "input_hash": input_hash}
         async with self._tx() as conn:
-            cur = await conn.execute(
-                self._sql["insert_run"],
-                {**params, "options": Jsonb(scrub_secrets(dict(options))), "offset": self._offset},
-            )
-            created = await cur.fetchone() is not None
+            # looked up first: an insert that meets the key takes a sequence number all the same (run
+            # ids skipped numbers on every submit of a file); two processes creating it at once still
+            # meet in the insert's ON CONFLICT
             row = await (await conn.execute(self._sql["run_by_key"], {"run_key": run_key})).fetchone()
+            created = False
+            if row is None:
+                cur = await conn.execute(
+                    self._sql["insert_run"],
+                    {**params, "options": Jsonb(scrub_secrets(dict(options))), "offset": self._offset},
+                )
+                created = await cur.fetchone() is not None
+                row = await (await conn.execute(self._sql["run_by_key"], {"run_key": run_key})).fetchone()
         assert row is not None
         self.check_same_input(run_key, row[1], input_hash)
         return await self.get_run(int(row[0])), created

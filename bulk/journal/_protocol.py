@@ -66,6 +66,10 @@ class Journal(Protocol):
         """One run with its counters; :class:`JournalError` if unknown."""
         ...
 
+    async def find_run(self, run_key: str) -> Run | None:
+        """The run for ``run_key``, if there is one (nothing is created)."""
+        ...
+
     async def list_runs(self, *, limit: int = 20) -> list[Run]:
         """The most recent runs first, with counters."""
         ...

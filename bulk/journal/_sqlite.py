@@ -170,12 +170,16 @@ class SqliteJournal(JournalBase):
         params = {"run_key": run_key, "input_name": input_name, "input_hash": input_hash}
 
         def txn(db: sqlite3.Connection, now: float) -> tuple[Row, bool]:
-            cur = db.execute(
+            # looked up first: an insert that meets the key takes an AUTOINCREMENT id all the same,
+            # and the run ids a merchant sees skipped numbers (1, 6, 10) on every submit of a file
+            row = db.execute(self._sql["run_by_key"], {"run_key": run_key}).fetchone()
+            if row is not None:
+                return row, False
+            db.execute(
                 self._sql["insert_run"],
                 {**params, "options": json.dumps(scrub_secrets(dict(options))), "now": now},
             )
-            row = db.execute(self._sql["run_by_key"], {"run_key": run_key}).fetchone()
-            return row, cur.rowcount == 1
+            return db.execute(self._sql["run_by_key"], {"run_key": run_key}).fetchone(), True
 
         row, created = await self._txn(txn)
         self.check_same_input(run_key, row[1], input_hash)

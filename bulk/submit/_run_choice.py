@@ -22,7 +22,8 @@ async def run_to_plan(journal: Journal, run_key: str, request: RunOptions, input
     decisions must not change: rows in its running operations would turn ``unchanged`` once their
     writes are in the shop); a finished one plans nothing. ``--again``: the first run of the chain
     ``KEY``, ``KEY+again1``, ``KEY+again2``… that has not finished — an interrupted ``--again`` run
-    resumes, a finished one is followed by a new run that compares with the shop anew. An interrupted
+    resumes, a finished one is followed by a new run that compares with the shop anew; without it, the
+    newest run of that chain (reported when finished, carried on when interrupted). An interrupted
     run that never got past its catalog sync (Ctrl-C while a big shop was exported) planned nothing:
     it is brought up to date like a new one, never planned against a half-synced or stale cache. The
     run is created here as the submission would create it."""
@@ -33,7 +34,10 @@ async def run_to_plan(journal: Journal, run_key: str, request: RunOptions, input
         while True:
             run, created = await journal.create_run(key, input_name=input_name, input_hash=key,
                                                     options={"route": request.route})
-            if created or run.status is not RunStatus.DONE or not request.again:
+            if created or run.status is not RunStatus.DONE:
+                break
+            if not request.again:  # the chain's newest run: what the last --again did, or carries on
+                key, run = await _newest_of_chain(journal, run_key, key, run)
                 break
             n += 1
             key = f"{run_key}+again{n}"
@@ -56,6 +60,15 @@ async def run_to_plan(journal: Journal, run_key: str, request: RunOptions, input
         on_event("catalog_kept", {"run": run.run_id,
                                   "reason": "an interrupted run resumes on the picture it was planned from"})
     return key, created, lock
+
+
+async def _newest_of_chain(journal: Journal, run_key: str, key: str, run: Run) -> tuple[str, Run]:
+    """The last run of the chain ``KEY``, ``KEY+again1``… that exists: a plain submit of a file after
+    ``--again`` reports (or resumes) that run, not the first one, whose outcomes are older."""
+    n = 1
+    while (newer := await journal.find_run(f"{run_key}+again{n}")) is not None:
+        key, run, n = f"{run_key}+again{n}", newer, n + 1
+    return key, run
 
 
 def _planned_before(run: Run, runs_dir: Path) -> bool:

@@ -188,6 +188,9 @@ async def test_a_finished_input_says_when_and_again_sends_what_differs(sim: SimS
         assert again.summary["applied"] == 1 and again.summary["unchanged"] == 1
         assert writes(sim) - before == 1  # the one variant that differs
         assert (await shop_has(sim, 12, 0))[0] == "44.00"
+        # the plain command after --again: the chain's newest run answers, not the first one
+        latest = await submit(shop, file, tmp_path)
+        assert latest.run_key == again.run_key and latest.summary == again.summary
         # --again after that run finished: a third run, with nothing left to send
         third = await submit(shop, file, tmp_path, again=True)
     assert third.run_key not in (first.run_key, again.run_key) and third.summary["unchanged"] == 2

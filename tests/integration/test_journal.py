@@ -98,6 +98,8 @@ async def test_same_run_key_resumes_the_same_run(make_journal: MakeJournal) -> N
     )
     assert other.options == {"tokens": 2, "token": "***"}  # secrets are never stored
     assert [r.run_id for r in await journal.list_runs()] == [other.run_id, first.run_id]
+    # the next run's id follows on: meeting an existing key took no id (a merchant saw 1, 6, 10)
+    assert other.run_id == first.run_id + 1
 
 
 async def test_run_status_follows_the_allowed_transitions(make_journal: MakeJournal) -> None:
