@@ -31,11 +31,16 @@ def shown_status(run: Run, holder: runlock.Holder | None = None) -> str:
     """The run's status as operators know it: a run ``bulk cancel`` stopped is ``cancelled`` (the
     journal keeps it ``failed`` with :data:`~bulk.submit.options.CANCELLED_REASON`, so that the same
     submission may resume it); a run whose process (``holder``) is exporting the shop's catalog before
-    it plans is ``syncing catalog`` (a big shop's first sync takes minutes: not ``planning 0%``)."""
+    it plans is ``syncing catalog`` (a big shop's first sync takes minutes: not ``planning 0%``); one
+    whose process has read and planned its whole input is ``running`` (the journal keeps it ``planning``
+    until every line is done, so that a restart plans again against the same picture: see
+    :mod:`bulk.submit._run_choice`)."""
     if run.status is RunStatus.FAILED and run.error == CANCELLED_REASON:
         return CANCELLED
     if run.status in ACTIVE and holder is not None and holder.phase == runlock.SYNCING:
         return SYNCING
+    if run.status is RunStatus.PLANNING and holder is not None and holder.phase == runlock.SENDING:
+        return RunStatus.RUNNING.value
     return run.status.value
 
 

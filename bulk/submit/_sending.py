@@ -111,6 +111,7 @@ class Sending:
         # at chunk boundaries); the lane's cuts are final from now on, not once those are released
         self._source_state = f"read to the end ({self._planner.rows} rows)"
         self._read_done.set()
+        self._on_event("input_read", {"rows": self._planner.rows})
         while self._admission.held:  # lines waiting behind in-flight lines of their product
             self._released.clear()
             if self._options.drain:

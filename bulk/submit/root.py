@@ -160,6 +160,7 @@ async def run_submission(
                                                 "reason": decision.reason})
             if lock is not None:
                 lock.phase(runlock.APPLYING)
+                on_event = _saying_when_read(on_event, lock)
             tap = CatalogTap(stack.enter_context(CatalogStore(catalog.path)), run_key)
             inputs: list[dict[str, Any]] = []  # what the reader did with each file
 
@@ -206,6 +207,16 @@ async def run_submission(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+
+
+def _saying_when_read(on_event: OnEvent, lock: runlock.RunLock) -> OnEvent:
+    """``on_event``, and the run's lock told once the whole input is read and planned (`bulk status`:
+    ``running``, not ``planning N%`` while its operations run)."""
+    def listener(name: str, data: dict[str, Any]) -> None:
+        if name == "input_read":
+            lock.phase(runlock.SENDING)
+        on_event(name, data)
+    return listener
 
 
 def input_account(stats: IngestStatistics) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from bulk.errors import RunHeldError
 LOCK_FILE = "lock"
 SYNCING = "syncing catalog"  # the holder exports the shop's catalog before planning
 APPLYING = "applying"  # the holder plans and sends the run's changes
+SENDING = "sending"  # the holder has read and planned the whole input: it only sends (and follows up)
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,3 +156,29 @@ async def test_status_says_syncing_catalog_while_the_run_exports_the_catalog(
         code = await asyncio.to_thread(main, ["status", "--state-dir", str(tmp_path / "s"), "--json"])
         (shown,) = json.loads(capsys.readouterr().out)["runs"]
         assert (shown["status"], shown["held_by"]) == ("done", None)
+
+
+async def test_status_says_running_once_the_input_is_planned_and_its_operations_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The journal keeps the run ``planning`` until every line is done (a restart plans again against the
+    same picture); the operator sees ``running`` once the holder has read and planned the whole input."""
+    file = prices(tmp_path)
+    async with SimShop(SimConfig(products=50, tokens=TOKENS)) as sim:
+        first = asyncio.ensure_future(asyncio.to_thread(main, submit_args(file, sim, tmp_path)))
+        try:
+            await mutation_started(sim, first)  # the shop slows down: the operation runs a while
+            async with asyncio.timeout(30):
+                while not [h for h in holders(tmp_path) if h.phase == runlock.SENDING]:
+                    assert not first.done(), first.result()
+                    await asyncio.sleep(0.01)
+            capsys.readouterr()
+            code = await asyncio.to_thread(main, ["status", "--state-dir", str(tmp_path / "s"), "--json"])
+            (shown,) = json.loads(capsys.readouterr().out)["runs"]
+            assert code == 0 and shown["status"] == "running" and f"pid {os.getpid()}" in shown["held_by"]
+            async with open_journal(str(tmp_path / "s" / "journal.sqlite3")) as j:
+                (run,) = await j.list_runs()
+            assert run.status is RunStatus.PLANNING  # what a restart goes by is unchanged
+        finally:
+            usual_pace(sim)
+            code = await asyncio.wait_for(first, 60)
+        assert code == 0
