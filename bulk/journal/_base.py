@@ -140,6 +140,14 @@ class JournalBase(RowCodec):
             raise JournalError(f"no run {run_id} in the journal")
         return self.run_from_row(rows[0])
 
+    async def hold_run(self, run_id: int, *, holder: str) -> None:
+        """See :meth:`bulk.journal.Journal.hold_run`: nothing to do for a journal file, which one
+        machine's processes share (the state directory's run lock, :mod:`bulk.submit.runlock`, covers
+        them)."""
+
+    async def release_run(self, run_id: int) -> None:
+        """See :meth:`bulk.journal.Journal.release_run`."""
+
     async def find_run(self, run_key: str) -> Run | None:
         """See :meth:`bulk.journal.Journal.find_run`."""
         rows = await self._rows("run_by_key", {"run_key": run_key})

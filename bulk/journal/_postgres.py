@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from bulk.errors import JournalError
 from bulk.journal import migrations
 from bulk.journal._base import JournalBase
+from bulk.journal._pg_run_locks import PgRunLocks
 from bulk.journal._records import (
     AppliedValue,
     NewUnit,
@@ -63,6 +64,7 @@ class PostgresJournal(JournalBase):
         self._lock = asyncio.Lock()
         self._sql = migrations.queries("pg")
         self._listener: asyncio.Task[None] | None = None
+        self._run_locks = PgRunLocks(url, self._location, self._sql)
 
     def from_json(self, value: Any) -> Any:
         """``jsonb`` arrives already decoded."""
@@ -84,7 +86,8 @@ class PostgresJournal(JournalBase):
         logger.debug("journal opened", extra={"action": "journal.open", "location": self._location})
 
     async def close(self) -> None:
-        """Stop listening and close the connection."""
+        """Stop listening, give the run locks back and close the connection."""
+        await self._run_locks.close()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.cancel()
@@ -158,6 +161,14 @@ class PostgresJournal(JournalBase):
             backoff = min(backoff * 2, _RELISTEN_MAX_S)
 
     # -- runs -----------------------------------------------------------------------------------
+    async def hold_run(self, run_id: int, *, holder: str) -> None:
+        """See :meth:`bulk.journal.Journal.hold_run` (:mod:`bulk.journal._pg_run_locks`)."""
+        await self._run_locks.hold(run_id, holder=holder)
+
+    async def release_run(self, run_id: int) -> None:
+        """See :meth:`bulk.journal.Journal.release_run`."""
+        await self._run_locks.release(run_id)
+
     async def create_run(
         self, run_key: str, *, input_name: str, input_hash: str, options: Mapping[str, Any]
     ) -> tuple[Run, bool]:

@@ -66,6 +66,16 @@ class Journal(Protocol):
         """One run with its counters; :class:`JournalError` if unknown."""
         ...
 
+    async def hold_run(self, run_id: int, *, holder: str) -> None:
+        """Hold run ``run_id`` against every other process of a journal shared across machines, until
+        :meth:`release_run` or :meth:`close` (or this process's end); :class:`~bulk.errors.RunHeldError`
+        names the holder (``holder`` says who we are) when another has it."""
+        ...
+
+    async def release_run(self, run_id: int) -> None:
+        """Give :meth:`hold_run`'s lock back."""
+        ...
+
     async def find_run(self, run_key: str) -> Run | None:
         """The run for ``run_key``, if there is one (nothing is created)."""
         ...

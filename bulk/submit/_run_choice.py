@@ -1,5 +1,6 @@
 """Which run a submission plans (or resumes, or only reports) — and the run's lock, taken before it
-plans anything (:mod:`bulk.submit.runlock`: one run, one process)."""
+plans anything (:mod:`bulk.submit.runlock`: one run, one process; on a PostgreSQL journal shared
+across machines, its session lock too: :mod:`bulk.journal._pg_run_locks`)."""
 
 from __future__ import annotations
 
@@ -42,13 +43,16 @@ async def run_to_plan(journal: Journal, run_key: str, request: RunOptions, input
             n += 1
             key = f"{run_key}+again{n}"
         lock = runlock.hold_run(runs_dir, run.run_id, key)
-        try:  # read again under the lock: its last holder may have finished it meanwhile
-            run = await journal.get_run(run.run_id)
+        try:
+            # a journal shared across machines: a process on another one is refused the same way
+            await journal.hold_run(run.run_id, holder=lock.holder.describe())
+            run = await journal.get_run(run.run_id)  # read again: its last holder may have finished it
         except BaseException:
             lock.release()
             raise
         if created or run.status is not RunStatus.DONE or not request.again:
             break
+        await journal.release_run(run.run_id)
         lock.release()  # finished by the process that held it: --again goes on to the next run
     if not created and isinstance(journal, SqliteJournal):
         # the embedded journal's inline units were this run's last process's, now gone (the lock is

@@ -225,3 +225,18 @@ DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, last_seen_at = EXCLUDED.
 SELECT worker_id, host, pid, started_at, last_seen_at FROM bulk_workers
 WHERE last_seen_at >= bulk_now(%(offset)s) - %(within_s)s * interval '1 second'
 ORDER BY last_seen_at DESC, worker_id;
+
+-- name: run_lock_take
+-- A session lock: PostgreSQL frees it when the holding connection ends (a killed process included).
+SELECT pg_try_advisory_lock(%(space)s, %(run_id)s);
+
+-- name: run_lock_give
+SELECT pg_advisory_unlock(%(space)s, %(run_id)s);
+
+-- name: run_lock_holder
+-- Who holds a run's lock: its connection's application_name says (bulk.journal._pg_run_locks).
+-- Advisory locks are per database, pg_locks shows every database's: another journal's run 1 is not ours.
+SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid::bigint = %(space)s AND l.objid::bigint = %(run_id)s;
