@@ -81,12 +81,13 @@ class RunProgress:
         return (self.units_done + self.units_failed) / total
 
     @classmethod
-    def of(cls, run: Run, holder: runlock.Holder | None = None) -> RunProgress:
-        """From the journal's record and the process holding the run's lock, if any."""
+    def of(cls, run: Run, holder: runlock.Holder | None = None, held_by: str | None = None) -> RunProgress:
+        """From the journal's record and the process holding the run's lock, if any (``held_by``: the
+        holder a shared journal names, a process on another machine)."""
         c = run.counters
         return cls(run.run_id, run.run_key, run.input_name, shown_status(run, holder), c.applied,
                    c.unchanged, c.rejected, c.units_pending, c.units_active, c.units_done, c.units_failed,
-                   run.updated_at, shown_error(run), holder.describe() if holder else None)
+                   run.updated_at, shown_error(run), holder.describe() if holder else held_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,8 @@ async def collect_status(
                 operations.append(RunningOperation(run.run_id, unit.unit_id, token, op, unit.lease_owner,
                                                    unit.lease_expires_at))
     workers = await journal.list_workers(seen_within_s=seen_within_s)
+    shared = await journal.run_holders()  # a shared journal's: processes on any machine
     progress = tuple(RunProgress.of(r, runlock.holder_of(runs_dir, r.run_key)
-                                    if runs_dir is not None and r.status in ACTIVE else None) for r in recent)
+                                    if runs_dir is not None and r.status in ACTIVE else None,
+                                    shared.get(r.run_id)) for r in recent)
     return FleetStatus(progress, tuple(workers), tuple(operations), scheduler)

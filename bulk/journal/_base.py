@@ -148,6 +148,10 @@ class JournalBase(RowCodec):
     async def release_run(self, run_id: int) -> None:
         """See :meth:`bulk.journal.Journal.release_run`."""
 
+    async def run_holders(self) -> dict[int, str]:
+        """See :meth:`bulk.journal.Journal.run_holders` (a journal file holds no run: see hold_run)."""
+        return {}
+
     async def find_run(self, run_key: str) -> Run | None:
         """See :meth:`bulk.journal.Journal.find_run`."""
         rows = await self._rows("run_by_key", {"run_key": run_key})

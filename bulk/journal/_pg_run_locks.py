@@ -49,9 +49,7 @@ class PgRunLocks:
             row = await (await conn.execute(self._sql["run_lock_take"], params)).fetchone()
             if not (row and row[0]):
                 found = await (await conn.execute(self._sql["run_lock_holder"], params)).fetchone()
-                named = str(found[0]) if found and found[0] else ""
-                held_by = named.removeprefix(NAME_PREFIX) if named.startswith(NAME_PREFIX) else \
-                    "a process on another machine"
+                held_by = holder_named(str(found[0]) if found and found[0] else "")
                 raise RunHeldError(run_id, pid=None, host=None, since=None, held_by=held_by)
         except psycopg.Error as exc:
             await conn.close()
@@ -60,6 +58,11 @@ class PgRunLocks:
             await conn.close()
             raise
         self._held[run_id] = conn
+
+    async def holders(self, conn: psycopg.AsyncConnection[Any]) -> dict[int, str]:
+        """Every run of this journal held now (by any process, ours too), and by whom."""
+        cur = await conn.execute(self._sql["run_lock_holders"], {"space": SPACE})
+        return {int(run_id): holder_named(str(name or "")) for run_id, name in await cur.fetchall()}
 
     async def release(self, run_id: int) -> None:
         """Give run ``run_id``'s lock back: unlocked first, as the server frees a closed session's locks
@@ -79,3 +82,10 @@ class PgRunLocks:
         """Give every lock back."""
         for run_id in list(self._held):
             await self.release(run_id)
+
+
+def holder_named(application_name: str) -> str:
+    """Who a lock's connection says it is (``pid 1234 on host x, since 15:02:11``)."""
+    if application_name.startswith(NAME_PREFIX):
+        return application_name.removeprefix(NAME_PREFIX)
+    return "a process on another machine"

@@ -169,6 +169,11 @@ class PostgresJournal(JournalBase):
         """See :meth:`bulk.journal.Journal.release_run`."""
         await self._run_locks.release(run_id)
 
+    async def run_holders(self) -> dict[int, str]:
+        """See :meth:`bulk.journal.Journal.run_holders`."""
+        async with self._tx() as conn:
+            return await self._run_locks.holders(conn)
+
     async def create_run(
         self, run_key: str, *, input_name: str, input_hash: str, options: Mapping[str, Any]
     ) -> tuple[Run, bool]:

@@ -76,6 +76,10 @@ class Journal(Protocol):
         """Give :meth:`hold_run`'s lock back."""
         ...
 
+    async def run_holders(self) -> dict[int, str]:
+        """Runs held through :meth:`hold_run` now, by any process, and who holds each."""
+        ...
+
     async def find_run(self, run_key: str) -> Run | None:
         """The run for ``run_key``, if there is one (nothing is created)."""
         ...

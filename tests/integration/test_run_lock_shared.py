@@ -1,6 +1,7 @@
 """One run, one process across machines: on a PostgreSQL journal shared by several machines, a second
 submitter of the same input is refused however its state directory differs (each machine has its own),
-with the line that names the holder; a killed holder's lock is freed by the server at once.
+with the line that names the holder, and ``bulk status`` names it too; a killed holder's lock is freed
+by the server at once.
 
 Two state directories stand for two machines (the ``flock`` in each excludes nothing of the other)."""
 
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 
 from bulk.errors import RunHeldError
+from bulk.fleet.status import collect_status
 from bulk.journal import PostgresJournal
 from bulk.journal.migrations import upgrade_postgres
 from bulk.submit._run_choice import run_to_plan
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.postgres
 
 HOLD = """
 import asyncio, sys
+from bulk.fleet.status import collect_status
 from bulk.journal import PostgresJournal
 async def main():
     journal = PostgresJournal(sys.argv[1])
@@ -61,8 +64,24 @@ async def test_a_second_machine_is_refused_the_run_until_the_first_lets_go(datab
     finally:
         await first.close()  # the run ended: its lock goes with the journal handle
     second, again = await _plan(database_url, tmp_path / "machine-b")
-    await second.close()
+    try:
+        # bulk status on machine A names machine B's process (no lock file of it in A's state directory)
+        observer = await _opened(database_url)
+        try:
+            status = await collect_status(observer, runs_dir=tmp_path / "machine-a" / "runs")
+        finally:
+            await observer.close()
+        (shown,) = status.runs
+        assert shown.held_by is not None and f"pid {os.getpid()} on host" in shown.held_by
+    finally:
+        await second.close()
     assert again == key
+
+
+async def _opened(url: str) -> PostgresJournal:
+    journal = PostgresJournal(url)
+    await journal.open()
+    return journal
 
 
 async def test_the_holder_named_is_this_journals_not_another_databases(database_url: str) -> None:

@@ -230,6 +230,13 @@ ORDER BY last_seen_at DESC, worker_id;
 -- A session lock: PostgreSQL frees it when the holding connection ends (a killed process included).
 SELECT pg_try_advisory_lock(%(space)s, %(run_id)s);
 
+-- name: run_lock_holders
+-- Every run held now in this journal, and by whom (bulk status).
+SELECT l.objid::bigint, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid::bigint = %(space)s;
+
 -- name: run_lock_give
 SELECT pg_advisory_unlock(%(space)s, %(run_id)s);
 
