@@ -6,8 +6,9 @@ while holding permits, so the chaos test runs many of these against the simulato
 plain aiohttp, forever. Access tokens come from the ``BULK_CHAOS_TOKENS`` environment variable
 (comma separated), never from argv, so they do not show in ``ps``.
 
-Self-fencing is the point: the lease is checked synchronously right before the request is handed to
-aiohttp, and :meth:`Grant.guard` cancels a request whose lease runs out mid-flight.
+Self-fencing is the point: the lease is checked synchronously right before the request's bytes leave
+(inside the body aiohttp sends them with), and :meth:`Grant.guard` cancels a request whose lease runs
+out mid-flight.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -41,25 +42,43 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease", type=float, default=1.0)
     p.add_argument("--waiter-ttl", type=float, default=0.3)
     p.add_argument("--cost", type=float, default=1.0)
+    p.add_argument("--nice", type=int, default=0,
+                   help="lower this process's CPU priority by this much (the test's referee must not starve)")
     return p.parse_args(argv)
 
 
 async def _send(
     session: aiohttp.ClientSession, url: str, token: str, grant: Grant, need: float
 ) -> dict[str, Any]:
-    grant.check(need)  # last look at the lease, with no await between it and the request going out
+    grant.check(need)
+    query = json.dumps({"query": QUERY}).encode()
+
+    async def at_the_wire() -> AsyncIterator[bytes]:
+        # aiohttp keeps the request line and headers back and sends them with the body's first bytes,
+        # from a task of its own a loop turn later — time in which this process may be paused past its
+        # lease. So the last look at the lease is here, synchronously before those bytes leave; a lost
+        # permit sends nothing at all (aiohttp closes the connection without a byte).
+        grant.check(need)
+        yield query
+
     # No client timeout: a live holder keeps renewing its lease while the request runs, and giving
     # up early would free the permit while the shop may still be serving the request.
-    async with session.post(
-        url, json={"query": QUERY}, headers={"X-Shopify-Access-Token": token}
-    ) as response:
-        body: dict[str, Any] = await response.json(content_type=None)
-        body["_status"] = response.status
-        return body
+    try:
+        async with session.post(url, data=at_the_wire(), headers={
+                "X-Shopify-Access-Token": token, "Content-Type": "application/json"}) as response:
+            body: dict[str, Any] = await response.json(content_type=None)
+            body["_status"] = response.status
+            return body
+    except aiohttp.ClientConnectionError as exc:
+        if isinstance(exc.__cause__, PermitLostError):
+            raise exc.__cause__ from None  # the lease ran out before a byte left
+        raise
 
 
 async def run(args: argparse.Namespace) -> None:
     """Acquire, send, settle — in ``--concurrency`` loops, until killed."""
+    if args.nice:
+        os.nice(args.nice)
     tokens = [t for t in os.environ.get("BULK_CHAOS_TOKENS", "").split(",") if t]
     if not tokens:
         raise SystemExit("BULK_CHAOS_TOKENS is empty")
