@@ -67,7 +67,7 @@ class PgRunLocks:
     async def release(self, run_id: int) -> None:
         """Give run ``run_id``'s lock back: unlocked first, as the server frees a closed session's locks
         only once its backend has exited, a moment after the close returns (a submission started right
-        after this one ended was refused)."""
+        after this one ended could be refused)."""
         conn = self._held.pop(run_id, None)
         if conn is None:
             return
