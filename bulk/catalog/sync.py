@@ -50,6 +50,9 @@ class ExportStatus(Protocol):
     @property
     def created_at(self) -> str | None: ...
 
+    @property
+    def object_count(self) -> int: ...
+
 
 class ExportPort(Protocol):
     """Bulk query lifecycle, implemented over the transport + scheduler."""
@@ -112,12 +115,16 @@ async def sync_catalog(
     poll_s: float = 0.5,
     overlap_s: float = SYNC_OVERLAP_S,
     wall: Callable[[], float] = time.time,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SyncResult:
     """Export the shop's catalog (or what changed since the last sync) into ``store``.
 
     An incremental sync without a previous one is a full one. A failed export raises
     :class:`~bulk.errors.ShopifyError`; after a failed full sync the cache is empty (the next run
-    syncs in full again), after a failed incremental one it is as before (its bound is unchanged)."""
+    syncs in full again), after a failed incremental one it is as before (its bound is unchanged).
+    ``on_progress(exported, stored)``: after every poll and every batch stored (a big shop's export
+    takes minutes, and ``bulk status`` shows it moving)."""
+    progress = on_progress or (lambda _exported, _stored: None)
     clock = clock or MonotonicClock()
     since = None if full else (store.get_meta(LAST_SYNC) or None)
     full = since is None
@@ -126,8 +133,13 @@ async def sync_catalog(
     if full:
         store.set_meta(LAST_SYNC, "")  # no bound until this export completes
     op = await port.start_query(export_query(since), token_index=token_index)
-    status = await poll_until_finished(lambda: port.status(op, token_index=token_index), clock,
-                                       initial_s=poll_s, max_s=10.0)
+
+    async def polled() -> ExportStatus:
+        polled_now = await port.status(op, token_index=token_index)
+        progress(polled_now.object_count, 0)
+        return polled_now
+
+    status = await poll_until_finished(polled, clock, initial_s=poll_s, max_s=10.0)
     if status.status != "COMPLETED":
         raise ShopifyError(f"catalog export {op} ended {status.status} ({status.error_code})",
                            token_index=token_index)
@@ -140,6 +152,7 @@ async def sync_catalog(
                 # SQLite writes are blocking: keep the event loop (and lease renewals) responsive
                 count += await asyncio.to_thread(store.load_export, batch)
                 batch = []
+                progress(status.object_count, count)
         count += await asyncio.to_thread(store.load_export, batch)
     dropped = await asyncio.to_thread(store.finish_sync)
     store.set_meta(LAST_SYNC, next_since(status.created_at, started, overlap_s))

@@ -87,8 +87,8 @@ def print_status(console: Console, status: FleetStatus) -> None:
                 "held by", "error"):
         runs.add_column(col)
     for r in status.runs:
-        # a catalog export has no unit progress yet: a "0%" would read as stuck
-        progress = "" if r.status == SYNCING else f"{r.progress:.0%}"
+        # a catalog export has no unit progress yet: a "0%" would read as stuck; how far the export got
+        progress = (r.phase_detail or "") if r.status == SYNCING else f"{r.progress:.0%}"
         runs.add_row(str(r.run_id), r.input_name, r.status, progress, str(r.applied),
                      str(r.unchanged), str(r.rejected),
                      f"{r.units_pending}/{r.units_active}/{r.units_done}/{r.units_failed}", r.held_by or "",

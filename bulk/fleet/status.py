@@ -71,6 +71,7 @@ class RunProgress:
     updated_at: datetime
     error: str | None = None  # why a failed run failed (tokens never shown)
     held_by: str | None = None  # the live process applying it: "pid 1234 on host x, since 15:02:11"
+    phase_detail: str | None = None  # how far that process's phase got ("120,000 objects exported")
 
     @property
     def progress(self) -> float:
@@ -87,7 +88,8 @@ class RunProgress:
         c = run.counters
         return cls(run.run_id, run.run_key, run.input_name, shown_status(run, holder), c.applied,
                    c.unchanged, c.rejected, c.units_pending, c.units_active, c.units_done, c.units_failed,
-                   run.updated_at, shown_error(run), holder.describe() if holder else held_by)
+                   run.updated_at, shown_error(run), holder.describe() if holder else held_by,
+                   holder.detail if holder else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,7 +154,8 @@ async def run_submission(
                 if decision.mode != "none":
                     if lock is not None:
                         lock.phase(runlock.SYNCING)  # `bulk status`: not `planning 0%` for minutes
-                    synced = await sync_catalog(port, catalog, full=decision.mode == "full", clock=shop_clock)
+                    synced = await sync_catalog(port, catalog, full=decision.mode == "full", clock=shop_clock,
+                                                on_progress=_sync_progress(lock))
                     on_event("catalog_synced", {"lines": synced.lines, "full": synced.full,
                                                 "since": synced.since, "seconds": synced.seconds,
                                                 "reason": decision.reason})
@@ -207,6 +208,17 @@ async def run_submission(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+
+
+def _sync_progress(lock: runlock.RunLock | None) -> Callable[[int, int], None] | None:
+    """The catalog sync's progress, told to the run's lock (`bulk status`: ``120,000 objects exported``)."""
+    if lock is None:
+        return None
+
+    def told(exported: int, stored: int) -> None:
+        lock.phase(runlock.SYNCING, detail=f"{stored:,} of {exported:,} objects stored" if stored
+                   else f"{exported:,} objects exported")
+    return told
 
 
 def _saying_when_read(on_event: OnEvent, lock: runlock.RunLock) -> OnEvent:

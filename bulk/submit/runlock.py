@@ -52,6 +52,7 @@ class Holder:
     since: float
     phase: str = APPLYING
     phase_since: float | None = None  # when the current phase began
+    detail: str | None = None  # how far the phase got ("120,000 objects exported"), when it says
 
     def describe(self) -> str:
         """``pid 1234 on host shop-box, since 15:02:11`` (the date too when not today)."""
@@ -62,7 +63,7 @@ class Holder:
     def to_json(self) -> dict[str, object]:
         """Plain JSON (``bulk status --json``)."""
         return {"pid": self.pid, "host": self.host, "since": datetime.fromtimestamp(self.since).isoformat(
-            timespec="seconds"), "phase": self.phase}
+            timespec="seconds"), "phase": self.phase, "detail": self.detail}
 
 
 def lock_path(runs_dir: Path, run_key: str) -> Path:
@@ -117,12 +118,13 @@ class RunLock:
         state = "held" if self._fd is not None else "released"
         return f"<RunLock {self.path} {state} {self.holder.phase!r}>"
 
-    def phase(self, phase: str, *, now: float | None = None) -> None:
-        """Say what the holder does now (``bulk status`` shows it)."""
+    def phase(self, phase: str, *, detail: str | None = None, now: float | None = None) -> None:
+        """Say what the holder does now, and how far it got (``bulk status`` shows both)."""
         if self._fd is None:
             return
-        self.holder = Holder(self.holder.pid, self.holder.host, self.holder.since, phase,
-                             time.time() if now is None else now)
+        since = self.holder.phase_since if phase == self.holder.phase else \
+            (time.time() if now is None else now)  # progress within a phase does not restart it
+        self.holder = Holder(self.holder.pid, self.holder.host, self.holder.since, phase, since, detail)
         write_note(self._fd, _encode(self.holder))
 
     def release(self) -> None:
@@ -182,13 +184,15 @@ def _alive(pid: int) -> bool:
 
 def _encode(holder: Holder) -> bytes:
     return json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
-                       "phase": holder.phase, "phase_since": holder.phase_since}).encode() + b"\n"
+                       "phase": holder.phase, "phase_since": holder.phase_since,
+                       "detail": holder.detail}).encode() + b"\n"
 
 
 def _parse(text: str) -> Holder | None:
     try:
         data = json.loads(text)
         return Holder(int(data["pid"]), str(data["host"]), float(data["since"]), str(data["phase"]),
-                      None if data.get("phase_since") is None else float(data["phase_since"]))
+                      None if data.get("phase_since") is None else float(data["phase_since"]),
+                      None if data.get("detail") is None else str(data["detail"]))
     except (ValueError, KeyError, TypeError):
         return None

@@ -140,7 +140,9 @@ async def test_status_says_syncing_catalog_while_the_run_exports_the_catalog(
         first = asyncio.ensure_future(asyncio.to_thread(main, submit_args(file, sim, tmp_path)))
         try:
             async with asyncio.timeout(30):
-                while not [h for h in holders(tmp_path) if h.phase == runlock.SYNCING]:
+                # the export's progress, once a poll has seen objects exported
+                while not [h for h in holders(tmp_path) if h.phase == runlock.SYNCING and h.detail
+                           and not h.detail.startswith("0 ")]:
                     assert not first.done(), first.result()
                     await asyncio.sleep(0.01)
             capsys.readouterr()
@@ -148,6 +150,10 @@ async def test_status_says_syncing_catalog_while_the_run_exports_the_catalog(
             out = capsys.readouterr().out
             row = next(line for line in out.splitlines() if "prices.csv" in line)
             assert code == 0 and "syncing catalog" in row and "0%" not in row and f"pid {os.getpid()}" in row
+            code = await asyncio.to_thread(main, ["status", "--state-dir", str(tmp_path / "s"), "--json"])
+            (syncing,) = json.loads(capsys.readouterr().out)["runs"]
+            # it moves: how far the export got, not a bare "syncing catalog"
+            assert re.fullmatch(r"[1-9][\d,]* objects exported", syncing["phase_detail"]), syncing
         finally:
             usual_pace(sim)
             code = await asyncio.wait_for(first, 60)
