@@ -1,8 +1,9 @@
 """``bulk status``: runs and their progress, workers seen recently, bulk operations running, and (with
 ``--redis-url``) each token's bucket level and the permits in flight. A run ``bulk cancel`` stopped
 shows as ``cancelled``, a failed one with its error (tokens never printed), one whose process is still
-exporting the shop's catalog before planning as ``syncing catalog``; a run a live ``bulk submit`` of this
-state directory works names it (``held by``: pid, host, since when). A thin shell over
+exporting the shop's catalog before planning as ``syncing catalog`` (with how far the export got); a
+run a live ``bulk submit`` of this state directory works names it (``held by``: pid, host, since
+when). A thin shell over
 :func:`bulk.fleet.status.collect_status`; ``--json`` for scripts.
 """
 
