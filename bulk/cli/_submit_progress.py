@@ -137,6 +137,8 @@ def describe(name: str, data: dict[str, Any]) -> str:
         return f"bulk operation done: {data['status']}, {data['lines']} lines"
     if name == "resumed":
         return f"resuming run {data['run']}"
+    if name == "input_read":  # from here on the run only sends (bulk status: running)
+        return f"input read to the end: {data['rows']:,} rows planned"
     if name == "media_follow_up":
         return (f"new images of {data['products']} products: waiting for Shopify to process them "
                 f"(at most {data['wait_s']:.0f} s more)")

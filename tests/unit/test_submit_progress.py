@@ -70,6 +70,7 @@ def test_every_lane_event_has_a_sentence() -> None:
         "shard_done": {"status": "COMPLETED", "lines": 5},
         "sharded": {"shards": 2, "lines": 9},
         "catalog_synced": {"lines": 3000},
+        "input_read": {"rows": 3000},
     }
     for name, data in events.items():
         assert describe(name, data) != name.replace("_", " "), name
