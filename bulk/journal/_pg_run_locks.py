@@ -48,8 +48,7 @@ class PgRunLocks:
             params = {"space": SPACE, "run_id": run_id}
             row = await (await conn.execute(self._sql["run_lock_take"], params)).fetchone()
             if not (row and row[0]):
-                found = await (await conn.execute(self._sql["run_lock_holder"], params)).fetchone()
-                held_by = holder_named(str(found[0]) if found and found[0] else "")
+                held_by = (await self.holders(conn)).get(run_id, holder_named(""))
                 raise RunHeldError(run_id, pid=None, host=None, since=None, held_by=held_by)
         except psycopg.Error as exc:
             await conn.close()

@@ -12,18 +12,21 @@ Ctrl-C), so a killed process never leaves its run locked: the next submission ta
 resumes the run — no lease to renew, no expiry to wait for, no clock. ``flock`` locks belong to an open
 file, so two submissions in one process exclude each other too.
 
-The file says who holds it — pid, host, since when and what the holder is doing (``syncing catalog``,
-``applying``) — as one JSON line, for the refusal's message and for ``bulk status`` (:func:`holder_of`).
+The file says who holds it — pid, host, since when, what the holder is doing (``syncing catalog``,
+``applying``, ``sending``) and how far it got — as one JSON line, for the refusal's message and for
+``bulk status`` (:func:`holder_of`).
 It holds no secrets. Emptied on a clean release; after a crash it keeps a dead pid, which
 :func:`holder_of` tells apart.
 
 The lock covers one state directory (where the embedded journal lives, the default). Submissions of one
-input on two machines sharing a PostgreSQL journal each have their own state directory and are not
-excluded by it (docs/journal.md).
+input on two machines sharing a PostgreSQL journal each have their own state directory: the journal's
+session lock on the run excludes them (:mod:`bulk.journal._pg_run_locks`, taken beside this one by
+:mod:`bulk.submit._run_choice`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -183,9 +186,7 @@ def _alive(pid: int) -> bool:
 
 
 def _encode(holder: Holder) -> bytes:
-    return json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
-                       "phase": holder.phase, "phase_since": holder.phase_since,
-                       "detail": holder.detail}).encode() + b"\n"
+    return json.dumps(dataclasses.asdict(holder)).encode() + b"\n"
 
 
 def _parse(text: str) -> Holder | None:

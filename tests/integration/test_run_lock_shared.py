@@ -102,6 +102,9 @@ async def test_the_holder_named_is_this_journals_not_another_databases(database_
         await ours.hold_run(1, holder="pid 2 on host this-shop, since 09:00:01")
         with pytest.raises(RunHeldError, match="pid 2 on host this-shop"):
             await second.hold_run(1, holder="pid 3 on host this-shop, since 09:00:02")
+        # each journal names its own holder of run 1, whichever row PostgreSQL lists first
+        assert (await second.run_holders())[1].startswith("pid 2 on host this-shop")
+        assert (await theirs.run_holders())[1].startswith("pid 1 on host other-shop")
     finally:
         for journal in (ours, theirs, second):
             await journal.close()

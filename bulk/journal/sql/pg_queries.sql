@@ -231,7 +231,9 @@ ORDER BY last_seen_at DESC, worker_id;
 SELECT pg_try_advisory_lock(%(space)s, %(run_id)s);
 
 -- name: run_lock_holders
--- Every run held now in this journal, and by whom (bulk status).
+-- Every run held now in this journal, and by whom: its connection's application_name says
+-- (bulk.journal._pg_run_locks). Advisory locks are per database, but pg_locks shows every database's:
+-- another journal's run 1 is not ours.
 SELECT l.objid::bigint, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -239,11 +241,3 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
 
 -- name: run_lock_give
 SELECT pg_advisory_unlock(%(space)s, %(run_id)s);
-
--- name: run_lock_holder
--- Who holds a run's lock: its connection's application_name says (bulk.journal._pg_run_locks).
--- Advisory locks are per database, pg_locks shows every database's: another journal's run 1 is not ours.
-SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND l.classid::bigint = %(space)s AND l.objid::bigint = %(run_id)s;
