@@ -155,13 +155,13 @@ async def run_submission(
                     if lock is not None:
                         lock.phase(runlock.SYNCING)  # `bulk status`: not `planning 0%` for minutes
                     synced = await sync_catalog(port, catalog, full=decision.mode == "full", clock=shop_clock,
-                                                on_progress=_sync_progress(lock))
+                                                on_progress=lock.sync_progress if lock else None)
                     on_event("catalog_synced", {"lines": synced.lines, "full": synced.full,
                                                 "since": synced.since, "seconds": synced.seconds,
                                                 "reason": decision.reason})
             if lock is not None:
                 lock.phase(runlock.APPLYING)
-                on_event = _saying_when_read(on_event, lock)
+                on_event = runlock.telling_when_read(on_event, lock)
             tap = CatalogTap(stack.enter_context(CatalogStore(catalog.path)), run_key)
             inputs: list[dict[str, Any]] = []  # what the reader did with each file
 
@@ -208,27 +208,6 @@ async def run_submission(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-
-
-def _sync_progress(lock: runlock.RunLock | None) -> Callable[[int, int], None] | None:
-    """The catalog sync's progress, told to the run's lock (`bulk status`: ``120,000 objects exported``)."""
-    if lock is None:
-        return None
-
-    def told(exported: int, stored: int) -> None:
-        lock.phase(runlock.SYNCING, detail=f"{stored:,} of {exported:,} objects stored" if stored
-                   else f"{exported:,} objects exported")
-    return told
-
-
-def _saying_when_read(on_event: OnEvent, lock: runlock.RunLock) -> OnEvent:
-    """``on_event``, and the run's lock told once the whole input is read and planned (`bulk status`:
-    ``running``, not ``planning N%`` while its operations run)."""
-    def listener(name: str, data: dict[str, Any]) -> None:
-        if name == "input_read":
-            lock.phase(runlock.SENDING)
-        on_event(name, data)
-    return listener
 
 
 def input_account(stats: IngestStatistics) -> dict[str, Any]:

@@ -36,9 +36,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from bulk.errors import RunHeldError
+from bulk.models import OnEvent
 
 LOCK_FILE = "lock"
 SYNCING = "syncing catalog"  # the holder exports the shop's catalog before planning
@@ -130,6 +131,11 @@ class RunLock:
         self.holder = Holder(self.holder.pid, self.holder.host, self.holder.since, phase, since, detail)
         write_note(self._fd, _encode(self.holder))
 
+    def sync_progress(self, exported: int, stored: int) -> None:
+        """How far the catalog sync got (`bulk status`: ``120,000 objects exported``, then stored)."""
+        self.phase(SYNCING, detail=f"{stored:,} of {exported:,} objects stored" if stored
+                   else f"{exported:,} objects exported")
+
     def release(self) -> None:
         """Give the run up: the file is emptied, then unlocked. Idempotent."""
         fd, self._fd = self._fd, None
@@ -159,6 +165,16 @@ def hold_run(runs_dir: Path, run_id: int, run_key: str, *, phase: str = APPLYING
                            since=other.since if other else None,
                            held_by=other.describe() if other else "a process that is just starting")
     return RunLock(path, fd, holder)
+
+
+def telling_when_read(on_event: OnEvent, lock: RunLock) -> OnEvent:
+    """``on_event``, and ``lock`` told once the whole input is read and planned (`bulk status`:
+    ``running``, not ``planning N%`` while its operations run)."""
+    def listener(name: str, data: dict[str, Any]) -> None:
+        if name == "input_read":
+            lock.phase(SENDING)
+        on_event(name, data)
+    return listener
 
 
 def holder_of(runs_dir: Path, run_key: str) -> Holder | None:
