@@ -122,7 +122,7 @@ async def run(args: argparse.Namespace) -> None:
         async def report() -> None:
             while True:
                 await asyncio.sleep(5)
-                print(json.dumps(counts), flush=True)
+                print(json.dumps({**counts, "handed_rechecked": sched.handed_rechecked}), flush=True)
 
         async with asyncio.TaskGroup() as group:
             group.create_task(report(), name="report")

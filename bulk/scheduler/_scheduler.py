@@ -50,11 +50,15 @@ class Scheduler:
         # When the last call of ours that the store answered began: the store's lease of this client
         # runs at least ``lease`` past it, so a permit handed to us meanwhile lives at least that long.
         self._renewed_at = -math.inf
+        # When a call of ours was answered more than ``lease`` after the last one began: the store
+        # may have ended our lease in between (a pause, a stall) and dropped what it had handed us.
+        self._lapse_seen_at = -math.inf
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.waits: dict[str, int] = {}
         self.lost_permits = 0
         self.handed = 0  # grants the store handed us on a release, without our asking again
         self.standbys_started = 0  # standby grants started here the moment their carrier's request ended
+        self.handed_rechecked = 0  # hand-overs that arrived after a possible lapse: asked for again
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -116,10 +120,12 @@ class Scheduler:
         done = False
         self._active.add(waiter)
         notifier.register(waiter)
+        first: float | None = None  # when this waiter's first call began: no hand-over to it is older
         try:
             while True:
                 mark = notifier.mark(waiter)
                 started = self.backend.clock.now()
+                first = started if first is None else first
                 result = await self.backend.acquire(self.client_id, waiter, cost, priority, token)
                 self._answered(started)
                 if isinstance(result, Granted):
@@ -131,6 +137,13 @@ class Scheduler:
                     raise SchedulerError(self._over_capacity(cost, priority, token))
                 await notifier.wait(mark, min(result.retry_after, self.config.lease), waiter)
                 handed = notifier.take(waiter)
+                if handed is not None and self._lapse_seen_at >= first:
+                    # Handed before a possible lapse of our lease and heard of after it (a message
+                    # read late, after a pause): the store may have ended that permit and handed its
+                    # slot on, while our lease, renewed since, would make it look alive. Ask again:
+                    # the store answers with the permit if it still holds it for us.
+                    self.handed_rechecked += 1
+                    continue
                 if handed is not None:  # a freed permit came straight to us: no second round trip
                     done = True
                     self.handed += 1
@@ -142,7 +155,12 @@ class Scheduler:
                 await asyncio.shield(self._cancel(waiter))
 
     def _answered(self, started: float) -> None:
-        """A call that began at ``started`` was answered by the store: it renewed our lease."""
+        """A call that began at ``started`` was answered by the store: it renewed our lease. Answered
+        more than a lease after the last renewal began, it may have started a new lease after the old
+        one ended (the store then dropped our permits and the grants it had handed us)."""
+        now = self.backend.clock.now()
+        if now - self._renewed_at > self.config.lease and self._renewed_at > -math.inf:
+            self._lapse_seen_at = now
         self._renewed_at = max(self._renewed_at, started)
 
     def _over_capacity(self, cost: float, priority: int, token: int | None) -> str:
