@@ -40,6 +40,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-in-flight", type=int, default=8)
     p.add_argument("--concurrency", type=int, default=3, help="request loops in this process")
     p.add_argument("--lease", type=float, default=1.0)
+    p.add_argument("--need", type=float, default=None,
+                   help="lease a request must have left when it is sent (default: half the lease)")
     p.add_argument("--waiter-ttl", type=float, default=0.3)
     p.add_argument("--cost", type=float, default=1.0)
     p.add_argument("--nice", type=int, default=0,
@@ -99,7 +101,8 @@ async def run(args: argparse.Namespace) -> None:
                 try:
                     async with sched.acquire(args.cost, Lane.NORMAL) as grant:
                         token = tokens[grant.token_index]
-                        need = args.lease / 2  # the chaos test keeps every request shorter than this
+                        # the chaos test keeps every request shorter than this
+                        need = args.lease / 2 if args.need is None else args.need
                         body = await grant.guard(_send(session, args.graphql_url, token, grant, need))
                         if body["_status"] != 200:
                             counts[f"http_{body['_status']}"] = counts.get(f"http_{body['_status']}", 0) + 1
