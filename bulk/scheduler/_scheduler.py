@@ -26,6 +26,7 @@ from bulk.clock import Clock
 from bulk.errors import SchedulerError
 from bulk.models import Lane
 from bulk.scheduler._admission import OVER_CAPACITY, Granted
+from bulk.scheduler._client_lease import ClientLease
 from bulk.scheduler._config import SchedulerConfig
 from bulk.scheduler._grant import Grant
 from bulk.scheduler.backends.inprocess import InProcessBackend
@@ -47,12 +48,7 @@ class Scheduler:
         self._ends: dict[str, str | None] = {}  # ended requests' permits -> the standby started on each
         self._forget: dict[str, int] = {}  # cancelled waiters -> heartbeats left to drop ghosts
         self._waiters = itertools.count(1)
-        # When the last call of ours that the store answered began: the store's lease of this client
-        # runs at least ``lease`` past it, so a permit handed to us meanwhile lives at least that long.
-        self._renewed_at = -math.inf
-        # When a call of ours was answered more than ``lease`` after the last one began: the store
-        # may have ended our lease in between (a pause, a stall) and dropped what it had handed us.
-        self._lapse_seen_at = -math.inf
+        self._lease = ClientLease(self.config.lease)  # what our calls' answers say of our lease
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.waits: dict[str, int] = {}
         self.lost_permits = 0
@@ -137,7 +133,7 @@ class Scheduler:
                     raise SchedulerError(self._over_capacity(cost, priority, token))
                 await notifier.wait(mark, min(result.retry_after, self.config.lease), waiter)
                 handed = notifier.take(waiter)
-                if handed is not None and self._lapse_seen_at >= first:
+                if handed is not None and self._lease.lapsed_since(first):
                     # Handed before a possible lapse of our lease and heard of after it (a message
                     # read late, after a pause): the store may have ended that permit and handed its
                     # slot on, while our lease, renewed since, would make it look alive. Ask again:
@@ -147,7 +143,7 @@ class Scheduler:
                 if handed is not None:  # a freed permit came straight to us: no second round trip
                     done = True
                     self.handed += 1
-                    return self._grant(handed, cost, priority, self._renewed_at + self.config.lease)
+                    return self._grant(handed, cost, priority, self._lease.deadline())
         finally:
             self._active.discard(waiter)
             notifier.forget(waiter)
@@ -155,13 +151,8 @@ class Scheduler:
                 await asyncio.shield(self._cancel(waiter))
 
     def _answered(self, started: float) -> None:
-        """A call that began at ``started`` was answered by the store: it renewed our lease. Answered
-        more than a lease after the last renewal began, it may have started a new lease after the old
-        one ended (the store then dropped our permits and the grants it had handed us)."""
-        now = self.backend.clock.now()
-        if now - self._renewed_at > self.config.lease and self._renewed_at > -math.inf:
-            self._lapse_seen_at = now
-        self._renewed_at = max(self._renewed_at, started)
+        """A call that began at ``started`` was answered by the store: it renewed our lease."""
+        self._lease.answered(started, self.backend.clock.now())
 
     def _over_capacity(self, cost: float, priority: int, token: int | None) -> str:
         which = "any token's bucket" if token is None else f"token {token}'s bucket"
