@@ -7,8 +7,8 @@ plain aiohttp, forever. Access tokens come from the ``BULK_CHAOS_TOKENS`` enviro
 (comma separated), never from argv, so they do not show in ``ps``.
 
 Self-fencing is the point: the lease is checked synchronously right before the request's bytes leave
-(inside the body aiohttp sends them with), and :meth:`Grant.guard` cancels a request whose lease runs
-out mid-flight.
+(in the body aiohttp sends them with, :class:`_AtTheWire`: one write, request line to last byte),
+and :meth:`Grant.guard` cancels a request whose lease runs out mid-flight.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload
 
 from bulk.errors import BulkError, PermitLostError
 from bulk.models import Lane
@@ -49,28 +51,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+class _AtTheWire(BytesPayload):
+    """The request's body, with one last look at the lease right before it leaves.
+
+    aiohttp keeps the request line and headers back and sends them with the body, from a task of its
+    own a loop turn after ``session.post`` — time in which this process may be paused past its lease;
+    so the look is here, synchronously before the bytes leave (a lost permit sends nothing: aiohttp
+    closes the connection without a byte). A fixed-length body, not a generator: a generator's body is
+    chunked, and its closing chunk leaves in a second write — the shop already serves a request whose
+    headers it has, and waits for the rest while this process is paused or starved, past its lease
+    (the chaos test counted such requests as violations on a loaded box)."""
+
+    def __init__(self, value: bytes, grant: Grant, need: float) -> None:
+        super().__init__(value, content_type="application/json")
+        self._grant, self._need = grant, need
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        self._grant.check(self._need)
+        await super().write(writer)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        self._grant.check(self._need)
+        await super().write_with_length(writer, content_length)
+
+
 async def _send(
     session: aiohttp.ClientSession, url: str, token: str, grant: Grant, need: float
 ) -> dict[str, Any]:
     grant.check(need)
-    query = json.dumps({"query": QUERY}).encode()
-
-    async def at_the_wire() -> AsyncIterator[bytes]:
-        # aiohttp keeps the request line and headers back and sends them with the body's first bytes,
-        # from a task of its own a loop turn later — time in which this process may be paused past its
-        # lease. So the last look at the lease is here, synchronously before those bytes leave; a lost
-        # permit sends nothing at all (aiohttp closes the connection without a byte).
-        grant.check(need)
-        yield query
-
+    body = _AtTheWire(json.dumps({"query": QUERY}).encode(), grant, need)
     # No client timeout: a live holder keeps renewing its lease while the request runs, and giving
     # up early would free the permit while the shop may still be serving the request.
     try:
-        async with session.post(url, data=at_the_wire(), headers={
-                "X-Shopify-Access-Token": token, "Content-Type": "application/json"}) as response:
-            body: dict[str, Any] = await response.json(content_type=None)
-            body["_status"] = response.status
-            return body
+        async with session.post(url, data=body, headers={"X-Shopify-Access-Token": token}) as response:
+            answer: dict[str, Any] = await response.json(content_type=None)
+            answer["_status"] = response.status
+            return answer
     except aiohttp.ClientConnectionError as exc:
         if isinstance(exc.__cause__, PermitLostError):
             raise exc.__cause__ from None  # the lease ran out before a byte left
