@@ -40,18 +40,22 @@ from bulk.sim._faults import Fault
 WORKERS = 16
 CAP = 8
 # A dead or paused worker's permits come back when its lease ends, so the lease is what the chaos
-# costs (at 1.5 s: 91 % of the cap; at 0.8 s: 94-95 %). A worker sends only with NEED seconds of lease
-# left, and the shop answers in at most 0.35 s: 0.2 s of slack for the referee's loop to handle a
-# request late. (At 0.8 s with 0.05 s of slack a CI run beside a full-scale benchmark once counted 2
-# violations and the lease went to 1.5 s; the stale hand-over found since, docs/scheduler.md, gives
-# the same count. The heartbeat renews every 0.067 s: 0.18 s of lateness before a send is refused.)
-LEASE = 0.8
-NEED = 0.55
-# The referee, the simulated shop in this process, counts a request from the moment its loop handles
-# it: starved of CPU by the 16 workers on a loaded box (the full suite beside it: load ~20 on 2
-# cores), it handled a request sent well within its lease ~0.4 s late, ran it past that lease, and
-# counted the permit's next holder as a violation (1 in a full-suite run, 2026-12-06). The workers
-# yield the CPU to it: a late worker only renews or sends late, which its own lease check makes safe.
+# costs (at 1.5 s: 91 % of the cap; at 0.8 s: 92-95 %; at 0.7 s with the short waiter TTL below:
+# 95-96 % on a quiet box). A worker sends only with NEED seconds of lease left, and the shop answers
+# in at most 0.35 s: 0.15 s of slack for the referee to handle a request late (its loop ran at most
+# ~120 ms late in full-suite runs beside a benchmark). The heartbeat renews every WAITER_TTL / 3:
+# ~0.17 s of lateness before a send is refused. (The lease was 1.5 s for a while, for violations on
+# a loaded box that two bugs explain since: a stale hand-over and a request sent in two writes,
+# docs/scheduler.md.)
+LEASE = 0.7
+NEED = 0.5
+# A paused or dead worker's waiter first in line is skipped after this: until then, permits freed
+# are handed to it and wait out its lease (at 0.2 s and lease 0.8 s: 24-28 permits came back by lease
+# a minute; at 0.1 s and 0.7 s: 14-23).
+WAITER_TTL = 0.1
+# The referee, the simulated shop, runs in this process: the workers yield the CPU to it, so that how
+# late it handles a request does not follow the 16 workers' load. A late worker only renews or sends
+# late, which its own lease check makes safe.
 WORKER_NICE = 10
 SHOP = "chaos"
 CALM_SECONDS = 10.0
@@ -86,7 +90,7 @@ class Fleet:
             sys.executable, "-m", "bulk.scheduler._chaos_worker",
             "--redis", redis_url, "--shop", SHOP, "--graphql-url", graphql_url,
             "--max-in-flight", str(CAP), "--lease", str(LEASE), "--need", str(NEED),
-            "--waiter-ttl", "0.2", "--concurrency", "3", "--nice", str(WORKER_NICE),
+            "--waiter-ttl", str(WAITER_TTL), "--concurrency", "3", "--nice", str(WORKER_NICE),
         ]  # fmt: skip
         self.env = {**os.environ, "BULK_CHAOS_TOKENS": tokens}
         self.procs: list[asyncio.subprocess.Process] = []
