@@ -195,6 +195,7 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
             await asyncio.sleep(CALM_SECONDS)
             calm = (await sim_stats(session, shop.url))["concurrency"]["avg_in_flight"]
         finally:
+            stopped.set()  # (the loop-lag probe ends with the test, whatever ended it)
             for task in list(pauses):
                 task.cancel()
             await asyncio.gather(*pauses, return_exceptions=True)
