@@ -109,6 +109,7 @@ async def run(args: argparse.Namespace) -> None:
         lease=args.lease,
         waiter_ttl=args.waiter_ttl,
     )
+    need = args.lease / 2 if args.need is None else args.need  # every chaos request is shorter than this
     connector = aiohttp.TCPConnector(limit=0)
     async with sched, aiohttp.ClientSession(connector=connector) as session:
 
@@ -117,8 +118,6 @@ async def run(args: argparse.Namespace) -> None:
                 try:
                     async with sched.acquire(args.cost, Lane.NORMAL) as grant:
                         token = tokens[grant.token_index]
-                        # the chaos test keeps every request shorter than this
-                        need = args.lease / 2 if args.need is None else args.need
                         body = await grant.guard(_send(session, args.graphql_url, token, grant, need))
                         if body["_status"] != 200:
                             counts[f"http_{body['_status']}"] = counts.get(f"http_{body['_status']}", 0) + 1

@@ -26,7 +26,7 @@ class ClientLease:
 
     def answered(self, started: float, now: float) -> None:
         """A call that began at ``started`` was answered at ``now``: the store renewed the lease."""
-        if now - self.renewed_at > self.lease and self.renewed_at > -math.inf:
+        if self.renewed_at > -math.inf and now - self.renewed_at > self.lease:
             self.lapse_seen_at = now
         self.renewed_at = max(self.renewed_at, started)
 

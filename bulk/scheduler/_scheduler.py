@@ -116,12 +116,11 @@ class Scheduler:
         done = False
         self._active.add(waiter)
         notifier.register(waiter)
-        first: float | None = None  # when this waiter's first call began: no hand-over to it is older
+        first = self.backend.clock.now()  # before this waiter's first call: no hand-over to it is older
         try:
             while True:
                 mark = notifier.mark(waiter)
                 started = self.backend.clock.now()
-                first = started if first is None else first
                 result = await self.backend.acquire(self.client_id, waiter, cost, priority, token)
                 self._answered(started)
                 if isinstance(result, Granted):
