@@ -30,7 +30,11 @@ class OpTimes:
 
     lines: int
     claimed: float | None = None
+    uploaded: float | None = None  # its file staged: only the start was left (the lead's work done)
     started: float | None = None
+    token: int | None = None
+    start_s: float | None = None  # from its slot free here to the shop's answer to the start
+    start_call_s: float | None = None  # of which the start's call: its permit and the shop's answer
     finished: float | None = None
     done: float | None = None
 
@@ -38,15 +42,20 @@ class OpTimes:
 def op_timeline(events: list[Event], *, t0: float, speed: float) -> list[OpTimes]:
     """The operations of a run, in start order, from ``(real_time, name, data)`` lane events."""
     claimed: dict[str, float] = {}
+    uploaded: dict[str, float] = {}
     by_op: dict[str, OpTimes] = {}
     by_ident: dict[str, OpTimes] = {}
     for t, name, data in sorted(events, key=lambda e: e[0]):
         at = (t - t0) * speed
         if name == "shard_claimed":
             claimed[data["ident"]] = at
+        elif name == "shard_uploaded":
+            uploaded[data["ident"]] = at
         elif name == "shard_started":
-            op = OpTimes(int(data.get("lines", 0)), claimed.get(data["shard"]), at)
-            by_op[data["op"]] = by_ident[data["shard"]] = op
+            shard = data["shard"]
+            op = OpTimes(int(data.get("lines", 0)), claimed.get(shard), uploaded.get(shard), at,
+                         data.get("token"), data.get("start_s"), data.get("start_call_s"))
+            by_op[data["op"]] = by_ident[shard] = op
         elif name == "op_finished" and data["op"] in by_op:
             by_op[data["op"]].finished = at
         elif name == "shard_done" and data.get("ident") in by_ident:
@@ -106,7 +115,8 @@ def breakdown(ops: list[OpTimes], *, total_s: float, slots: int, lines_per_s: fl
 
 def describe(ops: list[OpTimes]) -> list[dict[str, Any]]:
     """The timeline as JSON rows (rounded), for ``--json``."""
-    return [{"lines": o.lines, "claimed": _r(o.claimed), "started": _r(o.started),
+    return [{"lines": o.lines, "claimed": _r(o.claimed), "uploaded": _r(o.uploaded), "started": _r(o.started),
+             "token": o.token, "start_s": o.start_s, "start_call_s": o.start_call_s,
              "finished": _r(o.finished), "done": _r(o.done)} for o in ops]
 
 

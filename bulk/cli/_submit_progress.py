@@ -24,7 +24,7 @@ from bulk.cli._logs import PROGRESS, record_fields
 
 log = logging.getLogger(PROGRESS)
 
-_QUIET = frozenset({"line_done", "reading", "pooled", "shard_claimed", "op_finished"})
+_QUIET = frozenset({"line_done", "reading", "pooled", "shard_claimed", "shard_uploaded", "op_finished"})
 
 
 class SubmitProgress:
@@ -96,7 +96,7 @@ class SubmitProgress:
 
 _WARNINGS = frozenset({"stalled"})  # logged as warnings: something needs a look
 _MILESTONES = frozenset({"simulated", "catalog_synced", "catalog_kept", "resumed", "already_done", "sharded",
-                         "stalled", "read", "token_refused", "run_stopped"})
+                         "stalled", "read", "token_refused", "run_stopped", "run_done"})
 
 
 def describe(name: str, data: dict[str, Any]) -> str:
@@ -145,6 +145,8 @@ def describe(name: str, data: dict[str, Any]) -> str:
     if name == "media_checked":
         return (f"new images: {data['ready']} ready, {data['failed']} failed, "
                 f"{data['processing'] + data['unread']} not verified ({data['queries']} queries)")
+    if name == "run_done":  # the shop's part is over; the report and the catalog cache follow
+        return f"run {data['run']} done: every row has its outcome; writing the report"
     if name == "stalled":  # the watchdog's one line (bulk/submit/_watchdog.py); it names ops in [brackets]
         return f"[bold yellow]stalled[/]: {escape(str(data['message']))}"
     if name == "token_refused":

@@ -8,7 +8,8 @@ Why apart: both are plain helpers of :mod:`bulk.fleet.worker` with no state of t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,11 @@ class StoppablePort:
         if self._stopping.is_set():
             raise asyncio.CancelledError("worker stopping")
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
         """See :meth:`BulkOpsPort.upload`."""
         self._check()
-        return await self._port.upload(path, token_index=token_index)
+        return await self._port.upload(path, token_index=token_index, admitted=admitted)
 
     async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
         """See :meth:`BulkOpsPort.start`."""
@@ -72,6 +74,11 @@ class StoppablePort:
         """See :meth:`BulkOpsPort.status`."""
         self._check()
         return await self._port.status(op_id, token_index=token_index)
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        """See :meth:`BulkOpsPort.statuses`."""
+        self._check()
+        return await self._port.statuses(op_ids, token_index=token_index)
 
     def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
         """See :meth:`BulkOpsPort.results`."""

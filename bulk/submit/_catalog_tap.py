@@ -13,7 +13,8 @@ workers send without this root: their writes reach the cache through the next ru
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,9 @@ class _TappedBulkOps:
     def __init__(self, inner: BulkOpsPort, tap: CatalogTap) -> None:
         self._inner, self._tap = inner, tap
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
-        return await self._inner.upload(path, token_index=token_index)
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
+        return await self._inner.upload(path, token_index=token_index, admitted=admitted)
 
     async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
         return await self._inner.start(kind, staged_path, client_identifier=client_identifier,
@@ -96,6 +98,9 @@ class _TappedBulkOps:
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         return await self._inner.status(op_id, token_index=token_index)
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        return await self._inner.statuses(op_ids, token_index=token_index)
 
     async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
         pending: list[Any] = []

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,9 +142,10 @@ class WatchedPort:
         self._progress = on_progress
         self.last: dict[str, OpStatus] = {}  # operation -> its last polled state
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
         """Stage ``path`` (progress)."""
-        staged = await self._inner.upload(path, token_index=token_index)
+        staged = await self._inner.upload(path, token_index=token_index, admitted=admitted)
         self._progress()
         return staged
 
@@ -162,7 +164,14 @@ class WatchedPort:
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         """Poll; progress only when the status or the object count moved."""
-        status = await self._inner.status(op_id, token_index=token_index)
+        return self._seen(await self._inner.status(op_id, token_index=token_index), op_id)
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        """Poll several; progress when any of them moved."""
+        found = await self._inner.statuses(op_ids, token_index=token_index)
+        return {op_id: self._seen(status, op_id) for op_id, status in found.items()}
+
+    def _seen(self, status: OpStatus, op_id: str) -> OpStatus:
         before = self.last.get(op_id)
         if before is None or (before.status, before.object_count) != (status.status, status.object_count):
             self._progress()

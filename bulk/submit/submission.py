@@ -166,16 +166,17 @@ class Submission(Sending):
                 return self._result(run_key, {}, None, lane)
             else:
                 await self._journal.set_run_status(run.run_id, RunStatus.RUNNING)
-                # every line is done and the run is RUNNING: started again, it would not plan again,
-                # so what it applied may become the catalog's picture now — beside the images'
-                # follow-up and the report, not after them (a Black Friday run's 750k prices: ~3 s)
-                merge = asyncio.create_task(self._settle_catalog(), name="catalog-merge")
-                settling.append(merge)
                 outcomes = await self.book.all()
                 self._media = await self._media_follow_up.finish(outcomes, workdir, self._on_event)
-                # the images' last catalog writes after the merge: one writer at a time on the file
-                settling.append(asyncio.create_task(self._store_media_after(merge), name="media-store"))
                 await self._journal.set_run_status(run.run_id, RunStatus.DONE)
+                # the run's end: every row's outcome is kept, its images judged. What follows is our
+                # own bookkeeping and holds nothing of the shop's: what the run applied becomes the
+                # catalog's picture (a Black Friday run's 750k prices: ~2 s of SQLite) beside the
+                # report — after the end, so neither slows the images' verdicts before it
+                self._on_event("run_done", {"run": run.run_id})
+                merge = asyncio.create_task(self._settle_catalog(), name="catalog-merge")
+                # the images' last catalog writes after the merge: one writer at a time on the file
+                settling += [merge, asyncio.create_task(self._store_media_after(merge), name="media-store")]
             outcomes, report, summary = await self._report(workdir, outcomes)
         finally:
             await asyncio.gather(*settling)

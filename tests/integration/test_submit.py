@@ -124,6 +124,41 @@ async def test_a_crash_after_the_start_resumes_without_applying_twice(sim: SimSh
     assert len(shards) > 1 and stats["bulk_by_status"] == {"COMPLETED": 1 + len(shards)}
 
 
+async def test_the_run_is_done_before_its_report_and_a_kill_then_loses_nothing(
+        sim: SimShop, tmp_path: Path) -> None:
+    """The run's end is not held by its report: ``run_done`` comes once every row's outcome is in the
+    journal (the run DONE), before the report and the catalog's new picture are written. Killed right
+    then, the same command again sends nothing and writes both."""
+    from decimal import Decimal
+
+    from bulk.catalog import CatalogStore
+    from bulk.journal import RunStatus, open_journal
+    from bulk.submit.options import shop_id
+
+    rows = catalog_rows(range(1, 101))
+    file = price_csv(tmp_path / "prices.csv", rows)
+    report = tmp_path / "state" / "reports"
+
+    def killed_when_done(name: str, data: dict[str, Any]) -> None:
+        if name == "run_done":
+            assert not list(report.glob("*.report.csv"))  # not written yet: it does not hold the end
+            raise Crash
+
+    with pytest.raises(Crash):
+        await submit(sim, file, tmp_path, on_event=killed_when_done)
+    async with open_journal(tmp_path / "journal.sqlite3") as journal:
+        (run,) = await journal.list_runs()
+        assert run.status is RunStatus.DONE and run.counters.applied == len(rows)
+    written = sim.state.statistics()["objects_written"]
+    events: list[str] = []
+    again = await submit(sim, file, tmp_path, on_event=lambda name, _data: events.append(name))
+    assert "already_done" in events and sim.state.statistics()["objects_written"] == written
+    assert [r["status"] for r in report_rows(again.report_path)] == ["applied"] * len(rows)
+    with CatalogStore(tmp_path / "state" / "catalog" / f"{shop_id(sim.url)}.sqlite3") as store:
+        sku, price = rows[0]
+        assert store.variants_by_sku([sku])[sku].price == Decimal(price)  # type: ignore[union-attr]
+
+
 async def test_a_crash_while_still_planning_resumes_without_applying_twice(
         sim: SimShop, tmp_path: Path) -> None:
     """Shards are cut while the source is still read: after a crash, the lines already in a shard stay

@@ -59,3 +59,10 @@ def test_document_lookup_names_the_known_documents() -> None:
 def test_every_name_constant_has_a_file() -> None:
     constants = {v for k, v in vars(documents).items() if k.isupper() and isinstance(v, str)}
     assert constants == set(documents.all_documents())
+
+
+def test_the_polls_of_several_operations_are_one_valid_query() -> None:
+    from bulk.lanes.bulk.shop_port import operations_document
+
+    text = operations_document(5)
+    assert not validate(_schema(), parse(text)) and text.count("bulkOperation(id:") == 5

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ class ScriptedShop:
         self.gate = asyncio.Event()
         self.two_started = asyncio.Event()
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
         key = f"staged/{len(self.files)}"
         self.files[key] = (await asyncio.to_thread(path.read_bytes)).splitlines()
         return key
@@ -50,6 +52,9 @@ class ScriptedShop:
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         return OpStatus(op_id, "COMPLETED", url=op_id, object_count=len(self.ops[op_id]))
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        return {op: await self.status(op, token_index=token_index) for op in op_ids}
 
     async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
         if url in self.hold:

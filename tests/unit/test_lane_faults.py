@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ class RefusingShop:
         if error is not None:
             raise error
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
         self._check("upload", token_index, path)
         lines = (await asyncio.to_thread(path.read_bytes)).count(b"\n")
         return f"staged/{lines}"
@@ -58,6 +60,9 @@ class RefusingShop:
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         self._check("status", token_index)
         return OpStatus(op_id, "COMPLETED", url=op_id, object_count=self.ops[op_id])
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        return {op: await self.status(op, token_index=token_index) for op in op_ids}
 
     async def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
         for n in range(self.ops[url]):

@@ -71,6 +71,7 @@ def test_every_lane_event_has_a_sentence() -> None:
         "sharded": {"shards": 2, "lines": 9},
         "catalog_synced": {"lines": 3000},
         "input_read": {"rows": 3000},
+        "run_done": {"run": 4},
     }
     for name, data in events.items():
         assert describe(name, data) != name.replace("_", " "), name

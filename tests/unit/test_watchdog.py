@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ class StuckShop:
         self.polls = 0
         self.changed_at = -1.0  # when a poll last saw the operation move
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
         return "staged/1"
 
     async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
@@ -75,6 +77,9 @@ class StuckShop:
             self.objects += 1
             self.changed_at = self.clock.now()
         return OpStatus(op_id, "RUNNING", object_count=self.objects)
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        return {op: await self.status(op, token_index=token_index) for op in op_ids}
 
     def results(self, url: str) -> AsyncIterator[dict[str, Any]]:
         raise AssertionError("the operation never ends")

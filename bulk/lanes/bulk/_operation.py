@@ -20,6 +20,8 @@ from bulk.clock import Clock
 from bulk.errors import LimitReachedError, StorageRefusedError, TokenRefusedError
 from bulk.journal import Claim, Journal, Outcome
 from bulk.lanes.bulk import shard_data
+from bulk.lanes.bulk._calls import Call, CallGate
+from bulk.lanes.bulk._polls import PollBatcher
 from bulk.lanes.bulk._slots import LeadMeter, PaceMeter, SlotBoard
 from bulk.lanes.bulk.ports import BulkLaneConfig, BulkOpsPort, OpStatus, decode_remote, encode_remote
 from bulk.lanes.bulk.reconcile import KeepOutcomes, OnOutcomes, reconcile
@@ -42,6 +44,8 @@ class Holding:
     busy_s: float
     renewed_at: float = -math.inf
     reserved: bool = True
+    start_s: float = 0.0  # from a free slot to the shop's answer to the start (lane's clock)
+    start_call_s: float = 0.0  # of which the start's call (its permit and the shop's answer)
 
 
 @dataclass
@@ -64,12 +68,17 @@ class LaneParts:
     slots: list[asyncio.Semaphore] = field(default_factory=list)  # per token: operations running
     # control calls in flight at once: the rest of the shop's in-flight cap stays free for the urgent
     # lane (its requests would otherwise queue behind a burst of polls, uploads and starts)
-    calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    calls: CallGate = field(init=False)  # control calls in flight: config.max_control_calls
+    polls: PollBatcher = field(init=False)  # a token's polls waiting together go as one query
     operations: list[OpStatus] = field(default_factory=list)  # every operation that ended here
     # results read at once: 15 operations end together, and reading all their results side by side
     # leaves the event loop (polls, starts, the urgent lane) one of many threads wanting the GIL
     readers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(RESULT_READERS))
     line_bytes: float = 0.0  # the largest mean bytes per JSONL line of a shard seen (to fit uploads)
+
+    def __post_init__(self) -> None:
+        self.calls = CallGate(self.config.max_control_calls)
+        self.polls = PollBatcher(self.port, self.calls)
 
     def max_lines(self) -> int | None:
         """Lines one shard may hold so its file fits the staged upload's policy (``None``: no limit
@@ -88,7 +97,6 @@ class OperationSteps:
         config = parts.config
         if not parts.slots:
             parts.slots.extend(asyncio.Semaphore(config.ops_per_token) for _ in range(config.tokens))
-        parts.calls = asyncio.Semaphore(config.max_control_calls)
 
     def unreserve(self, holding: Holding) -> None:
         """The shard no longer waits for a slot of its token (it started, or gave up)."""
@@ -135,7 +143,8 @@ class OperationSteps:
                 return
             launched_at = self._p.clock.now()
             self._p.on_event("shard_started", {"shard": unit.client_identifier, "token": token, "op": op,
-                                             "lines": unit.line_count})
+                                             "lines": unit.line_count, "start_s": round(holding.start_s, 3),
+                                             "start_call_s": round(holding.start_call_s, 3)})
             claim = await self._p.journal.mark_submitted(claim, encode_remote(token, op))
         try:
             final = await self._poll(op, token, unit.line_count, launched_at=launched_at)
@@ -175,7 +184,7 @@ class OperationSteps:
         anywhere. A refused token's operations cannot be seen any more: they are looked for no longer."""
         for token in range(self._p.config.tokens):
             try:
-                async with self._p.calls:
+                async with self._p.calls.call(Call.UPLOAD):
                     op = await self._p.port.find(ident, token_index=token)
             except TokenRefusedError:
                 continue
@@ -226,31 +235,39 @@ class OperationSteps:
         token = holding.token
         if shard.lines:
             self._p.line_bytes = max(self._p.line_bytes, sum(map(len, shard.lines)) / len(shard.lines))
+        # a control call's place is held for stagedUploadsCreate only: the file goes to the storage
+        # target, not the shop's API (megabytes: polls and starts would wait for it)
         if claim.unit.payload_path is not None:  # the shard is a JSONL file already: send it as it is
-            async with self._p.calls:
-                staged = await self._p.port.upload(Path(claim.unit.payload_path), token_index=token)
+            staged = await self._p.port.upload(Path(claim.unit.payload_path), token_index=token,
+                                               admitted=self._p.calls.call(Call.UPLOAD))
         else:
             path = await asyncio.to_thread(shard.write, self._p.workdir)
             try:
-                async with self._p.calls:
-                    staged = await self._p.port.upload(path, token_index=token)
+                staged = await self._p.port.upload(path, token_index=token,
+                                                   admitted=self._p.calls.call(Call.UPLOAD))
             finally:
                 path.unlink(missing_ok=True)
-        self._p.lead.observe(self._p.clock.now() - claimed_at)
+        prepared_s = self._p.clock.now() - claimed_at
+        self._p.lead.observe(prepared_s)
+        self._p.on_event("shard_uploaded", {"ident": ident, "prepared_s": round(prepared_s, 3),
+                                          "lead_s": round(self._p.lead.lead_s, 3)})
         while True:
             await self._p.slots[token].acquire()
+            slot_at = self._p.clock.now()
             try:
                 # self-fencing: a holder paused past its lease must not start what a new holder owns.
                 # A renewal sent a moment ago proves the same (a pause shows on the clock), saving a
                 # journal round trip on the path from a free slot to the start.
                 if self._p.lease_clock.now() - holding.renewed_at >= self._p.config.lease_s / 4:
                     claim = await self.renew(claim, holding)
-                async with self._p.calls:
+                async with self._p.calls.call(Call.START):
+                    sent_at = self._p.clock.now()
                     op = await self._p.port.start(shard.kind, staged, client_identifier=ident,
                                                   token_index=token)
             except LimitReachedError:
                 # another worker or app run holds this token's slots: back off, then look again
                 self._p.slots[token].release()
+                self._p.on_event("start_limit_reached", {"ident": ident, "token": token})
                 await self._p.clock.sleep(self._p.config.limit_backoff_s)
                 continue
             except BaseException:
@@ -258,6 +275,8 @@ class OperationSteps:
                 raise
             self.unreserve(holding)
             self._p.board.start(op, token, self._p.clock.now() + holding.busy_s)
+            holding.start_s = self._p.clock.now() - slot_at
+            holding.start_call_s = self._p.clock.now() - sent_at
             return token, op
 
     async def _poll(self, op: str, token: int, lines: int, *, launched_at: float | None) -> OpStatus:
@@ -280,8 +299,7 @@ class OperationSteps:
                 self._p.wake()  # time to prepare the shard for this slot
 
         async def poll() -> OpStatus:
-            async with self._p.calls:
-                return await self._p.port.status(op, token_index=token)
+            return await self._p.polls.status(op, token)
 
         final = await poll_with_estimate(poll, self._p.clock,
                                          progress, initial_s=self._p.config.poll_initial_s,

@@ -7,6 +7,7 @@ on these small types only.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,8 +29,10 @@ class OpStatus:
 class BulkOpsPort(Protocol):
     """What the lane needs from the shop; implemented over the transport + scheduler."""
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
-        """Stage ``path``; return the stagedUploadPath."""
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
+        """Stage ``path``; return the stagedUploadPath. ``admitted`` is held around the shop's part
+        (``stagedUploadsCreate``) only: the file itself goes to the storage target, not the shop's API."""
         ...
 
     async def start(self, kind: str, staged_path: str, *, client_identifier: str, token_index: int) -> str:
@@ -44,6 +47,10 @@ class BulkOpsPort(Protocol):
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         """Poll one operation."""
+        ...
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        """Poll several operations of one token at once (one request where the shop allows)."""
         ...
 
     def results(self, url: str) -> AsyncIterator[dict[str, Any]]:

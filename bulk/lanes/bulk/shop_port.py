@@ -9,7 +9,9 @@ result download are plain HTTP to the storage target, outside the GraphQL cost m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from bulk.errors import GraphQLRequestError, NetworkError, ServerError, TokenRef
 from bulk.lanes.bulk.ports import OpStatus
 from bulk.models import Lane
 from bulk.shopify import staged
-from bulk.shopify.documents import BULK_MUTATIONS, document
+from bulk.shopify.documents import BULK_MUTATIONS, BULK_OPERATION, document
 from bulk.shopify.mapping import raise_for_user_errors
 from bulk.shopify.requester import Requester
 
@@ -28,6 +30,15 @@ CONTROL_COST = 10.0  # a mutation
 POLL_COST = 1.0  # one object
 FIND_COST = 3.0  # a connection of one node: 2 + 1
 RESULT_CHUNK = 1 << 20  # bytes of a result file read at a time
+
+
+def operations_document(count: int) -> str:
+    """The query polling ``count`` operations (``o0 …``): ``queries/bulk_operation.graphql``'s
+    one-operation form, aliased ``count`` times."""
+    parts = document(BULK_OPERATION).split("\nfragment ", 1)
+    params = ", ".join(f"$o{i}: ID!" for i in range(count))
+    fields = "\n".join(f"  o{i}: bulkOperation(id: $o{i}) {{ ...BulkOperationStatus }}" for i in range(count))
+    return f"query BulkOperations({params}) {{\n{fields}\n}}\n\nfragment {parts[1].strip()}\n"
 
 
 class ShopBulkOps:
@@ -45,16 +56,18 @@ class ShopBulkOps:
         )
         return response.data
 
-    async def upload(self, path: Path, *, token_index: int) -> str:
+    async def upload(self, path: Path, *, token_index: int,
+                     admitted: AbstractAsyncContextManager[object] | None = None) -> str:
         """Stage the JSONL file and POST it to the target; return the stagedUploadPath.
 
         The POST is :func:`bulk.shopify.staged.post_file`: a file outside the policy's size range is
         refused before it is sent, a 4xx from the storage is final (:class:`StorageRefusedError`, its
         XML code and message kept), a 5xx or a network fault transient. The policy's byte limit is
         remembered (:attr:`upload_limit`) so the lane cuts its next shards to fit."""
-        data = await self._call("staged_uploads_create", {"input": [{
-            "resource": "BULK_MUTATION_VARIABLES", "filename": path.name, "mimeType": "text/jsonl",
-            "httpMethod": "POST"}]}, cost=CONTROL_COST, token=token_index)
+        async with admitted or contextlib.nullcontext():
+            data = await self._call("staged_uploads_create", {"input": [{
+                "resource": "BULK_MUTATION_VARIABLES", "filename": path.name, "mimeType": "text/jsonl",
+                "httpMethod": "POST"}]}, cost=CONTROL_COST, token=token_index)
         raise_for_user_errors(data, "stagedUploadsCreate", token_index=token_index)
         target = data["stagedUploadsCreate"]["stagedTargets"][0]
         limit = staged.size_limit(target.get("parameters") or [])
@@ -98,14 +111,27 @@ class ShopBulkOps:
 
     async def status(self, op_id: str, *, token_index: int) -> OpStatus:
         """Poll one operation (on the token that started it, when this port started it elsewhere)."""
-        token_index = self._owners.get(op_id, token_index)
-        data = await self._call("bulk_operation", {"id": op_id}, cost=POLL_COST, token=token_index)
-        op = data["bulkOperation"]
-        if op is None:
-            raise GraphQLRequestError(f"bulk operation {op_id} not found for token #{token_index}",
-                                      errors=[], token_index=token_index)
-        return OpStatus(op["id"], op["status"], op.get("url"), op.get("partialDataUrl"), op.get("errorCode"),
-                        int(op.get("objectCount") or 0), op.get("createdAt"))
+        return (await self.statuses([op_id], token_index=token_index))[op_id]
+
+    async def statuses(self, op_ids: Sequence[str], *, token_index: int) -> dict[str, OpStatus]:
+        """Poll several operations of one token in one query per owning token (1 point each)."""
+        by_token: dict[int, list[str]] = {}
+        for op in dict.fromkeys(op_ids):
+            by_token.setdefault(self._owners.get(op, token_index), []).append(op)
+        out: dict[str, OpStatus] = {}
+        for token, ops in by_token.items():
+            response = await self._client.request(
+                operations_document(len(ops)), {f"o{i}": op for i, op in enumerate(ops)},
+                cost=POLL_COST * len(ops), priority=Lane.BULK, token_index=token)
+            for i, op_id in enumerate(ops):
+                op = response.data.get(f"o{i}")
+                if op is None:
+                    raise GraphQLRequestError(f"bulk operation {op_id} not found for token #{token}",
+                                              errors=[], token_index=token)
+                out[op_id] = OpStatus(op["id"], op["status"], op.get("url"), op.get("partialDataUrl"),
+                                      op.get("errorCode"), int(op.get("objectCount") or 0),
+                                      op.get("createdAt"))
+        return out
 
     async def cancel(self, op_id: str, *, token_index: int) -> str:
         """Ask the shop to cancel a running operation (``bulkOperationCancel``, on the token that owns
