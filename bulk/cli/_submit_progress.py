@@ -145,6 +145,9 @@ def describe(name: str, data: dict[str, Any]) -> str:
     if name == "media_checked":
         return (f"new images: {data['ready']} ready, {data['failed']} failed, "
                 f"{data['processing'] + data['unread']} not verified ({data['queries']} queries)")
+    if name == "start_limit_reached":
+        return (f"token #{data['token']} has no free bulk operation slot (another worker or app holds "
+                "them): the start waits and tries again")
     if name == "run_done":  # the shop's part is over; the report and the catalog cache follow
         return f"run {data['run']} done: every row has its outcome; writing the report"
     if name == "stalled":  # the watchdog's one line (bulk/submit/_watchdog.py); it names ops in [brackets]

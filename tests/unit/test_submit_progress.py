@@ -72,6 +72,7 @@ def test_every_lane_event_has_a_sentence() -> None:
         "catalog_synced": {"lines": 3000},
         "input_read": {"rows": 3000},
         "run_done": {"run": 4},
+        "start_limit_reached": {"ident": "k/variants-1", "token": 1},
     }
     for name, data in events.items():
         assert describe(name, data) != name.replace("_", " "), name
