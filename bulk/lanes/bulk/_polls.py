@@ -4,12 +4,13 @@ Why: each running operation is polled on its own schedule, every fraction of a s
 estimated end — and when a round of operations ends together, fifteen of them are. One query per
 poll kept the lane's few control calls busy with polls (``_calls.py``), so ends were seen late and
 starts waited. A poll joins the query its token is about to send (or the next one): one request
-answers all of them (``BulkOpsPort.statuses``, one aliased ``bulkOperation`` a operation, 1 point
+answers all of them (``BulkOpsPort.statuses``, one aliased ``bulkOperation`` per operation, 1 point
 each), and at most one poll query per token is in flight.
 
-No task of its own: the first poll of a token to find none in flight sends the queries (its
-*leader*) for as long as polls of that token wait; a leader cancelled mid-query hands the polls it
-carried back, and one of them leads the next query.
+No task of its own: the first poll of a token to find no query in flight sends one (its *leader*),
+carrying every poll of that token waiting when its call place frees; a poll that came later leads
+the next query once it returns. A leader cancelled mid-query hands the polls it carried back, and
+one of them leads the next query.
 """
 
 from __future__ import annotations
