@@ -38,7 +38,7 @@ def operations_document(count: int) -> str:
     parts = document(BULK_OPERATION).split("\nfragment ", 1)
     params = ", ".join(f"$o{i}: ID!" for i in range(count))
     fields = "\n".join(f"  o{i}: bulkOperation(id: $o{i}) {{ ...BulkOperationStatus }}" for i in range(count))
-    return f"query BulkOperations({params}) {{\n{fields}\n}}\n\nfragment {parts[1].strip()}\n"
+    return f"query BulkOperationStatuses({params}) {{\n{fields}\n}}\n\nfragment {parts[1].strip()}\n"
 
 
 class ShopBulkOps:
