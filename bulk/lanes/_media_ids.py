@@ -15,7 +15,7 @@ from typing import Any
 
 from bulk.errors import ShopifyError
 from bulk.models import Lane
-from bulk.shopify.documents import MEDIA_STATUS, document
+from bulk.shopify.documents import MEDIA_STATUS, aliased
 from bulk.shopify.requester import Requester
 
 # images a query: 100 points with MediaStatus, 200 with MediaFailure. Not the 250 a query could hold:
@@ -32,11 +32,7 @@ HEADROOM = 300
 
 def id_document(count: int, fragment: str) -> str:
     """The query reading ``count`` images (``m0 …``) with ``fragment`` (MediaStatus | MediaFailure)."""
-    parts = document(MEDIA_STATUS).split("\nfragment ")
-    definition = "fragment " + next(p for p in parts[1:] if p.startswith(f"{fragment} "))
-    params = ", ".join(f"$m{i}: ID!" for i in range(count))
-    fields = "\n".join(f"  m{i}: node(id: $m{i}) {{ ...{fragment} }}" for i in range(count))
-    return f"query {fragment}({params}) {{\n{fields}\n}}\n\n{definition.strip()}\n"
+    return aliased(MEDIA_STATUS, fragment, count=count, query=fragment, alias="m")
 
 
 def id_groups(watches: Iterable[Any]) -> list[list[Any]]:

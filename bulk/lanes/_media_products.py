@@ -16,7 +16,7 @@ from typing import Any
 from bulk.errors import ShopifyError
 from bulk.lanes._media_ids import HEADROOM
 from bulk.models import Lane
-from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, document
+from bulk.shopify.documents import PRODUCT_MEDIA_STATUS, aliased
 from bulk.shopify.requester import Requester
 
 QUERY_BUDGET = 700.0  # requested points per follow-up query (a query may cost at most 1000)
@@ -47,11 +47,8 @@ def batches(watches: Iterable[Any]) -> list[list[Any]]:
 def status_document(count: int) -> str:
     """The follow-up query for ``count`` products: ``p0 … p{count-1}`` aliases of ``node(id:)`` sharing
     the fragment of ``queries/product_media_status.graphql``."""
-    text = document(PRODUCT_MEDIA_STATUS)
-    fragment = text[text.index("fragment ProductMediaStatus"):]
-    params = ", ".join(f"$id{i}: ID!" for i in range(count))
-    fields = "\n".join(f"  p{i}: node(id: $id{i}) {{ ...ProductMediaStatus }}" for i in range(count))
-    return f"query ProductMediaStatus({params}, $last: Int!) {{\n{fields}\n}}\n\n{fragment}"
+    return aliased(PRODUCT_MEDIA_STATUS, "ProductMediaStatus", count=count, query="ProductMediaStatus",
+                   alias="p", variable="id", extra="$last: Int!")
 
 
 _ALIAS = re.compile(r"p(\d+)")

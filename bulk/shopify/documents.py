@@ -71,3 +71,17 @@ def document(name: str) -> str:
         return docs[name]
     except KeyError:
         raise KeyError(f"no GraphQL document {name!r}; known: {', '.join(sorted(docs))}") from None
+
+
+def aliased(name: str, fragment: str, *, count: int, query: str, alias: str, field: str = "node",
+            variable: str | None = None, extra: str = "") -> str:
+    """One query asking ``field(id:)`` ``count`` times — aliases ``{alias}0 …``, variables
+    ``${variable}0 …`` — each selecting the fragment ``fragment`` of the shipped document ``name``,
+    whose own operation is the one-object form (validated like every document). ``extra``: more
+    variable definitions the fragment uses."""
+    variable = variable or alias
+    definition = next(part for part in document(name).split("\nfragment ")[1:]
+                      if part.startswith(f"{fragment} "))
+    params = ", ".join([f"${variable}{i}: ID!" for i in range(count)] + ([extra] if extra else []))
+    fields = "\n".join(f"  {alias}{i}: {field}(id: ${variable}{i}) {{ ...{fragment} }}" for i in range(count))
+    return f"query {query}({params}) {{\n{fields}\n}}\n\nfragment {definition.strip()}\n"

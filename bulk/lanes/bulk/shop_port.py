@@ -22,7 +22,7 @@ from bulk.errors import GraphQLRequestError, NetworkError, ServerError, TokenRef
 from bulk.lanes.bulk.ports import OpStatus
 from bulk.models import Lane
 from bulk.shopify import staged
-from bulk.shopify.documents import BULK_MUTATIONS, BULK_OPERATION, document
+from bulk.shopify.documents import BULK_MUTATIONS, BULK_OPERATION, aliased, document
 from bulk.shopify.mapping import raise_for_user_errors
 from bulk.shopify.requester import Requester
 
@@ -35,10 +35,8 @@ RESULT_CHUNK = 1 << 20  # bytes of a result file read at a time
 def operations_document(count: int) -> str:
     """The query polling ``count`` operations (``o0 …``): ``queries/bulk_operation.graphql``'s
     one-operation form, aliased ``count`` times."""
-    parts = document(BULK_OPERATION).split("\nfragment ", 1)
-    params = ", ".join(f"$o{i}: ID!" for i in range(count))
-    fields = "\n".join(f"  o{i}: bulkOperation(id: $o{i}) {{ ...BulkOperationStatus }}" for i in range(count))
-    return f"query BulkOperationStatuses({params}) {{\n{fields}\n}}\n\nfragment {parts[1].strip()}\n"
+    return aliased(BULK_OPERATION, "BulkOperationStatus", count=count, query="BulkOperationStatuses",
+                   alias="o", field="bulkOperation")
 
 
 class ShopBulkOps:
@@ -51,9 +49,12 @@ class ShopBulkOps:
         self._owners: dict[str, int] = {}  # export operation → the token that started it
 
     async def _call(self, name: str, variables: Mapping[str, Any], *, cost: float, token: int) -> Any:
-        response = await self._client.request(
-            document(name), variables, cost=cost, priority=Lane.BULK, token_index=token
-        )
+        return await self._ask(document(name), variables, cost=cost, token=token)
+
+    async def _ask(self, text: str, variables: Mapping[str, Any], *, cost: float, token: int) -> Any:
+        """The ``data`` of one request, at bulk priority, on ``token``."""
+        response = await self._client.request(text, variables, cost=cost, priority=Lane.BULK,
+                                              token_index=token)
         return response.data
 
     async def upload(self, path: Path, *, token_index: int,
@@ -120,11 +121,10 @@ class ShopBulkOps:
             by_token.setdefault(self._owners.get(op, token_index), []).append(op)
         out: dict[str, OpStatus] = {}
         for token, ops in by_token.items():
-            response = await self._client.request(
-                operations_document(len(ops)), {f"o{i}": op for i, op in enumerate(ops)},
-                cost=POLL_COST * len(ops), priority=Lane.BULK, token_index=token)
+            data = await self._ask(operations_document(len(ops)), {f"o{i}": op for i, op in enumerate(ops)},
+                                   cost=POLL_COST * len(ops), token=token)
             for i, op_id in enumerate(ops):
-                op = response.data.get(f"o{i}")
+                op = data.get(f"o{i}")
                 if op is None:
                     raise GraphQLRequestError(f"bulk operation {op_id} not found for token #{token}",
                                               errors=[], token_index=token)
