@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -61,6 +62,15 @@ async def sim_server(*options: str) -> AsyncIterator[SimServer]:
         if proc.returncode is None:
             proc.terminate()
         await proc.wait()
+
+
+async def sim_requests(url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``POST /_sim/requests``: what the shop drew and took for each of ``ids`` it still keeps."""
+    async with aiohttp.ClientSession() as session, \
+            session.post(f"{url}/_sim/requests", json={"ids": ids}) as resp:
+        resp.raise_for_status()
+        data: dict[str, dict[str, Any]] = (await resp.json())["requests"]
+        return data
 
 
 async def sim_stats(url: str) -> dict[str, object]:

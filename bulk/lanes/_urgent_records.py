@@ -75,7 +75,8 @@ def change_timing(track: Track, batch: BatchTimes, now: float) -> ChangeTiming:
         lookup_http_s=track.lookups.http_s, queued_s=created - track.entered, start_s=started - created,
         permit_s=times.permit_s, http_s=times.http_s,
         other_s=max(0.0, sending - times.permit_s - times.http_s), total_s=now - track.since,
-        pair_wait=track.pair_wait, requests=times.requests)
+        pair_wait=track.pair_wait, requests=times.requests,
+        request_ids=(*track.lookups.request_ids, *times.request_ids))
 
 
 async def before(clock: Clock, due: float, send: Awaitable[T]) -> T:

@@ -45,6 +45,9 @@ class ChangeTiming:
     total_s: float  # asked → answered
     pair_wait: bool  # it waited for a batch holding an earlier change to the same (item, location)
     requests: int  # requests its batch made (resends after an atomic refusal, retries)
+    # the shop's ids (X-Request-Id) of the requests it waited for and the shop answered: its slowest
+    # lookup's, then its batch's — what the shop itself says it took for them (bench blackfriday)
+    request_ids: tuple[str, ...] = ()
 
 
 def summarize(timings: Sequence[ChangeTiming]) -> dict[str, dict[str, float]]:
@@ -66,7 +69,7 @@ def _rank(ordered: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
-def as_json(timing: ChangeTiming) -> Mapping[str, float | bool | int]:
+def as_json(timing: ChangeTiming) -> Mapping[str, float | bool | int | tuple[str, ...]]:
     """A plain dict (ms) for benchmarks and logs."""
     return {f.name.removesuffix("_s") + ("_ms" if f.name.endswith("_s") else ""):
             round(getattr(timing, f.name) * 1000, 2) if f.name.endswith("_s") else getattr(timing, f.name)

@@ -169,9 +169,13 @@ class _TimedTransport(Transport):
         """:meth:`Transport.execute`, timed."""
         started = self._clock.now()
         try:
-            return await super().execute(document, variables, token_index=token_index, timeout_s=timeout_s)
-        finally:
+            response = await super().execute(document, variables, token_index=token_index,
+                                             timeout_s=timeout_s)
+        except BaseException:
             add_http(self._clock.now() - started)
+            raise
+        add_http(self._clock.now() - started, response.request_id)
+        return response
 
 
 class _TimedScheduler:

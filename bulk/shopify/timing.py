@@ -12,24 +12,27 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["SendTimes", "add_http", "add_permit", "recording"]
 
 
 @dataclass(slots=True)
 class SendTimes:
-    """What some requests spent, in seconds: waiting for grants, and on the wire."""
+    """What some requests spent, in seconds: waiting for grants, and on the wire; and the shop's ids
+    of those it answered (``X-Request-Id``: what support, or the simulator's log, knows them by)."""
 
     permit_s: float = 0.0
     http_s: float = 0.0
     requests: int = 0
+    request_ids: list[str] = field(default_factory=list)
 
     def add(self, other: SendTimes) -> None:
         """Count ``other``'s grants, wire time and requests here too."""
         self.permit_s += other.permit_s
         self.http_s += other.http_s
         self.requests += other.requests
+        self.request_ids += other.request_ids
 
 
 _current: ContextVar[SendTimes | None] = ContextVar("bulk_send_times", default=None)
@@ -53,9 +56,12 @@ def add_permit(seconds: float) -> None:
         times.permit_s += seconds
 
 
-def add_http(seconds: float) -> None:
-    """A request took ``seconds`` on the wire (no-op outside :func:`recording`)."""
+def add_http(seconds: float, request_id: str | None = None) -> None:
+    """A request took ``seconds`` on the wire; the shop named it ``request_id`` if it answered (no-op
+    outside :func:`recording`)."""
     times = _current.get()
     if times is not None:
         times.http_s += seconds
         times.requests += 1
+        if request_id is not None:
+            times.request_ids.append(request_id)

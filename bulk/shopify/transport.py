@@ -6,7 +6,8 @@ three tokens share one pool instead of opening three. :meth:`Transport.execute` 
 and converts every answer or fault into data or a typed error of :mod:`bulk.errors` (the table is in
 :mod:`bulk.shopify.mapping`, the policies in :mod:`bulk.shopify._policy`); it never retries: retrying is
 the caller's decision (see :mod:`bulk.shopify.client`). A failed status's body (its ``errors`` text,
-e.g. "This store is unavailable") and its ``Retry-After`` are read into the error.
+e.g. "This store is unavailable") and its ``Retry-After`` are read into the error. An answer's
+``X-Request-Id`` (the id Shopify support asks for) is kept on its :class:`Response`.
 
 Tokens live only in this object's private list and in the outgoing header. They are not in its repr,
 its statistics, its log records or any error it raises (errors carry the token *index*).
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2026-04"
 TOKEN_HEADER = "X-Shopify-Access-Token"
+REQUEST_ID_HEADER = "X-Request-Id"
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of a failed answer's body read for its message
 
 
@@ -71,6 +73,18 @@ class Response:
     extensions: dict[str, Any]
     cost: CostReport | None
     token_index: int
+    request_id: str | None = None  # the answer's X-Request-Id: the shop's name for this request
+
+
+async def _keep_request_id(
+    _session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+) -> None:
+    """Note an answer's ``X-Request-Id`` in the dict its send passed as ``trace_request_ctx``: one
+    per request, so concurrent sends on the one session never see each other's (gql's own
+    ``response_headers`` is the session's latest)."""
+    kept = context.trace_request_ctx
+    if isinstance(kept, dict):
+        kept["id"] = params.response.headers.get(REQUEST_ID_HEADER)
 
 
 class _HttpStatus(Exception):
@@ -92,6 +106,12 @@ async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
             body = b""
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now_epoch=time.time())
         raise _HttpStatus(response.status, body, retry_after)
+
+
+def _request_ids() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(_keep_request_id)
+    return trace
 
 
 @functools.lru_cache(maxsize=256)
@@ -151,6 +171,7 @@ class Transport:
             ssl=self.graphql_url.startswith("https://"),
             client_session_args={
                 "raise_for_status": _raise_for_status,
+                "trace_configs": [_request_ids()],
                 "timeout": aiohttp.ClientTimeout(total=self.config.timeout_s),
                 "connector": aiohttp.TCPConnector(limit=self.config.connection_limit,
                                                 keepalive_timeout=self.config.keepalive_s),
@@ -187,7 +208,9 @@ class Transport:
         request = _Request(document, dict(variables or {}))
         headers = {TOKEN_HEADER: self.__tokens[token_index]}
         timeout = self.config.timeout_s if timeout_s is None else timeout_s
-        extra: dict[str, Any] = {"headers": headers, "timeout": aiohttp.ClientTimeout(total=timeout)}
+        answered: dict[str, str | None] = {}  # its X-Request-Id, once the answer's headers are in
+        extra: dict[str, Any] = {"headers": headers, "timeout": aiohttp.ClientTimeout(total=timeout),
+                                 "trace_request_ctx": answered}
         self._in_flight += 1
         self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
         try:
@@ -218,6 +241,7 @@ class Transport:
             extensions=extensions,
             cost=cost_of(extensions),
             token_index=token_index,
+            request_id=answered.get("id"),
         )
 
     def _convert(self, exc: TransportError, token_index: int, timeout_s: float) -> ShopifyError:

@@ -4,6 +4,7 @@ staged JSONL file (UTF-8, one JSON object of variables per line)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -23,8 +24,11 @@ refused: its required per-call ``@idempotent`` key has no per-line form; ``produ
 says it "always run[s] synchronously" in a bulk operation; ``fileUpdate`` is not documented in bulk)."""
 
 
+@lru_cache(maxsize=64)
 def mutation_problem(text: str, schema: GraphQLSchema) -> str | None:
-    """Why ``text`` cannot run as a bulk mutation, or None (checked against the schema up front)."""
+    """Why ``text`` cannot run as a bulk mutation, or None (checked against the schema up front; once
+    per document: every shard of a run starts with the same one, and validating it is ~2 ms of the
+    shop's event loop)."""
     try:
         doc = parse(text)
     except GraphQLError as exc:

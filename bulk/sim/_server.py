@@ -14,7 +14,9 @@ against Shopify. What this layer adds to :class:`~bulk.sim._gateway.Gateway`:
 - ``POST /_sim/uploads`` (multipart, like the GCS/S3 form upload Shopify's staged targets use, held
   to the form's signed policy: :mod:`bulk.sim._storage`) and ``GET /_sim/files/{key}``
   (bulk-operation results), both over the shop's file store;
-- ``GET /_sim/stats`` and ``POST /_sim/reset-stats``.
+- ``GET /_sim/stats`` and ``POST /_sim/reset-stats``; ``POST /_sim/requests`` (``{"ids": [...]}``):
+  what the shop drew and took for those requests, named by the ``X-Request-Id`` every GraphQL answer
+  carries (as Shopify's do: the id support asks for).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections import Counter
 from typing import Any
 from xml.sax.saxutils import escape
@@ -41,6 +44,7 @@ from bulk.sim._storage import MAX_BULK_UPLOAD_BYTES, StorageError, UploadPolicy,
 __all__ = ["GRAPHQL_PATH", "INVALID_TOKEN_BODY", "SimApp"]
 
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
+REQUEST_ID_HEADER = "X-Request-Id"
 _CHUNK = 1 << 16
 
 
@@ -102,6 +106,7 @@ class SimApp:
         app.router.add_get("/_sim/files/{key:.*}", self.download)
         app.router.add_get("/_sim/stats", self.stats)
         app.router.add_post("/_sim/reset-stats", self.reset_stats)
+        app.router.add_post("/_sim/requests", self.requests)
         return app
 
     async def index(self, request: web.Request) -> web.Response:
@@ -112,6 +117,7 @@ class SimApp:
         """The Admin GraphQL endpoint, behind the concurrency cap; every attempt is counted."""
         token_index = self._tokens.get(request.headers.get("X-Shopify-Access-Token", ""))
         arrived, began = self.clock.now(), time.perf_counter()  # began: real time, for the latency log
+        request_id = str(uuid.uuid4())
         if not self.inflight.enter(arrived):
             response: web.StreamResponse = web.json_response(
                 {
@@ -121,13 +127,14 @@ class SimApp:
                 status=503,
             )
             self._count(token_index, arrived, "503", "cap")
-            return response
-        slot = Slot(self.inflight, self.clock)
-        try:
-            response, status, fault = await self._graphql(request, token_index, slot, began)
-        finally:
-            slot.release()
-        self._count(token_index, arrived, status, fault)
+        else:
+            slot = Slot(self.inflight, self.clock)
+            try:
+                response, status, fault = await self._graphql(request, token_index, slot, began, request_id)
+            finally:
+                slot.release()
+            self._count(token_index, arrived, status, fault)
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)  # a fault's answer may name its own
         return response
 
     def _count(self, token_index: int | None, arrived: float, status: str, fault: str) -> None:
@@ -138,7 +145,7 @@ class SimApp:
             counters.answered(arrived - self.started, self.clock.now() - self.started, status, fault)
 
     async def _graphql(
-        self, request: web.Request, token_index: int | None, slot: Slot, began: float
+        self, request: web.Request, token_index: int | None, slot: Slot, began: float, request_id: str
     ) -> tuple[web.StreamResponse, str, str]:
         """The answer, its status label for the counters, and the fault kind behind it."""
         if request.match_info["version"] != API_VERSION:
@@ -181,7 +188,7 @@ class SimApp:
             return web.json_response(bad, status=400), "400", decision.kind
         if decision.drain:  # another client of this app spent the bucket: THROTTLED follows
             self.gateway.buckets[token_index].drain(self.clock.now())
-        self.latency.record(payload["query"], delay)
+        self.latency.record(payload["query"], delay, request_id)
         body = await self.gateway.handle(
             token_index,
             payload["query"],
@@ -203,7 +210,7 @@ class SimApp:
                 request.transport.abort()
             return web.Response(status=500), "dropped", "drop"  # never reaches the client
         answer = web.json_response(body)
-        self.latency.served(payload["query"], time.perf_counter() - began)
+        self.latency.served(payload["query"], time.perf_counter() - began, request_id)
         return answer, "200", decision.kind
 
     async def upload(self, request: web.Request) -> web.Response:
@@ -270,6 +277,15 @@ class SimApp:
             return _xml_error("NoSuchKey", "The specified key does not exist.", 404)
         return web.Response(body=data, content_type="application/jsonl")
 
+    async def requests(self, request: web.Request) -> web.Response:
+        """``{"ids": [...]}`` → ``{"requests": {id: {"root", "drawn_ms", "served_ms"}}}`` (ids kept)."""
+        try:
+            ids = (await request.json())["ids"]
+            assert isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return web.json_response({"errors": 'expected {"ids": ["…", …]}'}, status=400)
+        return web.json_response({"requests": self.latency.requests(ids)})
+
     async def stats(self, request: web.Request) -> web.Response:
         """Everything the referee measured, plus the shop's own statistics."""
         return web.json_response(self.statistics())
@@ -305,5 +321,9 @@ class SimApp:
 
 
 def _answer(decision: Decision) -> web.Response:
-    """The answer a fault decision prescribes (JSON body, its status and headers)."""
-    return web.json_response(decision.body, status=decision.status, headers=decision.headers or None)
+    """The answer a fault decision prescribes (JSON body, its status and headers; an internal error
+    names its request as its body does)."""
+    headers = dict(decision.headers or {})
+    if decision.request_id is not None:
+        headers[REQUEST_ID_HEADER] = decision.request_id
+    return web.json_response(decision.body, status=decision.status, headers=headers or None)

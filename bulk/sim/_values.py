@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 PRODUCT_GID = "gid://shopify/Product/"
@@ -18,7 +19,13 @@ MEDIA_GID = "gid://shopify/MediaImage/"
 
 def iso(ts: float) -> str:
     """Shopify's DateTime: UTC, whole seconds, ``Z`` suffix."""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(ts))
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    # cached: every product node of a bulk line formats a few timestamps, mostly of the same seconds
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: str) -> float:
