@@ -277,6 +277,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "planned_at_s": [[round((t - started) * args.speed, 1), d["lines"]] for t, name, d in events
                          if name in ("sharded", "pooled")],
         "timeline": describe(ops),
+        # what the run did after its last operation ended, in order (shop seconds, event): its end
+        "end_events": _after_last_op(events, ops, started, args.speed),
     }
 
 
@@ -316,6 +318,21 @@ def _sim_latency_p99(stats: dict[str, Any], operation: str, key: str = "p99_ms")
     delay (``p99_ms``) or the time it took to serve them (``served_p99_ms``)."""
     entry = stats.get("latency_by_operation", {}).get(operation)
     return None if entry is None or key not in entry else float(entry[key])
+
+
+def _after_last_op(events: list[tuple[float, str, dict[str, Any]]], ops: list[Any], started: float,
+                   speed: float) -> list[tuple[float, str]]:
+    """The events after the last operation's end was seen (shop seconds since the start; each name's
+    first 5 only: a results chunk is one each)."""
+    last = max((op.finished or 0.0 for op in ops), default=0.0)
+    seen: dict[str, int] = {}
+    out = []
+    for t, name, _ in events:
+        at = (t - started) * speed
+        if at >= last and seen.get(name, 0) < 5:
+            seen[name] = seen.get(name, 0) + 1
+            out.append((round(at, 2), name))
+    return out
 
 
 def _media_tail(events: list[tuple[float, str, dict[str, Any]]], speed: float) -> float | None:

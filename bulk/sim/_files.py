@@ -8,6 +8,7 @@ and tests must read back exactly what the client uploaded. Uploads are capped li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 MAX_UPLOAD_BYTES = 100_000_000
@@ -20,6 +21,11 @@ class FileStore:
         self._files: dict[str, bytes] = {}
         self._uploads = 0
         self._rejected = 0
+        self._on_upload: list[Callable[[str, bytes], None]] = []
+
+    def on_upload(self, listener: Callable[[str, bytes], None]) -> None:
+        """Call ``listener(key, data)`` with every upload stored from now on."""
+        self._on_upload.append(listener)
 
     def put(self, key: str, data: bytes) -> None:
         """Store an upload under ``key`` (replacing any previous one).
@@ -31,8 +37,10 @@ class FileStore:
         if len(data) > MAX_UPLOAD_BYTES:
             self._rejected += 1
             raise ValueError(f"file of {len(data)} bytes exceeds the 100 MB upload limit")
-        self._files[key] = bytes(data)
+        stored = self._files[key] = bytes(data)
         self._uploads += 1
+        for listener in self._on_upload:
+            listener(key, stored)
 
     def publish(self, key: str, data: bytes) -> None:
         """Store a file the shop itself produced (bulk results): no size limit."""

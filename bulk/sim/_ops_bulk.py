@@ -14,13 +14,12 @@ operation in progress.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from bulk.sim import _ops_uploads
-from bulk.sim._bulk_input import mutation_problem, parse_staged_jsonl
+from bulk.sim._bulk_input import StagedLines, mutation_problem
 from bulk.sim._bulk_op_state import ACTIVE, BULK_GID, MAX_RUNNING_PER_APP, BulkOp
 from bulk.sim._bulkops import BulkEngine
 from bulk.sim._files import FileStore
@@ -68,6 +67,8 @@ class BulkOps:
         self.engine = engine
         self.exporter = exporter
         self.limit = limit or BulkLimit()
+        self.staged = StagedLines()
+        files.on_upload(self.staged.uploaded)
 
     def _slots_full(self, token: int, kind: str) -> dict[str, Any] | None:
         """The refusal when app ``token`` has no free slot for a ``kind`` ("MUTATION" | "QUERY")."""
@@ -173,9 +174,9 @@ class BulkOps:
         data = self.files.get(stagedUploadPath)
         if data is None:
             return _refused(["stagedUploadPath"], "The staged upload file could not be found", "NO_SUCH_FILE")
-        # parsed beside the shop's event loop: a 25k-line file is ~0.5 s of JSON that would stall every
-        # other app's requests (an urgent inventory change waited for it)
-        lines = await asyncio.to_thread(parse_staged_jsonl, data)
+        # parsed beside the shop's event loop (a 25k-line file is ~0.5 s of JSON that would stall every
+        # other app's requests), and as soon as it was uploaded (StagedLines)
+        lines = await self.staged.lines(stagedUploadPath, data)
         if isinstance(lines, str):
             return _refused(["stagedUploadPath"], lines, "INVALID_STAGED_UPLOAD_FILE")
         full = self._slots_full(ctx.token_index, "MUTATION")

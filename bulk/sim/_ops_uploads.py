@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bulk.sim._bulk_input import BULK_VARS_SUFFIX
 from bulk.sim._ops_common import ShopCore, user_error
 from bulk.sim._storage import POLICY_LIFETIME_S, UploadPolicy
 from bulk.sim._values import iso
@@ -58,7 +59,7 @@ class UploadOps:
                 )
             else:
                 self.targets += 1
-                key = f"tmp/{info.context.token_index}/bulk/{uuid.uuid4()}/bulk_op_vars"
+                key = f"tmp/{info.context.token_index}/bulk/{uuid.uuid4()}{BULK_VARS_SUFFIX}"
                 wall = self.core.wall()
                 fields = [
                     ("Content-Type", BULK_MIME),

@@ -100,9 +100,10 @@ class FakeState:
 
 async def test_a_staged_file_is_parsed_while_the_shop_answers_other_requests(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Starting a bulk mutation parses its whole file (25k lines: ~0.5 s); other apps' requests — an
-    urgent inventory change — are answered meanwhile, as a real shop's would be."""
-    from bulk.sim import _ops_bulk
+    """A staged file of bulk variables is parsed whole (25k lines: ~0.5 s) from its upload on, and the
+    start waits for that; other apps' requests — an urgent inventory change — are answered meanwhile,
+    as a real shop's would be."""
+    from bulk.sim import _bulk_input
     from bulk.sim._bulk_input import parse_staged_jsonl as parse
 
     parsing, answered = threading.Event(), threading.Event()
@@ -112,7 +113,7 @@ async def test_a_staged_file_is_parsed_while_the_shop_answers_other_requests(
         assert answered.wait(10), "the shop answered nothing while it parsed the file"
         return parse(data)
 
-    monkeypatch.setattr(_ops_bulk, "parse_staged_jsonl", slow_parse)
+    monkeypatch.setattr(_bulk_input, "parse_staged_jsonl", slow_parse)
     async with SimShop(SimConfig(products=20, tokens=TOKENS)) as shop, aiohttp.ClientSession() as session:
         stage = {"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl",
                  "httpMethod": "POST"}

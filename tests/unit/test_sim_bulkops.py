@@ -159,6 +159,23 @@ async def test_bad_uploads_are_refused(shop: Shop, content: bytes | None, code: 
     assert [e["code"] for e in data["bulkOperationRunMutation"]["userErrors"]] == [code]
 
 
+async def test_a_start_reads_the_file_stored_now_not_an_earlier_upload_parsed_ahead(shop: Shop) -> None:
+    """Staged variables are parsed as they are uploaded (a start then need not); a file replaced after
+    its upload was parsed is judged by what is stored when the start names it."""
+    state, ex, _ = shop
+    good = b'{"productId": "gid://shopify/Product/1", "variants": []}\n'
+    path = "tmp/0/bulk/replaced/bulk_op_vars"
+    state.files.put(path, good)
+    state.files.put(path, b"not json\n")
+    refused = await ex.run(RUN_MUTATION, {"mutation": PRICE_UPDATE, "path": path})
+    errors = refused["bulkOperationRunMutation"]["userErrors"]
+    assert [e["code"] for e in errors] == ["INVALID_STAGED_UPLOAD_FILE"]
+    state.files.put(path, good)
+    started = await ex.run(RUN_MUTATION, {"mutation": PRICE_UPDATE, "path": path})
+    assert started["bulkOperationRunMutation"]["userErrors"] == []
+    assert started["bulkOperationRunMutation"]["bulkOperation"]["status"] == "CREATED"
+
+
 async def test_staged_upload_target_shape_and_strictness(shop: Shop) -> None:
     _, ex, _ = shop
     ok = await ex.run(
