@@ -25,7 +25,7 @@ from typing import Any
 from bulk.sim.percentiles import nearest_rank
 
 WINDOW = 20_000  # latest requests kept per root field
-REQUESTS_KEPT = 100_000  # latest requests kept by id (a Black Friday benchmark makes ~40,000)
+REQUESTS_KEPT = 100_000  # latest requests kept by id (bench blackfriday asks for its urgent ones at its end)
 _ROOT = re.compile(r"\{\s*(?:\w+\s*:\s*)?(\w+)")  # the first field of the operation (an alias skipped)
 
 
