@@ -181,9 +181,9 @@ async def _serve(config: SimConfig) -> int:
     async with SimShop(config) as shop:
         # its schema and catalog live as long as it serves: the cyclic collector need not walk them,
         # nor, after each full collection, what survived it (a 250 ms pause at 1/10 Black Friday
-        # scale stopped every answer, an urgent one too: docs/simulator.md)
+        # scale stopped every answer, an urgent one too: docs/simulator.md). A full collection now:
+        # survivors_frozen freezes what survives it
         gc.collect()
-        gc.freeze()
         print("This is a SIMULATED Shopify shop (bulk.sim), not a real one.")
         print(f"  GraphQL: POST {shop.graphql_url}")
         print(f"  stats:   GET  {shop.url}/_sim/stats")

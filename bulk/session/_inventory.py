@@ -167,15 +167,14 @@ class _TimedTransport(Transport):
         timeout_s: float | None = None,
     ) -> Response:
         """:meth:`Transport.execute`, timed."""
-        started = self._clock.now()
+        started, request_id = self._clock.now(), None
         try:
             response = await super().execute(document, variables, token_index=token_index,
                                              timeout_s=timeout_s)
-        except BaseException:
-            add_http(self._clock.now() - started)
-            raise
-        add_http(self._clock.now() - started, response.request_id)
-        return response
+            request_id = response.request_id
+            return response
+        finally:
+            add_http(self._clock.now() - started, request_id)
 
 
 class _TimedScheduler:

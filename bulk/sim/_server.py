@@ -280,9 +280,11 @@ class SimApp:
     async def requests(self, request: web.Request) -> web.Response:
         """``{"ids": [...]}`` → ``{"requests": {id: {"root", "drawn_ms", "served_ms"}}}`` (ids kept)."""
         try:
-            ids = (await request.json())["ids"]
-            assert isinstance(ids, list) and all(isinstance(i, str) for i in ids)
-        except (ValueError, KeyError, TypeError, AssertionError):
+            body = await request.json()
+        except ValueError:
+            body = None
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             return web.json_response({"errors": 'expected {"ids": ["…", …]}'}, status=400)
         return web.json_response({"requests": self.latency.requests(ids)})
 
