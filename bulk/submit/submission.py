@@ -30,10 +30,10 @@ from bulk.lanes.bulk import BulkLane, BulkOpsPort
 from bulk.lanes.bulk.feed import LinePool, ResumeIndex
 from bulk.models import OnEvent, Outcomes, OutcomeStatus
 from bulk.plan import PlannedLine, Route, choose_route
-from bulk.plan.ordering import KindAdmission
 from bulk.plan.stream import StreamPlanner
 from bulk.shopify.requester import Requester
 from bulk.sources.readahead import Source, chunks
+from bulk.submit._admission_thread import AdmissionThread
 from bulk.submit._dry_run import DryRunBook
 from bulk.submit._media_followup import MediaFollowUp, amend_outcomes, export_of
 from bulk.submit._outcome_book import OutcomeBook
@@ -88,7 +88,7 @@ class Submission(Sending):
         # run can no longer be planned again, and never when it failed
         self._settle = settle
         self._planner = StreamPlanner(catalog)
-        self._admission = KindAdmission()
+        self._admission = AdmissionThread()  # the per-product order, off the event loop
         self._unit_lines: dict[str, list[PlannedLine]] = {}
         self._ended: set[str] = set()  # shards (root identities) seen to end in this process
         self._pool: LinePool | None = None  # a local run cuts shards just in time from here
@@ -150,6 +150,7 @@ class Submission(Sending):
         except* BulkError as group:  # a lane or a send stopped the run (402/423, no token left…)
             error = _first_cause(group)
         finally:
+            self._admission.close()  # planned and sent: nothing is admitted any more
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch

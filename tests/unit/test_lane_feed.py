@@ -67,6 +67,20 @@ async def test_cuts_take_image_lines_first_then_first_planned_first_cut_one_kind
         assert shard_data.load(unit).rows == [list(line.rows) for line in units[unit.client_identifier]]
 
 
+async def test_one_add_of_mixed_kinds_keeps_each_kinds_order_and_arrival(journal: Journal,
+                                                                        tmp_path: Path) -> None:
+    units: dict[str, list[PlannedLine]] = {}
+    pool, _ = await new_pool(journal, tmp_path, units)
+    lines = [price(1, 1), price(2, 2), image(3, 3), price(4, 4), image(5, 5), price(6, 6)]
+    pool.add(iter(lines))  # any iterable, kinds interleaved as a chunk's released and admitted lines are
+    pool.add([price(7, 7)])
+    assert pool.pooled == 7
+    assert await pool.cut([2, 3, 9]) == 3
+    assert list(units.values()) == [[lines[2], lines[4]], [lines[0], lines[1], lines[3]],
+                                    [lines[5], price(7, 7)]]
+    assert pool.pooled == 0
+
+
 async def test_a_kinds_rest_too_small_for_an_operation_goes_with_the_cut_before_it(
         journal: Journal, tmp_path: Path) -> None:
     units: dict[str, list[PlannedLine]] = {}

@@ -28,6 +28,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import get_args
 
@@ -117,24 +118,25 @@ class LinePool:
         self._directory = directory
         self._inline = inline
         self._on_unit = on_unit
-        self._queues: dict[str, deque[tuple[int, PlannedLine]]] = {k: deque() for k in get_args(LineKind)}
+        self._queues: dict[str, _Runs] = {k: _Runs() for k in get_args(LineKind)}
         self._order = itertools.count()
         self.cuts = 0
 
     def add(self, lines: Iterable[PlannedLine]) -> None:
-        """Admitted lines, ready to be cut."""
-        for line in lines:
-            self._queues[line.kind].append((next(self._order), line))
+        """Admitted lines, ready to be cut (each run of one kind kept whole: a chunk's 240,000 lines
+        are a few runs, not a Python step each on the event loop, which is the urgent lane's too)."""
+        for kind, run in itertools.groupby(lines, key=attrgetter("kind")):
+            self._queues[kind].append(next(self._order), list(run))
 
     @property
     def pooled(self) -> int:
         """Lines waiting to be cut."""
-        return sum(len(q) for q in self._queues.values())
+        return sum(q.size for q in self._queues.values())
 
     def _take(self, size: int) -> list[PlannedLine]:
         """At most ``size`` lines of one kind (:func:`pick_kind`; image shards at most
         :func:`media_cap`, any shard at most ``open_lines`` while the input is still being read)."""
-        kind = pick_kind({k: (len(q), q[0][0]) for k, q in self._queues.items() if q}, size,
+        kind = pick_kind({k: (q.size, q.first_arrival) for k, q in self._queues.items() if q.size}, size,
                          min_lines=self._min_lines)
         if kind is None:
             return []
@@ -143,11 +145,11 @@ class LinePool:
             size = min(size, media_cap(self._media_cuts, self._slots, self._media_lines))
         if self._all_known is not None and not self._all_known.is_set():
             size = min(size, self._open_lines)
-        if len(queue) - size < self._min_lines:
-            size = len(queue)  # a tiny rest of this kind would be an operation of its own later
+        if queue.size - size < self._min_lines:
+            size = queue.size  # a tiny rest of this kind would be an operation of its own later
         if kind in MEDIA_KINDS:
             self._media_cuts += 1
-        return [queue.popleft()[1] for _ in range(size)]
+        return queue.take(size)
 
     async def cut(self, sizes: Sequence[int]) -> int:
         """Cut shards of these sizes (fewer lines when the pool runs dry) and add them to the journal."""
@@ -183,6 +185,38 @@ class LinePool:
 
     def __repr__(self) -> str:
         return f"LinePool(pooled={self.pooled}, cuts={self.cuts})"
+
+
+class _Runs:
+    """Lines of one kind in the order they were added, kept as the runs they were added in; a run's
+    arrival number orders it among every kind's runs (the pool's arrival of its oldest line)."""
+
+    def __init__(self) -> None:
+        self._runs: deque[tuple[int, list[PlannedLine]]] = deque()
+        self._taken = 0  # lines of the first run already taken
+        self.size = 0
+
+    def append(self, arrival: int, lines: list[PlannedLine]) -> None:
+        self._runs.append((arrival, lines))
+        self.size += len(lines)
+
+    @property
+    def first_arrival(self) -> int:
+        return self._runs[0][0]
+
+    def take(self, size: int) -> list[PlannedLine]:
+        """The first ``size`` lines (fewer if there are not as many)."""
+        out: list[PlannedLine] = []
+        while len(out) < size and self._runs:
+            run = self._runs[0][1]
+            piece = run[self._taken:self._taken + size - len(out)]
+            out += piece
+            self._taken += len(piece)
+            if self._taken == len(run):
+                self._runs.popleft()
+                self._taken = 0
+        self.size -= len(out)
+        return out
 
 
 @dataclass
