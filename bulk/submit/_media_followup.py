@@ -37,6 +37,8 @@ from bulk.shopify.requester import Requester
 VERDICTS_FILE = "media.json"
 SINCE_MARGIN_S = 120.0
 FLUSH_IMAGES = 5_000  # settled images written to the catalog at once while the run goes on
+# image lines of one done shard whose watches are made on the event loop (~5 ms); more go to a thread
+WATCHES_ON_LOOP = 1_000
 
 MediaRecord = tuple[str, str, str, str | None]  # (media GID, URL sent, status, error code)
 
@@ -117,6 +119,7 @@ class MediaFollowUp:
         self._task: asyncio.Task[MediaReport] | None = None
         self._media_of: dict[RowId, list[str]] = {}  # a row → its product's media GIDs after the write
         self._waiting: dict[RowId, int] = {}  # a followed watch's first row → its index, until its ids come
+        self._adding: set[asyncio.Task[None]] = set()  # done lines' watches being made in a worker thread
 
     def note_outcomes(self, outcomes: Iterable[Outcome]) -> None:
         """Bulk results name each written product's media (:func:`bulk.lanes.bulk.reconcile.media_ids`),
@@ -138,8 +141,20 @@ class MediaFollowUp:
         lines = list(lines)
         self._follower.written += len(lines)  # what a bulk query at the end would read back
         # a price shard's 18,000 lines are not looked at one by one on the event loop
-        watches = [w for w in map(watch_of, (line for line in lines if line.kind in MEDIA_KINDS))
-                   if w is not None]
+        media = [line for line in lines if line.kind in MEDIA_KINDS]
+        if len(media) <= WATCHES_ON_LOOP:
+            self._follow(_watches(media))
+            return
+        # an image shard of 8,000 lines is ~50 ms of Python: a worker thread's (the loop is urgent's
+        # too); results read meanwhile wait in `_media_of` for their watch, as they do for a later line
+        task = asyncio.create_task(self._follow_later(media), name="media-watches")
+        self._adding.add(task)
+        task.add_done_callback(self._adding.discard)
+
+    async def _follow_later(self, media: list[PlannedLine]) -> None:
+        self._follow(await asyncio.to_thread(_watches, media))
+
+    def _follow(self, watches: list[MediaWatch]) -> None:
         if not watches:
             return
         if self._task is None:
@@ -159,6 +174,9 @@ class MediaFollowUp:
 
     async def cancel(self) -> None:
         """The run failed, or others send its lines: stop reading (what settled is in the catalog)."""
+        for adding in list(self._adding):
+            adding.cancel()
+        await asyncio.gather(*self._adding, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
         await self._writes.close()
@@ -167,6 +185,7 @@ class MediaFollowUp:
         """Wait for the images still processing (at most ``wait_s``), then amend the rows (see the
         module docstring); returns watched products by final state (empty: the run added no image).
         What is left to write to the catalog waits for :meth:`store`."""
+        await asyncio.gather(*self._adding)  # every done line's images are followed
         if self._task is None:
             return {}
         follower = self._follower
@@ -206,6 +225,11 @@ class MediaFollowUp:
         media, self._unwritten = self._unwritten, []
         if media:
             await asyncio.to_thread(write_media, catalog, media)
+
+
+def _watches(lines: list[PlannedLine]) -> list[MediaWatch]:
+    """The watches of lines that add images (blocking, for a big shard: a worker thread's)."""
+    return [w for w in map(watch_of, lines) if w is not None]
 
 
 def _with_ids(watch: MediaWatch, media: list[str]) -> MediaWatch:

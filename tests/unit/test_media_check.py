@@ -249,6 +249,30 @@ async def test_images_named_by_the_bulk_results_are_read_by_id_at_one_point_each
     assert shop.asked == [("MediaStatus", 3 + HEADROOM), ("MediaFailure", 2 + HEADROOM)]
 
 
+async def test_a_big_shards_watches_made_in_a_thread_meet_results_read_before_and_after_them(
+        monkeypatch: Any) -> None:
+    monkeypatch.setattr("bulk.submit._media_followup.WATCHES_ON_LOOP", 0)  # every shard is "big"
+    shop = IdShop()
+    follow_up = MediaFollowUp(shop, clock=ManualClock(), wait_s=10.0)
+    lines = [PlannedLine("media", {"product": {"id": f"P{i}"}, "media": [
+        {"originalSource": f"https://a/{i}.jpg"}]}, (("f.csv", i),), (("f.csv", i),)) for i in range(4)]
+    follow_up.note_outcomes([Outcome("f.csv", 0, OutcomeStatus.APPLIED, object_id="m-0")])
+    follow_up.lines_done(lines[:2])
+    follow_up.lines_done(lines[2:])
+    assert follow_up._follower.watches == []  # not made on the loop: in a worker thread
+    # results read while the watches are being made: each still reaches its watch
+    follow_up.note_outcomes([Outcome("f.csv", i, OutcomeStatus.APPLIED, object_id=f"m-{i}")
+                             for i in (1, 2)])
+    await asyncio.gather(*follow_up._adding)  # the watches are made
+    assert list(follow_up._waiting) == [("f.csv", 3)]  # its results come after its watch
+    follow_up.note_outcomes([Outcome("f.csv", 3, OutcomeStatus.APPLIED, object_id="m-3")])
+    outcomes = {("f.csv", i): (OutcomeStatus.APPLIED, "") for i in range(4)}
+    with tempfile.TemporaryDirectory() as tmp:
+        counts = await follow_up.finish(outcomes, Path(tmp), lambda _n, _d: None)
+    assert counts == {"ready": 4, "failed": 0, "processing": 0, "unread": 0}
+    assert sorted(w.media_ids for w in follow_up._follower.watches) == [(f"m-{i}",) for i in range(4)]
+
+
 def test_a_bulk_result_line_names_the_products_media() -> None:
     line = {"__lineNumber": 0, "data": {"productSet": {"product": {"id": "P", "media": {"nodes": [
         {"id": "gid://shopify/MediaImage/1"}, {"id": "gid://shopify/MediaImage/2"}]}}, "userErrors": []}}}
