@@ -31,6 +31,8 @@ Reported (simulated seconds, i.e. real × ``--speed``):
   from its handler's first step to the answer (the drawn delay plus its own work and waits on its
   event loop, which shares the box's two cores), and ``urgent_ours_p99_ms``: each change's time minus
   that — the part that is ours. ``urgent_known`` / ``urgent_first_seen``: the same split by kind;
+  ``urgent_slowest_bursts``: the three bursts with the slowest change (their start, real seconds
+  after the submission's, to lay beside the ``timeline``);
   ``sim_set_p99_ms`` / ``sim_lookup_p99_ms`` (and ``…_served_…``): per request, by root field;
   ``loop_lag_p99_ms``: how late this process's event loop woke a 5 ms sleeper during the
   run (``loop_lag_max_ms``: the longest; ``gc_pauses``: this process's full and gen-1 cyclic
@@ -154,28 +156,32 @@ def lane_config(lines_per_s: float) -> BulkLaneConfig:
 
 
 async def urgent_bursts(shop: Shop, count: int, every_s: float, latencies: dict[str, list[float]],
-                        stop: asyncio.Event) -> None:
+                        stop: asyncio.Event, bursts: list[tuple[float, list[float]]]) -> None:
     """A burst of ``count`` inventory changes (concurrent calls, as web hooks arrive) every ``every_s``
     real seconds, the first at once, until ``stop`` is set. SKUs come from a pool of 500 (a shop's
     busy items): a change for a SKU of an earlier burst is one request (``known``); a SKU new in this
     burst waits for its SKU lookup too (``first_seen``) — twice in one burst, both changes wait for
-    the one lookup, so both count as first-seen (counted as known, one made the known p99 a lookup's)."""
+    the one lookup, so both count as first-seen (counted as known, one made the known p99 a lookup's).
+    ``bursts`` gets each burst's start (real seconds after the first) and its changes' latencies."""
     rng = random.Random(11)
     seen: set[int] = set()  # SKUs of earlier bursts: looked up by now
     n = 0
 
-    async def one(i: int, p: int, kind: str) -> None:
+    async def one(i: int, p: int, kind: str, mine: list[float]) -> None:
         t0 = time.perf_counter()
         change = {"sku": f"SKU-{p:07d}-0", "location_name": "Main Warehouse", "quantity": i}
         await shop.inventory.set([change])
         latencies[kind].append((time.perf_counter() - t0) * 1000)
+        mine.append(latencies[kind][-1])
 
+    first = time.perf_counter()
     while not stop.is_set():
         burst: set[int] = set()
+        bursts.append((time.perf_counter() - first, []))
         async with asyncio.TaskGroup() as tg:
             for _ in range(count):
                 p = 1 + rng.randrange(500)
-                tg.create_task(one(n, p, "known" if p in seen else "first_seen"))
+                tg.create_task(one(n, p, "known" if p in seen else "first_seen", bursts[-1][1]))
                 burst.add(p)
                 n += 1
         seen |= burst
@@ -199,6 +205,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.to_thread(fill_media, store, imaged)
             events: list[tuple[float, str, dict[str, Any]]] = []
             latencies: dict[str, list[float]] = {"known": [], "first_seen": []}
+            bursts: list[tuple[float, list[float]]] = []
             request = SubmitRequest(file=root / "prices.csv", shop=url, route="bulk", state_dir=state,
                                     journal=str(state / "journal.sqlite3"), sync_catalog="never",
                                     lane=lane_config(args.bulk_lines_per_s))
@@ -213,7 +220,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     on_event=lambda name, data: events.append((time.perf_counter(), name, data))))
                 done, lags = asyncio.Event(), list[float]()
                 urgent = asyncio.create_task(
-                    urgent_bursts(shop, args.urgent, args.urgent_every, latencies, done))
+                    urgent_bursts(shop, args.urgent, args.urgent_every, latencies, done, bursts))
                 lag = asyncio.create_task(loop_lag(lags, done))
                 with gc_pauses(collections):
                     result = await sub
@@ -249,6 +256,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "urgent_p50_ms": round(statistics.median(every), 1) if every else None,
         "urgent_p99_ms": round(nearest_rank(every, 99), 1) if every else None,
         "urgent_max_ms": round(max(every), 1) if every else None,
+        # when the slowest bursts came (real seconds after the submission started): what ran then
+        "urgent_slowest_bursts": [
+            {"at_s": round(at, 1), "max_ms": round(max(ms), 1), "p50_ms": round(statistics.median(ms), 1)}
+            for at, ms in sorted((b for b in bursts if b[1]), key=lambda b: -max(b[1]))[:3]],
         # the shop's own latency for the requests those changes made, per change (a first-seen SKU's
         # change is its lookup and its write in a row): what it drew, and the time it took to serve
         # them — the drawn delay plus its own work and waits on its event loop (the same two cores)

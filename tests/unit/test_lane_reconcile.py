@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.journal import NewUnit, SqliteJournal, UnitKind, UnitState
+from bulk.journal import NewUnit, Outcome, SqliteJournal, UnitKind, UnitState
 from bulk.lanes.bulk.reconcile import reconcile
 from bulk.lanes.bulk.shard_data import ShardData
 
@@ -74,3 +75,33 @@ async def test_a_completed_operation_retries_a_missing_line_only_if_it_did_not_c
             assert "not retried" in (outcomes[("f", 1)].reason or "")
         else:
             assert retried == 1 and units == ["rk/a", "rk/a/retry"] and ("f", 1) not in outcomes
+
+
+async def test_the_outcomes_are_heard_a_thousand_at_a_time_with_the_loop_free_between(tmp_path: Path) -> None:
+    """A shard's thousands of outcomes reach the listener (the run's book, the image follow-up: Python
+    on the event loop) in slices, so an urgent change waiting for the loop runs between them."""
+    async with SqliteJournal(tmp_path / "j.sqlite3", clock=ManualClock(1_000.0)) as journal:
+        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+        lines = 2_500
+        await journal.add_units(run.run_id, [
+            NewUnit(UnitKind.BULK_SHARD, "rk/a", lines, payload={
+                "kind": "variants", "lines": ["{}"] * lines, "rows": [[["f", n]] for n in range(lines)]})])
+        [claim] = await journal.claim("w", [UnitKind.BULK_SHARD], lease_s=60, limit=1, run_id=run.run_id)
+        heard: list[object] = []
+        other = asyncio.Event()
+
+        def someone_else() -> None:
+            heard.append("other")
+            other.set()
+
+        def listen(outcomes: Sequence[Outcome]) -> None:
+            heard.append([o.line for o in outcomes])
+            if len(heard) == 1:  # someone else wants the loop now
+                asyncio.get_running_loop().call_soon(someone_else)
+
+        await reconcile(await results_of(list(range(lines))), journal, claim, status="COMPLETED",
+                        error_code=None, urls=("u",), shard=shard("f", lines), max_attempts=3,
+                        objects=lines, on_outcomes=listen)
+        assert other.is_set()
+        assert [len(h) if isinstance(h, list) else h for h in heard] == [1_000, "other", 1_000, 500]
+        assert [n for h in heard if isinstance(h, list) for n in h] == list(range(lines))  # all, in order

@@ -251,7 +251,7 @@ async def test_images_named_by_the_bulk_results_are_read_by_id_at_one_point_each
 
 async def test_a_big_shards_watches_made_in_a_thread_meet_results_read_before_and_after_them(
         monkeypatch: Any) -> None:
-    monkeypatch.setattr("bulk.submit._media_followup.WATCHES_ON_LOOP", 0)  # every shard is "big"
+    monkeypatch.setattr("bulk.submit._media_followup.WATCHES_ON_LOOP", 1)  # two lines are "big"
     shop = IdShop()
     follow_up = MediaFollowUp(shop, clock=ManualClock(), wait_s=10.0)
     lines = [PlannedLine("media", {"product": {"id": f"P{i}"}, "media": [

@@ -23,6 +23,9 @@ from bulk.plan import RowId
 
 Results = Callable[[str], AsyncIterator[dict[str, Any]]]
 DECIDE_BATCH = 2000  # result lines decided per worker-thread call
+# outcomes heard at a time, the event loop free for others between: a shard's 8,000 image outcomes
+# are ~20 ms of the listener's Python in one go, more while worker threads want the GIL too
+HEARD_AT_ONCE = 1000
 OnOutcomes = Callable[[Sequence[Outcome]], None]
 KeepOutcomes = Callable[[list[Outcome]], list[Outcome]]  # which of these outcomes to record
 
@@ -87,7 +90,10 @@ async def reconcile(
         outcomes = keep(outcomes)
     await journal.record_outcomes(unit.run_id, outcomes)
     if on_outcomes is not None:
-        on_outcomes(outcomes)
+        for start in range(0, len(outcomes), HEARD_AT_ONCE):
+            if start:
+                await asyncio.sleep(0)  # an urgent change's turn
+            on_outcomes(outcomes[start:start + HEARD_AT_ONCE])
     await journal.complete(claim)
     return len(missing) if retry else 0
 
