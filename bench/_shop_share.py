@@ -60,3 +60,19 @@ def _figures(timings: Sequence[ChangeTiming], shop: Shop) -> dict[str, Any]:
 
 def _p99(values: list[float]) -> float | None:
     return round(nearest_rank(values, 99), 1) if values else None
+
+
+def burst_split(timings: Sequence[ChangeTiming], shop: Shop) -> dict[str, Any]:
+    """One burst's changes (the lane answers a burst's changes before the next burst comes): the
+    median change's time, the shop's share of it (drawn, served) and ours, with the median lookup
+    and wire phases, in ms."""
+    def median(values: list[float]) -> float | None:
+        return round(nearest_rank(values, 50), 1) if values else None
+    drawn = [d for t in timings if (d := shop_ms(t, shop, "drawn_ms")) is not None]
+    served = [(t, s) for t in timings if (s := shop_ms(t, shop, "served_ms")) is not None]
+    return {"changes": len(timings), "p50_ms": median([t.total_s * 1000 for t in timings]),
+            "sim_p50_ms": median(drawn), "sim_served_p50_ms": median([s for _, s in served]),
+            "ours_p50_ms": median([t.total_s * 1000 - s for t, s in served]),
+            "lookup_p50_ms": median([t.lookup_s * 1000 for t in timings]),
+            "lookup_http_p50_ms": median([t.lookup_http_s * 1000 for t in timings]),
+            "http_p50_ms": median([t.http_s * 1000 for t in timings])}

@@ -32,7 +32,9 @@ Reported (simulated seconds, i.e. real × ``--speed``):
   event loop, which shares the box's two cores), and ``urgent_ours_p99_ms``: each change's time minus
   that — the part that is ours. ``urgent_known`` / ``urgent_first_seen``: the same split by kind;
   ``urgent_slowest_bursts``: the three bursts with the slowest change (their start, real seconds
-  after the submission's, to lay beside the ``timeline``);
+  after the submission's, to lay beside the ``timeline``); ``urgent_first_burst``: the first
+  burst's median change split into the shop's time (drawn, served) and ours, with its lookup and
+  wire phases (it meets the submission's start);
   ``sim_set_p99_ms`` / ``sim_lookup_p99_ms`` (and ``…_served_…``): per request, by root field;
   ``loop_lag_p99_ms``: how late this process's event loop woke a 5 ms sleeper during the
   run (``loop_lag_max_ms``: the longest; ``gc_pauses``: this process's full and gen-1 cyclic
@@ -83,7 +85,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._optimeline import breakdown, describe, max_parallel, op_timeline
-from bench._shop_share import shop_share
+from bench._shop_share import burst_split, shop_share
 from bench._shopprobe import shop_probe
 from bench._simproc import sim_requests, sim_server, sim_stats
 from bench._stats import gc_pauses, loop_lag
@@ -232,7 +234,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 split = _urgent_split(shop)
                 timings = shop.inventory.timings()
             stats = await sim_stats(url)
-            share = shop_share(timings, await sim_requests(url, [i for t in timings for i in t.request_ids]))
+            shop_requests = await sim_requests(url, [i for t in timings for i in t.request_ids])
+            share = shop_share(timings, shop_requests)
     lines = result.plan.get("lines", 0)
     sim_processing = lines / (args.bulk_lines_per_s * SLOTS)
     # the run's end: the run DONE, every row's outcome in the journal; the report and the catalog
@@ -257,6 +260,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "urgent_p99_ms": round(nearest_rank(every, 99), 1) if every else None,
         "urgent_max_ms": round(max(every), 1) if every else None,
         # when the slowest bursts came (real seconds after the submission started): what ran then
+        # the first burst meets the submission's start: where its median change's time went
+        "urgent_first_burst": burst_split(timings[:args.urgent], shop_requests),
         "urgent_slowest_bursts": [
             {"at_s": round(at, 1), "max_ms": round(max(ms), 1), "p50_ms": round(statistics.median(ms), 1)}
             for at, ms in sorted((b for b in bursts if b[1]), key=lambda b: -max(b[1]))[:3]],

@@ -9,7 +9,7 @@ import asyncio
 
 import aiohttp
 
-from bench._shop_share import shop_ms, shop_share
+from bench._shop_share import burst_split, shop_ms, shop_share
 from bulk.lanes.urgent import ChangeTiming
 from bulk.session.shop import Shop
 from bulk.shopify.transport import Transport
@@ -82,3 +82,22 @@ def test_the_log_keeps_the_latest_requests_by_id_only() -> None:
                               request_ids=("b",))
     assert shop_ms(unanswered, log.requests(["b"]), "served_ms") is None  # it tells nothing
     assert shop_share([unanswered], log.requests(["b"]))["all"]["unmatched"] == 1
+
+
+def test_a_bursts_median_change_is_split_into_the_shops_time_and_ours() -> None:
+    shop = {"l": {"root": "productVariants", "drawn_ms": 40.0, "served_ms": 70.0},
+            "s1": {"root": "inventorySetQuantities", "drawn_ms": 50.0, "served_ms": 60.0},
+            "s2": {"root": "inventorySetQuantities", "drawn_ms": 30.0, "served_ms": 35.0}}
+
+    def change(total_ms: float, ids: tuple[str, ...], lookup_ms: float = 0.0) -> ChangeTiming:
+        return ChangeTiming(lookup_s=lookup_ms / 1000, lookup_permit_s=0, lookup_http_s=lookup_ms / 1000,
+                            queued_s=0, start_s=0, permit_s=0, http_s=0.05, other_s=0,
+                            total_s=total_ms / 1000, pair_wait=False, requests=1, request_ids=ids)
+
+    burst = [change(200.0, ("l", "s1"), lookup_ms=80.0), change(100.0, ("s2",)),
+             change(150.0, ("l", "s2"), lookup_ms=80.0)]
+    split = burst_split(burst, shop)
+    assert split["changes"] == 3 and split["p50_ms"] == 150.0
+    # the shop drew 90, 30 and 70 ms and served 130, 35 and 105; ours: 200-130, 100-35, 150-105
+    assert (split["sim_p50_ms"], split["sim_served_p50_ms"], split["ours_p50_ms"]) == (70.0, 105.0, 65.0)
+    assert split["lookup_p50_ms"] == 80.0
