@@ -12,9 +12,9 @@ import dataclasses
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bulk.clock import Clock, wait_event
 from bulk.journal import Journal, Outcome, UnitState
@@ -34,6 +34,9 @@ from bulk.submit._media_followup import MediaFollowUp
 from bulk.submit._outcome_book import OutcomeBook
 from bulk.submit._types import InventorySender, InventoryUndo, SubmitOptions
 from bulk.submit.report import append_undo, write_undo
+
+T = TypeVar("T")
+WALKED_ON_LOOP = 1_000  # lines a step may walk on the event loop; more go to a worker thread (`_walk`)
 
 
 class Sending:
@@ -124,8 +127,7 @@ class Sending:
                 await self._release_finished_units(run_id)
                 await wait_event(self._released, self._options.lane.idle_wait_s, self._wait_clock)
             ready = await self._admission.release_held()
-            # a JSON text per line: tens of thousands of lines are hashed in a worker thread
-            tag = await asyncio.to_thread(digest_of, ready) if len(ready) > 1_000 else digest_of(ready)
+            tag = await _walk(digest_of, ready)  # a JSON text per line
             await self._dispatch(ready, f"{run_key}/h{tag}", run_id, workdir, lane, tg)
 
     def _plan_chunk(self, chunk: list[Item]) -> tuple[ChunkPlan, Route, list[Outcome]]:
@@ -142,9 +144,8 @@ class Sending:
                         lane: BulkLane, tg: asyncio.TaskGroup, *, route: Route | None = None) -> None:
         if not lines:
             return
-        if route is None:  # tens of thousands of lines are routed in a worker thread: the event loop
-            # is the urgent lane's too
-            route = await asyncio.to_thread(self._route, lines) if len(lines) > 1_000 else self._route(lines)
+        if route is None:
+            route = await _walk(self._route, lines)
         self._routes.append(route)
         if route.kind == "direct":
             if self._options.drain:
@@ -171,10 +172,8 @@ class Sending:
         """Hand bulk lines to the pool the lane cuts its shards from (after a crash, only lines that
         are in no shard yet: the others wait for their shard, or are finished)."""
         assert self._pool is not None
-        if self._resume is not None:  # a look-up per line: a worker thread's, for a chunk's lines
-            sort = self._resume.sort
-            lines, in_shards, finished = (await asyncio.to_thread(sort, lines) if len(lines) > 1_000
-                                          else sort(lines))
+        if self._resume is not None:
+            lines, in_shards, finished = await _walk(self._resume.sort, lines)  # a look-up per line
             for root, mine in in_shards.items():
                 if root in self._ended:
                     # the shard (an adopted operation, often) ended before its lines were planned
@@ -265,6 +264,12 @@ class Sending:
         if undo and self._undo_file is not None:
             async with self._undo_lock:  # chunks' old values are appended to the same file meanwhile
                 await asyncio.to_thread(append_undo, self._undo_file, undo)
+
+
+async def _walk(call: Callable[[list[PlannedLine]], T], lines: list[PlannedLine]) -> T:
+    """``call(lines)``, in a worker thread when the lines are many: tens of thousands of lines walked
+    one by one are tens of ms of Python, and the event loop is the urgent lane's too."""
+    return await asyncio.to_thread(call, lines) if len(lines) > WALKED_ON_LOOP else call(lines)
 
 
 def digest_of(lines: list[PlannedLine]) -> str:
