@@ -54,25 +54,23 @@ def _figures(timings: Sequence[ChangeTiming], shop: Shop) -> dict[str, Any]:
         drawn.append(d)
         served.append(s)
         ours.append(t.total_s * 1000 - s)
-    return {"count": len(timings), "unmatched": len(timings) - len(drawn),
-            "sim_p99_ms": _p99(drawn), "sim_served_p99_ms": _p99(served), "ours_p99_ms": _p99(ours)}
+    return {"count": len(timings), "unmatched": len(timings) - len(drawn), "sim_p99_ms": _rank(drawn, 99),
+            "sim_served_p99_ms": _rank(served, 99), "ours_p99_ms": _rank(ours, 99)}
 
 
-def _p99(values: list[float]) -> float | None:
-    return round(nearest_rank(values, 99), 1) if values else None
+def _rank(values: list[float], percent: float) -> float | None:
+    return round(nearest_rank(values, percent), 1) if values else None
 
 
 def burst_split(timings: Sequence[ChangeTiming], shop: Shop) -> dict[str, Any]:
     """One burst's changes (the lane answers a burst's changes before the next burst comes): the
     median change's time, the shop's share of it (drawn, served) and ours, with the median lookup
     and wire phases, in ms."""
-    def median(values: list[float]) -> float | None:
-        return round(nearest_rank(values, 50), 1) if values else None
     drawn = [d for t in timings if (d := shop_ms(t, shop, "drawn_ms")) is not None]
     served = [(t, s) for t in timings if (s := shop_ms(t, shop, "served_ms")) is not None]
-    return {"changes": len(timings), "p50_ms": median([t.total_s * 1000 for t in timings]),
-            "sim_p50_ms": median(drawn), "sim_served_p50_ms": median([s for _, s in served]),
-            "ours_p50_ms": median([t.total_s * 1000 - s for t, s in served]),
-            "lookup_p50_ms": median([t.lookup_s * 1000 for t in timings]),
-            "lookup_http_p50_ms": median([t.lookup_http_s * 1000 for t in timings]),
-            "http_p50_ms": median([t.http_s * 1000 for t in timings])}
+    return {"changes": len(timings), "p50_ms": _rank([t.total_s * 1000 for t in timings], 50),
+            "sim_p50_ms": _rank(drawn, 50), "sim_served_p50_ms": _rank([s for _, s in served], 50),
+            "ours_p50_ms": _rank([t.total_s * 1000 - s for t, s in served], 50),
+            "lookup_p50_ms": _rank([t.lookup_s * 1000 for t in timings], 50),
+            "lookup_http_p50_ms": _rank([t.lookup_http_s * 1000 for t in timings], 50),
+            "http_p50_ms": _rank([t.http_s * 1000 for t in timings], 50)}
