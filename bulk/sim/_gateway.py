@@ -6,8 +6,9 @@ two paths can never disagree about what a document means. The HTTP layer only ad
 faults and the concurrency cap.
 
 Order for one request (each step answers HTTP 200 with ``errors`` when it refuses):
-parse+validate (cached) → fields the sim implements (cached) → operation → variables → input list
-sizes → requested cost / MAX_COST_EXCEEDED → bucket (THROTTLED) → execute → refund requested − actual.
+parse+validate → fields the sim implements (both once per text, a new text in a worker thread:
+:mod:`bulk.sim._first_sight`) → operation → variables → input list sizes → requested cost /
+MAX_COST_EXCEEDED → bucket (THROTTLED) → execute → refund requested − actual.
 Nothing is charged for a document refused before the bucket step.
 """
 
@@ -27,8 +28,9 @@ from bulk.errors import GraphQLRequestError
 from bulk.sim._bucket import CostBucket, Plan
 from bulk.sim._context import SimContext
 from bulk.sim._cost import CostCalculator
+from bulk.sim._first_sight import FirstSight
 from bulk.sim._limits import oversized_input
-from bulk.sim._schema import Prepared, SupportChecker, admin_schema, format_error, prepare
+from bulk.sim._schema import Prepared, SupportChecker, admin_schema, format_error
 from bulk.sim._stats import TokenCounters
 
 THROTTLED_DOCS = "https://shopify.dev/api/usage/rate-limits"
@@ -101,7 +103,7 @@ class Gateway:
         self.buckets = [CostBucket.for_plan(plan, now=now) for _ in range(tokens)]
         self.counters = [TokenCounters() for _ in range(tokens)]
         self._resolvers = state.resolvers()
-        self._support = SupportChecker(state.SUPPORTED_FIELDS)
+        self._documents = FirstSight(SupportChecker(state.SUPPORTED_FIELDS))
         self._schema = admin_schema()
 
     async def handle(
@@ -110,7 +112,7 @@ class Gateway:
         """One metered request from ``token_index``: the JSON body of the HTTP 200 answer."""
         counters = self.counters[token_index]
         counters.requests += 1
-        checked = self._check(query, variables, operation_name)
+        checked = await self._check(query, variables, operation_name)
         if isinstance(checked, list):
             counters.errors += 1
             return {"errors": checked}
@@ -145,19 +147,18 @@ class Gateway:
         self, document: str, variables: Mapping[str, Any], *, token_index: int
     ) -> dict[str, Any]:
         """Run ``document`` without charging any bucket (the bulk engine, one JSONL line)."""
-        checked = self._check(document, variables, None)
+        checked = await self._check(document, variables, None)
         if isinstance(checked, list):
             return {"data": None, "errors": checked}
         return await self._execute(checked.prepared, None, variables, token_index)
 
-    def _check(
+    async def _check(
         self, query: str, variables: Mapping[str, Any] | None, operation_name: str | None
     ) -> list[dict[str, Any]] | _Checked:
         """Everything that refuses a document before any charge; the errors, or what to run."""
-        prepared = prepare(query)
+        prepared, unsupported = await self._documents.check(query)
         if prepared.errors:
             return list(prepared.errors)
-        unsupported = self._support.unsupported(query, prepared)
         if unsupported:
             return list(unsupported)
         operation = prepared.operation(operation_name)

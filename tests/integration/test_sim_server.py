@@ -362,6 +362,19 @@ async def test_staged_upload_then_download() -> None:
             assert resp.status == 404
 
 
+async def test_a_result_of_many_pieces_downloads_whole() -> None:
+    # Written a piece at a time (the shop's loop serves others between): the file still arrives
+    # whole, with its length and type, as one answer.
+    async with running() as (shop, state, _, session):
+        result = b"".join(b'{"line":%d,"pad":"%s"}\n' % (i, b"x" * 40) for i in range(40_000))
+        state.files.put("bulk/1/result.jsonl", result)
+        async with session.get(shop.url + "/_sim/files/bulk/1/result.jsonl") as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "application/jsonl"
+            assert resp.content_length == len(result) > 2_000_000
+            assert await resp.read() == result
+
+
 async def test_upload_over_the_limit_is_entity_too_large() -> None:
     async with running() as (shop, state, _, session):
         shop.app.max_upload_bytes = 1000

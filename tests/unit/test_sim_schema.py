@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphql.type.validate
 import pytest
 
 import bulk.sim
@@ -15,6 +16,18 @@ def test_schema_is_the_2026_04_admin_schema_with_idempotent_directive() -> None:
     assert admin_schema() is schema  # built once
     assert schema.get_directive("idempotent") is not None
     assert "productVariantsBulkUpdate" in schema.mutation_type.fields  # type: ignore[union-attr]
+
+
+def test_the_schema_is_checked_when_built_not_on_a_first_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # graphql-core checks a schema on the first document validated against it (~20 ms): the shop does
+    # that at its start, so no client's first request waits for it.
+    admin_schema()
+
+    def checked_again(*_: object) -> None:
+        raise AssertionError("the schema was checked again for a request")
+
+    monkeypatch.setattr(graphql.type.validate.SchemaValidationContext, "validate_types", checked_again)
+    assert prepare("query FirstSeenHere { shop { name } }").errors == ()
 
 
 def test_prepare_is_cached_by_text() -> None:
