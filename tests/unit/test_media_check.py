@@ -138,6 +138,25 @@ async def test_the_follower_reads_while_the_run_goes_on_backing_off() -> None:
     assert task.done() and len(shop.asked) == 3
 
 
+async def test_each_watch_is_read_when_it_comes_due_and_not_before() -> None:
+    # What is due is taken from a heap by time (200,000 watches pend at Black Friday's end): each read
+    # holds exactly the watches due by then, whatever order they were added and read again in.
+    clock = ManualClock()
+    shop = FakeShop(clock, ready_at=3.5)
+    follower = MediaFollower(shop, clock=clock, first_read_s=2.0, poll_s=2.0)
+    task = asyncio.create_task(follower.run(wait_s=60.0))
+    follower.add([MediaWatch("A", 1, ((0, "https://a/1.jpg"),), (ROW,))])
+    await clock.advance_until(lambda: clock.now() >= 1.0, step=0.5)
+    follower.add([MediaWatch("B", 1, ((0, "https://b/1.jpg"),), (ROW,))])
+    await clock.advance_until(lambda: len(shop.asked) == 4, step=0.5)
+    read = [sorted(v for k, v in variables.items() if k.startswith("id")) for _, _, variables in shop.asked]
+    assert read == [["A"], ["B"], ["A"], ["B"]]  # A at 2 and 4 (ready), B at 3 and 5 (ready)
+    assert clock.now() == 5.0 and follower.report.counts()["ready"] == 2
+    follower.finish()
+    await clock.run_until_idle()
+    assert task.done() and len(shop.asked) == 4
+
+
 def test_amended_rows_are_applied_to_the_report(tmp_path: Path) -> None:
     outcomes = {ROW: (OutcomeStatus.APPLIED, ""), ("f.csv", 3): (OutcomeStatus.APPLIED, "")}
     assert amend_outcomes(outcomes, tmp_path) is outcomes

@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import inspect
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
+import graphql
 import orjson
 import pytest
 
@@ -349,3 +351,24 @@ def test_entity_too_large_xml_is_parsed_into_the_error() -> None:
         "Invalid according to Policy: Policy expired.")
     plain = staged.storage_error(400, b"Bad   request")
     assert plain.code is None and plain.storage_message == "Bad request"
+
+
+async def test_opening_a_transport_prepares_every_shipped_document_off_the_loop(monkeypatch: Any) -> None:
+    # Parsing and printing a document at its first send sat on the event loop (75-100 ms for the
+    # urgent lane's first burst on a busy box): an open transport has done it, in a worker thread.
+    from bulk.shopify import documents, transport
+
+    printed_in: list[str] = []
+    real_print = graphql.print_ast
+
+    def noting_print(node: Any) -> str:
+        printed_in.append(threading.current_thread().name)
+        return real_print(node)
+
+    monkeypatch.setattr(transport, "print_ast", noting_print)
+    transport._printed.cache_clear()
+    async with transport.Transport("http://127.0.0.1:9/admin/api/2026-04/graphql.json", ["t"]):
+        assert len(printed_in) == len(documents.all_documents())
+        assert threading.current_thread().name not in printed_in
+        transport._printed(documents.document(documents.INVENTORY_SET_QUANTITIES))  # a send's lookup
+        assert len(printed_in) == len(documents.all_documents())  # nothing printed again
