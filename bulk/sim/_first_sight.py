@@ -5,12 +5,15 @@ of 25 lookups or a status poll of many ids the most), several times that on a bu
 shop's event loop it held up every other app's request meanwhile — Shopify serves each request on
 its own, so one client's new document does not delay another's answer. The request that brought
 the document still waits for its check; requests with the same text that arrive meanwhile wait for
-that same check, not for one of their own.
+that same check, not for one of their own. The thread is the check's own, not the default pool's:
+there the shop parses staged files (a second each at Black Friday's size), and a status poll's new
+document queued behind fifteen of them would see its operation's end late.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bulk.sim._schema import Prepared, SupportChecker, prepare
@@ -27,6 +30,7 @@ class FirstSight:
         self._support = support
         self._known: dict[str, Checked] = {}
         self._checking: dict[str, asyncio.Future[Checked]] = {}
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-first-sight")
 
     async def check(self, text: str) -> Checked:
         """What the shop's checks say of ``text`` (on the loop when known, else from a worker thread)."""
@@ -35,10 +39,14 @@ class FirstSight:
             return known
         pending = self._checking.get(text)
         if pending is None:
-            pending = asyncio.ensure_future(asyncio.to_thread(self._check_now, text))
+            pending = asyncio.get_running_loop().run_in_executor(self._thread, self._check_now, text)
             self._checking[text] = pending
             pending.add_done_callback(lambda done: self._settle(text, done))
         return await asyncio.shield(pending)  # a caller that gives up leaves the check to the others
+
+    def close(self) -> None:
+        """Let the check's thread go (checks under way finish; their callers have gone)."""
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     def _check_now(self, text: str) -> Checked:
         prepared = prepare(text)

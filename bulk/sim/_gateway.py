@@ -194,6 +194,10 @@ class Gateway:
             body["errors"] = [_located(e) for e in outcome.errors]
         return body
 
+    def close(self) -> None:
+        """Let go of the thread that checks new documents (the shop is shutting down)."""
+        self._documents.close()
+
     def _resolve(self, source: Any, info: Any, **args: Any) -> Any:
         by_type = self._resolvers.get(info.parent_type.name)
         if by_type is not None:

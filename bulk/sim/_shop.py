@@ -182,6 +182,8 @@ class SimShop:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._app is not None:
+            self._app.gateway.close()
         if self._state is not None:
             await self._state.aclose()
         self._url = ""

@@ -78,3 +78,19 @@ async def test_a_refused_document_keeps_its_errors() -> None:
     prepared, unsupported = await documents.check("{ shop { colour } }")
     assert prepared.errors[0]["extensions"]["code"] == "undefinedField"
     assert unsupported == ()
+
+
+async def test_a_check_does_not_queue_behind_the_shops_other_threads() -> None:
+    # The default pool is where the shop parses staged files: a new status poll's document checked
+    # there waited behind them. The check has a thread of its own.
+    loop = asyncio.get_running_loop()
+    gate = threading.Event()
+    busy = [loop.run_in_executor(None, gate.wait, 10) for _ in range(64)]  # every default thread taken
+    documents = FirstSight(SupportChecker({}))
+    try:
+        prepared, _ = await asyncio.wait_for(documents.check(NEW), timeout=10)
+        assert prepared.document is not None
+    finally:
+        gate.set()
+        await asyncio.gather(*busy)
+        documents.close()
