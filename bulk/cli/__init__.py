@@ -59,8 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = ("bulk: interrupted; run the same command again to resume (bulk operations already "
+               "started keep running on the shop: `bulk cancel RUN` stops them)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bulk`` console script; returns the process exit code."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the command ran, while its modules were imported
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from bulk.cli._failures import explain
     from bulk.cli._logs import configure_logging
     from bulk.cli._options import resolve
@@ -73,8 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolve(args)
         code: int = asyncio.run(args.handler(args))
     except KeyboardInterrupt:
-        print("bulk: interrupted; run the same command again to resume (bulk operations already "
-              "started keep running on the shop: `bulk cancel RUN` stops them)", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         print(f"bulk: error: {explain(exc, shop=getattr(args, 'shop', None))}", file=sys.stderr)
