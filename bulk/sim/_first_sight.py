@@ -52,7 +52,7 @@ class FirstSight:
         prepared = prepare(text)
         if prepared.errors:
             return prepared, ()
-        return prepared, self._support.unsupported(text, prepared)
+        return prepared, self._support.unsupported(prepared)
 
     def _settle(self, text: str, done: asyncio.Future[Checked]) -> None:
         del self._checking[text]

@@ -128,19 +128,16 @@ class SupportChecker:
 
     A field is supported if ``supported[type]`` lists it; on an interface or union it is supported if
     the abstract type itself or any of its member types lists it. ``__typename`` and other
-    meta-fields always are. Results are cached per document text, so the check is free per request.
+    meta-fields always are. Run once per document text: :class:`~bulk.sim._first_sight.FirstSight`
+    keeps the result.
     """
 
     def __init__(self, supported: Mapping[str, frozenset[str]]) -> None:
         self._supported = supported
         self._abstract: dict[str, frozenset[str]] = {}
-        self._cache: dict[str, tuple[dict[str, Any], ...]] = {}
 
-    def unsupported(self, text: str, prepared: Prepared) -> tuple[dict[str, Any], ...]:
+    def unsupported(self, prepared: Prepared) -> tuple[dict[str, Any], ...]:
         """Errors (Shopify's shape) naming every field the sim does not implement; empty if none."""
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
         assert prepared.document is not None
         schema = admin_schema()
         type_info = TypeInfo(schema)
@@ -168,10 +165,7 @@ class SupportChecker:
                     )
 
         visit(prepared.document, TypeInfoVisitor(type_info, _Visitor()))
-        result = tuple(errors)
-        if len(self._cache) < 4096:
-            self._cache[text] = result
-        return result
+        return tuple(errors)
 
     def _fields_of(self, named: GraphQLNamedType) -> frozenset[str]:
         if not isinstance(named, GraphQLInterfaceType | GraphQLUnionType):
