@@ -4,10 +4,11 @@ Why: validating a new document against the Admin schema takes 2–16 ms of CPU h
 of 25 lookups or a status poll of many ids the most), several times that on a busy box; on the
 shop's event loop it held up every other app's request meanwhile — Shopify serves each request on
 its own, so one client's new document does not delay another's answer. The request that brought
-the document still waits for its check; requests with the same text that arrive meanwhile wait for
-that same check, not for one of their own. The thread is the check's own, not the default pool's:
-there the shop parses staged files (a second each at Black Friday's size), and a status poll's new
-document queued behind fifteen of them would see its operation's end late.
+the document still waits for its check, begun when it arrived (:meth:`FirstSight.begin`), so the check
+runs during the latency the shop draws for it rather than after; requests with the same text that
+arrive meanwhile wait for that same check, not for one of their own. The thread is the check's own,
+not the default pool's: there the shop parses staged files (a second each at Black Friday's size),
+and a status poll's new document queued behind fifteen of them would see its operation's end late.
 """
 
 from __future__ import annotations
@@ -37,12 +38,20 @@ class FirstSight:
         known = self._known.get(text)
         if known is not None:
             return known
+        return await asyncio.shield(self._pending(text))  # a caller that gives up leaves it to the others
+
+    def begin(self, text: str) -> None:
+        """Start checking ``text`` now if it is new; a later :meth:`check` waits for that check."""
+        if text not in self._known:
+            self._pending(text)
+
+    def _pending(self, text: str) -> asyncio.Future[Checked]:
         pending = self._checking.get(text)
         if pending is None:
             pending = asyncio.get_running_loop().run_in_executor(self._thread, self._check_now, text)
             self._checking[text] = pending
             pending.add_done_callback(lambda done: self._settle(text, done))
-        return await asyncio.shield(pending)  # a caller that gives up leaves the check to the others
+        return pending
 
     def close(self) -> None:
         """Let the check's thread go (checks under way finish; their callers have gone)."""

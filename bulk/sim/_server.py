@@ -167,6 +167,12 @@ class SimApp:
             if decision.status >= 500:
                 self.gateway.counters[token_index].server_errors += 1
             return _answer(decision), str(decision.status), decision.kind
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("query"), str):
+            self.gateway.foresee(payload["query"])  # a new document is checked during the latency
         delay = self.faults.latency_s()
         if delay > 0:
             await self.clock.sleep(delay)
@@ -175,10 +181,6 @@ class SimApp:
         if fault is Fault.REFUSE_503:
             counters.server_errors += 1
             return web.json_response(BODY_503, status=503), "503", "5xx"
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             missing = {"errors": {"query": "Required parameter missing or invalid"}}
             return web.json_response(missing, status=400), "400", decision.kind

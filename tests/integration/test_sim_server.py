@@ -7,6 +7,7 @@ alone; the real catalog is exercised by the shop state's own tests and the bench
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -136,6 +137,28 @@ async def test_a_staged_file_is_parsed_while_the_shop_answers_other_requests(
         _, started = await start
     assert status == 200 and other["data"]["shop"]["name"]
     assert started["data"]["bulkOperationRunMutation"]["bulkOperation"]["status"] in ("CREATED", "RUNNING")
+
+
+async def test_a_new_document_is_checked_while_its_request_waits_out_the_latency(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shop's check of a document it has not seen runs during the latency it draws for the request,
+    so its own work overlaps the time it models instead of adding to it (the answer is the same)."""
+    from bulk.sim import _first_sight
+
+    asked = threading.Event()
+
+    def noted_prepare(text: str) -> Any:
+        asked.set()
+        return _first_sight.prepare.__wrapped__(text)
+
+    monkeypatch.setattr(_first_sight, "prepare", functools.wraps(_first_sight.prepare)(noted_prepare))
+    async with running(latency_ms=50) as (shop, _, clock, session):
+        answer = asyncio.create_task(post(session, shop, SHOP_QUERY))
+        assert await asyncio.to_thread(asked.wait, 10), "the document was not checked during the latency"
+        assert not answer.done() and clock.sleepers == 1  # the request still waits out its latency
+        await clock.advance_until(answer.done, step=0.05)
+        status, body = await answer
+    assert status == 200 and body["data"] == {"shop": {"name": "Sim shop (token 0)"}}
 
 
 @asynccontextmanager

@@ -94,3 +94,18 @@ async def test_a_check_does_not_queue_behind_the_shops_other_threads() -> None:
         gate.set()
         await asyncio.gather(*busy)
         documents.close()
+
+
+async def test_a_check_begun_early_is_the_one_a_later_request_waits_for(
+    gated: tuple[threading.Event, list[str]],
+) -> None:
+    gate, asked = gated
+    documents = FirstSight(SupportChecker({"QueryRoot": frozenset({"shop"}), "Shop": frozenset({"name"})}))
+    documents.begin(NEW)  # the request arrived; its latency has not passed yet
+    documents.begin(NEW)  # another with the same text: no second check
+    gate.set()
+    prepared, unsupported = await documents.check(NEW)
+    assert prepared.document is not None and unsupported == ()
+    assert len(asked) == 1 and asked[0] != threading.current_thread().name
+    documents.begin(NEW)  # known now: nothing to begin
+    assert len(asked) == 1
