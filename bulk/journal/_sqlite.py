@@ -234,7 +234,10 @@ class SqliteJournal(JournalBase):
         """See :meth:`bulk.journal.Journal.record_outcomes`. Rows go in with one ``INSERT OR IGNORE``
         each, in one transaction; only when some row was there already (a re-run, a repeat) are they
         also staged in a temporary table to look for a row whose status changed (about 2x faster than
-        staging every batch: the last wave of a big run records half a million rows at once)."""
+        staging every batch: the last wave of a big run records half a million rows at once). The rows
+        go in one status at a time, so the run's counters grow by exactly the rows each status added
+        (a row given twice keeps its first outcome as before: a second of the same status comes later
+        in its group, one of another status is a conflict either way)."""
         outcomes = list(outcomes)
         sql = self._sql
 
@@ -242,7 +245,12 @@ class SqliteJournal(JournalBase):
             text = STATUS_TEXT  # the rows are built here, on the journal thread: not on the event loop
             rows = [(run_id, o.file, o.line, text[o.status], o.reason, o.object_id, o.unit_id, now)
                     for o in outcomes]
-            inserted: int = db.executemany(sql["outcomes_insert_rows"], rows).rowcount
+            added = {"applied": 0, "unchanged": 0, "rejected": 0}
+            for status in added:
+                group = [r for r in rows if r[3] == status]
+                if group:
+                    added[status] = db.executemany(sql["outcomes_insert_rows"], group).rowcount
+            inserted = sum(added.values())
             if inserted < len(rows):
                 db.execute(sql["outcomes_staging"])
                 db.execute(sql["outcomes_clear"])
@@ -250,6 +258,8 @@ class SqliteJournal(JournalBase):
                 conflict = db.execute(sql["outcomes_conflict"], {"run_id": run_id}).fetchone()
                 if conflict is not None:
                     raise self.conflict_error(run_id, conflict)  # _write rolls the batch back
+            if inserted:
+                db.execute(sql["outcomes_counted"], {"run_id": run_id, **added})
             return inserted
 
         inserted = await self._txn(txn, priority=BACKGROUND)

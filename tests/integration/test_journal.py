@@ -8,6 +8,7 @@ handle gets a ManualClock, a Postgres handle a test-only offset added to the ser
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +34,7 @@ from bulk.journal import (
     UnitState,
     open_journal,
 )
-from bulk.journal.migrations import upgrade_postgres
+from bulk.journal.migrations import latest_version, migrations, queries, upgrade_postgres
 
 T0 = 1_800_000_000.0  # SQLite handles' clocks start here (seconds since the epoch)
 SHARD = UnitKind.BULK_SHARD
@@ -384,7 +385,7 @@ async def test_workers_seen_recently(make_journal: MakeJournal) -> None:
 async def test_statistics_and_repr_report_the_handle(make_journal: MakeJournal) -> None:
     journal = await make_journal()
     stats = journal.statistics()
-    assert (stats.is_open, stats.schema_version) == (True, 1)
+    assert (stats.is_open, stats.schema_version) == (True, latest_version(stats.backend))
     assert "open" in repr(journal)
     await journal.close()
     assert not journal.statistics().is_open
@@ -455,14 +456,40 @@ def test_sqlite_journal_migrates_itself_and_db_upgrade_reports_it(
 
     async def create_then_reopen() -> str:
         async with open_journal(f"sqlite:///{path}") as journal:
-            assert journal.statistics().schema_version == 1
+            assert journal.statistics().schema_version == 2
             run, _ = await journal.create_run("k", input_name="a.csv", input_hash="h", options={})
         async with open_journal(path) as reopened:  # state survives a restart
             return (await reopened.get_run(run.run_id)).run_key
 
     assert asyncio.run(create_then_reopen()) == "k"
     assert cli_main(["db", "upgrade", "--database-url", str(path)]) == 0
-    assert "schema version 1 (already current)" in capsys.readouterr().out
+    assert "schema version 2 (already current)" in capsys.readouterr().out
+
+
+def test_a_sqlite_journal_of_version_1_keeps_its_runs_counts_when_it_is_migrated(tmp_path: Path) -> None:
+    """Version 2 keeps a run's outcome counts as they are recorded: a file written by version 1 gets
+    them counted once when it is opened, and they grow from there."""
+    path = tmp_path / "journal.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(migrations("sqlite")[0].sql)
+        old.execute(queries("sqlite")["version_table"])
+        old.execute("INSERT INTO bulk_schema_version VALUES (1, 0)")
+        old.execute("INSERT INTO bulk_runs (run_key, input_name, input_hash, options, created_at, updated_at)"
+                    " VALUES ('k', 'a.csv', 'h', '{}', 0, 0)")
+        old.executemany("INSERT INTO bulk_outcomes (run_id, source_file, line, status, reason, recorded_at)"
+                        " VALUES (1, 'a.csv', ?, ?, ?, 0)",
+                        [(2, "applied", None), (3, "applied", None), (4, "unchanged", None),
+                         (5, "rejected", "unknown SKU")])
+    old.close()
+
+    async def counts() -> tuple[int, int, int, int]:
+        async with open_journal(path) as journal:
+            await journal.record_outcomes(1, [Outcome("a.csv", 5, OutcomeStatus.REJECTED, "unknown SKU"),
+                                              Outcome("a.csv", 6, OutcomeStatus.APPLIED)])
+            c = (await journal.get_run(1)).counters
+            return journal.statistics().schema_version, c.applied, c.unchanged, c.rejected
+
+    assert asyncio.run(counts()) == (2, 3, 1, 1)
 
 
 async def _listening(journal: Journal, backend: str) -> int:

@@ -24,9 +24,7 @@ SELECT run_id, input_hash FROM bulk_runs WHERE run_key = :run_key;
 -- name: runs
 SELECT r.run_id, r.run_key, r.input_name, r.input_hash, r.options, r.status, r.error,
        r.created_at, r.updated_at,
-       (SELECT count(*) FROM bulk_outcomes o WHERE o.run_id = r.run_id AND o.status = 'applied'),
-       (SELECT count(*) FROM bulk_outcomes o WHERE o.run_id = r.run_id AND o.status = 'unchanged'),
-       (SELECT count(*) FROM bulk_outcomes o WHERE o.run_id = r.run_id AND o.status = 'rejected'),
+       r.outcomes_applied, r.outcomes_unchanged, r.outcomes_rejected,  -- kept by outcomes_counted
        (SELECT count(*) FROM bulk_units u WHERE u.run_id = r.run_id AND u.state = 'pending'),
        (SELECT count(*) FROM bulk_units u WHERE u.run_id = r.run_id AND u.state IN ('claimed', 'submitted')),
        (SELECT count(*) FROM bulk_units u WHERE u.run_id = r.run_id AND u.state = 'done'),
@@ -153,6 +151,12 @@ SELECT :run_id, source_file, line, status, reason, object_id, unit_id, :now FROM
 INSERT OR IGNORE INTO bulk_outcomes (run_id, source_file, line, status, reason, object_id, unit_id,
                                      recorded_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: outcomes_counted
+UPDATE bulk_runs SET outcomes_applied = outcomes_applied + :applied,
+                     outcomes_unchanged = outcomes_unchanged + :unchanged,
+                     outcomes_rejected = outcomes_rejected + :rejected
+WHERE run_id = :run_id;
 
 -- name: outcomes_conflict
 SELECT i.source_file, i.line, o.status, i.status
