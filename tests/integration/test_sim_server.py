@@ -7,7 +7,6 @@ alone; the real catalog is exercised by the shop state's own tests and the bench
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -143,15 +142,15 @@ async def test_a_new_document_is_checked_while_its_request_waits_out_the_latency
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The shop's check of a document it has not seen runs during the latency it draws for the request,
     so its own work overlaps the time it models instead of adding to it (the answer is the same)."""
-    from bulk.sim import _first_sight
+    from bulk.sim._schema import prepare
 
     asked = threading.Event()
 
     def noted_prepare(text: str) -> Any:
         asked.set()
-        return _first_sight.prepare.__wrapped__(text)
+        return prepare.__wrapped__(text)  # not the cache another test may have filled
 
-    monkeypatch.setattr(_first_sight, "prepare", functools.wraps(_first_sight.prepare)(noted_prepare))
+    monkeypatch.setattr("bulk.sim._first_sight.prepare", noted_prepare)
     async with running(latency_ms=50) as (shop, _, clock, session):
         answer = asyncio.create_task(post(session, shop, SHOP_QUERY))
         assert await asyncio.to_thread(asked.wait, 10), "the document was not checked during the latency"
