@@ -148,8 +148,8 @@ async def test_too_many_bad_rows_stop_the_run_after_what_was_read_before(
         rows[FIRST_CHUNK + 100 * n] = ("SKU-0000001-0", "abc")
     file = price_csv(tmp_path / "prices.csv", rows)
     files = FileInput(paths=(file,), options=ReaderOptions(max_errors=2), in_process=False)
-    with pytest.raises(InputError) as error:
-        await submit(sim, files, tmp_path / "state", input_name=str(file))
+    with pytest.raises(InputError) as error:  # no takeover expected: a lease load cannot make lapse
+        await submit(sim, files, tmp_path / "state", input_name=str(file), lane=STEADY_LANE)
     assert (error.value.file, error.value.line, error.value.column) == (str(file), FIRST_CHUNK + 302, "price")
     assert children and all(c.poll() is not None for c in children)
     async with open_journal(tmp_path / "state" / "journal.sqlite3") as journal:

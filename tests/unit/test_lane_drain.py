@@ -262,3 +262,51 @@ async def test_waiting_for_the_lanes_wake_up_counts_the_lanes_clock_not_real_sec
     assert await waiting is False
     event.set()
     assert await wait_event(event, 5.0, clock) is True
+
+
+async def test_a_shard_whose_lease_ran_out_before_its_completion_is_adopted_not_fatal(
+        tmp_path: Path, thread_work: ThreadWork) -> None:
+    """The process was held up (a pause, a loaded machine) until its claim's lease ended, and its own
+    completion write is refused (LeaseLostError): the run must not fail for it — the unit is claimable
+    again, this drain claims it anew and finishes it, every line with its outcome."""
+    from bulk.journal import Claim
+
+    clock, journal_clock = ManualClock(0.0), ManualClock(1_000.0)
+    config = BulkLaneConfig(tokens=1, ops_per_token=1, poll_initial_s=0.01, poll_max_s=0.02,
+                            poll_fine_s=0.01, idle_wait_s=0.02, look_ahead_s=0.0, min_op_lines=1,
+                            lease_s=30.0)
+
+    class PausedJournal(SqliteJournal):
+        stale = False
+
+        def __init__(self, *args: Any, **options: Any) -> None:
+            super().__init__(*args, **options)
+            self.completions: list[int] = []
+
+        async def complete(self, claim: Claim) -> Any:
+            self.completions.append(claim.fence)
+            if len(self.completions) == 1:
+                journal_clock.advance(config.lease_s + 1)  # the pause outlived the lease, and the
+                await self.claim("w", [UnitKind.BULK_SHARD], lease_s=config.lease_s, limit=1,
+                                 run_id=claim.unit.run_id)  # unit was claimed anew meanwhile
+                self.stale = True
+            return await super().complete(claim)
+
+        async def claim(self, worker_id: str, kinds: Any, **options: Any) -> Any:
+            if self.stale:  # that claim's holder is gone too: its lease ends before the next look
+                self.stale = False
+                journal_clock.advance(config.lease_s + 1)
+            return await super().claim(worker_id, kinds, **options)
+
+    shop = ScriptedShop()
+    async with PausedJournal(tmp_path / "journal.sqlite3", clock=journal_clock) as journal:
+        run, _ = await journal.create_run("rk", input_name="x", input_hash="rk", options={})
+        await journal.add_units(run.run_id, [inline_unit("rk/a", range(0, 3))])
+        lane = BulkLane(shop, journal, config, worker_id="w", workdir=tmp_path / "up", clock=clock)
+        drain = asyncio.create_task(lane.drain(run.run_id))
+        await clock.advance_until(drain.done, step=0.01, busy=thread_work.busy)
+        await drain  # not LeaseLostError
+        (unit,) = await journal.list_units(run.run_id)
+        assert unit.state.value == "done"
+        assert journal.completions == [1, 3]  # the stale claim refused, the newest one's accepted
+        assert len(await journal.list_outcomes(run.run_id)) == 3

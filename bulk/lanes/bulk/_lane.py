@@ -29,6 +29,7 @@ from pathlib import Path
 from bulk.clock import Clock, MonotonicClock, wait_event
 from bulk.errors import (
     JournalError,
+    LeaseLostError,
     MaybeAppliedError,
     RunStoppedError,
     SchedulerError,
@@ -254,6 +255,12 @@ class BulkLane:
                 with contextlib.suppress(JournalError, asyncio.CancelledError):
                     await asyncio.shield(self._journal.release(claim))
                 raise
+            log.warning("lease lost; another worker will adopt the shard",
+                        extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
+        except LeaseLostError:
+            # our own fenced write was refused: the lease ran out while this process was held up (a
+            # pause, a loaded machine) — the unit is claimable again and whoever claims it next (this
+            # drain, or another worker) adopts its operation; nothing more is written on this claim
             log.warning("lease lost; another worker will adopt the shard",
                         extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
         except TRANSIENT as exc:
