@@ -212,4 +212,6 @@ async def test_an_urgent_change_meets_its_deadline_when_the_shop_never_answers()
         took = time.monotonic() - started
     assert result.status is InventoryStatus.REJECTED and result.code == DEADLINE_CODE
     assert "within the 1s deadline" in (result.reason or "")
-    assert took < 1.5
+    # the shop holds the request until we give up: without the deadline the call would wait out the
+    # transport's 30 s timeout (a bound far from both, so a loaded box cannot fail it)
+    assert took < 10
