@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ from bulk.errors import ConfigError, InputError
 from bulk.ingest import read_updates
 from bulk.plan.diff import LookedUp
 from bulk.plan.stream import StreamPlanner
-from bulk.sources._reader_process import ReaderOptions, read_chunks
+from bulk.sources._reader_process import CHILD_NICENESS, ReaderOptions, read_chunks
 from bulk.sources.readahead import ReadAhead, Source, chunks
 
 
@@ -84,6 +85,16 @@ def test_stopping_early_ends_the_child(files: tuple[Path, Path]) -> None:
     assert child is not None and reader.next_chunk() is not None
     reader.close()
     assert child.poll() is not None
+
+
+def test_the_child_reads_niced_so_the_event_loop_and_a_local_shop_come_first(files: tuple[Path, Path]) -> None:
+    csv_path, _ = files
+    with read_chunks(csv_path, rows=10, in_process=False) as reader:  # 300 chunks: it waits on the pipe
+        child = reader.child
+        assert child is not None
+        assert reader.next_chunk() is not None and reader.next_chunk() is not None  # the 2nd, the child's
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, ours + CHILD_NICENESS)
 
 
 def test_async_iteration_and_small_files_in_process(files: tuple[Path, Path]) -> None:
