@@ -43,18 +43,6 @@ from bulk.plan.gcpause import cyclic_gc_paused
 
 Item = Update | RowError | PriceRows | LookedUp
 CHILD_NICENESS = 10  # the reading child yields the CPU to the planner's event loop and a local shop
-# Niced before it imports anything: reading runs far ahead of the shop, so the child may wait for a
-# core the event loop (urgent requests) or a local shop wants — its imports too (~0.4 s of CPU,
-# right when a submission starts and an urgent burst may meet it).
-_CHILD_CODE = (
-    "import os\n"
-    "try:\n"
-    f"    os.nice({CHILD_NICENESS})\n"
-    "except (OSError, AttributeError):\n"
-    "    pass\n"
-    "from bulk.sources._reader_process import child_main\n"
-    "child_main()\n"
-)
 MIN_PROCESS_BYTES = 8 * 1024 * 1024  # below this (~300k rows), starting a child costs more than it saves
 
 
@@ -129,7 +117,8 @@ class ChunkReader:
         # and a child whose parent died gets a broken pipe at its next chunk.
         readable, writable = os.pipe()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self._child = subprocess.Popen([sys.executable, "-c", _CHILD_CODE],
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", "from bulk.sources._reader_process import child_main; child_main()"],
             stdin=subprocess.PIPE, pass_fds=(writable,), env=env, process_group=0)
         os.close(writable)
         self._frames = os.fdopen(readable, "rb")
@@ -255,6 +244,8 @@ def child_main() -> None:
     """The child: read the job from stdin, then read, look up and send frames until the end or an
     error, which is sent as data (our errors do not all pickle)."""
     gc.disable()  # a short life of acyclic objects: the cyclic collector would only rescan them
+    with contextlib.suppress(OSError, AttributeError):  # reading runs far ahead of the shop: it may
+        os.nice(CHILD_NICENESS)  # wait for a core the event loop (urgent requests) or a local shop wants
     fd, path, catalog, rows, options, skip_first, first_input = pickle.loads(sys.stdin.buffer.read())
     with os.fdopen(fd, "wb") as out:
         reader = read_updates(path, **_reader_kwargs(options))
