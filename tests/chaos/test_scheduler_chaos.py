@@ -8,8 +8,9 @@ in-flight would fall towards 0. Two checks tell that apart on any machine, howev
 - after the chaos every worker is killed, and a fresh client then holds the whole cap at once: a
   permit leaked for good never comes back, however long it waits (the scheduler's own state, not
   how busy 16 workers on a loaded box manage to keep the shop);
-- chaos and calm alternate (windows of ``CHAOS_WINDOW`` and ``CALM_WINDOW`` seconds), and the
-  chaos windows' time-averaged in-flight is at least 80 % of the calm windows'. What the kills and
+- chaos and calm alternate (``CHAOS_WINDOW`` seconds of kills and pauses and their aftermath, then
+  ``CALM_WINDOW`` seconds of none), and the chaos windows' time-averaged in-flight is at least 80 %
+  of the calm windows'. What the kills and
   pauses cost is measured against the machine as it is, at the same moments: the average itself
   follows the machine's load (7.36 of 8 at load 3, 5.9 of 8 at load 20-25 on the 2-core box), and
   a calm run measured once, after the chaos, failed when the load changed in between (0.79).
@@ -158,30 +159,31 @@ async def sim_stats(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 
 
 class Windows:
-    """The referee's figures over alternating windows: each window starts with the shop's statistics
-    reset, and ends adding what they say to its kind's totals."""
+    """The referee's figures over back-to-back windows of chaos and calm. The shop's statistics are
+    reset once and only read after: its counts (violations above all) cover every moment, and each
+    window's in-flight time is the difference of the shop's running total at its two ends."""
 
     def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
         self._session, self._url = session, url
         self.area = {"chaos": 0.0, "calm": 0.0}  # in-flight x seconds
         self.seconds = {"chaos": 0.0, "calm": 0.0}
-        self.requests = self.throttled = self.violations = self.max_in_flight = 0
+        self._since = self._last_at = 0.0
+        self._last_area = 0.0
+        self.stats: dict[str, Any] = {}  # the shop's, since the start: totals and concurrency
 
-    async def start(self) -> float:
+    async def start(self) -> None:
         async with self._session.post(self._url + "/_sim/reset-stats") as response:
             assert response.status < 300
-        return time.monotonic()
+        self._since = self._last_at = time.monotonic()
 
-    async def end(self, kind: str, started: float) -> None:
-        stats = await sim_stats(self._session, self._url)
-        seconds = time.monotonic() - started
-        concurrency = stats["concurrency"]
-        self.area[kind] += concurrency["avg_in_flight"] * seconds
-        self.seconds[kind] += seconds
-        self.requests += stats["totals"]["requests"]
-        self.throttled += stats["totals"]["throttled"]
-        self.violations += concurrency["violations"]
-        self.max_in_flight = max(self.max_in_flight, concurrency["max_in_flight"])
+    async def end(self, kind: str) -> None:
+        """The window since the last one ended (or the start) was of ``kind``."""
+        self.stats = await sim_stats(self._session, self._url)
+        now = time.monotonic()
+        area = self.stats["concurrency"]["avg_in_flight"] * (now - self._since)
+        self.area[kind] += area - self._last_area
+        self.seconds[kind] += now - self._last_at
+        self._last_at, self._last_area = now, area
 
     def average(self, kind: str) -> float:
         return self.area[kind] / self.seconds[kind]
@@ -207,8 +209,9 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
                 await asyncio.sleep(0.1)
             lags: list[float] = []  # how late the referee's loop (this process's) ran: printed below
             lagging = asyncio.create_task(loop_lag(lags, stopped, interval_s=0.01))
+            await windows.start()
             for _ in range(max(1, round(duration / CHAOS_WINDOW))):
-                started = await windows.start()
+                started = time.monotonic()
                 while time.monotonic() < started + CHAOS_WINDOW:
                     await asyncio.sleep(rng.uniform(0.75, 2.25))
                     if rng.random() < 0.5:
@@ -219,13 +222,12 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
                         task = asyncio.create_task(fleet.pause_one(rng, seconds))
                         pauses.add(task)
                         task.add_done_callback(pauses.discard)
-                await windows.end("chaos", started)
-                # The calm: every paused worker continued, a lease gone by, nobody killed meanwhile.
+                # the chaos's aftermath is its own: every paused worker continued, a lease gone by
                 await asyncio.gather(*list(pauses), return_exceptions=True)
                 await asyncio.sleep(LEASE)
-                started = await windows.start()
-                await asyncio.sleep(CALM_WINDOW)
-                await windows.end("calm", started)
+                await windows.end("chaos")
+                await asyncio.sleep(CALM_WINDOW)  # nobody killed or paused
+                await windows.end("calm")
             stopped.set()
             await lagging
             assert not fleet.crashed(), f"workers crashed: see {tmp_path}"
@@ -243,18 +245,20 @@ async def test_cap_holds_and_stays_busy_while_workers_die_and_hang(redis_url: st
     finally:
         await backend.close()
     chaos, calm = windows.average("chaos"), windows.average("calm")
+    concurrency, totals = windows.stats["concurrency"], windows.stats["totals"]
     summary = (
         f"chaos {windows.seconds['chaos']:.0f}s: kills={fleet.kills} stops={fleet.stops} "
-        f"requests={windows.requests} avg_in_flight={chaos:.3f} max_in_flight={windows.max_in_flight} "
-        f"violations={windows.violations} expired_permits={sched.expired_permits} "
-        f"throttled={windows.throttled} calm_avg_in_flight={calm:.3f} chaos/calm={chaos / calm:.3f} "
+        f"requests={totals['requests']} avg_in_flight={chaos:.3f} "
+        f"max_in_flight={concurrency['max_in_flight']} violations={concurrency['violations']} "
+        f"expired_permits={sched.expired_permits} throttled={totals['throttled']} "
+        f"calm_avg_in_flight={calm:.3f} chaos/calm={chaos / calm:.3f} "
         f"whole_cap_after={whole_cap} referee_lag_max_ms={max(lags, default=0):.0f}"
     )
     print(summary)
     (tmp_path / "summary.txt").write_text(summary + "\n")  # kept when pytest-xdist swallows the print
     assert fleet.kills >= duration / 8 and fleet.stops >= duration / 8
-    assert windows.violations == 0
-    assert windows.max_in_flight <= CAP
+    assert concurrency["violations"] == 0
+    assert concurrency["max_in_flight"] <= CAP
     assert sched.expired_permits > 0  # dead and paused holders' permits really came back by lease
     assert whole_cap, "a fresh client never held the whole cap after every worker died: permits leaked"
     # what the kills and pauses cost, against the same fleet on the same machine at the same time
