@@ -87,7 +87,7 @@ def test_stopping_early_ends_the_child(files: tuple[Path, Path]) -> None:
     assert child.poll() is not None
 
 
-def test_the_child_reads_niced_so_the_event_loop_and_a_local_shop_come_first(files: tuple[Path, Path]) -> None:
+def test_the_child_reads_niced_so_the_event_loop_comes_first(files: tuple[Path, Path]) -> None:
     csv_path, _ = files
     with read_chunks(csv_path, rows=10, in_process=False) as reader:  # 300 chunks: it waits on the pipe
         child = reader.child
