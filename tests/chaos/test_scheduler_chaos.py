@@ -10,10 +10,10 @@ in-flight would fall towards 0. Two checks tell that apart on any machine, howev
   how busy 16 workers on a loaded box manage to keep the shop);
 - chaos and calm alternate (``CHAOS_WINDOW`` seconds of kills and pauses and their aftermath, then
   ``CALM_WINDOW`` seconds of none), and the chaos windows' time-averaged in-flight is at least 80 %
-  of the calm windows'. What the kills and
-  pauses cost is measured against the machine as it is, at the same moments: the average itself
-  follows the machine's load (7.36 of 8 at load 3, 5.9 of 8 at load 20-25 on the 2-core box), and
-  a calm run measured once, after the chaos, failed when the load changed in between (0.79).
+  of the calm windows'. What the kills and pauses cost is measured against the machine as it is, at
+  the same moments: the average itself follows the machine's load (7.36 of 8 at load 3, 5.9 of 8 at
+  load 20-25 on the 2-core box), and a calm run measured once, after the chaos, failed when the load
+  changed in between (0.79).
 
 ``BULK_CHAOS_SECONDS`` shortens the chaos for local use; CI runs the full 60 s.
 """
@@ -62,7 +62,7 @@ WAITER_TTL = 0.1
 WORKER_NICE = 10
 SHOP = "chaos"
 CHAOS_WINDOW = 10.0
-CALM_WINDOW = 4.0  # after the window's pauses ended and one lease: a calm fleet at full strength
+CALM_WINDOW = 4.0  # right after a chaos window and its aftermath: a calm fleet at full strength
 CHAOS_SHARE = 0.8  # the chaos windows' average in-flight, at least this share of the calm windows'
 REFILL_TIMEOUT = 60.0  # a hang guard only: the cap comes back within one lease, or never
 

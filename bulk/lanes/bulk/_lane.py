@@ -65,6 +65,12 @@ log = logging.getLogger(__name__)
 TRANSIENT = (TransientError, ThrottledError, SchedulerError, MaybeAppliedError)
 
 
+def _lease_lost(claim: Claim) -> None:
+    """This worker no longer holds the shard: nothing more is written on ``claim``."""
+    log.warning("lease lost; another worker will adopt the shard",
+                extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
+
+
 class BulkLane:
     """Claims and runs a run's shards, at most ``ops_per_token`` operations per token at once."""
 
@@ -255,14 +261,12 @@ class BulkLane:
                 with contextlib.suppress(JournalError, asyncio.CancelledError):
                     await asyncio.shield(self._journal.release(claim))
                 raise
-            log.warning("lease lost; another worker will adopt the shard",
-                        extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
+            _lease_lost(claim)  # the keeper's renewal was refused and it stopped the work
         except LeaseLostError:
             # our own fenced write was refused: the lease ran out while this process was held up (a
             # pause, a loaded machine) — the unit is claimable again and whoever claims it next (this
             # drain, or another worker) adopts its operation; nothing more is written on this claim
-            log.warning("lease lost; another worker will adopt the shard",
-                        extra={"action": "bulk.lease_lost", "unit": claim.unit_id})
+            _lease_lost(claim)
         except TRANSIENT as exc:
             log.warning("transient fault; shard given back",
                         extra={"action": "bulk.released", "unit": claim.unit_id, "error": type(exc).__name__})
