@@ -7,7 +7,9 @@ chunk *k+1* while the planner diffs and shards chunk *k*. What comes back is wha
 ``read_updates(...).chunks(rows)`` yields — the same chunks, in file order — plus one
 :class:`~bulk.plan.diff.LookedUp` per chunk but the first, which the planner reads itself while the
 child starts (about a second: it imports the package); plain price rows travel as
-:class:`~bulk.ingest.batch.PriceRows` (lists of str: cheap to pickle). Planning gives the same result
+:class:`~bulk.ingest.batch.PriceRows` (lists of str: cheap to pickle). A file read after another
+(:func:`read_ahead`) has its child started while the one before is still read, and that child sends
+its first chunk too. Planning gives the same result
 either way (tested). The pipe holds one chunk, so the child reads at most two chunks ahead.
 
 Small files and in-memory catalogs are read in this process (so is everything where the pipe cannot be
@@ -35,7 +37,7 @@ from typing import Any, BinaryIO, Literal
 
 from bulk.catalog import CatalogStore
 from bulk.errors import BulkError, ConfigError, InputError
-from bulk.ingest import IngestStatistics, read_updates
+from bulk.ingest import IngestStatistics, UpdateReader, read_updates
 from bulk.ingest.batch import PriceRows
 from bulk.models import RowError, Update
 from bulk.plan.diff import LookedUp
@@ -89,6 +91,39 @@ def read_chunks(
     return ChunkReader(Path(path), catalog, rows, options, in_process=in_process, first_input=first_input)
 
 
+def read_ahead(
+    path: str | os.PathLike[str],
+    *,
+    catalog: str | os.PathLike[str] | None = None,
+    rows: int | Callable[[int], int] = 50_000,
+    options: ReaderOptions | None = None,
+    in_process: bool | None = None,
+) -> ChunkReader | None:
+    """A reader for a file whose turn comes after the one being read: its child starts now and reads
+    every chunk itself, the first included, so that chunk is waiting when the turn comes instead of
+    being read here then (a second or two at a file's start: an images file after a prices file
+    otherwise reached the lane after every slot had taken a long price shard). A later file, so its
+    child flags every variant as named before (``first_input=False``). None when the file would be
+    read in this process (small, an in-memory catalog, not POSIX) or its child cannot start: it is
+    then read as usual when its turn comes, and whatever is wrong with it is raised then, after the
+    chunks before it."""
+    options = options or ReaderOptions()
+    if os.name != "posix" or (catalog is not None and str(catalog) == ":memory:"):
+        return None
+    if in_process is None:
+        try:
+            in_process = Path(path).stat().st_size < MIN_PROCESS_BYTES
+        except OSError:
+            return None
+    if in_process:
+        return None
+    try:
+        return ChunkReader(Path(path), catalog, rows, options, in_process=False, first_input=False,
+                           local_first=False)
+    except OSError:
+        return None
+
+
 class ChunkReader:
     """Chunk lists in file order, from a child process or from this one; sync or async iterable.
 
@@ -97,7 +132,8 @@ class ChunkReader:
     wait on the pipe, and the thread still reading releases the file when it is done."""
 
     def __init__(self, path: Path, catalog: str | os.PathLike[str] | None, rows: int | Callable[[int], int],
-                 options: ReaderOptions, *, in_process: bool, first_input: bool = True) -> None:
+                 options: ReaderOptions, *, in_process: bool, first_input: bool = True,
+                 local_first: bool = True) -> None:
         self.path = path
         self.in_process = in_process
         self._lock = threading.Lock()  # held by next_chunk: the file and pipe are released by one thread
@@ -105,9 +141,13 @@ class ChunkReader:
         self._stats: IngestStatistics | None = None
         self._child: subprocess.Popen[bytes] | None = None
         self._frames: BinaryIO | None = None
-        # In this process: every chunk, or only the first while the child starts (it skips that one)
-        self._reader = read_updates(path, **_reader_kwargs(options))
-        self._local: Iterator[list[Any]] | None = self._reader.chunks(rows)
+        # In this process: every chunk, or only the first while the child starts (it skips that one),
+        # or none (``local_first=False``: a child started ahead of its turn reads them all)
+        self._reader: UpdateReader | None = None
+        self._local: Iterator[list[Any]] | None = None
+        if in_process or local_first:
+            self._reader = read_updates(path, **_reader_kwargs(options))
+            self._local = self._reader.chunks(rows)
         if in_process:
             return
         # A plain child interpreter, not multiprocessing: that would re-import the caller's __main__,
@@ -122,7 +162,9 @@ class ChunkReader:
             stdin=subprocess.PIPE, pass_fds=(writable,), env=env, process_group=0)
         os.close(writable)
         self._frames = os.fdopen(readable, "rb")
-        job = (writable, path, None if catalog is None else str(catalog), rows, options, True, first_input)
+        skip_first = self._local is not None  # read here while the child starts
+        where = None if catalog is None else str(catalog)
+        job = (writable, path, where, rows, options, skip_first, first_input)
         assert self._child.stdin is not None
         with contextlib.suppress(BrokenPipeError):  # a child that died says so at the first chunk
             self._child.stdin.write(pickle.dumps(job, protocol=5))
@@ -153,7 +195,7 @@ class ChunkReader:
     def _next_chunk(self) -> list[Item] | None:
         if self._closing.is_set():
             return None
-        if self._local is not None:
+        if self._local is not None and self._reader is not None:  # both or neither
             try:
                 read: list[Item] | None = next(self._local, None)
             except BaseException:
@@ -215,7 +257,7 @@ class ChunkReader:
         return self._child is None and self._frames is None and self._local is None
 
     def _release(self) -> None:
-        if self._local is not None:
+        if self._local is not None and self._reader is not None:
             self._reader.close()
             self._local = None
         if self._frames is not None:

@@ -11,7 +11,9 @@ must open the cache only once the run has synced it. ``bulk submit`` therefore h
 :class:`FileInput` (paths and reader options), and :func:`bulk.submit.root.run_submission` opens it —
 after the sync — into :class:`FileChunks`, an async iterable of chunk lists for
 :func:`bulk.sources.readahead.chunks`. Several files (a price CSV and an images JSONL) are one run, read
-in the given order; each file is a reader of its own (``--max-errors`` counts per file).
+in the given order; each file is a reader of its own (``--max-errors`` counts per file). The next
+file's child starts while the one before is still read (:func:`~bulk.sources._reader_process.read_ahead`),
+so a file's first lines reach the run as soon as the file before ends.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bulk.ingest.statistics import IngestStatistics
-from bulk.sources._reader_process import ChunkReader, Item, ReaderOptions, read_chunks
+from bulk.sources._reader_process import ChunkReader, Item, ReaderOptions, read_ahead, read_chunks
 
-__all__ = ["FileChunks", "FileInput", "ReaderOptions"]
+__all__ = ["AHEAD_AFTER_CHUNKS", "FileChunks", "FileInput", "ReaderOptions"]
+
+# the next file's child starts once the file in use has sent this many chunks (its own child is
+# sending by then): not at the run's start, where two children's imports would meet the first urgent
+# burst, and well before the file's end, so the next file's first chunk is waiting when its turn comes
+AHEAD_AFTER_CHUNKS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +77,10 @@ class FileChunks:
     """The chunk lists of a :class:`FileInput`'s files in order: an async iterable of chunks.
 
     A file's reader (and its child) starts when its first chunk is asked for — a resumed run that
-    reads nothing starts none — and ends with the file. :meth:`close` ends the one in use at once: a
-    cancelled run's async generator may never be finalized, so the composition root closes this explicitly."""
+    reads nothing starts none — or, for a file after the first, once the file before has sent
+    :data:`AHEAD_AFTER_CHUNKS` chunks; it ends with the file. :meth:`close` ends the ones started at
+    once: a cancelled run's async generator may never be finalized, so the composition root closes
+    this explicitly."""
 
     def __init__(self, files: FileInput, *, catalog: str | os.PathLike[str] | None,
                  rows: int | Callable[[int], int],
@@ -81,31 +90,46 @@ class FileChunks:
         self._catalog = catalog
         self._rows = rows
         self._reader: ChunkReader | None = None
+        self._ahead: ChunkReader | None = None  # the next file's, started before its turn
         self._index = -1  # the file being read
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[list[Item]]:
-        for index, path in enumerate(self._files.paths):
-            if self._closed:
-                return
-            self._index = index
-            self._reader = reader = read_chunks(
-                path, catalog=self._catalog, rows=self._rows, options=self._files.options,
-                in_process=self._files.in_process, first_input=index == 0)
-            try:
-                while (chunk := await asyncio.to_thread(reader.next_chunk)) is not None:
-                    yield chunk
-                stats = reader.statistics()
-                if self._on_read is not None and stats is not None:
-                    self._on_read(stats)
-            finally:
-                reader.close()
+        paths = self._files.paths
+        try:
+            for index, path in enumerate(paths):
+                if self._closed:
+                    return
+                self._index = index
+                ahead, self._ahead = self._ahead, None
+                self._reader = reader = ahead or read_chunks(
+                    path, catalog=self._catalog, rows=self._rows, options=self._files.options,
+                    in_process=self._files.in_process, first_input=index == 0)
+                try:
+                    read = 0
+                    while (chunk := await asyncio.to_thread(reader.next_chunk)) is not None:
+                        read += 1
+                        if read == AHEAD_AFTER_CHUNKS and index + 1 < len(paths) and not self._closed:
+                            self._ahead = read_ahead(paths[index + 1], catalog=self._catalog, rows=self._rows,
+                                                     options=self._files.options,
+                                                     in_process=self._files.in_process)
+                        yield chunk
+                    stats = reader.statistics()
+                    if self._on_read is not None and stats is not None:
+                        self._on_read(stats)
+                finally:
+                    reader.close()
+        finally:
+            if self._ahead is not None:  # the run stopped before the next file's turn
+                self._ahead.close()
 
     def close(self) -> None:
-        """Stop: the reader in use is closed (its child ended) and no further file is started."""
+        """Stop: the reader in use and the one started ahead are closed (their children ended) and no
+        further file is started."""
         self._closed = True
-        if self._reader is not None:
-            self._reader.close()
+        for reader in (self._reader, self._ahead):
+            if reader is not None:
+                reader.close()
 
     def __enter__(self) -> FileChunks:
         return self
