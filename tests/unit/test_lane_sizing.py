@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulk.lanes.bulk._sizing import Pace, balanced_end, cut_sizes
+from bulk.lanes.bulk._sizing import Pace, balanced_end, cut_sizes, first_trip
 
 PACE = Pace(lines_per_s=50.0, overhead_s=1.0)
 
@@ -100,3 +100,11 @@ def test_slots_too_late_for_a_worthwhile_share_sit_the_end_out() -> None:
 def test_a_pace_must_move() -> None:
     with pytest.raises(ValueError):
         Pace(lines_per_s=0, overhead_s=1)
+
+
+def test_a_round_of_cuts_is_written_a_trip_at_a_time() -> None:
+    """The first cuts are written, claimed and started before the rest of the round is written."""
+    assert first_trip([8_000, 8_000, 8_000, 23_000]) == [8_000, 8_000]
+    assert first_trip([23_000, 8_000]) == [23_000]  # one cut always goes, however long
+    assert first_trip([1_000] * 15) == [1_000] * 15  # a round of short cuts goes whole
+    assert first_trip([]) == []

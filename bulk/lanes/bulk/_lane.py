@@ -41,7 +41,7 @@ from bulk.errors import (
 from bulk.journal import Claim, Journal, UnitKind, UnitState
 from bulk.lanes.bulk._operation import Holding, LaneParts, OperationSteps
 from bulk.lanes.bulk._refusals import Refusals
-from bulk.lanes.bulk._sizing import Pace, cut_sizes
+from bulk.lanes.bulk._sizing import Pace, cut_sizes, first_trip
 from bulk.lanes.bulk._slots import LeadMeter, PaceMeter, SlotBoard
 from bulk.lanes.bulk.ports import (
     BulkLaneConfig,
@@ -206,7 +206,7 @@ class BulkLane:
                                   now=now, pooled=feed.pooled, pace=self.pace(),
                                   min_lines=self._config.min_op_lines, final=not more_coming,
                                   reserve=self._config.tail_reserve, max_lines=self._parts.max_lines())
-                if not await feed.cut([s for s in sizes if s > 0]):
+                if not await feed.cut(first_trip([s for s in sizes if s > 0])):
                     break
             sent = self._lease_clock.now()  # the claim's lease counts from here
             claims = await self._journal.claim(self._worker, [UnitKind.BULK_SHARD],

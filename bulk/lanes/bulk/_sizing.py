@@ -61,6 +61,10 @@ def balanced_end(starts: Sequence[float], lines: int, pace: Pace) -> float:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+# lines written in one go before the shards are claimed and started (see first_trip)
+CUT_TRIP_LINES = 16_000
+
+
 def cut_sizes(
     free_at: Sequence[float],
     fill: Sequence[float],
@@ -120,3 +124,18 @@ def cut_sizes(
     if max_lines is not None:
         sizes = [min(size, max(1, max_lines)) for size in sizes]
     return sizes
+
+
+def first_trip(sizes: Sequence[int], most: int = CUT_TRIP_LINES) -> list[int]:
+    """The cuts of ``sizes`` to write now: the first, and those after it while they sum to at most
+    ``most`` lines; the lane cuts the rest on its next turn, after starting these. Why: a round's
+    shards are written before any is claimed, and eight of them (109,000 lines) took 5 s to write at
+    Black Friday while fifteen operations' results were being read: every one of those slots waited."""
+    out: list[int] = []
+    total = 0
+    for size in sizes:
+        if out and total + size > most:
+            break
+        out.append(size)
+        total += size
+    return out

@@ -23,10 +23,12 @@ were never cut.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -52,8 +54,12 @@ MEDIA_KINDS = frozenset({"product", "media", "set"})
 MEDIA_SHARD_LINES = 1_000
 # lines of any shard at most while the input is still being read: the lane sizes a cut to end with the
 # lines known so far, and lines planned later (the images of a file read after the prices) would wait
-# for every slot's long operation; 2,000 lines is 40 s at 50 lines a second
-OPEN_SHARD_LINES = 2_000
+# for every slot's long operation; 1,000 lines is 20 s at 50 lines a second. At 2,000 (40 s), Black
+# Friday's first images reached a slot 67 s into the run (its images file is planned from 24 s on,
+# just after the slots took their third shards), and reading them back — a point an image at the
+# buckets' restore rate — ended after the last operation. Price lines cut shorter here go into the
+# long shards that end the run: the operations are as many.
+OPEN_SHARD_LINES = 1_000
 
 
 def pick_kind(queued: Mapping[str, tuple[int, int]], size: int, *, min_lines: int) -> str | None:
@@ -82,6 +88,12 @@ def media_cap(cuts_before: int, slots: int, first: int = MEDIA_SHARD_LINES) -> i
     a slot instead of 14."""
     rounds = cuts_before // max(1, slots)
     return first << min(rounds, 20)
+
+
+@functools.cache
+def _cutter() -> ThreadPoolExecutor:
+    """The thread that writes cut shards (one for the process: cuts are short and rare)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-shard-cut")
 
 
 def root_of(client_identifier: str) -> str:
@@ -161,7 +173,10 @@ class LinePool:
             batches.append(lines)
         if not batches:
             return 0
-        made = await asyncio.to_thread(self._write, batches)  # one trip to a thread for every file
+        # one trip to the pool's own thread for every file: not queued behind the worker threads'
+        # other jobs (15 operations ending together parse and decide their results in them), which
+        # held Black Friday's next shards 4-7 s after their slots freed
+        made = await asyncio.get_running_loop().run_in_executor(_cutter(), self._write, batches)
         for ident, lines, _unit in made:
             self._on_unit(ident, lines)
         units = [unit for _, _, unit in made]
