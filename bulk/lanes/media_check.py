@@ -20,8 +20,9 @@ How (docs/input-formats.md, "Images are verified"):
   would wait for that query's points (the scheduler serves the head of its queue), so an operation's
   end would be seen late and its slot would idle.
 - **Alongside the run**: a :class:`MediaFollower` takes each line's images as soon as the line is done
-  (a direct answer, a finished bulk operation) and reads them ``first_read_s`` later, while the rest of
-  the run is still being sent (bulk operations cost no points: the buckets are free for this),
+  (a direct answer, a bulk operation whose results were read: they name the new images) and reads
+  them ``first_read_s`` later, while the rest of the run is still being sent (bulk operations cost
+  no points: the buckets are free for this),
   :data:`READS_IN_FLIGHT` queries at a time; what is still processing is read again after 2, 4, 8… s
   (at most ``max_poll_s``). Reading costs a point an image and the buckets restore a few hundred a
   second, so the images must come back *early*: the bulk lane cuts lines that add images first, in

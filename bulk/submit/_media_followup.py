@@ -122,8 +122,8 @@ class MediaFollowUp:
 
     def note_outcomes(self, outcomes: Iterable[Outcome]) -> None:
         """Bulk results name each written product's media (:func:`bulk.lanes.bulk.reconcile.media_ids`),
-        so the new images are read by id. A line is often done (its operation counted every line)
-        before its results are read: its watch gets the ids then, else they wait for it here."""
+        so the new images are read by id. A bulk line is handed over once its results are read
+        (``Sending._lane_event``), so its watch gets the ids then; else they wait for it here."""
         watches = self._follower.watches
         for o in outcomes:
             if not o.object_id or o.status is not OutcomeStatus.APPLIED:

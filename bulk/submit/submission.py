@@ -91,6 +91,8 @@ class Submission(Sending):
         self._admission = AdmissionThread()  # the per-product order, off the event loop
         self._unit_lines: dict[str, list[PlannedLine]] = {}
         self._ended: set[str] = set()  # shards (root identities) seen to end in this process
+        # lines of operations that ended, for the image follow-up once their results are read
+        self._results_due: dict[str, list[PlannedLine]] = {}
         self._pool: LinePool | None = None  # a local run cuts shards just in time from here
         self._resume: ResumeIndex | None = None  # planned again after a crash: what is where
         self._book: OutcomeBook | None = None  # the run's outcomes, once the run is known
