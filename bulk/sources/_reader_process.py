@@ -79,16 +79,23 @@ def read_chunks(
     :class:`~bulk.plan.diff.LookedUp`: it cannot know what another process saw). Use as a context
     manager, or :meth:`ChunkReader.close`."""
     options = options or ReaderOptions()
-    if os.name != "posix":
-        in_process = True  # the child's pipe is passed as a POSIX file descriptor
-    elif in_process is None:
-        try:
-            in_process = Path(path).stat().st_size < MIN_PROCESS_BYTES
-        except OSError:
-            in_process = True  # the reader names the problem as usual
     if catalog is not None and str(catalog) == ":memory:":
         catalog = None  # another process cannot see it; the planner looks up as usual
-    return ChunkReader(Path(path), catalog, rows, options, in_process=in_process, first_input=first_input)
+    return ChunkReader(Path(path), catalog, rows, options, in_process=_in_process(path, in_process),
+                       first_input=first_input)
+
+
+def _in_process(path: str | os.PathLike[str], in_process: bool | None) -> bool:
+    """Whether ``path`` is read in this process: asked, not POSIX, small, or not readable (the
+    reader names the problem as usual)."""
+    if os.name != "posix":
+        return True  # the child's pipe is passed as a POSIX file descriptor
+    if in_process is not None:
+        return in_process
+    try:
+        return Path(path).stat().st_size < MIN_PROCESS_BYTES
+    except OSError:
+        return True
 
 
 def read_ahead(
@@ -108,14 +115,7 @@ def read_ahead(
     then read as usual when its turn comes, and whatever is wrong with it is raised then, after the
     chunks before it."""
     options = options or ReaderOptions()
-    if os.name != "posix" or (catalog is not None and str(catalog) == ":memory:"):
-        return None
-    if in_process is None:
-        try:
-            in_process = Path(path).stat().st_size < MIN_PROCESS_BYTES
-        except OSError:
-            return None
-    if in_process:
+    if (catalog is not None and str(catalog) == ":memory:") or _in_process(path, in_process):
         return None
     try:
         return ChunkReader(Path(path), catalog, rows, options, in_process=False, first_input=False,
