@@ -20,7 +20,9 @@ Reported (simulated seconds, i.e. real × ``--speed``):
 - ``bulk_ops`` and ``max_parallel_ops``, ``throttled``;
 - ``media``: products whose new image ended ready / failed / still processing (the run follows them
   up: ``bulk/lanes/media_check.py``), ``media_settled_in_run``: how many of them were settled before
-  the last line was done, ``media_tail_s``: what the follow-up added after the last line, and
+  the last line was done, ``media_product_queries``: follow-up queries that read products' last images
+  because no result named the new ones (0 expected: a bulk operation's results name them),
+  ``media_tail_s``: what the follow-up added after the last line, and
   ``end_after_last_op_s``: the whole end of the run after the last operation finished;
 - ``urgent_p50_ms`` / ``urgent_p99_ms`` / ``urgent_max_ms`` (real ms, from the call to its result), next
   to ``urgent_sim_p99_ms``: the simulator's own latency for the requests those changes made, per
@@ -293,7 +295,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "throttled": _throttled(stats),
         "media": result.media,  # products whose new image ended ready / failed / still processing
         "media_tail_s": _media_tail(events, args.speed),
-        "media_settled_in_run": _media_settled_in_run(events),
+        "media_settled_in_run": _media_checked(events, "settled_in_run"),
+        "media_product_queries": _media_checked(events, "product_queries"),
         "end_after_last_op_s": round(total_sim - max((op.finished or 0.0 for op in ops), default=0.0), 1),
         "sim_cpu_share": round(sim_cpu / returned_real, 2),  # near 1.0: the shop itself is the bottleneck
         "goal": {"overhead_ratio": 1.02, "urgent_p99_ms": "<= urgent_sim_p99_ms + 50", "throttled": 0},
@@ -367,10 +370,10 @@ def _media_tail(events: list[tuple[float, str, dict[str, Any]]], speed: float) -
     return round((marks["media_checked"] - marks["media_follow_up"]) * speed, 1)
 
 
-def _media_settled_in_run(events: list[tuple[float, str, dict[str, Any]]]) -> int | None:
-    """Watched products whose new images were READY or FAILED before the run's last line was done."""
+def _media_checked(events: list[tuple[float, str, dict[str, Any]]], key: str) -> int | None:
+    """A figure of the follow-up's report (the ``media_checked`` event; None: the run added no image)."""
     checked = [data for _, name, data in events if name == "media_checked"]
-    return int(checked[-1].get("settled_in_run", 0)) if checked else None
+    return int(checked[-1].get(key, 0)) if checked else None
 
 
 def _throttled(stats: dict[str, Any]) -> int:

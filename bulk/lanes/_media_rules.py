@@ -48,6 +48,7 @@ class MediaReport:
 
     verdicts: dict[int, Verdict] = field(default_factory=dict)  # by the watch's index
     queries: int = 0
+    product_queries: int = 0  # of those, reads of products' last images (no result named the new ones)
     exports: int = 0  # bulk queries
     waited_s: float = 0.0
     settled_in_run: int = 0  # watches READY or FAILED before the run's last line was done

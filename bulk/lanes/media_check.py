@@ -221,6 +221,7 @@ class MediaFollower:
                 if self._past_bound():
                     return
                 self.report.queries += 1
+                self.report.product_queries += 1
                 nodes = await read_products(self._requester, group)
                 self._settle([(index[id(w)], judge(w, nodes.get(at))) for at, w in enumerate(group)])
 

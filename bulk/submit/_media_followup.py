@@ -198,6 +198,7 @@ class MediaFollowUp:
         # 200,000 watches are half a second of Python: in a worker thread (the loop is urgent's too)
         counts = await asyncio.to_thread(self._judge_rows, report, outcomes, workdir)
         on_event("media_checked", {**counts, "queries": report.queries, "exports": report.exports,
+                                   "product_queries": report.product_queries,
                                    "waited_s": report.waited_s, "settled_in_run": report.settled_in_run})
         return counts
 
