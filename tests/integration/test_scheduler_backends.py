@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bulk.clock import ManualClock
 from bulk.errors import CoordinationUnavailableError, PermitLostError, SchedulerError
@@ -507,6 +508,31 @@ async def test_redis_unreachable_fails_closed() -> None:
     with pytest.raises(CoordinationUnavailableError):
         async with sched:
             pass
+
+
+@pytest.mark.redis
+async def test_a_done_run_does_not_fail_because_closing_its_redis_connection_timed_out(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """redis-py gives a closing socket the connect timeout; a loaded process's loop can be later than
+    that (seen in CI: a fleet run's every row done, then ``TimeoutError: Timed out closing connection
+    after 2.0``). The connection is dropped either way: leaving the scheduler must not raise."""
+    shop = "close-times-out"
+    async with Scheduler.redis(redis_url, shop=shop, token_count=3, max_in_flight=2) as sched:
+        async with sched.acquire(10, Lane.BULK):
+            pass
+
+        def late(close: Any) -> Any:
+            async def late_close(self: Any, *args: Any, **kwargs: Any) -> None:
+                await close(self, *args, **kwargs)  # closed, but too late for redis-py's wait
+                raise RedisTimeoutError("Timed out closing connection after 2.0")
+            return late_close
+
+        monkeypatch.setattr(redis.asyncio.Redis, "aclose", late(redis.asyncio.Redis.aclose))
+        monkeypatch.setattr(redis.asyncio.client.PubSub, "aclose", late(redis.asyncio.client.PubSub.aclose))
+    monkeypatch.undo()
+    fresh = Scheduler.redis(redis_url, shop=shop, token_count=3, max_in_flight=2)
+    async with fresh, fresh.acquire(10, Lane.BULK), fresh.acquire(10, Lane.BULK):
+        pass  # the whole cap: the first worker's permit went back before it closed
 
 
 async def test_a_resumed_worker_does_not_regain_permits_the_store_handed_on(

@@ -45,8 +45,18 @@ class _Subscription:
     pubsub: Any
 
     async def aclose(self) -> None:
-        await self.pubsub.aclose()
-        await self.client.aclose()
+        await _let_go(self.pubsub)
+        await _let_go(self.client)
+
+
+async def _let_go(connection: Any) -> None:
+    """Close a client or pub/sub handle we are done with. Closing can time out (redis-py waits at most
+    the connect timeout for the socket to close, and a loaded process's loop can be late for that):
+    the connection is dropped either way, and a run whose work is done must not fail for it."""
+    try:
+        await connection.aclose()
+    except (RedisError, OSError) as exc:
+        log.debug("closing a Redis connection failed: %s", exc, extra={"action": "redis_close_failed"})
 
 
 class RedisBackend:
@@ -106,7 +116,7 @@ class RedisBackend:
             await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
         if self._redis is not None:
-            await self._redis.aclose()
+            await _let_go(self._redis)
             self._redis = None
 
     async def _subscribe(self, channel: str) -> _Subscription:
