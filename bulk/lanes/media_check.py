@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 from collections.abc import Callable, Iterable, Sequence
 
 from bulk.catalog.sync import ExportPort
@@ -70,12 +71,15 @@ from bulk.lanes._media_rules import (
 from bulk.shopify.requester import Requester
 
 __all__ = ["EXPORT_START_S", "FIRST_READ_S", "MAX_POLL_S", "MEDIA_WAIT_S", "POLL_S", "READS_IN_FLIGHT",
-           "MediaFollower", "MediaReport", "MediaWatch", "State", "Verdict", "export_pays", "export_s",
-           "follow_media", "judge", "next_read_s", "watch_of"]
+           "ROUND_MOST", "MediaFollower", "MediaReport", "MediaWatch", "State", "Verdict", "export_pays",
+           "export_s", "follow_media", "judge", "next_read_s", "watch_of"]
 
 MEDIA_WAIT_S = 30.0  # Shopify processes most images within seconds; a run does not wait past this
 FIRST_READ_S = 2.0  # after a line is done: reading at once would mostly find images still processing
 READS_IN_FLIGHT = 2  # follow-up queries at once: one waits for points while the other's answer comes
+# watches a round reads at most: a round's bookkeeping runs on the loop the urgent lane shares, and
+# fifteen image operations' watches (120,000) coming due together were one round of ~50 ms steps
+ROUND_MOST = 4_000
 
 class MediaFollower:
     """Follows the images of lines handed to it (:meth:`add`) until each is settled, while the run goes
@@ -155,12 +159,15 @@ class MediaFollower:
         return bool(heap)
 
     def _due_now(self, now: float, *, ended: bool) -> list[int]:
-        """The watches to read now, in the order they were added; once the run is done, also whatever
-        was never read (no point waiting for it). Taken off the heap: each is read in the round that
-        follows, which schedules it again unless settled (a round stops early only at the bound, and
-        then the follower ends)."""
+        """The watches to read now, in the order they were added: while the run goes on at most
+        :data:`ROUND_MOST` (the earliest due first; the rest stay due for the next round); once the
+        run is done every due one and whatever was never read (no point waiting for it; the export's
+        choice weighs them all). Taken off the heap: each is read in the round that follows, which
+        schedules it again unless settled (a round stops early only at the bound, and then the
+        follower ends)."""
         due: set[int] = set(self._unread) if ended else set()
-        while self._next_due() and self._soonest[0][0] <= now:
+        most = math.inf if ended else ROUND_MOST
+        while len(due) < most and self._next_due() and self._soonest[0][0] <= now:
             due.add(heapq.heappop(self._soonest)[1])
         return sorted(due)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,35 +46,43 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 
 class _SurvivorsFrozen:
-    """While at least one submission runs, what survives a full collection is frozen at once."""
+    """While at least one user runs, what survives a collection of generation ``from_generation`` or
+    older is frozen at once (the lowest generation any user asked for)."""
 
     def __init__(self) -> None:
-        self.users = 0
+        self.users: Counter[int] = Counter()  # from_generation → how many users asked for it
         self.lock = threading.Lock()
+        self.lowest = 2
 
-    @staticmethod
-    def _after(phase: str, info: dict[str, int]) -> None:
-        if phase == "stop" and info["generation"] == 2:
+    def _after(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] >= self.lowest:
             gc.freeze()
 
     @contextmanager
-    def during_run(self) -> Iterator[None]:
-        """A full (gen-2) collection walks every long-lived object; a run's heap grows to millions
-        (catalog picture, plan, pool, outcomes), so each one stopped the process for up to ~470 ms
-        (23 a 1/10-scale Black Friday run, 3 s in all: docs/urgent-lane.md) — an urgent change that
-        met one waited that long. Freezing the survivors of each full collection leaves the next one
-        only what arrived since (Python starts one when that has grown by a quarter). Cycles among
-        frozen objects wait until the last run ends, when everything is handed back to the collector."""
+    def during_run(self, from_generation: int = 2) -> Iterator[None]:
+        """A full (gen-2) collection walks every long-lived object not frozen; a run's heap grows to
+        millions (catalog picture, plan, pool, outcomes), so each one stopped the process for up to
+        ~470 ms (23 a 1/10-scale Black Friday run, 3 s in all: docs/urgent-lane.md) — an urgent change
+        that met one waited that long. Freezing the survivors of each full collection leaves the next
+        one only what arrived since; but Python starts one when that has grown by a quarter of what
+        survived the last, so at full scale each still walked over a million objects (112 a run, up to
+        130 ms each). ``from_generation=1`` freezes what survives a gen-1 collection too: full
+        collections then find nothing to walk (none at all in a 1/10-scale run; the process's peak
+        memory the same). Cycles among frozen objects wait until the last user ends, when everything
+        is handed back to the collector — a long-lived server (``bulk sim``) keeps the default, 2."""
         with self.lock:
-            if self.users == 0:
+            if not self.users:
                 gc.callbacks.append(self._after)
-            self.users += 1
+            self.users[from_generation] += 1
+            self.lowest = min(self.users)
         try:
             yield
         finally:
             with self.lock:
-                self.users -= 1
-                if self.users == 0:
+                self.users[from_generation] -= 1
+                self.users += Counter()  # drop the generations nobody asks for any more
+                self.lowest = min(self.users, default=2)
+                if not self.users:
                     gc.callbacks.remove(self._after)
                     gc.unfreeze()
 

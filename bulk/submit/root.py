@@ -96,7 +96,7 @@ async def run_submission(
     run ends, however it ends."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(_responsive_event_loop())
-        stack.enter_context(survivors_frozen())  # full collections stay short: see gcpause
+        stack.enter_context(survivors_frozen(1))  # full collections stay short: see gcpause
         started = shop.clock.now()
         simulation = shop.simulation
         # sim://: a throwaway state dir and journal, like the shop

@@ -31,3 +31,24 @@ def test_runs_side_by_side_keep_it_until_the_last_one_ends() -> None:
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert gc.get_freeze_count() == 0  # no callback left behind
+
+
+def test_a_submission_freezes_what_survives_a_gen1_collection_too() -> None:
+    """A submission (``from_generation=1``) leaves full collections nothing to walk; a served shop
+    beside it in the same process does not lower that, nor raise it when it ends first."""
+    gc.unfreeze()
+    kept = [[i] for i in range(5_000)]
+    with survivors_frozen(1):
+        with survivors_frozen():  # `bulk sim` in the same process (sim://)
+            gc.collect(0)
+            assert gc.get_freeze_count() == 0  # a gen-0 collection freezes nothing
+            gc.collect(1)
+            assert gc.get_freeze_count() >= len(kept)
+        gc.unfreeze()
+        gc.collect(1)
+        assert gc.get_freeze_count() >= len(kept)  # the submission still runs
+    assert gc.get_freeze_count() == 0
+    with survivors_frozen():
+        gc.collect(1)
+        assert gc.get_freeze_count() == 0  # the default again: only full collections freeze
+    assert kept[-1] == [4_999]

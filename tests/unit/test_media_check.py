@@ -16,6 +16,7 @@ from graphql import build_schema, parse, validate
 from bulk.catalog import CatalogStore
 from bulk.clock import ManualClock
 from bulk.journal import Outcome
+from bulk.lanes import media_check
 from bulk.lanes._media_ids import HEADROOM, MAX_IDS, id_document, id_groups, tail_of
 from bulk.lanes._media_products import MAX_ALIASES, QUERY_BUDGET, batches, query_cost, status_document
 from bulk.lanes.bulk.reconcile import media_ids
@@ -155,6 +156,23 @@ async def test_each_watch_is_read_when_it_comes_due_and_not_before() -> None:
     follower.finish()
     await clock.run_until_idle()
     assert task.done() and len(shop.asked) == 4
+
+
+async def test_watches_due_together_are_read_in_rounds_of_at_most_round_most(monkeypatch: Any) -> None:
+    # A round's bookkeeping runs on the loop the urgent lane shares: fifteen image operations' watches
+    # coming due together are read a few thousand at a time, the earliest added first, all of them.
+    monkeypatch.setattr(media_check, "ROUND_MOST", 3)
+    clock = ManualClock()
+    shop = FakeShop(clock, ready_at=0.0)
+    follower = MediaFollower(shop, clock=clock, first_read_s=2.0, poll_s=2.0)
+    task = asyncio.create_task(follower.run(wait_s=60.0))
+    follower.add([MediaWatch(f"P{n}", 1, ((0, f"https://a/{n}.jpg"),), (("f.csv", n),)) for n in range(7)])
+    await clock.advance_until(lambda: follower.report.counts()["ready"] == 7, step=0.5)
+    read = [sorted(v for k, v in variables.items() if k.startswith("id")) for _, _, variables in shop.asked]
+    assert read == [["P0", "P1", "P2"], ["P3", "P4", "P5"], ["P6"]]
+    follower.finish()
+    await clock.run_until_idle()
+    assert task.done()
 
 
 def test_amended_rows_are_applied_to_the_report(tmp_path: Path) -> None:
