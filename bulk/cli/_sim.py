@@ -22,6 +22,8 @@ from bulk.errors import ConfigError
 from bulk.plan.gcpause import survivors_frozen
 from bulk.sim import DEFAULT_TOKENS, SimConfig, SimShop
 
+RECLAIM_EVERY_S = 3600.0  # a served shop's one long collection an hour (see bulk.plan.gcpause)
+
 EPILOG = """\
 examples:
   bulk sim --demo
@@ -172,7 +174,9 @@ async def run(args: argparse.Namespace) -> int:
         # The burst reads 100 products per query; a smaller catalog would return fewer, be refunded,
         # and never throttle, which would make a poor demonstration.
         return await demo(dataclasses.replace(config, products=max(config.products, DEMO_MIN_PRODUCTS)))
-    with survivors_frozen():
+    # what survives a gen-1 collection is frozen too (full collections find nothing to walk), and once
+    # an hour one full collection walks everything, freeing cycles frozen while they were alive
+    with survivors_frozen(1, reclaim_every_s=RECLAIM_EVERY_S):
         return await _serve(config)
 
 
@@ -180,8 +184,8 @@ async def _serve(config: SimConfig) -> int:
     """Serve ``config``'s shop until Ctrl-C or SIGTERM."""
     async with SimShop(config) as shop:
         # its schema and catalog live as long as it serves: the cyclic collector need not walk them,
-        # nor, after each full collection, what survived it (a 250 ms pause at 1/10 Black Friday
-        # scale stopped every answer, an urgent one too: docs/simulator.md). A full collection now:
+        # nor what survived its last collections (a 250 ms pause at 1/10 Black Friday scale stopped
+        # every answer, an urgent one too: docs/simulator.md). A full collection now:
         # survivors_frozen freezes what survives it
         gc.collect()
         print("This is a SIMULATED Shopify shop (bulk.sim), not a real one.")

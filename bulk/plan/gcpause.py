@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bulk.clock import Clock, MonotonicClock
+
 _lock = threading.Lock()
 _depth = 0
 _was_enabled = False
@@ -47,19 +49,34 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 class _SurvivorsFrozen:
     """While at least one user runs, what survives a collection of generation ``from_generation`` or
-    older is frozen at once (the lowest generation any user asked for)."""
+    older is frozen at once (the lowest generation any user asked for); every ``reclaim_every_s``
+    (the shortest any user asked for), one full collection walks everything again."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or MonotonicClock()
         self.users: Counter[int] = Counter()  # from_generation → how many users asked for it
+        self.reclaims: Counter[float] = Counter()  # reclaim_every_s → how many users asked for it
         self.lock = threading.Lock()
         self.lowest = 2
+        self.reclaimed_at = 0.0
+        self.reclaiming = False  # unfrozen: the next full collection walks everything
 
     def _after(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "stop" and info["generation"] >= self.lowest:
+        if phase != "stop":
+            return
+        if self.reclaiming:  # nothing is frozen until a full collection has walked it all
+            if info["generation"] == 2:
+                self.reclaiming = False
+                self.reclaimed_at = self.clock.now()
+                gc.freeze()
+        elif self.reclaims and self.clock.now() - self.reclaimed_at >= min(self.reclaims):
+            gc.unfreeze()
+            self.reclaiming = True
+        elif info["generation"] >= self.lowest:
             gc.freeze()
 
     @contextmanager
-    def during_run(self, from_generation: int = 2) -> Iterator[None]:
+    def during_run(self, from_generation: int = 2, *, reclaim_every_s: float | None = None) -> Iterator[None]:
         """A full (gen-2) collection walks every long-lived object not frozen; a run's heap grows to
         millions (catalog picture, plan, pool, outcomes), so each one stopped the process for up to
         ~470 ms (23 a 1/10-scale Black Friday run, 3 s in all: docs/urgent-lane.md) — an urgent change
@@ -69,12 +86,17 @@ class _SurvivorsFrozen:
         130 ms each). ``from_generation=1`` freezes what survives a gen-1 collection too: full
         collections then find nothing to walk (none at all in a 1/10-scale run; the process's peak
         memory the same). Cycles among frozen objects wait until the last user ends, when everything
-        is handed back to the collector — a long-lived server (``bulk sim``) keeps the default, 2."""
+        is handed back to the collector — or, for a server that runs for hours (``bulk sim``), until
+        the next reclaim: every ``reclaim_every_s`` everything is unfrozen until one full collection
+        has walked it (one long pause then instead of one a few seconds)."""
         with self.lock:
             if not self.users:
                 gc.callbacks.append(self._after)
+                self.reclaimed_at = self.clock.now()
             self.users[from_generation] += 1
             self.lowest = min(self.users)
+            if reclaim_every_s is not None:
+                self.reclaims[reclaim_every_s] += 1
         try:
             yield
         finally:
@@ -82,9 +104,13 @@ class _SurvivorsFrozen:
                 self.users[from_generation] -= 1
                 self.users += Counter()  # drop the generations nobody asks for any more
                 self.lowest = min(self.users, default=2)
+                if reclaim_every_s is not None:
+                    self.reclaims[reclaim_every_s] -= 1
+                    self.reclaims += Counter()
                 if not self.users:
                     gc.callbacks.remove(self._after)
                     gc.unfreeze()
+                    self.reclaiming = False
 
 
 survivors_frozen = _SurvivorsFrozen().during_run
