@@ -88,15 +88,16 @@ class Fleet:
         for slot in range(WORKERS):
             self.signal(slot, signal.SIGCONT)
             self.signal(slot, signal.SIGTERM)
-        for slot in range(WORKERS):
-            proc = self.procs[slot]
-            if proc is None:
-                continue
+
+        async def ended(proc: asyncio.subprocess.Process) -> None:
             try:
                 await asyncio.wait_for(proc.wait(), 30)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+        # side by side: after a failure every worker may sit out its grace, 30 s each one by one
+        await asyncio.gather(*(ended(proc) for proc in self.procs if proc is not None))
 
 
 async def running_an_operation(db: str, fleet: Fleet, done: asyncio.Event) -> int | None:
@@ -161,24 +162,26 @@ async def test_a_fleet_under_chaos_applies_every_row_exactly_once(
         # the fleet is up first: the submitter enqueues chunk by chunk while workers already run them
         # (a product's later line waits until the fleet has finished its earlier one)
         fleet = Fleet(sim.url, database_url, redis_url, tmp_path)
-        for slot in range(WORKERS):
-            await fleet.start(slot)
-        done = asyncio.Event()
-        actions = {"kill": 0, "pause": 0, "term": 0}
-        started = time.monotonic()
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(submit_file(request))
-            tg.create_task(chaos(fleet, database_url, random.Random(2026), done, actions))
-            async with open_journal(database_url) as journal:
-                while True:
-                    runs = await journal.list_runs()
-                    if runs and runs[0].status is RunStatus.DONE:
-                        (run,) = runs
-                        break
-                    assert time.monotonic() - started < 800, f"not done: {[r.counters for r in runs]}"
-                    await asyncio.sleep(1.0)
-                done.set()
-        await fleet.stop_all()
+        try:  # a failed run must not leave its workers behind (they outlive the servers and poll on)
+            for slot in range(WORKERS):
+                await fleet.start(slot)
+            done = asyncio.Event()
+            actions = {"kill": 0, "pause": 0, "term": 0}
+            started = time.monotonic()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(submit_file(request))
+                tg.create_task(chaos(fleet, database_url, random.Random(2026), done, actions))
+                async with open_journal(database_url) as journal:
+                    while True:
+                        runs = await journal.list_runs()
+                        if runs and runs[0].status is RunStatus.DONE:
+                            (run,) = runs
+                            break
+                        assert time.monotonic() - started < 800, f"not done: {[r.counters for r in runs]}"
+                        await asyncio.sleep(1.0)
+                    done.set()
+        finally:
+            await fleet.stop_all()
         async with open_journal(database_url) as journal:
             (run,) = await journal.list_runs()
             outcomes = await journal.list_outcomes(run.run_id)
