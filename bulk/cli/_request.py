@@ -30,6 +30,7 @@ class SubmitRequest:
 
     file: Path
     shop: str | None
+    more_files: tuple[Path, ...] = ()  # after ``file``: several files are one run
     tokens: str | Sequence[str] | None = None
     dialect: str | None = None
     encoding: str | None = None  # forced text encoding of the file (detected by default)
@@ -50,6 +51,17 @@ class SubmitRequest:
     database_url: str | None = None  # a shared journal: enqueue for `bulk worker` processes
     redis_url: str | None = None  # a shared scheduler: every process of the fleet under one cap
     max_in_flight: int = 8
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every input file, in the order given."""
+        return (self.file, *self.more_files)
+
+    @property
+    def input_name(self) -> str:
+        """The run's input as the journal and `bulk status` name it: its files, space-separated (how
+        the command that resumes it names them)."""
+        return " ".join(map(str, self.files))
 
     @property
     def enqueue(self) -> bool:
@@ -75,7 +87,7 @@ class SubmitRequest:
 
 
 async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None) -> SubmissionResult:
-    """Read ``request.file`` (or run ``request.from_sql``) and apply it to ``request.shop``."""
+    """Read ``request.files`` (or run ``request.from_sql``) and apply them to ``request.shop``: one run."""
     if not request.shop:
         raise ConfigError("no shop given: use --shop NAME.myshopify.com (or SHOPIFY_SHOP), or --shop sim://")
     emit = on_event or (lambda _name, _data: None)
@@ -89,11 +101,12 @@ async def submit_file(request: SubmitRequest, *, on_event: OnEvent | None = None
         if request.run_key is None:  # the same query tomorrow is new data: a new run
             request = replace(request, run_key=f"sql-{uuid.uuid4().hex[:16]}")
     else:
-        check_input_file(request.file)
-        source = FileInput(paths=(request.file,), options=ReaderOptions(
+        for file in request.files:
+            check_input_file(file)
+        source = FileInput(paths=request.files, options=ReaderOptions(
             dialect=request.dialect, max_errors=request.max_errors, location=request.location,
             encoding=request.encoding))
-        input_name = str(request.file)
+        input_name = request.input_name
     async with shop_session(request.shop or "", request.tokens, redis_url=request.redis_url,
                             max_in_flight=request.max_in_flight) as shop:
         return await run_submission(shop, request.run_options(), source, input_name=input_name,

@@ -1,4 +1,4 @@
-"""``bulk submit FILE``: plan and apply a file of product changes.
+"""``bulk submit FILE…``: plan and apply files of product changes (several files are one run).
 
 A thin shell over :func:`bulk.submit.root.submit_file`: parse options (flags, then ``SHOPIFY_*`` / ``BULK_*``
 environment variables), show progress, print the summary, exit 1 when rows were rejected.
@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -27,6 +28,7 @@ from bulk.cli._watch import RunCancelled, unless_cancelled
 from bulk.errors import ConfigError
 from bulk.journal.locations import default_sqlite_path
 from bulk.lanes.bulk import BulkLaneConfig
+from bulk.submit.options import DRY_RUN_SUFFIX
 from bulk.submit.options import rehearsal_outputs as library_rehearsal_outputs
 
 log = logging.getLogger(PROGRESS)
@@ -38,6 +40,10 @@ examples:
   bulk submit prices.csv --shop NAME.myshopify.com --dry-run
                                                        show the plan, its report and ETA, send nothing
   SHOPIFY_ACCESS_TOKENS=t1,t2,t3 bulk submit export.csv --shop NAME.myshopify.com
+  bulk submit prices.csv images.jsonl descriptions.csv --shop NAME.myshopify.com
+                                                       one run: planned together, images first, every
+                                                       slot shared, one report (prices+images+
+                                                       descriptions.report.csv beside prices.csv)
 
 Accepted files: CSV (simple `sku,price,compare_at_price`, Shopify's product export in its legacy and
 2025 dialects, Matrixify) and JSONL. Every row ends in the report as applied, unchanged or rejected
@@ -53,7 +59,9 @@ def register(subparsers: Any) -> None:
         description="Read a file of changes, drop no-ops, and apply the rest through parallel bulk "
                     "operations (or direct mutations when that is faster).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path, nargs="?", help="CSV or JSONL file of changes")
+    p.add_argument("files", type=Path, nargs="*", metavar="FILE",
+                   help="CSV or JSONL file of changes; several files are one run (their rows planned "
+                        "together, one report whose file column names each row's file)")
     p.add_argument("--from-sql", metavar="QUERY",
                    help="take the changes from a PostgreSQL query instead of a file (rows streamed; "
                         "columns named like the simple CSV dialect: sku, price, compare_at_price, …)")
@@ -72,7 +80,9 @@ def register(subparsers: Any) -> None:
                         "the ETA; send nothing")
     p.add_argument("--report", type=Path,
                    help="per-row report CSV (default: FILE.report.csv beside FILE, its undo file "
-                        "FILE.undo.jsonl too; for sim:// both go to a temporary folder, printed)")
+                        "FILE.undo.jsonl too; several files: named after them all, e.g. "
+                        "prices+images.report.csv beside the first; for sim:// both go to a temporary "
+                        "folder, printed)")
     add_shared(p, "journal", "state_dir")
     p.add_argument("--sync-catalog", choices=["auto", "always", "never"], default="auto",
                    help="bring the local catalog cache up to date first (auto: what changed since the last "
@@ -87,16 +97,37 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=handle)
 
 
-def matching_sim_url(shop: str | None, file: Path) -> str | None:
-    """``sim://…`` embedded in this process, plus ``match=FILE`` unless the URL already says
-    ``match=``: a rehearsal finds the file's own SKUs and handles (see docs/simulator.md)."""
-    if not shop or not file.is_file():
+def matching_sim_url(shop: str | None, files: Sequence[Path]) -> str | None:
+    """``sim://…`` embedded in this process, plus ``match=`` every file unless the URL already says
+    ``match=``: a rehearsal finds the files' own SKUs and handles (see docs/simulator.md)."""
+    if not shop or not files or not all(file.is_file() for file in files):
         return shop
     parts = urlsplit(shop)
     if parts.scheme != "sim" or parts.netloc or "match" in parse_qs(parts.query, keep_blank_values=True):
         return shop
-    query = "&".join(q for q in (parts.query, "match=" + quote(str(file.resolve()))) if q)
+    matched = "match=" + ",".join(quote(str(file.resolve())) for file in files)
+    query = "&".join(q for q in (parts.query, matched) if q)
     return f"sim://{parts.path}?{query}"  # urlunsplit would drop the empty authority's "//"
+
+
+def run_name(files: Sequence[Path]) -> Path:
+    """What a run's report and undo file are named after: its one file, or for several files every
+    stem joined with ``+`` in the first file's folder (``prices.csv images.jsonl`` →
+    ``prices+images.jsonl``), so a run of several files never takes one file's report name."""
+    if len(files) == 1:
+        return files[0]
+    return files[0].with_name("+".join(file.stem for file in files) + files[0].suffix)
+
+
+def several_files_outputs(files: Sequence[Path], *, dry_run: bool) -> tuple[Path | None, Path | None]:
+    """The report and undo file of a run of several files on a real (or served) shop: beside the first
+    file, named after them all (one file: None, None — the library's rule, beside it)."""
+    if len(files) < 2:
+        return None, None
+    named = run_name(files)
+    if dry_run:
+        return named.with_name(named.stem + DRY_RUN_SUFFIX), None
+    return named.with_name(named.stem + ".report.csv"), named.with_name(named.stem + ".undo.jsonl")
 
 
 def watched_journal(request: SubmitRequest) -> str | None:
@@ -111,7 +142,7 @@ def watched_journal(request: SubmitRequest) -> str | None:
     return str(default_sqlite_path())  # where run_submission opens it (bulk.journal.locations)
 
 
-def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None, *,
+def rehearsal_outputs(shop: str | None, files: Sequence[Path], state_dir: Path | None, *,
                       dry_run: bool = False) -> tuple[Path, Path | None] | None:
     """Where a ``sim://`` rehearsal's report and undo file go: never beside the input, but in
     ``STATE_DIR/reports/`` or a new temporary folder, which the summary names (the library's rule:
@@ -119,28 +150,41 @@ def rehearsal_outputs(shop: str | None, file: Path, state_dir: Path | None, *,
     beside the input, as documented."""
     if not shop or urlsplit(shop).scheme != "sim":
         return None
-    return library_rehearsal_outputs(str(file), state_dir, dry_run=dry_run)
+    return library_rehearsal_outputs(str(run_name(files)), state_dir, dry_run=dry_run)
+
+
+def _prepared_files(files: Sequence[Path], args: argparse.Namespace) -> tuple[str | None, Path | None,
+                                                                             Path | None]:
+    """Check every input file; the shop (``sim://`` seeded from them), the report and the undo file."""
+    seen: set[Path] = set()
+    for file in files:
+        check_input_file(file)  # before the simulator is seeded from it
+        if file.resolve() in seen:  # its rows would be read twice, each line two outcomes
+            raise ConfigError(f"{file}: given twice: name each file once")
+        seen.add(file.resolve())
+    shop = args.shop
+    outputs = rehearsal_outputs(shop, files, args.state_dir, dry_run=args.dry_run) or \
+        several_files_outputs(files, dry_run=args.dry_run)
+    if (matched := matching_sim_url(shop, files)) != shop:
+        log.info("simulated shop: seeded with the SKUs and handles of %s", ", ".join(map(str, files)),
+                 extra={"action": "sim_seeded"})
+        shop = matched
+    return shop, args.report or outputs[0], outputs[1]
 
 
 async def handle(args: argparse.Namespace) -> int:
     """Run the submission and print what happened."""
     console = Console(stderr=True)
-    if (args.file is None) == (args.from_sql is None):
-        raise ConfigError("give a FILE, or --from-sql QUERY (not both)")
-    shop = args.shop
-    report, undo = args.report, None
-    if args.file is not None:
-        check_input_file(args.file)  # before the simulator is seeded from it
-        outputs = rehearsal_outputs(shop, args.file, args.state_dir, dry_run=args.dry_run)
-        if outputs is not None:
-            report, undo = report or outputs[0], outputs[1]
-        if (matched := matching_sim_url(shop, args.file)) != shop:
-            log.info("simulated shop: seeded with the SKUs and handles of %s", args.file,
-                     extra={"action": "sim_seeded"})
-            shop = matched
+    files: list[Path] = args.files
+    if bool(files) == (args.from_sql is not None):
+        raise ConfigError("give a FILE (or several), or --from-sql QUERY (not both)")
+    shop, report, undo = args.shop, args.report, None
+    if files:
+        shop, report, undo = _prepared_files(files, args)
     await check_reachable(shop)  # a wrong name fails now, not after the transport's retries
     request = SubmitRequest(
-        file=args.file or Path("sql"), from_sql=args.from_sql, sql_url=args.sql_url,
+        file=files[0] if files else Path("sql"), more_files=tuple(files[1:]),
+        from_sql=args.from_sql, sql_url=args.sql_url,
         shop=shop, tokens=args.tokens, dialect=args.dialect, encoding=args.encoding,
         max_errors=args.max_errors, location=args.location, route=args.route, dry_run=args.dry_run,
         report=report, undo=undo, journal=args.journal, state_dir=args.state_dir,
@@ -151,7 +195,7 @@ async def handle(args: argparse.Namespace) -> int:
     try:
         with SubmitProgress(console) as progress:
             result = await unless_cancelled(submit_file(request, on_event=progress.event),
-                                            journal=watched_journal(request), input_name=str(request.file))
+                                            journal=watched_journal(request), input_name=request.input_name)
     except RunCancelled as cancelled:
         print(f"bulk: {cancelled}", file=sys.stderr)
         return EXIT_INTERRUPTED

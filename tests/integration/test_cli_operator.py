@@ -5,6 +5,7 @@ the embedded journal, and the quick start exiting 0 without writing into the rep
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import socket
@@ -16,6 +17,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bulk.cli import main
+from bulk.cli._submit import several_files_outputs
 from bulk.journal import open_journal
 from tests.csv_helpers import price_csv
 from tests.ports import closed_port
@@ -305,3 +307,50 @@ def test_the_bad_rows_example_reports_its_three_mistakes(tmp_path: Path,
     result = json.loads(out)
     assert result["summary"]["rejected"] == 3 and result["summary"]["applied"] == 4
     assert result["report"] == str(tmp_path / "state" / "reports" / "bad-rows.report.csv")
+
+
+# -- several files, one run -------------------------------------------------------------------------
+
+
+def descriptions_jsonl(path: Path, products: range) -> Path:
+    path.write_text("".join(json.dumps({"kind": "description", "handle": f"product-{p}",
+                                        "description_html": f"<p>New words for {p}</p>"}) + "\n"
+                            for p in products), encoding="utf-8")
+    return path
+
+
+def test_several_files_are_one_run_with_one_report_naming_each_rows_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prices, descriptions = small_prices(tmp_path), descriptions_jsonl(tmp_path / "words.jsonl", range(1, 11))
+    argv = ["submit", str(prices), str(descriptions), "--shop", "sim://?products=20",
+            "--state-dir", str(tmp_path / "state"), "--json"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["summary"]["rows"] == 30 and result["summary"]["applied"] == 30
+    assert result["report"] == str(tmp_path / "state" / "reports" / "prices+words.report.csv")
+    with open(result["report"], newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted({(Path(r["file"]).name, r["status"]) for r in rows}) == [("prices.csv", "applied"),
+                                                                           ("words.jsonl", "applied")]
+    assert len({(r["file"], r["line"]) for r in rows}) == 30  # one outcome per line of each file
+    # the same command again is the same run: nothing sent, its outcomes shown
+    code, again, _ = run(argv, capsys)
+    assert code == 0 and json.loads(again)["run_key"] == result["run_key"]
+    assert json.loads(again)["operations"] == []
+
+
+def test_a_file_given_twice_is_refused_before_anything_is_read(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    prices = small_prices(tmp_path)
+    code, _, err = run(["submit", str(prices), "prices.csv", "--shop", "sim://"], capsys)  # cwd: tmp_path
+    assert code == 2
+    assert one_error_line(err) == "bulk: error: prices.csv: given twice: name each file once"
+
+
+def test_several_files_on_a_real_shop_report_beside_the_first_named_after_them_all(tmp_path: Path) -> None:
+    files = [tmp_path / "prices.csv", tmp_path / "in" / "images.jsonl"]
+    assert several_files_outputs(files, dry_run=False) == (tmp_path / "prices+images.report.csv",
+                                                          tmp_path / "prices+images.undo.jsonl")
+    assert several_files_outputs(files, dry_run=True) == (tmp_path / "prices+images.dry-run.report.csv", None)
+    assert several_files_outputs(files[:1], dry_run=False) == (None, None)  # one file: the library's rule

@@ -46,7 +46,7 @@ def data_rows(path: Path) -> list[int]:
 
 async def submit(path: Path, tmp_path: Path, route: str) -> tuple[Any, list[dict[str, str]], Any]:
     """Submit ``path`` to a simulated shop seeded with it; (result, report rows, the shop's state)."""
-    shop_url = matching_sim_url("sim://?speed=20", path)
+    shop_url = matching_sim_url("sim://?speed=20", [path])
     assert shop_url is not None
     request = SubmitRequest(file=path, shop=shop_url, route=route,  # type: ignore[arg-type]
                             state_dir=tmp_path / "state", report=tmp_path / "report.csv", lane=FAST_LANE)
