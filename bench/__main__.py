@@ -16,6 +16,7 @@ import importlib
 import json
 import pkgutil
 import platform
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +39,10 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+def _unwind(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``NAME``, load ``bench.NAME``, run it, print and optionally save its figures."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -58,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     started = time.time()
+    # a stopped benchmark (`kill`, a CI timeout) unwinds like Ctrl-C, so the `bulk sim` and worker
+    # processes it started are stopped too (the default SIGTERM ends Python at once, leaving them
+    # running beside every later measurement on the box)
+    signal.signal(signal.SIGTERM, _unwind)
     figures: dict[str, Any] = asyncio.run(module.run(args))
     # the figures at the top level (the shapes the issues name: {"strategies": …}, {"rows": …}),
     # how the run was made under "run"
