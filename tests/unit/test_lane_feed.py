@@ -12,7 +12,7 @@ import pytest
 from bulk.clock import ManualClock
 from bulk.journal import Journal, Outcome, SqliteJournal, UnitState
 from bulk.lanes.bulk import shard_data
-from bulk.lanes.bulk.feed import LinePool, ResumeIndex, digest, media_cap, pick_kind, root_of
+from bulk.lanes.bulk.feed import MEDIA_STAGGER, LinePool, ResumeIndex, digest, media_cap, pick_kind, root_of
 from bulk.models import OutcomeStatus
 from bulk.plan import PlannedLine
 from bulk.plan.ordering import KindAdmission
@@ -112,8 +112,10 @@ async def test_image_shards_are_short_so_their_images_come_back_early(journal: J
                     on_unit=units.__setitem__, min_lines=2, media_lines=4, slots=3)
     pool.add([price(p, p) for p in range(1, 11)] + [image(p, 100 + p) for p in range(1, 11)])
     assert await pool.cut([10, 10, 10]) == 3  # one round of the three slots
-    # 10 image lines in shards of at most 4 (the rest of 2 still makes an operation); then the prices
-    assert [len(lines) for lines in units.values()] == [4, 4, 2]
+    # 10 image lines in shards of at most 4, staggered (the rest still makes an operation); then prices
+    first, second = media_cap(0, 3, 4), media_cap(1, 3, 4)
+    assert (first, second) == (4, 2)
+    assert [len(lines) for lines in units.values()] == [first, second, 10 - first - second]
     assert await pool.cut([10]) == 1 and pool.pooled == 0
     assert [lines[0].kind for lines in units.values()] == ["product", "product", "product", "variants"]
 
@@ -129,9 +131,18 @@ async def test_image_shards_grow_a_round_at_a_time(journal: Journal, tmp_path: P
     pool.add([image(p, 100 + p) for p in range(1, 61)])
     for _ in range(4):  # four rounds of the two slots, each asking for more than any cap
         await pool.cut([100, 100])
-    assert [len(lines) for lines in units.values()] == [4, 4, 8, 8, 16, 16, 4]
-    caps = [media_cap(cuts, 15) for cuts in (0, 14, 15, 29, 30, 45)]
-    assert caps == [1_000, 1_000, 2_000, 2_000, 4_000, 8_000]
+    sizes = [len(lines) for lines in units.values()]  # 4, 2, 10, 7, 24, then what is left
+    assert sizes[:5] == [media_cap(n, 2, 4) for n in range(5)] and sum(sizes) == 60
+    assert sizes[5:] == [60 - sum(sizes[:5])]  # the last round's cap is more than the rest
+
+
+def test_image_shards_double_each_round_staggered_within_it() -> None:
+    """Fifteen shards of one size would end together, their images handed to the follow-up at once."""
+    for round_, size in enumerate((1_000, 2_000, 4_000, 8_000)):
+        caps = [media_cap(cuts, 15) for cuts in range(15 * round_, 15 * round_ + 15)]
+        assert all(size * (1 - MEDIA_STAGGER) <= cap <= size * (1 + MEDIA_STAGGER) for cap in caps)
+        assert len(set(caps)) == 15  # no two end together
+        assert sum(caps) / 15 == pytest.approx(size, rel=0.1)  # each round as long as all before it
 
 
 async def test_while_the_input_is_read_no_shard_is_long(journal: Journal, tmp_path: Path) -> None:
