@@ -58,4 +58,4 @@ def test_bulk_submit_from_sql_applies_the_rows(database_url: str, tmp_path: Path
 
 def test_bulk_submit_needs_a_file_or_a_query(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["submit", "--shop", "sim://"]) == 2
-    assert "give a FILE, or --from-sql QUERY" in capsys.readouterr().err
+    assert "give a FILE (or several), or --from-sql QUERY (not both)" in capsys.readouterr().err
