@@ -28,7 +28,7 @@ from bulk.cli._watch import RunCancelled, unless_cancelled
 from bulk.errors import ConfigError
 from bulk.journal.locations import default_sqlite_path
 from bulk.lanes.bulk import BulkLaneConfig
-from bulk.submit.options import DRY_RUN_SUFFIX
+from bulk.submit.options import outputs_named
 from bulk.submit.options import rehearsal_outputs as library_rehearsal_outputs
 
 log = logging.getLogger(PROGRESS)
@@ -124,10 +124,7 @@ def several_files_outputs(files: Sequence[Path], *, dry_run: bool) -> tuple[Path
     file, named after them all (one file: None, None — the library's rule, beside it)."""
     if len(files) < 2:
         return None, None
-    named = run_name(files)
-    if dry_run:
-        return named.with_name(named.stem + DRY_RUN_SUFFIX), None
-    return named.with_name(named.stem + ".report.csv"), named.with_name(named.stem + ".undo.jsonl")
+    return outputs_named(files[0].parent, run_name(files).stem, dry_run=dry_run)
 
 
 def watched_journal(request: SubmitRequest) -> str | None:
@@ -159,9 +156,9 @@ def _prepared_files(files: Sequence[Path], args: argparse.Namespace) -> tuple[st
     seen: set[Path] = set()
     for file in files:
         check_input_file(file)  # before the simulator is seeded from it
-        if file.resolve() in seen:  # its rows would be read twice, each line two outcomes
+        if (resolved := file.resolve()) in seen:  # its rows would be read twice, each line two outcomes
             raise ConfigError(f"{file}: given twice: name each file once")
-        seen.add(file.resolve())
+        seen.add(resolved)
     shop = args.shop
     outputs = rehearsal_outputs(shop, files, args.state_dir, dry_run=args.dry_run) or \
         several_files_outputs(files, dry_run=args.dry_run)

@@ -75,7 +75,13 @@ def rehearsal_outputs(input_name: str, state_dir: Path | None, *,
     report takes :data:`DRY_RUN_SUFFIX` (never the run's name) and it has no undo file."""
     folder = state_dir / "reports" if state_dir is not None else Path(tempfile.mkdtemp(prefix="bulk-sim-"))
     folder.mkdir(parents=True, exist_ok=True)
-    stem = Path(input_name).stem or "run"
+    return outputs_named(folder, Path(input_name).stem or "run", dry_run=dry_run)
+
+
+def outputs_named(folder: Path, stem: str, *, dry_run: bool = False) -> tuple[Path, Path | None]:
+    """A run's report and undo file in ``folder``, named after ``stem`` (``prices`` →
+    ``prices.report.csv``, ``prices.undo.jsonl``); a dry run's report takes :data:`DRY_RUN_SUFFIX` and
+    it has no undo file."""
     if dry_run:
         return folder / f"{stem}{DRY_RUN_SUFFIX}", None
     return folder / f"{stem}.report.csv", folder / f"{stem}.undo.jsonl"
